@@ -1,0 +1,1 @@
+//! The `mailwacht` command line. Thin: parses flags, loads the configuration, calls the library.

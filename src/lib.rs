@@ -1,0 +1,30 @@
+//! mailwacht — a mail gateway that enforces the ICT codes of conduct of Dutch school boards.
+//!
+//! Map of the crate (the folder layout is the architecture):
+//!
+//! - [`config`]: one TOML file (or the embedded defaults) → validated section structs.
+//! - [`envelope`]: the SMTP envelope of one message (sender, recipients, XFORWARD attributes).
+//! - [`message`]: a parsed, read-only view of one mail: headers, decoded text, attachments, archive members,
+//!   and the damage found while parsing. Pure, no I/O.
+//! - [`rules`]: rule files (TOML) → compiled rule set → hits for one message. Pure, no I/O after loading.
+//! - [`policy`]: exemptions (*persoonlijk*, *vertrouwenspersoon*) and the [`policy::Decision`]: pass, bounce,
+//!   quarantine or tempfail. Pure.
+//! - [`scan`]: malware scanners (the built-in EICAR/hash scanner).
+//! - [`bounce`]: the RFC 3464 delivery status notification sent back to the sender (Dutch first, English second).
+//! - [`quarantine`]: where infected mail is kept apart (art. 8.5).
+//! - [`pipeline`]: the one place that turns a received message into an action and an SMTP reply
+//!   (`250` only when the message is safe).
+//! - [`smtp`]: the SMTP server Postfix talks to, and the client that relays to the next hop.
+//! - [`cli`]: the `mailwacht` command line (thin: parses flags and calls the modules above).
+
+pub mod bounce;
+pub mod cli;
+pub mod config;
+pub mod envelope;
+pub mod message;
+pub mod pipeline;
+pub mod policy;
+pub mod quarantine;
+pub mod rules;
+pub mod scan;
+pub mod smtp;
