@@ -1,1 +1,527 @@
-//! Configuration: one TOML file or the embedded defaults, validated, split into section structs.
+//! Configuration: one TOML file, or none at all (every key has an embedded default), validated once and
+//! split into the section structs each component needs. No component sees clap types.
+//!
+//! Flow: CLI flags → [`Config::load`] (read, merge with defaults, validate) → [`Config`] sections.
+//! Unknown keys are errors that name the file and line (`deny_unknown_fields`), so typos don't pass silently.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::message::Limits;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub organisation: Organisation,
+    pub exemptions: Exemptions,
+    pub smtp: Smtp,
+    pub policy: Policy,
+    pub rules: Rules,
+    pub scan: Scan,
+    pub bounce: Bounce,
+    pub limits: Limits,
+    pub storage: Storage,
+}
+
+/// `[organisation]`: who "we" are.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Organisation {
+    /// Name used in bounce texts ("de school").
+    pub name: String,
+    /// The school board's own mail domains. Mail from these is screened; recipients outside them are
+    /// external (BSN and visible-recipient rules). Empty: every sender is screened, every recipient external.
+    pub local_domains: Vec<String>,
+    /// How senders reach the ICT desk, shown in bounces.
+    pub helpdesk: String,
+    /// Allowed From addresses that differ from the envelope sender (shared mailboxes, send-as aliases).
+    pub send_as: Vec<SendAs>,
+}
+
+impl Default for Organisation {
+    fn default() -> Self {
+        Organisation {
+            name: "de school".into(),
+            local_domains: Vec::new(),
+            helpdesk: "de ICT-servicedesk".into(),
+            send_as: Vec::new(),
+        }
+    }
+}
+
+/// One allowed (envelope sender, From) pair; either side may be `*@domain` or `*`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendAs {
+    pub sender: String,
+    pub from: String,
+}
+
+/// `[exemptions]`: WereldKidz 6.8 (*persoonlijk*) and 6.9 (*vertrouwenspersoon*).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Exemptions {
+    /// Envelope senders that are *vertrouwenspersonen*: their mail skips every content rule.
+    pub counsellors: Vec<String>,
+    /// `Sensitivity:` header values that mark mail *persoonlijk* (Outlook's Persoonlijk/Privé labels).
+    pub sensitivity: Vec<String>,
+    /// Subject labels that mark mail *persoonlijk*: `[label]`, `(label)`, `label:` or `label -` at the start
+    /// of the subject (after `Re:`/`Fw:` prefixes), or `[label]` anywhere. Case-insensitive.
+    pub subject_labels: Vec<String>,
+}
+
+impl Default for Exemptions {
+    fn default() -> Self {
+        Exemptions {
+            counsellors: Vec::new(),
+            sensitivity: vec!["personal".into(), "private".into()],
+            subject_labels: vec!["persoonlijk".into(), "privé".into()],
+        }
+    }
+}
+
+/// `[smtp]`: the listener Postfix talks to and the next hop mailwacht relays to.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Smtp {
+    /// Where the content filter listens (Postfix's `content_filter` target).
+    pub listen: String,
+    /// Postfix's re-injection smtpd (`127.0.0.1:10026` in the usual master.cf).
+    pub next_hop: String,
+    /// Name in the greeting and EHLO. Must differ from Postfix's own `myhostname`.
+    pub hostname: String,
+    /// Largest message in bytes (SIZE); larger is refused with `552 5.3.4`.
+    pub max_message_size: usize,
+    /// Recipients per message.
+    pub max_recipients: usize,
+    /// Connections served at once (keep ≥ the filter transport's maxproc in master.cf).
+    pub max_connections: usize,
+    /// Idle seconds allowed while waiting for a command or DATA.
+    pub timeout_secs: u64,
+    /// Seconds a whole DATA phase may take.
+    pub data_timeout_secs: u64,
+    /// Idle next-hop connections kept open; at most the next hop's maxproc (10 in a usual master.cf).
+    pub pool_size: usize,
+    /// Seconds SIGTERM waits for in-flight transactions.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp {
+            listen: "127.0.0.1:10025".into(),
+            next_hop: "127.0.0.1:10026".into(),
+            hostname: "localhost".into(),
+            max_message_size: 50 * 1024 * 1024,
+            max_recipients: 1000,
+            max_connections: 100,
+            timeout_secs: 300,
+            data_timeout_secs: 600,
+            pool_size: 8,
+            shutdown_grace_secs: 60,
+        }
+    }
+}
+
+/// `[policy]`: how hits become a verdict.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// Score at or above which a message bounces (rules add their weight once each).
+    pub threshold: f64,
+    /// `dsn`: mailwacht sends the bounce (RFC 3464) and answers 250; `reject`: answer `550 5.7.1` and let
+    /// Postfix write the bounce.
+    pub bounce_mode: BounceMode,
+    /// `local-senders`: content rules apply to mail from the local domains (outgoing and internal mail);
+    /// `all`: to every message. Malware scanning always applies to all.
+    pub screen: Screen,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            threshold: 5.0,
+            bounce_mode: BounceMode::Dsn,
+            screen: Screen::LocalSenders,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BounceMode {
+    Dsn,
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Screen {
+    LocalSenders,
+    All,
+}
+
+/// `[rules]`: where the rule files come from.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rules {
+    /// A directory of `*.toml` rule files replacing the embedded default rules.
+    pub dir: Option<PathBuf>,
+}
+
+/// `[scan]`: malware scanning (WereldKidz 8.5).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scan {
+    /// What to do when the scanner cannot answer: `tempfail` (451, Postfix retries) or `pass` (unscanned).
+    pub on_error: ScanOnError,
+    /// A file of SHA-256 hashes for the built-in scanner, replacing the embedded `rules/malware-sha256.txt`.
+    pub hash_file: Option<PathBuf>,
+}
+
+impl Default for Scan {
+    fn default() -> Self {
+        Scan {
+            on_error: ScanOnError::Tempfail,
+            hash_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanOnError {
+    Tempfail,
+    Pass,
+}
+
+/// `[bounce]`: the notice sent back to the sender.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Bounce {
+    /// Name in `Reporting-MTA` and the bounce's `From: MAILER-DAEMON@…`.
+    pub reporting_mta: String,
+    /// A Dutch template file replacing the embedded one.
+    pub template_nl: Option<PathBuf>,
+    /// An English template file replacing the embedded one.
+    pub template_en: Option<PathBuf>,
+}
+
+impl Default for Bounce {
+    fn default() -> Self {
+        Bounce {
+            reporting_mta: "localhost".into(),
+            template_nl: None,
+            template_en: None,
+        }
+    }
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    /// Where the quarantine (and later the traffic records) live. Default: `$XDG_STATE_HOME/mailwacht`,
+    /// else `~/.local/state/mailwacht`, else `./mailwacht-data`; the Debian package uses `/var/lib/mailwacht`.
+    pub data_dir: PathBuf,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            data_dir: default_data_dir(),
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(state) = std::env::var_os("XDG_STATE_HOME").filter(|s| !s.is_empty()) {
+        return PathBuf::from(state).join("mailwacht");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|s| !s.is_empty()) {
+        return PathBuf::from(home).join(".local/state/mailwacht");
+    }
+    PathBuf::from("mailwacht-data")
+}
+
+/// A configuration that cannot be used. Messages name the file (and line, via the TOML parser).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("configuration file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("configuration file {path}: [{section}] {key}: {message}")]
+    Invalid {
+        path: String,
+        section: &'static str,
+        key: &'static str,
+        message: String,
+    },
+}
+
+/// The name used in messages for the embedded defaults.
+pub const EMBEDDED_NAME: &str = "(embedded defaults)";
+
+impl Config {
+    /// Load `path` (every key optional, merged with the defaults) or, with `None`, the embedded defaults.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        match path {
+            None => {
+                let config = Config::default();
+                config.validate(EMBEDDED_NAME)?;
+                Ok(config)
+            }
+            Some(path) => {
+                let name = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: name.clone(),
+                    source,
+                })?;
+                Config::parse(&text, &name)
+            }
+        }
+    }
+
+    /// Parse configuration text; `name` is used in error messages.
+    pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: name.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.normalise();
+        config.validate(name)?;
+        Ok(config)
+    }
+
+    /// Lowercase what is compared case-insensitively, once.
+    fn normalise(&mut self) {
+        for d in &mut self.organisation.local_domains {
+            *d = d.trim().trim_start_matches('@').to_lowercase();
+        }
+        for c in &mut self.exemptions.counsellors {
+            *c = c.trim().to_lowercase();
+        }
+        for s in &mut self.exemptions.sensitivity {
+            *s = s.trim().to_lowercase();
+        }
+        for s in &mut self.exemptions.subject_labels {
+            *s = s.trim().to_lowercase();
+        }
+        for p in &mut self.organisation.send_as {
+            p.sender = p.sender.trim().to_lowercase();
+            p.from = p.from.trim().to_lowercase();
+        }
+    }
+
+    fn validate(&self, name: &str) -> Result<(), ConfigError> {
+        let invalid = |section, key, message: String| ConfigError::Invalid {
+            path: name.to_string(),
+            section,
+            key,
+            message,
+        };
+        for (key, value) in [
+            ("listen", &self.smtp.listen),
+            ("next_hop", &self.smtp.next_hop),
+        ] {
+            if value.parse::<SocketAddr>().is_err() && !looks_like_host_port(value) {
+                return Err(invalid("smtp", key, format!("{value:?} is not host:port")));
+            }
+        }
+        for (key, value) in [
+            ("max_message_size", self.smtp.max_message_size as u64),
+            ("max_recipients", self.smtp.max_recipients as u64),
+            ("max_connections", self.smtp.max_connections as u64),
+            ("timeout_secs", self.smtp.timeout_secs),
+            ("data_timeout_secs", self.smtp.data_timeout_secs),
+            ("pool_size", self.smtp.pool_size as u64),
+        ] {
+            if value == 0 {
+                return Err(invalid("smtp", key, "must be greater than 0".into()));
+            }
+        }
+        if self.smtp.hostname.trim().is_empty() || self.smtp.hostname.contains(char::is_whitespace)
+        {
+            return Err(invalid(
+                "smtp",
+                "hostname",
+                format!("{:?} is not a host name", self.smtp.hostname),
+            ));
+        }
+        if !(self.policy.threshold.is_finite() && self.policy.threshold > 0.0) {
+            return Err(invalid(
+                "policy",
+                "threshold",
+                format!("{} must be a number above 0", self.policy.threshold),
+            ));
+        }
+        for d in &self.organisation.local_domains {
+            if d.is_empty() || d.contains('@') || d.contains(char::is_whitespace) {
+                return Err(invalid(
+                    "organisation",
+                    "local_domains",
+                    format!("{d:?} is not a domain"),
+                ));
+            }
+        }
+        for c in &self.exemptions.counsellors {
+            if !c.contains('@') {
+                return Err(invalid(
+                    "exemptions",
+                    "counsellors",
+                    format!("{c:?} is not an address"),
+                ));
+            }
+        }
+        for p in &self.organisation.send_as {
+            for side in [&p.sender, &p.from] {
+                if side != "*" && !side.contains('@') {
+                    return Err(invalid(
+                        "organisation",
+                        "send_as",
+                        format!("{side:?} is not an address, *@domain or *"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The SMTP server's settings.
+    pub fn server_settings(&self) -> crate::smtp::ServerSettings {
+        crate::smtp::ServerSettings {
+            hostname: self.smtp.hostname.clone(),
+            max_message_size: self.smtp.max_message_size,
+            max_recipients: self.smtp.max_recipients,
+            max_connections: self.smtp.max_connections,
+            read_timeout: Duration::from_secs(self.smtp.timeout_secs),
+            data_timeout: Duration::from_secs(self.smtp.data_timeout_secs),
+            shutdown_grace: Duration::from_secs(self.smtp.shutdown_grace_secs),
+        }
+    }
+
+    /// The next-hop client's settings.
+    pub fn next_hop_settings(&self) -> crate::smtp::NextHopSettings {
+        crate::smtp::NextHopSettings {
+            address: self.smtp.next_hop.clone(),
+            helo_name: self.smtp.hostname.clone(),
+            pool_size: self.smtp.pool_size,
+            ..crate::smtp::NextHopSettings::default()
+        }
+    }
+
+    /// What the rules need to know about the organisation.
+    pub fn org_context(&self) -> crate::rules::OrgContext {
+        crate::rules::OrgContext {
+            local_domains: self.organisation.local_domains.clone(),
+            send_as: self
+                .organisation
+                .send_as
+                .iter()
+                .map(|p| (p.sender.clone(), p.from.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// `host:port` with a name rather than an IP address (e.g. `localhost:10026`).
+fn looks_like_host_port(value: &str) -> bool {
+    match value.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty() && !host.contains(char::is_whitespace) && port.parse::<u16>().is_ok()
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_are_valid() {
+        let c = Config::load(None).expect("defaults");
+        assert_eq!(c.smtp.listen, "127.0.0.1:10025");
+        assert_eq!(c.smtp.next_hop, "127.0.0.1:10026");
+        assert_eq!(c.policy.threshold, 5.0);
+    }
+
+    #[test]
+    fn partial_file_merges_with_defaults() {
+        let c = Config::parse(
+            "[organisation]\nlocal_domains = [\"School.Example\"]\n[exemptions]\ncounsellors = [\"VP@school.example\"]\n",
+            "t.toml",
+        )
+        .expect("valid");
+        assert_eq!(c.organisation.local_domains, vec!["school.example"]);
+        assert_eq!(c.exemptions.counsellors, vec!["vp@school.example"]);
+        assert_eq!(c.smtp.listen, "127.0.0.1:10025");
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let cases = [
+            (
+                "[smtp]\nlisten = \"127.0.0.1:10025\"\nlistne = \"x\"\n",
+                "line 3",
+            ),
+            ("[smtpp]\n", "line 1"),
+            ("[smtp]\nmax_message_size = \"big\"\n", "line 2"),
+            ("[policy]\nbounce_mode = \"shout\"\n", "line 2"),
+        ];
+        for (text, want) in cases {
+            let err = Config::parse(text, "bad.toml").expect_err(text).to_string();
+            assert!(
+                err.contains("bad.toml") && err.contains(want),
+                "{text:?} gave {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_values_are_refused() {
+        let cases = [
+            ("[smtp]\nlisten = \"nowhere\"\n", "listen"),
+            ("[smtp]\npool_size = 0\n", "pool_size"),
+            ("[policy]\nthreshold = 0.0\n", "threshold"),
+            (
+                "[organisation]\nlocal_domains = [\"a@b\"]\n",
+                "local_domains",
+            ),
+            ("[exemptions]\ncounsellors = [\"nobody\"]\n", "counsellors"),
+            (
+                "[[organisation.send_as]]\nsender = \"x\"\nfrom = \"*\"\n",
+                "send_as",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = Config::parse(text, "bad.toml").expect_err(text).to_string();
+            assert!(err.contains(key), "{text:?} gave {err}");
+        }
+    }
+
+    #[test]
+    fn shipped_example_configuration_is_valid() {
+        let text = include_str!("../deploy/mailwacht.toml");
+        let c = Config::parse(text, "deploy/mailwacht.toml").expect("example config");
+        assert_eq!(c.storage.data_dir, PathBuf::from("/var/lib/mailwacht"));
+        // Apart from the example values it documents, the file shows the defaults.
+        let mut defaults = Config::default();
+        defaults.organisation.local_domains = vec!["school.example".into()];
+        defaults.storage.data_dir = c.storage.data_dir.clone();
+        assert_eq!(c, defaults);
+    }
+
+    #[test]
+    fn host_names_are_accepted_as_next_hop() {
+        assert!(Config::parse("[smtp]\nnext_hop = \"localhost:10026\"\n", "t").is_ok());
+    }
+}

@@ -25,6 +25,25 @@ pub struct Recipient {
 }
 
 impl Envelope {
+    /// The envelope a message's headers suggest: the first From address as sender, To, Cc and Bcc as
+    /// recipients. Used by `mailwacht check` when no envelope is given.
+    pub fn from_headers(headers: &crate::message::HeaderView) -> Envelope {
+        Envelope {
+            mail_from: headers.from.first().cloned(),
+            rcpt_to: headers
+                .to
+                .iter()
+                .chain(&headers.cc)
+                .chain(&headers.bcc)
+                .map(|address| Recipient {
+                    address: address.clone(),
+                    params: Vec::new(),
+                })
+                .collect(),
+            ..Envelope::default()
+        }
+    }
+
     /// The recipients' addresses.
     pub fn recipients(&self) -> impl Iterator<Item = &str> {
         self.rcpt_to.iter().map(|r| r.address.as_str())
@@ -59,7 +78,10 @@ mod tests {
 
     #[test]
     fn domains() {
-        assert_eq!(domain_of("Juf@School.Example").as_deref(), Some("school.example"));
+        assert_eq!(
+            domain_of("Juf@School.Example").as_deref(),
+            Some("school.example")
+        );
         assert_eq!(domain_of("postmaster"), None);
         assert_eq!(domain_of("a@"), None);
         let local = vec!["school.example".to_string()];

@@ -1,1 +1,616 @@
 //! The pipeline: the one place that turns a received message into an action and an SMTP reply.
+//!
+//! [`Engine`] is the pure part (analyse → scan → decide), shared by `serve` and `check` so both run exactly
+//! the same code. [`Pipeline`] adds the actions and owns the rule of rules: **`250` only when the message is
+//! safe** — relayed and accepted by the next hop, or its bounce accepted by the next hop, or durably
+//! quarantined. Every failure on the way becomes a `4xx` here, so Postfix keeps the message and retries.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use tracing::{info, warn};
+
+use crate::bounce::{self, BounceSettings, DsnInput, Mailer, Reason};
+use crate::config::{BounceMode, Config};
+use crate::envelope::{domain_of, Envelope};
+use crate::message::{self, Analysis, Limits};
+use crate::policy::{self, Decision, PolicySettings, ScanResult, Verdict};
+use crate::quarantine::Quarantine;
+use crate::rules::{OrgContext, RuleSet, RulesError};
+use crate::scan::{BuiltinScanner, Scanner};
+use crate::smtp::client::{NextHop, Outbound};
+use crate::smtp::{Handler, Reply, Transaction};
+
+/// Messages larger than this are analysed on the blocking pool so a big message never stalls the reactor.
+const INLINE_ANALYSIS_LIMIT: usize = 256 * 1024;
+
+/// Everything needed to decide about a message; built from the configuration, replaced whole on reload.
+pub struct Engine {
+    pub rules: RuleSet,
+    pub policy: PolicySettings,
+    pub org: OrgContext,
+    pub limits: Limits,
+    pub scanner: Box<dyn Scanner>,
+    pub bounce: BounceSettings,
+    pub bounce_mode: BounceMode,
+}
+
+/// A configuration whose rules, hash list or templates cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error("cannot read {what} {path}: {source}")]
+    Read {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl Engine {
+    /// Compile rules, load the scanner's hash list and the bounce templates. Nothing is half-applied: on
+    /// error the caller keeps the engine it had.
+    pub fn from_config(config: &Config) -> Result<Engine, EngineError> {
+        let rules = match &config.rules.dir {
+            Some(dir) => RuleSet::load_dir(dir)?,
+            None => RuleSet::embedded()?,
+        };
+        let scanner = match &config.scan.hash_file {
+            Some(path) => {
+                let text = read_text("hash file", path)?;
+                let hashes =
+                    crate::scan::parse_hash_list(&text).map_err(|e| EngineError::Invalid {
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+                BuiltinScanner::new(config.limits.clone(), hashes)
+            }
+            None => BuiltinScanner::embedded(config.limits.clone()),
+        };
+        let mut templates = [None, None];
+        for (slot, path) in templates
+            .iter_mut()
+            .zip([&config.bounce.template_nl, &config.bounce.template_en])
+        {
+            if let Some(path) = path {
+                let text = read_text("bounce template", path)?;
+                bounce::validate_template(&text).map_err(|e| EngineError::Invalid {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                *slot = Some(text);
+            }
+        }
+        let [template_nl, template_en] = templates;
+        Ok(Engine {
+            rules,
+            policy: PolicySettings::from_config(config),
+            org: config.org_context(),
+            limits: config.limits.clone(),
+            scanner: Box::new(scanner),
+            bounce: BounceSettings {
+                reporting_mta: config.bounce.reporting_mta.clone(),
+                organisation: config.organisation.name.clone(),
+                helpdesk: config.organisation.helpdesk.clone(),
+                template_nl,
+                template_en,
+            },
+            bounce_mode: config.policy.bounce_mode,
+        })
+    }
+
+    /// Analyse, scan and decide. Pure apart from the scanner (which may talk to a daemon).
+    pub async fn evaluate(&self, envelope: &Envelope, raw: &[u8], analysis: Analysis) -> Decision {
+        let scan: ScanResult = self.scanner.scan(raw, &analysis).await.into();
+        policy::decide(
+            &self.rules,
+            &self.policy,
+            &self.org,
+            envelope,
+            &analysis,
+            &scan,
+        )
+    }
+
+    /// Analyse and decide in one call, on the current thread (for `check` and tests).
+    pub async fn check(&self, envelope: &Envelope, raw: &[u8]) -> (Analysis, Decision) {
+        let analysis = message::analyse(raw, &self.limits);
+        let decision = self.evaluate(envelope, raw, analysis.clone()).await;
+        (analysis, decision)
+    }
+
+    /// The rules behind the hits of a decision, once each, in hit order.
+    fn hit_rules<'a>(&'a self, decision: &Decision) -> Vec<&'a crate::rules::RuleInfo> {
+        decision
+            .rule_ids()
+            .into_iter()
+            .filter_map(|id| self.rules.rule(id))
+            .collect()
+    }
+}
+
+fn read_text(what: &'static str, path: &std::path::Path) -> Result<String, EngineError> {
+    std::fs::read_to_string(path).map_err(|source| EngineError::Read {
+        what,
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// A queue id for log lines, bounces and quarantine entries: seconds since the epoch and a counter, in hex.
+pub fn new_queue_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("MW{secs:X}{:05X}", n & 0xF_FFFF)
+}
+
+/// The filter stage: engine + next hop + bounce mailer + quarantine. Cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: ArcSwap<Engine>,
+    next_hop: NextHop,
+    mailer: Mailer,
+    quarantine: Arc<dyn Quarantine>,
+}
+
+/// What happened to a message, for the log line.
+struct Outcome {
+    reply: Reply,
+    action: &'static str,
+}
+
+impl Pipeline {
+    pub fn new(
+        engine: Engine,
+        next_hop: NextHop,
+        mailer: Mailer,
+        quarantine: Arc<dyn Quarantine>,
+    ) -> Pipeline {
+        Pipeline {
+            inner: Arc::new(Inner {
+                engine: ArcSwap::from_pointee(engine),
+                next_hop,
+                mailer,
+                quarantine,
+            }),
+        }
+    }
+
+    /// Replace the engine (SIGHUP). Transactions in flight finish with the engine they started with.
+    pub fn reload(&self, engine: Engine) {
+        self.inner.engine.store(Arc::new(engine));
+    }
+
+    /// The engine in use now.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.inner.engine.load_full()
+    }
+
+    /// Decide about one received message, act, and return the reply to the final dot.
+    pub async fn process(&self, txn: Transaction) -> Reply {
+        let queue_id = new_queue_id();
+        let received = SystemTime::now();
+        let engine = self.engine();
+        let size = txn.data.len();
+        let (data, analysis) = if size > INLINE_ANALYSIS_LIMIT {
+            let limits = engine.limits.clone();
+            let data = txn.data;
+            match tokio::task::spawn_blocking(move || {
+                let analysis = message::analyse(&data, &limits);
+                (data, analysis)
+            })
+            .await
+            {
+                Ok(done) => done,
+                Err(e) => {
+                    warn!(queue_id, error = %e, "analysis task failed");
+                    return internal_error(&queue_id);
+                }
+            }
+        } else {
+            let analysis = message::analyse(&txn.data, &engine.limits);
+            (txn.data, analysis)
+        };
+        let envelope = txn.envelope;
+        let auto_generated = analysis.headers.auto_generated;
+        let original_headers = analysis.headers.raw_header_block.clone();
+        let attachments = analysis.attachments.len();
+        let decision = engine.evaluate(&envelope, &data, analysis).await;
+        let outcome = match decision.verdict {
+            Verdict::Pass => {
+                self.relay(&queue_id, &envelope, &data, &original_headers, received)
+                    .await
+            }
+            Verdict::Bounce => {
+                self.bounce(
+                    &engine,
+                    &queue_id,
+                    &envelope,
+                    &decision,
+                    &original_headers,
+                    auto_generated,
+                    received,
+                )
+                .await
+            }
+            Verdict::Quarantine => {
+                self.quarantine(
+                    &engine,
+                    &queue_id,
+                    &envelope,
+                    &data,
+                    &decision,
+                    &original_headers,
+                    auto_generated,
+                    received,
+                )
+                .await
+            }
+            Verdict::Tempfail => Outcome {
+                reply: Reply::new(
+                    451,
+                    "4.7.0",
+                    format!(
+                        "{queue_id} temporary failure: malware scan unavailable, try again later"
+                    ),
+                ),
+                action: "tempfail",
+            },
+        };
+        log_message(&queue_id, &envelope, size, attachments, &decision, &outcome);
+        outcome.reply
+    }
+
+    /// Pass the message on unchanged. Recipients the next hop refuses permanently while it accepts others
+    /// get a DSN from us first (so none is silently lost); any temporary refusal defers the whole message.
+    async fn relay(
+        &self,
+        queue_id: &str,
+        envelope: &Envelope,
+        data: &[u8],
+        original_headers: &[u8],
+        received: SystemTime,
+    ) -> Outcome {
+        let out = match self.inner.next_hop.begin(envelope).await {
+            Ok(out) => out,
+            Err(e) => return next_hop_down(queue_id, &e),
+        };
+        if !out.mail_reply.is_positive() {
+            let reply = out.mail_reply.clone();
+            out.abort().await;
+            return passed_back(queue_id, reply, "refused");
+        }
+        let transient = out.rcpt_replies.iter().find(|r| r.is_transient()).cloned();
+        if let Some(reply) = transient {
+            out.abort().await;
+            return passed_back(queue_id, reply, "deferred");
+        }
+        let rejected: Vec<(String, Reply)> = envelope
+            .rcpt_to
+            .iter()
+            .zip(&out.rcpt_replies)
+            .filter(|(_, r)| r.is_permanent())
+            .map(|(rcpt, r)| (rcpt.address.clone(), r.clone()))
+            .collect();
+        if rejected.is_empty() {
+            return self.send_data(queue_id, out, data).await;
+        }
+        if rejected.len() == envelope.rcpt_to.len() {
+            let reply = out
+                .rcpt_replies
+                .first()
+                .cloned()
+                .unwrap_or_else(|| Reply::new(550, "5.1.1", "rejected"));
+            out.abort().await;
+            return passed_back(queue_id, reply, "refused");
+        }
+        // Mixed: tell the sender about the refused recipients, then deliver to the others.
+        out.abort().await;
+        if let Some(sender) = &envelope.mail_from {
+            let failed: Vec<String> = rejected.iter().map(|(a, _)| a.clone()).collect();
+            let input = DsnInput {
+                queue_id,
+                envelope_sender: sender,
+                failed_recipients: &failed,
+                original_headers,
+                arrival: received,
+                reason: Reason::Rejected(&rejected),
+            };
+            if let Err(outcome) = self.send_dsn(queue_id, sender, &input).await {
+                return outcome;
+            }
+        }
+        let mut accepted = envelope.clone();
+        accepted
+            .rcpt_to
+            .retain(|r| !rejected.iter().any(|(a, _)| *a == r.address));
+        let out = match self.inner.next_hop.begin(&accepted).await {
+            Ok(out) => out,
+            Err(e) => return next_hop_down(queue_id, &e),
+        };
+        if !out.mail_reply.is_positive() || out.rcpt_replies.iter().any(|r| !r.is_positive()) {
+            out.abort().await;
+            return Outcome {
+                reply: Reply::new(
+                    451,
+                    "4.4.0",
+                    format!("{queue_id} next hop changed its answer, try again later"),
+                ),
+                action: "deferred",
+            };
+        }
+        self.send_data(queue_id, out, data).await
+    }
+
+    async fn send_data(&self, queue_id: &str, out: Outbound, data: &[u8]) -> Outcome {
+        match out.send_data(data).await {
+            Ok(reply) if reply.is_positive() => Outcome {
+                reply: Reply::new(
+                    250,
+                    "2.0.0",
+                    format!("Ok: {queue_id} passed, next hop: {}", reply_summary(&reply)),
+                ),
+                action: "relayed",
+            },
+            Ok(reply) => passed_back(queue_id, reply, "refused"),
+            Err(e) => next_hop_down(queue_id, &e),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn bounce(
+        &self,
+        engine: &Engine,
+        queue_id: &str,
+        envelope: &Envelope,
+        decision: &Decision,
+        original_headers: &[u8],
+        auto_generated: bool,
+        received: SystemTime,
+    ) -> Outcome {
+        let rules = engine.hit_rules(decision);
+        let reason = Reason::Rules(&rules);
+        // Never bounce to a null sender or to automatic mail (no loops, no backscatter): refuse instead, and
+        // Postfix handles it as it handles any refused bounce.
+        let sender = match &envelope.mail_from {
+            Some(s) if engine.bounce_mode == BounceMode::Dsn && !auto_generated => s,
+            _ => {
+                return Outcome {
+                    reply: bounce::reject_reply(&reason),
+                    action: "rejected",
+                }
+            }
+        };
+        let failed: Vec<String> = envelope.recipients().map(String::from).collect();
+        let input = DsnInput {
+            queue_id,
+            envelope_sender: sender,
+            failed_recipients: &failed,
+            original_headers,
+            arrival: received,
+            reason,
+        };
+        match self.send_dsn(queue_id, sender, &input).await {
+            Ok(()) => Outcome {
+                reply: Reply::new(
+                    250,
+                    "2.7.0",
+                    format!("Ok: {queue_id} not delivered, returned to sender (policy)"),
+                ),
+                action: "bounced",
+            },
+            Err(outcome) => outcome,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn quarantine(
+        &self,
+        engine: &Engine,
+        queue_id: &str,
+        envelope: &Envelope,
+        data: &[u8],
+        decision: &Decision,
+        original_headers: &[u8],
+        auto_generated: bool,
+        received: SystemTime,
+    ) -> Outcome {
+        if let Err(e) = self
+            .inner
+            .quarantine
+            .store(queue_id, envelope, data, &decision.detections, received)
+            .await
+        {
+            warn!(queue_id, error = %e, "quarantine store failed");
+            return internal_error(queue_id);
+        }
+        // The message is safe now; a failed notice must not make Postfix send it again.
+        if let (Some(sender), false) = (&envelope.mail_from, auto_generated) {
+            let failed: Vec<String> = envelope.recipients().map(String::from).collect();
+            let input = DsnInput {
+                queue_id,
+                envelope_sender: sender,
+                failed_recipients: &failed,
+                original_headers,
+                arrival: received,
+                reason: Reason::Infected(&decision.detections),
+            };
+            if self.send_dsn(queue_id, sender, &input).await.is_err() {
+                warn!(
+                    queue_id,
+                    "quarantined, but the notice to the sender could not be sent"
+                );
+            }
+        }
+        let _ = engine;
+        Outcome {
+            reply: Reply::new(
+                250,
+                "2.7.0",
+                format!("Ok: {queue_id} quarantined (infected), not delivered"),
+            ),
+            action: "quarantined",
+        }
+    }
+
+    /// Build and hand a DSN to the next hop; the error is the outcome to answer with (a `4xx`).
+    async fn send_dsn(
+        &self,
+        queue_id: &str,
+        sender: &str,
+        input: &DsnInput<'_>,
+    ) -> Result<(), Outcome> {
+        let engine = self.engine();
+        let dsn = bounce::build_dsn(&engine.bounce, input, SystemTime::now()).map_err(|e| {
+            warn!(queue_id, error = %e, "cannot build bounce");
+            internal_error(queue_id)
+        })?;
+        self.inner.mailer.send(sender, &dsn).await.map_err(|e| {
+            warn!(queue_id, error = %e, "bounce not accepted by next hop");
+            Outcome {
+                reply: Reply::new(
+                    451,
+                    "4.4.1",
+                    format!("{queue_id} cannot hand the bounce to the next hop, try again later"),
+                ),
+                action: "deferred",
+            }
+        })
+    }
+}
+
+impl Handler for Pipeline {
+    fn handle(&self, txn: Transaction) -> crate::scan::BoxFuture<'static, Reply> {
+        let pipeline = self.clone();
+        Box::pin(async move { pipeline.process(txn).await })
+    }
+}
+
+fn internal_error(queue_id: &str) -> Reply {
+    Reply::new(
+        451,
+        "4.3.0",
+        format!("{queue_id} internal error, try again later"),
+    )
+}
+
+fn next_hop_down(queue_id: &str, error: &crate::smtp::client::RelayError) -> Outcome {
+    warn!(queue_id, error = %error, "next hop unavailable");
+    Outcome {
+        reply: Reply::new(
+            451,
+            "4.4.1",
+            format!("{queue_id} next hop unavailable, try again later"),
+        ),
+        action: "deferred",
+    }
+}
+
+/// A next-hop refusal passed back upstream with its class kept (4xx stays 4xx, 5xx stays 5xx).
+fn passed_back(queue_id: &str, reply: Reply, action: &'static str) -> Outcome {
+    let code = if reply.is_permanent() {
+        reply.code
+    } else {
+        451
+    };
+    let status = match (reply.status.is_empty(), reply.is_permanent()) {
+        (false, _) => reply.status.clone(),
+        (true, true) => "5.0.0".to_string(),
+        (true, false) => "4.0.0".to_string(),
+    };
+    let action = if reply.is_permanent() {
+        action
+    } else {
+        "deferred"
+    };
+    Outcome {
+        reply: Reply::new(
+            code,
+            &status,
+            format!("{queue_id} next hop said: {}", reply_summary(&reply)),
+        ),
+        action,
+    }
+}
+
+/// The next hop's reply in one line, bounded.
+fn reply_summary(reply: &Reply) -> String {
+    let mut text = format!("{} {}", reply.code, reply.lines.join(" "));
+    if text.len() > 200 {
+        let mut cut = 200;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
+/// One line per message: queue id, verdict, action, rule ids, categories, sizes and domains. Never subjects,
+/// bodies, file names, matched words or local parts.
+fn log_message(
+    queue_id: &str,
+    envelope: &Envelope,
+    size: usize,
+    attachments: usize,
+    decision: &Decision,
+    outcome: &Outcome,
+) {
+    let sender_domain = envelope
+        .mail_from
+        .as_deref()
+        .and_then(domain_of)
+        .unwrap_or_else(|| "<>".into());
+    let mut rcpt_domains: Vec<String> = envelope.recipients().filter_map(domain_of).collect();
+    rcpt_domains.sort();
+    rcpt_domains.dedup();
+    let verdict = match decision.verdict {
+        Verdict::Pass => "pass",
+        Verdict::Bounce => "bounce",
+        Verdict::Quarantine => "quarantine",
+        Verdict::Tempfail => "tempfail",
+    };
+    let exempt = match decision.exempt {
+        Some(policy::Exemption::Persoonlijk) => "persoonlijk",
+        Some(policy::Exemption::Vertrouwenspersoon) => "vertrouwenspersoon",
+        None => "-",
+    };
+    let detections: Vec<&str> = decision
+        .detections
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    info!(
+        queue_id,
+        verdict,
+        action = outcome.action,
+        reply = outcome.reply.code,
+        exempt,
+        score = decision.score,
+        rules = %decision.rule_ids().join(","),
+        categories = %decision.categories().join(","),
+        detections = %detections.join(","),
+        size,
+        attachments,
+        sender_domain = %sender_domain,
+        rcpts = envelope.rcpt_to.len(),
+        rcpt_domains = %rcpt_domains.join(","),
+        "message"
+    );
+}
+
+/// How long the bounce mailer may take for one DSN.
+pub const BOUNCE_TIMEOUT: Duration = Duration::from_secs(60);

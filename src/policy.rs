@@ -7,7 +7,9 @@
 
 use serde::Serialize;
 
-use crate::rules::Hit;
+use crate::envelope::{is_local, Envelope};
+use crate::message::Analysis;
+use crate::rules::{Action, Hit, OrgContext, RuleContext, RuleSet};
 use crate::scan::Detection;
 
 /// Why a message skipped the content rules.
@@ -44,4 +46,364 @@ pub struct Decision {
     pub detections: Vec<Detection>,
     /// For [`Verdict::Tempfail`]: why (safe to log).
     pub tempfail_reason: Option<String>,
+}
+
+/// The policy settings (from `[policy]`, `[exemptions]` and `[scan]` of the configuration).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicySettings {
+    /// Score at or above which a message bounces.
+    pub threshold: f64,
+    /// Content rules apply only to mail from local senders (false: to all mail).
+    pub screen_local_senders_only: bool,
+    /// *Vertrouwenspersonen* (lowercase addresses).
+    pub counsellors: Vec<String>,
+    /// `Sensitivity:` values that mean *persoonlijk* (lowercase).
+    pub sensitivity: Vec<String>,
+    /// Subject labels that mean *persoonlijk* (lowercase).
+    pub subject_labels: Vec<String>,
+    /// Pass unscanned mail when the scanner fails (false: tempfail, the default).
+    pub pass_unscanned: bool,
+}
+
+impl PolicySettings {
+    /// The policy part of a loaded configuration.
+    pub fn from_config(config: &crate::config::Config) -> PolicySettings {
+        PolicySettings {
+            threshold: config.policy.threshold,
+            screen_local_senders_only: config.policy.screen == crate::config::Screen::LocalSenders,
+            counsellors: config.exemptions.counsellors.clone(),
+            sensitivity: config.exemptions.sensitivity.clone(),
+            subject_labels: config.exemptions.subject_labels.clone(),
+            pass_unscanned: config.scan.on_error == crate::config::ScanOnError::Pass,
+        }
+    }
+}
+
+/// The scanners' result as policy sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScanResult {
+    Clean,
+    Infected(Vec<Detection>),
+    /// The scanner could not answer (safe-to-log reason).
+    Failed(String),
+}
+
+impl From<Result<crate::scan::ScanOutcome, crate::scan::ScanError>> for ScanResult {
+    fn from(result: Result<crate::scan::ScanOutcome, crate::scan::ScanError>) -> Self {
+        match result {
+            Ok(crate::scan::ScanOutcome::Clean) => ScanResult::Clean,
+            Ok(crate::scan::ScanOutcome::Infected(d)) => ScanResult::Infected(d),
+            Err(e) => ScanResult::Failed(e.to_string()),
+        }
+    }
+}
+
+/// Which exemption, if any, applies. *Vertrouwenspersoon* wins over *persoonlijk* (it is the stronger one:
+/// excluded from content control altogether, WereldKidz 6.9).
+pub fn exemption(
+    settings: &PolicySettings,
+    envelope: &Envelope,
+    analysis: &Analysis,
+) -> Option<Exemption> {
+    if let Some(sender) = &envelope.mail_from {
+        let sender = sender.to_lowercase();
+        if settings.counsellors.iter().any(|c| *c == sender) {
+            return Some(Exemption::Vertrouwenspersoon);
+        }
+    }
+    if let Some(value) = &analysis.headers.sensitivity {
+        let value = value.trim().to_lowercase();
+        if settings.sensitivity.iter().any(|s| *s == value) {
+            return Some(Exemption::Persoonlijk);
+        }
+    }
+    if let Some(subject) = &analysis.headers.subject {
+        if subject_is_labelled(subject, &settings.subject_labels) {
+            return Some(Exemption::Persoonlijk);
+        }
+    }
+    None
+}
+
+/// True when the subject carries one of `labels` as a tag: `[label]` anywhere, or `(label)`, `label:`,
+/// `label -` at the start after reply/forward prefixes.
+pub fn subject_is_labelled(subject: &str, labels: &[String]) -> bool {
+    let lower = subject.to_lowercase();
+    let mut rest = lower.trim_start();
+    // Strip any number of reply/forward prefixes (English, Dutch and Outlook's variants).
+    loop {
+        let before = rest;
+        for prefix in [
+            "re:", "fw:", "fwd:", "aw:", "antw:", "doorst:", "tr:", "wg:",
+        ] {
+            if let Some(r) = rest.strip_prefix(prefix) {
+                rest = r.trim_start();
+            }
+        }
+        if rest == before {
+            break;
+        }
+    }
+    labels.iter().filter(|l| !l.is_empty()).any(|label| {
+        lower.contains(&format!("[{label}]"))
+            || rest.starts_with(&format!("({label})"))
+            || rest.strip_prefix(label.as_str()).is_some_and(|after| {
+                let after = after.trim_start();
+                after.starts_with(':')
+                    || after.starts_with("- ")
+                    || after.starts_with('-')
+                    || after.starts_with('|')
+            })
+    })
+}
+
+/// True when content rules apply to mail from this sender under the configured scope.
+fn in_scope(settings: &PolicySettings, org: &OrgContext, envelope: &Envelope) -> bool {
+    if !settings.screen_local_senders_only || org.local_domains.is_empty() {
+        return true;
+    }
+    match &envelope.mail_from {
+        Some(sender) => is_local(sender, &org.local_domains),
+        // Null-sender mail (bounces) passing through is screened as the organisation's own.
+        None => true,
+    }
+}
+
+/// The verdict for one message. Order: malware first (it applies to exempt mail too, art. 8.5), then the
+/// exemptions (art. 6.8, 6.9), then the content rules, whose weights add up once per rule.
+pub fn decide(
+    rules: &RuleSet,
+    settings: &PolicySettings,
+    org: &OrgContext,
+    envelope: &Envelope,
+    analysis: &Analysis,
+    scan: &ScanResult,
+) -> Decision {
+    let exempt = exemption(settings, envelope, analysis);
+    let mut decision = Decision {
+        verdict: Verdict::Pass,
+        exempt,
+        score: 0.0,
+        hits: Vec::new(),
+        detections: Vec::new(),
+        tempfail_reason: None,
+    };
+    match scan {
+        ScanResult::Infected(detections) => {
+            decision.verdict = Verdict::Quarantine;
+            decision.detections = detections.clone();
+            return decision;
+        }
+        ScanResult::Failed(reason) if !settings.pass_unscanned => {
+            decision.verdict = Verdict::Tempfail;
+            decision.tempfail_reason = Some(reason.clone());
+            return decision;
+        }
+        ScanResult::Failed(_) | ScanResult::Clean => {}
+    }
+    if exempt.is_some() || !in_scope(settings, org, envelope) {
+        return decision;
+    }
+    let hits = rules.evaluate(&RuleContext {
+        envelope,
+        analysis,
+        org,
+    });
+    let mut counted: Vec<&str> = Vec::new();
+    let mut forced = false;
+    for hit in &hits {
+        forced |= hit.action == Action::Bounce;
+        if !counted.contains(&hit.rule_id.as_str()) {
+            counted.push(&hit.rule_id);
+            decision.score += hit.weight;
+        }
+    }
+    if forced || decision.score >= settings.threshold {
+        decision.verdict = Verdict::Bounce;
+    }
+    decision.hits = hits;
+    decision
+}
+
+impl Decision {
+    /// The distinct categories of the hits, sorted.
+    pub fn categories(&self) -> Vec<&str> {
+        let mut c: Vec<&str> = self.hits.iter().map(|h| h.category.as_str()).collect();
+        c.sort_unstable();
+        c.dedup();
+        c
+    }
+
+    /// The distinct rule ids of the hits, in order of first hit.
+    pub fn rule_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = Vec::new();
+        for h in &self.hits {
+            if !ids.contains(&h.rule_id.as_str()) {
+                ids.push(&h.rule_id);
+            }
+        }
+        ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::Recipient;
+    use crate::message::HeaderView;
+
+    fn settings() -> PolicySettings {
+        PolicySettings {
+            threshold: 5.0,
+            screen_local_senders_only: true,
+            counsellors: vec!["vp@school.example".into()],
+            sensitivity: vec!["personal".into(), "private".into()],
+            subject_labels: vec!["persoonlijk".into()],
+            pass_unscanned: false,
+        }
+    }
+
+    fn envelope(from: &str) -> Envelope {
+        Envelope {
+            mail_from: Some(from.into()),
+            rcpt_to: vec![Recipient {
+                address: "ouder@example.org".into(),
+                params: vec![],
+            }],
+            ..Envelope::default()
+        }
+    }
+
+    fn analysis(subject: Option<&str>, sensitivity: Option<&str>) -> Analysis {
+        Analysis {
+            headers: HeaderView {
+                subject: subject.map(String::from),
+                sensitivity: sensitivity.map(String::from),
+                ..HeaderView::default()
+            },
+            ..Analysis::default()
+        }
+    }
+
+    #[test]
+    fn exemptions() {
+        let s = settings();
+        let cases: &[(&str, Option<&str>, Option<&str>, Option<Exemption>)] = &[
+            (
+                "juf@school.example",
+                None,
+                Some("Personal"),
+                Some(Exemption::Persoonlijk),
+            ),
+            (
+                "juf@school.example",
+                None,
+                Some(" private "),
+                Some(Exemption::Persoonlijk),
+            ),
+            ("juf@school.example", None, Some("Confidential"), None),
+            (
+                "juf@school.example",
+                Some("[Persoonlijk] verjaardag"),
+                None,
+                Some(Exemption::Persoonlijk),
+            ),
+            (
+                "juf@school.example",
+                Some("Persoonlijk: verjaardag"),
+                None,
+                Some(Exemption::Persoonlijk),
+            ),
+            (
+                "juf@school.example",
+                Some("RE: Fw: persoonlijk - bericht"),
+                None,
+                Some(Exemption::Persoonlijk),
+            ),
+            (
+                "juf@school.example",
+                Some("Uitnodiging (persoonlijk)"),
+                None,
+                None,
+            ),
+            (
+                "juf@school.example",
+                Some("Een persoonlijk gesprek"),
+                None,
+                None,
+            ),
+            (
+                "juf@school.example",
+                Some("Persoonlijke ontwikkeling"),
+                None,
+                None,
+            ),
+            (
+                "VP@School.Example",
+                None,
+                None,
+                Some(Exemption::Vertrouwenspersoon),
+            ),
+            (
+                "vp@school.example",
+                None,
+                Some("Personal"),
+                Some(Exemption::Vertrouwenspersoon),
+            ),
+            ("vp@other.example", None, None, None),
+        ];
+        for (from, subject, sensitivity, want) in cases {
+            let got = exemption(&s, &envelope(from), &analysis(*subject, *sensitivity));
+            assert_eq!(got, *want, "{from} {subject:?} {sensitivity:?}");
+        }
+    }
+
+    #[test]
+    fn malware_applies_to_exempt_mail_and_errors_tempfail() {
+        let rules = RuleSet::default();
+        let org = OrgContext::default();
+        let env = envelope("vp@school.example");
+        let a = analysis(None, Some("Personal"));
+        let infected = ScanResult::Infected(vec![Detection {
+            name: "Eicar".into(),
+            location: "part 1".into(),
+        }]);
+        let d = decide(&rules, &settings(), &org, &env, &a, &infected);
+        assert_eq!(d.verdict, Verdict::Quarantine);
+        assert_eq!(d.exempt, Some(Exemption::Vertrouwenspersoon));
+        let failed = ScanResult::Failed("down".into());
+        assert_eq!(
+            decide(&rules, &settings(), &org, &env, &a, &failed).verdict,
+            Verdict::Tempfail
+        );
+        let lenient = PolicySettings {
+            pass_unscanned: true,
+            ..settings()
+        };
+        assert_eq!(
+            decide(&rules, &lenient, &org, &env, &a, &failed).verdict,
+            Verdict::Pass
+        );
+    }
+
+    #[test]
+    fn scope_of_content_rules() {
+        let org = OrgContext {
+            local_domains: vec!["school.example".into()],
+            ..OrgContext::default()
+        };
+        let s = settings();
+        assert!(in_scope(&s, &org, &envelope("juf@school.example")));
+        assert!(!in_scope(&s, &org, &envelope("iemand@example.org")));
+        assert!(in_scope(
+            &s,
+            &OrgContext::default(),
+            &envelope("iemand@example.org")
+        ));
+        let all = PolicySettings {
+            screen_local_senders_only: false,
+            ..settings()
+        };
+        assert!(in_scope(&all, &org, &envelope("iemand@example.org")));
+    }
 }

@@ -1,0 +1,161 @@
+//! `mailwacht serve`: load the configuration, start the SMTP listener, reload on SIGHUP, stop on SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::{error, info, warn};
+
+use crate::bounce::Mailer;
+use crate::config::Config;
+use crate::pipeline::{Engine, Pipeline, BOUNCE_TIMEOUT};
+use crate::quarantine::FileQuarantine;
+use crate::smtp::client::NextHop;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Listen here instead of `[smtp] listen` (e.g. `127.0.0.1:0` for any free port).
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// Relay here instead of `[smtp] next_hop`.
+    #[arg(long, value_name = "HOST:PORT")]
+    next_hop: Option<String>,
+    /// Use this data directory instead of `[storage] data_dir`.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl Args {
+    /// Apply the flags on top of a loaded configuration (also on reload, so flags keep winning).
+    fn apply(&self, config: &mut Config) {
+        if let Some(listen) = &self.listen {
+            config.smtp.listen = listen.clone();
+        }
+        if let Some(next_hop) = &self.next_hop {
+            config.smtp.next_hop = next_hop.clone();
+        }
+        if let Some(dir) = &self.data_dir {
+            config.storage.data_dir = dir.clone();
+        }
+    }
+}
+
+pub fn run(config_path: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let mut config = super::load_config(config_path.as_ref())?;
+    args.apply(&mut config);
+    let engine = Engine::from_config(&config).context("loading rules")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting runtime")?;
+    runtime.block_on(serve(config_path, args, config, engine))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(
+    config_path: Option<PathBuf>,
+    args: Args,
+    config: Config,
+    engine: Engine,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&config.smtp.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.smtp.listen))?;
+    let address = listener.local_addr().context("reading listen address")?;
+    let mailer = Mailer::new(&config.smtp.next_hop, &config.smtp.hostname, BOUNCE_TIMEOUT)
+        .context("setting up bounce mailer")?;
+    let quarantine = Arc::new(FileQuarantine::new(
+        config.storage.data_dir.join("quarantine"),
+    ));
+    let pipeline = Pipeline::new(
+        engine,
+        NextHop::new(config.next_hop_settings()),
+        mailer,
+        quarantine,
+    );
+    let settings = Arc::new(ArcSwap::from_pointee(config.server_settings()));
+    if config.organisation.local_domains.is_empty() {
+        warn!("no [organisation] local_domains configured: every sender is screened and every recipient counts as external");
+    }
+    info!(
+        listen = %address,
+        next_hop = %config.smtp.next_hop,
+        rules = pipeline.engine().rules.rules().len(),
+        config = %config_path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| crate::config::EMBEDDED_NAME.into()),
+        "mailwacht listening"
+    );
+
+    let mut hangup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    let reload_pipeline = pipeline.clone();
+    let reload_settings = settings.clone();
+    let reload = tokio::spawn(async move {
+        let mut current = config;
+        while hangup.recv().await.is_some() {
+            match reload_config(config_path.as_ref(), &args) {
+                Ok((new, engine)) => {
+                    for (what, old, now) in [
+                        ("listen", &current.smtp.listen, &new.smtp.listen),
+                        ("next_hop", &current.smtp.next_hop, &new.smtp.next_hop),
+                    ] {
+                        if old != now {
+                            warn!(
+                                setting = what,
+                                "changed setting takes effect only after a restart"
+                            );
+                        }
+                    }
+                    reload_settings.store(Arc::new(new.server_settings()));
+                    let rules = engine.rules.rules().len();
+                    reload_pipeline.reload(engine);
+                    info!(rules, "configuration and rules reloaded");
+                    current = new;
+                }
+                Err(e) => {
+                    error!(error = %format!("{e:#}"), "reload failed; the previous configuration and rules stay active")
+                }
+            }
+        }
+    });
+
+    let shutdown = async {
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                error!(error = %e, "cannot install SIGTERM handler");
+                return std::future::pending().await;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM: finishing transactions in flight, then stopping"),
+            _ = tokio::signal::ctrl_c() => info!("interrupt: finishing transactions in flight, then stopping"),
+        }
+    };
+    crate::smtp::server::serve(listener, settings, Arc::new(pipeline), shutdown)
+        .await
+        .context("SMTP server failed")?;
+    reload.abort();
+    info!("mailwacht stopped");
+    Ok(())
+}
+
+fn reload_config(path: Option<&PathBuf>, args: &Args) -> anyhow::Result<(Config, Engine)> {
+    let mut config = super::load_config(path)?;
+    args.apply(&mut config);
+    let engine = Engine::from_config(&config).context("loading rules")?;
+    Ok((config, engine))
+}
+
+/// Log to stderr (journald picks it up under systemd); `RUST_LOG` sets the level, default `info`.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}

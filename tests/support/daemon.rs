@@ -1,0 +1,106 @@
+//! Start the real `mailwacht serve` binary for a test, on a free port, and collect its log lines.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub struct Daemon {
+    child: Child,
+    /// Where mailwacht listens.
+    pub addr: SocketAddr,
+    /// Every line mailwacht wrote to stderr so far.
+    pub log: Arc<Mutex<Vec<String>>>,
+    /// The data directory (quarantine).
+    pub data_dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Start `mailwacht serve` relaying to `next_hop`, with `config` (TOML text) as its configuration file.
+    pub fn start(next_hop: SocketAddr, config: &str) -> Daemon {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let config_path = tmp.path().join("mailwacht.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let data_dir = tmp.path().join("data");
+        Daemon::start_with(next_hop, &config_path, &data_dir, tmp)
+    }
+
+    fn start_with(next_hop: SocketAddr, config_path: &Path, data_dir: &Path, tmp: tempfile::TempDir) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+            .args(["--config"])
+            .arg(config_path)
+            .args(["serve", "--listen", "127.0.0.1:0", "--next-hop", &next_hop.to_string(), "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start mailwacht");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split_whitespace().find_map(|w| w.strip_prefix("listen=")) {
+                    let _ = tx.send(addr.trim_matches('"').to_string());
+                }
+                sink.lock().expect("log lock").push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(a) => a.parse().expect("listen address"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("mailwacht did not start: {:?}", log.lock().expect("log lock"));
+            }
+        };
+        Daemon { child, addr, log, data_dir: data_dir.to_path_buf(), _tmp: tmp }
+    }
+
+    /// Send a signal to the daemon.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args(["-s", signal, &self.child.id().to_string()]).status().expect("kill");
+        assert!(status.success(), "kill -s {signal}");
+    }
+
+    /// Wait until a log line contains `needle` (up to 30 s); false if it never came.
+    pub fn wait_for_log(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.log.lock().expect("log lock").iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// All log lines so far, joined.
+    pub fn log_text(&self) -> String {
+        self.log.lock().expect("log lock").join("\n")
+    }
+
+    /// Wait for the process to exit (up to 30 s) and return whether it exited successfully.
+    pub fn wait_exit(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
