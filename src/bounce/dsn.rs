@@ -25,7 +25,7 @@ const MAX_LINE: usize = 998;
 /// Quoted-printable line length (RFC 2045 §6.7 rule 5), without the soft-break `=`.
 const QP_LINE: usize = 75;
 /// Width the reason texts are wrapped at (they are read in mail clients).
-const WRAP: usize = 72;
+const WRAP: usize = 70;
 
 /// Build the DSN for one bounced message. Pure: `now` is the `Date:` of the DSN.
 ///
@@ -165,22 +165,27 @@ fn reasons(lang: Lang, reason: &Reason<'_>, settings: &BounceSettings) -> String
         Reason::Rules(rules) => {
             for r in rules.iter() {
                 let article = r.article.trim();
-                let head = match (lang, article.is_empty()) {
-                    (Lang::Nl, false) => {
-                        format!("Categorie \"{}\" (gedragscode: {article}):", r.category)
-                    }
-                    (Lang::Nl, true) => format!("Categorie \"{}\":", r.category),
-                    (Lang::En, false) => {
-                        format!("Category \"{}\" (code of conduct: {article}):", r.category)
-                    }
-                    (Lang::En, true) => format!("Category \"{}\":", r.category),
+                let (head, cite) = match lang {
+                    Lang::Nl => (
+                        format!("Categorie: {}", r.category),
+                        format!("Gedragscode: {article}"),
+                    ),
+                    Lang::En => (
+                        format!("Category: {}", r.category),
+                        format!("Code of conduct: {article}"),
+                    ),
                 };
                 let message = if lang == Lang::Nl {
                     &r.message_nl
                 } else {
                     &r.message_en
                 };
-                push_item(&mut out, &head, message);
+                let mut lines = vec![head];
+                if !article.is_empty() {
+                    lines.push(cite);
+                }
+                lines.push(message.clone());
+                push_item(&mut out, &lines);
             }
         }
         Reason::Infected(detections) => {
@@ -204,7 +209,7 @@ fn reasons(lang: Lang, reason: &Reason<'_>, settings: &BounceSettings) -> String
                     ),
                 ),
             };
-            push_item(&mut out, &head, &body);
+            push_item(&mut out, &[head, body]);
         }
         Reason::Rejected(rejections) => {
             for (address, reply) in rejections.iter() {
@@ -218,20 +223,18 @@ fn reasons(lang: Lang, reason: &Reason<'_>, settings: &BounceSettings) -> String
                         address.trim()
                     ),
                 };
-                push_item(&mut out, &head, &reply_summary(reply));
+                push_item(&mut out, &[head, reply_summary(reply)]);
             }
         }
     }
     out
 }
 
-/// `- head` and the wrapped, indented body below it.
-fn push_item(out: &mut String, head: &str, body: &str) {
-    out.push_str("- ");
-    out.push_str(head);
-    out.push('\n');
-    for line in wrap(body, WRAP - 2) {
-        out.push_str("  ");
+/// One `- ` item: each paragraph wrapped and indented under the dash.
+fn push_item(out: &mut String, paragraphs: &[String]) {
+    let lines = paragraphs.iter().flat_map(|p| wrap(p, WRAP - 2));
+    for (i, line) in lines.enumerate() {
+        out.push_str(if i == 0 { "- " } else { "  " });
         out.push_str(&line);
         out.push('\n');
     }
@@ -268,8 +271,12 @@ fn delivery_status(mta: &str, queue_id: &str, arrival: &str, input: &DsnInput<'_
         let recipient = recipient.trim();
         let (status, diagnostic) = match &input.reason {
             Reason::Rules(rules) => {
-                let mut cats: Vec<&str> = rules.iter().map(|r| r.category.as_str()).collect();
-                cats.dedup();
+                let mut cats: Vec<&str> = Vec::new();
+                for r in rules.iter() {
+                    if !cats.contains(&r.category.as_str()) {
+                        cats.push(&r.category);
+                    }
+                }
                 (
                     "5.7.1".to_string(),
                     format!(
@@ -612,7 +619,7 @@ Beste ouders, dit is een verboden woord: kankerlijer. Groet.\r\n";
             ]
         );
 
-        let text = msg.body_text(0).expect("human text").into_owned();
+        let text = msg.body_text(0).expect("human text").replace("\r\n", "\n");
         let nl = text
             .find("Uw e-mailbericht is niet verzonden")
             .expect("Dutch text");
@@ -621,8 +628,8 @@ Beste ouders, dit is een verboden woord: kankerlijer. Groet.\r\n";
             .expect("English text");
         assert!(nl < en, "Dutch before English");
         for needle in [
-            "Categorie \"beledigend\" (gedragscode: SOML/ProCon 2.1; WereldKidz 5.7g)",
-            "Category \"privacy\" (code of conduct: Uniek 3.2.3 e)",
+            "- Categorie: beledigend\n  Gedragscode: SOML/ProCon 2.1; WereldKidz 5.7g\n  Uw bericht",
+            "- Category: privacy\n  Code of conduct: Uniek 3.2.3 e\n  Use BCC",
             "Is het bericht privé",
             "Gebruik BCC",
             "Use BCC when you mail many external recipients.",
