@@ -47,7 +47,7 @@ impl AttachmentCheck {
             return true;
         }
         match name.and_then(effective_extension) {
-            Some(ext) => self.extensions.iter().any(|e| *e == ext),
+            Some(ext) => self.extensions.contains(&ext),
             None => false,
         }
     }

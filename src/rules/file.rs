@@ -288,9 +288,11 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
                     "subject" => p.subject = true,
                     "body" => p.body = true,
                     "attachment-name" => p.attachment_name = true,
-                    other => return Err(invalid(format!(
+                    other => {
+                        return Err(invalid(format!(
                         "unknown place `{other}` in `in` (known: subject, body, attachment-name)"
-                    ))),
+                    )))
+                    }
                 }
             }
             if p == Places::default() {
