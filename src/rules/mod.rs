@@ -3,16 +3,75 @@
 //! Loading validates and compiles everything once (word lists into automata, patterns into regexes); a broken
 //! file is reported with its file name, line and rule id. Evaluating is pure and never fails: a rule hit is
 //! data, not an error. Nothing here does I/O except [`RuleSet::load_dir`].
+//!
+//! Layout: [`file`] (the TOML format and its validation), [`normalize`] (text folding), [`words`] (the word
+//! matcher and allow lists), [`privacy`] (BSN, visible recipients), [`attachment`] (extensions, disguised
+//! executables, archives), [`address`] (sender, sender mismatch, destination). This file ties them together.
+//! Hits never carry matched words or text, only the rule and a [`Location`].
 
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::envelope::Envelope;
-use crate::message::Analysis;
+use crate::envelope::{is_local, Envelope};
+use crate::message::{Analysis, Text};
+
+pub mod address;
+pub mod attachment;
+pub mod file;
+pub mod normalize;
+pub mod privacy;
+pub mod words;
+
+#[cfg(test)]
+mod tests;
+
+use file::{Check, Compiled};
+use words::{WordMatcher, WordMatcherBuilder};
 
 /// The default rule files shipped in `rules/`, embedded so the binary runs with no files at all.
-pub const EMBEDDED: &[(&str, &str)] = &[];
+pub const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "10-beledigend.toml",
+        include_str!("../../rules/10-beledigend.toml"),
+    ),
+    (
+        "20-racistisch-discriminerend.toml",
+        include_str!("../../rules/20-racistisch-discriminerend.toml"),
+    ),
+    (
+        "30-pornografisch.toml",
+        include_str!("../../rules/30-pornografisch.toml"),
+    ),
+    (
+        "40-intimiderend-haat-geweld.toml",
+        include_str!("../../rules/40-intimiderend-haat-geweld.toml"),
+    ),
+    (
+        "50-kettingmail.toml",
+        include_str!("../../rules/50-kettingmail.toml"),
+    ),
+    (
+        "60-auteursrecht.toml",
+        include_str!("../../rules/60-auteursrecht.toml"),
+    ),
+    (
+        "70-bijlagen.toml",
+        include_str!("../../rules/70-bijlagen.toml"),
+    ),
+    (
+        "80-privacy.toml",
+        include_str!("../../rules/80-privacy.toml"),
+    ),
+    (
+        "90-afzender-bestemming.toml",
+        include_str!("../../rules/90-afzender-bestemming.toml"),
+    ),
+    (
+        "95-onleesbaar.toml",
+        include_str!("../../rules/95-onleesbaar.toml"),
+    ),
+];
 
 /// What the organisation's configuration tells the rules (from `[organisation]` and `[policy]`).
 #[derive(Debug, Clone, Default)]
@@ -35,7 +94,12 @@ pub struct RuleContext<'a> {
 /// A compiled, validated rule set.
 #[derive(Debug, Default)]
 pub struct RuleSet {
+    /// The user-facing part of every rule, in load order (file name order, then order in the file).
     rules: Vec<RuleInfo>,
+    /// The kind-specific compiled checks, parallel to `rules`.
+    checks: Vec<Check>,
+    /// The word entries of all `words` rules in one automaton (one pass over each text).
+    words: WordMatcher,
 }
 
 /// The user-facing description of one rule (what the bounce shows).
@@ -89,6 +153,8 @@ pub enum Location {
     EnvelopeSender,
     /// The `From:` header.
     FromHeader,
+    /// The message as a whole (damage: too complex to inspect).
+    Message,
     /// An envelope recipient (index into the recipient list).
     Recipient { index: usize },
     /// The visible recipient headers (`To:`/`Cc:`).
@@ -133,16 +199,67 @@ impl RuleSet {
 
     /// Load and compile every `*.toml` in `dir` (sorted by name).
     pub fn load_dir(dir: &Path) -> Result<RuleSet, RulesError> {
-        let _ = dir;
-        Ok(RuleSet::default())
+        let io = |source| RulesError::Io {
+            path: dir.display().to_string(),
+            source,
+        };
+        let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+            .collect();
+        paths.sort();
+        let mut sources = Vec::with_capacity(paths.len());
+        for p in paths {
+            let text = std::fs::read_to_string(&p).map_err(|source| RulesError::Io {
+                path: p.display().to_string(),
+                source,
+            })?;
+            let name = p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            sources.push((name, text));
+        }
+        RuleSet::from_sources(sources)
     }
 
     /// Compile rule files given as (file name, TOML text).
     pub fn from_sources(
         sources: impl IntoIterator<Item = (String, String)>,
     ) -> Result<RuleSet, RulesError> {
-        let _ = sources.into_iter().count();
-        Ok(RuleSet::default())
+        let mut compiled: Vec<Compiled> = Vec::new();
+        for (name, text) in sources {
+            for rule in file::parse_file(&name, &text)? {
+                if let Some(other) = compiled.iter().find(|c| c.info.id == rule.info.id) {
+                    return Err(RulesError::DuplicateId {
+                        file: name.clone(),
+                        rule_id: rule.info.id.clone(),
+                        other_file: other.info.file.clone(),
+                    });
+                }
+                compiled.push(rule);
+            }
+        }
+        let mut builder = WordMatcherBuilder::default();
+        for (i, c) in compiled.iter().enumerate() {
+            if let Check::Words { entries, .. } = &c.check {
+                for e in entries {
+                    builder.add(i, e);
+                }
+            }
+        }
+        let words = builder.build().map_err(|e| RulesError::Invalid {
+            file: "(all files)".to_string(),
+            rule_id: "(word lists)".to_string(),
+            message: format!("cannot compile the word lists: {e}"),
+        })?;
+        let (rules, checks) = compiled.into_iter().map(|c| (c.info, c.check)).unzip();
+        Ok(RuleSet {
+            rules,
+            checks,
+            words,
+        })
     }
 
     /// All rules, in load order.
@@ -155,9 +272,189 @@ impl RuleSet {
         self.rules.iter().find(|r| r.id == id)
     }
 
-    /// Every hit for one message. Pure; at most one hit per rule and location.
+    /// Every hit for one message, in rule order. Pure; at most one hit per rule and location.
     pub fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Hit> {
-        let _ = ctx;
-        Vec::new()
+        let mut found: Vec<(usize, Location)> = Vec::new();
+        for text in &ctx.analysis.texts {
+            self.evaluate_text(text, &mut found);
+        }
+        for (i, check) in self.checks.iter().enumerate() {
+            self.evaluate_check(i, check, ctx, &mut found);
+        }
+        // Rule order, then the order found: stable and easy to read in `check` output.
+        found.sort_by_key(|(i, _)| *i);
+        let mut hits: Vec<Hit> = Vec::with_capacity(found.len());
+        for (i, location) in found {
+            let Some(info) = self.rules.get(i) else {
+                continue;
+            };
+            if hits
+                .iter()
+                .any(|h| h.rule_id == info.id && h.location == location)
+            {
+                continue;
+            }
+            hits.push(Hit {
+                rule_id: info.id.clone(),
+                category: info.category.clone(),
+                weight: info.weight,
+                action: info.action,
+                location,
+            });
+        }
+        hits
+    }
+
+    /// Word and regex rules over one text: fold once, one automaton pass for all rules.
+    fn evaluate_text(&self, text: &Text, found: &mut Vec<(usize, Location)>) {
+        let location = Location::Text {
+            origin: text.origin,
+        };
+        let needs_words = self
+            .checks
+            .iter()
+            .any(|c| matches!(c, Check::Words { places, .. } if places.covers(text.origin)));
+        let mut seen = vec![false; self.checks.len()];
+        if needs_words {
+            let folded = normalize::fold(&text.text);
+            self.words.find(&folded, |rule, start, end| {
+                if seen.get(rule).copied().unwrap_or(true) {
+                    return;
+                }
+                if let Some(Check::Words { allow, places, .. }) = self.checks.get(rule) {
+                    if places.covers(text.origin) && !allow.covers(&folded, start, end) {
+                        if let Some(s) = seen.get_mut(rule) {
+                            *s = true;
+                        }
+                    }
+                }
+            });
+            for (i, check) in self.checks.iter().enumerate() {
+                let Check::Words {
+                    regexes,
+                    allow,
+                    places,
+                    ..
+                } = check
+                else {
+                    continue;
+                };
+                if seen.get(i).copied().unwrap_or(true)
+                    || regexes.is_empty()
+                    || !places.covers(text.origin)
+                {
+                    continue;
+                }
+                let hit = regexes.iter().any(|re| {
+                    re.find_iter(&folded.text)
+                        .any(|m| !allow.covers(&folded, m.start(), m.end()))
+                });
+                if hit {
+                    if let Some(s) = seen.get_mut(i) {
+                        *s = true;
+                    }
+                }
+            }
+        }
+        for (i, check) in self.checks.iter().enumerate() {
+            if let Check::Bsn { matcher, places } = check {
+                if places.covers(text.origin) && matcher.matches(&text.text) {
+                    if let Some(s) = seen.get_mut(i) {
+                        *s = true;
+                    }
+                }
+            }
+        }
+        found.extend(
+            seen.iter()
+                .enumerate()
+                .filter(|(_, s)| **s)
+                .map(|(i, _)| (i, location)),
+        );
+    }
+
+    /// The checks that look at the envelope, headers, attachments and damage.
+    fn evaluate_check(
+        &self,
+        i: usize,
+        check: &Check,
+        ctx: &RuleContext<'_>,
+        found: &mut Vec<(usize, Location)>,
+    ) {
+        let env = ctx.envelope;
+        let headers = &ctx.analysis.headers;
+        let local = &ctx.org.local_domains;
+        match check {
+            Check::Words { .. } => {}
+            Check::Bsn { .. } => {
+                // The texts were searched in `evaluate_text`; a BSN only counts in mail that leaves the
+                // organisation (ProCon 10.3: the leak is the BSN going outside).
+                let external = env
+                    .recipients()
+                    .any(|r| local.is_empty() || !is_local(r, local));
+                if !external {
+                    found.retain(|(r, _)| *r != i);
+                }
+            }
+            Check::Sender { patterns } => {
+                if let Some(sender) = env.mail_from.as_deref() {
+                    if patterns.iter().any(|p| address::glob_match(p, sender)) {
+                        found.push((i, Location::EnvelopeSender));
+                    }
+                }
+                if headers
+                    .from
+                    .iter()
+                    .any(|f| patterns.iter().any(|p| address::glob_match(p, f)))
+                {
+                    found.push((i, Location::FromHeader));
+                }
+            }
+            Check::SenderMismatch => {
+                let mismatch = headers.from.iter().any(|f| {
+                    address::sender_mismatch(env.mail_from.as_deref(), f, local, &ctx.org.send_as)
+                });
+                if mismatch {
+                    found.push((i, Location::FromHeader));
+                }
+            }
+            Check::Destination { domains, patterns } => {
+                for (index, r) in env.recipients().enumerate() {
+                    if address::on_domain(r, domains)
+                        || patterns.iter().any(|p| address::glob_match(p, r))
+                    {
+                        found.push((i, Location::Recipient { index }));
+                    }
+                }
+            }
+            Check::Attachment(a) => {
+                for att in &ctx.analysis.attachments {
+                    if a.forbidden(att.name.as_deref(), att.sniffed) {
+                        found.push((i, Location::Attachment { part: att.part }));
+                    }
+                    if a.archive_problems && att.archive_problem.is_some() {
+                        found.push((i, Location::Attachment { part: att.part }));
+                    }
+                    if a.archive_members
+                        && att
+                            .members
+                            .iter()
+                            .any(|m| a.forbidden(Some(&m.path), m.sniffed))
+                    {
+                        found.push((i, Location::ArchiveMember { part: att.part }));
+                    }
+                }
+            }
+            Check::VisibleRecipients { max } => {
+                if privacy::visible_external(&headers.to, &headers.cc, local) > *max {
+                    found.push((i, Location::RecipientHeaders));
+                }
+            }
+            Check::Damage { kinds } => {
+                if ctx.analysis.damage.iter().any(|d| kinds.contains(d)) {
+                    found.push((i, Location::Message));
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,591 @@
+//! The rule-file format (TOML, `[[rule]]` tables), its validation, and the per-rule compiled form.
+//!
+//! Every mistake is reported with the file name and, where it has one, the rule id and the offending pattern;
+//! TOML syntax and schema errors carry the line. Unknown keys are errors (`deny_unknown_fields`), and so are
+//! keys that do not belong to the rule's `kind`. No I/O here: the caller reads the files.
+
+use regex::Regex;
+use serde::Deserialize;
+
+use super::attachment::AttachmentCheck;
+use super::privacy::BsnMatcher;
+use super::words::{parse_entry, AllowList, Entry};
+use super::{Action, RuleInfo, RulesError};
+use crate::message::{Damage, TextOrigin};
+
+/// The categories a rule may have (fixed: reports and bounce texts group by them).
+pub const CATEGORIES: &[&str] = &[
+    "pornografisch",
+    "racistisch",
+    "discriminerend",
+    "beledigend",
+    "intimiderend",
+    "haat-geweld",
+    "kettingmail",
+    "auteursrecht",
+    "bijlage",
+    "afzender",
+    "bestemming",
+    "privacy",
+    "onleesbaar",
+];
+
+/// BSN keywords used when a `bsn` rule gives none.
+pub const DEFAULT_BSN_KEYWORDS: &[&str] = &[
+    "bsn",
+    "burgerservicenummer",
+    "sofinummer",
+    "sofi-nummer",
+    "persoonsgebondennummer",
+    "pgn",
+    "citizen service number",
+];
+
+/// One rule file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    #[serde(default)]
+    rule: Vec<RuleDef>,
+}
+
+/// The kinds of rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Words,
+    Sender,
+    SenderMismatch,
+    Destination,
+    Attachment,
+    Bsn,
+    VisibleRecipients,
+    Damage,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Words => "words",
+            Kind::Sender => "sender",
+            Kind::SenderMismatch => "sender-mismatch",
+            Kind::Destination => "destination",
+            Kind::Attachment => "attachment",
+            Kind::Bsn => "bsn",
+            Kind::VisibleRecipients => "visible-recipients",
+            Kind::Damage => "damage",
+        }
+    }
+}
+
+/// One `[[rule]]` table as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RuleDef {
+    id: String,
+    kind: Kind,
+    category: String,
+    article: String,
+    weight: Option<f64>,
+    action: Option<Action>,
+    #[serde(rename = "message_nl")]
+    message_nl: String,
+    #[serde(rename = "message_en")]
+    message_en: String,
+    // words
+    words: Option<Vec<String>>,
+    regex: Option<Vec<String>>,
+    allow: Option<Vec<String>>,
+    #[serde(rename = "in")]
+    places: Option<Vec<String>>,
+    // sender, destination
+    patterns: Option<Vec<String>>,
+    domains: Option<Vec<String>>,
+    // attachment
+    extensions: Option<Vec<String>>,
+    executables: Option<bool>,
+    archive_members: Option<bool>,
+    archive_problems: Option<bool>,
+    // bsn
+    keywords: Option<Vec<String>>,
+    window: Option<usize>,
+    // visible-recipients
+    max: Option<usize>,
+    // damage
+    damage: Option<Vec<String>>,
+}
+
+/// Where a `words` or `bsn` rule looks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Places {
+    pub subject: bool,
+    pub body: bool,
+    pub attachment_name: bool,
+}
+
+impl Places {
+    const ALL: Places = Places {
+        subject: true,
+        body: true,
+        attachment_name: true,
+    };
+
+    /// True when text from `origin` is to be searched.
+    pub fn covers(self, origin: TextOrigin) -> bool {
+        match origin {
+            TextOrigin::Subject => self.subject,
+            TextOrigin::Body { .. } | TextOrigin::Html { .. } | TextOrigin::Raw => self.body,
+            TextOrigin::AttachmentName { .. } => self.attachment_name,
+        }
+    }
+}
+
+/// The compiled, kind-specific part of a rule.
+#[derive(Debug)]
+pub enum Check {
+    Words {
+        entries: Vec<Entry>,
+        regexes: Vec<Regex>,
+        allow: AllowList,
+        places: Places,
+    },
+    Sender {
+        patterns: Vec<String>,
+    },
+    SenderMismatch,
+    Destination {
+        domains: Vec<String>,
+        patterns: Vec<String>,
+    },
+    Attachment(AttachmentCheck),
+    Bsn {
+        matcher: BsnMatcher,
+        places: Places,
+    },
+    VisibleRecipients {
+        max: usize,
+    },
+    Damage {
+        kinds: Vec<Damage>,
+    },
+}
+
+/// A validated rule: what the user sees, and what the engine runs.
+#[derive(Debug)]
+pub struct Compiled {
+    pub info: RuleInfo,
+    pub check: Check,
+}
+
+/// The 1-based line of byte offset `pos` in `src`.
+fn line_of(src: &str, pos: usize) -> usize {
+    src.as_bytes()
+        .iter()
+        .take(pos)
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// Parse and validate one file.
+pub fn parse_file(file: &str, src: &str) -> Result<Vec<Compiled>, RulesError> {
+    let parsed: RuleFile = toml::from_str(src).map_err(|e| {
+        let place = e
+            .span()
+            .map(|s| format!("line {}: ", line_of(src, s.start)))
+            .unwrap_or_default();
+        RulesError::Syntax {
+            file: file.to_string(),
+            message: format!("{place}{}", e.message().trim()),
+        }
+    })?;
+    parsed
+        .rule
+        .into_iter()
+        .map(|def| compile(file, def))
+        .collect()
+}
+
+fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
+    let invalid = |message: String| RulesError::Invalid {
+        file: file.to_string(),
+        rule_id: def.id.clone(),
+        message,
+    };
+    if def.id.trim().is_empty() || def.id.chars().any(char::is_whitespace) {
+        return Err(invalid(format!(
+            "rule id `{}` must be non-empty without spaces",
+            def.id
+        )));
+    }
+    if !CATEGORIES.contains(&def.category.as_str()) {
+        return Err(invalid(format!(
+            "unknown category `{}` (known: {})",
+            def.category,
+            CATEGORIES.join(", ")
+        )));
+    }
+    let weight = def.weight.unwrap_or(5.0);
+    if !weight.is_finite() || weight < 0.0 {
+        return Err(invalid(format!("weight {weight} must be a number ≥ 0")));
+    }
+    for (key, value) in [
+        ("article", &def.article),
+        ("message_nl", &def.message_nl),
+        ("message_en", &def.message_en),
+    ] {
+        if value.trim().is_empty() {
+            return Err(invalid(format!("`{key}` is empty")));
+        }
+    }
+    // Keys that belong to another kind are mistakes, not silently ignored options.
+    let present: [(&str, bool, &[Kind]); 14] = [
+        ("words", def.words.is_some(), &[Kind::Words]),
+        ("regex", def.regex.is_some(), &[Kind::Words]),
+        ("allow", def.allow.is_some(), &[Kind::Words]),
+        ("in", def.places.is_some(), &[Kind::Words, Kind::Bsn]),
+        (
+            "patterns",
+            def.patterns.is_some(),
+            &[Kind::Sender, Kind::Destination],
+        ),
+        ("domains", def.domains.is_some(), &[Kind::Destination]),
+        ("extensions", def.extensions.is_some(), &[Kind::Attachment]),
+        (
+            "executables",
+            def.executables.is_some(),
+            &[Kind::Attachment],
+        ),
+        (
+            "archive-members",
+            def.archive_members.is_some(),
+            &[Kind::Attachment],
+        ),
+        (
+            "archive-problems",
+            def.archive_problems.is_some(),
+            &[Kind::Attachment],
+        ),
+        ("keywords", def.keywords.is_some(), &[Kind::Bsn]),
+        ("window", def.window.is_some(), &[Kind::Bsn]),
+        ("max", def.max.is_some(), &[Kind::VisibleRecipients]),
+        ("damage", def.damage.is_some(), &[Kind::Damage]),
+    ];
+    for (key, is_set, kinds) in present {
+        if is_set && !kinds.contains(&def.kind) {
+            return Err(invalid(format!(
+                "key `{key}` does not apply to kind `{}`",
+                def.kind.name()
+            )));
+        }
+    }
+    let places = match &def.places {
+        None => Places::ALL,
+        Some(list) => {
+            let mut p = Places::default();
+            for place in list {
+                match place.as_str() {
+                    "subject" => p.subject = true,
+                    "body" => p.body = true,
+                    "attachment-name" => p.attachment_name = true,
+                    other => {
+                        return Err(invalid(format!(
+                        "unknown place `{other}` in `in` (known: subject, body, attachment-name)"
+                    )))
+                    }
+                }
+            }
+            if p == Places::default() {
+                return Err(invalid("`in` is empty".to_string()));
+            }
+            p
+        }
+    };
+    let check = match def.kind {
+        Kind::Words => {
+            let words = def.words.clone().unwrap_or_default();
+            let regex_src = def.regex.clone().unwrap_or_default();
+            if words.is_empty() && regex_src.is_empty() {
+                return Err(invalid(
+                    "empty word list (give `words` and/or `regex`)".to_string(),
+                ));
+            }
+            let entries = words
+                .iter()
+                .map(|w| parse_entry(w).map_err(|e| invalid(format!("word list: {e}"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut regexes = Vec::with_capacity(regex_src.len());
+            for r in &regex_src {
+                let re = regex::RegexBuilder::new(r)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| {
+                        invalid(format!("bad regex `{r}`: {}", one_line(&e.to_string())))
+                    })?;
+                regexes.push(re);
+            }
+            let allow = def
+                .allow
+                .clone()
+                .unwrap_or_default()
+                .iter()
+                .map(|w| parse_entry(w).map_err(|e| invalid(format!("allow list: {e}"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            Check::Words {
+                entries,
+                regexes,
+                allow: AllowList::new(allow),
+                places,
+            }
+        }
+        Kind::Sender => {
+            let patterns = lower_nonempty(def.patterns.clone(), "patterns").map_err(invalid)?;
+            Check::Sender { patterns }
+        }
+        Kind::SenderMismatch => Check::SenderMismatch,
+        Kind::Destination => {
+            let domains: Vec<String> = def
+                .domains
+                .clone()
+                .unwrap_or_default()
+                .iter()
+                .map(|d| {
+                    d.trim()
+                        .trim_start_matches('@')
+                        .trim_end_matches('.')
+                        .to_lowercase()
+                })
+                .collect();
+            if let Some(bad) = domains
+                .iter()
+                .find(|d| d.is_empty() || d.contains(['@', '*', ' ']))
+            {
+                return Err(invalid(format!(
+                    "bad domain `{bad}` (plain domain names; use `patterns` for globs)"
+                )));
+            }
+            let patterns: Vec<String> = def
+                .patterns
+                .clone()
+                .unwrap_or_default()
+                .iter()
+                .map(|p| p.trim().to_lowercase())
+                .collect();
+            if let Some(bad) = patterns.iter().find(|p| p.is_empty()) {
+                return Err(invalid(format!("empty pattern `{bad}`")));
+            }
+            if domains.is_empty() && patterns.is_empty() {
+                return Err(invalid("give `domains` and/or `patterns`".to_string()));
+            }
+            Check::Destination { domains, patterns }
+        }
+        Kind::Attachment => {
+            let extensions: Vec<String> = def
+                .extensions
+                .clone()
+                .unwrap_or_default()
+                .iter()
+                .map(|e| e.trim().trim_start_matches('.').to_lowercase())
+                .collect();
+            if let Some(bad) = extensions
+                .iter()
+                .find(|e| e.is_empty() || e.contains(['.', '/', '*', ' ']))
+            {
+                return Err(invalid(format!(
+                    "bad extension `{bad}` (write `exe`, not `*.exe`)"
+                )));
+            }
+            let check = AttachmentCheck {
+                extensions,
+                executables: def.executables.unwrap_or(false),
+                archive_members: def.archive_members.unwrap_or(false),
+                archive_problems: def.archive_problems.unwrap_or(false),
+            };
+            if check.extensions.is_empty() && !check.executables && !check.archive_problems {
+                return Err(invalid(
+                    "nothing to check: give `extensions`, `executables = true` or `archive-problems = true`".to_string(),
+                ));
+            }
+            Check::Attachment(check)
+        }
+        Kind::Bsn => {
+            let keywords: Vec<String> = match &def.keywords {
+                Some(k) => k.iter().map(|w| w.trim().to_lowercase()).collect(),
+                None => DEFAULT_BSN_KEYWORDS.iter().map(|s| s.to_string()).collect(),
+            };
+            if keywords.is_empty() || keywords.iter().any(String::is_empty) {
+                return Err(invalid(
+                    "`keywords` is empty or holds an empty keyword".to_string(),
+                ));
+            }
+            let window = def.window.unwrap_or(80);
+            let matcher = BsnMatcher::new(&keywords, window)
+                .map_err(|e| invalid(format!("keywords: {e}")))?;
+            Check::Bsn { matcher, places }
+        }
+        Kind::VisibleRecipients => Check::VisibleRecipients {
+            max: def.max.unwrap_or(10),
+        },
+        Kind::Damage => {
+            let names = def.damage.clone().unwrap_or_default();
+            if names.is_empty() {
+                return Err(invalid("`damage` is empty".to_string()));
+            }
+            let kinds = names
+                .iter()
+                .map(|n| {
+                    damage_kind(n).ok_or_else(|| invalid(format!("unknown damage kind `{n}`")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Check::Damage { kinds }
+        }
+    };
+    let info = RuleInfo {
+        id: def.id,
+        category: def.category,
+        article: def.article,
+        weight,
+        action: def.action.unwrap_or_default(),
+        message_nl: def.message_nl.trim().to_string(),
+        message_en: def.message_en.trim().to_string(),
+        file: file.to_string(),
+    };
+    Ok(Compiled { info, check })
+}
+
+fn lower_nonempty(list: Option<Vec<String>>, key: &str) -> Result<Vec<String>, String> {
+    let list: Vec<String> = list
+        .unwrap_or_default()
+        .iter()
+        .map(|p| p.trim().to_lowercase())
+        .collect();
+    if list.is_empty() {
+        return Err(format!("`{key}` is empty"));
+    }
+    if list.iter().any(String::is_empty) {
+        return Err(format!("`{key}` holds an empty pattern"));
+    }
+    Ok(list)
+}
+
+/// The damage kind named as in the message module's serialisation.
+fn damage_kind(name: &str) -> Option<Damage> {
+    Some(match name {
+        "unparseable" => Damage::Unparseable,
+        "too-many-parts" => Damage::TooManyParts,
+        "too-deep" => Damage::TooDeep,
+        "text-truncated" => Damage::TextTruncated,
+        "boundary-mid-line" => Damage::BoundaryMidLine,
+        _ => return None,
+    })
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "category = \"beledigend\"\narticle = \"SOML 2.1\"\nmessage_nl = \"nl\"\nmessage_en = \"en\"\n";
+
+    fn rule(id: &str, body: &str) -> String {
+        format!("[[rule]]\nid = \"{id}\"\n{HEAD}{body}\n")
+    }
+
+    #[test]
+    fn good_rule_compiles() {
+        let src = rule("T-1", "kind = \"words\"\nwords = [\"kanker*\"]\nallow = [\"kankerbestrijding\"]\nin = [\"subject\"]");
+        let c = parse_file("t.toml", &src).unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].info.weight, 5.0);
+        assert_eq!(c[0].info.file, "t.toml");
+        assert!(
+            matches!(&c[0].check, Check::Words { places, .. } if places.subject && !places.body)
+        );
+    }
+
+    #[test]
+    fn syntax_error_names_file_and_line() {
+        let src = format!(
+            "{}\n[[rule]\nid = \"x\"\n",
+            rule("T-1", "kind = \"words\"\nwords = [\"a b\"]")
+        );
+        let err = parse_file("10-x.toml", &src).unwrap_err().to_string();
+        assert!(err.starts_with("10-x.toml: line 10"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_names_line() {
+        let src = rule(
+            "T-1",
+            "kind = \"words\"\nwords = [\"a\"]\nwoorden = [\"b\"]",
+        );
+        let err = parse_file("f.toml", &src).unwrap_err().to_string();
+        assert!(
+            err.contains("f.toml: line 9") && err.contains("woorden"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn invalid_rules_table() {
+        let cases: &[(&str, &str)] = &[
+            ("kind = \"words\"\nwords = []", "empty word list"),
+            (
+                "kind = \"words\"\nwords = [\"a\"]\nregex = [\"(unclosed\"]",
+                "bad regex `(unclosed`",
+            ),
+            (
+                "kind = \"words\"\nwords = [\"a\"]\nin = [\"footer\"]",
+                "unknown place `footer`",
+            ),
+            (
+                "kind = \"words\"\nwords = [\"a\"]\nweight = -1.0",
+                "weight -1",
+            ),
+            ("kind = \"words\"\nwords = [\"ka*nker\"]", "ka*nker"),
+            ("kind = \"words\"\nwords = [\"...\"]", "`...` is empty"),
+            ("kind = \"sender\"\npatterns = []", "`patterns` is empty"),
+            (
+                "kind = \"sender\"\nwords = [\"a\"]\npatterns = [\"a@*\"]",
+                "key `words` does not apply to kind `sender`",
+            ),
+            ("kind = \"destination\"", "give `domains`"),
+            (
+                "kind = \"destination\"\ndomains = [\"*.onion\"]",
+                "bad domain `*.onion`",
+            ),
+            (
+                "kind = \"attachment\"\nextensions = [\"*.exe\"]",
+                "bad extension `*.exe`",
+            ),
+            ("kind = \"attachment\"", "nothing to check"),
+            (
+                "kind = \"damage\"\ndamage = [\"kapot\"]",
+                "unknown damage kind `kapot`",
+            ),
+            ("kind = \"bsn\"\nkeywords = []", "`keywords` is empty"),
+        ];
+        for (body, want) in cases {
+            let err = parse_file("f.toml", &rule("T-9", body))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("f.toml: rule T-9: "), "{err}");
+            assert!(err.contains(want), "{body}: {err}");
+        }
+        let bad_cat = "[[rule]]\nid = \"C\"\nkind = \"damage\"\ndamage = [\"too-deep\"]\ncategory = \"vies\"\narticle = \"a\"\nmessage_nl = \"n\"\nmessage_en = \"e\"\n";
+        assert!(parse_file("f.toml", bad_cat)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown category `vies`"));
+    }
+
+    #[test]
+    fn line_numbers() {
+        assert_eq!(line_of("a\nb\nc", 0), 1);
+        assert_eq!(line_of("a\nb\nc", 2), 2);
+        assert_eq!(line_of("a\nb\nc", 4), 3);
+    }
+}

@@ -1,0 +1,232 @@
+//! Privacy rules (AVG; ProCon 10.3; Uniek 3.2.3 c/e): a citizen service number (BSN) near a word that says it
+//! is one, in mail leaving the organisation; and long lists of external addresses visible in `To:`/`Cc:`
+//! (should have been BCC).
+//!
+//! Works on the decoded text, not the folded one (digits and separators matter here). Pure; never returns or
+//! logs the numbers or addresses it found.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+/// Separators allowed between digit groups of a BSN written as `1234.56.782` or `123 456 782`.
+fn is_group_sep(b: u8) -> bool {
+    matches!(b, b'.' | b' ' | b'-')
+}
+
+/// The 11-test (elfproef) for a 9-digit BSN: Σ dᵢ·wᵢ with weights 9,8,7,6,5,4,3,2,−1 divisible by 11, and not
+/// all zeros.
+pub fn bsn_valid(digits: &[u8; 9]) -> bool {
+    if digits.iter().all(|d| *d == 0) {
+        return false;
+    }
+    let weights: [i64; 9] = [9, 8, 7, 6, 5, 4, 3, 2, -1];
+    let sum: i64 = digits
+        .iter()
+        .zip(weights)
+        .map(|(d, w)| i64::from(*d) * w)
+        .sum();
+    sum % 11 == 0
+}
+
+/// Byte ranges of every valid BSN in `text`: 9 digits (`123456782`), 8 digits (a leading 0 dropped), or
+/// 4-2-3 / 3-3-3 groups separated by `.`, space or `-`. A run of digits glued to letters, or a longer number
+/// (phone numbers, IBANs, dates) is not a BSN.
+pub fn find_bsns(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let starts_run = b.get(i).is_some_and(u8::is_ascii_digit)
+            && (i == 0 || b.get(i - 1).is_some_and(|p| !p.is_ascii_alphanumeric()));
+        if !starts_run {
+            i += 1;
+            continue;
+        }
+        // Collect groups: digits, then (single separator + digits)*.
+        let run_start = i;
+        let mut groups: Vec<(usize, usize)> = Vec::new();
+        let mut j = i;
+        loop {
+            let g = j;
+            while b.get(j).is_some_and(u8::is_ascii_digit) {
+                j += 1;
+            }
+            groups.push((g, j));
+            if b.get(j).is_some_and(|c| is_group_sep(*c))
+                && b.get(j + 1).is_some_and(u8::is_ascii_digit)
+            {
+                j += 1;
+                continue;
+            }
+            break;
+        }
+        let glued = b.get(j).is_some_and(u8::is_ascii_alphanumeric);
+        i = j.max(i + 1);
+        if glued {
+            continue;
+        }
+        let lens: Vec<usize> = groups.iter().map(|(s, e)| e - s).collect();
+        let mut candidates: Vec<(usize, usize)> = Vec::new();
+        if lens.iter().all(|l| *l == 9) {
+            candidates.extend(groups.iter().copied());
+        } else if lens == [8] || lens == [4, 2, 3] || lens == [3, 3, 3] {
+            candidates.push((run_start, j));
+        }
+        for (s, e) in candidates {
+            let digits: Vec<u8> = b
+                .get(s..e)
+                .unwrap_or(&[])
+                .iter()
+                .filter(|c| c.is_ascii_digit())
+                .map(|c| c - b'0')
+                .collect();
+            let mut nine = [0u8; 9];
+            match digits.len() {
+                9 => nine.copy_from_slice(&digits),
+                8 => nine[1..].copy_from_slice(&digits),
+                _ => continue,
+            }
+            if bsn_valid(&nine) {
+                out.push((s, e));
+            }
+        }
+    }
+    out
+}
+
+/// Keywords that mark a number as a BSN, compiled for case-insensitive search.
+#[derive(Debug, Clone)]
+pub struct BsnMatcher {
+    keywords: AhoCorasick,
+    /// Largest distance in characters between a keyword and the number.
+    window: usize,
+}
+
+impl BsnMatcher {
+    /// Compile the keyword list.
+    pub fn new(keywords: &[String], window: usize) -> Result<BsnMatcher, aho_corasick::BuildError> {
+        let keywords = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(keywords)?;
+        Ok(BsnMatcher { keywords, window })
+    }
+
+    /// True when `text` holds a valid BSN within `window` characters of a keyword.
+    pub fn matches(&self, text: &str) -> bool {
+        let numbers = find_bsns(text);
+        if numbers.is_empty() {
+            return false;
+        }
+        let keys: Vec<(usize, usize)> = self
+            .keywords
+            .find_iter(text)
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        numbers.iter().any(|&(ns, ne)| {
+            keys.iter().any(|&(ks, ke)| {
+                let (a, b) = if ke <= ns {
+                    (ke, ns)
+                } else if ne <= ks {
+                    (ne, ks)
+                } else {
+                    return true;
+                };
+                text.get(a..b)
+                    .is_some_and(|between| between.chars().count() <= self.window)
+            })
+        })
+    }
+}
+
+/// Number of distinct addresses in `to` + `cc` that are not in `local_domains` (all of them when it is empty).
+pub fn visible_external(to: &[String], cc: &[String], local_domains: &[String]) -> usize {
+    let mut seen: Vec<String> = to
+        .iter()
+        .chain(cc)
+        .filter(|a| local_domains.is_empty() || !crate::envelope::is_local(a, local_domains))
+        .map(|a| a.to_lowercase())
+        .collect();
+    seen.sort();
+    seen.dedup();
+    seen.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digits(s: &str) -> [u8; 9] {
+        let mut d = [0u8; 9];
+        for (i, c) in s.bytes().enumerate() {
+            d[i] = c - b'0';
+        }
+        d
+    }
+
+    #[test]
+    fn eleven_test() {
+        let cases: &[(&str, bool)] = &[
+            ("111222333", true),
+            ("123456782", true),
+            ("123456789", false),
+            ("000000000", false),
+            ("012345672", true),
+            ("999999999", false),
+        ];
+        for (s, want) in cases {
+            assert_eq!(bsn_valid(&digits(s)), *want, "{s}");
+        }
+    }
+
+    #[test]
+    fn finding_numbers() {
+        let cases: &[(&str, usize)] = &[
+            ("bsn 123456782", 1),
+            ("bsn 1234.56.782", 1),
+            ("bsn 123 456 782", 1),
+            ("bsn 123-456-782", 1),
+            ("bsn 12345672", 1), // 8 digits: 012345672
+            ("123456789", 0),
+            ("1234567820", 0),
+            ("NL91ABNA0123456782", 0),
+            ("06-12345678", 0),
+            ("123456782 111222333", 2),
+            ("123456782, 111222333.", 2),
+            ("12-05-2024", 0),
+            ("x123456782", 0),
+            ("123456782x", 0),
+        ];
+        for (s, want) in cases {
+            assert_eq!(find_bsns(s).len(), *want, "{s}");
+        }
+    }
+
+    #[test]
+    fn keyword_proximity() {
+        let m =
+            BsnMatcher::new(&["bsn".to_string(), "burgerservicenummer".to_string()], 20).unwrap();
+        let cases: &[(&str, bool)] = &[
+            ("BSN: 123456782", true),
+            ("123456782 is het burgerservicenummer", true),
+            ("Het BSN van Piet is bekend. Bestelnummer 123456782", false),
+            ("Ordernummer 123456782", false),
+            ("BSN: 123456789", false),
+        ];
+        for (s, want) in cases {
+            assert_eq!(m.matches(s), *want, "{s}");
+        }
+    }
+
+    #[test]
+    fn visible_counts() {
+        let local = vec!["school.example".to_string()];
+        let to = vec![
+            "a@x.example".to_string(),
+            "b@school.example".to_string(),
+            "A@x.example".to_string(),
+        ];
+        let cc = vec!["c@y.example".to_string()];
+        assert_eq!(visible_external(&to, &cc, &local), 2);
+        assert_eq!(visible_external(&to, &cc, &[]), 3);
+    }
+}

@@ -1,0 +1,331 @@
+//! The word matcher: every word-list entry of every `words` rule in one Aho-Corasick automaton over folded
+//! text (see [`super::normalize`]), with the word-boundary check done by hand, plus the per-rule allow lists
+//! that drop a hit when the word it sits in is an ordinary word (`kankerbestrijding`, `hoera`).
+//!
+//! Entry syntax: `kanker` whole word, `kanker*` word start, `*neuker` word end, `*kanker*` anywhere; entries may
+//! be phrases of several words (`vuile jood`). Boundaries are the single spaces of the folded text.
+//!
+//! Compiled once when rules load; matching is pure and allocation-light. Never panics on input.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use super::normalize::{collapse_doubles, fold_entry, Folded};
+
+/// How an entry is anchored to word boundaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The whole word (or phrase) only.
+    Whole,
+    /// At the start of a word: `kanker*`.
+    Prefix,
+    /// At the end of a word: `*neuker`.
+    Suffix,
+    /// Anywhere: `*x*`.
+    Infix,
+}
+
+/// A list entry after parsing its `*` marks and folding its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The folded text to look for.
+    pub folded: String,
+    pub mode: Mode,
+}
+
+/// Why an entry cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    #[error("entry `{0}` is empty after folding")]
+    Empty(String),
+    #[error("entry `{0}` has `*` in the middle; only `word*`, `*word` and `*word*` are allowed")]
+    InnerStar(String),
+}
+
+/// Parse one list entry: strip and remember its `*` marks, fold the rest.
+pub fn parse_entry(raw: &str) -> Result<Entry, EntryError> {
+    let t = raw.trim();
+    let starts = t.starts_with('*');
+    let ends = t.ends_with('*') && t.len() > 1;
+    let inner = t.trim_start_matches('*').trim_end_matches('*');
+    if inner.contains('*') {
+        return Err(EntryError::InnerStar(raw.to_string()));
+    }
+    let folded = fold_entry(inner);
+    if folded.is_empty() {
+        return Err(EntryError::Empty(raw.to_string()));
+    }
+    let mode = match (starts, ends) {
+        (false, false) => Mode::Whole,
+        (false, true) => Mode::Prefix,
+        (true, false) => Mode::Suffix,
+        (true, true) => Mode::Infix,
+    };
+    Ok(Entry { folded, mode })
+}
+
+/// True when `start..end` of `text` respects the boundaries `mode` asks for.
+fn bounded(text: &[u8], start: usize, end: usize, mode: Mode) -> bool {
+    let at_start = start == 0 || text.get(start - 1) == Some(&b' ');
+    let at_end = end == text.len() || text.get(end) == Some(&b' ');
+    match mode {
+        Mode::Whole => at_start && at_end,
+        Mode::Prefix => at_start,
+        Mode::Suffix => at_end,
+        Mode::Infix => true,
+    }
+}
+
+/// Extend `start..end` to the whole words it touches.
+fn token_span(text: &[u8], start: usize, end: usize) -> (usize, usize) {
+    let s = text
+        .get(..start)
+        .and_then(|b| b.iter().rposition(|c| *c == b' '))
+        .map_or(0, |p| p + 1);
+    let e = text
+        .get(end..)
+        .and_then(|b| b.iter().position(|c| *c == b' '))
+        .map_or(text.len(), |p| end + p);
+    (s, e)
+}
+
+/// One automaton pattern's owners.
+#[derive(Debug, Clone)]
+struct Owner {
+    /// Index of the rule (in the compiled rule list) this entry belongs to.
+    rule: usize,
+    mode: Mode,
+    /// The pattern is the single-letter variant of an entry with double letters: only stretched text counts.
+    needs_stretch: bool,
+}
+
+/// All entries of all `words` rules, compiled into one automaton.
+#[derive(Debug, Default)]
+pub struct WordMatcher {
+    automaton: Option<AhoCorasick>,
+    /// `owners[pattern id]`: which rules own that pattern, and how.
+    owners: Vec<Vec<Owner>>,
+}
+
+/// Builds a [`WordMatcher`] from the entries of many rules.
+#[derive(Debug, Default)]
+pub struct WordMatcherBuilder {
+    patterns: Vec<String>,
+    owners: Vec<Vec<Owner>>,
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl WordMatcherBuilder {
+    /// Add one entry of rule `rule` (plus its single-letter variant for stretched text).
+    pub fn add(&mut self, rule: usize, entry: &Entry) {
+        self.push(
+            entry.folded.clone(),
+            Owner {
+                rule,
+                mode: entry.mode,
+                needs_stretch: false,
+            },
+        );
+        let collapsed = collapse_doubles(&entry.folded);
+        if collapsed != entry.folded {
+            self.push(
+                collapsed,
+                Owner {
+                    rule,
+                    mode: entry.mode,
+                    needs_stretch: true,
+                },
+            );
+        }
+    }
+
+    fn push(&mut self, pattern: String, owner: Owner) {
+        let id = match self.index.get(&pattern) {
+            Some(id) => *id,
+            None => {
+                let id = self.patterns.len();
+                self.index.insert(pattern.clone(), id);
+                self.patterns.push(pattern);
+                self.owners.push(Vec::new());
+                id
+            }
+        };
+        if let Some(o) = self.owners.get_mut(id) {
+            o.push(owner);
+        }
+    }
+
+    /// Compile the automaton.
+    pub fn build(self) -> Result<WordMatcher, aho_corasick::BuildError> {
+        if self.patterns.is_empty() {
+            return Ok(WordMatcher::default());
+        }
+        let automaton = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .build(&self.patterns)?;
+        Ok(WordMatcher {
+            automaton: Some(automaton),
+            owners: self.owners,
+        })
+    }
+}
+
+impl WordMatcher {
+    /// Every (rule, start, end) where an entry matches `folded` within its boundaries. Allow lists are not
+    /// applied here (see [`AllowList::covers`]).
+    pub fn find(&self, folded: &Folded, mut on_match: impl FnMut(usize, usize, usize)) {
+        let Some(ac) = &self.automaton else { return };
+        let text = folded.text.as_bytes();
+        for m in ac.find_overlapping_iter(text) {
+            let (start, end) = (m.start(), m.end());
+            let Some(owners) = self.owners.get(m.pattern().as_usize()) else {
+                continue;
+            };
+            for o in owners {
+                if !bounded(text, start, end, o.mode) {
+                    continue;
+                }
+                if o.needs_stretch && !folded.any_stretched(start, end) {
+                    continue;
+                }
+                on_match(o.rule, start, end);
+            }
+        }
+    }
+}
+
+/// A rule's allow list: words and phrases in which a hit does not count.
+#[derive(Debug, Clone, Default)]
+pub struct AllowList {
+    entries: Vec<Entry>,
+}
+
+impl AllowList {
+    /// Build from parsed entries.
+    pub fn new(entries: Vec<Entry>) -> AllowList {
+        AllowList { entries }
+    }
+
+    /// True when an allow entry matches around `start..end` and the words it covers contain the hit.
+    pub fn covers(&self, folded: &Folded, start: usize, end: usize) -> bool {
+        if self.entries.is_empty() {
+            return false;
+        }
+        let text = folded.text.as_bytes();
+        for e in &self.entries {
+            let pat = e.folded.as_bytes();
+            // An allow match that covers the hit starts at most `pat.len()` + one word before it; search a
+            // window around the hit's words instead of the whole text.
+            let (ts, te) = token_span(text, start, end);
+            let lo = ts.saturating_sub(pat.len() + 1);
+            let hi = (te + pat.len() + 1).min(text.len());
+            let Some(window) = text.get(lo..hi) else {
+                continue;
+            };
+            let mut from = 0;
+            while let Some(pos) = find_bytes(window.get(from..).unwrap_or(&[]), pat) {
+                let s = lo + from + pos;
+                let e_end = s + pat.len();
+                from += pos + 1;
+                if !bounded(text, s, e_end, e.mode) {
+                    continue;
+                }
+                let (as_, ae) = token_span(text, s, e_end);
+                if as_ <= start && end <= ae {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
+
+/// Naive substring search (windows are small: a few words).
+fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || needle.len() > hay.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::normalize::fold;
+    use super::*;
+
+    fn matcher(entries: &[&str]) -> WordMatcher {
+        let mut b = WordMatcherBuilder::default();
+        for e in entries {
+            b.add(0, &parse_entry(e).unwrap());
+        }
+        b.build().unwrap()
+    }
+
+    fn hits(m: &WordMatcher, allow: &AllowList, text: &str) -> usize {
+        let f = fold(text);
+        let mut n = 0;
+        m.find(&f, |_, s, e| {
+            if !allow.covers(&f, s, e) {
+                n += 1;
+            }
+        });
+        n
+    }
+
+    #[test]
+    fn entry_modes() {
+        let cases: &[(&str, Mode, &str)] = &[
+            ("kanker", Mode::Whole, "kanker"),
+            ("Kanker*", Mode::Prefix, "kanker"),
+            ("*neuker", Mode::Suffix, "neuker"),
+            ("*x*", Mode::Infix, "x"),
+            ("vuile  Jood", Mode::Whole, "vuile jood"),
+        ];
+        for (raw, mode, folded) in cases {
+            let e = parse_entry(raw).unwrap();
+            assert_eq!((e.mode, e.folded.as_str()), (*mode, *folded), "{raw}");
+        }
+        assert!(matches!(
+            parse_entry("ka*nker"),
+            Err(EntryError::InnerStar(_))
+        ));
+        assert!(matches!(parse_entry("**"), Err(EntryError::Empty(_))));
+        assert!(matches!(parse_entry("!!"), Err(EntryError::Empty(_))));
+    }
+
+    #[test]
+    fn boundaries_and_allow() {
+        let m = matcher(&["kanker*", "hoer", "*neuker", "vuile jood", "klootzak"]);
+        let allow = AllowList::new(vec![
+            parse_entry("kankerbestrijding*").unwrap(),
+            parse_entry("kankeronderzoek").unwrap(),
+        ]);
+        let none = AllowList::default();
+        let cases: &[(&str, usize)] = &[
+            ("jij kankerlijer", 1),
+            ("KWF Kankerbestrijding", 0),
+            ("het kankerbestrijdingsfonds", 0),
+            ("kankeronderzoek en kankerhoer", 1),
+            ("hoera", 0),
+            ("vuile hoer", 1),
+            ("moederneuker", 1),
+            ("neukers", 0),
+            ("een vuile jood", 1),
+            ("vuile joden", 0),
+            ("klooooootzak", 1),
+            ("klootzak", 1),
+        ];
+        for (text, want) in cases {
+            assert_eq!(hits(&m, &allow, text), *want, "{text}");
+        }
+        assert_eq!(hits(&m, &none, "KWF Kankerbestrijding"), 1);
+    }
+
+    #[test]
+    fn stretched_variant_needs_stretch() {
+        let m = matcher(&["faggot"]);
+        let none = AllowList::default();
+        assert_eq!(hits(&m, &none, "de fagot speelt"), 0);
+        assert_eq!(hits(&m, &none, "faggggot"), 1);
+        assert_eq!(hits(&m, &none, "faggot"), 1);
+    }
+}
