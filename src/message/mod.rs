@@ -184,7 +184,11 @@ impl FileKind {
     pub fn is_executable(self) -> bool {
         matches!(
             self,
-            FileKind::WindowsExecutable | FileKind::Elf | FileKind::MachO | FileKind::Script | FileKind::Shortcut
+            FileKind::WindowsExecutable
+                | FileKind::Elf
+                | FileKind::MachO
+                | FileKind::Script
+                | FileKind::Shortcut
         )
     }
 }
@@ -209,5 +213,8 @@ pub enum Damage {
 /// Parse and analyse one raw message (as received after DATA, CRLF line ends).
 pub fn analyse(raw: &[u8], limits: &Limits) -> Analysis {
     let _ = limits;
-    Analysis { size: raw.len(), ..Analysis::default() }
+    Analysis {
+        size: raw.len(),
+        ..Analysis::default()
+    }
 }

@@ -45,7 +45,11 @@ pub trait Scanner: Send + Sync {
     /// Short name for logs and detections (`builtin`, `clamd`).
     fn name(&self) -> &str;
     /// Scan the raw message and its analysed parts.
-    fn scan<'a>(&'a self, raw: &'a [u8], analysis: &'a Analysis) -> BoxFuture<'a, Result<ScanOutcome, ScanError>>;
+    fn scan<'a>(
+        &'a self,
+        raw: &'a [u8],
+        analysis: &'a Analysis,
+    ) -> BoxFuture<'a, Result<ScanOutcome, ScanError>>;
 }
 
 /// The built-in scanner: the EICAR test file and a list of SHA-256 hashes. Not an antivirus.
@@ -65,7 +69,11 @@ impl Scanner for BuiltinScanner {
         "builtin"
     }
 
-    fn scan<'a>(&'a self, raw: &'a [u8], analysis: &'a Analysis) -> BoxFuture<'a, Result<ScanOutcome, ScanError>> {
+    fn scan<'a>(
+        &'a self,
+        raw: &'a [u8],
+        analysis: &'a Analysis,
+    ) -> BoxFuture<'a, Result<ScanOutcome, ScanError>> {
         let _ = (raw, analysis, &self.limits);
         Box::pin(async { Ok(ScanOutcome::Clean) })
     }
