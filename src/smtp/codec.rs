@@ -534,7 +534,8 @@ mod tests {
     #[test]
     fn data_terminator_and_unstuffing() {
         // (input, content, rest after terminator, terminated)
-        let cases: Vec<(&[u8], &[u8], &[u8], bool)> = vec![
+        type Case<'a> = (&'a [u8], &'a [u8], &'a [u8], bool);
+        let cases: Vec<Case> = vec![
             (b".\r\n", b"", b"", true),
             (b"a\r\n.\r\n", b"a\r\n", b"", true),
             (b"a\r\n.\r\nQUIT\r\n", b"a\r\n", b"QUIT\r\n", true),
@@ -697,7 +698,8 @@ mod tests {
 
     #[test]
     fn reply_lines() {
-        let cases: Vec<(&[u8], Option<(u16, bool, &str)>)> = vec![
+        type Case<'a> = (&'a [u8], Option<(u16, bool, &'a str)>);
+        let cases: Vec<Case> = vec![
             (b"250-mx.example", Some((250, false, "mx.example"))),
             (b"250 2.0.0 Ok", Some((250, true, "2.0.0 Ok"))),
             (b"354", Some((354, true, ""))),

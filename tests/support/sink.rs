@@ -128,12 +128,20 @@ impl Sink {
 
     /// Transactions whose content was accepted, in order.
     pub fn messages(&self) -> Vec<SinkMessage> {
-        self.shared.messages.lock().map(|m| m.clone()).unwrap_or_default()
+        self.shared
+            .messages
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
     }
 
     /// Every command line received, across connections, in order (verbatim, without CRLF).
     pub fn commands(&self) -> Vec<String> {
-        self.shared.commands.lock().map(|c| c.clone()).unwrap_or_default()
+        self.shared
+            .commands
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
     }
 
     /// Connections accepted so far.
@@ -152,14 +160,22 @@ impl Sink {
     }
 }
 
-async fn serve_one(stream: TcpStream, id: usize, b: &SinkBehaviour, shared: &Shared) -> std::io::Result<()> {
+async fn serve_one(
+    stream: TcpStream,
+    id: usize,
+    b: &SinkBehaviour,
+    shared: &Shared,
+) -> std::io::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
     w.write_all(b"220 sink.test ESMTP\r\n").await?;
     if b.close_after_greeting {
         return Ok(());
     }
-    let mut current = SinkMessage { connection: id, ..SinkMessage::default() };
+    let mut current = SinkMessage {
+        connection: id,
+        ..SinkMessage::default()
+    };
     let mut transactions = 0usize;
     let mut first_of_transaction = true;
     let mut line = Vec::new();
@@ -168,7 +184,9 @@ async fn serve_one(stream: TcpStream, id: usize, b: &SinkBehaviour, shared: &Sha
         if r.read_until(b'\n', &mut line).await? == 0 {
             return Ok(());
         }
-        let text = String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']).to_string();
+        let text = String::from_utf8_lossy(&line)
+            .trim_end_matches(['\r', '\n'])
+            .to_string();
         if let Ok(mut c) = shared.commands.lock() {
             c.push(text.clone());
         }
@@ -180,7 +198,8 @@ async fn serve_one(stream: TcpStream, id: usize, b: &SinkBehaviour, shared: &Sha
         if is_txn_command && first_of_transaction {
             first_of_transaction = false;
             if b.reject_reuse_with_421 && transactions > 0 {
-                w.write_all(b"421 4.4.2 sink.test Error: timeout exceeded\r\n").await?;
+                w.write_all(b"421 4.4.2 sink.test Error: timeout exceeded\r\n")
+                    .await?;
                 return Ok(());
             }
         }
@@ -225,11 +244,17 @@ async fn serve_one(stream: TcpStream, id: usize, b: &SinkBehaviour, shared: &Sha
             format!("{code} {}.1.0 mail\r\n", code / 100)
         } else if upper.starts_with("RCPT TO:") {
             let rcpt = text.get(8..).unwrap_or_default().to_string();
-            let code = b.rcpt_replies.iter().find(|(s, _)| rcpt.contains(s.as_str())).map(|(_, c)| *c).unwrap_or(250);
+            let code = b
+                .rcpt_replies
+                .iter()
+                .find(|(s, _)| rcpt.contains(s.as_str()))
+                .map(|(_, c)| *c)
+                .unwrap_or(250);
             current.rcpts.push(rcpt);
             format!("{code} {}.1.5 rcpt\r\n", code / 100)
         } else if upper == "DATA" {
-            w.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+            w.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                .await?;
             let mut data = Vec::new();
             loop {
                 line.clear();
@@ -239,7 +264,11 @@ async fn serve_one(stream: TcpStream, id: usize, b: &SinkBehaviour, shared: &Sha
                 if line == b".\r\n" {
                     break;
                 }
-                let content = if line.starts_with(b".") { &line[1..] } else { &line[..] };
+                let content = if line.starts_with(b".") {
+                    &line[1..]
+                } else {
+                    &line[..]
+                };
                 data.extend_from_slice(content);
             }
             let code = if b.data_reply == 0 { 250 } else { b.data_reply };
@@ -249,12 +278,18 @@ async fn serve_one(stream: TcpStream, id: usize, b: &SinkBehaviour, shared: &Sha
                     m.push(current.clone());
                 }
             }
-            current = SinkMessage { connection: id, ..SinkMessage::default() };
+            current = SinkMessage {
+                connection: id,
+                ..SinkMessage::default()
+            };
             transactions += 1;
             first_of_transaction = true;
             format!("{code} {}.0.0 data\r\n", code / 100)
         } else if upper == "RSET" {
-            current = SinkMessage { connection: id, ..SinkMessage::default() };
+            current = SinkMessage {
+                connection: id,
+                ..SinkMessage::default()
+            };
             transactions += 1;
             first_of_transaction = true;
             "250 2.0.0 Ok\r\n".into()
