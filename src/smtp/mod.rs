@@ -6,6 +6,14 @@
 //! - `server`: the accept loop, connection cap, timeouts, graceful shutdown.
 //! - `client`: the next-hop client and its connection pool (PIPELINING, XFORWARD, byte-exact DATA).
 
+pub mod client;
+pub mod codec;
+pub mod server;
+pub mod session;
+
+pub use client::{NextHop, Outbound, RelayError};
+pub use server::serve;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -1,0 +1,271 @@
+//! The SMTP server Postfix hands mail to: accept loop, connection cap, timeouts, graceful shutdown.
+//!
+//! Shaped like mini-redis's `server.rs`: it takes an already-bound listener and a shutdown future, caps
+//! connections with a semaphore, and waits for in-flight sessions when stopping. Parsing lives in `codec`
+//! and the SMTP state in `session`; this module only moves bytes, runs timers and calls the [`Handler`].
+//!
+//! Connections over `max_connections` wait in the listen backlog until a slot frees (they are not refused
+//! with `421`): Postfix then simply waits for the greeting (`smtp_helo_timeout`, 300 s) instead of
+//! deferring mail. `max_connections` is read once when `serve` starts; the other settings are read per
+//! new connection, so a reload applies to new connections.
+//!
+//! Must not: log message content or addresses (only the peer's IP address at debug level), buffer input
+//! without bound, or time out the handler (Postfix waits up to `smtp_data_done_timeout`, 600 s).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::time::Instant;
+
+use super::codec::{parse_command, LineDecoder, LineEvent};
+use super::session::{Action, Session};
+use super::{Handler, Reply, ServerSettings};
+
+/// Bytes read from the socket at a time.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Serves SMTP on `listener` until `shutdown` resolves, then stops accepting, lets sessions finish their
+/// current transaction (idle ones get `421 4.3.2`), and returns once all sessions ended or
+/// `shutdown_grace` elapsed.
+pub async fn serve(
+    listener: TcpListener,
+    settings: Arc<ArcSwap<ServerSettings>>,
+    handler: Arc<dyn Handler>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let limit = Arc::new(Semaphore::new(settings.load().max_connections.max(1)));
+    // Sessions watch this flag; it turns true when shutdown starts.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // Every session holds a sender; `recv` returns `None` once all are gone (mini-redis's shutdown_complete).
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    tokio::pin!(shutdown);
+
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = limit.clone().acquire_owned() => permit.map_err(std::io::Error::other)?,
+        };
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Usually EMFILE/ENFILE or a connection reset before accept: back off, keep serving.
+                    tracing::warn!(error = %e, "smtp accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let session_settings = settings.load_full();
+        let handler = handler.clone();
+        let stop = stop_rx.clone();
+        let done = done_tx.clone();
+        tokio::spawn(async move {
+            tracing::debug!(peer = %peer.ip(), "smtp connection opened");
+            if let Err(e) = run_session(stream, peer, session_settings, handler, stop).await {
+                tracing::debug!(peer = %peer.ip(), error = %e, "smtp connection error");
+            }
+            tracing::debug!(peer = %peer.ip(), "smtp connection closed");
+            drop(permit);
+            drop(done);
+        });
+    }
+
+    let grace = settings.load().shutdown_grace;
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(done_tx);
+    if tokio::time::timeout(grace, done_rx.recv()).await.is_err() {
+        tracing::warn!("smtp shutdown grace elapsed with sessions still running");
+    }
+    Ok(())
+}
+
+/// How the DATA phase ended.
+enum DataEnd {
+    /// The terminator was read: the content and whether it overflowed the size limit.
+    Complete(Vec<u8>, bool),
+    /// Idle or total DATA time exceeded.
+    TimedOut,
+    /// The client went away mid-DATA.
+    Closed,
+}
+
+/// One connection: socket halves, buffers and timers around a [`Session`].
+struct Connection {
+    reader: OwnedReadHalf,
+    writer: OwnedWriteHalf,
+    /// Received bytes not yet decoded (at most one partial command line plus one read).
+    input: Vec<u8>,
+    /// Replies not yet written; flushed once before each blocking read (RFC 2920 §3.1).
+    output: Vec<u8>,
+    /// Idle limit for reads and writes.
+    read_timeout: Duration,
+}
+
+impl Connection {
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if self.output.is_empty() {
+            return Ok(());
+        }
+        let write = self.writer.write_all(&self.output);
+        match tokio::time::timeout(self.read_timeout, write).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "write timed out",
+                ))
+            }
+        }
+        self.output.clear();
+        Ok(())
+    }
+
+    fn push(&mut self, reply: &Reply) {
+        self.output.extend_from_slice(reply.to_wire().as_bytes());
+    }
+
+    /// Sends a final reply and closes.
+    async fn close_with(&mut self, reply: &Reply) -> std::io::Result<()> {
+        self.push(reply);
+        self.flush().await?;
+        let _ = self.writer.shutdown().await;
+        Ok(())
+    }
+
+    /// Reads DATA content: leftover input first, then the socket, until the terminator or a timeout.
+    async fn read_data(&mut self, session: &Session) -> std::io::Result<DataEnd> {
+        let deadline = Instant::now() + session.settings().data_timeout;
+        let mut decoder = session.data_decoder();
+        let mut content = Vec::new();
+        let (used, done) = decoder.decode(&self.input, &mut content);
+        self.input.drain(..used);
+        if done {
+            return Ok(DataEnd::Complete(content, decoder.overflowed()));
+        }
+        let mut chunk = vec![0u8; READ_CHUNK];
+        loop {
+            let until = deadline.min(Instant::now() + self.read_timeout);
+            let n = match tokio::time::timeout_at(until, self.reader.read(&mut chunk)).await {
+                Err(_) => return Ok(DataEnd::TimedOut),
+                Ok(Ok(0)) => return Ok(DataEnd::Closed),
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => return Err(e),
+            };
+            let piece = chunk.get(..n).unwrap_or_default();
+            let (used, done) = decoder.decode(piece, &mut content);
+            if done {
+                // Whatever follows the final dot is the next pipelined command.
+                self.input
+                    .extend_from_slice(piece.get(used..).unwrap_or_default());
+                return Ok(DataEnd::Complete(content, decoder.overflowed()));
+            }
+        }
+    }
+}
+
+/// Runs one SMTP session to its end.
+async fn run_session(
+    stream: TcpStream,
+    peer: SocketAddr,
+    settings: Arc<ServerSettings>,
+    handler: Arc<dyn Handler>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    // Replies are batched and flushed explicitly, so Nagle would only add latency.
+    let _ = stream.set_nodelay(true);
+    let (reader, writer) = stream.into_split();
+    let read_timeout = settings.read_timeout;
+    let mut session = Session::new(settings, peer);
+    let mut conn = Connection {
+        reader,
+        writer,
+        input: Vec::new(),
+        output: Vec::new(),
+        read_timeout,
+    };
+    let mut lines = LineDecoder::default();
+    let mut chunk = vec![0u8; READ_CHUNK];
+    conn.push(&session.greeting());
+
+    loop {
+        // Answer every complete command already received, in order (RFC 2920: pipelined commands).
+        let mut start_data = false;
+        loop {
+            let (used, event) = lines.decode(&conn.input);
+            conn.input.drain(..used);
+            let action = match event {
+                LineEvent::NeedMore => break,
+                LineEvent::TooLong => Action::Reply(session.line_too_long()),
+                LineEvent::Line(line) => session.command(parse_command(&line)),
+            };
+            match action {
+                Action::Reply(reply) => conn.push(&reply),
+                Action::StartData(reply) => {
+                    conn.push(&reply);
+                    start_data = true;
+                    break;
+                }
+                Action::Quit(reply) => return conn.close_with(&reply).await,
+            }
+        }
+        conn.flush().await?;
+
+        if start_data {
+            let reply = match conn.read_data(&session).await? {
+                DataEnd::Complete(content, overflowed) => {
+                    match session.finish_data(content, overflowed) {
+                        Ok(txn) => call_handler(&handler, txn).await,
+                        Err(reply) => reply,
+                    }
+                }
+                DataEnd::TimedOut => return conn.close_with(&session.timeout_reply()).await,
+                DataEnd::Closed => return Ok(()),
+            };
+            conn.push(&reply);
+            if *stop.borrow() {
+                // Shutting down: the transaction got its answer; end the session now.
+                return conn.close_with(&session.shutdown_reply()).await;
+            }
+            continue;
+        }
+
+        if *stop.borrow() {
+            return conn.close_with(&session.shutdown_reply()).await;
+        }
+        let read = tokio::time::timeout(read_timeout, conn.reader.read(&mut chunk));
+        tokio::select! {
+            result = read => match result {
+                Err(_) => return conn.close_with(&session.timeout_reply()).await,
+                Ok(Ok(0)) => return Ok(()),
+                Ok(Ok(n)) => conn.input.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Ok(Err(e)) => return Err(e),
+            },
+            _ = stop.changed() => return conn.close_with(&session.shutdown_reply()).await,
+        }
+    }
+}
+
+/// Calls the handler in its own task so that a panic in the pipeline becomes `451`, not a dropped
+/// connection (an internal failure must never look like acceptance, nor leave Postfix guessing).
+async fn call_handler(handler: &Arc<dyn Handler>, txn: super::Transaction) -> Reply {
+    match tokio::spawn(handler.handle(txn)).await {
+        Ok(reply) => reply,
+        Err(e) => {
+            tracing::error!(error = %e, "message handler failed");
+            Reply::new(451, "4.3.0", "Error: internal error, try again later")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
