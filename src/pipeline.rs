@@ -217,7 +217,7 @@ impl Pipeline {
                 Ok(done) => done,
                 Err(e) => {
                     warn!(queue_id, error = %e, "analysis task failed");
-                    return internal_error(&queue_id);
+                    return internal_error(&queue_id).reply;
                 }
             }
         } else {
@@ -499,12 +499,11 @@ impl Handler for Pipeline {
     }
 }
 
-fn internal_error(queue_id: &str) -> Reply {
-    Reply::new(
-        451,
-        "4.3.0",
-        format!("{queue_id} internal error, try again later"),
-    )
+fn internal_error(queue_id: &str) -> Outcome {
+    Outcome {
+        reply: Reply::new(451, "4.3.0", format!("{queue_id} internal error, try again later")),
+        action: "deferred",
+    }
 }
 
 fn next_hop_down(queue_id: &str, error: &crate::smtp::client::RelayError) -> Outcome {

@@ -1,3 +1,6 @@
 //! Helpers shared by the integration tests.
+#![allow(dead_code)]
 
+pub mod client;
+pub mod daemon;
 pub mod sink;
