@@ -7,6 +7,17 @@
 
 use serde::Serialize;
 
+pub mod archive;
+pub mod html;
+mod parse;
+pub mod raw;
+pub mod sniff;
+#[cfg(test)]
+mod tests;
+
+pub use archive::{list_members, visit_members};
+pub use parse::analyse;
+
 /// Bounds on the work done for one message. Every field exists to stop one kind of hostile input.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -208,13 +219,4 @@ pub enum Damage {
     /// A multipart boundary appears in the middle of a line (mail-parser #156 would hide what follows);
     /// the raw body was added to [`Analysis::texts`] as [`TextOrigin::Raw`].
     BoundaryMidLine,
-}
-
-/// Parse and analyse one raw message (as received after DATA, CRLF line ends).
-pub fn analyse(raw: &[u8], limits: &Limits) -> Analysis {
-    let _ = limits;
-    Analysis {
-        size: raw.len(),
-        ..Analysis::default()
-    }
 }

@@ -8,7 +8,11 @@ use std::pin::Pin;
 
 use serde::Serialize;
 
-use crate::message::{Analysis, Limits};
+use crate::message::Analysis;
+
+mod builtin;
+
+pub use builtin::{parse_hash_list, BuiltinScanner, HashListError, EMBEDDED_HASH_LIST};
 
 /// A boxed future, as returned by the object-safe async traits of this crate.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -25,7 +29,7 @@ pub enum ScanOutcome {
 pub struct Detection {
     /// The signature name, e.g. `Eicar-Test-Signature`.
     pub name: String,
-    /// Where it was found: `message`, `part 3`, or `part 3: archive member 2` (no file names: they are content).
+    /// Where it was found: `message`, `part 3`, or `part 3, archive member 2` (no file names: they are content).
     pub location: String,
 }
 
@@ -50,31 +54,4 @@ pub trait Scanner: Send + Sync {
         raw: &'a [u8],
         analysis: &'a Analysis,
     ) -> BoxFuture<'a, Result<ScanOutcome, ScanError>>;
-}
-
-/// The built-in scanner: the EICAR test file and a list of SHA-256 hashes. Not an antivirus.
-#[derive(Debug, Default)]
-pub struct BuiltinScanner {
-    limits: Limits,
-}
-
-impl BuiltinScanner {
-    pub fn new(limits: Limits) -> Self {
-        BuiltinScanner { limits }
-    }
-}
-
-impl Scanner for BuiltinScanner {
-    fn name(&self) -> &str {
-        "builtin"
-    }
-
-    fn scan<'a>(
-        &'a self,
-        raw: &'a [u8],
-        analysis: &'a Analysis,
-    ) -> BoxFuture<'a, Result<ScanOutcome, ScanError>> {
-        let _ = (raw, analysis, &self.limits);
-        Box::pin(async { Ok(ScanOutcome::Clean) })
-    }
 }

@@ -1,0 +1,398 @@
+//! [`analyse`]: raw message → [`Analysis`], with mail-parser doing the MIME work and this module doing the
+//! distrust: limits on parts and depth, the guards of [`super::raw`], and a raw-text fallback whenever the
+//! structure cannot be trusted, so that damage never hides text from the rules.
+//!
+//! Pure, never panics on input (mail-parser is also run under `catch_unwind` as a second line of defence),
+//! walks the part tree with an explicit stack (no recursion on input depth). It must not log content.
+
+use mail_parser::{
+    Header, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
+
+use super::archive::list_members;
+use super::html::html_to_text;
+use super::raw::{boundary_mid_line, header_block, nesting_risk, raw_body_text};
+use super::sniff::sniff;
+use super::{Analysis, Attachment, Damage, FileKind, HeaderView, Limits, Text, TextOrigin};
+
+/// Parse and analyse one raw message (as received after DATA, CRLF line ends). See the module docs.
+pub fn analyse(raw: &[u8], limits: &Limits) -> Analysis {
+    let mut analysis = Analysis {
+        size: raw.len(),
+        ..Analysis::default()
+    };
+    let parser = MessageParser::default();
+    let mut texts = TextSink::new(limits.max_text_bytes);
+    let mut raw_fallback = false;
+
+    if nesting_risk(raw) {
+        // Refused before mail-parser sees it (see `raw::nesting_risk`); the headers alone are safe to parse.
+        analysis.damage.push(Damage::TooDeep);
+        raw_fallback = true;
+        let headers = std::panic::catch_unwind(|| parser.parse_headers(raw))
+            .ok()
+            .flatten();
+        if let Some(msg) = headers {
+            analysis.headers = header_view(&msg, raw);
+        }
+    } else {
+        match std::panic::catch_unwind(|| parser.parse(raw))
+            .ok()
+            .flatten()
+        {
+            None => {
+                analysis.damage.push(Damage::Unparseable);
+                raw_fallback = true;
+            }
+            Some(msg) => {
+                analysis.headers = header_view(&msg, raw);
+                let mut walk = Walk {
+                    limits,
+                    texts: &mut texts,
+                    analysis: &mut analysis,
+                    boundaries: Vec::new(),
+                };
+                if let Some(subject) = walk.analysis.headers.subject.clone() {
+                    walk.texts.push(TextOrigin::Subject, &subject);
+                }
+                walk.run(&msg);
+                let boundaries = std::mem::take(&mut walk.boundaries);
+                if boundary_mid_line(raw, &boundaries) {
+                    analysis.damage.push(Damage::BoundaryMidLine);
+                }
+                teardown(msg);
+                raw_fallback |= analysis.damage.iter().any(|d| {
+                    matches!(
+                        d,
+                        Damage::BoundaryMidLine | Damage::TooDeep | Damage::TooManyParts
+                    )
+                });
+            }
+        }
+    }
+    analysis.headers.raw_header_block = header_block(raw).to_vec();
+    if analysis.texts.is_empty() {
+        // The subject also matters when nothing else could be parsed.
+        if let (true, Some(subject)) = (texts.texts.is_empty(), analysis.headers.subject.clone()) {
+            texts.push(TextOrigin::Subject, &subject);
+        }
+    }
+    let mut truncated = texts.truncated;
+    analysis.texts = texts.texts;
+    if raw_fallback {
+        // The fallback has its own budget: it must be seen even when the parsed texts filled theirs.
+        let (body, cut) = raw_body_text(raw, limits.max_text_bytes);
+        truncated |= cut;
+        if body.contains('<') {
+            // HTML evasions (`k<b></b>anker`) in the part mail-parser could not show.
+            let mut html = html_to_text(&body);
+            truncate_at_char(&mut html, limits.max_text_bytes);
+            analysis.texts.push(Text {
+                origin: TextOrigin::Raw,
+                text: html,
+            });
+        }
+        analysis.texts.push(Text {
+            origin: TextOrigin::Raw,
+            text: body,
+        });
+    }
+    if truncated {
+        analysis.damage.push(Damage::TextTruncated);
+    }
+    analysis
+}
+
+/// Collects texts within the `max_text_bytes` budget.
+struct TextSink {
+    texts: Vec<Text>,
+    remaining: usize,
+    truncated: bool,
+}
+
+impl TextSink {
+    fn new(budget: usize) -> Self {
+        TextSink {
+            texts: Vec::new(),
+            remaining: budget,
+            truncated: false,
+        }
+    }
+
+    fn push(&mut self, origin: TextOrigin, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let mut text = text.to_owned();
+        if text.len() > self.remaining {
+            truncate_at_char(&mut text, self.remaining);
+            self.truncated = true;
+        }
+        self.remaining -= text.len();
+        if !text.is_empty() {
+            self.texts.push(Text { origin, text });
+        }
+    }
+
+    fn push_owned(&mut self, origin: TextOrigin, mut text: String) {
+        if text.len() > self.remaining {
+            truncate_at_char(&mut text, self.remaining);
+            self.truncated = true;
+        }
+        self.remaining -= text.len();
+        if !text.is_empty() {
+            self.texts.push(Text { origin, text });
+        }
+    }
+}
+
+fn truncate_at_char(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+}
+
+/// The walk over the part tree of one message and its attached messages.
+struct Walk<'a> {
+    limits: &'a Limits,
+    texts: &'a mut TextSink,
+    analysis: &'a mut Analysis,
+    /// Every multipart boundary met, for the mid-line check.
+    boundaries: Vec<String>,
+}
+
+impl Walk<'_> {
+    fn damage(&mut self, d: Damage) {
+        if !self.analysis.damage.contains(&d) {
+            self.analysis.damage.push(d);
+        }
+    }
+
+    fn run(&mut self, top: &Message<'_>) {
+        // (message, part id within it, depth); children are pushed in reverse so they pop in message order,
+        // which makes the running part number equal mail-parser's part index for messages without attached
+        // messages.
+        let mut stack: Vec<(&Message<'_>, u32, usize)> = vec![(top, 0, 0)];
+        let mut number = 0usize;
+        while let Some((msg, id, depth)) = stack.pop() {
+            let Some(part) = msg.parts.get(id as usize) else {
+                continue;
+            };
+            if number >= self.limits.max_parts {
+                self.damage(Damage::TooManyParts);
+                return;
+            }
+            let this = number;
+            number += 1;
+            match &part.body {
+                PartType::Multipart(children) => {
+                    if let Some(b) = part.content_type().and_then(|ct| ct.attribute("boundary")) {
+                        if !self.boundaries.iter().any(|x| x == b) {
+                            self.boundaries.push(b.to_owned());
+                        }
+                    }
+                    if depth + 1 > self.limits.max_depth {
+                        if !children.is_empty() {
+                            self.damage(Damage::TooDeep);
+                        }
+                        continue;
+                    }
+                    for &child in children.iter().rev() {
+                        stack.push((msg, child, depth + 1));
+                    }
+                }
+                PartType::Message(inner) => {
+                    if is_named(part) {
+                        let data = msg
+                            .raw_message
+                            .get(part.offset_body as usize..part.offset_end as usize);
+                        self.attachment(this, part, data.unwrap_or_default());
+                    }
+                    // The subject of an attached message is part of that part's content.
+                    if let Some(subject) = inner
+                        .parts
+                        .first()
+                        .and_then(|p| header_text(p.headers(), "Subject"))
+                    {
+                        self.texts.push(TextOrigin::Body { part: this }, subject);
+                    }
+                    if depth + 1 > self.limits.max_depth {
+                        self.damage(Damage::TooDeep);
+                        continue;
+                    }
+                    stack.push((inner, 0, depth + 1));
+                }
+                PartType::Text(text) => {
+                    self.texts.push(TextOrigin::Body { part: this }, text);
+                    if is_named(part) {
+                        self.attachment(this, part, text.as_bytes());
+                    }
+                }
+                PartType::Html(html) => {
+                    self.texts
+                        .push_owned(TextOrigin::Html { part: this }, html_to_text(html));
+                    if is_named(part) {
+                        self.attachment(this, part, html.as_bytes());
+                    }
+                }
+                PartType::Binary(data) | PartType::InlineBinary(data) => {
+                    self.attachment(this, part, data)
+                }
+            }
+        }
+    }
+
+    fn attachment(&mut self, number: usize, part: &MessagePart<'_>, data: &[u8]) {
+        let name = part.attachment_name().map(str::to_owned);
+        if let Some(name) = &name {
+            self.texts
+                .push(TextOrigin::AttachmentName { part: number }, name);
+        }
+        let sniffed = sniff(data);
+        let (members, archive_problem) = if sniffed == Some(FileKind::Zip) {
+            let (members, problem) = list_members(data, self.limits);
+            (members, problem)
+        } else {
+            (Vec::new(), None)
+        };
+        for m in &members {
+            self.texts
+                .push(TextOrigin::AttachmentName { part: number }, &m.path);
+        }
+        self.analysis.attachments.push(Attachment {
+            part: number,
+            name,
+            content_type: content_type(part),
+            size: data.len(),
+            sniffed,
+            members,
+            archive_problem,
+            data: data.to_vec(),
+        });
+    }
+}
+
+/// A part with a file name, or one marked `Content-Disposition: attachment` (RFC 2183 §2.2).
+fn is_named(part: &MessagePart<'_>) -> bool {
+    part.attachment_name().is_some()
+        || part
+            .content_disposition()
+            .is_some_and(|cd| cd.is_attachment())
+}
+
+/// The declared type as lowercased `type/subtype`, or the type mail-parser assumed (RFC 2045 §5.2 default).
+fn content_type(part: &MessagePart<'_>) -> String {
+    match part.content_type() {
+        Some(ct) => match ct.subtype() {
+            Some(sub) => format!("{}/{}", ct.ctype(), sub).to_ascii_lowercase(),
+            None => ct.ctype().to_ascii_lowercase(),
+        },
+        None => match part.body {
+            PartType::Html(_) => "text/html".into(),
+            PartType::Text(_) => "text/plain".into(),
+            PartType::Message(_) => "message/rfc822".into(),
+            _ => "application/octet-stream".into(),
+        },
+    }
+}
+
+fn headers_named<'h, 'x>(
+    headers: &'h [Header<'x>],
+    name: &'static str,
+) -> impl Iterator<Item = &'h Header<'x>> + 'h {
+    headers
+        .iter()
+        .filter(move |h| h.name.as_str().eq_ignore_ascii_case(name))
+}
+
+fn header_text<'h>(headers: &'h [Header<'_>], name: &'static str) -> Option<&'h str> {
+    headers_named(headers, name).find_map(|h| h.value.as_text())
+}
+
+/// The raw value of a header field, unfolded and trimmed (for tokens such as `Auto-Submitted`).
+fn header_raw(raw: &[u8], header: &Header<'_>) -> String {
+    let bytes = raw
+        .get(header.offset_start as usize..header.offset_end as usize)
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(bytes);
+    text.split_ascii_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn header_view(msg: &Message<'_>, raw: &[u8]) -> HeaderView {
+    let mut view = HeaderView::default();
+    let Some(root) = msg.parts.first() else {
+        return view;
+    };
+    let headers = root.headers();
+    for h in headers {
+        let list = match &h.name {
+            HeaderName::From => &mut view.from,
+            HeaderName::To => &mut view.to,
+            HeaderName::Cc => &mut view.cc,
+            HeaderName::Bcc => &mut view.bcc,
+            _ => continue,
+        };
+        if let HeaderValue::Address(addr) = &h.value {
+            list.extend(
+                addr.iter()
+                    .filter_map(|a| a.address())
+                    .map(|a| a.trim().to_lowercase()),
+            );
+        }
+    }
+    view.subject = header_text(headers, "Subject").map(str::to_owned);
+    view.sensitivity = headers_named(headers, "Sensitivity")
+        .next()
+        .map(|h| header_raw(raw, h));
+    view.auto_generated = is_auto_generated(root, raw);
+    view
+}
+
+/// Mail that says it was generated automatically, to which nothing may be sent back (no loops, no
+/// backscatter): `Auto-Submitted` other than `no` (RFC 3834 §5), `Precedence: bulk/junk/list` (RFC 2076 §3.9,
+/// honoured by RFC 3834 §3.1.8 responders), a `multipart/report` top level (RFC 6522: DSNs, MDNs),
+/// `X-Autoreply`/`X-Autorespond` (vacation programs), and `List-Id` (RFC 2919): a list expansion must not be
+/// answered to its sender either (RFC 3834 §2 asks responders not to reply to list traffic).
+fn is_auto_generated(root: &MessagePart<'_>, raw: &[u8]) -> bool {
+    let headers = root.headers();
+    let token = |name: &'static str| {
+        headers_named(headers, name).map(|h| {
+            let v = header_raw(raw, h).to_ascii_lowercase();
+            v.split(|c: char| c == ';' || c.is_whitespace())
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+    };
+    let auto_submitted = token("Auto-Submitted").any(|v| !v.is_empty() && v != "no");
+    let precedence = token("Precedence").any(|v| matches!(v.as_str(), "bulk" | "junk" | "list"));
+    let report = root.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    });
+    let marker = ["X-Autoreply", "X-Autorespond", "List-Id"]
+        .iter()
+        .any(|n| headers_named(headers, n).next().is_some());
+    auto_submitted || precedence || report || marker
+}
+
+/// Drop a parsed message without recursion: mail-parser's types drop attached messages recursively, which a
+/// deeply nested message turns into a stack overflow.
+fn teardown(msg: Message<'_>) {
+    let mut pending = vec![msg];
+    while let Some(mut m) = pending.pop() {
+        for part in &mut m.parts {
+            if let PartType::Message(_) = part.body {
+                if let PartType::Message(inner) = std::mem::take(&mut part.body) {
+                    pending.push(inner);
+                }
+            }
+        }
+    }
+}

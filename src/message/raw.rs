@@ -1,0 +1,252 @@
+//! Checks on the raw bytes, made before and beside mail-parser, for what mail-parser cannot be trusted with.
+//!
+//! - [`header_block`]: the header section (RFC 5322 §2.1: up to the first empty line).
+//! - [`nesting_risk`]: mail-parser 0.11.9 turns a *transfer-encoded* `message/rfc822` part (or a digest part)
+//!   into a nested parse whose result it copies recursively; an attacker can hide thousands of nested messages
+//!   in such a part and overflow the stack (measured: 20,000 levels abort the process). RFC 2046 §5.2.1 forbids
+//!   any encoding but 7bit/8bit/binary for `message/rfc822`, so such a part is refused up front.
+//! - [`boundary_mid_line`]: mail-parser #156, a `--boundary` in the middle of a line cuts off the rest of a part.
+//! - [`raw_body_text`]: the fallback text when the MIME structure cannot be trusted.
+//!
+//! Pure, linear in the input, never panics.
+
+/// Longest header block kept for the bounce's `text/rfc822-headers` part.
+pub const MAX_HEADER_BLOCK: usize = 64 * 1024;
+
+/// The offset where the body starts (after the empty line), or `raw.len()` when there is no empty line.
+pub fn body_offset(raw: &[u8]) -> usize {
+    let mut start = 0;
+    for line in lines(raw) {
+        if is_blank(line) {
+            return start + line.len();
+        }
+        start += line.len();
+    }
+    raw.len()
+}
+
+/// The header block: bytes up to and excluding the first empty line, at most [`MAX_HEADER_BLOCK`] bytes.
+pub fn header_block(raw: &[u8]) -> &[u8] {
+    let mut end = 0;
+    for line in lines(raw) {
+        if is_blank(line) || end + line.len() > MAX_HEADER_BLOCK {
+            break;
+        }
+        end += line.len();
+    }
+    raw.get(..end).unwrap_or_default()
+}
+
+/// Lines including their `\n`.
+fn lines(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
+    raw.split_inclusive(|&b| b == b'\n')
+}
+
+/// A line mail-parser takes as the end of a header block: only white space before the `\n`.
+fn is_blank(line: &[u8]) -> bool {
+    line.last() == Some(&b'\n') && line.iter().all(|b| b.is_ascii_whitespace())
+}
+
+/// True when the message has a transfer-encoded nested message (see the module docs) and must not be given
+/// to mail-parser. Works on header-like fields between blank lines, the way mail-parser reads part headers.
+pub fn nesting_risk(raw: &[u8]) -> bool {
+    #[derive(Default)]
+    struct Block {
+        message_type: bool,
+        any_type: bool,
+        encoded: bool,
+    }
+    let mut block = Block::default();
+    let mut digest = false;
+    let mut implicit_encoded = false;
+    // The field being read, with its continuation lines: (is Content-Type, is Content-Transfer-Encoding, value).
+    let mut field: Option<(bool, bool, Vec<u8>)> = None;
+    let finish_field = |field: &mut Option<(bool, bool, Vec<u8>)>,
+                        block: &mut Block,
+                        digest: &mut bool| {
+        if let Some((is_type, is_cte, value)) = field.take() {
+            let value = normalise(&value);
+            if is_type {
+                block.any_type = true;
+                block.message_type |= contains(&value, b"rfc822") || contains(&value, b"global");
+                *digest |= contains(&value, b"digest");
+            }
+            if is_cte {
+                block.encoded |= contains(&value, b"base64")
+                    || contains(&value, b"quoted-printable")
+                    || contains(&value, b"=?");
+            }
+        }
+    };
+    for line in lines(raw).chain(std::iter::once(&b"\n"[..])) {
+        if is_blank(line) {
+            finish_field(&mut field, &mut block, &mut digest);
+            if block.message_type && block.encoded {
+                return true;
+            }
+            implicit_encoded |= block.encoded && !block.any_type;
+            block = Block::default();
+            continue;
+        }
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            if let Some((_, _, v)) = field.as_mut() {
+                if v.len() < 4096 {
+                    v.extend_from_slice(line);
+                }
+            }
+            continue;
+        }
+        finish_field(&mut field, &mut block, &mut digest);
+        let Some(colon) = line.iter().take(80).position(|&b| b == b':') else {
+            continue;
+        };
+        let name = line.get(..colon).unwrap_or_default().trim_ascii();
+        let is_type = name.eq_ignore_ascii_case(b"content-type");
+        let is_cte = name.eq_ignore_ascii_case(b"content-transfer-encoding");
+        if is_type || is_cte {
+            let value = line.get(colon + 1..).unwrap_or_default();
+            field = Some((is_type, is_cte, value.get(..4096).unwrap_or(value).to_vec()));
+        }
+    }
+    digest && implicit_encoded
+}
+
+/// Lowercase and drop what cannot hide a token but could split it: white space, quotes, backslashes, comments.
+fn normalise(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut comment = 0usize;
+    for &b in value {
+        match b {
+            b'(' => comment += 1,
+            b')' => comment = comment.saturating_sub(1),
+            _ if comment > 0 => {}
+            b'"' | b'\\' => {}
+            _ if b.is_ascii_whitespace() => {}
+            _ => out.push(b.to_ascii_lowercase()),
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// True when one of `boundaries` occurs as `--boundary` anywhere but at the start of a line.
+pub fn boundary_mid_line(raw: &[u8], boundaries: &[String]) -> bool {
+    let patterns: Vec<Vec<u8>> = boundaries
+        .iter()
+        .filter(|b| !b.is_empty())
+        .map(|b| [b"--", b.as_bytes()].concat())
+        .collect();
+    if patterns.is_empty() {
+        return false;
+    }
+    let Ok(ac) = aho_corasick::AhoCorasick::new(&patterns) else {
+        return false;
+    };
+    ac.find_overlapping_iter(raw)
+        .any(|m| m.start() > 0 && raw.get(m.start() - 1) != Some(&b'\n'))
+}
+
+/// The raw body (after the header block) as text: QP soft line breaks (`=` at the end of a line, RFC 2045
+/// §6.7 rule 5) removed, invalid UTF-8 replaced, at most `max` bytes. Returns the text and whether it was cut.
+pub fn raw_body_text(raw: &[u8], max: usize) -> (String, bool) {
+    let body = raw.get(body_offset(raw)..).unwrap_or_default();
+    let mut joined = Vec::with_capacity(body.len().min(max));
+    let mut cut = false;
+    for line in lines(body) {
+        let trimmed = line
+            .strip_suffix(b"\n")
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+        let piece = match trimmed.and_then(|l| l.strip_suffix(b"=")) {
+            Some(soft) => soft,
+            None => line,
+        };
+        if joined.len() + piece.len() > max {
+            joined.extend_from_slice(piece.get(..max - joined.len()).unwrap_or_default());
+            cut = true;
+            break;
+        }
+        joined.extend_from_slice(piece);
+    }
+    let mut text = String::from_utf8_lossy(&joined).into_owned();
+    if text.len() > max {
+        // Lossy replacement can grow the text (1 byte → 3); cut again at a character boundary.
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        cut = true;
+    }
+    (text, cut)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_header_block() {
+        let cases: &[(&[u8], &[u8], usize)] = &[
+            (b"A: 1\r\nB: 2\r\n\r\nbody", b"A: 1\r\nB: 2\r\n", 14),
+            (b"A: 1\n\nbody", b"A: 1\n", 6),
+            (b"\r\nbody", b"", 2),
+            (b"A: 1\r\n", b"A: 1\r\n", 6),
+            (b"A: 1\r\n  \r\nbody", b"A: 1\r\n", 10),
+            (b"", b"", 0),
+        ];
+        for (raw, block, body) in cases {
+            assert_eq!(header_block(raw), *block, "{raw:?}");
+            assert_eq!(body_offset(raw), *body, "{raw:?}");
+        }
+        let long = [b"X: ".as_slice(), &vec![b'a'; 100_000], b"\r\n\r\n"].concat();
+        assert!(header_block(&long).len() <= MAX_HEADER_BLOCK);
+    }
+
+    #[test]
+    fn spots_encoded_nested_messages() {
+        let cases: &[(&str, bool)] = &[
+            ("Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\nU3ViamVjdDogeA==\r\n", true),
+            ("Content-Type: message/(x)RFC822\r\nContent-Transfer-Encoding:\r\n quoted-printable\r\n\r\nx\r\n", true),
+            ("Content-Type: \"message\"/\"rfc\\822\"\r\nContent-Transfer-Encoding: =?utf-8?b?YmFzZTY0?=\r\n\r\nx", true),
+            ("Content-Type: multipart/digest; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\nx\r\n", true),
+            ("Content-Type: message/rfc822\r\n\r\nSubject: forwarded\r\nContent-Transfer-Encoding: base64\r\n\r\nx", false),
+            ("Content-Type: message/rfc822\r\nContent-Transfer-Encoding: 7bit\r\n\r\nSubject: x\r\n\r\nbody", false),
+            ("Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n", false),
+            ("Subject: global rfc822 digest base64\r\n\r\nbody", false),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(nesting_risk(raw.as_bytes()), *want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn spots_boundaries_mid_line() {
+        let b = vec!["abc".to_string()];
+        let cases: &[(&str, bool)] = &[
+            ("--abc\r\nx\r\n--abc--\r\n", false),
+            ("--abc\r\ntekst --abc verborgen\r\n--abc--\r\n", true),
+            ("--abc\r\n  --abc\r\n", true),
+            ("geen grens\r\n", false),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(boundary_mid_line(raw.as_bytes(), &b), *want, "{raw:?}");
+        }
+        assert!(!boundary_mid_line(b"x --abc", &[]));
+    }
+
+    #[test]
+    fn raw_body_text_joins_soft_breaks_and_bounds() {
+        let raw = b"Subject: x\r\n\r\nkan=\r\nker en=\nzo\r\n";
+        assert_eq!(
+            raw_body_text(raw, 1000),
+            ("kanker enzo\r\n".to_string(), false)
+        );
+        let (text, cut) = raw_body_text(raw, 4);
+        assert_eq!((text.as_str(), cut), ("kank", true));
+        let (text, cut) = raw_body_text(b"\r\n\xff\xff\xff", 4);
+        assert!(text.len() <= 4 && cut, "{text:?}");
+    }
+}

@@ -1,0 +1,186 @@
+//! The built-in scanner: the EICAR test string and a list of SHA-256 hashes of known-bad files.
+//!
+//! Not an antivirus; it exists so that the quarantine path can be tested end to end without clamd and so that
+//! a school board can block a file it already knows. It looks at the raw message, every decoded text part,
+//! every decoded attachment and every archive member that can be read within [`Limits`] (nested zips via
+//! [`crate::message::visit_members`]). Detections name the place (`part 3, archive member 2`), never a file
+//! name or content. CPU only, no I/O.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use sha2::{Digest, Sha256};
+
+use super::{BoxFuture, Detection, ScanError, ScanOutcome, Scanner};
+use crate::message::{visit_members, Analysis, FileKind, Limits, TextOrigin};
+
+/// The hash list shipped with the binary (`rules/malware-sha256.txt`).
+pub const EMBEDDED_HASH_LIST: &str = include_str!("../../rules/malware-sha256.txt");
+
+/// The EICAR test string, kept in two halves so that this source file and the binary do not themselves
+/// contain the test file (a desktop antivirus would quarantine them).
+const EICAR_HEAD: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$";
+const EICAR_TAIL: &[u8] = b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+/// Signature name used by ClamAV for the EICAR test file, so both scanners report the same.
+const EICAR_NAME: &str = "Eicar-Test-Signature";
+
+/// A line of a hash list that is not a SHA-256.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("hash list line {line}: {reason}: {text:?}")]
+pub struct HashListError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub reason: &'static str,
+    /// The offending line (hashes are not personal data).
+    pub text: String,
+}
+
+/// Parse a hash list: one SHA-256 (64 hex digits) per line, `#` comments, empty lines ignored.
+pub fn parse_hash_list(text: &str) -> Result<HashSet<[u8; 32]>, HashListError> {
+    let mut set = HashSet::new();
+    for (n, line) in text.lines().enumerate() {
+        let content = line.split('#').next().unwrap_or_default().trim();
+        if content.is_empty() {
+            continue;
+        }
+        let err = |reason| HashListError {
+            line: n + 1,
+            reason,
+            text: line.to_owned(),
+        };
+        if content.split_whitespace().nth(1).is_some() {
+            return Err(err("more than one value on the line"));
+        }
+        if content.len() != 64 {
+            return Err(err("a SHA-256 has 64 hexadecimal digits"));
+        }
+        let mut hash = [0u8; 32];
+        for (i, byte) in hash.iter_mut().enumerate() {
+            let pair = content
+                .get(i * 2..i * 2 + 2)
+                .ok_or_else(|| err("not hexadecimal"))?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| err("not hexadecimal"))?;
+        }
+        set.insert(hash);
+    }
+    Ok(set)
+}
+
+/// The built-in scanner (see the module docs).
+#[derive(Debug, Default)]
+pub struct BuiltinScanner {
+    /// Bounds for reading archive members (the same as the message analysis uses).
+    limits: Limits,
+    /// SHA-256 of files to report.
+    hashes: HashSet<[u8; 32]>,
+}
+
+impl BuiltinScanner {
+    /// A scanner with the given hash list (see [`parse_hash_list`]).
+    pub fn new(limits: Limits, hashes: HashSet<[u8; 32]>) -> Self {
+        BuiltinScanner { limits, hashes }
+    }
+
+    /// A scanner with the embedded hash list [`EMBEDDED_HASH_LIST`].
+    pub fn embedded(limits: Limits) -> Self {
+        // The embedded list is a constant checked by a unit test; should it ever be broken, EICAR detection
+        // still works and the failure is logged.
+        let hashes = parse_hash_list(EMBEDDED_HASH_LIST).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "embedded hash list is invalid; hash detection disabled");
+            HashSet::new()
+        });
+        BuiltinScanner::new(limits, hashes)
+    }
+
+    /// Scan synchronously (the work is CPU only).
+    pub fn scan_sync(&self, raw: &[u8], analysis: &Analysis) -> ScanOutcome {
+        let mut found: Vec<Detection> = Vec::new();
+        {
+            let mut add = |name: String, location: String| {
+                let d = Detection { name, location };
+                if !found.contains(&d) {
+                    found.push(d);
+                }
+            };
+            for text in &analysis.texts {
+                if let TextOrigin::Body { part } | TextOrigin::Html { part } = text.origin {
+                    if contains_eicar(text.text.as_bytes()) {
+                        add(EICAR_NAME.into(), format!("part {part}"));
+                    }
+                }
+            }
+            for att in &analysis.attachments {
+                let location = format!("part {}", att.part);
+                self.check_file(&att.data, &location, &mut add);
+                if att.sniffed == Some(FileKind::Zip) {
+                    // Problems were already recorded by the analysis; here only readable members matter.
+                    let _ = visit_members(&att.data, &self.limits, &mut |index, _path, content| {
+                        self.check_file(
+                            content,
+                            &format!("{location}, archive member {}", index + 1),
+                            &mut add,
+                        );
+                    });
+                }
+            }
+        }
+        // The raw message catches what no part showed (an unparseable message, text hidden by damage).
+        if found.is_empty() && contains_eicar(raw) {
+            found.push(Detection {
+                name: EICAR_NAME.into(),
+                location: "message".into(),
+            });
+        }
+        if found.is_empty() {
+            ScanOutcome::Clean
+        } else {
+            ScanOutcome::Infected(found)
+        }
+    }
+
+    fn check_file(&self, data: &[u8], location: &str, add: &mut dyn FnMut(String, String)) {
+        if contains_eicar(data) {
+            add(EICAR_NAME.into(), location.to_owned());
+        }
+        if !self.hashes.is_empty() {
+            let hash: [u8; 32] = Sha256::digest(data).into();
+            if self.hashes.contains(&hash) {
+                let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+                add(format!("Sha256.{hex}"), location.to_owned());
+            }
+        }
+    }
+}
+
+/// The EICAR string anywhere in `data` (the EICAR file proper must start the file and be followed only by
+/// white space; like clamd's signature we also accept it inside a larger file).
+fn contains_eicar(data: &[u8]) -> bool {
+    // Built once: compiling an automaton per file would cost more than the search.
+    static FINDER: LazyLock<Option<aho_corasick::AhoCorasick>> =
+        LazyLock::new(|| aho_corasick::AhoCorasick::new([EICAR_TAIL]).ok());
+    let Some(finder) = FINDER.as_ref() else {
+        return false;
+    };
+    finder.find_iter(data).any(|m| {
+        m.start()
+            .checked_sub(EICAR_HEAD.len())
+            .and_then(|start| data.get(start..m.start()))
+            .is_some_and(|head| head == EICAR_HEAD)
+    })
+}
+
+impl Scanner for BuiltinScanner {
+    fn name(&self) -> &str {
+        "builtin"
+    }
+
+    fn scan<'a>(
+        &'a self,
+        raw: &'a [u8],
+        analysis: &'a Analysis,
+    ) -> BoxFuture<'a, Result<ScanOutcome, ScanError>> {
+        Box::pin(async move { Ok(self.scan_sync(raw, analysis)) })
+    }
+}
