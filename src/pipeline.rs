@@ -501,7 +501,11 @@ impl Handler for Pipeline {
 
 fn internal_error(queue_id: &str) -> Outcome {
     Outcome {
-        reply: Reply::new(451, "4.3.0", format!("{queue_id} internal error, try again later")),
+        reply: Reply::new(
+            451,
+            "4.3.0",
+            format!("{queue_id} internal error, try again later"),
+        ),
         action: "deferred",
     }
 }

@@ -107,13 +107,13 @@ pub fn exemption(
 ) -> Option<Exemption> {
     if let Some(sender) = &envelope.mail_from {
         let sender = sender.to_lowercase();
-        if settings.counsellors.iter().any(|c| *c == sender) {
+        if settings.counsellors.contains(&sender) {
             return Some(Exemption::Vertrouwenspersoon);
         }
     }
     if let Some(value) = &analysis.headers.sensitivity {
         let value = value.trim().to_lowercase();
-        if settings.sensitivity.iter().any(|s| *s == value) {
+        if settings.sensitivity.contains(&value) {
             return Some(Exemption::Persoonlijk);
         }
     }
@@ -288,7 +288,9 @@ mod tests {
     #[test]
     fn exemptions() {
         let s = settings();
-        let cases: &[(&str, Option<&str>, Option<&str>, Option<Exemption>)] = &[
+        // (envelope sender, subject, Sensitivity header, expected exemption)
+        type Case<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<Exemption>);
+        let cases: &[Case] = &[
             (
                 "juf@school.example",
                 None,

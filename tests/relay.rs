@@ -41,7 +41,14 @@ fn curse_mail(extra_header: &str) -> Vec<u8> {
 async fn ehlo(client: &mut Client) {
     let (code, text) = client.command("EHLO postfix.school.example").await;
     assert_eq!(code, 250);
-    for keyword in ["PIPELINING", "SIZE", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "XFORWARD"] {
+    for keyword in [
+        "PIPELINING",
+        "SIZE",
+        "8BITMIME",
+        "SMTPUTF8",
+        "ENHANCEDSTATUSCODES",
+        "XFORWARD",
+    ] {
         assert!(text.contains(keyword), "EHLO lacks {keyword}: {text}");
     }
 }
@@ -54,18 +61,31 @@ async fn clean_mail_is_relayed_byte_for_byte_with_xforward() {
     assert_eq!(code, 220);
     assert!(greeting.starts_with("localhost"), "greeting {greeting}");
     ehlo(&mut client).await;
-    let (code, _) = client.command("XFORWARD NAME=pc12.school.example ADDR=10.1.2.3 PROTO=ESMTP HELO=pc12").await;
+    let (code, _) = client
+        .command("XFORWARD NAME=pc12.school.example ADDR=10.1.2.3 PROTO=ESMTP HELO=pc12")
+        .await;
     assert_eq!(code, 250);
-    let (code, text) = client.deliver("juf.anna@school.example", &["ouder@example.org"], CLEAN).await;
+    let (code, text) = client
+        .deliver("juf.anna@school.example", &["ouder@example.org"], CLEAN)
+        .await;
     assert_eq!(code, 250, "{text}");
     let messages = sink.messages();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].data, CLEAN, "content changed on the way");
-    assert!(messages[0].mail_from.starts_with("<juf.anna@school.example>"));
+    assert!(messages[0]
+        .mail_from
+        .starts_with("<juf.anna@school.example>"));
     assert_eq!(messages[0].rcpts.len(), 1);
     let xforward = messages[0].xforward.join(" ");
-    assert!(xforward.contains("ADDR=10.1.2.3") && xforward.contains("NAME=pc12.school.example"), "{xforward}");
-    assert!(daemon.wait_for_log("verdict=\"pass\""), "{}", daemon.log_text());
+    assert!(
+        xforward.contains("ADDR=10.1.2.3") && xforward.contains("NAME=pc12.school.example"),
+        "{xforward}"
+    );
+    assert!(
+        daemon.wait_for_log("verdict=\"pass\""),
+        "{}",
+        daemon.log_text()
+    );
 }
 
 #[tokio::test]
@@ -75,23 +95,42 @@ async fn forbidden_word_bounces_to_sender_and_nothing_reaches_recipients() {
     let (mut client, _) = Client::connect(daemon.addr).await;
     ehlo(&mut client).await;
     let (code, text) = client
-        .deliver("juf.anna@school.example", &["ouder@example.org", "collega@school.example"], &curse_mail(""))
+        .deliver(
+            "juf.anna@school.example",
+            &["ouder@example.org", "collega@school.example"],
+            &curse_mail(""),
+        )
         .await;
     assert_eq!(code, 250, "{text}");
     let messages = sink.messages();
     assert_eq!(messages.len(), 1, "only the bounce may leave: {messages:?}");
     let bounce = &messages[0];
-    assert!(bounce.mail_from.starts_with("<>"), "bounce must have a null sender: {}", bounce.mail_from);
+    assert!(
+        bounce.mail_from.starts_with("<>"),
+        "bounce must have a null sender: {}",
+        bounce.mail_from
+    );
     assert_eq!(bounce.rcpts, vec!["<juf.anna@school.example>".to_string()]);
     let dsn = String::from_utf8_lossy(&bounce.data);
     assert!(dsn.contains("multipart/report") && dsn.contains("report-type=delivery-status"));
     assert!(dsn.contains("beledigend"), "the bounce names the category");
-    assert!(!dsn.to_lowercase().contains("kankerlijer"), "the bounce must not carry the forbidden content");
-    assert!(dsn.contains("Subject: Geheim onderwerp 7731"), "original headers are attached");
+    assert!(
+        !dsn.to_lowercase().contains("kankerlijer"),
+        "the bounce must not carry the forbidden content"
+    );
+    assert!(
+        dsn.contains("Subject: Geheim onderwerp 7731"),
+        "original headers are attached"
+    );
     // One log line with the verdict; never the subject or the word.
     assert!(daemon.wait_for_log("verdict=\"bounce\""));
     let log = daemon.log_text();
-    assert!(!log.contains("7731") && !log.to_lowercase().contains("kankerlijer") && !log.contains("juf.anna"), "{log}");
+    assert!(
+        !log.contains("7731")
+            && !log.to_lowercase().contains("kankerlijer")
+            && !log.contains("juf.anna"),
+        "{log}"
+    );
 }
 
 #[tokio::test]
@@ -101,7 +140,9 @@ async fn persoonlijk_mail_with_forbidden_word_passes() {
     let (mut client, _) = Client::connect(daemon.addr).await;
     ehlo(&mut client).await;
     let mail = curse_mail("Sensitivity: Personal\r\n");
-    let (code, text) = client.deliver("juf.anna@school.example", &["ouder@example.org"], &mail).await;
+    let (code, text) = client
+        .deliver("juf.anna@school.example", &["ouder@example.org"], &mail)
+        .await;
     assert_eq!(code, 250, "{text}");
     let messages = sink.messages();
     assert_eq!(messages.len(), 1);
@@ -116,7 +157,13 @@ async fn vertrouwenspersoon_mail_passes() {
     let (mut client, _) = Client::connect(daemon.addr).await;
     ehlo(&mut client).await;
     let mail = curse_mail("");
-    let (code, _) = client.deliver("vertrouwenspersoon@school.example", &["ouder@example.org"], &mail).await;
+    let (code, _) = client
+        .deliver(
+            "vertrouwenspersoon@school.example",
+            &["ouder@example.org"],
+            &mail,
+        )
+        .await;
     assert_eq!(code, 250);
     assert_eq!(sink.messages().len(), 1);
     assert_eq!(sink.messages()[0].data, mail);
@@ -125,73 +172,164 @@ async fn vertrouwenspersoon_mail_passes() {
 #[tokio::test]
 async fn next_hop_down_is_a_temporary_failure() {
     // A port that was free a moment ago: nothing listens there.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
     let daemon = Daemon::start(closed, CONFIG);
     let (mut client, _) = Client::connect(daemon.addr).await;
     ehlo(&mut client).await;
-    let (code, text) = client.deliver("juf.anna@school.example", &["ouder@example.org"], CLEAN).await;
+    let (code, text) = client
+        .deliver("juf.anna@school.example", &["ouder@example.org"], CLEAN)
+        .await;
     assert_eq!(code, 451, "{text}");
     // A bounce that cannot be handed on is a temporary failure too: Postfix keeps the message.
-    let (code, text) = client.deliver("juf.anna@school.example", &["ouder@example.org"], &curse_mail("")).await;
+    let (code, text) = client
+        .deliver(
+            "juf.anna@school.example",
+            &["ouder@example.org"],
+            &curse_mail(""),
+        )
+        .await;
     assert_eq!(code, 451, "{text}");
 }
 
 #[tokio::test]
 async fn next_hop_answers_are_passed_back_in_their_class() {
     let cases: &[(SinkBehaviour, u16)] = &[
-        (SinkBehaviour { data_reply: 554, ..SinkBehaviour::default() }, 554),
-        (SinkBehaviour { data_reply: 452, ..SinkBehaviour::default() }, 451),
-        (SinkBehaviour { mail_reply: 421, ..SinkBehaviour::default() }, 451),
-        (SinkBehaviour { rcpt_replies: vec![("ouder".into(), 550)], ..SinkBehaviour::default() }, 550),
-        (SinkBehaviour { rcpt_replies: vec![("ouder".into(), 450)], ..SinkBehaviour::default() }, 451),
+        (
+            SinkBehaviour {
+                data_reply: 554,
+                ..SinkBehaviour::default()
+            },
+            554,
+        ),
+        (
+            SinkBehaviour {
+                data_reply: 452,
+                ..SinkBehaviour::default()
+            },
+            451,
+        ),
+        (
+            SinkBehaviour {
+                mail_reply: 421,
+                ..SinkBehaviour::default()
+            },
+            451,
+        ),
+        (
+            SinkBehaviour {
+                rcpt_replies: vec![("ouder".into(), 550)],
+                ..SinkBehaviour::default()
+            },
+            550,
+        ),
+        (
+            SinkBehaviour {
+                rcpt_replies: vec![("ouder".into(), 450)],
+                ..SinkBehaviour::default()
+            },
+            451,
+        ),
     ];
     for (behaviour, want) in cases {
         let sink = Sink::start(behaviour.clone()).await;
         let daemon = Daemon::start(sink.addr(), CONFIG);
         let (mut client, _) = Client::connect(daemon.addr).await;
         ehlo(&mut client).await;
-        let (code, text) = client.deliver("juf.anna@school.example", &["ouder@example.org"], CLEAN).await;
+        let (code, text) = client
+            .deliver("juf.anna@school.example", &["ouder@example.org"], CLEAN)
+            .await;
         assert_eq!(code, *want, "{behaviour:?}: {text}");
-        assert!(sink.messages().iter().all(|m| m.data.is_empty()), "nothing may be delivered: {behaviour:?}");
+        assert!(
+            sink.messages().iter().all(|m| m.data.is_empty()),
+            "nothing may be delivered: {behaviour:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn partly_refused_recipients_are_reported_to_the_sender_and_the_rest_delivered() {
-    let sink = Sink::start(SinkBehaviour { rcpt_replies: vec![("weg".into(), 550)], ..SinkBehaviour::default() }).await;
+    let sink = Sink::start(SinkBehaviour {
+        rcpt_replies: vec![("weg".into(), 550)],
+        ..SinkBehaviour::default()
+    })
+    .await;
     let daemon = Daemon::start(sink.addr(), CONFIG);
     let (mut client, _) = Client::connect(daemon.addr).await;
     ehlo(&mut client).await;
-    let (code, text) =
-        client.deliver("juf.anna@school.example", &["ouder@example.org", "weg@example.net"], CLEAN).await;
+    let (code, text) = client
+        .deliver(
+            "juf.anna@school.example",
+            &["ouder@example.org", "weg@example.net"],
+            CLEAN,
+        )
+        .await;
     assert_eq!(code, 250, "{text}");
-    let delivered: Vec<_> = sink.messages().into_iter().filter(|m| !m.data.is_empty()).collect();
-    assert_eq!(delivered.len(), 2, "a notice and the message: {delivered:?}");
-    let notice = delivered.iter().find(|m| m.mail_from.starts_with("<>")).expect("notice to the sender");
+    let delivered: Vec<_> = sink
+        .messages()
+        .into_iter()
+        .filter(|m| !m.data.is_empty())
+        .collect();
+    assert_eq!(
+        delivered.len(),
+        2,
+        "a notice and the message: {delivered:?}"
+    );
+    let notice = delivered
+        .iter()
+        .find(|m| m.mail_from.starts_with("<>"))
+        .expect("notice to the sender");
     assert_eq!(notice.rcpts, vec!["<juf.anna@school.example>".to_string()]);
     assert!(String::from_utf8_lossy(&notice.data).contains("weg@example.net"));
-    let message = delivered.iter().find(|m| !m.mail_from.starts_with("<>")).expect("the message");
+    let message = delivered
+        .iter()
+        .find(|m| !m.mail_from.starts_with("<>"))
+        .expect("the message");
     assert_eq!(message.data, CLEAN);
-    assert_eq!(message.rcpts.iter().filter(|r| r.contains("ouder@example.org")).count(), 1);
-    assert!(message.rcpts.iter().all(|r| !r.contains("weg@")), "{:?}", message.rcpts);
+    assert_eq!(
+        message
+            .rcpts
+            .iter()
+            .filter(|r| r.contains("ouder@example.org"))
+            .count(),
+        1
+    );
+    assert!(
+        message.rcpts.iter().all(|r| !r.contains("weg@")),
+        "{:?}",
+        message.rcpts
+    );
 }
 
 #[tokio::test]
 async fn oversize_is_refused_with_552() {
     let sink = Sink::start(SinkBehaviour::default()).await;
-    let daemon = Daemon::start(sink.addr(), &format!("{CONFIG}\n[smtp]\nmax_message_size = 2000\n"));
+    let daemon = Daemon::start(
+        sink.addr(),
+        &format!("{CONFIG}\n[smtp]\nmax_message_size = 2000\n"),
+    );
     let (mut client, _) = Client::connect(daemon.addr).await;
     ehlo(&mut client).await;
-    let (code, _) = client.command("MAIL FROM:<juf.anna@school.example> SIZE=5000").await;
+    let (code, _) = client
+        .command("MAIL FROM:<juf.anna@school.example> SIZE=5000")
+        .await;
     assert_eq!(code, 552);
     let mut big = CLEAN.to_vec();
-    big.extend(std::iter::repeat_n(b"Een lange regel tekst voor de ouders.\r\n".as_slice(), 100).flatten());
-    let (code, text) = client.deliver("juf.anna@school.example", &["ouder@example.org"], &big).await;
+    big.extend(
+        std::iter::repeat_n(b"Een lange regel tekst voor de ouders.\r\n".as_slice(), 100).flatten(),
+    );
+    let (code, text) = client
+        .deliver("juf.anna@school.example", &["ouder@example.org"], &big)
+        .await;
     assert_eq!(code, 552, "{text}");
     assert!(text.contains("5.3.4"), "{text}");
     assert!(sink.messages().is_empty());
     // The connection is still usable afterwards.
-    let (code, _) = client.deliver("juf.anna@school.example", &["ouder@example.org"], CLEAN).await;
+    let (code, _) = client
+        .deliver("juf.anna@school.example", &["ouder@example.org"], CLEAN)
+        .await;
     assert_eq!(code, 250);
 }
 
@@ -202,12 +340,25 @@ async fn pipelined_client_gets_every_reply_in_order() {
     let (mut client, _) = Client::connect(daemon.addr).await;
     let mut batch = b"EHLO postfix\r\nMAIL FROM:<juf.anna@school.example>\r\nRCPT TO:<ouder@example.org>\r\nRCPT TO:<collega@school.example>\r\nDATA\r\n".to_vec();
     client.send(&batch).await;
-    let codes = [client.reply().await.0, client.reply().await.0, client.reply().await.0, client.reply().await.0, client.reply().await.0];
+    let codes = [
+        client.reply().await.0,
+        client.reply().await.0,
+        client.reply().await.0,
+        client.reply().await.0,
+        client.reply().await.0,
+    ];
     assert_eq!(codes, [250, 250, 250, 250, 354]);
     batch = dot_stuff(CLEAN);
-    batch.extend_from_slice(b"MAIL FROM:<juf.anna@school.example>\r\nRCPT TO:<ouder@example.org>\r\nDATA\r\n");
+    batch.extend_from_slice(
+        b"MAIL FROM:<juf.anna@school.example>\r\nRCPT TO:<ouder@example.org>\r\nDATA\r\n",
+    );
     client.send(&batch).await;
-    let codes = [client.reply().await.0, client.reply().await.0, client.reply().await.0, client.reply().await.0];
+    let codes = [
+        client.reply().await.0,
+        client.reply().await.0,
+        client.reply().await.0,
+        client.reply().await.0,
+    ];
     assert_eq!(codes, [250, 250, 250, 354]);
     let mut rest = dot_stuff(&curse_mail(""));
     rest.extend_from_slice(b"QUIT\r\n");
@@ -227,11 +378,20 @@ async fn eicar_is_quarantined_durably_and_the_sender_notified() {
     let daemon = Daemon::start(sink.addr(), CONFIG);
     let (mut client, _) = Client::connect(daemon.addr).await;
     ehlo(&mut client).await;
-    let eicar = concat!("X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR", "-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*");
+    let eicar = concat!(
+        "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR",
+        "-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+    );
     let mail = format!(
         "From: juf.anna@school.example\r\nTo: ouder@example.org\r\nSubject: test\r\nSensitivity: Personal\r\n\r\n{eicar}\r\n"
     );
-    let (code, text) = client.deliver("juf.anna@school.example", &["ouder@example.org"], mail.as_bytes()).await;
+    let (code, text) = client
+        .deliver(
+            "juf.anna@school.example",
+            &["ouder@example.org"],
+            mail.as_bytes(),
+        )
+        .await;
     assert_eq!(code, 250, "{text}");
     assert!(text.contains("quarantined"), "{text}");
     let stored: Vec<_> = std::fs::read_dir(daemon.data_dir.join("quarantine"))
@@ -244,7 +404,10 @@ async fn eicar_is_quarantined_durably_and_the_sender_notified() {
     let messages = sink.messages();
     assert_eq!(messages.len(), 1, "only the notice leaves");
     assert!(messages[0].mail_from.starts_with("<>"));
-    assert!(!String::from_utf8_lossy(&messages[0].data).contains("EICAR-STANDARD"), "no infected content in the notice");
+    assert!(
+        !String::from_utf8_lossy(&messages[0].data).contains("EICAR-STANDARD"),
+        "no infected content in the notice"
+    );
 }
 
 #[tokio::test]
@@ -253,17 +416,36 @@ async fn no_bounce_to_null_sender_or_in_reject_mode() {
     let daemon = Daemon::start(sink.addr(), CONFIG);
     let (mut client, _) = Client::connect(daemon.addr).await;
     ehlo(&mut client).await;
-    let (code, _) = client.deliver("", &["ouder@example.org"], &curse_mail("")).await;
+    let (code, _) = client
+        .deliver("", &["ouder@example.org"], &curse_mail(""))
+        .await;
     assert_eq!(code, 550);
-    let (code, _) =
-        client.deliver("juf.anna@school.example", &["ouder@example.org"], &curse_mail("Auto-Submitted: auto-replied\r\n")).await;
+    let (code, _) = client
+        .deliver(
+            "juf.anna@school.example",
+            &["ouder@example.org"],
+            &curse_mail("Auto-Submitted: auto-replied\r\n"),
+        )
+        .await;
     assert_eq!(code, 550);
-    assert!(sink.messages().is_empty(), "no bounce to a bounce or an auto-reply");
+    assert!(
+        sink.messages().is_empty(),
+        "no bounce to a bounce or an auto-reply"
+    );
 
-    let reject = Daemon::start(sink.addr(), &format!("{CONFIG}\n[policy]\nbounce_mode = \"reject\"\n"));
+    let reject = Daemon::start(
+        sink.addr(),
+        &format!("{CONFIG}\n[policy]\nbounce_mode = \"reject\"\n"),
+    );
     let (mut client, _) = Client::connect(reject.addr).await;
     ehlo(&mut client).await;
-    let (code, text) = client.deliver("juf.anna@school.example", &["ouder@example.org"], &curse_mail("")).await;
+    let (code, text) = client
+        .deliver(
+            "juf.anna@school.example",
+            &["ouder@example.org"],
+            &curse_mail(""),
+        )
+        .await;
     assert_eq!(code, 550, "{text}");
     assert!(text.contains("5.7.1"), "{text}");
     assert!(sink.messages().is_empty());
@@ -275,7 +457,10 @@ async fn sighup_keeps_old_rules_when_new_ones_are_broken_and_applies_good_ones()
     let tmp = tempfile::tempdir().expect("tempdir");
     let rules = tmp.path().join("rules");
     std::fs::create_dir(&rules).expect("rules dir");
-    let config = format!("{CONFIG}\n[rules]\ndir = {:?}\n", rules.display().to_string());
+    let config = format!(
+        "{CONFIG}\n[rules]\ndir = {:?}\n",
+        rules.display().to_string()
+    );
     let rule = |word: &str| {
         format!(
             "[[rule]]\nid = \"T-1\"\nkind = \"words\"\ncategory = \"beledigend\"\narticle = \"SOML 2.1\"\n\
@@ -284,24 +469,44 @@ async fn sighup_keeps_old_rules_when_new_ones_are_broken_and_applies_good_ones()
     };
     std::fs::write(rules.join("a.toml"), rule("appelflap")).expect("write rule");
     let daemon = Daemon::start(sink.addr(), &config);
-    let mail = |word: &str| format!("From: juf.anna@school.example\r\nTo: ouder@example.org\r\n\r\nEen {word}.\r\n").into_bytes();
+    let mail = |word: &str| {
+        format!("From: juf.anna@school.example\r\nTo: ouder@example.org\r\n\r\nEen {word}.\r\n")
+            .into_bytes()
+    };
     let addr = daemon.addr;
     let send = |m: Vec<u8>| async move {
         let (mut client, _) = Client::connect(addr).await;
         client.command("EHLO t").await;
-        client.deliver("juf.anna@school.example", &["ouder@example.org"], &m).await.0
+        client
+            .deliver("juf.anna@school.example", &["ouder@example.org"], &m)
+            .await
+            .0
     };
     assert_eq!(send(mail("appelflap")).await, 250);
     assert_eq!(sink.messages().len(), 1, "bounced: only the notice");
     assert!(sink.messages()[0].mail_from.starts_with("<>"));
 
-    std::fs::write(rules.join("a.toml"), "[[rule]]\nid = \"T-1\"\nkind = \"words\"\nwords = [\n").expect("break");
+    std::fs::write(
+        rules.join("a.toml"),
+        "[[rule]]\nid = \"T-1\"\nkind = \"words\"\nwords = [\n",
+    )
+    .expect("break");
     daemon.signal("HUP");
-    assert!(daemon.wait_for_log("reload failed"), "{}", daemon.log_text());
-    assert!(daemon.log_text().contains("a.toml"), "the error names the file");
+    assert!(
+        daemon.wait_for_log("reload failed"),
+        "{}",
+        daemon.log_text()
+    );
+    assert!(
+        daemon.log_text().contains("a.toml"),
+        "the error names the file"
+    );
     send(mail("appelflap")).await;
     assert_eq!(sink.messages().len(), 2);
-    assert!(sink.messages()[1].mail_from.starts_with("<>"), "old rules still active");
+    assert!(
+        sink.messages()[1].mail_from.starts_with("<>"),
+        "old rules still active"
+    );
 
     std::fs::write(rules.join("a.toml"), rule("boterkoek")).expect("write rule");
     daemon.signal("HUP");
@@ -309,12 +514,19 @@ async fn sighup_keeps_old_rules_when_new_ones_are_broken_and_applies_good_ones()
     send(mail("appelflap")).await;
     let messages = sink.messages();
     assert_eq!(messages.len(), 3);
-    assert!(messages[2].mail_from.starts_with("<juf.anna"), "new rules active: the old word passes");
+    assert!(
+        messages[2].mail_from.starts_with("<juf.anna"),
+        "new rules active: the old word passes"
+    );
 }
 
 #[tokio::test]
 async fn sigterm_finishes_the_transaction_in_flight() {
-    let sink = Sink::start(SinkBehaviour { delay: Duration::from_millis(300), ..SinkBehaviour::default() }).await;
+    let sink = Sink::start(SinkBehaviour {
+        delay: Duration::from_millis(300),
+        ..SinkBehaviour::default()
+    })
+    .await;
     let mut daemon = Daemon::start(sink.addr(), CONFIG);
     let (mut client, _) = Client::connect(daemon.addr).await;
     ehlo(&mut client).await;
@@ -328,5 +540,9 @@ async fn sigterm_finishes_the_transaction_in_flight() {
     let (code, text) = client.reply().await;
     assert_eq!(code, 250, "the transaction in flight finishes: {text}");
     assert_eq!(sink.messages().len(), 1);
-    assert!(daemon.wait_exit(), "mailwacht exits cleanly: {}", daemon.log_text());
+    assert!(
+        daemon.wait_exit(),
+        "mailwacht exits cleanly: {}",
+        daemon.log_text()
+    );
 }

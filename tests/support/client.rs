@@ -20,9 +20,14 @@ pub type Answer = (u16, String);
 impl Client {
     /// Connect and read the greeting.
     pub async fn connect(addr: std::net::SocketAddr) -> (Client, Answer) {
-        let stream = TcpStream::connect(addr).await.expect("connect to mailwacht");
+        let stream = TcpStream::connect(addr)
+            .await
+            .expect("connect to mailwacht");
         let (r, w) = stream.into_split();
-        let mut client = Client { reader: BufReader::new(r), writer: w };
+        let mut client = Client {
+            reader: BufReader::new(r),
+            writer: w,
+        };
         let greeting = client.reply().await;
         (client, greeting)
     }
@@ -42,9 +47,15 @@ impl Client {
                 .await
                 .expect("reply in time")
                 .expect("read reply");
-            assert!(n > 0, "connection closed while waiting for a reply (got {text:?})");
+            assert!(
+                n > 0,
+                "connection closed while waiting for a reply (got {text:?})"
+            );
             let line = line.trim_end_matches(['\r', '\n']);
-            let code: u16 = line.get(..3).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("bad reply line {line:?}"));
+            let code: u16 = line
+                .get(..3)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or_else(|| panic!("bad reply line {line:?}"));
             text.push(line.get(4..).unwrap_or("").to_string());
             if line.as_bytes().get(3) != Some(&b'-') {
                 return (code, text.join("\n"));
@@ -55,7 +66,10 @@ impl Client {
     /// True when the server closed the connection (reads EOF within the read limit).
     pub async fn closed(&mut self) -> bool {
         let mut line = String::new();
-        matches!(tokio::time::timeout(READ_LIMIT, self.reader.read_line(&mut line)).await, Ok(Ok(0)) | Ok(Err(_)))
+        matches!(
+            tokio::time::timeout(READ_LIMIT, self.reader.read_line(&mut line)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
     }
 
     /// Send one command line and read its reply.

@@ -28,11 +28,23 @@ impl Daemon {
         Daemon::start_with(next_hop, &config_path, &data_dir, tmp)
     }
 
-    fn start_with(next_hop: SocketAddr, config_path: &Path, data_dir: &Path, tmp: tempfile::TempDir) -> Daemon {
+    fn start_with(
+        next_hop: SocketAddr,
+        config_path: &Path,
+        data_dir: &Path,
+        tmp: tempfile::TempDir,
+    ) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
             .args(["--config"])
             .arg(config_path)
-            .args(["serve", "--listen", "127.0.0.1:0", "--next-hop", &next_hop.to_string(), "--data-dir"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--next-hop",
+                &next_hop.to_string(),
+                "--data-dir",
+            ])
             .arg(data_dir)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -46,7 +58,10 @@ impl Daemon {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split_whitespace().find_map(|w| w.strip_prefix("listen=")) {
+                if let Some(addr) = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("listen="))
+                {
                     let _ = tx.send(addr.trim_matches('"').to_string());
                 }
                 sink.lock().expect("log lock").push(line);
@@ -56,15 +71,27 @@ impl Daemon {
             Ok(a) => a.parse().expect("listen address"),
             Err(_) => {
                 let _ = child.kill();
-                panic!("mailwacht did not start: {:?}", log.lock().expect("log lock"));
+                panic!(
+                    "mailwacht did not start: {:?}",
+                    log.lock().expect("log lock")
+                );
             }
         };
-        Daemon { child, addr, log, data_dir: data_dir.to_path_buf(), _tmp: tmp }
+        Daemon {
+            child,
+            addr,
+            log,
+            data_dir: data_dir.to_path_buf(),
+            _tmp: tmp,
+        }
     }
 
     /// Send a signal to the daemon.
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill").args(["-s", signal, &self.child.id().to_string()]).status().expect("kill");
+        let status = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
         assert!(status.success(), "kill -s {signal}");
     }
 
@@ -72,7 +99,13 @@ impl Daemon {
     pub fn wait_for_log(&self, needle: &str) -> bool {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if self.log.lock().expect("log lock").iter().any(|l| l.contains(needle)) {
+            if self
+                .log
+                .lock()
+                .expect("log lock")
+                .iter()
+                .any(|l| l.contains(needle))
+            {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));
