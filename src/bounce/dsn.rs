@@ -136,6 +136,8 @@ fn human_text(
                 .to_string(),
             "recipients" => recipients.trim_end().to_string(),
             "queue_id" => queue_id.to_string(),
+            "summary" => wrap(&summary(lang, &input.reason, settings), WRAP).join("\n"),
+            "advice" => wrap(&advice(lang, &input.reason, settings, queue_id), WRAP).join("\n"),
             _ => String::new(),
         }
     };
@@ -156,6 +158,71 @@ fn human_text(
 enum Lang {
     Nl,
     En,
+}
+
+/// The `{summary}` text: what happened, in one paragraph fitting the kind of reason.
+fn summary(lang: Lang, reason: &Reason<'_>, settings: &BounceSettings) -> String {
+    let org = &settings.organisation;
+    match (lang, reason) {
+        (Lang::Nl, Reason::Rules(_)) => format!(
+            "Uw e-mailbericht is niet verzonden. Het e-mailfilter van {org} heeft het automatisch aan u \
+             teruggestuurd, omdat het niet voldoet aan de gedragscode voor het gebruik van e-mail en ICT."
+        ),
+        (Lang::En, Reason::Rules(_)) => format!(
+            "Your e-mail message has not been sent. The e-mail filter of {org} returned it to you \
+             automatically because it does not comply with the code of conduct for the use of e-mail and ICT."
+        ),
+        (Lang::Nl, Reason::Infected(_)) => format!(
+            "Uw e-mailbericht is niet verzonden. Het e-mailfilter van {org} heeft er schadelijke software \
+             (een virus of iets dergelijks) in gevonden."
+        ),
+        (Lang::En, Reason::Infected(_)) => format!(
+            "Your e-mail message has not been sent. The e-mail filter of {org} found malicious software \
+             (a virus or the like) in it."
+        ),
+        (Lang::Nl, Reason::Rejected(_)) => "Uw e-mailbericht is niet bij alle ontvangers bezorgd: de \
+             ontvangende mailserver weigerde een of meer adressen. De andere ontvangers hebben het bericht wel \
+             gekregen."
+            .to_string(),
+        (Lang::En, Reason::Rejected(_)) => "Your e-mail message was not delivered to every recipient: the \
+             receiving mail server refused one or more addresses. The other recipients did receive it."
+            .to_string(),
+    }
+}
+
+/// The `{advice}` text: what the sender can do.
+fn advice(lang: Lang, reason: &Reason<'_>, settings: &BounceSettings, queue_id: &str) -> String {
+    let desk = &settings.helpdesk;
+    match (lang, reason) {
+        (Lang::Nl, Reason::Rules(_)) => format!(
+            "Pas uw bericht zo nodig aan en verstuur het daarna opnieuw. Is het een privebericht? Geef het \
+             dan het label Persoonlijk (in Outlook: Opties > Gevoeligheid: Persoonlijk); persoonlijke berichten \
+             worden niet op inhoud gecontroleerd. Denkt u dat het filter zich vergist, of heeft u vragen? \
+             Neem dan contact op met {desk} en vermeld daarbij het kenmerk {queue_id}."
+        ),
+        (Lang::En, Reason::Rules(_)) => format!(
+            "Change your message where needed and send it again. Is it a private message? Then label it \
+             Personal (in Outlook: Options > Sensitivity: Personal); personal messages are not checked for \
+             content. Do you think the filter made a mistake, or do you have questions? Please contact {desk} \
+             and mention the reference {queue_id}."
+        ),
+        (Lang::Nl, Reason::Infected(_)) => format!(
+            "Verstuur het bericht niet opnieuw. Laat uw computer controleren op virussen en neem contact op \
+             met {desk}; vermeld daarbij het kenmerk {queue_id}."
+        ),
+        (Lang::En, Reason::Infected(_)) => format!(
+            "Do not send the message again. Have your computer checked for viruses and contact {desk}, \
+             mentioning the reference {queue_id}."
+        ),
+        (Lang::Nl, Reason::Rejected(_)) => format!(
+            "Controleer de adressen hieronder op typefouten en verstuur het bericht zo nodig opnieuw aan alleen \
+             die ontvangers. Lukt het niet, neem dan contact op met {desk} en vermeld het kenmerk {queue_id}."
+        ),
+        (Lang::En, Reason::Rejected(_)) => format!(
+            "Check the addresses below for typing errors and, if needed, send the message again to those \
+             recipients only. If that fails, please contact {desk} and mention the reference {queue_id}."
+        ),
+    }
 }
 
 /// The `{reasons}` text: one item per reason, citing the article. Never any content of the message.

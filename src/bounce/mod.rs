@@ -22,7 +22,9 @@
 //! |------------------|------------------------------------------------------------------------------|
 //! | `{organisation}` | [`BounceSettings::organisation`], e.g. `de school`                           |
 //! | `{helpdesk}`     | [`BounceSettings::helpdesk`], e.g. `de ICT-servicedesk`                       |
+//! | `{summary}`      | one paragraph on what happened (policy bounce, malware, or refused recipients) |
 //! | `{reasons}`      | one `- …` item per reason, in the template's language, citing the article     |
+//! | `{advice}`       | what the sender can do, fitting the kind of reason                           |
 //! | `{recipients}`   | one `- address` line per recipient that did not receive the message          |
 //! | `{queue_id}`     | the queue id of the message, the reference for the helpdesk                  |
 //!

@@ -7,7 +7,9 @@ use super::BounceError;
 pub const PLACEHOLDERS: &[&str] = &[
     "organisation",
     "helpdesk",
+    "summary",
     "reasons",
+    "advice",
     "recipients",
     "queue_id",
 ];
