@@ -105,24 +105,13 @@ pub enum Location {
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
     #[error("cannot read rules directory {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("{file}: {message}")]
     Syntax { file: String, message: String },
     #[error("{file}: rule {rule_id}: {message}")]
-    Invalid {
-        file: String,
-        rule_id: String,
-        message: String,
-    },
+    Invalid { file: String, rule_id: String, message: String },
     #[error("{file}: rule id {rule_id} is used twice (also in {other_file})")]
-    DuplicateId {
-        file: String,
-        rule_id: String,
-        other_file: String,
-    },
+    DuplicateId { file: String, rule_id: String, other_file: String },
 }
 
 impl RuleSet {
@@ -138,9 +127,7 @@ impl RuleSet {
     }
 
     /// Compile rule files given as (file name, TOML text).
-    pub fn from_sources(
-        sources: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<RuleSet, RulesError> {
+    pub fn from_sources(sources: impl IntoIterator<Item = (String, String)>) -> Result<RuleSet, RulesError> {
         let _ = sources.into_iter().count();
         Ok(RuleSet::default())
     }
