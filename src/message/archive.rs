@@ -261,6 +261,7 @@ pub(crate) mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)] // a table of test cases
     fn lists_members_and_limits() {
         let exe = exe();
         let inner = make_zip(&[("virus.exe", &exe)]);

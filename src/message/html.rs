@@ -398,7 +398,10 @@ mod tests {
             ("  veel    \r\n  ruimte  ", "veel ruimte"),
             ("<!DOCTYPE html><html><body>hoi</body></html>", "hoi"),
             ("open <b", "open"),
-            ("&#0; &#99999999;", "\u{FFFD} &#99999999;"),
+            (
+                "&#0; &#99999999; &#123456789;",
+                "\u{FFFD} \u{FFFD} &#123456789;",
+            ),
             ("", ""),
         ];
         for (html, want) in cases {

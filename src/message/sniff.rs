@@ -12,8 +12,8 @@ pub fn sniff(data: &[u8]) -> Option<FileKind> {
     let head = data.get(..SNIFF_LEN).unwrap_or(data);
     // Windows PE/DOS executables: `MZ`, and a DOS header is 64 bytes (shorter data is not a runnable program,
     // and requiring it avoids calling a text file that starts with "MZ" an executable).
-    if head.starts_with(b"MZ") && data.len() >= 64 {
-        return Some(FileKind::WindowsExecutable);
+    if head.starts_with(b"MZ") {
+        return (data.len() >= 64).then_some(FileKind::WindowsExecutable);
     }
     if head.starts_with(b"\x7fELF") {
         return Some(FileKind::Elf);
@@ -115,7 +115,11 @@ mod tests {
                 b"#! /usr/bin/env python\n".to_vec(),
                 Some(FileKind::Script),
             ),
-            ("hashbang text", b"#!geen script".to_vec(), None),
+            (
+                "hashbang text",
+                b"#!geen script".to_vec(),
+                Some(FileKind::Other),
+            ),
             (
                 "lnk",
                 padded(b"\x4c\x00\x00\x00\x01\x14\x02\x00\x00\x00"),

@@ -184,3 +184,141 @@ impl Scanner for BuiltinScanner {
         Box::pin(async move { Ok(self.scan_sync(raw, analysis)) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{analyse, archive::tests::make_zip};
+
+    fn eicar() -> Vec<u8> {
+        [EICAR_HEAD, EICAR_TAIL].concat()
+    }
+
+    fn b64(data: &[u8]) -> String {
+        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in data.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
+            for i in 0..4 {
+                out.push(if i <= chunk.len() {
+                    T[(n >> (18 - 6 * i)) as usize & 63] as char
+                } else {
+                    '='
+                });
+            }
+        }
+        out
+    }
+
+    fn with_attachment(data: &[u8]) -> Vec<u8> {
+        format!(
+            "Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhoi\r\n\
+--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=f.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+            b64(data)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn detections_table() {
+        let eicar = eicar();
+        let plain = [b"Subject: test\r\n\r\n".as_slice(), &eicar, b"\r\n"].concat();
+        let inner = make_zip(&[("eicar.com", &eicar)]);
+        let nested = make_zip(&[("readme.txt", b"hoi"), ("inner.zip", &inner)]);
+        let bad_file = b"dit bestand staat op de lijst".to_vec();
+        let bad_hash: [u8; 32] = Sha256::digest(&bad_file).into();
+        let bad_hex: String = bad_hash
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let scanner = BuiltinScanner::new(Limits::default(), HashSet::from([bad_hash]));
+        let eicar_at = |loc: &str| {
+            vec![Detection {
+                name: EICAR_NAME.into(),
+                location: loc.into(),
+            }]
+        };
+        let cases: Vec<(&str, Vec<u8>, ScanOutcome)> = vec![
+            ("plain body", plain, ScanOutcome::Infected(eicar_at("part 0"))),
+            ("base64 attachment", with_attachment(&eicar), ScanOutcome::Infected(eicar_at("part 2"))),
+            ("inside zip", with_attachment(&inner), ScanOutcome::Infected(eicar_at("part 2, archive member 1"))),
+            ("inside nested zip", with_attachment(&nested), ScanOutcome::Infected(eicar_at("part 2, archive member 3"))),
+            (
+                "hash list",
+                with_attachment(&bad_file),
+                ScanOutcome::Infected(vec![Detection { name: format!("Sha256.{bad_hex}"), location: "part 2".into() }]),
+            ),
+            (
+                "hidden by a mid-line boundary",
+                [
+                    b"Content-Type: multipart/mixed; boundary=g\r\n\r\n--g\r\nContent-Type: text/plain\r\n\r\nzie --g ".as_slice(),
+                    &eicar,
+                    b"\r\n--g--\r\n",
+                ]
+                .concat(),
+                ScanOutcome::Infected(eicar_at("message")),
+            ),
+            ("clean", with_attachment(b"gewoon een bestand"), ScanOutcome::Clean),
+            ("half a signature", with_attachment(EICAR_TAIL), ScanOutcome::Clean),
+        ];
+        for (name, raw, want) in cases {
+            let analysis = analyse(&raw, &Limits::default());
+            assert_eq!(scanner.scan_sync(&raw, &analysis), want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn embedded_list_parses_and_holds_eicar() {
+        let set = parse_hash_list(EMBEDDED_HASH_LIST).expect("embedded list must parse");
+        let eicar_hash: [u8; 32] = Sha256::digest(eicar()).into();
+        assert!(set.contains(&eicar_hash));
+        // The embedded scanner reports EICAR by its name and the hash as well.
+        let raw = with_attachment(&eicar());
+        let outcome = BuiltinScanner::embedded(Limits::default())
+            .scan_sync(&raw, &analyse(&raw, &Limits::default()));
+        let ScanOutcome::Infected(found) = outcome else {
+            panic!("not detected")
+        };
+        assert!(
+            found.iter().any(|d| d.name == "Sha256.275a021bbfb6489e"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn hash_list_errors_name_the_line() {
+        let good = "a".repeat(64);
+        let cases: Vec<(String, Result<usize, usize>)> = vec![
+            (
+                format!("# kop\n\n{good}\n{} # met commentaar\n", "B".repeat(64)),
+                Ok(2),
+            ),
+            (format!("# kop\n{good}\nxyz\n"), Err(3)),
+            (format!("{}\n", "g".repeat(64)), Err(1)),
+            (format!("{good} {good}\n"), Err(1)),
+            (String::new(), Ok(0)),
+        ];
+        for (text, want) in cases {
+            let got = parse_hash_list(&text).map(|s| s.len()).map_err(|e| e.line);
+            assert_eq!(got, want, "{text:?}");
+        }
+        let err = parse_hash_list("\n\nabc\n").unwrap_err();
+        assert!(err.to_string().contains("line 3"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn scanner_trait_answers() {
+        let raw = b"Subject: x\r\n\r\nhallo\r\n";
+        let scanner = BuiltinScanner::embedded(Limits::default());
+        let outcome = scanner
+            .scan(raw, &analyse(raw, &Limits::default()))
+            .await
+            .unwrap();
+        assert_eq!(outcome, ScanOutcome::Clean);
+        assert_eq!(scanner.name(), "builtin");
+    }
+}
