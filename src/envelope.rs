@@ -78,7 +78,10 @@ mod tests {
 
     #[test]
     fn domains() {
-        assert_eq!(domain_of("Juf@School.Example").as_deref(), Some("school.example"));
+        assert_eq!(
+            domain_of("Juf@School.Example").as_deref(),
+            Some("school.example")
+        );
         assert_eq!(domain_of("postmaster"), None);
         assert_eq!(domain_of("a@"), None);
         let local = vec!["school.example".to_string()];

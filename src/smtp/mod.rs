@@ -33,7 +33,11 @@ pub struct Reply {
 impl Reply {
     /// A one-line reply.
     pub fn new(code: u16, status: &str, text: impl Into<String>) -> Reply {
-        Reply { code, status: status.to_string(), lines: vec![text.into()] }
+        Reply {
+            code,
+            status: status.to_string(),
+            lines: vec![text.into()],
+        }
     }
 
     pub fn is_positive(&self) -> bool {
@@ -51,7 +55,11 @@ impl Reply {
     /// The reply as sent on the wire (`250-…\r\n250 …\r\n`).
     pub fn to_wire(&self) -> String {
         let mut out = String::new();
-        let lines: Vec<&str> = if self.lines.is_empty() { vec![""] } else { self.lines.iter().map(String::as_str).collect() };
+        let lines: Vec<&str> = if self.lines.is_empty() {
+            vec![""]
+        } else {
+            self.lines.iter().map(String::as_str).collect()
+        };
         for (i, line) in lines.iter().enumerate() {
             let sep = if i + 1 == lines.len() { ' ' } else { '-' };
             // A reply line must not carry CR/LF of its own.
