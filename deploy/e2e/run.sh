@@ -34,6 +34,7 @@ install_missing() {
     command -v clamd >/dev/null || missing+=(clamav-daemon)
     command -v sigtool >/dev/null || missing+=(clamav)
     command -v swaks >/dev/null || missing+=(swaks)
+    command -v python3 >/dev/null || missing+=(python3)
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" != 0 ]; then
         echo "FAIL setup: ${missing[*]} missing and not root to install them"
@@ -44,7 +45,7 @@ install_missing() {
     printf '%s\n' 'postfix postfix/main_mailer_type select Local only' \
         'postfix postfix/mailname string e2e.localdomain' | debconf-set-selections
     apt-get update -q >/dev/null || { echo "FAIL setup: apt-get update failed"; return 1; }
-    apt-get install -y -q --no-install-recommends postfix clamav-daemon clamav swaks >/dev/null ||
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
         { echo "FAIL setup: apt-get install failed"; return 1; }
 }
 
