@@ -73,10 +73,7 @@ cleanup() {
             kill -0 "$master" 2>/dev/null && postfix -c "$PF" abort >/dev/null 2>&1
         fi
     fi
-    if [ -n "$SINK_PID" ]; then
-        kill "$SINK_PID" 2>/dev/null
-        wait "$SINK_PID" 2>/dev/null
-    fi
+    [ -n "$SINK_PID" ] && stop_pid "$SINK_PID"
     if [ -n "$PRIV" ] && [ -d "$PRIV" ]; then
         if [ "$FAILED" -gt 0 ] || [ "${E2E_KEEP:-0}" = 1 ]; then
             say "private directory kept: $PRIV"
@@ -95,10 +92,20 @@ start_mailwacht() {
     py wait-port "$MW_PORT" --timeout 30 || return 1
 }
 
+# stop_pid PID: SIGTERM, then SIGKILL if it has not exited within 30 s (mailwacht's grace period is 60 s).
+stop_pid() {
+    kill -TERM "$1" 2>/dev/null
+    for _ in $(seq 300); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
 stop_mailwacht() {
     [ -n "$MW_PID" ] || return 0
-    kill -TERM "$MW_PID" 2>/dev/null
-    wait "$MW_PID" 2>/dev/null
+    stop_pid "$MW_PID"
     MW_PID=""
 }
 
@@ -110,8 +117,7 @@ start_clamd() {
 
 stop_clamd() {
     [ -n "$CLAMD_PID" ] || return 0
-    kill -TERM "$CLAMD_PID" 2>/dev/null
-    wait "$CLAMD_PID" 2>/dev/null
+    stop_pid "$CLAMD_PID"
     CLAMD_PID=""
 }
 
