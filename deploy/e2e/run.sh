@@ -22,7 +22,7 @@ PASSED=0
 FAILED=0
 SKIPPED=0
 
-say() { echo "e2e: $*" >&2; }
+say() { echo "e2e: [$(($(date +%s) - SUITE_START))s] $*" >&2; }
 py() { python3 "$HELPER" "$@"; }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -61,6 +61,8 @@ POSTFIX_UP=0
 
 cleanup() {
     local status=$?
+    # Whoever reads our output may be gone (`| head`): never let SIGPIPE cut the cleanup short.
+    trap '' PIPE
     [ -n "$BURST_PID" ] && kill "$BURST_PID" 2>/dev/null
     stop_mailwacht
     stop_clamd
@@ -139,9 +141,10 @@ setup() {
     chown nobody: "$SINK_DIR"
 
     local ports
-    ports=$(py free-ports --base "${E2E_PORT_BASE:-24025}" --count 5) || { echo "FAIL setup: no free ports"; return 1; }
-    read -r IN_PORT MW_PORT RE_PORT SINK_PORT CLAMD_PORT <<<"$ports"
-    say "ports: postfix $IN_PORT, mailwacht $MW_PORT, re-injection $RE_PORT, sink $SINK_PORT, clamd $CLAMD_PORT"
+    ports=$(py free-ports --base "${E2E_PORT_BASE:-24025}" --count 7) || { echo "FAIL setup: no free ports"; return 1; }
+    read -r IN_PORT MW_PORT RE_PORT SINK_PORT CLAMD_PORT MILTER_PORT MILTER_IN_PORT <<<"$ports"
+    say "ports: postfix $IN_PORT, mailwacht $MW_PORT, re-injection $RE_PORT, sink $SINK_PORT, clamd $CLAMD_PORT," \
+        "milter $MILTER_PORT, postfix with milter $MILTER_IN_PORT"
 
     # --- smtp-sink: the final destination; one dump file per transaction.
     smtp-sink -u nobody -h sink.e2e.localdomain -d "$SINK_DIR/%s." "127.0.0.1:$SINK_PORT" 100 \
@@ -185,6 +188,16 @@ EOF
         fi
     fi
     [ "$CLAMD_SUPPORT" = 1 ] || write_mailwacht_config builtin
+    # Milter mode needs issue 6: `[milter] listen` (as the issue specifies it) must be accepted.
+    MILTER_SUPPORT=0
+    {
+        cat "$PRIV/mailwacht.toml"
+        printf '[milter]\nlisten = "127.0.0.1:%s"\n' "$MILTER_PORT"
+    } >"$PRIV/mailwacht-milter.toml"
+    if "$MW_BIN" --config "$PRIV/mailwacht-milter.toml" config >/dev/null 2>&1; then
+        MILTER_SUPPORT=1
+        mv "$PRIV/mailwacht-milter.toml" "$PRIV/mailwacht.toml"
+    fi
     start_mailwacht || { echo "FAIL setup: mailwacht did not start (see $PRIV/mailwacht.log)"; return 1; }
 
     # --- Postfix: own instance, deploy/postfix snippets with our ports.
@@ -247,20 +260,29 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
     sed "s/127\.0\.0\.1:10026/127.0.0.1:$RE_PORT/" "$REPO/deploy/postfix/master.cf" >>"$PF/master.cf"
+    if [ "$MILTER_SUPPORT" = 1 ]; then
+        # A second submission smtpd that uses mailwacht as a milter instead of the content filter.
+        cat >>"$PF/master.cf" <<EOF
+127.0.0.1:$MILTER_IN_PORT inet n - n - - smtpd
+    -o content_filter=
+    -o smtpd_milters=inet:127.0.0.1:$MILTER_PORT
+    -o milter_default_action=tempfail
+EOF
+    fi
     # The postfix command reports fatal errors on stderr only when that is a terminal (else to syslog,
     # which does not exist here): run it under script(1) so the reason lands in the output.
     if ! script -qec "postfix -c '$PF' check" /dev/null >"$PRIV/postfix-check.out" 2>&1; then
         echo "FAIL setup: postfix check: $(tail -3 "$PRIV/postfix-check.out" | tr '\n' ' ')"
         return 1
     fi
+    POSTFIX_UP=1 # from here on cleanup stops the instance (harmless if it never came up)
     if ! script -qec "postfix -c '$PF' start" /dev/null >"$PRIV/postfix-start.out" 2>&1; then
         echo "FAIL setup: postfix start: $(tail -3 "$PRIV/postfix-start.out" | tr '\n' ' ')"
         return 1
     fi
-    POSTFIX_UP=1
     py wait-port "$IN_PORT" --timeout 30 && py wait-port "$RE_PORT" --timeout 30 ||
         { echo "FAIL setup: postfix does not listen"; return 1; }
-    say "setup done in $(($(date +%s) - SUITE_START)) s (clamd backend: $CLAMD_SUPPORT)"
+    say "setup done in $(($(date +%s) - SUITE_START)) s (clamd backend: $CLAMD_SUPPORT, milter: $MILTER_SUPPORT)"
 }
 
 write_mailwacht_config() {
@@ -551,6 +573,23 @@ s_clamd_down() {
     [ "$n" = 1 ] || { WHY="delivered $n times"; return 1; }
 }
 
+s_milter() {
+    local id="milter-$UNIQ" file="$PRIV/msg/milter.eml" out
+    message "$file" "$id" "" "Je bent een kankerlijer."
+    head -c -1 "$file" >"$file.swaks"
+    out=$(swaks --server 127.0.0.1 --port "$MILTER_IN_PORT" --helo client.e2e.localdomain \
+        --from "$SENDER" --to "$RCPT" --data "@$file.swaks" 2>&1)
+    echo "$out" >"$PRIV/milter-swaks.out"
+    # The refusal comes at the end of DATA (after swaks sent the dot), with the Dutch text first.
+    grep -A3 '^ -> \.$' <<<"$out" | grep -q '<\*\* *550[ -]5\.7\.1' ||
+        { WHY="no 550 5.7.1 after the end of DATA: $(grep '<\*\*\|<- ' <<<"$out" | tail -2 | tr '\n' ' ')"; return 1; }
+    grep -q '<\*\* *550.*niet verzonden' <<<"$out" || { WHY="the 550 reply has no Dutch text"; return 1; }
+    poll 30 queue_empty || { WHY="Postfix queued something ($(queue_state_all))"; return 1; }
+    local n
+    n=$(sink_count --id "$id")
+    [ "$n" = 0 ] || { WHY="$n copies reached the sink"; return 1; }
+}
+
 scenario() {
     local name=$1 fn=$2
     WHY=""
@@ -601,5 +640,9 @@ else
     skip clamd-down-defers "needs issue 3 (clamd backend)"
 fi
 scenario sigkill-during-burst-loses-nothing s_burst_kill
-skip milter-refuses-at-data "needs issue 6"
+if [ "$MILTER_SUPPORT" = 1 ]; then
+    scenario milter-refuses-at-data s_milter
+else
+    skip milter-refuses-at-data "needs issue 6"
+fi
 finish
