@@ -124,6 +124,10 @@ stop_clamd() {
 }
 
 setup() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "FAIL setup: run as root (it installs packages, starts a Postfix instance and smtp-sink)"
+        return 1
+    fi
     install_missing || return 1
     MW_BIN="${MAILWACHT_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/debug/mailwacht}"
     if [ ! -x "$MW_BIN" ]; then
