@@ -209,12 +209,18 @@ def count(args):
 
 
 def same_body(args):
-    """Exit 0 when exactly one dump to rcpt holds the id and its body equals the file's body (LF-normalised)."""
+    """Exit 0 when exactly one dump to rcpt holds the id and its header fields (Received: aside) and body
+    equal the file's (LF-normalised)."""
     want = open(args.file, "rb").read().replace(b"\r\n", b"\n")
     _, _, want_body = want.partition(b"\n\n")
     found = [d for d in dumps(args.dir) if d.has(args.id) and args.rcpt.lower() in d.rcpts]
     if len(found) != 1:
         sys.exit(f"{len(found)} deliveries to {args.rcpt}, expected 1")
+    # The header fields too, apart from the Received: fields the two Postfix passes put on top.
+    want_head = want.partition(b"\n\n")[0]
+    got_head = strip_received(found[0].headers)
+    if got_head != want_head:
+        sys.exit(f"header fields differ (besides Received:): got {got_head!r}, sent {want_head!r}")
     got = found[0].body
     if got != want_body:
         # Say where they differ, without dumping the whole mail.
@@ -223,6 +229,19 @@ def same_body(args):
             f"body differs at byte {i} (got {len(got)} bytes, sent {len(want_body)}): "
             f"got {got[max(0, i - 20):i + 20]!r} sent {want_body[max(0, i - 20):i + 20]!r}"
         )
+
+
+def strip_received(head):
+    """Header block without Received: fields (with their continuation lines)."""
+    out = []
+    skipping = False
+    for line in head.split(b"\n"):
+        if line[:1] in (b" ", b"\t") and skipping:
+            continue
+        skipping = line.lower().startswith(b"received:")
+        if not skipping:
+            out.append(line)
+    return b"\n".join(out)
 
 
 def check_dsn(args):

@@ -96,13 +96,19 @@ start_mailwacht() {
 
 # stop_pid PID: SIGTERM, then SIGKILL if it has not exited within 30 s (mailwacht's grace period is 60 s).
 stop_pid() {
+    local t0 name
+    t0=$(date +%s)
+    name=$(basename "$(readlink "/proc/$1/exe" 2>/dev/null || echo '?')")
     kill -TERM "$1" 2>/dev/null
     for _ in $(seq 300); do
         kill -0 "$1" 2>/dev/null || break
         sleep 0.1
     done
-    kill -KILL "$1" 2>/dev/null
+    if kill -KILL "$1" 2>/dev/null; then
+        say "pid $1 ($name) ignored SIGTERM for 30 s: killed"
+    fi
     wait "$1" 2>/dev/null
+    [ $(($(date +%s) - t0)) -lt 5 ] || say "stopping pid $1 took $(($(date +%s) - t0)) s"
 }
 
 stop_mailwacht() {
@@ -595,9 +601,13 @@ s_milter() {
 }
 
 scenario() {
-    local name=$1 fn=$2
+    local name=$1 fn=$2 t0
     WHY=""
-    if "$fn"; then
+    t0=$(date +%s)
+    "$fn"
+    local ok=$?
+    say "$name took $(($(date +%s) - t0)) s"
+    if [ "$ok" = 0 ]; then
         PASSED=$((PASSED + 1))
         echo "PASS $name${WHY:+ ($WHY)}"
     else
