@@ -188,29 +188,11 @@ impl Scanner for BuiltinScanner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::tests::b64;
     use crate::message::{analyse, archive::tests::make_zip};
 
     fn eicar() -> Vec<u8> {
         [EICAR_HEAD, EICAR_TAIL].concat()
-    }
-
-    fn b64(data: &[u8]) -> String {
-        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for chunk in data.chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
-            for i in 0..4 {
-                out.push(if i <= chunk.len() {
-                    T[(n >> (18 - 6 * i)) as usize & 63] as char
-                } else {
-                    '='
-                });
-            }
-        }
-        out
     }
 
     fn with_attachment(data: &[u8]) -> Vec<u8> {
