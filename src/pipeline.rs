@@ -13,13 +13,13 @@ use arc_swap::ArcSwap;
 use tracing::{info, warn};
 
 use crate::bounce::{self, BounceSettings, DsnInput, Mailer, Reason};
-use crate::config::{BounceMode, Config};
+use crate::config::{BounceMode, Config, ScanBackend};
 use crate::envelope::{domain_of, Envelope};
 use crate::message::{self, Analysis, Limits};
 use crate::policy::{self, Decision, PolicySettings, ScanResult, Verdict};
 use crate::quarantine::Quarantine;
 use crate::rules::{OrgContext, RuleSet, RulesError};
-use crate::scan::{BuiltinScanner, Scanner};
+use crate::scan::{BuiltinScanner, ClamdAddr, ClamdScanner, Scanner};
 use crate::smtp::client::{NextHop, Outbound};
 use crate::smtp::{Handler, Reply, Transaction};
 
@@ -60,17 +60,35 @@ impl Engine {
             Some(dir) => RuleSet::load_dir(dir)?,
             None => RuleSet::embedded()?,
         };
-        let scanner = match &config.scan.hash_file {
-            Some(path) => {
-                let text = read_text("hash file", path)?;
-                let hashes =
-                    crate::scan::parse_hash_list(&text).map_err(|e| EngineError::Invalid {
-                        path: path.display().to_string(),
+        let scanner: Box<dyn Scanner> = match config.scan.backend {
+            ScanBackend::Builtin => {
+                let builtin = match &config.scan.hash_file {
+                    Some(path) => {
+                        let text = read_text("hash file", path)?;
+                        let hashes = crate::scan::parse_hash_list(&text).map_err(|e| {
+                            EngineError::Invalid {
+                                path: path.display().to_string(),
+                                message: e.to_string(),
+                            }
+                        })?;
+                        BuiltinScanner::new(config.limits.clone(), hashes)
+                    }
+                    None => BuiltinScanner::embedded(config.limits.clone()),
+                };
+                Box::new(builtin)
+            }
+            ScanBackend::Clamd => {
+                let addr =
+                    ClamdAddr::parse(&config.scan.clamd).map_err(|e| EngineError::Invalid {
+                        path: "[scan] clamd".into(),
                         message: e.to_string(),
                     })?;
-                BuiltinScanner::new(config.limits.clone(), hashes)
+                Box::new(ClamdScanner::new(
+                    addr,
+                    Duration::from_secs(config.scan.timeout_secs),
+                    config.scan.max_stream,
+                ))
             }
-            None => BuiltinScanner::embedded(config.limits.clone()),
         };
         let mut templates = [None, None];
         for (slot, path) in templates
@@ -92,7 +110,7 @@ impl Engine {
             policy: PolicySettings::from_config(config),
             org: config.org_context(),
             limits: config.limits.clone(),
-            scanner: Box::new(scanner),
+            scanner,
             bounce: BounceSettings {
                 reporting_mta: config.bounce.reporting_mta.clone(),
                 organisation: config.organisation.name.clone(),
