@@ -81,6 +81,23 @@ async fn serve(
         "quarantine opened"
     );
     let retention = spawn_retention(store.clone(), config.quarantine.retention_days);
+    let socket = config.admin_socket();
+    let admin_listener = crate::admin::server::bind(&socket, config.admin.group.as_deref())
+        .context("setting up the admin socket")?;
+    let audit = crate::admin::AuditLog::open(config.storage.data_dir.join("audit.log"))
+        .context("opening the audit log")?;
+    let service = Arc::new(crate::admin::Service::new(
+        store.clone(),
+        audit,
+        config.next_hop_settings(),
+        config.limits.clone(),
+    ));
+    let admin = tokio::spawn(crate::admin::server::serve(
+        admin_listener,
+        service,
+        std::future::pending::<()>(),
+    ));
+    info!(socket = %socket.display(), "admin socket listening");
     let pipeline = Pipeline::new(
         engine,
         NextHop::new(config.next_hop_settings()),
@@ -149,6 +166,8 @@ async fn serve(
         .context("SMTP server failed")?;
     reload.abort();
     retention.abort();
+    admin.abort();
+    let _ = std::fs::remove_file(&socket);
     info!("mailwacht stopped");
     Ok(())
 }
