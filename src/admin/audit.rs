@@ -3,8 +3,9 @@
 //!
 //! `data_dir/audit.log`, JSON lines, opened with `O_APPEND`, mode 0600, fsync after every entry. Each entry
 //! carries `prev`, the SHA-256 (hex) of the previous line's bytes (64 zeros for the first line), so a line
-//! changed or removed afterwards breaks the chain; [`read`] verifies it. This shows tampering, it cannot
-//! prevent it (root can rewrite the whole chain): ship the log off the machine for that.
+//! changed or removed afterwards breaks the chain at the line after it; [`read`] verifies it. This shows
+//! tampering, it cannot prevent it: the last line has no successor yet, and root can rewrite the whole chain
+//! — ship the log off the machine (journald, syslog) for that.
 //! Must not: hold message content; the reason text is the reviewer's own words.
 
 use std::io::{BufRead, Write};
