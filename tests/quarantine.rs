@@ -165,6 +165,14 @@ async fn review_cli_over_the_socket_and_offline() {
     let id = send_infected(&daemon).await;
     assert_eq!(sink.messages().len(), 1, "only the notice to the sender");
     let uid = unsafe { libc::getuid() } as u64;
+    {
+        use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+        let meta = std::fs::metadata(daemon.data_dir.join("admin.sock")).expect("admin socket");
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+        let meta = std::fs::metadata(daemon.data_dir.join("audit.log"));
+        assert!(meta.is_err(), "no audit log before any review");
+    }
 
     // Over the socket.
     let (code, out, err) = daemon.cli(&["quarantine", "show", &id]);

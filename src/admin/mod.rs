@@ -147,6 +147,24 @@ impl Service {
         }
     }
 
+    /// Retention (WereldKidz 6.7: nothing kept longer than needed): delete entries older than
+    /// `retention_days` before `now`, each written to the audit log as `purge` by `uid` (the daemon).
+    pub async fn purge(
+        &self,
+        uid: u32,
+        now: SystemTime,
+        retention_days: u64,
+    ) -> Result<Vec<String>, String> {
+        let purged = self.store.purge(now, retention_days).await.map_err(error)?;
+        let reason = format!("retention {retention_days} days");
+        for id in &purged {
+            self.audit
+                .append(now, uid, "purge", id, &reason, "")
+                .map_err(error)?;
+        }
+        Ok(purged)
+    }
+
     /// Answer one request from `uid` at `now`.
     pub async fn handle(&self, uid: u32, request: Request, now: SystemTime) -> Response {
         match self.answer(uid, request, now).await {

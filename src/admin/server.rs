@@ -59,6 +59,19 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, SocketErro
             group: group.to_string(),
         })?;
         std::os::unix::fs::chown(path, None, Some(gid)).map_err(err)?;
+        // The group also needs to reach the socket: its directory must be traversable (x) for them.
+        let parent_mode = path
+            .parent()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0);
+        if parent_mode & 0o011 == 0 {
+            warn!(
+                group,
+                "the admin socket's directory is not traversable for the group; put the socket in a \
+                 directory with mode 0751 (e.g. /run/mailwacht with RuntimeDirectoryMode=0751)"
+            );
+        }
     }
     Ok(listener)
 }

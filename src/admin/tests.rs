@@ -268,3 +268,23 @@ fn requests_are_json_lines_with_a_tag() {
     assert!(serde_json::from_str::<Request>(r#"{"request":"rm -rf","id":"x"}"#).is_err());
     assert!(serde_json::from_str::<Request>(r#"{"request":"list","since":1,"extra":2}"#).is_err());
 }
+
+#[tokio::test]
+async fn retention_purge_is_audited() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (svc, _) = service(tmp.path(), &dead_addr()).await;
+    // Stored at t=1000; 1 day retention; at t=1000+86_399 it stays, at 1000+86_401 it goes.
+    assert!(svc
+        .purge(0, at(1000 + 86_399), 1)
+        .await
+        .expect("purge")
+        .is_empty());
+    assert_eq!(
+        svc.purge(0, at(1000 + 86_401), 1).await.expect("purge"),
+        vec!["MW1"]
+    );
+    assert_eq!(
+        audit_actions(&svc),
+        vec![("purge".into(), "retention 1 days".into(), 0)]
+    );
+}

@@ -4,6 +4,7 @@
 //! pass, or `audit list` found the audit chain broken, `2` an error (bad configuration or rules, unreadable
 //! file, port in use, unknown quarantine id, export file exists, next hop down on release).
 
+mod audit;
 mod check;
 mod quarantine;
 mod serve;
@@ -45,7 +46,7 @@ enum Command {
     /// daemon over the admin socket, or opens the store itself when no daemon runs.
     Quarantine(quarantine::Args),
     /// The audit log of quarantine reviews (who, when, what, why), with its hash chain verified.
-    Audit(quarantine::AuditArgs),
+    Audit(audit::AuditArgs),
 }
 
 /// Parse the command line and run it.
@@ -56,7 +57,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(cli.config, args),
         Command::Config => show_config(cli.config),
         Command::Quarantine(args) => quarantine::run(cli.config, args),
-        Command::Audit(args) => quarantine::run_audit(cli.config, args),
+        Command::Audit(args) => audit::run(cli.config, args),
     }
 }
 

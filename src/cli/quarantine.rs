@@ -1,4 +1,4 @@
-//! `mailwacht quarantine ...` and `mailwacht audit list`: ICT staff review quarantined mail.
+//! `mailwacht quarantine ...`: ICT staff review quarantined mail.
 //!
 //! Thin: builds an [`admin::Request`], sends it to the daemon over the admin socket, or — when no daemon
 //! answers — opens the store itself and runs the same [`admin::Service`] (offline mode), then prints the
@@ -75,26 +75,10 @@ enum Command {
     },
 }
 
-#[derive(Debug, clap::Args)]
-pub struct AuditArgs {
-    /// Use this data directory instead of `[storage] data_dir`.
-    #[arg(long, value_name = "DIR", global = true)]
+pub(super) fn config_with(
+    path: Option<PathBuf>,
     data_dir: Option<PathBuf>,
-    #[command(subcommand)]
-    command: AuditCommand,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum AuditCommand {
-    /// Print the audit log and verify its hash chain (exit 1 when the chain is broken).
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-fn config_with(path: Option<PathBuf>, data_dir: Option<PathBuf>) -> anyhow::Result<Config> {
+) -> anyhow::Result<Config> {
     let mut config = super::load_config(path.as_ref())?;
     if let Some(dir) = data_dir {
         config.storage.data_dir = dir;
@@ -103,7 +87,7 @@ fn config_with(path: Option<PathBuf>, data_dir: Option<PathBuf>) -> anyhow::Resu
 }
 
 /// Send `request` to the daemon, or run it offline when none answers. A `Response::Error` becomes an error.
-fn call(config: &Config, request: Request) -> anyhow::Result<Response> {
+pub(super) fn call(config: &Config, request: Request) -> anyhow::Result<Response> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -198,52 +182,6 @@ pub fn run(config: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn run_audit(config: Option<PathBuf>, args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let config = config_with(config, args.data_dir)?;
-    let AuditCommand::List { json } = args.command;
-    let Response::Audit {
-        entries,
-        verification,
-    } = call(&config, Request::AuditList)?
-    else {
-        bail!("unexpected answer from the daemon");
-    };
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "entries": entries,
-                "verification": verification,
-            }))?
-        );
-    } else {
-        for e in &entries {
-            println!(
-                "{}  uid {:<6} {:<9} {}  reason: {:?}{}",
-                when(e.time),
-                e.uid,
-                e.action,
-                e.id,
-                e.reason,
-                if e.detail.is_empty() {
-                    String::new()
-                } else {
-                    format!("  {}", e.detail)
-                }
-            );
-        }
-        match verification.broken_at {
-            None => println!("chain intact ({} entries)", entries.len()),
-            Some(line) => println!("CHAIN BROKEN at line {line}: the log was changed"),
-        }
-    }
-    Ok(if verification.intact {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
 /// Create `path` (must not exist) with mode 0600 and write `bytes`.
 fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -276,7 +214,7 @@ fn parse_day(text: &str) -> anyhow::Result<u64> {
 }
 
 /// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
-fn when(secs: u64) -> String {
+pub(super) fn when(secs: u64) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
     i64::try_from(secs)
         .ok()

@@ -80,7 +80,6 @@ async fn serve(
         unreadable = report.unreadable,
         "quarantine opened"
     );
-    let retention = spawn_retention(store.clone(), config.quarantine.retention_days);
     let socket = config.admin_socket();
     let admin_listener = crate::admin::server::bind(&socket, config.admin.group.as_deref())
         .context("setting up the admin socket")?;
@@ -92,6 +91,7 @@ async fn serve(
         config.next_hop_settings(),
         config.limits.clone(),
     ));
+    let retention = spawn_retention(service.clone(), config.quarantine.retention_days);
     let admin = tokio::spawn(crate::admin::server::serve(
         admin_listener,
         service,
@@ -175,14 +175,19 @@ async fn serve(
 /// How often retention runs (besides at start).
 const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Purge expired quarantine entries now and every [`RETENTION_INTERVAL`].
-fn spawn_retention(store: Store, retention_days: u64) -> tokio::task::JoinHandle<()> {
+/// Purge expired quarantine entries now and every [`RETENTION_INTERVAL`] (audited as the daemon's uid).
+fn spawn_retention(
+    service: Arc<crate::admin::Service>,
+    retention_days: u64,
+) -> tokio::task::JoinHandle<()> {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(RETENTION_INTERVAL);
         loop {
             tick.tick().await;
-            match store
-                .purge(std::time::SystemTime::now(), retention_days)
+            match service
+                .purge(uid, std::time::SystemTime::now(), retention_days)
                 .await
             {
                 Ok(purged) if !purged.is_empty() => {
