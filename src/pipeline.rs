@@ -125,6 +125,13 @@ impl Engine {
     /// Analyse, scan and decide. Pure apart from the scanner (which may talk to a daemon).
     pub async fn evaluate(&self, envelope: &Envelope, raw: &[u8], analysis: Analysis) -> Decision {
         let scan: ScanResult = self.scanner.scan(raw, &analysis).await.into();
+        if let (ScanResult::Failed(reason), true) = (&scan, self.policy.pass_unscanned) {
+            // [scan] on_error = "pass": delivered unscanned, never silently (the reason names the scanner).
+            warn!(
+                reason,
+                "malware scan failed; passing unscanned as configured"
+            );
+        }
         policy::decide(
             &self.rules,
             &self.policy,
@@ -277,16 +284,24 @@ impl Pipeline {
                 )
                 .await
             }
-            Verdict::Tempfail => Outcome {
-                reply: Reply::new(
-                    451,
-                    "4.7.0",
-                    format!(
+            Verdict::Tempfail => {
+                // The reason names the scanner and its error (never content), for the operator.
+                warn!(
+                    queue_id,
+                    reason = decision.tempfail_reason.as_deref().unwrap_or("-"),
+                    "malware scan failed; deferring"
+                );
+                Outcome {
+                    reply: Reply::new(
+                        451,
+                        "4.7.0",
+                        format!(
                         "{queue_id} temporary failure: malware scan unavailable, try again later"
                     ),
-                ),
-                action: "tempfail",
-            },
+                    ),
+                    action: "tempfail",
+                }
+            }
         };
         log_message(&queue_id, &envelope, size, attachments, &decision, &outcome);
         outcome.reply

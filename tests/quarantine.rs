@@ -3,6 +3,7 @@
 
 mod support;
 
+use support::clamd::{ClamdBehaviour, TestClamd};
 use support::client::Client;
 use support::daemon::Daemon;
 use support::sink::{Sink, SinkBehaviour};
@@ -55,6 +56,69 @@ async fn clamd_down_with_on_error_pass_relays_unscanned() {
         .await;
     assert_eq!(code, 250, "{text}");
     assert_eq!(sink.messages().len(), 1);
+    assert!(
+        daemon.wait_for_log("passing unscanned"),
+        "{}",
+        daemon.log_text()
+    );
+}
+
+/// With `backend = "clamd"`: clean mail relayed, infected mail quarantined with clamd's signature name,
+/// clamd's size-limit ERROR deferred with 451 (never clean, never infected).
+#[tokio::test]
+async fn clamd_backend_end_to_end() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let clamd = TestClamd::start(ClamdBehaviour::Signatures).await;
+    let config = format!(
+        "{CONFIG}[scan]\nbackend = \"clamd\"\nclamd = \"{}\"\ntimeout_secs = 5\n",
+        clamd.addr
+    );
+    let daemon = Daemon::start(sink.addr(), &config);
+    let (mut client, _) = Client::connect(daemon.addr).await;
+    let (code, _) = client.command("EHLO postfix.school.example").await;
+    assert_eq!(code, 250);
+    let (code, text) = client
+        .deliver("juf.anna@school.example", &["ouder@example.org"], CLEAN)
+        .await;
+    assert_eq!(code, 250, "{text}");
+    assert_eq!(sink.messages().len(), 1);
+    assert_eq!(sink.messages()[0].data, CLEAN);
+    let mail = format!(
+        "From: juf.anna@school.example\r\nTo: ouder@example.org\r\nSubject: t\r\n\r\n{}\r\n",
+        eicar()
+    );
+    let (code, text) = client
+        .deliver(
+            "juf.anna@school.example",
+            &["ouder@example.org"],
+            mail.as_bytes(),
+        )
+        .await;
+    assert_eq!(code, 250, "{text}");
+    assert!(text.contains("quarantined"), "{text}");
+    assert_eq!(clamd.scans(), 2);
+    drop(client);
+
+    let limited = TestClamd::start(ClamdBehaviour::SizeLimit(10)).await;
+    let config = format!(
+        "{CONFIG}[scan]\nbackend = \"clamd\"\nclamd = \"{}\"\ntimeout_secs = 5\n",
+        limited.addr
+    );
+    let daemon2 = Daemon::start(sink.addr(), &config);
+    let (mut client, _) = Client::connect(daemon2.addr).await;
+    let (code, _) = client.command("EHLO postfix.school.example").await;
+    assert_eq!(code, 250);
+    let (code, text) = client
+        .deliver("juf.anna@school.example", &["ouder@example.org"], CLEAN)
+        .await;
+    assert_eq!(code, 451, "{text}");
+    assert!(text.starts_with("4.7.0"), "{text}");
+    assert!(
+        daemon2.wait_for_log("size limit exceeded"),
+        "{}",
+        daemon2.log_text()
+    );
+    drop(daemon);
 }
 
 /// The EICAR test file, in two halves so this source is not itself flagged by a desktop antivirus.
