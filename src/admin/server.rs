@@ -183,3 +183,80 @@ fn action_name(request: &Request) -> &'static str {
         Request::AuditList => "audit-list",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quarantine::Store;
+
+    #[test]
+    fn bind_replaces_a_stale_socket_refuses_other_files_and_sets_0660() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("admin.sock");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async {
+            // A socket left behind by a killed daemon.
+            drop(std::os::unix::net::UnixListener::bind(&path).expect("stale"));
+            let _listener = bind(&path, None).expect("bind over stale socket");
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o660);
+            let file = tmp.path().join("not-a-socket");
+            std::fs::write(&file, b"keep").expect("write");
+            assert!(bind(&file, None).is_err());
+            assert_eq!(std::fs::read(&file).expect("read"), b"keep");
+            assert!(matches!(
+                bind(&tmp.path().join("b.sock"), Some("no-such-group-mailwacht")),
+                Err(SocketError::NoGroup { .. })
+            ));
+        });
+    }
+
+    #[tokio::test]
+    async fn json_lines_bad_requests_get_errors_and_the_connection_goes_on() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (store, _) = Store::open(tmp.path()).expect("store");
+        let audit = super::super::AuditLog::open(tmp.path().join("audit.log")).expect("audit");
+        let service = Arc::new(Service::new(
+            store,
+            audit,
+            crate::smtp::NextHopSettings::default(),
+            crate::message::Limits::default(),
+        ));
+        let path = tmp.path().join("admin.sock");
+        let listener = bind(&path, None).expect("bind");
+        tokio::spawn(serve(listener, service, std::future::pending()));
+        let stream = UnixStream::connect(&path).await.expect("connect");
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let cases = [
+            ("not json\n", "error"),
+            ("{\"request\":\"format-disk\"}\n", "error"),
+            ("{\"request\":\"list\",\"since\":null}\n", "entries"),
+            (
+                "{\"request\":\"show\",\"id\":\"../../etc/shadow\",\"raw\":true,\"reason\":\"x\"}\n",
+                "error",
+            ),
+            ("{\"request\":\"audit-list\"}\n", "audit"),
+        ];
+        for (request, want) in cases {
+            write.write_all(request.as_bytes()).await.expect("write");
+            let line = lines.next_line().await.expect("read").expect("a line");
+            let v: serde_json::Value = serde_json::from_str(&line).expect("json");
+            assert_eq!(v["response"], want, "{request} → {line}");
+        }
+        // Through the client too.
+        let r = super::super::client::request(&path, &Request::List { since: Some(0) })
+            .await
+            .expect("client");
+        assert_eq!(r, Some(Response::Entries { entries: vec![] }));
+        assert_eq!(
+            super::super::client::request(&tmp.path().join("none.sock"), &Request::AuditList)
+                .await
+                .expect("no daemon is not an error"),
+            None
+        );
+    }
+}

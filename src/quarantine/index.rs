@@ -159,7 +159,7 @@ impl Index {
         let mut out = Vec::new();
         for item in self.by_time.range(since.to_be_bytes().to_vec()..) {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            out.push(decode(&String::from_utf8_lossy(&k), &v)?);
+            out.push(decode(&key_id(&k), &v)?);
         }
         Ok(out)
     }
@@ -169,7 +169,7 @@ impl Index {
         let mut out = Vec::new();
         for item in self.by_time.range(..before.to_be_bytes().to_vec()) {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            out.push(decode(&String::from_utf8_lossy(&k), &v)?);
+            out.push(decode(&key_id(&k), &v)?);
         }
         Ok(out)
     }
@@ -203,6 +203,11 @@ impl Index {
             .map(|_| ())
             .map_err(|e| self.sled_err(e))
     }
+}
+
+/// The id part of a `by_time` key (for error messages).
+fn key_id(key: &[u8]) -> String {
+    String::from_utf8_lossy(key.get(8..).unwrap_or_default()).into_owned()
 }
 
 fn decode(key: &str, value: &[u8]) -> Result<Entry, IndexError> {

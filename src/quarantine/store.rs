@@ -2,10 +2,9 @@
 //!
 //! Every change goes to the files first (durable: write → fsync → rename → fsync dir), then to the index,
 //! then `flush_async`. A crash between the two leaves the index behind the files; [`Store::open`] compares
-//! the ids in both and rebuilds the index from the files when they differ or the index is missing. Time is
+//! the entries in both and rebuilds the index from the files when they differ or the index is missing. Time is
 //! always passed in (retention is tested without sleeping). Must not: log content, subjects or file names.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -74,13 +73,13 @@ impl Store {
         let index = Index::open(&index_path)?;
         restrict_files(&index_path).map_err(open_err(&index_path))?;
         let (entries, broken) = files.entries().map_err(open_err(files.dir()))?;
-        let file_ids: Vec<String> = entries
-            .iter()
-            .map(|e| e.id.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let rebuilt = index.ids()? != file_ids;
+        // Compare everything, not only the ids: a crash between rewriting a `.json` (status) and the index
+        // leaves the same ids with different metadata. An unreadable index (older layout) is rebuilt too.
+        // Both lists are ordered by (received, id): ids are ASCII, so byte order is string order.
+        let rebuilt = match index.since(0) {
+            Ok(indexed) => indexed != entries || index.ids()?.len() != entries.len(),
+            Err(_) => true,
+        };
         if rebuilt {
             index.replace_all(&entries)?;
         }
@@ -373,6 +372,16 @@ mod tests {
         std::fs::remove_dir_all(index_path(tmp.path())).expect("remove index");
         let (store, _) = Store::open(tmp.path()).expect("reopen");
         assert_eq!(store.get("A").expect("A").status, Status::Released);
+        // A crash after the `.json` was rewritten but before the index was: same ids, other metadata.
+        let mut changed = store.get("A").expect("A");
+        changed.status = Status::Held;
+        FileQuarantine::new(tmp.path().join("quarantine"))
+            .write_entry(&changed)
+            .expect("rewrite");
+        drop(store);
+        let (store, report) = Store::open(tmp.path()).expect("reopen");
+        assert!(report.rebuilt);
+        assert_eq!(store.get("A").expect("A").status, Status::Held);
         store.delete("A").await.expect("delete");
         assert!(matches!(store.get("A"), Err(StoreError::UnknownId(_))));
         assert!(matches!(
