@@ -187,7 +187,7 @@ impl Service {
                 })
             }
             Request::Show { id, raw, reason } => {
-                let (entry, bytes) = self.store.get_raw(&id).map_err(error)?;
+                let (entry, bytes) = self.get_raw(&id).await?;
                 let raw_base64 = if raw {
                     let reason = required_reason(reason.as_deref(), "show --raw")?;
                     self.audit
@@ -197,7 +197,15 @@ impl Service {
                 } else {
                     None
                 };
-                let (parts, message_detections) = structure(&entry, &bytes, &self.limits);
+                let (entry, parts, message_detections) = {
+                    let limits = self.limits.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let (parts, whole) = structure(&entry, &bytes, &limits);
+                        (entry, parts, whole)
+                    })
+                    .await
+                    .map_err(error)?
+                };
                 Ok(Response::Shown {
                     entry,
                     parts,
@@ -206,7 +214,7 @@ impl Service {
                 })
             }
             Request::Export { id, reason } => {
-                let (_, bytes) = self.store.get_raw(&id).map_err(error)?;
+                let (_, bytes) = self.get_raw(&id).await?;
                 self.audit
                     .append(now, uid, "export", &id, reason.as_deref().unwrap_or(""), "")
                     .map_err(error)?;
@@ -226,7 +234,7 @@ impl Service {
             }
             Request::Release { id, reason, to } => {
                 let reason = required_reason(Some(&reason), "release")?;
-                let (entry, bytes) = self.store.get_raw(&id).map_err(error)?;
+                let (entry, bytes) = self.get_raw(&id).await?;
                 let recipients = match to {
                     Some(to) => {
                         let to = to.trim().trim_matches(|c| c == '<' || c == '>').to_string();
@@ -262,6 +270,16 @@ impl Service {
                 })
             }
         }
+    }
+
+    /// Read an entry and its bytes on the blocking pool (a message can be tens of MiB).
+    async fn get_raw(&self, id: &str) -> Result<(Entry, Vec<u8>), String> {
+        let store = self.store.clone();
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || store.get_raw(&id))
+            .await
+            .map_err(error)?
+            .map_err(error)
     }
 
     /// Hand the original to the next hop; any refusal is an error and nothing changes.

@@ -362,3 +362,15 @@ async fn refused_connection_is_unreachable() {
         .expect_err("refused");
     assert!(matches!(err, ScanError::Unreachable { .. }), "{err}");
 }
+
+proptest::proptest! {
+    /// Arbitrary replies never panic, and only the exact OK line is clean.
+    #[test]
+    fn arbitrary_replies_are_never_clean_by_accident(reply in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+        let parsed = parse_reply(&reply);
+        if parsed == ClamdReply::Clean {
+            let text = String::from_utf8_lossy(&reply);
+            proptest::prop_assert_eq!(text.trim_end_matches(['\0', '\n', '\r']).trim(), "stream: OK");
+        }
+    }
+}
