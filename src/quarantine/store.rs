@@ -70,7 +70,22 @@ impl Store {
         create_private_dir(files.dir()).map_err(open_err(files.dir()))?;
         let index_path = index_path(data_dir);
         create_private_dir(&index_path).map_err(open_err(&index_path))?;
-        let index = Index::open(&index_path)?;
+        let index = match Index::open(&index_path) {
+            Ok(index) => index,
+            // A damaged index is only a cache: move it aside (for inspection) and rebuild from the files,
+            // rather than keep the daemon from starting. A lock held by another process is not damage.
+            Err(IndexError::Sled { .. }) => {
+                let aside =
+                    index_path.with_extension(format!("sled.damaged-{}", secs(SystemTime::now())));
+                std::fs::rename(&index_path, &aside).map_err(open_err(&index_path))?;
+                tracing::warn!(
+                    "quarantine index was damaged; moved aside and rebuilt from the files"
+                );
+                create_private_dir(&index_path).map_err(open_err(&index_path))?;
+                Index::open(&index_path)?
+            }
+            Err(e) => return Err(e.into()),
+        };
         restrict_files(&index_path).map_err(open_err(&index_path))?;
         let (entries, broken) = files.entries().map_err(open_err(files.dir()))?;
         // Compare everything, not only the ids: a crash between rewriting a `.json` (status) and the index
@@ -394,6 +409,33 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    #[tokio::test]
+    async fn damaged_index_is_moved_aside_and_rebuilt() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        {
+            let (store, _) = Store::open(tmp.path()).expect("open");
+            store
+                .store("A", &envelope(), b"x", &det(), at(5))
+                .await
+                .expect("store");
+        }
+        let index = index_path(tmp.path());
+        for item in std::fs::read_dir(&index).expect("dir") {
+            let path = item.expect("item").path();
+            if path.is_file() {
+                std::fs::write(&path, b"\xff garbage, not sled").expect("damage");
+            }
+        }
+        let (store, report) = Store::open(tmp.path()).expect("opens despite damage");
+        assert!(report.rebuilt);
+        let aside = std::fs::read_dir(tmp.path())
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().contains("damaged"));
+        assert!(aside, "the damaged index was moved aside");
+        assert_eq!(store.get("A").expect("A").received, 5);
     }
 
     /// Model test (STYLE.md 11): the store against a BTreeMap under a pseudo-random sequence of operations.
