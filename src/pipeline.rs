@@ -13,13 +13,13 @@ use arc_swap::ArcSwap;
 use tracing::{info, warn};
 
 use crate::bounce::{self, BounceSettings, DsnInput, Mailer, Reason};
-use crate::config::{BounceMode, Config};
+use crate::config::{BounceMode, Config, ScanBackend};
 use crate::envelope::{domain_of, Envelope};
 use crate::message::{self, Analysis, Limits};
 use crate::policy::{self, Decision, PolicySettings, ScanResult, Verdict};
 use crate::quarantine::Quarantine;
 use crate::rules::{OrgContext, RuleSet, RulesError};
-use crate::scan::{BuiltinScanner, Scanner};
+use crate::scan::{BuiltinScanner, ClamdAddr, ClamdScanner, Scanner};
 use crate::smtp::client::{NextHop, Outbound};
 use crate::smtp::{Handler, Reply, Transaction};
 
@@ -60,17 +60,35 @@ impl Engine {
             Some(dir) => RuleSet::load_dir(dir)?,
             None => RuleSet::embedded()?,
         };
-        let scanner = match &config.scan.hash_file {
-            Some(path) => {
-                let text = read_text("hash file", path)?;
-                let hashes =
-                    crate::scan::parse_hash_list(&text).map_err(|e| EngineError::Invalid {
-                        path: path.display().to_string(),
+        let scanner: Box<dyn Scanner> = match config.scan.backend {
+            ScanBackend::Builtin => {
+                let builtin = match &config.scan.hash_file {
+                    Some(path) => {
+                        let text = read_text("hash file", path)?;
+                        let hashes = crate::scan::parse_hash_list(&text).map_err(|e| {
+                            EngineError::Invalid {
+                                path: path.display().to_string(),
+                                message: e.to_string(),
+                            }
+                        })?;
+                        BuiltinScanner::new(config.limits.clone(), hashes)
+                    }
+                    None => BuiltinScanner::embedded(config.limits.clone()),
+                };
+                Box::new(builtin)
+            }
+            ScanBackend::Clamd => {
+                let addr =
+                    ClamdAddr::parse(&config.scan.clamd).map_err(|e| EngineError::Invalid {
+                        path: "[scan] clamd".into(),
                         message: e.to_string(),
                     })?;
-                BuiltinScanner::new(config.limits.clone(), hashes)
+                Box::new(ClamdScanner::new(
+                    addr,
+                    Duration::from_secs(config.scan.timeout_secs),
+                    config.scan.max_stream,
+                ))
             }
-            None => BuiltinScanner::embedded(config.limits.clone()),
         };
         let mut templates = [None, None];
         for (slot, path) in templates
@@ -92,7 +110,7 @@ impl Engine {
             policy: PolicySettings::from_config(config),
             org: config.org_context(),
             limits: config.limits.clone(),
-            scanner: Box::new(scanner),
+            scanner,
             bounce: BounceSettings {
                 reporting_mta: config.bounce.reporting_mta.clone(),
                 organisation: config.organisation.name.clone(),
@@ -107,6 +125,13 @@ impl Engine {
     /// Analyse, scan and decide. Pure apart from the scanner (which may talk to a daemon).
     pub async fn evaluate(&self, envelope: &Envelope, raw: &[u8], analysis: Analysis) -> Decision {
         let scan: ScanResult = self.scanner.scan(raw, &analysis).await.into();
+        if let (ScanResult::Failed(reason), true) = (&scan, self.policy.pass_unscanned) {
+            // [scan] on_error = "pass": delivered unscanned, never silently (the reason names the scanner).
+            warn!(
+                reason,
+                "malware scan failed; passing unscanned as configured"
+            );
+        }
         policy::decide(
             &self.rules,
             &self.policy,
@@ -239,16 +264,22 @@ impl Pipeline {
             Verdict::Pass => self.relay(&msg).await,
             Verdict::Bounce => self.bounce(&msg, &decision).await,
             Verdict::Quarantine => self.quarantine(&msg, &decision).await,
-            Verdict::Tempfail => Outcome {
-                reply: Reply::new(
-                    451,
-                    "4.7.0",
-                    format!(
-                        "{queue_id} temporary failure: malware scan unavailable, try again later"
+            Verdict::Tempfail => {
+                // The reason names the scanner and its error (never content), for the operator.
+                warn!(
+                    queue_id,
+                    reason = decision.tempfail_reason.as_deref().unwrap_or("-"),
+                    "malware scan failed; deferring"
+                );
+                Outcome {
+                    reply: Reply::new(
+                        451,
+                        "4.7.0",
+                        format!("{queue_id} temporary failure: malware scan unavailable, try again later"),
                     ),
-                ),
-                action: "tempfail",
-            },
+                    action: "tempfail",
+                }
+            }
         };
         log_message(
             &queue_id,
