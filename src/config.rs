@@ -25,6 +25,8 @@ pub struct Config {
     pub bounce: Bounce,
     pub limits: Limits,
     pub storage: Storage,
+    pub quarantine: QuarantineSection,
+    pub admin: Admin,
 }
 
 /// `[organisation]`: who "we" are.
@@ -181,6 +183,15 @@ pub struct Scan {
     pub on_error: ScanOnError,
     /// A file of SHA-256 hashes for the built-in scanner, replacing the embedded `rules/malware-sha256.txt`.
     pub hash_file: Option<PathBuf>,
+    /// `builtin` (EICAR + hash list; NOT an antivirus) or `clamd` (ClamAV, the production choice).
+    pub backend: ScanBackend,
+    /// Where clamd listens: `host:port` or `unix:/run/clamav/clamd.ctl`.
+    pub clamd: String,
+    /// Seconds allowed for connecting to clamd, and for each scan exchange.
+    pub timeout_secs: u64,
+    /// clamd's `StreamMaxLength` in bytes (keep both equal). Larger messages are scanned part by part; a
+    /// single part larger than this is a scan error.
+    pub max_stream: u64,
 }
 
 impl Default for Scan {
@@ -188,7 +199,53 @@ impl Default for Scan {
         Scan {
             on_error: ScanOnError::Tempfail,
             hash_file: None,
+            backend: ScanBackend::Builtin,
+            clamd: "127.0.0.1:3310".into(),
+            timeout_secs: 30,
+            max_stream: crate::scan::clamd::DEFAULT_MAX_STREAM,
         }
+    }
+}
+
+/// Which malware scanner runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanBackend {
+    Builtin,
+    Clamd,
+}
+
+/// `[quarantine]`: keeping infected mail (WereldKidz 8.5).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuarantineSection {
+    /// Entries older than this many days are purged (at start and every hour).
+    pub retention_days: u64,
+}
+
+impl Default for QuarantineSection {
+    fn default() -> Self {
+        QuarantineSection { retention_days: 30 }
+    }
+}
+
+/// `[admin]`: the control socket ICT staff's `mailwacht quarantine ...` commands talk to.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    /// The unix socket (mode 0660). Default: `<data_dir>/admin.sock`.
+    pub socket: Option<PathBuf>,
+    /// A group given access to the socket (chown); members may review the quarantine.
+    pub group: Option<String>,
+}
+
+impl Config {
+    /// The admin socket path in effect.
+    pub fn admin_socket(&self) -> PathBuf {
+        self.admin
+            .socket
+            .clone()
+            .unwrap_or_else(|| self.storage.data_dir.join("admin.sock"))
     }
 }
 
@@ -348,6 +405,24 @@ impl Config {
                 return Err(invalid("smtp", key, "must be greater than 0".into()));
             }
         }
+        if let Err(e) = crate::scan::ClamdAddr::parse(&self.scan.clamd) {
+            return Err(invalid("scan", "clamd", e.to_string()));
+        }
+        for (key, value) in [
+            ("timeout_secs", self.scan.timeout_secs),
+            ("max_stream", self.scan.max_stream),
+        ] {
+            if value == 0 {
+                return Err(invalid("scan", key, "must be greater than 0".into()));
+            }
+        }
+        if self.quarantine.retention_days == 0 {
+            return Err(invalid(
+                "quarantine",
+                "retention_days",
+                "must be greater than 0".into(),
+            ));
+        }
         if self.smtp.hostname.trim().is_empty() || self.smtp.hostname.contains(char::is_whitespace)
         {
             return Err(invalid(
@@ -491,6 +566,12 @@ mod tests {
         let cases = [
             ("[smtp]\nlisten = \"nowhere\"\n", "listen"),
             ("[smtp]\npool_size = 0\n", "pool_size"),
+            ("[scan]\nclamd = \"unix:relative\"\n", "clamd"),
+            ("[scan]\nclamd = \"nohost\"\n", "clamd"),
+            ("[scan]\ntimeout_secs = 0\n", "timeout_secs"),
+            ("[scan]\nmax_stream = 0\n", "max_stream"),
+            ("[quarantine]\nretention_days = 0\n", "retention_days"),
+            ("[scan]\nbackend = \"norton\"\n", "backend"),
             ("[policy]\nthreshold = 0.0\n", "threshold"),
             (
                 "[organisation]\nlocal_domains = [\"a@b\"]\n",

@@ -9,14 +9,16 @@
 //! - [`rules`]: rule files (TOML) → compiled rule set → hits for one message. Pure, no I/O after loading.
 //! - [`policy`]: exemptions (*persoonlijk*, *vertrouwenspersoon*) and the [`policy::Decision`]: pass, bounce,
 //!   quarantine or tempfail. Pure.
-//! - [`scan`]: malware scanners (the built-in EICAR/hash scanner).
+//! - [`scan`]: malware scanners (clamd over `zINSTREAM`; the built-in EICAR/hash scanner).
 //! - [`bounce`]: the RFC 3464 delivery status notification sent back to the sender (Dutch first, English second).
-//! - [`quarantine`]: where infected mail is kept apart (art. 8.5).
+//! - [`quarantine`]: where infected mail is kept apart (art. 8.5): files as the truth, a sled index, retention.
+//! - [`admin`]: the admin socket ICT staff review the quarantine through, and the chained audit log.
 //! - [`pipeline`]: the one place that turns a received message into an action and an SMTP reply
 //!   (`250` only when the message is safe).
 //! - [`smtp`]: the SMTP server Postfix talks to, and the client that relays to the next hop.
 //! - [`cli`]: the `mailwacht` command line (thin: parses flags and calls the modules above).
 
+pub mod admin;
 pub mod bounce;
 pub mod cli;
 pub mod config;

@@ -13,13 +13,13 @@ use arc_swap::ArcSwap;
 use tracing::{info, warn};
 
 use crate::bounce::{self, BounceSettings, DsnInput, Mailer, Reason};
-use crate::config::{BounceMode, Config};
+use crate::config::{BounceMode, Config, ScanBackend};
 use crate::envelope::{domain_of, Envelope};
 use crate::message::{self, Analysis, Limits};
 use crate::policy::{self, Decision, PolicySettings, ScanResult, Verdict};
 use crate::quarantine::Quarantine;
 use crate::rules::{OrgContext, RuleSet, RulesError};
-use crate::scan::{BuiltinScanner, Scanner};
+use crate::scan::{BuiltinScanner, ClamdAddr, ClamdScanner, Scanner};
 use crate::smtp::client::{NextHop, Outbound};
 use crate::smtp::{Handler, Reply, Transaction};
 
@@ -60,17 +60,35 @@ impl Engine {
             Some(dir) => RuleSet::load_dir(dir)?,
             None => RuleSet::embedded()?,
         };
-        let scanner = match &config.scan.hash_file {
-            Some(path) => {
-                let text = read_text("hash file", path)?;
-                let hashes =
-                    crate::scan::parse_hash_list(&text).map_err(|e| EngineError::Invalid {
-                        path: path.display().to_string(),
+        let scanner: Box<dyn Scanner> = match config.scan.backend {
+            ScanBackend::Builtin => {
+                let builtin = match &config.scan.hash_file {
+                    Some(path) => {
+                        let text = read_text("hash file", path)?;
+                        let hashes = crate::scan::parse_hash_list(&text).map_err(|e| {
+                            EngineError::Invalid {
+                                path: path.display().to_string(),
+                                message: e.to_string(),
+                            }
+                        })?;
+                        BuiltinScanner::new(config.limits.clone(), hashes)
+                    }
+                    None => BuiltinScanner::embedded(config.limits.clone()),
+                };
+                Box::new(builtin)
+            }
+            ScanBackend::Clamd => {
+                let addr =
+                    ClamdAddr::parse(&config.scan.clamd).map_err(|e| EngineError::Invalid {
+                        path: "[scan] clamd".into(),
                         message: e.to_string(),
                     })?;
-                BuiltinScanner::new(config.limits.clone(), hashes)
+                Box::new(ClamdScanner::new(
+                    addr,
+                    Duration::from_secs(config.scan.timeout_secs),
+                    config.scan.max_stream,
+                ))
             }
-            None => BuiltinScanner::embedded(config.limits.clone()),
         };
         let mut templates = [None, None];
         for (slot, path) in templates
@@ -92,7 +110,7 @@ impl Engine {
             policy: PolicySettings::from_config(config),
             org: config.org_context(),
             limits: config.limits.clone(),
-            scanner: Box::new(scanner),
+            scanner,
             bounce: BounceSettings {
                 reporting_mta: config.bounce.reporting_mta.clone(),
                 organisation: config.organisation.name.clone(),
@@ -107,6 +125,13 @@ impl Engine {
     /// Analyse, scan and decide. Pure apart from the scanner (which may talk to a daemon).
     pub async fn evaluate(&self, envelope: &Envelope, raw: &[u8], analysis: Analysis) -> Decision {
         let scan: ScanResult = self.scanner.scan(raw, &analysis).await.into();
+        if let (ScanResult::Failed(reason), true) = (&scan, self.policy.pass_unscanned) {
+            // [scan] on_error = "pass": delivered unscanned, never silently (the reason names the scanner).
+            warn!(
+                reason,
+                "malware scan failed; passing unscanned as configured"
+            );
+        }
         policy::decide(
             &self.rules,
             &self.policy,
@@ -224,66 +249,53 @@ impl Pipeline {
             let analysis = message::analyse(&txn.data, &engine.limits);
             (txn.data, analysis)
         };
-        let envelope = txn.envelope;
-        let auto_generated = analysis.headers.auto_generated;
-        let original_headers = analysis.headers.raw_header_block.clone();
-        let attachments = analysis.attachments.len();
-        let decision = engine.evaluate(&envelope, &data, analysis).await;
-        let outcome = match decision.verdict {
-            Verdict::Pass => {
-                self.relay(&queue_id, &envelope, &data, &original_headers, received)
-                    .await
-            }
-            Verdict::Bounce => {
-                self.bounce(
-                    &engine,
-                    &queue_id,
-                    &envelope,
-                    &decision,
-                    &original_headers,
-                    auto_generated,
-                    received,
-                )
-                .await
-            }
-            Verdict::Quarantine => {
-                self.quarantine(
-                    &engine,
-                    &queue_id,
-                    &envelope,
-                    &data,
-                    &decision,
-                    &original_headers,
-                    auto_generated,
-                    received,
-                )
-                .await
-            }
-            Verdict::Tempfail => Outcome {
-                reply: Reply::new(
-                    451,
-                    "4.7.0",
-                    format!(
-                        "{queue_id} temporary failure: malware scan unavailable, try again later"
-                    ),
-                ),
-                action: "tempfail",
-            },
+        let msg = InFlight {
+            engine: &engine,
+            queue_id: &queue_id,
+            envelope: &txn.envelope,
+            data: &data,
+            original_headers: analysis.headers.raw_header_block.clone(),
+            auto_generated: analysis.headers.auto_generated,
+            received,
         };
-        log_message(&queue_id, &envelope, size, attachments, &decision, &outcome);
+        let attachments = analysis.attachments.len();
+        let decision = engine.evaluate(&txn.envelope, &data, analysis).await;
+        let outcome = match decision.verdict {
+            Verdict::Pass => self.relay(&msg).await,
+            Verdict::Bounce => self.bounce(&msg, &decision).await,
+            Verdict::Quarantine => self.quarantine(&msg, &decision).await,
+            Verdict::Tempfail => {
+                // The reason names the scanner and its error (never content), for the operator.
+                warn!(
+                    queue_id,
+                    reason = decision.tempfail_reason.as_deref().unwrap_or("-"),
+                    "malware scan failed; deferring"
+                );
+                Outcome {
+                    reply: Reply::new(
+                        451,
+                        "4.7.0",
+                        format!("{queue_id} temporary failure: malware scan unavailable, try again later"),
+                    ),
+                    action: "tempfail",
+                }
+            }
+        };
+        log_message(
+            &queue_id,
+            &txn.envelope,
+            size,
+            attachments,
+            &decision,
+            &outcome,
+        );
         outcome.reply
     }
 
     /// Pass the message on unchanged. Recipients the next hop refuses permanently while it accepts others
     /// get a DSN from us first (so none is silently lost); any temporary refusal defers the whole message.
-    async fn relay(
-        &self,
-        queue_id: &str,
-        envelope: &Envelope,
-        data: &[u8],
-        original_headers: &[u8],
-        received: SystemTime,
-    ) -> Outcome {
+    async fn relay(&self, msg: &InFlight<'_>) -> Outcome {
+        let (queue_id, envelope) = (msg.queue_id, msg.envelope);
         let out = match self.inner.next_hop.begin(envelope).await {
             Ok(out) => out,
             Err(e) => return next_hop_down(queue_id, &e),
@@ -306,7 +318,7 @@ impl Pipeline {
             .map(|(rcpt, r)| (rcpt.address.clone(), r.clone()))
             .collect();
         if rejected.is_empty() {
-            return self.send_data(queue_id, out, data).await;
+            return self.send_data(queue_id, out, msg.data).await;
         }
         if rejected.len() == envelope.rcpt_to.len() {
             let reply = out
@@ -321,15 +333,10 @@ impl Pipeline {
         out.abort().await;
         if let Some(sender) = &envelope.mail_from {
             let failed: Vec<String> = rejected.iter().map(|(a, _)| a.clone()).collect();
-            let input = DsnInput {
-                queue_id,
-                envelope_sender: sender,
-                failed_recipients: &failed,
-                original_headers,
-                arrival: received,
-                reason: Reason::Rejected(&rejected),
-            };
-            if let Err(outcome) = self.send_dsn(queue_id, sender, &input).await {
+            if let Err(outcome) = self
+                .notify_sender(msg, sender, &failed, Reason::Rejected(&rejected))
+                .await
+            {
                 return outcome;
             }
         }
@@ -352,7 +359,7 @@ impl Pipeline {
                 action: "deferred",
             };
         }
-        self.send_data(queue_id, out, data).await
+        self.send_data(queue_id, out, msg.data).await
     }
 
     async fn send_data(&self, queue_id: &str, out: Outbound, data: &[u8]) -> Outcome {
@@ -370,23 +377,14 @@ impl Pipeline {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn bounce(
-        &self,
-        engine: &Engine,
-        queue_id: &str,
-        envelope: &Envelope,
-        decision: &Decision,
-        original_headers: &[u8],
-        auto_generated: bool,
-        received: SystemTime,
-    ) -> Outcome {
-        let rules = engine.hit_rules(decision);
+    /// Send the message back to its sender (WereldKidz 6.5); recipients get nothing.
+    async fn bounce(&self, msg: &InFlight<'_>, decision: &Decision) -> Outcome {
+        let rules = msg.engine.hit_rules(decision);
         let reason = Reason::Rules(&rules);
         // Never bounce to a null sender or to automatic mail (no loops, no backscatter): refuse instead, and
         // Postfix handles it as it handles any refused bounce.
-        let sender = match &envelope.mail_from {
-            Some(s) if engine.bounce_mode == BounceMode::Dsn && !auto_generated => s,
+        let sender = match &msg.envelope.mail_from {
+            Some(s) if msg.engine.bounce_mode == BounceMode::Dsn && !msg.auto_generated => s,
             _ => {
                 return Outcome {
                     reply: bounce::reject_reply(&reason),
@@ -394,21 +392,16 @@ impl Pipeline {
                 }
             }
         };
-        let failed: Vec<String> = envelope.recipients().map(String::from).collect();
-        let input = DsnInput {
-            queue_id,
-            envelope_sender: sender,
-            failed_recipients: &failed,
-            original_headers,
-            arrival: received,
-            reason,
-        };
-        match self.send_dsn(queue_id, sender, &input).await {
+        let failed: Vec<String> = msg.envelope.recipients().map(String::from).collect();
+        match self.notify_sender(msg, sender, &failed, reason).await {
             Ok(()) => Outcome {
                 reply: Reply::new(
                     250,
                     "2.7.0",
-                    format!("Ok: {queue_id} not delivered, returned to sender (policy)"),
+                    format!(
+                        "Ok: {} not delivered, returned to sender (policy)",
+                        msg.queue_id
+                    ),
                 ),
                 action: "bounced",
             },
@@ -416,46 +409,35 @@ impl Pipeline {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn quarantine(
-        &self,
-        engine: &Engine,
-        queue_id: &str,
-        envelope: &Envelope,
-        data: &[u8],
-        decision: &Decision,
-        original_headers: &[u8],
-        auto_generated: bool,
-        received: SystemTime,
-    ) -> Outcome {
-        if let Err(e) = self
-            .inner
-            .quarantine
-            .store(queue_id, envelope, data, &decision.detections, received)
-            .await
-        {
+    /// Keep the infected message apart (WereldKidz 8.5), then tell the sender; recipients get nothing.
+    async fn quarantine(&self, msg: &InFlight<'_>, decision: &Decision) -> Outcome {
+        let queue_id = msg.queue_id;
+        let stored = self.inner.quarantine.store(
+            queue_id,
+            msg.envelope,
+            msg.data,
+            &decision.detections,
+            msg.received,
+        );
+        if let Err(e) = stored.await {
             warn!(queue_id, error = %e, "quarantine store failed");
             return internal_error(queue_id);
         }
         // The message is safe now; a failed notice must not make Postfix send it again.
-        if let (Some(sender), false) = (&envelope.mail_from, auto_generated) {
-            let failed: Vec<String> = envelope.recipients().map(String::from).collect();
-            let input = DsnInput {
-                queue_id,
-                envelope_sender: sender,
-                failed_recipients: &failed,
-                original_headers,
-                arrival: received,
-                reason: Reason::Infected(&decision.detections),
-            };
-            if self.send_dsn(queue_id, sender, &input).await.is_err() {
+        if let (Some(sender), false) = (&msg.envelope.mail_from, msg.auto_generated) {
+            let failed: Vec<String> = msg.envelope.recipients().map(String::from).collect();
+            let reason = Reason::Infected(&decision.detections);
+            if self
+                .notify_sender(msg, sender, &failed, reason)
+                .await
+                .is_err()
+            {
                 warn!(
                     queue_id,
                     "quarantined, but the notice to the sender could not be sent"
                 );
             }
         }
-        let _ = engine;
         Outcome {
             reply: Reply::new(
                 250,
@@ -466,18 +448,28 @@ impl Pipeline {
         }
     }
 
-    /// Build and hand a DSN to the next hop; the error is the outcome to answer with (a `4xx`).
-    async fn send_dsn(
+    /// Build a DSN for `failed` and hand it to the next hop; the error is the outcome to answer with (a `4xx`).
+    async fn notify_sender(
         &self,
-        queue_id: &str,
+        msg: &InFlight<'_>,
         sender: &str,
-        input: &DsnInput<'_>,
+        failed: &[String],
+        reason: Reason<'_>,
     ) -> Result<(), Outcome> {
-        let engine = self.engine();
-        let dsn = bounce::build_dsn(&engine.bounce, input, SystemTime::now()).map_err(|e| {
-            warn!(queue_id, error = %e, "cannot build bounce");
-            internal_error(queue_id)
-        })?;
+        let queue_id = msg.queue_id;
+        let input = DsnInput {
+            queue_id,
+            envelope_sender: sender,
+            failed_recipients: failed,
+            original_headers: &msg.original_headers,
+            arrival: msg.received,
+            reason,
+        };
+        let dsn =
+            bounce::build_dsn(&msg.engine.bounce, &input, SystemTime::now()).map_err(|e| {
+                warn!(queue_id, error = %e, "cannot build bounce");
+                internal_error(queue_id)
+            })?;
         self.inner.mailer.send(sender, &dsn).await.map_err(|e| {
             warn!(queue_id, error = %e, "bounce not accepted by next hop");
             Outcome {
@@ -490,6 +482,21 @@ impl Pipeline {
             }
         })
     }
+}
+
+/// One message on its way through the pipeline: what the actions need besides the decision.
+struct InFlight<'a> {
+    /// The engine the decision was made with (a reload mid-message does not mix rule sets).
+    engine: &'a Engine,
+    queue_id: &'a str,
+    envelope: &'a Envelope,
+    /// The message exactly as received.
+    data: &'a [u8],
+    /// The header block, for the DSN's `text/rfc822-headers` part.
+    original_headers: Vec<u8>,
+    /// Automatic mail is never bounced to.
+    auto_generated: bool,
+    received: SystemTime,
 }
 
 impl Handler for Pipeline {

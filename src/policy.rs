@@ -408,4 +408,76 @@ mod tests {
         };
         assert!(in_scope(&all, &org, &envelope("iemand@example.org")));
     }
+
+    fn word_rule(id: &str, word: &str, weight: f64, action: &str) -> String {
+        format!(
+            "[[rule]]\nid = \"{id}\"\nkind = \"words\"\ncategory = \"beledigend\"\narticle = \"SOML 2.1\"\n\
+             weight = {weight:.1}\naction = \"{action}\"\nwords = [\"{word}\"]\nmessage_nl = \"x\"\nmessage_en = \"x\"\n"
+        )
+    }
+
+    #[test]
+    fn weights_count_once_per_rule_and_add_up_across_rules() {
+        let rules = RuleSet::from_sources([(
+            "t.toml".to_string(),
+            [
+                word_rule("T-ZWAK-1", "appelflap", 3.0, "score"),
+                word_rule("T-ZWAK-2", "boterkoek", 3.0, "score"),
+                word_rule("T-HARD", "stroopwafel", 0.0, "bounce"),
+            ]
+            .concat(),
+        )])
+        .expect("rules");
+        let org = OrgContext::default();
+        let decide_text = |subject: &str, body: &str| {
+            let mut a = analysis(Some(subject), None);
+            a.texts = vec![
+                crate::message::Text {
+                    origin: crate::message::TextOrigin::Subject,
+                    text: subject.into(),
+                },
+                crate::message::Text {
+                    origin: crate::message::TextOrigin::Body { part: 0 },
+                    text: body.into(),
+                },
+            ];
+            decide(
+                &rules,
+                &settings(),
+                &org,
+                &envelope("juf@school.example"),
+                &a,
+                &ScanResult::Clean,
+            )
+        };
+        // One weak rule, hit in subject and body: counted once, below the threshold.
+        let d = decide_text("appelflap", "nog een appelflap");
+        assert_eq!((d.verdict, d.score, d.hits.len()), (Verdict::Pass, 3.0, 2));
+        // Two weak rules together reach it.
+        let d = decide_text("appelflap", "en boterkoek");
+        assert_eq!((d.verdict, d.score), (Verdict::Bounce, 6.0));
+        assert_eq!(d.rule_ids(), vec!["T-ZWAK-1", "T-ZWAK-2"]);
+        // A rule with action = "bounce" bounces whatever its weight.
+        let d = decide_text("hallo", "een stroopwafel");
+        assert_eq!((d.verdict, d.score), (Verdict::Bounce, 0.0));
+        assert_eq!(d.categories(), vec!["beledigend"]);
+        // Exempt mail is not screened at all.
+        let mut a = analysis(Some("hallo"), Some("Personal"));
+        a.texts = vec![crate::message::Text {
+            origin: crate::message::TextOrigin::Body { part: 0 },
+            text: "stroopwafel".into(),
+        }];
+        let d = decide(
+            &rules,
+            &settings(),
+            &org,
+            &envelope("juf@school.example"),
+            &a,
+            &ScanResult::Clean,
+        );
+        assert_eq!(
+            (d.verdict, d.exempt, d.hits.len()),
+            (Verdict::Pass, Some(Exemption::Persoonlijk), 0)
+        );
+    }
 }

@@ -53,6 +53,15 @@ async fn ehlo(client: &mut Client) {
     }
 }
 
+/// A sink as next hop, mailwacht relaying to it with `config`, and a client that has said EHLO.
+async fn start(behaviour: SinkBehaviour, config: &str) -> (Sink, Daemon, Client) {
+    let sink = Sink::start(behaviour).await;
+    let daemon = Daemon::start(sink.addr(), config);
+    let (mut client, _) = Client::connect(daemon.addr).await;
+    ehlo(&mut client).await;
+    (sink, daemon, client)
+}
+
 #[tokio::test]
 async fn clean_mail_is_relayed_byte_for_byte_with_xforward() {
     let sink = Sink::start(SinkBehaviour::default()).await;
@@ -90,10 +99,7 @@ async fn clean_mail_is_relayed_byte_for_byte_with_xforward() {
 
 #[tokio::test]
 async fn forbidden_word_bounces_to_sender_and_nothing_reaches_recipients() {
-    let sink = Sink::start(SinkBehaviour::default()).await;
-    let daemon = Daemon::start(sink.addr(), CONFIG);
-    let (mut client, _) = Client::connect(daemon.addr).await;
-    ehlo(&mut client).await;
+    let (sink, daemon, mut client) = start(SinkBehaviour::default(), CONFIG).await;
     let (code, text) = client
         .deliver(
             "juf.anna@school.example",
@@ -135,10 +141,7 @@ async fn forbidden_word_bounces_to_sender_and_nothing_reaches_recipients() {
 
 #[tokio::test]
 async fn persoonlijk_mail_with_forbidden_word_passes() {
-    let sink = Sink::start(SinkBehaviour::default()).await;
-    let daemon = Daemon::start(sink.addr(), CONFIG);
-    let (mut client, _) = Client::connect(daemon.addr).await;
-    ehlo(&mut client).await;
+    let (sink, daemon, mut client) = start(SinkBehaviour::default(), CONFIG).await;
     let mail = curse_mail("Sensitivity: Personal\r\n");
     let (code, text) = client
         .deliver("juf.anna@school.example", &["ouder@example.org"], &mail)
@@ -152,10 +155,7 @@ async fn persoonlijk_mail_with_forbidden_word_passes() {
 
 #[tokio::test]
 async fn vertrouwenspersoon_mail_passes() {
-    let sink = Sink::start(SinkBehaviour::default()).await;
-    let daemon = Daemon::start(sink.addr(), CONFIG);
-    let (mut client, _) = Client::connect(daemon.addr).await;
-    ehlo(&mut client).await;
+    let (sink, _daemon, mut client) = start(SinkBehaviour::default(), CONFIG).await;
     let mail = curse_mail("");
     let (code, _) = client
         .deliver(
@@ -251,14 +251,14 @@ async fn next_hop_answers_are_passed_back_in_their_class() {
 
 #[tokio::test]
 async fn partly_refused_recipients_are_reported_to_the_sender_and_the_rest_delivered() {
-    let sink = Sink::start(SinkBehaviour {
-        rcpt_replies: vec![("weg".into(), 550)],
-        ..SinkBehaviour::default()
-    })
+    let (sink, _daemon, mut client) = start(
+        SinkBehaviour {
+            rcpt_replies: vec![("weg".into(), 550)],
+            ..SinkBehaviour::default()
+        },
+        CONFIG,
+    )
     .await;
-    let daemon = Daemon::start(sink.addr(), CONFIG);
-    let (mut client, _) = Client::connect(daemon.addr).await;
-    ehlo(&mut client).await;
     let (code, text) = client
         .deliver(
             "juf.anna@school.example",
@@ -374,10 +374,7 @@ async fn pipelined_client_gets_every_reply_in_order() {
 
 #[tokio::test]
 async fn eicar_is_quarantined_durably_and_the_sender_notified() {
-    let sink = Sink::start(SinkBehaviour::default()).await;
-    let daemon = Daemon::start(sink.addr(), CONFIG);
-    let (mut client, _) = Client::connect(daemon.addr).await;
-    ehlo(&mut client).await;
+    let (sink, daemon, mut client) = start(SinkBehaviour::default(), CONFIG).await;
     let eicar = concat!(
         "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR",
         "-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -412,10 +409,7 @@ async fn eicar_is_quarantined_durably_and_the_sender_notified() {
 
 #[tokio::test]
 async fn no_bounce_to_null_sender_or_in_reject_mode() {
-    let sink = Sink::start(SinkBehaviour::default()).await;
-    let daemon = Daemon::start(sink.addr(), CONFIG);
-    let (mut client, _) = Client::connect(daemon.addr).await;
-    ehlo(&mut client).await;
+    let (sink, _daemon, mut client) = start(SinkBehaviour::default(), CONFIG).await;
     let (code, _) = client
         .deliver("", &["ouder@example.org"], &curse_mail(""))
         .await;

@@ -136,11 +136,8 @@ fn print_text(
             .map(|r| r.article.as_str())
             .unwrap_or("");
         println!(
-            "  hit {} [{}] weight {} at {} ({article})",
-            hit.rule_id,
-            hit.category,
-            hit.weight,
-            serde_json::to_string(&hit.location).unwrap_or_default()
+            "  hit {} [{}] weight {} in {} ({article})",
+            hit.rule_id, hit.category, hit.weight, hit.location
         );
     }
     for d in &decision.detections {

@@ -1,9 +1,12 @@
 //! The `mailwacht` command line. Thin: parses flags, loads the configuration, calls the library.
 //!
 //! Exit codes: `0` success (for `check`: every message passes), `1` `check` found a message that would not
-//! pass, `2` an error (bad configuration or rules, unreadable file, port in use).
+//! pass, or `audit list` found the audit chain broken, `2` an error (bad configuration or rules, unreadable
+//! file, port in use, unknown quarantine id, export file exists, next hop down on release).
 
+mod audit;
 mod check;
+mod quarantine;
 mod serve;
 
 use std::path::PathBuf;
@@ -39,6 +42,11 @@ enum Command {
     Check(check::Args),
     /// Validate the configuration and rules, and print the effective configuration.
     Config,
+    /// Review quarantined (infected) mail: list, show, release, export, delete. Talks to the running
+    /// daemon over the admin socket, or opens the store itself when no daemon runs.
+    Quarantine(quarantine::Args),
+    /// The audit log of quarantine reviews (who, when, what, why), with its hash chain verified.
+    Audit(audit::AuditArgs),
 }
 
 /// Parse the command line and run it.
@@ -48,6 +56,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(cli.config, args),
         Command::Check(args) => check::run(cli.config, args),
         Command::Config => show_config(cli.config),
+        Command::Quarantine(args) => quarantine::run(cli.config, args),
+        Command::Audit(args) => audit::run(cli.config, args),
     }
 }
 

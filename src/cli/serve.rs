@@ -12,7 +12,7 @@ use tracing::{error, info, warn};
 use crate::bounce::Mailer;
 use crate::config::Config;
 use crate::pipeline::{Engine, Pipeline, BOUNCE_TIMEOUT};
-use crate::quarantine::FileQuarantine;
+use crate::quarantine::Store;
 use crate::smtp::client::NextHop;
 
 #[derive(Debug, clap::Args)]
@@ -68,14 +68,41 @@ async fn serve(
     let address = listener.local_addr().context("reading listen address")?;
     let mailer = Mailer::new(&config.smtp.next_hop, &config.smtp.hostname, BOUNCE_TIMEOUT)
         .context("setting up bounce mailer")?;
-    let quarantine = Arc::new(FileQuarantine::new(
-        config.storage.data_dir.join("quarantine"),
+    let (store, report) =
+        Store::open(&config.storage.data_dir).context("opening the quarantine")?;
+    store
+        .flush()
+        .await
+        .context("flushing the quarantine index")?;
+    info!(
+        entries = report.entries,
+        index_rebuilt = report.rebuilt,
+        unreadable = report.unreadable,
+        "quarantine opened"
+    );
+    let socket = config.admin_socket();
+    let admin_listener = crate::admin::server::bind(&socket, config.admin.group.as_deref())
+        .context("setting up the admin socket")?;
+    let audit = crate::admin::AuditLog::open(config.storage.data_dir.join("audit.log"))
+        .context("opening the audit log")?;
+    let service = Arc::new(crate::admin::Service::new(
+        store.clone(),
+        audit,
+        config.next_hop_settings(),
+        config.limits.clone(),
     ));
+    let retention = spawn_retention(service.clone(), config.quarantine.retention_days);
+    let admin = tokio::spawn(crate::admin::server::serve(
+        admin_listener,
+        service,
+        std::future::pending::<()>(),
+    ));
+    info!(socket = %socket.display(), "admin socket listening");
     let pipeline = Pipeline::new(
         engine,
         NextHop::new(config.next_hop_settings()),
         mailer,
-        quarantine,
+        Arc::new(store.clone()),
     );
     let settings = Arc::new(ArcSwap::from_pointee(config.server_settings()));
     if config.organisation.local_domains.is_empty() {
@@ -138,8 +165,42 @@ async fn serve(
         .await
         .context("SMTP server failed")?;
     reload.abort();
+    retention.abort();
+    admin.abort();
+    let _ = std::fs::remove_file(&socket);
     info!("mailwacht stopped");
     Ok(())
+}
+
+/// How often retention runs (besides at start).
+const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Purge expired quarantine entries now and every [`RETENTION_INTERVAL`] (audited as the daemon's uid).
+fn spawn_retention(
+    service: Arc<crate::admin::Service>,
+    retention_days: u64,
+) -> tokio::task::JoinHandle<()> {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+        loop {
+            tick.tick().await;
+            match service
+                .purge(uid, std::time::SystemTime::now(), retention_days)
+                .await
+            {
+                Ok(purged) if !purged.is_empty() => {
+                    info!(
+                        purged = purged.len(),
+                        retention_days, "expired quarantine entries deleted"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => error!(error = %e, "quarantine retention failed"),
+            }
+        }
+    })
 }
 
 fn reload_config(path: Option<&PathBuf>, args: &Args) -> anyhow::Result<(Config, Engine)> {

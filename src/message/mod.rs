@@ -13,7 +13,7 @@ mod parse;
 pub mod raw;
 pub mod sniff;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use archive::{list_members, visit_members};
 pub use parse::analyse;

@@ -4,7 +4,8 @@
 //! durably on disk. [`FileQuarantine`] writes each message as two files, `<id>.eml` (the original bytes) and
 //! `<id>.json` (envelope, time, detections), each with write → fsync → rename → fsync(dir), owner-only
 //! permissions. The `.json` is renamed last, so a `.json` always has its `.eml`: the files alone are the
-//! truth, and any index built later can be rebuilt from them.
+//! truth. [`Store`] adds the sled [`index`] (rebuilt from the files when missing or behind), status changes,
+//! deletion and retention; it is what `serve` and the offline CLI use.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::envelope::Envelope;
 use crate::scan::{BoxFuture, Detection};
+
+pub mod index;
+mod store;
+
+pub use index::{Index, IndexError};
+pub use store::{Store, StoreError};
 
 /// What is stored with a quarantined message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +37,33 @@ pub struct Entry {
     pub detections: Vec<DetectionRecord>,
     /// Size of the original message in bytes.
     pub size: usize,
+    /// `MAIL FROM` parameters as received (e.g. `BODY=8BITMIME`), needed to release the message faithfully.
+    #[serde(default)]
+    pub mail_params: Vec<String>,
+    /// Held, or released by ICT staff (a deleted entry has no files left).
+    #[serde(default)]
+    pub status: Status,
+}
+
+/// Where a quarantined message stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Kept apart, not delivered.
+    #[default]
+    Held,
+    /// Re-injected by ICT staff (`mailwacht quarantine release`); kept until retention ends.
+    Released,
+}
+
+/// A quarantine id is also a file name: only `[A-Za-z0-9_-]`, 1 to 64 characters, so no id can name a path
+/// outside the quarantine directory.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// A detection as stored.
@@ -50,6 +84,8 @@ pub enum QuarantineError {
     },
     #[error("quarantine task failed: {0}")]
     Task(String),
+    #[error(transparent)]
+    Index(#[from] IndexError),
 }
 
 /// Where the pipeline puts infected mail.
@@ -84,10 +120,32 @@ impl FileQuarantine {
 
     fn store_blocking(&self, entry: &Entry, raw: &[u8]) -> std::io::Result<()> {
         create_private_dir(&self.dir)?;
-        let meta = serde_json::to_vec_pretty(entry).map_err(std::io::Error::other)?;
         write_durably(&self.dir, &format!("{}.eml", entry.id), raw)?;
-        write_durably(&self.dir, &format!("{}.json", entry.id), &meta)?;
-        Ok(())
+        self.write_entry(entry)
+    }
+
+    /// Write (or replace) the metadata file of an entry durably.
+    pub fn write_entry(&self, entry: &Entry) -> std::io::Result<()> {
+        let meta = serde_json::to_vec_pretty(entry).map_err(std::io::Error::other)?;
+        write_durably(&self.dir, &format!("{}.json", entry.id), &meta)
+    }
+
+    /// The original bytes of entry `id` (`id` must be [`valid_id`]).
+    pub fn read_raw(&self, id: &str) -> std::io::Result<Vec<u8>> {
+        std::fs::read(self.dir.join(format!("{id}.eml")))
+    }
+
+    /// Remove both files of entry `id`: the `.json` first (so a crash in between leaves an `.eml` without
+    /// metadata, which is not listed), then the `.eml`, then fsync the directory.
+    pub fn remove(&self, id: &str) -> std::io::Result<()> {
+        for name in [format!("{id}.json"), format!("{id}.eml")] {
+            match std::fs::remove_file(self.dir.join(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        std::fs::File::open(&self.dir)?.sync_all()
     }
 
     /// Every entry whose metadata can be read (unreadable files are skipped and reported).
@@ -116,16 +174,27 @@ impl FileQuarantine {
     }
 }
 
-impl Quarantine for FileQuarantine {
-    fn store<'a>(
-        &'a self,
-        id: &'a str,
-        envelope: &'a Envelope,
-        raw: &'a [u8],
-        detections: &'a [Detection],
+impl FileQuarantine {
+    /// Write both files of a new entry durably (on the blocking pool) and return the entry.
+    pub async fn store_files(
+        &self,
+        id: &str,
+        envelope: &Envelope,
+        raw: &[u8],
+        detections: &[Detection],
         received: SystemTime,
-    ) -> BoxFuture<'a, Result<(), QuarantineError>> {
-        Box::pin(async move {
+    ) -> Result<Entry, QuarantineError> {
+        {
+            if !valid_id(id) {
+                return Err(QuarantineError::Write {
+                    id: id.to_string(),
+                    dir: self.dir.display().to_string(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "id is not [A-Za-z0-9_-]{1,64}",
+                    ),
+                });
+            }
             let entry = Entry {
                 id: id.to_string(),
                 received: received
@@ -142,21 +211,40 @@ impl Quarantine for FileQuarantine {
                     })
                     .collect(),
                 size: raw.len(),
+                mail_params: envelope.mail_params.clone(),
+                status: Status::Held,
             };
             let store = self.clone();
             let raw = raw.to_vec();
             let dir = self.dir.display().to_string();
             let id = id.to_string();
-            tokio::task::spawn_blocking(move || store.store_blocking(&entry, &raw))
+            tokio::task::spawn_blocking(move || store.store_blocking(&entry, &raw).map(|()| entry))
                 .await
                 .map_err(|e| QuarantineError::Task(e.to_string()))?
                 .map_err(|source| QuarantineError::Write { id, dir, source })
+        }
+    }
+}
+
+impl Quarantine for FileQuarantine {
+    fn store<'a>(
+        &'a self,
+        id: &'a str,
+        envelope: &'a Envelope,
+        raw: &'a [u8],
+        detections: &'a [Detection],
+        received: SystemTime,
+    ) -> BoxFuture<'a, Result<(), QuarantineError>> {
+        Box::pin(async move {
+            self.store_files(id, envelope, raw, detections, received)
+                .await
+                .map(|_| ())
         })
     }
 }
 
 /// Create `dir` (and parents) with owner-only permissions.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -165,7 +253,7 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Write `name` in `dir` so that after return it survives a crash: temp file, fsync, rename, fsync(dir).
-fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = dir.join(format!(".{name}.tmp"));
     let mut file = std::fs::OpenOptions::new()

@@ -167,6 +167,31 @@ pub enum Location {
     ArchiveMember { part: usize },
 }
 
+impl std::fmt::Display for Location {
+    /// A short English description for people (`mailwacht check`); never content.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::message::TextOrigin;
+        match self {
+            Location::EnvelopeSender => write!(f, "envelope sender"),
+            Location::FromHeader => write!(f, "From header"),
+            Location::Message => write!(f, "the message as a whole"),
+            Location::Recipient { index } => write!(f, "envelope recipient {}", index + 1),
+            Location::RecipientHeaders => write!(f, "To/Cc headers"),
+            Location::Text { origin } => match origin {
+                TextOrigin::Subject => write!(f, "subject"),
+                TextOrigin::Body { part } => write!(f, "text of part {part}"),
+                TextOrigin::Html { part } => write!(f, "HTML text of part {part}"),
+                TextOrigin::AttachmentName { part } => write!(f, "attachment name in part {part}"),
+                TextOrigin::Raw => write!(f, "raw message body"),
+            },
+            Location::Attachment { part } => write!(f, "attachment in part {part}"),
+            Location::ArchiveMember { part } => {
+                write!(f, "archive member of the attachment in part {part}")
+            }
+        }
+    }
+}
+
 /// A rule file that cannot be loaded. Messages quote the file, line and rule id.
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {

@@ -11,8 +11,10 @@ use serde::Serialize;
 use crate::message::Analysis;
 
 mod builtin;
+pub mod clamd;
 
 pub use builtin::{parse_hash_list, BuiltinScanner, HashListError, EMBEDDED_HASH_LIST};
+pub use clamd::{ClamdAddr, ClamdScanner};
 
 /// A boxed future, as returned by the object-safe async traits of this crate.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -15,6 +15,9 @@ pub struct Daemon {
     pub log: Arc<Mutex<Vec<String>>>,
     /// The data directory (quarantine).
     pub data_dir: PathBuf,
+    /// The configuration file.
+    pub config_path: PathBuf,
+    next_hop: SocketAddr,
     _tmp: tempfile::TempDir,
 }
 
@@ -82,8 +85,41 @@ impl Daemon {
             addr,
             log,
             data_dir: data_dir.to_path_buf(),
+            config_path: config_path.to_path_buf(),
+            next_hop,
             _tmp: tmp,
         }
+    }
+
+    /// SIGKILL the daemon (no shutdown code runs: a crash) and wait until it is gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kill the daemon and start a new one on the same configuration and data directory.
+    pub fn restart(mut self) -> Daemon {
+        self.kill();
+        let tmp = std::mem::replace(&mut self._tmp, tempfile::tempdir().expect("tempdir"));
+        Daemon::start_with(self.next_hop, &self.config_path, &self.data_dir, tmp)
+    }
+
+    /// Run `mailwacht <args> --data-dir <data_dir>` with the daemon's configuration; (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run mailwacht");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// Send a signal to the daemon.
