@@ -178,7 +178,7 @@ TCPAddr 127.0.0.1
 DatabaseDirectory $PRIV/clamdb
 LogFile $PRIV/clamd.log
 LogTime yes
-StreamMaxLength 50M
+StreamMaxLength 25M
 SelfCheck 0
 EOF
     start_clamd || { echo "FAIL setup: clamd did not answer PONG (see $PRIV/clamd.log)"; return 1; }
@@ -313,6 +313,7 @@ backend = "clamd"
 clamd = "127.0.0.1:$CLAMD_PORT"
 timeout_secs = 10
 on_error = "tempfail"
+max_stream = 26214400
 EOF
     fi
 }
