@@ -266,11 +266,9 @@ fn finish(c: &[char]) -> Folded {
 /// Push a letter, collapsing a third (and further) identical letter in a row into the first one.
 fn push_collapsing(text: &mut String, stretched: &mut Vec<bool>, ch: char) {
     if ch.is_alphabetic() {
-        let mut tail = text.chars().rev();
-        let last = tail.next();
-        let before = tail.next();
-        if last == Some(ch) {
-            if before == Some(ch) {
+        let (last, before) = last_two(text, ch);
+        if last {
+            if before {
                 // Third of a run: drop it and the second, mark the first as stretched.
                 let w = ch.len_utf8();
                 text.truncate(text.len() - w);
@@ -287,9 +285,25 @@ fn push_collapsing(text: &mut String, stretched: &mut Vec<bool>, ch: char) {
             }
         }
     }
-    let w = ch.len_utf8();
     text.push(ch);
-    stretched.extend(std::iter::repeat_n(false, w));
+    // One `push` per byte: `extend(repeat_n(..))` became a `memset` call per character (measured).
+    for _ in 0..ch.len_utf8() {
+        stretched.push(false);
+    }
+}
+
+/// Whether the last and the second-to-last characters of `text` are `ch`. For an ASCII `ch` the bytes
+/// answer directly (an ASCII byte is never part of a longer UTF-8 sequence); otherwise decode from the end.
+fn last_two(text: &str, ch: char) -> (bool, bool) {
+    if ch.is_ascii() {
+        let b = text.as_bytes();
+        let at =
+            |back: usize| b.len().checked_sub(back).and_then(|i| b.get(i)) == Some(&(ch as u8));
+        (at(1), at(2))
+    } else {
+        let mut tail = text.chars().rev();
+        (tail.next() == Some(ch), tail.next() == Some(ch))
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,102 @@
+//! Rules-engine benchmarks (criterion): text folding and matching throughput on ordinary Dutch text, and the
+//! whole decision (analyse → rules → policy) per fixture message. Run with `cargo bench --bench rules`.
+//! Never part of `cargo test`; figures go to BENCHMARKS.md.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use mailwacht::config::Config;
+use mailwacht::envelope::Envelope;
+use mailwacht::message::{Analysis, Text, TextOrigin};
+use mailwacht::pipeline::Engine;
+use mailwacht::rules::{normalize, OrgContext, RuleContext, RuleSet};
+
+/// About 1 MB of ordinary Dutch school mail text (no hits), built from realistic sentences.
+fn dutch_text() -> String {
+    let sentences = [
+        "Beste ouders en verzorgers, volgende week donderdag is de ouderavond in de aula van de school.",
+        "De kinderen van groep 6 gaan op schoolreis naar het openluchtmuseum; vergeet de lunch niet.",
+        "Wij vragen u het toestemmingsformulier voor vrijdag te ondertekenen en mee te geven.",
+        "In de bijlage vindt u het rapport en de planning van de projectweek over duurzaamheid.",
+        "Met vriendelijke groet, juf Marieke en meester Daan, OBS De Regenboog, groep 5/6.",
+        "Het KWF organiseert een sponsorloop; de opbrengst gaat naar kankeronderzoek.",
+        "Tijdens de les seksuele voorlichting bespreken we lichaam, grenzen en respect.",
+    ];
+    let mut text = String::new();
+    let mut i = 0;
+    while text.len() < 1_000_000 {
+        text.push_str(sentences[i % sentences.len()]);
+        text.push_str(if i % 5 == 4 { "\n\n" } else { " " });
+        i += 1;
+    }
+    text
+}
+
+fn analysis_of(text: &str) -> Analysis {
+    Analysis {
+        size: text.len(),
+        texts: vec![Text {
+            origin: TextOrigin::Body { part: 0 },
+            text: text.to_string(),
+        }],
+        ..Analysis::default()
+    }
+}
+
+fn bench_text(c: &mut Criterion) {
+    let text = dutch_text();
+    let rules = RuleSet::embedded().expect("embedded rules");
+    let org = OrgContext {
+        local_domains: vec!["school.example".into()],
+        send_as: Vec::new(),
+    };
+    let envelope = Envelope {
+        mail_from: Some("juf@school.example".into()),
+        ..Envelope::default()
+    };
+    let analysis = analysis_of(&text);
+    let mut group = c.benchmark_group("text");
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.sample_size(20);
+    group.bench_function("fold", |b| b.iter(|| normalize::fold(&text)));
+    group.bench_function("evaluate-default-rules", |b| {
+        b.iter(|| {
+            rules.evaluate(&RuleContext {
+                envelope: &envelope,
+                analysis: &analysis,
+                org: &org,
+            })
+        })
+    });
+    group.finish();
+}
+
+fn bench_messages(c: &mut Criterion) {
+    let config = Config::parse(
+        "[organisation]\nlocal_domains = [\"school.example\"]\n",
+        "bench",
+    )
+    .expect("config");
+    let engine = Engine::from_config(&config).expect("engine");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut group = c.benchmark_group("message");
+    for name in [
+        "pass/ouderavond.eml",
+        "pass/nieuwsbrief-html.eml",
+        "pass/docx-zip.eml",
+        "bounce/bijlage-geneste-zip-met-exe.eml",
+    ] {
+        let raw = std::fs::read(root.join(name)).expect("fixture");
+        let envelope =
+            Envelope::from_headers(&mailwacht::message::analyse(&raw, &engine.limits).headers);
+        group.throughput(Throughput::Bytes(raw.len() as u64));
+        group.bench_with_input(BenchmarkId::new("analyse+decide", name), &raw, |b, raw| {
+            b.iter(|| runtime.block_on(engine.check(&envelope, raw)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_text, bench_messages);
+criterion_main!(benches);
