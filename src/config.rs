@@ -27,6 +27,7 @@ pub struct Config {
     pub storage: Storage,
     pub quarantine: QuarantineSection,
     pub admin: Admin,
+    pub traffic: TrafficSection,
 }
 
 /// `[organisation]`: who "we" are.
@@ -229,6 +230,28 @@ impl Default for QuarantineSection {
     }
 }
 
+/// `[traffic]`: *verkeersgegevens* (traffic records), auditor summaries and targeted inquiries.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrafficSection {
+    /// Days a traffic record is kept (WereldKidz 6.7: logging data no longer than 28 days).
+    pub retention_days: u64,
+    /// A summary cell involving fewer distinct senders than this is suppressed (SOML/ProCon 8.2).
+    pub k_anonymity: u64,
+    /// Longest window of a targeted inquiry, in days (SOML/ProCon 8.3: a fixed, short period).
+    pub inquiry_max_days: u64,
+}
+
+impl Default for TrafficSection {
+    fn default() -> Self {
+        TrafficSection {
+            retention_days: 28,
+            k_anonymity: 5,
+            inquiry_max_days: 14,
+        }
+    }
+}
+
 /// `[admin]`: the control socket ICT staff's `mailwacht quarantine ...` commands talk to.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -421,6 +444,25 @@ impl Config {
                 "quarantine",
                 "retention_days",
                 "must be greater than 0".into(),
+            ));
+        }
+        for (key, value) in [
+            ("retention_days", self.traffic.retention_days),
+            ("k_anonymity", self.traffic.k_anonymity),
+            ("inquiry_max_days", self.traffic.inquiry_max_days),
+        ] {
+            if value == 0 {
+                return Err(invalid("traffic", key, "must be greater than 0".into()));
+            }
+        }
+        if self.traffic.inquiry_max_days > self.traffic.retention_days {
+            return Err(invalid(
+                "traffic",
+                "inquiry_max_days",
+                format!(
+                    "{} is longer than retention_days ({})",
+                    self.traffic.inquiry_max_days, self.traffic.retention_days
+                ),
             ));
         }
         if self.smtp.hostname.trim().is_empty() || self.smtp.hostname.contains(char::is_whitespace)

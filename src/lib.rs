@@ -12,6 +12,8 @@
 //! - [`scan`]: malware scanners (clamd over `zINSTREAM`; the built-in EICAR/hash scanner).
 //! - [`bounce`]: the RFC 3464 delivery status notification sent back to the sender (Dutch first, English second).
 //! - [`quarantine`]: where infected mail is kept apart (art. 8.5): files as the truth, a sled index, retention.
+//! - [`traffic`]: *verkeersgegevens* (WereldKidz 6.7, SOML/ProCon 8.2/8.3): pseudonymous traffic records in
+//!   sled, 28-day retention, k-anonymous summaries for auditors, time-limited targeted inquiries.
 //! - [`admin`]: the admin socket ICT staff review the quarantine through, and the chained audit log.
 //! - [`pipeline`]: the one place that turns a received message into an action and an SMTP reply
 //!   (`250` only when the message is safe).
@@ -30,3 +32,4 @@ pub mod quarantine;
 pub mod rules;
 pub mod scan;
 pub mod smtp;
+pub mod traffic;

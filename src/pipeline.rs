@@ -189,6 +189,8 @@ struct Inner {
     next_hop: NextHop,
     mailer: Mailer,
     quarantine: Arc<dyn Quarantine>,
+    /// Where traffic records go (set once by `serve`; unset in `check` and tests: nothing recorded).
+    traffic: std::sync::OnceLock<crate::traffic::Recorder>,
 }
 
 /// What happened to a message, for the log line.
@@ -210,8 +212,14 @@ impl Pipeline {
                 next_hop,
                 mailer,
                 quarantine,
+                traffic: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Record *verkeersgegevens* for every handled message from now on (set once; later calls are ignored).
+    pub fn set_traffic(&self, recorder: crate::traffic::Recorder) {
+        let _ = self.inner.traffic.set(recorder);
     }
 
     /// Replace the engine (SIGHUP). Transactions in flight finish with the engine they started with.
@@ -289,6 +297,16 @@ impl Pipeline {
             &decision,
             &outcome,
         );
+        if let Some(traffic) = self.inner.traffic.get() {
+            // Never waits or fails (bounded queue, try_send): see crate::traffic.
+            traffic.record(
+                &txn.envelope,
+                &engine.org.local_domains,
+                size,
+                attachments,
+                &decision,
+            );
+        }
         outcome.reply
     }
 

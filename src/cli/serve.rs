@@ -80,17 +80,43 @@ async fn serve(
         unreadable = report.unreadable,
         "quarantine opened"
     );
+    let traffic_store = crate::traffic::TrafficStore::open(&config.storage.data_dir)
+        .context("opening the traffic store")?;
+    let traffic_key = crate::traffic::PseudonymKey::load_or_create(&config.storage.data_dir)
+        .context("loading the traffic pseudonym key")?;
+    let traffic_retention = Arc::new(std::sync::atomic::AtomicU64::new(
+        config.traffic.retention_days,
+    ));
+    info!(
+        retention_days = config.traffic.retention_days,
+        k_anonymity = config.traffic.k_anonymity,
+        inquiry_max_days = config.traffic.inquiry_max_days,
+        "traffic records (verkeersgegevens) kept"
+    );
+    let traffic_purge = spawn_traffic_retention(traffic_store.clone(), traffic_retention.clone());
+    let (recorder, traffic_writer) = crate::traffic::spawn_writer(
+        traffic_store.clone(),
+        traffic_key.clone(),
+        crate::traffic::QUEUE,
+    );
     let socket = config.admin_socket();
     let admin_listener = crate::admin::server::bind(&socket, config.admin.group.as_deref())
         .context("setting up the admin socket")?;
     let audit = crate::admin::AuditLog::open(config.storage.data_dir.join("audit.log"))
         .context("opening the audit log")?;
-    let service = Arc::new(crate::admin::Service::new(
-        store.clone(),
-        audit,
-        config.next_hop_settings(),
-        config.limits.clone(),
-    ));
+    let service = Arc::new(
+        crate::admin::Service::new(
+            store.clone(),
+            audit,
+            config.next_hop_settings(),
+            config.limits.clone(),
+        )
+        .with_traffic(crate::admin::TrafficService::new(
+            traffic_store,
+            traffic_key,
+            &config,
+        )),
+    );
     let retention = spawn_retention(service.clone(), config.quarantine.retention_days);
     let admin = tokio::spawn(crate::admin::server::serve(
         admin_listener,
@@ -104,6 +130,7 @@ async fn serve(
         mailer,
         Arc::new(store.clone()),
     );
+    pipeline.set_traffic(recorder);
     let settings = Arc::new(ArcSwap::from_pointee(config.server_settings()));
     if config.organisation.local_domains.is_empty() {
         warn!("no [organisation] local_domains configured: every sender is screened and every recipient counts as external");
@@ -134,6 +161,17 @@ async fn serve(
                                 "changed setting takes effect only after a restart"
                             );
                         }
+                    }
+                    if current.traffic.retention_days != new.traffic.retention_days {
+                        info!(
+                            old = current.traffic.retention_days,
+                            retention_days = new.traffic.retention_days,
+                            "traffic retention changed"
+                        );
+                        traffic_retention.store(
+                            new.traffic.retention_days,
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
                     }
                     reload_settings.store(Arc::new(new.server_settings()));
                     let rules = engine.rules.rules().len();
@@ -166,6 +204,8 @@ async fn serve(
         .context("SMTP server failed")?;
     reload.abort();
     retention.abort();
+    traffic_purge.abort();
+    traffic_writer.abort();
     admin.abort();
     let _ = std::fs::remove_file(&socket);
     info!("mailwacht stopped");
@@ -198,6 +238,36 @@ fn spawn_retention(
                 }
                 Ok(_) => {}
                 Err(e) => error!(error = %e, "quarantine retention failed"),
+            }
+        }
+    })
+}
+
+/// Purge traffic records older than the retention now and every [`RETENTION_INTERVAL`] (WereldKidz 6.7);
+/// the retention is read each time so a reload takes effect at the next run.
+fn spawn_traffic_retention(
+    store: crate::traffic::TrafficStore,
+    retention_days: Arc<std::sync::atomic::AtomicU64>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+        loop {
+            tick.tick().await;
+            let days = retention_days.load(std::sync::atomic::Ordering::Relaxed);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || store.purge(now, days)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(purged)) => info!(
+                    purged,
+                    retention_days = days,
+                    "expired traffic records deleted"
+                ),
+                Ok(Err(e)) => error!(error = %e, "traffic retention failed"),
+                Err(e) => error!(error = %e, "traffic retention failed"),
             }
         }
     })

@@ -1,0 +1,468 @@
+//! Aggregated summaries for auditors (SOML/ProCon 8.2, Uniek 3.2.5b; WereldKidz 8.7/8.8: time, amount, size).
+//!
+//! [`summarize`] is a pure function from records to a table of period × group cells; any cell involving fewer
+//! than *k* distinct senders (pseudonyms) is suppressed, so no figure can be traced to a person. The
+//! renderers ([`Summary::to_table`], [`Summary::to_csv`], [`Summary::to_json`]) are pure too and state *k*
+//! and the retention period in their header. Must not: read the store, the clock or any address.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Record, DAY};
+
+/// The verdicts, in column order.
+pub const VERDICTS: [&str; 4] = ["pass", "bounce", "quarantine", "tempfail"];
+
+/// How records are put in periods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    Hour,
+    Day,
+    /// ISO weeks, Monday to Sunday (UTC).
+    Week,
+}
+
+impl Period {
+    /// The start of the period `time` falls in.
+    pub fn start(self, time: u64) -> u64 {
+        match self {
+            Period::Hour => time - time % 3600,
+            Period::Day => time - time % DAY,
+            // 1970-01-01 was a Thursday: three days after a Monday.
+            Period::Week => {
+                let day = time / DAY;
+                (day - (day + 3) % 7) * DAY
+            }
+        }
+    }
+}
+
+/// What the rows within a period are split by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Group {
+    /// The sender's domain.
+    Domain,
+    /// The verdict.
+    Verdict,
+    /// Rule category (a message with two categories counts in both; none: `-`).
+    Category,
+}
+
+/// The figures of one cell.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub messages: u64,
+    pub bytes: u64,
+    pub rcpt_local: u64,
+    pub rcpt_external: u64,
+    /// Messages per verdict.
+    pub verdicts: BTreeMap<String, u64>,
+    /// Messages per rule category.
+    pub categories: BTreeMap<String, u64>,
+}
+
+/// One cell: a period and a group, with its figures or suppressed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    /// Period start, seconds since the epoch.
+    pub period: u64,
+    pub group: String,
+    /// `None`: fewer than k distinct senders, suppressed.
+    pub counts: Option<Counts>,
+}
+
+/// A whole summary with the facts its header states.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub from: u64,
+    pub to: u64,
+    pub by: Period,
+    pub group: Group,
+    pub k: u64,
+    pub retention_days: u64,
+    pub rows: Vec<Row>,
+}
+
+/// Aggregate `records` (those with `from <= time < to`) per period × group with k-suppression.
+pub fn summarize(
+    records: &[Record],
+    from: u64,
+    to: u64,
+    by: Period,
+    group: Group,
+    k: u64,
+    retention_days: u64,
+) -> Summary {
+    let mut cells: BTreeMap<(u64, String), (Counts, BTreeSet<&str>)> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.time >= from && r.time < to) {
+        let groups: Vec<String> = match group {
+            Group::Domain => vec![r.sender_domain.clone()],
+            Group::Verdict => vec![r.verdict.clone()],
+            Group::Category if r.categories.is_empty() => vec!["-".into()],
+            Group::Category => r.categories.clone(),
+        };
+        for g in groups {
+            let (c, senders) = cells.entry((by.start(r.time), g)).or_default();
+            senders.insert(&r.sender);
+            c.messages += 1;
+            c.bytes += r.size;
+            c.rcpt_local += u64::from(r.rcpt_local);
+            c.rcpt_external += u64::from(r.rcpt_external);
+            *c.verdicts.entry(r.verdict.clone()).or_default() += 1;
+            for cat in &r.categories {
+                *c.categories.entry(cat.clone()).or_default() += 1;
+            }
+        }
+    }
+    let rows = cells
+        .into_iter()
+        .map(|((period, group), (counts, senders))| Row {
+            period,
+            group,
+            counts: (senders.len() as u64 >= k).then_some(counts),
+        })
+        .collect();
+    Summary {
+        from,
+        to,
+        by,
+        group,
+        k,
+        retention_days,
+        rows,
+    }
+}
+
+/// `YYYY-MM-DD` (UTC) of a time in seconds since the epoch.
+pub fn date(time: u64) -> String {
+    stamp(time, false)
+}
+
+/// `YYYY-MM-DD` or `YYYY-MM-DD HH:MM` (UTC).
+pub fn stamp(time: u64, with_time: bool) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(i64::try_from(time).unwrap_or(i64::MAX))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let (y, m, d) = (t.year(), u8::from(t.month()), t.day());
+    if with_time {
+        format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", t.hour(), t.minute())
+    } else {
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+}
+
+/// A date that is not `YYYY-MM-DD`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a date (YYYY-MM-DD)")]
+pub struct DateError(pub String);
+
+/// The start (00:00 UTC) of a `YYYY-MM-DD` date, in seconds since the epoch.
+pub fn parse_date(text: &str) -> Result<u64, DateError> {
+    let bad = || DateError(text.to_string());
+    let mut parts = text.trim().split('-');
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let y: i32 = y.parse().map_err(|_| bad())?;
+    let m: u8 = m.parse().map_err(|_| bad())?;
+    let d: u8 = d.parse().map_err(|_| bad())?;
+    let month = time::Month::try_from(m).map_err(|_| bad())?;
+    let date = time::Date::from_calendar_date(y, month, d).map_err(|_| bad())?;
+    let secs = date.midnight().assume_utc().unix_timestamp();
+    u64::try_from(secs).map_err(|_| bad())
+}
+
+impl Summary {
+    fn period_label(&self, start: u64) -> String {
+        match self.by {
+            Period::Hour => stamp(start, true),
+            Period::Day => date(start),
+            Period::Week => format!("week of {}", date(start)),
+        }
+    }
+
+    /// The header lines every format states (k and retention, SOML/ProCon 8.2, WereldKidz 6.7).
+    pub fn header(&self) -> Vec<String> {
+        vec![
+            format!(
+                "mailwacht verkeersgegevens {} to {} (UTC, end exclusive), per {:?} and {:?}",
+                date(self.from),
+                date(self.to),
+                self.by,
+                self.group
+            )
+            .to_lowercase(),
+            format!(
+                "k-anonymity: cells with fewer than {} distinct senders are suppressed; records are kept {} days",
+                self.k, self.retention_days
+            ),
+        ]
+    }
+
+    /// Category names appearing in any unsuppressed cell (column order for CSV).
+    fn category_columns(&self) -> Vec<String> {
+        let mut set = BTreeSet::new();
+        for r in &self.rows {
+            if let Some(c) = &r.counts {
+                set.extend(c.categories.keys().cloned());
+            }
+        }
+        set.into_iter().collect()
+    }
+
+    fn columns(&self) -> Vec<String> {
+        let mut cols: Vec<String> = [
+            "period",
+            "group",
+            "messages",
+            "bytes",
+            "rcpt_local",
+            "rcpt_external",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        cols.extend(VERDICTS.iter().map(|v| v.to_string()));
+        cols.extend(
+            self.category_columns()
+                .into_iter()
+                .map(|c| format!("cat:{c}")),
+        );
+        cols
+    }
+
+    /// The cells of each row as text, `suppressed` in every figure of a suppressed cell.
+    fn cells(&self) -> Vec<Vec<String>> {
+        let cats = self.category_columns();
+        self.rows
+            .iter()
+            .map(|r| {
+                let mut row = vec![self.period_label(r.period), r.group.clone()];
+                match &r.counts {
+                    Some(c) => {
+                        row.extend(
+                            [c.messages, c.bytes, c.rcpt_local, c.rcpt_external]
+                                .iter()
+                                .map(u64::to_string),
+                        );
+                        for v in VERDICTS {
+                            row.push(c.verdicts.get(v).copied().unwrap_or(0).to_string());
+                        }
+                        for cat in &cats {
+                            row.push(c.categories.get(cat).copied().unwrap_or(0).to_string());
+                        }
+                    }
+                    None => {
+                        row.extend(
+                            (0..4 + VERDICTS.len() + cats.len())
+                                .map(|_| format!("suppressed (<{})", self.k)),
+                        );
+                    }
+                }
+                row
+            })
+            .collect()
+    }
+
+    /// A plain-text table for the terminal.
+    pub fn to_table(&self) -> String {
+        let mut lines: Vec<Vec<String>> = vec![self.columns()];
+        lines.extend(self.cells());
+        let widths: Vec<usize> = (0..lines[0].len())
+            .map(|i| {
+                lines
+                    .iter()
+                    .map(|l| l.get(i).map_or(0, |c| c.chars().count()))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut out = String::new();
+        for h in self.header() {
+            out.push_str(&format!("# {h}\n"));
+        }
+        for l in &lines {
+            let cells: Vec<String> = l
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            out.push_str(cells.join("  ").trim_end());
+            out.push('\n');
+        }
+        if self.rows.is_empty() {
+            out.push_str("(no records in this period)\n");
+        }
+        out
+    }
+
+    /// CSV for Dutch Excel: UTF-8 with BOM, `;` separated, the header as the first lines.
+    pub fn to_csv(&self) -> String {
+        let field = |s: &str| {
+            if s.contains([';', '"', '\n', '\r']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_string()
+            }
+        };
+        let mut out = String::from("\u{feff}");
+        for h in self.header() {
+            out.push_str(&field(&h));
+            out.push_str("\r\n");
+        }
+        let mut lines = vec![self.columns()];
+        lines.extend(self.cells());
+        for l in lines {
+            let l: Vec<String> = l.iter().map(|c| field(c)).collect();
+            out.push_str(&l.join(";"));
+            out.push_str("\r\n");
+        }
+        out
+    }
+
+    /// JSON: the header facts and the rows (suppressed cells have `"counts": null`).
+    pub fn to_json(&self) -> String {
+        let value = serde_json::json!({
+            "header": self.header(),
+            "k_anonymity": self.k,
+            "retention_days": self.retention_days,
+            "from": date(self.from),
+            "to": date(self.to),
+            "by": self.by,
+            "group": self.group,
+            "rows": self.rows.iter().map(|r| serde_json::json!({
+                "period": self.period_label(r.period),
+                "group": r.group,
+                "suppressed": r.counts.is_none(),
+                "counts": r.counts,
+            })).collect::<Vec<_>>(),
+        });
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(time: u64, sender: &str, domain: &str, verdict: &str, cats: &[&str]) -> Record {
+        Record {
+            time,
+            sender: sender.into(),
+            sender_domain: domain.into(),
+            rcpt_local: 1,
+            rcpt_external: 2,
+            rcpt_domains: vec![],
+            size: 1000,
+            attachments: 0,
+            verdict: verdict.into(),
+            categories: cats.iter().map(|c| c.to_string()).collect(),
+            exempt: None,
+        }
+    }
+
+    #[test]
+    fn cells_under_k_distinct_senders_are_suppressed() {
+        // Day 0: five senders in a.example (one sends twice); day 0: two senders in b.example.
+        let mut records: Vec<Record> = (0..5)
+            .map(|i| rec(10 + i, &format!("s{i}"), "a.example", "pass", &[]))
+            .collect();
+        records.push(rec(20, "s0", "a.example", "bounce", &["privacy"]));
+        records.push(rec(30, "t0", "b.example", "pass", &[]));
+        records.push(rec(31, "t1", "b.example", "pass", &[]));
+        // Many messages from ONE sender stay suppressed: k counts senders, not messages.
+        for i in 0..10 {
+            records.push(rec(40 + i, "u0", "c.example", "pass", &[]));
+        }
+        let s = summarize(&records, 0, DAY, Period::Day, Group::Domain, 5, 28);
+        let by: BTreeMap<&str, &Row> = s.rows.iter().map(|r| (r.group.as_str(), r)).collect();
+        let a = by["a.example"].counts.as_ref().expect("a is shown");
+        assert_eq!((a.messages, a.bytes, a.rcpt_external), (6, 6000, 12));
+        assert_eq!(a.verdicts.get("bounce"), Some(&1));
+        assert_eq!(a.categories.get("privacy"), Some(&1));
+        assert!(by["b.example"].counts.is_none());
+        assert!(by["c.example"].counts.is_none());
+        // With k = 2, b is shown.
+        let s2 = summarize(&records, 0, DAY, Period::Day, Group::Domain, 2, 28);
+        assert!(s2
+            .rows
+            .iter()
+            .any(|r| r.group == "b.example" && r.counts.is_some()));
+    }
+
+    #[test]
+    fn suppressed_cells_show_no_figures_in_any_format() {
+        let records = vec![rec(5, "only", "x.example", "bounce", &["privacy"])];
+        let s = summarize(&records, 0, DAY, Period::Day, Group::Verdict, 5, 28);
+        let csv = s.to_csv();
+        assert!(csv.contains("suppressed (<5)"), "{csv}");
+        assert!(!csv.contains("1000"), "{csv}");
+        assert!(!s.to_table().contains("1000"));
+        assert!(!s.to_json().contains("1000"));
+    }
+
+    #[test]
+    fn csv_is_for_dutch_excel() {
+        let records: Vec<Record> = (0..5)
+            .map(|i| rec(i, &format!("s{i}"), "a.example", "pass", &[]))
+            .collect();
+        let s = summarize(&records, 0, DAY, Period::Day, Group::Domain, 5, 28);
+        let csv = s.to_csv();
+        assert!(csv.starts_with('\u{feff}'));
+        assert!(csv.contains("period;group;messages;bytes"));
+        assert!(
+            csv.contains("1970-01-01;a.example;5;5000;5;10;5;0;0;0"),
+            "{csv}"
+        );
+        assert!(csv.contains("fewer than 5 distinct senders") && csv.contains("kept 28 days"));
+    }
+
+    #[test]
+    fn periods_start_where_expected() {
+        // 1970-01-05 was a Monday, and so is every 7th day after it.
+        let monday = 4 * DAY + 70 * 7 * DAY;
+        let table = [
+            (Period::Hour, 3 * 3600 + 59, 3 * 3600),
+            (Period::Day, DAY + 5, DAY),
+            (Period::Week, monday + 6 * DAY + 5, monday),
+            (Period::Week, monday + 7 * DAY, monday + 7 * DAY),
+            (Period::Week, monday - 1, monday - 7 * DAY),
+        ];
+        for (p, t, want) in table {
+            assert_eq!(p.start(t), want, "{p:?} {t}");
+        }
+    }
+
+    #[test]
+    fn category_groups_count_each_category_and_none() {
+        let records: Vec<Record> = (0..5)
+            .map(|i| rec(i, &format!("s{i}"), "a", "bounce", &["privacy", "pesten"]))
+            .chain((0..5).map(|i| rec(i, &format!("s{i}"), "a", "pass", &[])))
+            .collect();
+        let s = summarize(&records, 0, DAY, Period::Day, Group::Category, 5, 28);
+        let groups: Vec<(&str, u64)> = s
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    r.group.as_str(),
+                    r.counts.as_ref().map_or(0, |c| c.messages),
+                )
+            })
+            .collect();
+        assert_eq!(groups, vec![("-", 5), ("pesten", 5), ("privacy", 5)]);
+    }
+
+    #[test]
+    fn dates_parse_and_print() {
+        assert_eq!(parse_date("1970-01-02"), Ok(DAY));
+        assert_eq!(date(parse_date("2026-11-23").unwrap()), "2026-11-23");
+        for bad in ["2026-13-01", "2026-02-30", "yesterday", "2026-01-01-01", ""] {
+            assert!(parse_date(bad).is_err(), "{bad}");
+        }
+    }
+}
