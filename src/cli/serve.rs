@@ -94,6 +94,7 @@ async fn serve(
         "traffic records (verkeersgegevens) kept"
     );
     let traffic_purge = spawn_traffic_retention(traffic_store.clone(), traffic_retention.clone());
+    let traffic_flush = traffic_store.clone();
     let (recorder, traffic_writer) = crate::traffic::spawn_writer(
         traffic_store.clone(),
         traffic_key.clone(),
@@ -206,6 +207,9 @@ async fn serve(
     retention.abort();
     traffic_purge.abort();
     traffic_writer.abort();
+    if let Err(e) = traffic_flush.flush().await {
+        error!(error = %e, "flushing the traffic store failed");
+    }
     admin.abort();
     let _ = std::fs::remove_file(&socket);
     info!("mailwacht stopped");

@@ -189,9 +189,9 @@ impl Summary {
     pub fn header(&self) -> Vec<String> {
         vec![
             format!(
-                "mailwacht verkeersgegevens {} to {} (UTC, end exclusive), per {:?} and {:?}",
+                "mailwacht verkeersgegevens {} through {} (UTC), per {:?} and {:?}",
                 date(self.from),
-                date(self.to),
+                date(self.to.saturating_sub(1).max(self.from)),
                 self.by,
                 self.group
             )
