@@ -166,9 +166,8 @@ fn render(summary: &Summary, format: SummaryFormat) -> anyhow::Result<Vec<u8>> {
         SummaryFormat::Table => summary.to_table().into_bytes(),
         SummaryFormat::Csv => summary.to_csv().into_bytes(),
         SummaryFormat::Json => (summary.to_json() + "\n").into_bytes(),
-        SummaryFormat::Xlsx | SummaryFormat::Html => {
-            bail!("this format is not available yet; use table, csv or json")
-        }
+        SummaryFormat::Xlsx => crate::traffic::report::to_xlsx(summary)?,
+        SummaryFormat::Html => crate::traffic::report::to_html(summary).into_bytes(),
     })
 }
 

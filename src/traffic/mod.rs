@@ -38,6 +38,7 @@ use crate::envelope::{domain_of, is_local, Envelope};
 use crate::policy::{Decision, Exemption, Verdict};
 
 pub mod inquiry;
+pub mod report;
 pub mod store;
 pub mod summary;
 

@@ -214,7 +214,7 @@ impl Summary {
         set.into_iter().collect()
     }
 
-    fn columns(&self) -> Vec<String> {
+    pub(crate) fn columns(&self) -> Vec<String> {
         let mut cols: Vec<String> = [
             "period",
             "group",
@@ -236,7 +236,7 @@ impl Summary {
     }
 
     /// The cells of each row as text, `suppressed` in every figure of a suppressed cell.
-    fn cells(&self) -> Vec<Vec<String>> {
+    pub(crate) fn cells(&self) -> Vec<Vec<String>> {
         let cats = self.category_columns();
         self.rows
             .iter()
