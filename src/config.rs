@@ -28,6 +28,7 @@ pub struct Config {
     pub quarantine: QuarantineSection,
     pub admin: Admin,
     pub traffic: TrafficSection,
+    pub metrics: MetricsSection,
 }
 
 /// `[organisation]`: who "we" are.
@@ -252,6 +253,14 @@ impl Default for TrafficSection {
     }
 }
 
+/// `[metrics]`: the Prometheus endpoint (aggregates only).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Where `/metrics` is served (a loopback `ip:port`); unset: off.
+    pub listen: Option<String>,
+}
+
 /// `[admin]`: the control socket ICT staff's `mailwacht quarantine ...` commands talk to.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -455,6 +464,25 @@ impl Config {
                 return Err(invalid("traffic", key, "must be greater than 0".into()));
             }
         }
+        if let Some(listen) = &self.metrics.listen {
+            match listen.parse::<SocketAddr>() {
+                Ok(a) if a.ip().is_loopback() => {}
+                Ok(_) => {
+                    return Err(invalid(
+                        "metrics",
+                        "listen",
+                        format!("{listen:?} is not a loopback address (use 127.0.0.1 or [::1])"),
+                    ))
+                }
+                Err(_) => {
+                    return Err(invalid(
+                        "metrics",
+                        "listen",
+                        format!("{listen:?} is not ip:port"),
+                    ))
+                }
+            }
+        }
         if self.traffic.inquiry_max_days > self.traffic.retention_days {
             return Err(invalid(
                 "traffic",
@@ -641,6 +669,40 @@ mod tests {
         defaults.organisation.local_domains = vec!["school.example".into()];
         defaults.storage.data_dir = c.storage.data_dir.clone();
         assert_eq!(c, defaults);
+    }
+
+    #[test]
+    fn metrics_listen_must_be_loopback() {
+        let table = [
+            ("127.0.0.1:9425", true),
+            ("[::1]:9425", true),
+            ("0.0.0.0:9425", false),
+            ("192.168.1.5:9425", false),
+            ("localhost:9425", false),
+            ("9425", false),
+        ];
+        for (listen, ok) in table {
+            let text = format!("[metrics]\nlisten = \"{listen}\"\n");
+            let r = Config::parse(&text, "t");
+            assert_eq!(r.is_ok(), ok, "{listen}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn traffic_settings_are_checked() {
+        for bad in [
+            "[traffic]\nretention_days = 0\n",
+            "[traffic]\nk_anonymity = 0\n",
+            "[traffic]\ninquiry_max_days = 30\n",
+        ] {
+            assert!(Config::parse(bad, "t").is_err(), "{bad}");
+        }
+        let c = Config::parse(
+            "[traffic]\nretention_days = 60\ninquiry_max_days = 30\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!((c.traffic.retention_days, c.traffic.k_anonymity), (60, 5));
     }
 
     #[test]

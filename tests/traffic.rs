@@ -235,3 +235,89 @@ async fn records_hold_no_content_and_inquiries_are_bounded_and_audited() {
     assert_eq!(actions.last(), Some(&"inquiry-report"));
     assert_eq!(audit["verification"]["intact"], true);
 }
+
+/// GET `path` from `addr` with a plain HTTP/1.1 request; (status line, body).
+fn http_get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect metrics");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let (head, body) = text.split_once("\r\n\r\n").expect("http response");
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+#[tokio::test]
+async fn metrics_are_scraped_from_loopback_and_hold_no_addresses() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let config = format!("{CONFIG}[metrics]\nlisten = \"127.0.0.1:0\"\n");
+    let daemon = Daemon::start(sink.addr(), &config);
+    assert!(
+        daemon.wait_for_log("metrics served"),
+        "{}",
+        daemon.log_text()
+    );
+    let log = daemon.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("metrics served"))
+        .expect("line");
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("address="))
+        .expect("address=")
+        .to_string();
+    let (mut client, _) = Client::connect(daemon.addr).await;
+    let (code, _) = client.command("EHLO postfix.school.example").await;
+    assert_eq!(code, 250);
+    let (code, text) = client
+        .deliver(
+            "juf.anna@school.example",
+            &["geheimeleerling7@school.example"],
+            MAIL,
+        )
+        .await;
+    assert_eq!(code, 250, "{text}");
+    let (status, body) = http_get(&addr, "/metrics");
+    assert!(status.contains("200"), "{status}");
+    for want in [
+        "mailwacht_messages_total{verdict=\"pass\"} 1",
+        "mailwacht_messages_total{verdict=\"bounce\"} 0",
+        "mailwacht_relay_seconds_count 1",
+        "mailwacht_scan_seconds_count 1",
+        "mailwacht_next_hop_errors_total 0",
+        "# TYPE mailwacht_open_connections gauge",
+    ] {
+        assert!(body.contains(want), "{want} in\n{body}");
+    }
+    let bytes: u64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("mailwacht_message_bytes_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("bytes");
+    assert_eq!(bytes, MAIL.len() as u64);
+    assert!(!body.contains('@'), "no addresses in metrics");
+    for secret in SECRETS {
+        assert!(!contains(body.as_bytes(), secret), "{secret}");
+    }
+    let (status, _) = http_get(&addr, "/other");
+    assert!(status.contains("404"), "{status}");
+}
+
+#[test]
+fn metrics_refuse_a_non_loopback_address() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("m.toml");
+    std::fs::write(&path, "[metrics]\nlisten = \"0.0.0.0:9425\"\n").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+        .arg("--config")
+        .arg(&path)
+        .arg("config")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}

@@ -100,6 +100,17 @@ async fn serve(
         traffic_key.clone(),
         crate::traffic::QUEUE,
     );
+    let metrics = match &config.metrics.listen {
+        Some(listen) => {
+            let l = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on [metrics] {listen}"))?;
+            let addr = l.local_addr().context("reading metrics address")?;
+            info!(address = %addr, "metrics served on /metrics");
+            Some(tokio::spawn(crate::metrics::serve(l)))
+        }
+        None => None,
+    };
     let socket = config.admin_socket();
     let admin_listener = crate::admin::server::bind(&socket, config.admin.group.as_deref())
         .context("setting up the admin socket")?;
@@ -206,6 +217,9 @@ async fn serve(
     reload.abort();
     retention.abort();
     traffic_purge.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     traffic_writer.abort();
     if let Err(e) = traffic_flush.flush().await {
         error!(error = %e, "flushing the traffic store failed");

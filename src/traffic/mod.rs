@@ -251,6 +251,7 @@ impl Recorder {
         );
         if let Err(e) = self.tx.try_send(record) {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            crate::metrics::traffic_dropped();
             let why = match e {
                 tokio::sync::mpsc::error::TrySendError::Full(_) => "queue full",
                 tokio::sync::mpsc::error::TrySendError::Closed(_) => "writer stopped",
@@ -286,6 +287,7 @@ pub fn spawn_writer(
             };
             if let Some(error) = failed {
                 let dropped = counter.fetch_add(1, Ordering::Relaxed) + 1;
+                crate::metrics::traffic_dropped();
                 warn!(error, dropped, "traffic record not written");
             }
         }
