@@ -237,10 +237,10 @@ mod tests {
     }
 
     fn sample() -> Summary {
-        // Day 0: five senders, two bounced for "pesten". Day 1: one sender (suppressed) with "geheim".
-        let mut r: Vec<Record> = (0..5)
+        // Day 0: ten senders, five bounced for "pesten". Day 1: one sender (suppressed) with "geheim".
+        let mut r: Vec<Record> = (0..10)
             .map(|i| {
-                let (v, c): (&str, &[&str]) = if i < 2 {
+                let (v, c): (&str, &[&str]) = if i < 5 {
                     ("bounce", &["pesten"])
                 } else {
                     ("pass", &[])
@@ -281,8 +281,8 @@ mod tests {
     fn charts_count_unsuppressed_cells_only() {
         let v = volume(&sample());
         assert_eq!(v.len(), 1);
-        assert_eq!(v.get("1970-01-01"), Some(&[3, 2, 0, 0]));
-        assert_eq!(top_categories(&sample()), vec![("pesten".to_string(), 2)]);
+        assert_eq!(v.get("1970-01-01"), Some(&[5, 5, 0, 0]));
+        assert_eq!(top_categories(&sample()), vec![("pesten".to_string(), 5)]);
     }
 
     #[test]

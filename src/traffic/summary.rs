@@ -62,6 +62,10 @@ pub struct Counts {
     pub verdicts: BTreeMap<String, u64>,
     /// Messages per rule category.
     pub categories: BTreeMap<String, u64>,
+    /// Verdicts and categories whose count involves fewer than k distinct senders (though the cell as a
+    /// whole has enough): their counts are left out of the maps above and shown as suppressed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<String>,
 }
 
 /// One cell: a period and a group, with its figures or suppressed.
@@ -96,7 +100,13 @@ pub fn summarize(
     k: u64,
     retention_days: u64,
 ) -> Summary {
-    let mut cells: BTreeMap<(u64, String), (Counts, BTreeSet<&str>)> = BTreeMap::new();
+    /// Per cell: figures, distinct senders, and distinct senders per verdict / category (`cat:` prefix).
+    type Cell<'a> = (
+        Counts,
+        BTreeSet<&'a str>,
+        BTreeMap<String, BTreeSet<&'a str>>,
+    );
+    let mut cells: BTreeMap<(u64, String), Cell> = BTreeMap::new();
     for r in records.iter().filter(|r| r.time >= from && r.time < to) {
         let groups: Vec<String> = match group {
             Group::Domain => vec![r.sender_domain.clone()],
@@ -105,8 +115,18 @@ pub fn summarize(
             Group::Category => r.categories.clone(),
         };
         for g in groups {
-            let (c, senders) = cells.entry((by.start(r.time), g)).or_default();
+            let (c, senders, parts) = cells.entry((by.start(r.time), g)).or_default();
             senders.insert(&r.sender);
+            parts
+                .entry(r.verdict.clone())
+                .or_default()
+                .insert(&r.sender);
+            for cat in &r.categories {
+                parts
+                    .entry(format!("cat:{cat}"))
+                    .or_default()
+                    .insert(&r.sender);
+            }
             c.messages += 1;
             c.bytes += r.size;
             c.rcpt_local += u64::from(r.rcpt_local);
@@ -119,10 +139,23 @@ pub fn summarize(
     }
     let rows = cells
         .into_iter()
-        .map(|((period, group), (counts, senders))| Row {
-            period,
-            group,
-            counts: (senders.len() as u64 >= k).then_some(counts),
+        .map(|((period, group), (mut counts, senders, parts))| {
+            // A figure inside a cell is itself a cell: a verdict or category count that involves fewer
+            // than k senders would point at them (e.g. "2 bounces" among 40 senders).
+            for (name, who) in parts {
+                if (who.len() as u64) < k {
+                    match name.strip_prefix("cat:") {
+                        Some(cat) => counts.categories.remove(cat),
+                        None => counts.verdicts.remove(&name),
+                    };
+                    counts.suppressed.push(name);
+                }
+            }
+            Row {
+                period,
+                group,
+                counts: (senders.len() as u64 >= k).then_some(counts),
+            }
         })
         .collect();
     Summary {
@@ -209,6 +242,12 @@ impl Summary {
         for r in &self.rows {
             if let Some(c) = &r.counts {
                 set.extend(c.categories.keys().cloned());
+                set.extend(
+                    c.suppressed
+                        .iter()
+                        .filter_map(|s| s.strip_prefix("cat:"))
+                        .map(str::to_string),
+                );
             }
         }
         set.into_iter().collect()
@@ -249,11 +288,20 @@ impl Summary {
                                 .iter()
                                 .map(u64::to_string),
                         );
+                        let hidden = format!("suppressed (<{})", self.k);
                         for v in VERDICTS {
-                            row.push(c.verdicts.get(v).copied().unwrap_or(0).to_string());
+                            row.push(if c.suppressed.iter().any(|s| s == v) {
+                                hidden.clone()
+                            } else {
+                                c.verdicts.get(v).copied().unwrap_or(0).to_string()
+                            });
                         }
                         for cat in &cats {
-                            row.push(c.categories.get(cat).copied().unwrap_or(0).to_string());
+                            row.push(if c.suppressed.contains(&format!("cat:{cat}")) {
+                                hidden.clone()
+                            } else {
+                                c.categories.get(cat).copied().unwrap_or(0).to_string()
+                            });
                         }
                     }
                     None => {
@@ -382,8 +430,14 @@ mod tests {
         let by: BTreeMap<&str, &Row> = s.rows.iter().map(|r| (r.group.as_str(), r)).collect();
         let a = by["a.example"].counts.as_ref().expect("a is shown");
         assert_eq!((a.messages, a.bytes, a.rcpt_external), (6, 6000, 12));
-        assert_eq!(a.verdicts.get("bounce"), Some(&1));
-        assert_eq!(a.categories.get("privacy"), Some(&1));
+        assert_eq!(a.verdicts.get("pass"), Some(&5));
+        // One sender's bounce and category inside a shown cell are suppressed figures.
+        assert_eq!(a.verdicts.get("bounce"), None);
+        assert_eq!(a.categories.get("privacy"), None);
+        assert_eq!(a.suppressed, vec!["bounce", "cat:privacy"]);
+        let table = s.to_table();
+        let a_line = table.lines().find(|l| l.contains("a.example")).unwrap();
+        assert_eq!(a_line.matches("suppressed (<5)").count(), 2, "{a_line}");
         assert!(by["b.example"].counts.is_none());
         assert!(by["c.example"].counts.is_none());
         // With k = 2, b is shown.
