@@ -314,7 +314,7 @@ impl Default for Bounce {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
-    /// Where the quarantine (and later the traffic records) live. Default: `$XDG_STATE_HOME/mailwacht`,
+    /// Where the quarantine, the traffic records and the audit log live. Default: `$XDG_STATE_HOME/mailwacht`,
     /// else `~/.local/state/mailwacht`, else `./mailwacht-data`; the Debian package uses `/var/lib/mailwacht`.
     pub data_dir: PathBuf,
 }
