@@ -321,3 +321,34 @@ fn metrics_refuse_a_non_loopback_address() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
 }
+
+#[tokio::test]
+async fn retention_is_logged_at_start_and_when_a_reload_changes_it() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let daemon = Daemon::start(sink.addr(), CONFIG);
+    assert!(
+        daemon.wait_for_log("retention_days=28"),
+        "{}",
+        daemon.log_text()
+    );
+    std::fs::write(
+        &daemon.config_path,
+        format!("{CONFIG}[traffic]\nretention_days = 21\n"),
+    )
+    .expect("rewrite config");
+    daemon.signal("HUP");
+    assert!(
+        daemon.wait_for_log("traffic retention changed"),
+        "{}",
+        daemon.log_text()
+    );
+    let log = daemon.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("traffic retention changed"))
+        .expect("line");
+    assert!(
+        line.contains("old=28") && line.contains("retention_days=21"),
+        "{line}"
+    );
+}

@@ -91,15 +91,33 @@ pub enum TrafficResponse {
     },
 }
 
-/// The traffic store, pseudonym key and `[traffic]` settings the admin service answers from.
-#[derive(Debug, Clone)]
-pub struct TrafficService {
-    store: TrafficStore,
-    key: PseudonymKey,
+/// The `[traffic]` settings (and the organisation's name) in force; replaced whole on reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Settings {
     retention_days: u64,
     k: u64,
     max_days: u64,
     organisation: String,
+}
+
+impl Settings {
+    fn from_config(config: &Config) -> Settings {
+        Settings {
+            retention_days: config.traffic.retention_days,
+            k: config.traffic.k_anonymity,
+            max_days: config.traffic.inquiry_max_days,
+            organisation: config.organisation.name.clone(),
+        }
+    }
+}
+
+/// The traffic store, pseudonym key and `[traffic]` settings the admin service answers from. Cheap to
+/// clone; clones share the settings, so [`TrafficService::reload`] on one reaches all.
+#[derive(Debug, Clone)]
+pub struct TrafficService {
+    store: TrafficStore,
+    key: PseudonymKey,
+    settings: std::sync::Arc<arc_swap::ArcSwap<Settings>>,
 }
 
 fn secs(t: SystemTime) -> u64 {
@@ -118,11 +136,21 @@ impl TrafficService {
         TrafficService {
             store,
             key,
-            retention_days: config.traffic.retention_days,
-            k: config.traffic.k_anonymity,
-            max_days: config.traffic.inquiry_max_days,
-            organisation: config.organisation.name.clone(),
+            settings: std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(Settings::from_config(
+                config,
+            ))),
         }
+    }
+
+    /// Take the `[traffic]` settings of a reloaded configuration.
+    pub fn reload(&self, config: &Config) {
+        self.settings
+            .store(std::sync::Arc::new(Settings::from_config(config)));
+    }
+
+    /// The retention period in force, in days.
+    pub fn retention_days(&self) -> u64 {
+        self.settings.load().retention_days
     }
 
     /// The store (for the offline CLI to flush).
@@ -153,6 +181,7 @@ impl TrafficService {
         request: TrafficRequest,
         now: SystemTime,
     ) -> Result<TrafficResponse, String> {
+        let settings = self.settings.load_full();
         match request {
             TrafficRequest::Summary {
                 from,
@@ -161,8 +190,15 @@ impl TrafficService {
                 group,
             } => {
                 let records = self.range(from, to).await?;
-                let summary =
-                    summary::summarize(&records, from, to, by, group, self.k, self.retention_days);
+                let summary = summary::summarize(
+                    &records,
+                    from,
+                    to,
+                    by,
+                    group,
+                    settings.k,
+                    settings.retention_days,
+                );
                 audit
                     .append(
                         now,
@@ -174,7 +210,7 @@ impl TrafficService {
                             "from={} to={} k={}",
                             summary::date(from),
                             summary::date(to),
-                            self.k
+                            settings.k
                         ),
                     )
                     .map_err(e)?;
@@ -188,9 +224,14 @@ impl TrafficService {
                 from,
             } => {
                 let person = inquiry::validate(&person, &reason, &by).map_err(e)?;
-                let (from, to) =
-                    inquiry::window(secs(now), from, days, self.max_days, self.retention_days)
-                        .map_err(e)?;
+                let (from, to) = inquiry::window(
+                    secs(now),
+                    from,
+                    days,
+                    settings.max_days,
+                    settings.retention_days,
+                )
+                .map_err(e)?;
                 let inquiry = Inquiry {
                     id: self.store.next_inquiry_id().map_err(e)?,
                     person,
@@ -237,7 +278,7 @@ impl TrafficService {
                     .map_err(e)?;
                 let notification = inquiry
                     .closed
-                    .map(|_| inquiry::notification(&inquiry, &self.organisation, mine.len()));
+                    .map(|_| inquiry::notification(&inquiry, &settings.organisation, mine.len()));
                 Ok(TrafficResponse::Report {
                     inquiry,
                     records: mine.into_iter().map(ReportLine::from).collect(),
@@ -452,6 +493,51 @@ mod tests {
             .unwrap()
             .0
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn reloaded_settings_take_effect() {
+        let dir = tempfile::tempdir().unwrap();
+        let (service, _) = service(dir.path());
+        let Some(traffic) = service.traffic.clone() else {
+            panic!("traffic service");
+        };
+        let mut config = Config::default();
+        config.traffic.k_anonymity = 2;
+        config.traffic.inquiry_max_days = 20;
+        traffic.reload(&config);
+        let Response::Traffic(TrafficResponse::Summary { summary }) = ask(
+            &service,
+            TrafficRequest::Summary {
+                from: 0,
+                to: 30 * DAY,
+                by: Period::Day,
+                group: Group::Domain,
+            },
+            30 * DAY,
+        )
+        .await
+        else {
+            panic!("no summary");
+        };
+        assert_eq!(summary.k, 2);
+        assert!(summary.rows.iter().all(|r| r.counts.is_some()));
+        let r = ask(
+            &service,
+            TrafficRequest::InquiryOpen {
+                person: "piet@school.example".into(),
+                reason: "r".into(),
+                days: 20,
+                by: "b".into(),
+                from: None,
+            },
+            30 * DAY,
+        )
+        .await;
+        assert!(
+            matches!(r, Response::Traffic(TrafficResponse::Inquiry { .. })),
+            "{r:?}"
+        );
     }
 
     #[tokio::test]

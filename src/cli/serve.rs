@@ -84,16 +84,15 @@ async fn serve(
         .context("opening the traffic store")?;
     let traffic_key = crate::traffic::PseudonymKey::load_or_create(&config.storage.data_dir)
         .context("loading the traffic pseudonym key")?;
-    let traffic_retention = Arc::new(std::sync::atomic::AtomicU64::new(
-        config.traffic.retention_days,
-    ));
+    let traffic_service =
+        crate::admin::TrafficService::new(traffic_store.clone(), traffic_key.clone(), &config);
     info!(
         retention_days = config.traffic.retention_days,
         k_anonymity = config.traffic.k_anonymity,
         inquiry_max_days = config.traffic.inquiry_max_days,
         "traffic records (verkeersgegevens) kept"
     );
-    let traffic_purge = spawn_traffic_retention(traffic_store.clone(), traffic_retention.clone());
+    let traffic_purge = spawn_traffic_retention(traffic_store.clone(), traffic_service.clone());
     let traffic_flush = traffic_store.clone();
     let (recorder, traffic_writer) = crate::traffic::spawn_writer(
         traffic_store.clone(),
@@ -123,11 +122,7 @@ async fn serve(
             config.next_hop_settings(),
             config.limits.clone(),
         )
-        .with_traffic(crate::admin::TrafficService::new(
-            traffic_store,
-            traffic_key,
-            &config,
-        )),
+        .with_traffic(traffic_service.clone()),
     );
     let retention = spawn_retention(service.clone(), config.quarantine.retention_days);
     let admin = tokio::spawn(crate::admin::server::serve(
@@ -180,11 +175,8 @@ async fn serve(
                             retention_days = new.traffic.retention_days,
                             "traffic retention changed"
                         );
-                        traffic_retention.store(
-                            new.traffic.retention_days,
-                            std::sync::atomic::Ordering::Relaxed,
-                        );
                     }
+                    traffic_service.reload(&new);
                     reload_settings.store(Arc::new(new.server_settings()));
                     let rules = engine.rules.rules().len();
                     reload_pipeline.reload(engine);
@@ -265,13 +257,13 @@ fn spawn_retention(
 /// the retention is read each time so a reload takes effect at the next run.
 fn spawn_traffic_retention(
     store: crate::traffic::TrafficStore,
-    retention_days: Arc<std::sync::atomic::AtomicU64>,
+    settings: crate::admin::TrafficService,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(RETENTION_INTERVAL);
         loop {
             tick.tick().await;
-            let days = retention_days.load(std::sync::atomic::Ordering::Relaxed);
+            let days = settings.retention_days();
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
