@@ -62,8 +62,8 @@ pub struct Counts {
     pub verdicts: BTreeMap<String, u64>,
     /// Messages per rule category.
     pub categories: BTreeMap<String, u64>,
-    /// Verdicts and categories whose count involves fewer than k distinct senders (though the cell as a
-    /// whole has enough): their counts are left out of the maps above and shown as suppressed.
+    /// Figures inside a shown cell that involve fewer than k distinct senders: verdict names, `cat:NAME`,
+    /// `rcpt_local`, `rcpt_external`. Their counts are left out (zero) above and shown as suppressed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suppressed: Vec<String>,
 }
@@ -121,6 +121,14 @@ pub fn summarize(
                 .entry(r.verdict.clone())
                 .or_default()
                 .insert(&r.sender);
+            for (name, n) in [
+                ("rcpt_local", r.rcpt_local),
+                ("rcpt_external", r.rcpt_external),
+            ] {
+                if n > 0 {
+                    parts.entry(name.into()).or_default().insert(&r.sender);
+                }
+            }
             for cat in &r.categories {
                 parts
                     .entry(format!("cat:{cat}"))
@@ -144,16 +152,26 @@ pub fn summarize(
             // than k senders would point at them (e.g. "2 bounces" among 40 senders).
             for (name, who) in parts {
                 if (who.len() as u64) < k {
-                    match name.strip_prefix("cat:") {
-                        Some(cat) => counts.categories.remove(cat),
-                        None => counts.verdicts.remove(&name),
-                    };
+                    match (name.as_str(), name.strip_prefix("cat:")) {
+                        (_, Some(cat)) => {
+                            counts.categories.remove(cat);
+                        }
+                        ("rcpt_local", _) => counts.rcpt_local = 0,
+                        ("rcpt_external", _) => counts.rcpt_external = 0,
+                        _ => {
+                            counts.verdicts.remove(&name);
+                        }
+                    }
                     counts.suppressed.push(name);
                 }
             }
             // Secondary suppression: the verdicts add up to `messages`, so one hidden verdict could be
             // computed from the others; hide them all. (Categories overlap and do not add up.)
-            if counts.suppressed.iter().any(|n| !n.starts_with("cat:")) {
+            if counts
+                .suppressed
+                .iter()
+                .any(|n| VERDICTS.contains(&n.as_str()))
+            {
                 let rest: Vec<String> = counts.verdicts.keys().cloned().collect();
                 counts.verdicts.clear();
                 counts.suppressed.extend(rest);
@@ -291,12 +309,19 @@ impl Summary {
                 let mut row = vec![self.period_label(r.period), r.group.clone()];
                 match &r.counts {
                     Some(c) => {
-                        row.extend(
-                            [c.messages, c.bytes, c.rcpt_local, c.rcpt_external]
-                                .iter()
-                                .map(u64::to_string),
-                        );
                         let hidden = format!("suppressed (<{})", self.k);
+                        row.push(c.messages.to_string());
+                        row.push(c.bytes.to_string());
+                        for (name, n) in [
+                            ("rcpt_local", c.rcpt_local),
+                            ("rcpt_external", c.rcpt_external),
+                        ] {
+                            row.push(if c.suppressed.iter().any(|s| s == name) {
+                                hidden.clone()
+                            } else {
+                                n.to_string()
+                            });
+                        }
                         for v in VERDICTS {
                             row.push(if c.suppressed.iter().any(|s| s == v) {
                                 hidden.clone()
@@ -443,6 +468,8 @@ mod tests {
         assert!(a.verdicts.is_empty(), "{:?}", a.verdicts);
         assert_eq!(a.categories.get("privacy"), None);
         assert_eq!(a.suppressed, vec!["bounce", "cat:privacy", "pass"]);
+        // Recipient counts: everyone has local and external recipients here, so both are shown.
+        assert_eq!((a.rcpt_local, a.rcpt_external), (6, 12));
         let table = s.to_table();
         let a_line = table.lines().find(|l| l.contains("a.example")).unwrap();
         assert_eq!(a_line.matches("suppressed (<5)").count(), 3, "{a_line}");
@@ -454,6 +481,30 @@ mod tests {
             .rows
             .iter()
             .any(|r| r.group == "b.example" && r.counts.is_some()));
+    }
+
+    #[test]
+    fn recipient_counts_of_too_few_senders_are_suppressed() {
+        // Six senders; only one writes to external recipients.
+        let mut records: Vec<Record> = (0..6)
+            .map(|i| {
+                let mut r = rec(i, &format!("s{i}"), "a.example", "pass", &[]);
+                r.rcpt_external = 0;
+                r
+            })
+            .collect();
+        records[0].rcpt_external = 40;
+        let s = summarize(&records, 0, DAY, Period::Day, Group::Domain, 5, 28);
+        let c = s.rows[0].counts.as_ref().expect("shown");
+        assert_eq!((c.rcpt_local, c.rcpt_external), (6, 0));
+        assert_eq!(c.suppressed, vec!["rcpt_external"]);
+        assert_eq!(c.verdicts.get("pass"), Some(&6));
+        let csv = s.to_csv();
+        assert!(
+            csv.contains(";a.example;6;6000;6;suppressed (<5);6;"),
+            "{csv}"
+        );
+        assert!(!csv.contains(";40"));
     }
 
     #[test]
