@@ -331,6 +331,9 @@ async fn retention_is_logged_at_start_and_when_a_reload_changes_it() {
         "{}",
         daemon.log_text()
     );
+    // The greeting comes from the SMTP server, which starts after the SIGHUP handler is installed.
+    let (_client, (code, _)) = Client::connect(daemon.addr).await;
+    assert_eq!(code, 220);
     std::fs::write(
         &daemon.config_path,
         format!("{CONFIG}[traffic]\nretention_days = 21\n"),
