@@ -214,6 +214,36 @@ async fn records_hold_no_content_and_inquiries_are_bounded_and_audited() {
     assert_eq!(key.permissions().mode() & 0o777, 0o600);
 
     // Offline (no daemon): the same commands work, and every inquiry action is in the audit log.
+    let html = daemon.data_dir.join("report.html");
+    let xlsx = daemon.data_dir.join("report.xlsx");
+    for (format, path) in [("html", &html), ("xlsx", &xlsx)] {
+        let (code, _, err) = daemon.cli(&[
+            "traffic",
+            "summary",
+            "--from",
+            &today,
+            "--to",
+            &today,
+            "--group",
+            "verdict",
+            "--format",
+            format,
+            "--out",
+            path.to_str().expect("utf-8 path"),
+        ]);
+        assert_eq!(code, 0, "{format}: {err}");
+    }
+    let html = std::fs::read_to_string(&html).expect("html");
+    assert!(html.contains("<svg") && html.contains("suppressed (&lt;5)"));
+    assert!(std::fs::read(&xlsx).expect("xlsx").starts_with(b"PK"));
+    let (code, _, err) = daemon.cli(&[
+        "traffic", "summary", "--from", &today, "--to", &today, "--format", "xlsx",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--out"), "{err}");
+    let (code, _, err) = daemon.cli(&["inquiry", "report", "7"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no inquiry 7"), "{err}");
     let (code, out, err) = daemon.cli(&["inquiry", "list"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("closed"), "{out}");
