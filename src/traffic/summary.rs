@@ -33,7 +33,7 @@ impl Period {
             // 1970-01-01 was a Thursday: three days after a Monday.
             Period::Week => {
                 let day = time / DAY;
-                (day - (day + 3) % 7) * DAY
+                day.saturating_sub((day + 3) % 7) * DAY
             }
         }
     }
@@ -544,6 +544,9 @@ mod tests {
             (Period::Week, monday + 6 * DAY + 5, monday),
             (Period::Week, monday + 7 * DAY, monday + 7 * DAY),
             (Period::Week, monday - 1, monday - 7 * DAY),
+            // Before the first Monday after the epoch: clamped to 0, never an overflow.
+            (Period::Week, 0, 0),
+            (Period::Week, 2 * DAY, 0),
         ];
         for (p, t, want) in table {
             assert_eq!(p.start(t), want, "{p:?} {t}");
@@ -568,6 +571,71 @@ mod tests {
             })
             .collect();
         assert_eq!(groups, vec![("-", 5), ("pesten", 5), ("privacy", 5)]);
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Whatever the records: every shown cell and every shown non-zero verdict, category or recipient
+        /// figure involves at least k distinct senders (recomputed here from the records).
+        #[test]
+        fn no_shown_figure_involves_fewer_than_k_senders(
+            raw in proptest::collection::vec(
+                (0u64..3 * DAY, 0usize..8, 0usize..2, 0usize..3, 0u32..2, 0u32..2),
+                0..80,
+            ),
+            k in 1u64..6,
+            group in prop_oneof![Just(Group::Domain), Just(Group::Verdict), Just(Group::Category)],
+        ) {
+            let cats = ["pesten", "privacy"];
+            let records: Vec<Record> = raw
+                .iter()
+                .map(|&(t, s, d, v, l, e)| {
+                    let mut r = rec(
+                        t,
+                        &format!("s{s}"),
+                        ["a.example", "b.example"][d],
+                        ["pass", "bounce", "quarantine"][v],
+                        if v == 1 { &cats[..1 + s % 2] } else { &[] },
+                    );
+                    r.rcpt_local = l;
+                    r.rcpt_external = e;
+                    r
+                })
+                .collect();
+            let s = summarize(&records, 0, 3 * DAY, Period::Day, group, k, 28);
+            for row in &s.rows {
+                let Some(c) = &row.counts else { continue };
+                let in_cell: Vec<&Record> = records
+                    .iter()
+                    .filter(|r| Period::Day.start(r.time) == row.period)
+                    .filter(|r| match group {
+                        Group::Domain => r.sender_domain == row.group,
+                        Group::Verdict => r.verdict == row.group,
+                        Group::Category if row.group == "-" => r.categories.is_empty(),
+                        Group::Category => r.categories.contains(&row.group),
+                    })
+                    .collect();
+                let senders = |f: &dyn Fn(&Record) -> bool| {
+                    in_cell.iter().filter(|r| f(r)).map(|r| &r.sender).collect::<BTreeSet<_>>().len() as u64
+                };
+                prop_assert!(senders(&|_| true) >= k);
+                prop_assert_eq!(c.messages, in_cell.len() as u64);
+                for (v, n) in &c.verdicts {
+                    prop_assert!(*n == 0 || senders(&|r| &r.verdict == v) >= k);
+                }
+                for cat in c.categories.keys() {
+                    prop_assert!(senders(&|r| r.categories.contains(cat)) >= k);
+                }
+                if c.rcpt_external > 0 {
+                    prop_assert!(senders(&|r| r.rcpt_external > 0) >= k);
+                }
+                if c.rcpt_local > 0 {
+                    prop_assert!(senders(&|r| r.rcpt_local > 0) >= k);
+                }
+            }
+        }
     }
 
     #[test]
