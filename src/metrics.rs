@@ -223,7 +223,7 @@ pub fn render() -> String {
     m.scan.render(
         &mut out,
         "mailwacht_scan_seconds",
-        "Time to analyse, scan and decide one message.",
+        "Time to scan one message and decide (after MIME analysis).",
     );
     m.relay.render(
         &mut out,
