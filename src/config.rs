@@ -27,6 +27,8 @@ pub struct Config {
     pub storage: Storage,
     pub quarantine: QuarantineSection,
     pub admin: Admin,
+    pub traffic: TrafficSection,
+    pub metrics: MetricsSection,
 }
 
 /// `[organisation]`: who "we" are.
@@ -229,6 +231,36 @@ impl Default for QuarantineSection {
     }
 }
 
+/// `[traffic]`: *verkeersgegevens* (traffic records), auditor summaries and targeted inquiries.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrafficSection {
+    /// Days a traffic record is kept (WereldKidz 6.7: logging data no longer than 28 days).
+    pub retention_days: u64,
+    /// A summary cell involving fewer distinct senders than this is suppressed (SOML/ProCon 8.2).
+    pub k_anonymity: u64,
+    /// Longest window of a targeted inquiry, in days (SOML/ProCon 8.3: a fixed, short period).
+    pub inquiry_max_days: u64,
+}
+
+impl Default for TrafficSection {
+    fn default() -> Self {
+        TrafficSection {
+            retention_days: 28,
+            k_anonymity: 5,
+            inquiry_max_days: 14,
+        }
+    }
+}
+
+/// `[metrics]`: the Prometheus endpoint (aggregates only).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Where `/metrics` is served (a loopback `ip:port`); unset: off.
+    pub listen: Option<String>,
+}
+
 /// `[admin]`: the control socket ICT staff's `mailwacht quarantine ...` commands talk to.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -282,7 +314,7 @@ impl Default for Bounce {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
-    /// Where the quarantine (and later the traffic records) live. Default: `$XDG_STATE_HOME/mailwacht`,
+    /// Where the quarantine, the traffic records and the audit log live. Default: `$XDG_STATE_HOME/mailwacht`,
     /// else `~/.local/state/mailwacht`, else `./mailwacht-data`; the Debian package uses `/var/lib/mailwacht`.
     pub data_dir: PathBuf,
 }
@@ -421,6 +453,44 @@ impl Config {
                 "quarantine",
                 "retention_days",
                 "must be greater than 0".into(),
+            ));
+        }
+        for (key, value) in [
+            ("retention_days", self.traffic.retention_days),
+            ("k_anonymity", self.traffic.k_anonymity),
+            ("inquiry_max_days", self.traffic.inquiry_max_days),
+        ] {
+            if value == 0 {
+                return Err(invalid("traffic", key, "must be greater than 0".into()));
+            }
+        }
+        if let Some(listen) = &self.metrics.listen {
+            match listen.parse::<SocketAddr>() {
+                Ok(a) if a.ip().is_loopback() => {}
+                Ok(_) => {
+                    return Err(invalid(
+                        "metrics",
+                        "listen",
+                        format!("{listen:?} is not a loopback address (use 127.0.0.1 or [::1])"),
+                    ))
+                }
+                Err(_) => {
+                    return Err(invalid(
+                        "metrics",
+                        "listen",
+                        format!("{listen:?} is not ip:port"),
+                    ))
+                }
+            }
+        }
+        if self.traffic.inquiry_max_days > self.traffic.retention_days {
+            return Err(invalid(
+                "traffic",
+                "inquiry_max_days",
+                format!(
+                    "{} is longer than retention_days ({})",
+                    self.traffic.inquiry_max_days, self.traffic.retention_days
+                ),
             ));
         }
         if self.smtp.hostname.trim().is_empty() || self.smtp.hostname.contains(char::is_whitespace)
@@ -599,6 +669,40 @@ mod tests {
         defaults.organisation.local_domains = vec!["school.example".into()];
         defaults.storage.data_dir = c.storage.data_dir.clone();
         assert_eq!(c, defaults);
+    }
+
+    #[test]
+    fn metrics_listen_must_be_loopback() {
+        let table = [
+            ("127.0.0.1:9425", true),
+            ("[::1]:9425", true),
+            ("0.0.0.0:9425", false),
+            ("192.168.1.5:9425", false),
+            ("localhost:9425", false),
+            ("9425", false),
+        ];
+        for (listen, ok) in table {
+            let text = format!("[metrics]\nlisten = \"{listen}\"\n");
+            let r = Config::parse(&text, "t");
+            assert_eq!(r.is_ok(), ok, "{listen}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn traffic_settings_are_checked() {
+        for bad in [
+            "[traffic]\nretention_days = 0\n",
+            "[traffic]\nk_anonymity = 0\n",
+            "[traffic]\ninquiry_max_days = 30\n",
+        ] {
+            assert!(Config::parse(bad, "t").is_err(), "{bad}");
+        }
+        let c = Config::parse(
+            "[traffic]\nretention_days = 60\ninquiry_max_days = 30\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!((c.traffic.retention_days, c.traffic.k_anonymity), (60, 5));
     }
 
     #[test]

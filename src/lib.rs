@@ -12,7 +12,10 @@
 //! - [`scan`]: malware scanners (clamd over `zINSTREAM`; the built-in EICAR/hash scanner).
 //! - [`bounce`]: the RFC 3464 delivery status notification sent back to the sender (Dutch first, English second).
 //! - [`quarantine`]: where infected mail is kept apart (art. 8.5): files as the truth, a sled index, retention.
+//! - [`traffic`]: *verkeersgegevens* (WereldKidz 6.7, SOML/ProCon 8.2/8.3): pseudonymous traffic records in
+//!   sled, 28-day retention, k-anonymous summaries for auditors, time-limited targeted inquiries.
 //! - [`admin`]: the admin socket ICT staff review the quarantine through, and the chained audit log.
+//! - [`metrics`]: Prometheus `/metrics` on a loopback port (aggregates only).
 //! - [`pipeline`]: the one place that turns a received message into an action and an SMTP reply
 //!   (`250` only when the message is safe).
 //! - [`smtp`]: the SMTP server Postfix talks to, and the client that relays to the next hop.
@@ -24,9 +27,11 @@ pub mod cli;
 pub mod config;
 pub mod envelope;
 pub mod message;
+pub mod metrics;
 pub mod pipeline;
 pub mod policy;
 pub mod quarantine;
 pub mod rules;
 pub mod scan;
 pub mod smtp;
+pub mod traffic;

@@ -125,6 +125,9 @@ impl Engine {
     /// Analyse, scan and decide. Pure apart from the scanner (which may talk to a daemon).
     pub async fn evaluate(&self, envelope: &Envelope, raw: &[u8], analysis: Analysis) -> Decision {
         let scan: ScanResult = self.scanner.scan(raw, &analysis).await.into();
+        if matches!(scan, ScanResult::Failed(_)) {
+            crate::metrics::scan_error();
+        }
         if let (ScanResult::Failed(reason), true) = (&scan, self.policy.pass_unscanned) {
             // [scan] on_error = "pass": delivered unscanned, never silently (the reason names the scanner).
             warn!(
@@ -189,6 +192,8 @@ struct Inner {
     next_hop: NextHop,
     mailer: Mailer,
     quarantine: Arc<dyn Quarantine>,
+    /// Where traffic records go (set once by `serve`; unset in `check` and tests: nothing recorded).
+    traffic: std::sync::OnceLock<crate::traffic::Recorder>,
 }
 
 /// What happened to a message, for the log line.
@@ -210,8 +215,14 @@ impl Pipeline {
                 next_hop,
                 mailer,
                 quarantine,
+                traffic: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Record *verkeersgegevens* for every handled message from now on (set once; later calls are ignored).
+    pub fn set_traffic(&self, recorder: crate::traffic::Recorder) {
+        let _ = self.inner.traffic.set(recorder);
     }
 
     /// Replace the engine (SIGHUP). Transactions in flight finish with the engine they started with.
@@ -259,9 +270,16 @@ impl Pipeline {
             received,
         };
         let attachments = analysis.attachments.len();
+        let scan_started = std::time::Instant::now();
         let decision = engine.evaluate(&txn.envelope, &data, analysis).await;
+        crate::metrics::scan_latency(scan_started.elapsed());
         let outcome = match decision.verdict {
-            Verdict::Pass => self.relay(&msg).await,
+            Verdict::Pass => {
+                let started = std::time::Instant::now();
+                let outcome = self.relay(&msg).await;
+                crate::metrics::relay_latency(started.elapsed());
+                outcome
+            }
             Verdict::Bounce => self.bounce(&msg, &decision).await,
             Verdict::Quarantine => self.quarantine(&msg, &decision).await,
             Verdict::Tempfail => {
@@ -289,6 +307,17 @@ impl Pipeline {
             &decision,
             &outcome,
         );
+        crate::metrics::message(&decision, size);
+        if let Some(traffic) = self.inner.traffic.get() {
+            // Never waits or fails (bounded queue, try_send): see crate::traffic.
+            traffic.record(
+                &txn.envelope,
+                &engine.org.local_domains,
+                size,
+                attachments,
+                &decision,
+            );
+        }
         outcome.reply
     }
 
@@ -519,6 +548,7 @@ fn internal_error(queue_id: &str) -> Outcome {
 
 fn next_hop_down(queue_id: &str, error: &crate::smtp::client::RelayError) -> Outcome {
     warn!(queue_id, error = %error, "next hop unavailable");
+    crate::metrics::next_hop_error();
     Outcome {
         reply: Reply::new(
             451,

@@ -24,8 +24,10 @@ use crate::smtp::NextHopSettings;
 pub mod audit;
 pub mod client;
 pub mod server;
+pub mod traffic;
 
 pub use audit::{AuditEntry, AuditLog, Verification};
+pub use traffic::{TrafficRequest, TrafficResponse, TrafficService};
 
 /// One request on the admin socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +54,8 @@ pub enum Request {
     Delete { id: String, reason: String },
     /// The audit log, with the chain verified.
     AuditList,
+    /// Traffic summaries and targeted inquiries ([`traffic`]).
+    Traffic(TrafficRequest),
 }
 
 /// One MIME part as shown to the reviewer (names are shown to ICT staff, never logged).
@@ -102,6 +106,7 @@ pub enum Response {
         entries: Vec<AuditEntry>,
         verification: Verification,
     },
+    Traffic(TrafficResponse),
     Error {
         message: String,
     },
@@ -114,6 +119,8 @@ pub struct Service {
     audit: AuditLog,
     next_hop: NextHopSettings,
     limits: Limits,
+    /// Absent when the traffic store is not open (then traffic requests are an error).
+    traffic: Option<TrafficService>,
 }
 
 /// An error message for [`Response::Error`].
@@ -144,7 +151,14 @@ impl Service {
             audit,
             next_hop,
             limits,
+            traffic: None,
         }
+    }
+
+    /// Also answer traffic requests from `traffic`.
+    pub fn with_traffic(mut self, traffic: TrafficService) -> Service {
+        self.traffic = Some(traffic);
+        self
     }
 
     /// Retention (WereldKidz 6.7: nothing kept longer than needed): delete entries older than
@@ -262,6 +276,13 @@ impl Service {
                     .map_err(|e| error(format!("{id} released, but {e}")))?;
                 Ok(Response::Released { id, to: recipients })
             }
+            Request::Traffic(request) => match &self.traffic {
+                Some(t) => t
+                    .answer(&self.audit, uid, request, now)
+                    .await
+                    .map(Response::Traffic),
+                None => Err(error("the traffic store is not open")),
+            },
             Request::AuditList => {
                 let (entries, verification) = audit::read(self.audit.path()).map_err(error)?;
                 Ok(Response::Audit {

@@ -181,6 +181,13 @@ fn action_name(request: &Request) -> &'static str {
         Request::Export { .. } => "export",
         Request::Delete { .. } => "delete",
         Request::AuditList => "audit-list",
+        Request::Traffic(t) => match t {
+            crate::admin::TrafficRequest::Summary { .. } => "traffic-summary",
+            crate::admin::TrafficRequest::InquiryOpen { .. } => "inquiry-open",
+            crate::admin::TrafficRequest::InquiryReport { .. } => "inquiry-report",
+            crate::admin::TrafficRequest::InquiryClose { .. } => "inquiry-close",
+            crate::admin::TrafficRequest::InquiryList => "inquiry-list",
+        },
     }
 }
 

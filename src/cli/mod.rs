@@ -2,12 +2,13 @@
 //!
 //! Exit codes: `0` success (for `check`: every message passes), `1` `check` found a message that would not
 //! pass, or `audit list` found the audit chain broken, `2` an error (bad configuration or rules, unreadable
-//! file, port in use, unknown quarantine id, export file exists, next hop down on release).
+//! file, port in use, unknown quarantine id, export file exists, next hop down on release, inquiry refused).
 
 mod audit;
 mod check;
 mod quarantine;
 mod serve;
+mod traffic;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +48,10 @@ enum Command {
     Quarantine(quarantine::Args),
     /// The audit log of quarantine reviews (who, when, what, why), with its hash chain verified.
     Audit(audit::AuditArgs),
+    /// Verkeersgegevens for auditors: aggregated, k-anonymous summaries (SOML/ProCon 8.2).
+    Traffic(traffic::TrafficArgs),
+    /// Targeted, time-limited inquiries on one person's traffic data (SOML/ProCon 8.3, WereldKidz 6.6).
+    Inquiry(traffic::InquiryArgs),
 }
 
 /// Parse the command line and run it.
@@ -58,6 +63,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Config => show_config(cli.config),
         Command::Quarantine(args) => quarantine::run(cli.config, args),
         Command::Audit(args) => audit::run(cli.config, args),
+        Command::Traffic(args) => traffic::run_traffic(cli.config, args),
+        Command::Inquiry(args) => traffic::run_inquiry(cli.config, args),
     }
 }
 

@@ -101,15 +101,21 @@ pub(super) fn call(config: &Config, request: Request) -> anyhow::Result<Response
             .context("no daemon answers on the admin socket; opening the quarantine offline")?;
         store.flush().await?;
         let audit = AuditLog::open(config.storage.data_dir.join("audit.log"))?;
+        let traffic = crate::traffic::TrafficStore::open(&config.storage.data_dir)
+            .context("opening the traffic store offline")?;
+        let key = crate::traffic::PseudonymKey::load_or_create(&config.storage.data_dir)?;
         let service = Service::new(
             store,
             audit,
             config.next_hop_settings(),
             config.limits.clone(),
-        );
-        Ok(service
+        )
+        .with_traffic(admin::TrafficService::new(traffic.clone(), key, config));
+        let response = service
             .handle(local_uid(), request, SystemTime::now())
-            .await)
+            .await;
+        traffic.flush().await?;
+        Ok(response)
     })?;
     if let Response::Error { message } = response {
         bail!("{message}");

@@ -80,17 +80,50 @@ async fn serve(
         unreadable = report.unreadable,
         "quarantine opened"
     );
+    let traffic_store = crate::traffic::TrafficStore::open(&config.storage.data_dir)
+        .context("opening the traffic store")?;
+    let traffic_key = crate::traffic::PseudonymKey::load_or_create(&config.storage.data_dir)
+        .context("loading the traffic pseudonym key")?;
+    let traffic_service =
+        crate::admin::TrafficService::new(traffic_store.clone(), traffic_key.clone(), &config);
+    info!(
+        retention_days = config.traffic.retention_days,
+        k_anonymity = config.traffic.k_anonymity,
+        inquiry_max_days = config.traffic.inquiry_max_days,
+        "traffic records (verkeersgegevens) kept"
+    );
+    let traffic_purge = spawn_traffic_retention(traffic_store.clone(), traffic_service.clone());
+    let traffic_flush = traffic_store.clone();
+    let (recorder, traffic_writer) = crate::traffic::spawn_writer(
+        traffic_store.clone(),
+        traffic_key.clone(),
+        crate::traffic::QUEUE,
+    );
+    let metrics = match &config.metrics.listen {
+        Some(listen) => {
+            let l = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on [metrics] {listen}"))?;
+            let addr = l.local_addr().context("reading metrics address")?;
+            info!(address = %addr, "metrics served on /metrics");
+            Some(tokio::spawn(crate::metrics::serve(l)))
+        }
+        None => None,
+    };
     let socket = config.admin_socket();
     let admin_listener = crate::admin::server::bind(&socket, config.admin.group.as_deref())
         .context("setting up the admin socket")?;
     let audit = crate::admin::AuditLog::open(config.storage.data_dir.join("audit.log"))
         .context("opening the audit log")?;
-    let service = Arc::new(crate::admin::Service::new(
-        store.clone(),
-        audit,
-        config.next_hop_settings(),
-        config.limits.clone(),
-    ));
+    let service = Arc::new(
+        crate::admin::Service::new(
+            store.clone(),
+            audit,
+            config.next_hop_settings(),
+            config.limits.clone(),
+        )
+        .with_traffic(traffic_service.clone()),
+    );
     let retention = spawn_retention(service.clone(), config.quarantine.retention_days);
     let admin = tokio::spawn(crate::admin::server::serve(
         admin_listener,
@@ -104,6 +137,7 @@ async fn serve(
         mailer,
         Arc::new(store.clone()),
     );
+    pipeline.set_traffic(recorder);
     let settings = Arc::new(ArcSwap::from_pointee(config.server_settings()));
     if config.organisation.local_domains.is_empty() {
         warn!("no [organisation] local_domains configured: every sender is screened and every recipient counts as external");
@@ -135,6 +169,14 @@ async fn serve(
                             );
                         }
                     }
+                    if current.traffic.retention_days != new.traffic.retention_days {
+                        info!(
+                            old = current.traffic.retention_days,
+                            retention_days = new.traffic.retention_days,
+                            "traffic retention changed"
+                        );
+                    }
+                    traffic_service.reload(&new);
                     reload_settings.store(Arc::new(new.server_settings()));
                     let rules = engine.rules.rules().len();
                     reload_pipeline.reload(engine);
@@ -166,6 +208,14 @@ async fn serve(
         .context("SMTP server failed")?;
     reload.abort();
     retention.abort();
+    traffic_purge.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
+    traffic_writer.abort();
+    if let Err(e) = traffic_flush.flush().await {
+        error!(error = %e, "flushing the traffic store failed");
+    }
     admin.abort();
     let _ = std::fs::remove_file(&socket);
     info!("mailwacht stopped");
@@ -198,6 +248,36 @@ fn spawn_retention(
                 }
                 Ok(_) => {}
                 Err(e) => error!(error = %e, "quarantine retention failed"),
+            }
+        }
+    })
+}
+
+/// Purge traffic records older than the retention now and every [`RETENTION_INTERVAL`] (WereldKidz 6.7);
+/// the retention is read each time so a reload takes effect at the next run.
+fn spawn_traffic_retention(
+    store: crate::traffic::TrafficStore,
+    settings: crate::admin::TrafficService,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+        loop {
+            tick.tick().await;
+            let days = settings.retention_days();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || store.purge(now, days)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(purged)) => info!(
+                    purged,
+                    retention_days = days,
+                    "expired traffic records deleted"
+                ),
+                Ok(Err(e)) => error!(error = %e, "traffic retention failed"),
+                Err(e) => error!(error = %e, "traffic retention failed"),
             }
         }
     })

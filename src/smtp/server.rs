@@ -69,6 +69,7 @@ pub async fn serve(
         let stop = stop_rx.clone();
         let done = done_tx.clone();
         tokio::spawn(async move {
+            let _open = crate::metrics::Connection::open();
             tracing::debug!(peer = %peer.ip(), "smtp connection opened");
             if let Err(e) = run_session(stream, peer, session_settings, handler, stop).await {
                 tracing::debug!(peer = %peer.ip(), error = %e, "smtp connection error");

@@ -1,0 +1,299 @@
+//! *Verkeersgegevens*: one traffic record per message the filter handles, kept 28 days (WereldKidz 6.7),
+//! read only as k-anonymous aggregates (SOML/ProCon 8.2, Uniek 3.2.5b) or by a time-limited targeted
+//! inquiry on one person (SOML/ProCon 8.3, WereldKidz 6.6).
+//!
+//! ## The record, field by field ([`Record`])
+//!
+//! | field | meaning | why it cannot reveal content |
+//! |---|---|---|
+//! | `time` | seconds since the epoch when the message was handled | time only (art. 8.7) |
+//! | `sender` | HMAC-SHA256 of the lowercased envelope sender under a secret key, hex | keyed pseudonym: without the key (`traffic.key`, 0600 in the data directory) the address cannot be computed back; an inquiry re-identifies one address by computing its pseudonym |
+//! | `sender_domain` | domain of the envelope sender (`<>` for the null sender) | a domain, not a person |
+//! | `rcpt_local` / `rcpt_external` | number of recipients inside / outside `[organisation] local_domains` | counts |
+//! | `rcpt_domains` | distinct recipient domains, sorted | never the local parts |
+//! | `size` | message size in bytes (art. 8.8) | a number |
+//! | `attachments` | number of attachments | never their names |
+//! | `verdict` | `pass`, `bounce`, `quarantine` or `tempfail` | the outcome |
+//! | `categories` | categories of the rules that fired (e.g. `privacy`) | never the words that matched |
+//! | `exempt` | `persoonlijk`, `vertrouwenspersoon` or none | the kind only |
+//!
+//! Never stored: subject, body, file names, recipient local parts, matched words, the sender address itself.
+//!
+//! ## Paths
+//! [`Record::from_message`] is pure. The pipeline hands records to a [`Recorder`] (bounded channel,
+//! `try_send`): when the channel is full or the writer is gone the record is dropped, counted and logged —
+//! recording never delays or fails mail. A writer task ([`spawn_writer`]) puts them in the [`store`].
+//! Must not: store or log anything from the message content, or block the pipeline.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use hmac::{KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+
+use crate::envelope::{domain_of, is_local, Envelope};
+use crate::policy::{Decision, Exemption, Verdict};
+
+pub mod inquiry;
+pub mod report;
+pub mod store;
+pub mod summary;
+
+pub use inquiry::{Inquiry, InquiryError};
+pub use store::{StoreError, TrafficStore};
+pub use summary::{Group, Period, Summary};
+
+/// Seconds in a day.
+pub const DAY: u64 = 86_400;
+
+/// One traffic record (see the module docs for each field).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Seconds since the epoch.
+    pub time: u64,
+    /// Keyed pseudonym of the envelope sender (64 hex digits).
+    pub sender: String,
+    /// Domain of the envelope sender, `<>` for the null sender.
+    pub sender_domain: String,
+    /// Recipients in the organisation's own domains.
+    pub rcpt_local: u32,
+    /// Recipients elsewhere.
+    pub rcpt_external: u32,
+    /// Distinct recipient domains, sorted.
+    pub rcpt_domains: Vec<String>,
+    /// Size in bytes.
+    pub size: u64,
+    /// Number of attachments.
+    pub attachments: u32,
+    /// `pass`, `bounce`, `quarantine` or `tempfail`.
+    pub verdict: String,
+    /// Categories of the rules that fired, sorted, distinct.
+    pub categories: Vec<String>,
+    /// `persoonlijk` or `vertrouwenspersoon` when exempt.
+    pub exempt: Option<String>,
+}
+
+impl Record {
+    /// The record for one handled message. Pure: the time and the pseudonym key are passed in.
+    pub fn from_message(
+        time: u64,
+        key: &PseudonymKey,
+        envelope: &Envelope,
+        local_domains: &[String],
+        size: usize,
+        attachments: usize,
+        decision: &Decision,
+    ) -> Record {
+        let sender = envelope.mail_from.as_deref().unwrap_or("");
+        let mut rcpt_domains: Vec<String> = envelope.recipients().filter_map(domain_of).collect();
+        rcpt_domains.sort();
+        rcpt_domains.dedup();
+        let local = envelope
+            .recipients()
+            .filter(|r| is_local(r, local_domains))
+            .count();
+        let total = envelope.rcpt_to.len();
+        Record {
+            time,
+            sender: key.pseudonym(sender),
+            sender_domain: domain_of(sender).unwrap_or_else(|| "<>".into()),
+            rcpt_local: u32::try_from(local).unwrap_or(u32::MAX),
+            rcpt_external: u32::try_from(total.saturating_sub(local)).unwrap_or(u32::MAX),
+            rcpt_domains,
+            size: size as u64,
+            attachments: u32::try_from(attachments).unwrap_or(u32::MAX),
+            verdict: verdict_name(decision.verdict).into(),
+            categories: decision
+                .categories()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            exempt: decision.exempt.map(|e| {
+                match e {
+                    Exemption::Persoonlijk => "persoonlijk",
+                    Exemption::Vertrouwenspersoon => "vertrouwenspersoon",
+                }
+                .to_string()
+            }),
+        }
+    }
+}
+
+/// The lowercase name of a verdict.
+pub fn verdict_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "pass",
+        Verdict::Bounce => "bounce",
+        Verdict::Quarantine => "quarantine",
+        Verdict::Tempfail => "tempfail",
+    }
+}
+
+/// The secret key of the sender pseudonyms (32 random bytes in `<data_dir>/traffic.key`, mode 0600).
+#[derive(Clone)]
+pub struct PseudonymKey([u8; 32]);
+
+impl std::fmt::Debug for PseudonymKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PseudonymKey(..)")
+    }
+}
+
+/// The key file cannot be read or created, or has the wrong length.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("traffic key {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("traffic key {path} is {len} bytes, expected 32")]
+    Length { path: String, len: usize },
+}
+
+impl PseudonymKey {
+    /// A key from bytes (tests).
+    pub fn from_bytes(bytes: [u8; 32]) -> PseudonymKey {
+        PseudonymKey(bytes)
+    }
+
+    /// The key file in `data_dir`, created with 32 bytes from the OS random source (mode 0600) when missing.
+    pub fn load_or_create(data_dir: &Path) -> Result<PseudonymKey, KeyError> {
+        let path: PathBuf = data_dir.join("traffic.key");
+        let err = |source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let len = bytes.len();
+                let key: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Length {
+                    path: path.display().to_string(),
+                    len,
+                })?;
+                return Ok(PseudonymKey(key));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(err(e)),
+        }
+        std::fs::create_dir_all(data_dir).map_err(err)?;
+        let mut key = [0u8; 32];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))
+            .map_err(err)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // create_new: two processes starting at once cannot overwrite each other's key.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(err)?;
+        file.write_all(&key).map_err(err)?;
+        file.sync_all().map_err(err)?;
+        Ok(PseudonymKey(key))
+    }
+
+    /// The pseudonym of an address: HMAC-SHA256(key, lowercased trimmed address), hex.
+    pub fn pseudonym(&self, address: &str) -> String {
+        let normal = address
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_lowercase();
+        // HMAC accepts keys of any length, so new_from_slice cannot fail for 32 bytes.
+        let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0) else {
+            return String::new();
+        };
+        mac.update(normal.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        tag.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The pipeline's handle: turns a handled message into a record and queues it without waiting.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    tx: tokio::sync::mpsc::Sender<Record>,
+    key: PseudonymKey,
+    dropped: Arc<AtomicU64>,
+}
+
+/// How many records may wait for the writer before new ones are dropped.
+pub const QUEUE: usize = 4096;
+
+impl Recorder {
+    /// Record one handled message now. Never waits and never fails: a full queue or a stopped writer drops
+    /// the record, counts it and logs a warning (no address in the log).
+    pub fn record(
+        &self,
+        envelope: &Envelope,
+        local_domains: &[String],
+        size: usize,
+        attachments: usize,
+        decision: &Decision,
+    ) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let record = Record::from_message(
+            now,
+            &self.key,
+            envelope,
+            local_domains,
+            size,
+            attachments,
+            decision,
+        );
+        if let Err(e) = self.tx.try_send(record) {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            crate::metrics::traffic_dropped();
+            let why = match e {
+                tokio::sync::mpsc::error::TrySendError::Full(_) => "queue full",
+                tokio::sync::mpsc::error::TrySendError::Closed(_) => "writer stopped",
+            };
+            warn!(why, dropped, "traffic record dropped");
+        }
+    }
+
+    /// Records dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Start the writer task: records from the returned [`Recorder`] go into `store`; write failures are
+/// counted and logged, never passed back to mail.
+pub fn spawn_writer(
+    store: TrafficStore,
+    key: PseudonymKey,
+    capacity: usize,
+) -> (Recorder, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Record>(capacity.max(1));
+    let dropped = Arc::new(AtomicU64::new(0));
+    let counter = dropped.clone();
+    let task = tokio::spawn(async move {
+        while let Some(record) = rx.recv().await {
+            let store = store.clone();
+            let result = tokio::task::spawn_blocking(move || store.insert(&record)).await;
+            let failed = match result {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(error) = failed {
+                let dropped = counter.fetch_add(1, Ordering::Relaxed) + 1;
+                crate::metrics::traffic_dropped();
+                warn!(error, dropped, "traffic record not written");
+            }
+        }
+    });
+    (Recorder { tx, key, dropped }, task)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,338 @@
+//! The traffic store in sled (`<data_dir>/traffic.sled`, its own database): every sled call for traffic
+//! records and inquiries lives here, behind a typed API.
+//!
+//! Layout (after sled's `examples/structured.rs`, tag v0.34.7):
+//! - tree `records`: key = `time` as 8 bytes big-endian ++ a sled-generated counter as 8 bytes big-endian
+//!   (byte order is time order; the counter keeps two records of the same second apart); value =
+//!   [`VALUE_VERSION`] ++ the [`Record`] as JSON.
+//! - tree `inquiries`: key = inquiry id as 8 bytes big-endian; value = [`VALUE_VERSION`] ++ the
+//!   [`Inquiry`] as JSON.
+//!
+//! Must not: hold anything but records and inquiries; decide anything (retention's cut-off is passed in).
+
+use std::path::Path;
+
+use super::{Inquiry, Record, DAY};
+
+/// First byte of every value; a future layout bumps it.
+pub const VALUE_VERSION: u8 = 1;
+
+/// A traffic store error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("traffic store {path}: {source}")]
+    Sled { path: String, source: sled::Error },
+    #[error("traffic store {path} is in use by another process (is mailwacht serve running?)")]
+    Locked { path: String },
+    #[error("traffic store value at {key} has an unknown layout")]
+    Layout { key: String },
+}
+
+/// The traffic database (see the module docs). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct TrafficStore {
+    db: sled::Db,
+    records: sled::Tree,
+    inquiries: sled::Tree,
+    path: String,
+}
+
+fn record_key(time: u64, seq: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&time.to_be_bytes());
+    key[8..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut v = vec![VALUE_VERSION];
+    // Serialising these plain structs to JSON cannot fail.
+    v.extend(serde_json::to_vec(value).unwrap_or_default());
+    v
+}
+
+fn decode<T: serde::de::DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, StoreError> {
+    let layout = || StoreError::Layout {
+        key: key.iter().map(|b| format!("{b:02x}")).collect(),
+    };
+    match value.split_first() {
+        Some((&VALUE_VERSION, json)) => serde_json::from_slice(json).map_err(|_| layout()),
+        _ => Err(layout()),
+    }
+}
+
+impl TrafficStore {
+    /// Open (or create) the store at `<data_dir>/traffic.sled`.
+    pub fn open(data_dir: &Path) -> Result<TrafficStore, StoreError> {
+        TrafficStore::open_path(&data_dir.join("traffic.sled"))
+    }
+
+    /// Open (or create) the store at `path`.
+    pub fn open_path(path: &Path) -> Result<TrafficStore, StoreError> {
+        let name = path.display().to_string();
+        let db = sled::Config::new().path(path).open().map_err(|source| {
+            let locked = matches!(&source, sled::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+                || source.to_string().contains("lock");
+            if locked {
+                StoreError::Locked { path: name.clone() }
+            } else {
+                StoreError::Sled {
+                    path: name.clone(),
+                    source,
+                }
+            }
+        })?;
+        let err = |source| StoreError::Sled {
+            path: name.clone(),
+            source,
+        };
+        let records = db.open_tree("records").map_err(err)?;
+        let inquiries = db.open_tree("inquiries").map_err(err)?;
+        Ok(TrafficStore {
+            db,
+            records,
+            inquiries,
+            path: name,
+        })
+    }
+
+    fn err(&self, source: sled::Error) -> StoreError {
+        StoreError::Sled {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Add a record.
+    pub fn insert(&self, record: &Record) -> Result<(), StoreError> {
+        let seq = self.db.generate_id().map_err(|e| self.err(e))?;
+        self.records
+            .insert(record_key(record.time, seq), encode(record))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records with `from <= time < to`, oldest first.
+    pub fn range(&self, from: u64, to: u64) -> Result<Vec<Record>, StoreError> {
+        let mut out = Vec::new();
+        if from >= to {
+            return Ok(out);
+        }
+        for item in self.records.range(record_key(from, 0)..record_key(to, 0)) {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            out.push(decode(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// True when there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Delete every record older than `retention_days` before `now` (seconds since the epoch), i.e. with
+    /// `time < now - retention_days × 86400`; returns how many were deleted (WereldKidz 6.7).
+    pub fn purge(&self, now: u64, retention_days: u64) -> Result<usize, StoreError> {
+        let cutoff = now.saturating_sub(retention_days.saturating_mul(DAY));
+        let mut n = 0;
+        for item in self.records.range(..record_key(cutoff, 0)) {
+            let (k, _) = item.map_err(|e| self.err(e))?;
+            self.records.remove(k).map_err(|e| self.err(e))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// A new inquiry id (1, 2, ...).
+    pub fn next_inquiry_id(&self) -> Result<u64, StoreError> {
+        let last = self
+            .inquiries
+            .last()
+            .map_err(|e| self.err(e))?
+            .and_then(|(k, _)| <[u8; 8]>::try_from(k.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
+        Ok(last + 1)
+    }
+
+    /// Insert or replace an inquiry.
+    pub fn put_inquiry(&self, inquiry: &Inquiry) -> Result<(), StoreError> {
+        self.inquiries
+            .insert(inquiry.id.to_be_bytes(), encode(inquiry))
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The inquiry with this id.
+    pub fn inquiry(&self, id: u64) -> Result<Option<Inquiry>, StoreError> {
+        let key = id.to_be_bytes();
+        match self.inquiries.get(key).map_err(|e| self.err(e))? {
+            Some(v) => decode(&key, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every inquiry, by id.
+    pub fn inquiries(&self) -> Result<Vec<Inquiry>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.inquiries.iter() {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            out.push(decode(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Ask sled to write its buffers.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db
+            .flush_async()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    pub(crate) fn record(time: u64, sender: &str) -> Record {
+        Record {
+            time,
+            sender: sender.into(),
+            sender_domain: "school.example".into(),
+            rcpt_local: 1,
+            rcpt_external: 0,
+            rcpt_domains: vec!["school.example".into()],
+            size: 100,
+            attachments: 0,
+            verdict: "pass".into(),
+            categories: vec![],
+            exempt: None,
+        }
+    }
+
+    fn temp_store() -> (tempfile::TempDir, TrafficStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TrafficStore::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn retention_purges_exactly_what_is_older_than_the_limit() {
+        let (_d, store) = temp_store();
+        let now = 100 * DAY;
+        let cutoff = now - 28 * DAY;
+        for t in [0, cutoff - 1, cutoff, cutoff + 1, now] {
+            store.insert(&record(t, "a")).unwrap();
+        }
+        assert_eq!(store.purge(now, 28).unwrap(), 2);
+        let left: Vec<u64> = store
+            .range(0, u64::MAX)
+            .unwrap()
+            .iter()
+            .map(|r| r.time)
+            .collect();
+        assert_eq!(left, vec![cutoff, cutoff + 1, now]);
+        // A second purge at the same time deletes nothing more; a day later the next one goes.
+        assert_eq!(store.purge(now, 28).unwrap(), 0);
+        assert_eq!(store.purge(now + 1, 28).unwrap(), 1);
+    }
+
+    #[test]
+    fn same_second_records_are_all_kept_in_time_order() {
+        let (_d, store) = temp_store();
+        for (t, s) in [(5, "x"), (3, "y"), (5, "z"), (3, "w")] {
+            store.insert(&record(t, s)).unwrap();
+        }
+        let got: Vec<(u64, String)> = store
+            .range(0, 10)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.time, r.sender))
+            .collect();
+        assert_eq!(got.len(), 4);
+        assert!(got.windows(2).all(|w| w[0].0 <= w[1].0));
+        assert_eq!(store.range(4, 5).unwrap().len(), 0);
+        assert_eq!(store.range(5, 6).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn inquiries_round_trip_and_ids_grow() {
+        let (_d, store) = temp_store();
+        assert_eq!(store.next_inquiry_id().unwrap(), 1);
+        let inq = Inquiry {
+            id: 1,
+            person: "p@school.example".into(),
+            reason: "r".into(),
+            by: "b".into(),
+            from: 10,
+            to: 20,
+            opened: 10,
+            closed: None,
+        };
+        store.put_inquiry(&inq).unwrap();
+        assert_eq!(store.next_inquiry_id().unwrap(), 2);
+        assert_eq!(store.inquiry(1).unwrap(), Some(inq.clone()));
+        assert_eq!(store.inquiry(2).unwrap(), None);
+        assert_eq!(store.inquiries().unwrap(), vec![inq]);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u64),
+        Purge(u64, u64),
+        Range(u64, u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u64..40 * DAY).prop_map(Op::Insert),
+            (0u64..60 * DAY, 1u64..30).prop_map(|(n, d)| Op::Purge(n, d)),
+            (0u64..40 * DAY, 0u64..40 * DAY).prop_map(|(a, b)| Op::Range(a, b)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// STYLE.md 11: the store behaves like a BTreeMap keyed by (time, insertion number).
+        #[test]
+        fn store_matches_a_btreemap(ops in proptest::collection::vec(op(), 1..40)) {
+            let (_d, store) = temp_store();
+            let mut model: BTreeMap<(u64, u64), Record> = BTreeMap::new();
+            let mut n = 0u64;
+            for op in ops {
+                match op {
+                    Op::Insert(t) => {
+                        let r = record(t, &format!("s{n}"));
+                        store.insert(&r).unwrap();
+                        model.insert((t, n), r);
+                        n += 1;
+                    }
+                    Op::Purge(now, days) => {
+                        let cutoff = now.saturating_sub(days * DAY);
+                        let before = model.len();
+                        model.retain(|(t, _), _| *t >= cutoff);
+                        prop_assert_eq!(store.purge(now, days).unwrap(), before - model.len());
+                    }
+                    Op::Range(a, b) => {
+                        let want: Vec<Record> = model
+                            .iter()
+                            .filter(|((t, _), _)| *t >= a && *t < b)
+                            .map(|(_, r)| r.clone())
+                            .collect();
+                        prop_assert_eq!(store.range(a, b).unwrap(), want);
+                    }
+                }
+            }
+            prop_assert_eq!(store.len(), model.len());
+        }
+    }
+}

@@ -1,0 +1,128 @@
+use super::*;
+use crate::envelope::Recipient;
+use crate::policy::{Decision, Verdict};
+
+fn envelope(from: &str, to: &[&str]) -> Envelope {
+    Envelope {
+        mail_from: Some(from.into()),
+        mail_params: vec![],
+        rcpt_to: to
+            .iter()
+            .map(|a| Recipient {
+                address: a.to_string(),
+                params: vec![],
+            })
+            .collect(),
+        xforward: vec![],
+    }
+}
+
+fn decision(verdict: Verdict) -> Decision {
+    Decision {
+        verdict,
+        exempt: Some(Exemption::Persoonlijk),
+        score: 0.0,
+        hits: vec![],
+        detections: vec![],
+        tempfail_reason: None,
+    }
+}
+
+#[test]
+fn record_keeps_counts_and_domains_but_no_local_parts() {
+    let key = PseudonymKey::from_bytes([1; 32]);
+    let env = envelope(
+        "Juf.Anna@School.Example",
+        &[
+            "geheimeleerling@school.example",
+            "ouder@gmail.example",
+            "x@gmail.example",
+        ],
+    );
+    let r = Record::from_message(
+        42,
+        &key,
+        &env,
+        &["school.example".into()],
+        1234,
+        2,
+        &decision(Verdict::Bounce),
+    );
+    assert_eq!(r.time, 42);
+    assert_eq!(r.sender, key.pseudonym("juf.anna@school.example"));
+    assert_eq!(r.sender.len(), 64);
+    assert_eq!(r.sender_domain, "school.example");
+    assert_eq!((r.rcpt_local, r.rcpt_external), (1, 2));
+    assert_eq!(r.rcpt_domains, vec!["gmail.example", "school.example"]);
+    assert_eq!((r.size, r.attachments), (1234, 2));
+    assert_eq!(r.verdict, "bounce");
+    assert_eq!(r.exempt.as_deref(), Some("persoonlijk"));
+    let json = serde_json::to_string(&r).unwrap().to_lowercase();
+    for secret in ["juf.anna", "geheimeleerling", "ouder"] {
+        assert!(!json.contains(secret), "{secret} in {json}");
+    }
+}
+
+#[test]
+fn pseudonyms_depend_on_the_key_and_ignore_case() {
+    let a = PseudonymKey::from_bytes([1; 32]);
+    let b = PseudonymKey::from_bytes([2; 32]);
+    assert_eq!(a.pseudonym("<Piet@X.nl>"), a.pseudonym("piet@x.nl"));
+    assert_ne!(a.pseudonym("piet@x.nl"), b.pseudonym("piet@x.nl"));
+    assert_ne!(a.pseudonym("piet@x.nl"), a.pseudonym("jan@x.nl"));
+}
+
+#[test]
+fn key_file_is_created_once_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let k1 = PseudonymKey::load_or_create(dir.path()).unwrap();
+    let mode = std::fs::metadata(dir.path().join("traffic.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let k2 = PseudonymKey::load_or_create(dir.path()).unwrap();
+    assert_eq!(k1.pseudonym("a@b"), k2.pseudonym("a@b"));
+    std::fs::write(dir.path().join("traffic.key"), b"short").unwrap();
+    assert!(matches!(
+        PseudonymKey::load_or_create(dir.path()),
+        Err(KeyError::Length { len: 5, .. })
+    ));
+}
+
+#[tokio::test]
+async fn recorder_never_waits_and_counts_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TrafficStore::open(dir.path()).unwrap();
+    let key = PseudonymKey::from_bytes([3; 32]);
+    let (recorder, task) = spawn_writer(store.clone(), key, 2);
+    // Stop the writer: every further record is dropped and counted, none blocks.
+    task.abort();
+    let _ = task.await;
+    let env = envelope("a@b.example", &["c@d.example"]);
+    for _ in 0..5 {
+        recorder.record(&env, &[], 10, 0, &decision(Verdict::Pass));
+    }
+    assert_eq!(recorder.dropped(), 5);
+}
+
+#[tokio::test]
+async fn recorder_writes_to_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TrafficStore::open(dir.path()).unwrap();
+    let key = PseudonymKey::from_bytes([3; 32]);
+    let (recorder, _task) = spawn_writer(store.clone(), key.clone(), 16);
+    let env = envelope("a@b.example", &["c@d.example"]);
+    recorder.record(&env, &[], 10, 0, &decision(Verdict::Pass));
+    for _ in 0..100 {
+        if store.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let all = store.range(0, u64::MAX).unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].sender, key.pseudonym("a@b.example"));
+    assert_eq!(recorder.dropped(), 0);
+}

@@ -1,0 +1,387 @@
+//! End-to-end tests of the traffic records (*verkeersgegevens*) with the real binary: nothing from the
+//! content or the recipients' local parts reaches the database, summaries are k-suppressed, and inquiries
+//! work over the admin socket and offline, each action audited.
+
+mod support;
+
+use support::client::Client;
+use support::daemon::Daemon;
+use support::sink::{Sink, SinkBehaviour};
+
+const CONFIG: &str = r#"
+[organisation]
+local_domains = ["school.example"]
+"#;
+
+/// Distinctive strings that must never be stored: subject, body word, file name, recipient local parts.
+const SECRETS: [&str; 5] = [
+    "Xylofoonkwartet",
+    "Qwertyzebra",
+    "rapportage-kwetsbaar",
+    "geheimeleerling",
+    "ouderzonderdomein",
+];
+
+const MAIL: &[u8] = b"From: juf.anna@school.example\r\nTo: geheimeleerling7@school.example\r\n\
+Subject: Zorgdossier Xylofoonkwartet\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n\
+Het woord Qwertyzebra staat hier.\r\n--B\r\nContent-Type: application/pdf\r\n\
+Content-Disposition: attachment; filename=\"rapportage-kwetsbaar.pdf\"\r\n\r\n%PDF-1.4 niets\r\n--B--\r\n";
+
+fn today() -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .expect("date");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Every key and value of every tree of the sled database at `path`, and the raw bytes of its files.
+fn raw_database(path: &std::path::Path) -> (Vec<Vec<u8>>, Vec<u8>) {
+    let mut items = Vec::new();
+    {
+        let db = sled::open(path).expect("open traffic.sled");
+        for name in db.tree_names() {
+            let tree = db.open_tree(&name).expect("tree");
+            for item in tree.iter() {
+                let (k, v) = item.expect("item");
+                items.push(k.to_vec());
+                items.push(v.to_vec());
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for entry in walk(path) {
+        files.extend(std::fs::read(entry).expect("read sled file"));
+    }
+    (items, files)
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    let hay = haystack.to_ascii_lowercase();
+    let needle = needle.to_ascii_lowercase();
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn records_hold_no_content_and_inquiries_are_bounded_and_audited() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let mut daemon = Daemon::start(sink.addr(), CONFIG);
+    let (mut client, _) = Client::connect(daemon.addr).await;
+    let (code, _) = client.command("EHLO postfix.school.example").await;
+    assert_eq!(code, 250);
+    let (code, text) = client
+        .deliver(
+            "Juf.Anna@school.example",
+            &[
+                "geheimeleerling7@school.example",
+                "ouderzonderdomein@example.org",
+            ],
+            MAIL,
+        )
+        .await;
+    assert_eq!(code, 250, "{text}");
+    // Another person's mail, which the inquiry must not show.
+    let (code, _) = client
+        .deliver(
+            "meester.jan@school.example",
+            &["ouder@example.org"],
+            b"Subject: x\r\n\r\nhoi\r\n",
+        )
+        .await;
+    assert_eq!(code, 250);
+    let _ = client.command("QUIT").await;
+
+    let today = today();
+    // Too long: refused with a clear error, nothing opened.
+    let (code, _, err) = daemon.cli(&[
+        "inquiry",
+        "open",
+        "--person",
+        "juf.anna@school.example",
+        "--reason",
+        "melding 12",
+        "--days",
+        "15",
+        "--by",
+        "J. de Vries",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("maximum of 14 days"), "{err}");
+    let (code, out, err) = daemon.cli(&[
+        "inquiry",
+        "open",
+        "--person",
+        "juf.anna@school.example",
+        "--reason",
+        "melding 12",
+        "--days",
+        "2",
+        "--by",
+        "J. de Vries",
+        "--from",
+        &today,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("inquiry 1 opened"), "{out}");
+    // The writer is asynchronous: poll until the record is there.
+    let mut report = serde_json::Value::Null;
+    for _ in 0..50 {
+        let (code, out, err) = daemon.cli(&["inquiry", "report", "1", "--format", "json"]);
+        assert_eq!(code, 0, "{err}");
+        report = serde_json::from_str(&out).expect("json");
+        if report["records"].as_array().is_some_and(|r| !r.is_empty()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let records = report["records"].as_array().expect("records");
+    assert_eq!(records.len(), 1, "only juf.anna's message: {report}");
+    let r = &records[0];
+    assert_eq!(r["rcpt_local"], 1);
+    assert_eq!(r["rcpt_external"], 1);
+    assert_eq!(r["attachments"], 1);
+    assert_eq!(r["verdict"], "pass");
+    assert_eq!(
+        r["rcpt_domains"],
+        serde_json::json!(["example.org", "school.example"])
+    );
+    assert!(report["notification"].is_null());
+
+    // The summary: one sender per cell, so with k = 5 every figure is suppressed. CSV for Dutch Excel.
+    let (code, csv, err) = daemon.cli(&[
+        "traffic", "summary", "--from", &today, "--to", &today, "--format", "csv",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(csv.starts_with('\u{feff}'), "BOM");
+    assert!(csv.contains("period;group;messages"), "{csv}");
+    assert!(csv.contains(";school.example;suppressed (<5)"), "{csv}");
+    assert!(csv.contains("fewer than 5 distinct senders") && csv.contains("kept 28 days"));
+
+    let (code, _, err) = daemon.cli(&["inquiry", "close", "1"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = daemon.cli(&["inquiry", "report", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("artikel 6.6") && out.contains("juf.anna@school.example"),
+        "{out}"
+    );
+
+    // Stop the daemon cleanly (flushes sled), then read the raw database.
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit(), "{}", daemon.log_text());
+    let (items, files) = raw_database(&daemon.data_dir.join("traffic.sled"));
+    assert!(
+        items.len() >= 4,
+        "two records and one inquiry expected, got {} items",
+        items.len() / 2
+    );
+    for secret in SECRETS {
+        for item in &items {
+            assert!(
+                !contains(item, secret),
+                "{secret} in a key or value: {}",
+                String::from_utf8_lossy(item)
+            );
+        }
+        assert!(!contains(&files, secret), "{secret} in the sled files");
+    }
+    // The sender address is only a pseudonym in the records (the inquiry itself names its person).
+    let records_text: Vec<String> = items
+        .iter()
+        .map(|i| String::from_utf8_lossy(i).into_owned())
+        .filter(|t| t.contains("\"verdict\""))
+        .collect();
+    assert_eq!(records_text.len(), 2);
+    for t in &records_text {
+        assert!(!t.contains("juf.anna") && !t.contains("meester.jan"), "{t}");
+    }
+    let key = std::fs::metadata(daemon.data_dir.join("traffic.key")).expect("key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+
+    // Offline (no daemon): the same commands work, and every inquiry action is in the audit log.
+    let html = daemon.data_dir.join("report.html");
+    let xlsx = daemon.data_dir.join("report.xlsx");
+    for (format, path) in [("html", &html), ("xlsx", &xlsx)] {
+        let (code, _, err) = daemon.cli(&[
+            "traffic",
+            "summary",
+            "--from",
+            &today,
+            "--to",
+            &today,
+            "--group",
+            "verdict",
+            "--format",
+            format,
+            "--out",
+            path.to_str().expect("utf-8 path"),
+        ]);
+        assert_eq!(code, 0, "{format}: {err}");
+    }
+    let html = std::fs::read_to_string(&html).expect("html");
+    assert!(html.contains("<svg") && html.contains("suppressed (&lt;5)"));
+    assert!(std::fs::read(&xlsx).expect("xlsx").starts_with(b"PK"));
+    let (code, _, err) = daemon.cli(&[
+        "traffic", "summary", "--from", &today, "--to", &today, "--format", "xlsx",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--out"), "{err}");
+    let (code, _, err) = daemon.cli(&["inquiry", "report", "7"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no inquiry 7"), "{err}");
+    let (code, out, err) = daemon.cli(&["inquiry", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("closed"), "{out}");
+    let (code, out, err) = daemon.cli(&["audit", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let audit: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .filter(|a| a.starts_with("inquiry"))
+        .collect();
+    assert!(
+        actions.starts_with(&["inquiry-open", "inquiry-report"]),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"inquiry-close"));
+    assert_eq!(actions.last(), Some(&"inquiry-report"));
+    assert_eq!(audit["verification"]["intact"], true);
+}
+
+/// GET `path` from `addr` with a plain HTTP/1.1 request; (status line, body).
+fn http_get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect metrics");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let (head, body) = text.split_once("\r\n\r\n").expect("http response");
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+#[tokio::test]
+async fn metrics_are_scraped_from_loopback_and_hold_no_addresses() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let config = format!("{CONFIG}[metrics]\nlisten = \"127.0.0.1:0\"\n");
+    let daemon = Daemon::start(sink.addr(), &config);
+    assert!(
+        daemon.wait_for_log("metrics served"),
+        "{}",
+        daemon.log_text()
+    );
+    let log = daemon.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("metrics served"))
+        .expect("line");
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("address="))
+        .expect("address=")
+        .to_string();
+    let (mut client, _) = Client::connect(daemon.addr).await;
+    let (code, _) = client.command("EHLO postfix.school.example").await;
+    assert_eq!(code, 250);
+    let (code, text) = client
+        .deliver(
+            "juf.anna@school.example",
+            &["geheimeleerling7@school.example"],
+            MAIL,
+        )
+        .await;
+    assert_eq!(code, 250, "{text}");
+    let (status, body) = http_get(&addr, "/metrics");
+    assert!(status.contains("200"), "{status}");
+    for want in [
+        "mailwacht_messages_total{verdict=\"pass\"} 1",
+        "mailwacht_messages_total{verdict=\"bounce\"} 0",
+        "mailwacht_relay_seconds_count 1",
+        "mailwacht_scan_seconds_count 1",
+        "mailwacht_next_hop_errors_total 0",
+        "# TYPE mailwacht_open_connections gauge",
+    ] {
+        assert!(body.contains(want), "{want} in\n{body}");
+    }
+    let bytes: u64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("mailwacht_message_bytes_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("bytes");
+    assert_eq!(bytes, MAIL.len() as u64);
+    assert!(!body.contains('@'), "no addresses in metrics");
+    for secret in SECRETS {
+        assert!(!contains(body.as_bytes(), secret), "{secret}");
+    }
+    let (status, _) = http_get(&addr, "/other");
+    assert!(status.contains("404"), "{status}");
+}
+
+#[test]
+fn metrics_refuse_a_non_loopback_address() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("m.toml");
+    std::fs::write(&path, "[metrics]\nlisten = \"0.0.0.0:9425\"\n").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+        .arg("--config")
+        .arg(&path)
+        .arg("config")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}
+
+#[tokio::test]
+async fn retention_is_logged_at_start_and_when_a_reload_changes_it() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let daemon = Daemon::start(sink.addr(), CONFIG);
+    assert!(
+        daemon.wait_for_log("retention_days=28"),
+        "{}",
+        daemon.log_text()
+    );
+    // The greeting comes from the SMTP server, which starts after the SIGHUP handler is installed.
+    let (_client, (code, _)) = Client::connect(daemon.addr).await;
+    assert_eq!(code, 220);
+    std::fs::write(
+        &daemon.config_path,
+        format!("{CONFIG}[traffic]\nretention_days = 21\n"),
+    )
+    .expect("rewrite config");
+    daemon.signal("HUP");
+    assert!(
+        daemon.wait_for_log("traffic retention changed"),
+        "{}",
+        daemon.log_text()
+    );
+    let log = daemon.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("traffic retention changed"))
+        .expect("line");
+    assert!(
+        line.contains("old=28") && line.contains("retention_days=21"),
+        "{line}"
+    );
+}
