@@ -24,7 +24,7 @@ use crate::smtp::client::{NextHop, Outbound};
 use crate::smtp::{Handler, Reply, Transaction};
 
 /// Messages larger than this are analysed on the blocking pool so a big message never stalls the reactor.
-const INLINE_ANALYSIS_LIMIT: usize = 256 * 1024;
+pub(crate) const INLINE_ANALYSIS_LIMIT: usize = 256 * 1024;
 
 /// Everything needed to decide about a message; built from the configuration, replaced whole on reload.
 pub struct Engine {
@@ -150,7 +150,7 @@ impl Engine {
     }
 
     /// The rules behind the hits of a decision, once each, in hit order.
-    fn hit_rules<'a>(&'a self, decision: &Decision) -> Vec<&'a crate::rules::RuleInfo> {
+    pub(crate) fn hit_rules<'a>(&'a self, decision: &Decision) -> Vec<&'a crate::rules::RuleInfo> {
         decision
             .rule_ids()
             .into_iter()
@@ -191,10 +191,10 @@ struct Inner {
     quarantine: Arc<dyn Quarantine>,
 }
 
-/// What happened to a message, for the log line.
-struct Outcome {
-    reply: Reply,
-    action: &'static str,
+/// What happened to a message, for the log line (also built by the milter, which logs the same line).
+pub(crate) struct Outcome {
+    pub(crate) reply: Reply,
+    pub(crate) action: &'static str,
 }
 
 impl Pipeline {
@@ -571,7 +571,7 @@ fn reply_summary(reply: &Reply) -> String {
 
 /// One line per message: queue id, verdict, action, rule ids, categories, sizes and domains. Never subjects,
 /// bodies, file names, matched words or local parts.
-fn log_message(
+pub(crate) fn log_message(
     queue_id: &str,
     envelope: &Envelope,
     size: usize,
