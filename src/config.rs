@@ -488,13 +488,6 @@ impl Config {
                 return Err(invalid("milter", key, "must be greater than 0".into()));
             }
         }
-        if !self.smtp.enabled && !self.milter.enabled {
-            return Err(invalid(
-                "smtp",
-                "enabled",
-                "the SMTP listener and the milter are both off; enable at least one".into(),
-            ));
-        }
         if let Err(e) = crate::scan::ClamdAddr::parse(&self.scan.clamd) {
             return Err(invalid("scan", "clamd", e.to_string()));
         }
@@ -666,7 +659,6 @@ mod tests {
             ("[milter]\nlisten = \"11332\"\n", "listen"),
             ("[milter]\non_infected = \"ignore\"\n", "on_infected"),
             ("[milter]\ntimeout_secs = 0\n", "timeout_secs"),
-            ("[smtp]\nenabled = false\n", "enabled"),
             ("[policy]\nthreshold = 0.0\n", "threshold"),
             (
                 "[organisation]\nlocal_domains = [\"a@b\"]\n",

@@ -55,6 +55,11 @@ pub fn run(config_path: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode>
     init_logging();
     let mut config = super::load_config(config_path.as_ref())?;
     args.apply(&mut config);
+    if !config.smtp.enabled && !config.milter.enabled {
+        anyhow::bail!(
+            "nothing to serve: [smtp] enabled = false and [milter] enabled = false; enable at least one"
+        );
+    }
     let engine = Engine::from_config(&config).context("loading rules")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
