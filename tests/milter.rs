@@ -117,6 +117,12 @@ fn pass_bounce_exempt_and_abort_on_one_connection() {
         daemon.log_lines(&["message"])
     );
     assert!(daemon.wait_for_log(&["verdict=\"pass\"", "exempt=\"persoonlijk\""]));
+    // The log reader thread may lag the socket a little.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while daemon.log_lines(&["verdict="]).len() < 4 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
     let logs = daemon.log_lines(&["message"]);
     assert_eq!(
         logs.iter().filter(|l| l.contains("verdict=")).count(),
@@ -260,6 +266,16 @@ fn header_added_when_configured_and_reload_applies() {
         responses[0].text()
     );
     assert_eq!(responses[1].code, b'c');
+    // Without HDR_LEADSPC the MTA adds the space after the colon itself.
+    let mut old = MilterClient::connect_tcp(&daemon.milter);
+    old.negotiate(0x1ff, 0x7f);
+    old.connect_and_helo();
+    let responses = old.message(&mail(CLEAN));
+    assert!(
+        responses[0].text().starts_with("X-Mailwacht|pass (MW"),
+        "{}",
+        responses[0].text()
+    );
 }
 
 #[test]

@@ -116,6 +116,7 @@ impl Milter {
             policy_envelope,
             data,
             may_add_header,
+            header_leading_space,
         } = msg;
         let (data, analysis) = if size > INLINE_ANALYSIS_LIMIT {
             let limits = engine.limits.clone();
@@ -141,9 +142,11 @@ impl Milter {
             Verdict::Pass => {
                 let mut responses = Vec::new();
                 if may_add_header {
+                    // Postfix shows `Name:value` as given once HDR_LEADSPC is on, `Name: value` otherwise.
+                    let space = if header_leading_space { " " } else { "" };
                     responses.push(Response::AddHeader {
                         name: HEADER_NAME.into(),
-                        value: format!(" pass ({queue_id})"),
+                        value: format!("{space}pass ({queue_id})"),
                     });
                 }
                 responses.push(Response::Continue);

@@ -80,6 +80,8 @@ pub struct Collected {
     pub data: Vec<u8>,
     /// Whether an `X-Mailwacht` header may be added (configured and negotiated).
     pub may_add_header: bool,
+    /// SMFIP_HDR_LEADSPC was negotiated: an added header's value must carry its own leading space.
+    pub header_leading_space: bool,
 }
 
 /// The message being received.
@@ -242,6 +244,7 @@ impl Session {
                     policy_envelope,
                     data: msg.data,
                     may_add_header: self.actions & SMFIF_ADDHDRS != 0,
+                    header_leading_space: protocol & SMFIP_HDR_LEADSPC != 0,
                 })
             }
             Command::Abort => {
@@ -507,6 +510,7 @@ mod tests {
                 Some("vp@school.example")
             );
             assert!(!c.may_add_header);
+            assert_eq!(c.header_leading_space, leading == " ");
         }
         // Without use_auth_sender the envelope sender stays the identity.
         let Action::Evaluate(c) = collect(
