@@ -219,6 +219,7 @@ fn oversize_body_is_refused_without_buffering() {
     let (code, text) = last(&responses);
     assert_eq!(code, 'y');
     assert!(text.starts_with("552 5.3.4"), "{text}");
+    assert!(daemon.wait_for_log(&["verdict=\"too-big\"", "reply=552", "limit=2000"]));
     // The connection is still usable for the next message.
     c.send(b'A', b"");
     assert_eq!(last(&c.message(&mail(CLEAN))).0, 'c');

@@ -161,6 +161,17 @@ async fn run_connection(
                         output.extend_from_slice(&r.encode());
                     }
                 }
+                Action::TooBig(response) => {
+                    // Nothing was evaluated; still one line for the message (no content, no addresses).
+                    tracing::info!(
+                        verdict = "too-big",
+                        action = "rejected",
+                        reply = 552,
+                        limit = settings.session.max_message_size,
+                        "message"
+                    );
+                    output.extend_from_slice(&response.encode());
+                }
                 Action::Close => {
                     write(&mut stream, &mut output, settings.read_timeout).await?;
                     return Ok(());

@@ -65,6 +65,8 @@ pub enum Action {
     Reply(Vec<Response>),
     /// End of message: evaluate and answer.
     Evaluate(Collected),
+    /// The message went over the size limit: send this refusal and log it (once per message).
+    TooBig(Response),
     /// SMFIC_QUIT: close the connection.
     Close,
 }
@@ -95,6 +97,8 @@ struct Message {
     headers_done: bool,
     /// The size limit was exceeded: nothing more is kept, the message will be refused.
     oversize: bool,
+    /// The refusal was already handed out as [`Action::TooBig`] (logged once per message).
+    oversize_reported: bool,
 }
 
 /// One milter connection's state.
@@ -219,7 +223,7 @@ impl Session {
                 self.end_headers();
                 self.append(&chunk);
                 if self.msg.oversize {
-                    Action::Reply(vec![self.oversize_reply()])
+                    self.too_big()
                 } else {
                     Action::Reply(vec![Response::Continue])
                 }
@@ -229,7 +233,13 @@ impl Session {
                 self.append(&chunk);
                 let msg = std::mem::take(&mut self.msg);
                 if msg.oversize {
-                    return Ok(Action::Reply(vec![self.oversize_reply()]));
+                    self.msg.oversize_reported = msg.oversize_reported;
+                    let action = self.too_big();
+                    self.msg = Message {
+                        auth_authen: msg.auth_authen,
+                        ..Message::default()
+                    };
+                    return Ok(action);
                 }
                 let mut policy_envelope = msg.envelope.clone();
                 if self.settings.use_auth_sender {
@@ -282,6 +292,16 @@ impl Session {
             return;
         }
         self.msg.data.extend_from_slice(bytes);
+    }
+
+    /// The first refusal of a message is [`Action::TooBig`], repeats are plain replies.
+    fn too_big(&mut self) -> Action {
+        let reply = self.oversize_reply();
+        if std::mem::replace(&mut self.msg.oversize_reported, true) {
+            Action::Reply(vec![reply])
+        } else {
+            Action::TooBig(reply)
+        }
     }
 
     fn oversize_reply(&self) -> Response {
@@ -564,18 +584,25 @@ mod tests {
             s.handle(Command::Body(big.clone())),
             Ok(Action::Reply(vec![Response::Continue]))
         );
-        let Ok(Action::Reply(r)) = s.handle(Command::Body(big.clone())) else {
-            panic!("no reply");
+        let Ok(Action::TooBig(r)) = s.handle(Command::Body(big.clone())) else {
+            panic!("no refusal");
         };
         assert!(
-            matches!(r.as_slice(), [Response::ReplyCode(t)] if t.starts_with("552 5.3.4")),
+            matches!(&r, Response::ReplyCode(t) if t.starts_with("552 5.3.4")),
             "{r:?}"
         );
         assert!(s.msg.data.is_empty(), "nothing kept after the limit");
         let Ok(Action::Reply(r)) = s.handle(Command::EndOfMessage(Vec::new())) else {
-            panic!("evaluated an oversize message");
+            panic!("evaluated an oversize message, or reported it twice");
         };
         assert!(matches!(r.as_slice(), [Response::ReplyCode(t)] if t.starts_with("552 ")));
+        // Over the limit already in the headers (no replies to them): refused at end of message.
+        s.handle(Command::Mail(vec!["<a@b>".into()])).expect("mail");
+        s.handle(header("X-Big", &"y".repeat(1200))).expect("hdr");
+        assert!(matches!(
+            s.handle(Command::EndOfMessage(Vec::new())),
+            Ok(Action::TooBig(Response::ReplyCode(_)))
+        ));
         // The next message on the same connection starts clean.
         s.handle(Command::Mail(vec!["<a@b>".into()])).expect("mail");
         assert!(matches!(
