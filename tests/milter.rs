@@ -310,3 +310,15 @@ fn both_listeners_run_together() {
     let mut c = daemon.session();
     assert_eq!(last(&c.message(&mail(&curse_mail("")))).0, 'y');
 }
+
+#[test]
+fn idle_connections_time_out() {
+    let config = format!("{CONFIG}[milter]\ntimeout_secs = 1\n");
+    let daemon = MilterDaemon::start(&config, "127.0.0.1:0");
+    let mut c = daemon.session();
+    let started = std::time::Instant::now();
+    assert!(c.read().is_none(), "closed after the idle limit");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    // A new connection is served as usual.
+    assert_eq!(last(&daemon.session().message(&mail(CLEAN))).0, 'c');
+}
