@@ -489,4 +489,30 @@ mod tests {
             assert_eq!(response.encode(), want, "{response:?}");
         }
     }
+
+    proptest::proptest! {
+        /// Any bytes: decoding never panics, never claims more than it was given, and every packet it
+        /// returns parses or fails cleanly.
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let mut rest: &[u8] = &bytes;
+            while let Ok(Some((packet, used))) = decode_packet(rest) {
+                proptest::prop_assert!(used > 4 && used <= rest.len());
+                let _ = Command::parse(packet);
+                rest = &rest[used..];
+            }
+        }
+
+        /// Framing round-trips, whatever the split of the stream into reads.
+        #[test]
+        fn packets_round_trip(code in proptest::num::u8::ANY, data in proptest::collection::vec(proptest::num::u8::ANY, 0..300), cut in 0usize..310) {
+            let wire = encode_packet(code, &data);
+            let cut = cut.min(wire.len());
+            if cut < wire.len() {
+                proptest::prop_assert_eq!(decode_packet(&wire[..cut]), Ok(None));
+            }
+            let (p, used) = decode_packet(&wire).expect("valid").expect("complete");
+            proptest::prop_assert_eq!((p.code, p.data, used), (code, data, wire.len()));
+        }
+    }
 }

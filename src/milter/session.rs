@@ -654,4 +654,34 @@ mod tests {
             "550-5.7.1 Bericht geweigerd (100%%)\r\n550 5.7.1 Message refused"
         );
     }
+
+    proptest::proptest! {
+        /// Any sequence of commands after negotiation: no panic, and never more than the limit kept.
+        #[test]
+        fn bounded_under_any_command_sequence(
+            steps in proptest::collection::vec((0u8..9, proptest::collection::vec(proptest::num::u8::ANY, 0..400)), 0..40),
+            offer in proptest::num::u32::ANY,
+        ) {
+            let mut s = negotiated(offer, settings());
+            for (kind, bytes) in steps {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let command = match kind {
+                    0 => Command::Mail(vec![text]),
+                    1 => Command::Rcpt(vec![text]),
+                    2 => Command::Header { name: b"X".to_vec(), value: bytes },
+                    3 => Command::EndOfHeaders,
+                    4 => Command::Body(bytes),
+                    5 => Command::EndOfMessage(bytes),
+                    6 => Command::Abort,
+                    7 => Command::Macro { for_command: b'M', pairs: vec![("{auth_authen}".into(), text)] },
+                    _ => Command::QuitNewConnection,
+                };
+                let action = s.handle(command).expect("negotiated session accepts every command");
+                proptest::prop_assert!(s.msg.data.len() <= 1000);
+                if let Action::Evaluate(c) = action {
+                    proptest::prop_assert!(c.data.len() <= 1000);
+                }
+            }
+        }
+    }
 }
