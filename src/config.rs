@@ -29,6 +29,7 @@ pub struct Config {
     pub admin: Admin,
     pub traffic: TrafficSection,
     pub metrics: MetricsSection,
+    pub milter: MilterSection,
 }
 
 /// `[organisation]`: who "we" are.
@@ -92,6 +93,8 @@ impl Default for Exemptions {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Smtp {
+    /// Run the SMTP content-filter listener. `false` with `[milter] enabled = true`: milter mode only.
+    pub enabled: bool,
     /// Where the content filter listens (Postfix's `content_filter` target).
     pub listen: String,
     /// Postfix's re-injection smtpd (`127.0.0.1:10026` in the usual master.cf).
@@ -117,6 +120,7 @@ pub struct Smtp {
 impl Default for Smtp {
     fn default() -> Self {
         Smtp {
+            enabled: true,
             listen: "127.0.0.1:10025".into(),
             next_hop: "127.0.0.1:10026".into(),
             hostname: "localhost".into(),
@@ -271,7 +275,68 @@ pub struct Admin {
     pub group: Option<String>,
 }
 
+/// `[milter]`: the before-queue integration (Postfix `smtpd_milters`), same policy as the content filter.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MilterSection {
+    /// Run the milter listener.
+    pub enabled: bool,
+    /// `host:port` (Postfix `inet:host:port`) or `unix:/path` (Postfix `unix:/path`).
+    pub listen: String,
+    /// A group given access to a unix socket (mode 0660), e.g. `postfix`.
+    pub group: Option<String>,
+    /// Add an `X-Mailwacht` header to mail that passes.
+    pub add_header: bool,
+    /// Use Postfix's `{auth_authen}` (the SASL login, when it is an address) as the sender identity for
+    /// the exemptions and rules instead of the envelope sender.
+    pub use_auth_sender: bool,
+    /// Infected mail, once quarantined: `reject` (550, the client sees it) or `discard` (accepted, dropped).
+    pub on_infected: OnInfected,
+    /// Milter connections served at once (one per Postfix smtpd process).
+    pub max_connections: usize,
+    /// Idle seconds allowed between milter commands (a whole SMTP session can be slow).
+    pub timeout_secs: u64,
+}
+
+impl Default for MilterSection {
+    fn default() -> Self {
+        MilterSection {
+            enabled: false,
+            listen: "127.0.0.1:11332".into(),
+            group: None,
+            add_header: false,
+            use_auth_sender: false,
+            on_infected: OnInfected::Reject,
+            max_connections: 100,
+            timeout_secs: 1800,
+        }
+    }
+}
+
+/// What the milter answers for infected mail after quarantining it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInfected {
+    Reject,
+    Discard,
+}
+
 impl Config {
+    /// The milter server's settings.
+    pub fn milter_settings(&self) -> crate::milter::MilterSettings {
+        crate::milter::MilterSettings {
+            session: crate::milter::session::SessionSettings {
+                max_message_size: self.smtp.max_message_size,
+                add_header: self.milter.add_header,
+                use_auth_sender: self.milter.use_auth_sender,
+            },
+            on_infected: self.milter.on_infected,
+            max_connections: self.milter.max_connections,
+            read_timeout: Duration::from_secs(self.milter.timeout_secs),
+            shutdown_grace: Duration::from_secs(self.smtp.shutdown_grace_secs),
+        }
+    }
+
     /// The admin socket path in effect.
     pub fn admin_socket(&self) -> PathBuf {
         self.admin
@@ -435,6 +500,24 @@ impl Config {
         ] {
             if value == 0 {
                 return Err(invalid("smtp", key, "must be greater than 0".into()));
+            }
+        }
+        if crate::milter::ListenAddr::parse(&self.milter.listen).is_none() {
+            return Err(invalid(
+                "milter",
+                "listen",
+                format!(
+                    "{:?} is not host:port or unix:/absolute/path",
+                    self.milter.listen
+                ),
+            ));
+        }
+        for (key, value) in [
+            ("max_connections", self.milter.max_connections as u64),
+            ("timeout_secs", self.milter.timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(invalid("milter", key, "must be greater than 0".into()));
             }
         }
         if let Err(e) = crate::scan::ClamdAddr::parse(&self.scan.clamd) {
@@ -642,6 +725,10 @@ mod tests {
             ("[scan]\nmax_stream = 0\n", "max_stream"),
             ("[quarantine]\nretention_days = 0\n", "retention_days"),
             ("[scan]\nbackend = \"norton\"\n", "backend"),
+            ("[milter]\nlisten = \"unix:relative.sock\"\n", "listen"),
+            ("[milter]\nlisten = \"11332\"\n", "listen"),
+            ("[milter]\non_infected = \"ignore\"\n", "on_infected"),
+            ("[milter]\ntimeout_secs = 0\n", "timeout_secs"),
             ("[policy]\nthreshold = 0.0\n", "threshold"),
             (
                 "[organisation]\nlocal_domains = [\"a@b\"]\n",

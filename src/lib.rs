@@ -18,6 +18,7 @@
 //! - [`metrics`]: Prometheus `/metrics` on a loopback port (aggregates only).
 //! - [`pipeline`]: the one place that turns a received message into an action and an SMTP reply
 //!   (`250` only when the message is safe).
+//! - [`milter`]: the same policy before the queue (Postfix `smtpd_milters`): refuse at end of DATA.
 //! - [`smtp`]: the SMTP server Postfix talks to, and the client that relays to the next hop.
 //! - [`cli`]: the `mailwacht` command line (thin: parses flags and calls the modules above).
 
@@ -28,6 +29,7 @@ pub mod config;
 pub mod envelope;
 pub mod message;
 pub mod metrics;
+pub mod milter;
 pub mod pipeline;
 pub mod policy;
 pub mod quarantine;

@@ -24,7 +24,7 @@ use crate::smtp::client::{NextHop, Outbound};
 use crate::smtp::{Handler, Reply, Transaction};
 
 /// Messages larger than this are analysed on the blocking pool so a big message never stalls the reactor.
-const INLINE_ANALYSIS_LIMIT: usize = 256 * 1024;
+pub(crate) const INLINE_ANALYSIS_LIMIT: usize = 256 * 1024;
 
 /// Everything needed to decide about a message; built from the configuration, replaced whole on reload.
 pub struct Engine {
@@ -153,7 +153,7 @@ impl Engine {
     }
 
     /// The rules behind the hits of a decision, once each, in hit order.
-    fn hit_rules<'a>(&'a self, decision: &Decision) -> Vec<&'a crate::rules::RuleInfo> {
+    pub(crate) fn hit_rules<'a>(&'a self, decision: &Decision) -> Vec<&'a crate::rules::RuleInfo> {
         decision
             .rule_ids()
             .into_iter()
@@ -196,10 +196,10 @@ struct Inner {
     traffic: std::sync::OnceLock<crate::traffic::Recorder>,
 }
 
-/// What happened to a message, for the log line.
-struct Outcome {
-    reply: Reply,
-    action: &'static str,
+/// What happened to a message, for the log line (also built by the milter, which logs the same line).
+pub(crate) struct Outcome {
+    pub(crate) reply: Reply,
+    pub(crate) action: &'static str,
 }
 
 impl Pipeline {
@@ -299,7 +299,7 @@ impl Pipeline {
                 }
             }
         };
-        log_message(
+        self.account(
             &queue_id,
             &txn.envelope,
             size,
@@ -307,18 +307,26 @@ impl Pipeline {
             &decision,
             &outcome,
         );
-        crate::metrics::message(&decision, size);
-        if let Some(traffic) = self.inner.traffic.get() {
-            // Never waits or fails (bounded queue, try_send): see crate::traffic.
-            traffic.record(
-                &txn.envelope,
-                &engine.org.local_domains,
-                size,
-                attachments,
-                &decision,
-            );
-        }
         outcome.reply
+    }
+
+    /// Everything that follows a decided message in either mode (SMTP relay or milter): the one log line,
+    /// the metrics and the traffic record (*verkeersgegevens*, never waits or fails: see [`crate::traffic`]).
+    pub(crate) fn account(
+        &self,
+        queue_id: &str,
+        envelope: &Envelope,
+        size: usize,
+        attachments: usize,
+        decision: &Decision,
+        outcome: &Outcome,
+    ) {
+        log_message(queue_id, envelope, size, attachments, decision, outcome);
+        crate::metrics::message(decision, size);
+        if let Some(traffic) = self.inner.traffic.get() {
+            let local_domains = &self.engine().org.local_domains;
+            traffic.record(envelope, local_domains, size, attachments, decision);
+        }
     }
 
     /// Pass the message on unchanged. Recipients the next hop refuses permanently while it accepts others
@@ -601,7 +609,7 @@ fn reply_summary(reply: &Reply) -> String {
 
 /// One line per message: queue id, verdict, action, rule ids, categories, sizes and domains. Never subjects,
 /// bodies, file names, matched words or local parts.
-fn log_message(
+pub(crate) fn log_message(
     queue_id: &str,
     envelope: &Envelope,
     size: usize,

@@ -1,4 +1,5 @@
-//! `mailwacht serve`: load the configuration, start the SMTP listener, reload on SIGHUP, stop on SIGTERM.
+//! `mailwacht serve`: load the configuration, start the SMTP listener and/or the milter listener, reload on
+//! SIGHUP, stop both on SIGTERM.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +24,9 @@ pub struct Args {
     /// Relay here instead of `[smtp] next_hop`.
     #[arg(long, value_name = "HOST:PORT")]
     next_hop: Option<String>,
+    /// Serve the milter here (enables `[milter]`), e.g. `127.0.0.1:0` or `unix:/run/mailwacht/milter.sock`.
+    #[arg(long, value_name = "ADDRESS")]
+    milter_listen: Option<String>,
     /// Use this data directory instead of `[storage] data_dir`.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -37,6 +41,10 @@ impl Args {
         if let Some(next_hop) = &self.next_hop {
             config.smtp.next_hop = next_hop.clone();
         }
+        if let Some(milter) = &self.milter_listen {
+            config.milter.listen = milter.clone();
+            config.milter.enabled = true;
+        }
         if let Some(dir) = &self.data_dir {
             config.storage.data_dir = dir.clone();
         }
@@ -47,6 +55,11 @@ pub fn run(config_path: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode>
     init_logging();
     let mut config = super::load_config(config_path.as_ref())?;
     args.apply(&mut config);
+    if !config.smtp.enabled && !config.milter.enabled {
+        anyhow::bail!(
+            "nothing to serve: [smtp] enabled = false and [milter] enabled = false; enable at least one"
+        );
+    }
     let engine = Engine::from_config(&config).context("loading rules")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -62,10 +75,20 @@ async fn serve(
     config: Config,
     engine: Engine,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(&config.smtp.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.smtp.listen))?;
-    let address = listener.local_addr().context("reading listen address")?;
+    let listener = if config.smtp.enabled {
+        let listener = tokio::net::TcpListener::bind(&config.smtp.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.smtp.listen))?;
+        let address = listener.local_addr().context("reading listen address")?;
+        Some((listener, address))
+    } else {
+        None
+    };
+    let milter_listener = if config.milter.enabled {
+        Some(bind_milter(&config.milter).await?)
+    } else {
+        None
+    };
     let mailer = Mailer::new(&config.smtp.next_hop, &config.smtp.hostname, BOUNCE_TIMEOUT)
         .context("setting up bounce mailer")?;
     let (store, report) =
@@ -138,21 +161,43 @@ async fn serve(
         Arc::new(store.clone()),
     );
     pipeline.set_traffic(recorder);
+    let milter = crate::milter::Milter::new(pipeline.clone(), Arc::new(store.clone()));
     let settings = Arc::new(ArcSwap::from_pointee(config.server_settings()));
+    let milter_settings = Arc::new(ArcSwap::from_pointee(config.milter_settings()));
     if config.organisation.local_domains.is_empty() {
         warn!("no [organisation] local_domains configured: every sender is screened and every recipient counts as external");
     }
-    info!(
-        listen = %address,
-        next_hop = %config.smtp.next_hop,
-        rules = pipeline.engine().rules.rules().len(),
-        config = %config_path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| crate::config::EMBEDDED_NAME.into()),
-        "mailwacht listening"
-    );
+    let config_name = config_path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| crate::config::EMBEDDED_NAME.into());
+    if let Some((_, address)) = &listener {
+        info!(
+            listen = %address,
+            next_hop = %config.smtp.next_hop,
+            rules = pipeline.engine().rules.rules().len(),
+            config = %config_name,
+            "mailwacht listening"
+        );
+    }
+    if let Some(l) = &milter_listener {
+        info!(
+            milter_listen = %l.describe(),
+            rules = pipeline.engine().rules.rules().len(),
+            config = %config_name,
+            "mailwacht milter listening"
+        );
+    }
 
+    // Removed on exit when it is a unix socket we created.
+    let milter_listen = milter_listener
+        .as_ref()
+        .map(|_| config.milter.listen.clone())
+        .unwrap_or_default();
     let mut hangup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
     let reload_pipeline = pipeline.clone();
     let reload_settings = settings.clone();
+    let reload_milter_settings = milter_settings.clone();
     let reload = tokio::spawn(async move {
         let mut current = config;
         while hangup.recv().await.is_some() {
@@ -161,6 +206,7 @@ async fn serve(
                     for (what, old, now) in [
                         ("listen", &current.smtp.listen, &new.smtp.listen),
                         ("next_hop", &current.smtp.next_hop, &new.smtp.next_hop),
+                        ("milter listen", &current.milter.listen, &new.milter.listen),
                     ] {
                         if old != now {
                             warn!(
@@ -177,7 +223,13 @@ async fn serve(
                         );
                     }
                     traffic_service.reload(&new);
+                    if (current.smtp.enabled, current.milter.enabled)
+                        != (new.smtp.enabled, new.milter.enabled)
+                    {
+                        warn!("enabling or disabling a listener takes effect only after a restart");
+                    }
                     reload_settings.store(Arc::new(new.server_settings()));
+                    reload_milter_settings.store(Arc::new(new.milter_settings()));
                     let rules = engine.rules.rules().len();
                     reload_pipeline.reload(engine);
                     info!(rules, "configuration and rules reloaded");
@@ -190,7 +242,8 @@ async fn serve(
         }
     });
 
-    let shutdown = async {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let signals = async move {
         let mut term = match signal(SignalKind::terminate()) {
             Ok(s) => s,
             Err(e) => {
@@ -202,10 +255,39 @@ async fn serve(
             _ = term.recv() => info!("SIGTERM: finishing transactions in flight, then stopping"),
             _ = tokio::signal::ctrl_c() => info!("interrupt: finishing transactions in flight, then stopping"),
         }
+        let _ = stop_tx.send(true);
     };
-    crate::smtp::server::serve(listener, settings, Arc::new(pipeline), shutdown)
-        .await
-        .context("SMTP server failed")?;
+    let signals = tokio::spawn(signals);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let smtp = async {
+        match listener {
+            Some((listener, _)) => crate::smtp::server::serve(
+                listener,
+                settings,
+                Arc::new(pipeline),
+                stopped(stop_rx.clone()),
+            )
+            .await
+            .context("SMTP server failed"),
+            None => Ok(()),
+        }
+    };
+    let milter = async {
+        match milter_listener {
+            Some(l) => {
+                crate::milter::server::serve(l, milter_settings, milter, stopped(stop_rx.clone()))
+                    .await
+                    .context("milter server failed")
+            }
+            None => Ok(()),
+        }
+    };
+    let (smtp, milter) = tokio::join!(smtp, milter);
+    signals.abort();
+    smtp?;
+    milter?;
     reload.abort();
     retention.abort();
     traffic_purge.abort();
@@ -218,8 +300,33 @@ async fn serve(
     }
     admin.abort();
     let _ = std::fs::remove_file(&socket);
+    if let Some(crate::milter::ListenAddr::Unix(path)) =
+        crate::milter::ListenAddr::parse(&milter_listen)
+    {
+        let _ = std::fs::remove_file(path);
+    }
     info!("mailwacht stopped");
     Ok(())
+}
+
+/// Bind the milter listener: `host:port`, or a unix socket created like the admin socket (a stale socket
+/// replaced, mode 0660, optional group so Postfix can connect).
+async fn bind_milter(
+    section: &crate::config::MilterSection,
+) -> anyhow::Result<crate::milter::server::Listener> {
+    use crate::milter::{server::Listener, ListenAddr};
+    match ListenAddr::parse(&section.listen) {
+        Some(ListenAddr::Tcp(addr)) => Ok(Listener::Tcp(
+            tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("cannot listen for the milter on {addr}"))?,
+        )),
+        Some(ListenAddr::Unix(path)) => Ok(Listener::Unix(
+            crate::admin::server::bind(&path, section.group.as_deref())
+                .context("setting up the milter socket")?,
+        )),
+        None => anyhow::bail!("[milter] listen {:?} is not usable", section.listen),
+    }
 }
 
 /// How often retention runs (besides at start).

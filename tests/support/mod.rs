@@ -4,4 +4,5 @@
 pub mod clamd;
 pub mod client;
 pub mod daemon;
+pub mod milter_client;
 pub mod sink;

@@ -1,0 +1,220 @@
+//! The milter listener: accept loop on TCP or a unix socket, connection cap, idle timeout, graceful shutdown.
+//!
+//! Shaped like [`crate::smtp::server`]: an already-bound listener and a shutdown future; a semaphore caps
+//! connections (more wait in the backlog); on shutdown no new connections are taken, an evaluation in
+//! flight finishes and is answered, then each connection closes (Postfix applies `milter_default_action`
+//! to whatever comes later on it, `tempfail` in our `main.cf`).
+//!
+//! Must not: buffer more than one packet plus one read per connection, log content or addresses, or time
+//! out an evaluation (Postfix's `milter_content_timeout` bounds it on its side).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use super::codec::{decode_packet, Command};
+use super::session::{Action, Session};
+use super::{Milter, MilterSettings};
+
+/// Bytes read from the socket at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A bound milter listener.
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Listener {
+    /// The address for log lines (`127.0.0.1:11332` or `unix:/path`).
+    pub fn describe(&self) -> String {
+        match self {
+            Listener::Tcp(l) => l
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|_| "tcp".into()),
+            Listener::Unix(l) => l
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| format!("unix:{}", p.display())))
+                .unwrap_or_else(|| "unix".into()),
+        }
+    }
+}
+
+/// Serves the milter protocol on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: Listener,
+    settings: Arc<ArcSwap<MilterSettings>>,
+    milter: Milter,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let limit = Arc::new(Semaphore::new(settings.load().max_connections.max(1)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    tokio::pin!(shutdown);
+
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = limit.clone().acquire_owned() => permit.map_err(std::io::Error::other)?,
+        };
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = accept(&listener) => accepted,
+        };
+        let stream = match accepted {
+            Ok(s) => s,
+            Err(e) => {
+                // Usually EMFILE/ENFILE or a reset before accept: back off, keep serving.
+                tracing::warn!(error = %e, "milter accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let conn_settings = settings.load_full();
+        let milter = milter.clone();
+        let stop = stop_rx.clone();
+        let done = done_tx.clone();
+        tokio::spawn(async move {
+            if let Err(e) = run_connection(stream, &conn_settings, &milter, stop).await {
+                tracing::debug!(error = %e, "milter connection error");
+            }
+            drop(permit);
+            drop(done);
+        });
+    }
+
+    let grace = settings.load().shutdown_grace;
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(done_tx);
+    if tokio::time::timeout(grace, done_rx.recv()).await.is_err() {
+        tracing::warn!("milter shutdown grace elapsed with connections still running");
+    }
+    Ok(())
+}
+
+/// Either kind of stream.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+async fn accept(listener: &Listener) -> std::io::Result<Box<dyn Stream>> {
+    Ok(match listener {
+        Listener::Tcp(l) => {
+            let (s, _) = l.accept().await?;
+            let _ = s.set_nodelay(true);
+            Box::new(s)
+        }
+        Listener::Unix(l) => Box::new(l.accept().await?.0),
+    })
+}
+
+/// One MTA connection (Postfix: one per smtpd process and SMTP session).
+async fn run_connection(
+    mut stream: Box<dyn Stream>,
+    settings: &MilterSettings,
+    milter: &Milter,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let mut session = Session::new(settings.session.clone());
+    let mut input: Vec<u8> = Vec::new();
+    let mut output: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; READ_CHUNK];
+    loop {
+        // Handle every complete packet already received, in order.
+        loop {
+            let (packet, used) = match decode_packet(&input) {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "milter protocol error; closing");
+                    return Ok(());
+                }
+            };
+            input.drain(..used);
+            let action = match Command::parse(packet)
+                .map_err(|e| e.to_string())
+                .and_then(|command| session.handle(command).map_err(|e| e.to_string()))
+            {
+                Ok(action) => action,
+                Err(e) => {
+                    tracing::warn!(error = %e, "milter protocol error; closing");
+                    return Ok(());
+                }
+            };
+            match action {
+                Action::Reply(responses) => {
+                    for r in responses {
+                        output.extend_from_slice(&r.encode());
+                    }
+                }
+                Action::Evaluate(msg) => {
+                    // Answer what came before first, so the MTA is not kept waiting on those.
+                    write(&mut stream, &mut output, settings.read_timeout).await?;
+                    for r in milter.end_of_message(msg, settings.on_infected).await {
+                        output.extend_from_slice(&r.encode());
+                    }
+                }
+                Action::TooBig(response) => {
+                    // Nothing was evaluated; still one line for the message (no content, no addresses).
+                    tracing::info!(
+                        verdict = "too-big",
+                        action = "rejected",
+                        reply = 552,
+                        limit = settings.session.max_message_size,
+                        "message"
+                    );
+                    output.extend_from_slice(&response.encode());
+                }
+                Action::Close => {
+                    write(&mut stream, &mut output, settings.read_timeout).await?;
+                    return Ok(());
+                }
+            }
+        }
+        write(&mut stream, &mut output, settings.read_timeout).await?;
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let read = tokio::time::timeout(settings.read_timeout, stream.read(&mut chunk));
+        tokio::select! {
+            result = read => match result {
+                Err(_) => {
+                    tracing::debug!(idle = session.is_idle(), "milter connection timed out");
+                    return Ok(());
+                }
+                Ok(Ok(0)) => return Ok(()),
+                Ok(Ok(n)) => input.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Ok(Err(e)) => return Err(e),
+            },
+            _ = stop.changed() => return Ok(()),
+        }
+    }
+}
+
+async fn write(
+    stream: &mut Box<dyn Stream>,
+    output: &mut Vec<u8>,
+    timeout: Duration,
+) -> std::io::Result<()> {
+    if output.is_empty() {
+        return Ok(());
+    }
+    match tokio::time::timeout(timeout, stream.write_all(output)).await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "write timed out",
+            ))
+        }
+    }
+    output.clear();
+    Ok(())
+}
