@@ -198,11 +198,11 @@ EOF
         fi
     fi
     [ "$CLAMD_SUPPORT" = 1 ] || write_mailwacht_config builtin
-    # Milter mode needs issue 6: `[milter] listen` (as the issue specifies it) must be accepted.
+    # Milter mode (issue 6): the same daemon also listens for Postfix's milter client.
     MILTER_SUPPORT=0
     {
         cat "$PRIV/mailwacht.toml"
-        printf '[milter]\nlisten = "127.0.0.1:%s"\n' "$MILTER_PORT"
+        printf '[milter]\nenabled = true\nlisten = "127.0.0.1:%s"\n' "$MILTER_PORT"
     } >"$PRIV/mailwacht-milter.toml"
     if "$MW_BIN" --config "$PRIV/mailwacht-milter.toml" config >/dev/null 2>&1; then
         MILTER_SUPPORT=1
@@ -277,6 +277,7 @@ EOF
     -o content_filter=
     -o smtpd_milters=inet:127.0.0.1:$MILTER_PORT
     -o milter_default_action=tempfail
+    -o milter_protocol=6
 EOF
     fi
     # The postfix command reports fatal errors on stderr only when that is a terminal (else to syslog,
