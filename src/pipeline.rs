@@ -24,7 +24,7 @@ use crate::smtp::client::{NextHop, Outbound};
 use crate::smtp::{Handler, Reply, Transaction};
 
 /// Messages larger than this are analysed on the blocking pool so a big message never stalls the reactor.
-pub(crate) const INLINE_ANALYSIS_LIMIT: usize = 256 * 1024;
+const INLINE_ANALYSIS_LIMIT: usize = 256 * 1024;
 
 /// Everything needed to decide about a message; built from the configuration, replaced whole on reload.
 pub struct Engine {
@@ -170,6 +170,24 @@ fn read_text(what: &'static str, path: &std::path::Path) -> Result<String, Engin
     })
 }
 
+/// Analyse a message; one larger than [`INLINE_ANALYSIS_LIMIT`] on the blocking pool, so that a big message
+/// never stalls the reactor. The data is handed back with its analysis.
+pub(crate) async fn analyse_off_reactor(
+    limits: &Limits,
+    data: Vec<u8>,
+) -> Result<(Vec<u8>, Analysis), tokio::task::JoinError> {
+    if data.len() <= INLINE_ANALYSIS_LIMIT {
+        let analysis = message::analyse(&data, limits);
+        return Ok((data, analysis));
+    }
+    let limits = limits.clone();
+    tokio::task::spawn_blocking(move || {
+        let analysis = message::analyse(&data, &limits);
+        (data, analysis)
+    })
+    .await
+}
+
 /// A queue id for log lines, bounces and quarantine entries: seconds since the epoch and a counter, in hex.
 pub fn new_queue_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -241,24 +259,12 @@ impl Pipeline {
         let received = SystemTime::now();
         let engine = self.engine();
         let size = txn.data.len();
-        let (data, analysis) = if size > INLINE_ANALYSIS_LIMIT {
-            let limits = engine.limits.clone();
-            let data = txn.data;
-            match tokio::task::spawn_blocking(move || {
-                let analysis = message::analyse(&data, &limits);
-                (data, analysis)
-            })
-            .await
-            {
-                Ok(done) => done,
-                Err(e) => {
-                    warn!(queue_id, error = %e, "analysis task failed");
-                    return internal_error(&queue_id).reply;
-                }
+        let (data, analysis) = match analyse_off_reactor(&engine.limits, txn.data).await {
+            Ok(done) => done,
+            Err(e) => {
+                warn!(queue_id, error = %e, "analysis task failed");
+                return internal_error(&queue_id).reply;
             }
-        } else {
-            let analysis = message::analyse(&txn.data, &engine.limits);
-            (txn.data, analysis)
         };
         let msg = InFlight {
             engine: &engine,

@@ -202,21 +202,9 @@ fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// `YYYY-MM-DD` → seconds since the epoch at 00:00 UTC.
+/// `YYYY-MM-DD` → seconds since the epoch at 00:00 UTC (the same parser as the traffic commands).
 fn parse_day(text: &str) -> anyhow::Result<u64> {
-    let bad = || anyhow::anyhow!("--since {text:?} is not a date like 2026-11-23");
-    let mut it = text.trim().splitn(3, '-');
-    let (y, m, d) = (it.next(), it.next(), it.next());
-    let (Some(y), Some(m), Some(d)) = (y, m, d) else {
-        return Err(bad());
-    };
-    let y: i32 = y.parse().map_err(|_| bad())?;
-    let m: u8 = m.parse().map_err(|_| bad())?;
-    let d: u8 = d.parse().map_err(|_| bad())?;
-    let month = time::Month::try_from(m).map_err(|_| bad())?;
-    let date = time::Date::from_calendar_date(y, month, d).map_err(|_| bad())?;
-    let secs = date.midnight().assume_utc().unix_timestamp();
-    u64::try_from(secs).map_err(|_| bad())
+    crate::traffic::summary::parse_date(text).map_err(|e| anyhow::anyhow!("--since {e}"))
 }
 
 /// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.

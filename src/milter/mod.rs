@@ -26,8 +26,7 @@ use tracing::warn;
 
 use crate::bounce::{self, Reason};
 use crate::config::OnInfected;
-use crate::message;
-use crate::pipeline::{new_queue_id, Outcome, Pipeline, INLINE_ANALYSIS_LIMIT};
+use crate::pipeline::{analyse_off_reactor, new_queue_id, Outcome, Pipeline};
 use crate::policy::Verdict;
 use crate::quarantine::Quarantine;
 use crate::smtp::Reply;
@@ -118,23 +117,12 @@ impl Milter {
             may_add_header,
             header_leading_space,
         } = msg;
-        let (data, analysis) = if size > INLINE_ANALYSIS_LIMIT {
-            let limits = engine.limits.clone();
-            match tokio::task::spawn_blocking(move || {
-                let analysis = message::analyse(&data, &limits);
-                (data, analysis)
-            })
-            .await
-            {
-                Ok(done) => done,
-                Err(e) => {
-                    warn!(queue_id, error = %e, "analysis task failed");
-                    return vec![internal_error(&queue_id)];
-                }
+        let (data, analysis) = match analyse_off_reactor(&engine.limits, data).await {
+            Ok(done) => done,
+            Err(e) => {
+                warn!(queue_id, error = %e, "analysis task failed");
+                return vec![internal_error(&queue_id)];
             }
-        } else {
-            let analysis = message::analyse(&data, &engine.limits);
-            (data, analysis)
         };
         let attachments = analysis.attachments.len();
         let decision = engine.evaluate(&policy_envelope, &data, analysis).await;
