@@ -37,49 +37,14 @@ impl Daemon {
         data_dir: &Path,
         tmp: tempfile::TempDir,
     ) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
-            .args(["--config"])
-            .arg(config_path)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--next-hop",
-                &next_hop.to_string(),
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start mailwacht");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix("listen="))
-                {
-                    let _ = tx.send(addr.trim_matches('"').to_string());
-                }
-                sink.lock().expect("log lock").push(line);
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(a) => a.parse().expect("listen address"),
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "mailwacht did not start: {:?}",
-                    log.lock().expect("log lock")
-                );
-            }
-        };
+        let next_hop_arg = next_hop.to_string();
+        let (child, addr, log) = spawn_serve(
+            config_path,
+            data_dir,
+            &["--listen", "127.0.0.1:0", "--next-hop", &next_hop_arg],
+            "listen=",
+        );
+        let addr = addr.parse().expect("listen address");
         Daemon {
             child,
             addr,
@@ -106,20 +71,7 @@ impl Daemon {
 
     /// Run `mailwacht <args> --data-dir <data_dir>` with the daemon's configuration; (exit code, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
-            .arg("--config")
-            .arg(&self.config_path)
-            .args(args)
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run mailwacht");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        run_cli(&self.config_path, &self.data_dir, args)
     }
 
     /// Send a signal to the daemon.
@@ -172,4 +124,72 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Start `mailwacht --config <config> serve <serve_args> --data-dir <data_dir>` with its stderr collected, and
+/// wait (up to 30 s) for the log field `ready_key` (e.g. `listen=`) that names the address it bound.
+/// Returns the child, that address and the log lines (still growing).
+pub fn spawn_serve(
+    config_path: &Path,
+    data_dir: &Path,
+    serve_args: &[&str],
+    ready_key: &'static str,
+) -> (Child, String, Arc<Mutex<Vec<String>>>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+        .arg("--config")
+        .arg(config_path)
+        .arg("serve")
+        .args(serve_args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mailwacht");
+    let stderr = child.stderr.take().expect("stderr");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(ready_key))
+            {
+                let _ = tx.send(addr.trim_matches('"').to_string());
+            }
+            sink.lock().expect("log lock").push(line);
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(addr) => (child, addr, log),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "mailwacht did not start: {:?}",
+                log.lock().expect("log lock")
+            );
+        }
+    }
+}
+
+/// Run `mailwacht --config <config> <args> --data-dir <data_dir>`; (exit code, stdout, stderr).
+pub fn run_cli(config_path: &Path, data_dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+        .arg("--config")
+        .arg(config_path)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run mailwacht");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

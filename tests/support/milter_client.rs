@@ -2,11 +2,11 @@
 //! macros and commands, read the filter's responses. Blocking std sockets, TCP or unix. Also starts the real
 //! `mailwacht serve` binary in milter mode on a free port.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -288,43 +288,12 @@ impl MilterDaemon {
         std::fs::write(&config_path, config).expect("write config");
         let data_dir = tmp.path().join("data");
         let listen = listen.replace("{tmp}", &tmp.path().display().to_string());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
-            .arg("--config")
-            .arg(&config_path)
-            .args(["serve", "--milter-listen", &listen, "--data-dir"])
-            .arg(&data_dir)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start mailwacht");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix("milter_listen="))
-                {
-                    let _ = tx.send(addr.trim_matches('"').to_string());
-                }
-                sink.lock().expect("log lock").push(line);
-            }
-        });
-        let milter = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(a) => a,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "mailwacht did not start: {:?}",
-                    log.lock().expect("log lock")
-                );
-            }
-        };
+        let (child, milter, log) = super::daemon::spawn_serve(
+            &config_path,
+            &data_dir,
+            &["--milter-listen", &listen],
+            "milter_listen=",
+        );
         MilterDaemon {
             child,
             milter,
@@ -392,20 +361,7 @@ impl MilterDaemon {
 
     /// Run `mailwacht <args> --data-dir <data_dir>`; (exit code, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
-            .arg("--config")
-            .arg(&self.config_path)
-            .args(args)
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run mailwacht");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        super::daemon::run_cli(&self.config_path, &self.data_dir, args)
     }
 }
 
