@@ -77,7 +77,8 @@ def text_of(rng, size):
         s = rng.choice(SENTENCES)
         out.append(s)
         n += len(s) + 1
-    return " ".join(out)[:size]
+    # Cut at a word boundary: a cut word (`kankero…`) is not what a teacher writes.
+    return " ".join(out)[:size].rsplit(" ", 1)[0]
 
 
 def tiny_pdf(rng, text):
@@ -131,11 +132,12 @@ def make_message(rng, i):
     html = "<html><body>" + "".join(f"<p>{s}</p>" for s in text.split(". ")) + "</body></html>"
     msg.add_alternative(html, subtype="html")
     kind = i % 4
-    if kind == 1:
+    exe = bounce and i % 20 == 17
+    if kind == 1 and not exe:
         msg.add_attachment(tiny_pdf(rng, text), maintype="application", subtype="pdf", filename=f"brief-{i}.pdf")
-    elif kind == 2 or (bounce and i % 20 == 17):
+    elif kind == 2 or exe:
         members = [("planning.txt", text_of(rng, body_size // 2).encode())]
-        if bounce and i % 20 == 17:
+        if exe:
             members.append(("setup.exe", b"MZ\x90\x00" + os.urandom(512)))
         else:
             members.append(("brief.pdf", tiny_pdf(rng, text)))
