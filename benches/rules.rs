@@ -90,13 +90,13 @@ fn bench_text(c: &mut Criterion) {
 /// [`dutch_text`], so the benchmark measures scanning, not hit handling.
 fn synthetic_words(count: usize) -> Vec<String> {
     let onsets = [
-        "ver", "ont", "be", "ge", "her", "over", "onder", "door", "mee", "uit", "op", "aan", "af", "toe", "weg",
-        "bij", "na", "voor", "om", "in",
+        "ver", "ont", "be", "ge", "her", "over", "onder", "door", "mee", "uit", "op", "aan", "af",
+        "toe", "weg", "bij", "na", "voor", "om", "in",
     ];
     let middles = [
-        "koop", "loop", "spreek", "schrijf", "werk", "bouw", "draag", "houd", "zet", "leg", "val", "stel",
-        "vang", "trek", "sluit", "breek", "graaf", "kweek", "meld", "plak", "zwaai", "klim", "duik", "fiets",
-        "zaai",
+        "koop", "loop", "spreek", "schrijf", "werk", "bouw", "draag", "houd", "zet", "leg", "val",
+        "stel", "vang", "trek", "sluit", "breek", "graaf", "kweek", "meld", "plak", "zwaai",
+        "klim", "duik", "fiets", "zaai",
     ];
     let endings = [
         "straat", "plein", "kwast", "dijk", "ploeg", "moer", "knaap", "gruis", "wolk", "spijl",
