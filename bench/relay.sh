@@ -59,7 +59,10 @@ trap 'exit 130' INT TERM
 
 read -r SINK_PORT MW_PORT <<<"$(py free-ports --count 2)"
 # smtp-sink: accepts everything, keeps nothing; backlog 256 so c=50 never waits on accept().
-smtp-sink -u nobody -c "127.0.0.1:$SINK_PORT" 256 >"$PRIV/sink.log" 2>&1 &
+# As root it drops to nobody; as an ordinary user it cannot switch users and runs as that user.
+SINK_USER=()
+[ "$(id -u)" = 0 ] && SINK_USER=(-u nobody)
+smtp-sink "${SINK_USER[@]}" -c "127.0.0.1:$SINK_PORT" 256 >"$PRIV/sink.log" 2>&1 &
 SINK_PID=$!
 py wait-port "$SINK_PORT" || { say "smtp-sink did not start"; exit 2; }
 
