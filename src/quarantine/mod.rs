@@ -226,23 +226,6 @@ impl FileQuarantine {
     }
 }
 
-impl Quarantine for FileQuarantine {
-    fn store<'a>(
-        &'a self,
-        id: &'a str,
-        envelope: &'a Envelope,
-        raw: &'a [u8],
-        detections: &'a [Detection],
-        received: SystemTime,
-    ) -> BoxFuture<'a, Result<(), QuarantineError>> {
-        Box::pin(async move {
-            self.store_files(id, envelope, raw, detections, received)
-                .await
-                .map(|_| ())
-        })
-    }
-}
-
 /// Create `dir` (and parents) with owner-only permissions.
 pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
@@ -291,7 +274,7 @@ mod tests {
             name: "Eicar-Test-Signature".into(),
             location: "part 2".into(),
         }];
-        q.store(
+        q.store_files(
             "MW1",
             &env,
             b"raw bytes\r\n",
@@ -325,7 +308,7 @@ mod tests {
         std::fs::write(&file, b"x").expect("write");
         let q = FileQuarantine::new(file.join("q"));
         let err = q
-            .store("MW2", &Envelope::default(), b"x", &[], SystemTime::now())
+            .store_files("MW2", &Envelope::default(), b"x", &[], SystemTime::now())
             .await;
         assert!(matches!(err, Err(QuarantineError::Write { .. })));
     }
