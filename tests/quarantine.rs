@@ -29,9 +29,7 @@ async fn clamd_down_defers_with_451_and_relays_nothing() {
         dead_port()
     );
     let daemon = Daemon::start(sink.addr(), &config);
-    let (mut client, _) = Client::connect(daemon.addr).await;
-    let (code, _) = client.command("EHLO postfix.school.example").await;
-    assert_eq!(code, 250);
+    let mut client = Client::connect_ehlo(daemon.addr).await;
     let (code, text) = client
         .deliver("juf.anna@school.example", &["ouder@example.org"], CLEAN)
         .await;
@@ -48,9 +46,7 @@ async fn clamd_down_with_on_error_pass_relays_unscanned() {
         dead_port()
     );
     let daemon = Daemon::start(sink.addr(), &config);
-    let (mut client, _) = Client::connect(daemon.addr).await;
-    let (code, _) = client.command("EHLO postfix.school.example").await;
-    assert_eq!(code, 250);
+    let mut client = Client::connect_ehlo(daemon.addr).await;
     let (code, text) = client
         .deliver("juf.anna@school.example", &["ouder@example.org"], CLEAN)
         .await;
@@ -74,9 +70,7 @@ async fn clamd_backend_end_to_end() {
         clamd.addr
     );
     let daemon = Daemon::start(sink.addr(), &config);
-    let (mut client, _) = Client::connect(daemon.addr).await;
-    let (code, _) = client.command("EHLO postfix.school.example").await;
-    assert_eq!(code, 250);
+    let mut client = Client::connect_ehlo(daemon.addr).await;
     let (code, text) = client
         .deliver("juf.anna@school.example", &["ouder@example.org"], CLEAN)
         .await;
@@ -105,9 +99,7 @@ async fn clamd_backend_end_to_end() {
         limited.addr
     );
     let daemon2 = Daemon::start(sink.addr(), &config);
-    let (mut client, _) = Client::connect(daemon2.addr).await;
-    let (code, _) = client.command("EHLO postfix.school.example").await;
-    assert_eq!(code, 250);
+    let mut client = Client::connect_ehlo(daemon2.addr).await;
     let (code, text) = client
         .deliver("juf.anna@school.example", &["ouder@example.org"], CLEAN)
         .await;
@@ -145,9 +137,7 @@ fn infected_mail() -> Vec<u8> {
 }
 
 async fn send_infected(daemon: &Daemon) -> String {
-    let (mut client, _) = Client::connect(daemon.addr).await;
-    let (code, _) = client.command("EHLO postfix.school.example").await;
-    assert_eq!(code, 250);
+    let mut client = Client::connect_ehlo(daemon.addr).await;
     let (code, text) = client
         .deliver(
             "juf.anna@school.example",

@@ -9,6 +9,7 @@ use std::time::Duration;
 use support::client::{dot_stuff, Client};
 use support::daemon::Daemon;
 use support::sink::{Sink, SinkBehaviour};
+use support::start;
 
 const CONFIG: &str = r#"
 [organisation]
@@ -38,30 +39,6 @@ fn curse_mail(extra_header: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn ehlo(client: &mut Client) {
-    let (code, text) = client.command("EHLO postfix.school.example").await;
-    assert_eq!(code, 250);
-    for keyword in [
-        "PIPELINING",
-        "SIZE",
-        "8BITMIME",
-        "SMTPUTF8",
-        "ENHANCEDSTATUSCODES",
-        "XFORWARD",
-    ] {
-        assert!(text.contains(keyword), "EHLO lacks {keyword}: {text}");
-    }
-}
-
-/// A sink as next hop, mailwacht relaying to it with `config`, and a client that has said EHLO.
-async fn start(behaviour: SinkBehaviour, config: &str) -> (Sink, Daemon, Client) {
-    let sink = Sink::start(behaviour).await;
-    let daemon = Daemon::start(sink.addr(), config);
-    let (mut client, _) = Client::connect(daemon.addr).await;
-    ehlo(&mut client).await;
-    (sink, daemon, client)
-}
-
 #[tokio::test]
 async fn clean_mail_is_relayed_byte_for_byte_with_xforward() {
     let sink = Sink::start(SinkBehaviour::default()).await;
@@ -69,7 +46,7 @@ async fn clean_mail_is_relayed_byte_for_byte_with_xforward() {
     let (mut client, (code, greeting)) = Client::connect(daemon.addr).await;
     assert_eq!(code, 220);
     assert!(greeting.starts_with("localhost"), "greeting {greeting}");
-    ehlo(&mut client).await;
+    client.ehlo().await;
     let (code, _) = client
         .command("XFORWARD NAME=pc12.school.example ADDR=10.1.2.3 PROTO=ESMTP HELO=pc12")
         .await;
@@ -178,7 +155,7 @@ async fn next_hop_down_is_a_temporary_failure() {
         .expect("addr");
     let daemon = Daemon::start(closed, CONFIG);
     let (mut client, _) = Client::connect(daemon.addr).await;
-    ehlo(&mut client).await;
+    client.ehlo().await;
     let (code, text) = client
         .deliver("juf.anna@school.example", &["ouder@example.org"], CLEAN)
         .await;
@@ -237,7 +214,7 @@ async fn next_hop_answers_are_passed_back_in_their_class() {
         let sink = Sink::start(behaviour.clone()).await;
         let daemon = Daemon::start(sink.addr(), CONFIG);
         let (mut client, _) = Client::connect(daemon.addr).await;
-        ehlo(&mut client).await;
+        client.ehlo().await;
         let (code, text) = client
             .deliver("juf.anna@school.example", &["ouder@example.org"], CLEAN)
             .await;
@@ -311,7 +288,7 @@ async fn oversize_is_refused_with_552() {
         &format!("{CONFIG}\n[smtp]\nmax_message_size = 2000\n"),
     );
     let (mut client, _) = Client::connect(daemon.addr).await;
-    ehlo(&mut client).await;
+    client.ehlo().await;
     let (code, _) = client
         .command("MAIL FROM:<juf.anna@school.example> SIZE=5000")
         .await;
@@ -432,7 +409,7 @@ async fn no_bounce_to_null_sender_or_in_reject_mode() {
         &format!("{CONFIG}\n[policy]\nbounce_mode = \"reject\"\n"),
     );
     let (mut client, _) = Client::connect(reject.addr).await;
-    ehlo(&mut client).await;
+    client.ehlo().await;
     let (code, text) = client
         .deliver(
             "juf.anna@school.example",
@@ -523,7 +500,7 @@ async fn sigterm_finishes_the_transaction_in_flight() {
     .await;
     let mut daemon = Daemon::start(sink.addr(), CONFIG);
     let (mut client, _) = Client::connect(daemon.addr).await;
-    ehlo(&mut client).await;
+    client.ehlo().await;
     client.command("MAIL FROM:<juf.anna@school.example>").await;
     client.command("RCPT TO:<ouder@example.org>").await;
     client.command("DATA").await;

@@ -80,9 +80,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 async fn records_hold_no_content_and_inquiries_are_bounded_and_audited() {
     let sink = Sink::start(SinkBehaviour::default()).await;
     let mut daemon = Daemon::start(sink.addr(), CONFIG);
-    let (mut client, _) = Client::connect(daemon.addr).await;
-    let (code, _) = client.command("EHLO postfix.school.example").await;
-    assert_eq!(code, 250);
+    let mut client = Client::connect_ehlo(daemon.addr).await;
     let (code, text) = client
         .deliver(
             "Juf.Anna@school.example",
@@ -300,9 +298,7 @@ async fn metrics_are_scraped_from_loopback_and_hold_no_addresses() {
         .find_map(|w| w.strip_prefix("address="))
         .expect("address=")
         .to_string();
-    let (mut client, _) = Client::connect(daemon.addr).await;
-    let (code, _) = client.command("EHLO postfix.school.example").await;
-    assert_eq!(code, 250);
+    let mut client = Client::connect_ehlo(daemon.addr).await;
     let (code, text) = client
         .deliver(
             "juf.anna@school.example",

@@ -32,6 +32,31 @@ impl Client {
         (client, greeting)
     }
 
+    /// Connect, read the greeting and say EHLO; the reply must be `250` with every extension Postfix's
+    /// SMTP client relies on.
+    pub async fn connect_ehlo(addr: std::net::SocketAddr) -> Client {
+        let (mut client, _) = Client::connect(addr).await;
+        client.ehlo().await;
+        client
+    }
+
+    /// Say EHLO; the reply must be `250` with PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES
+    /// and XFORWARD.
+    pub async fn ehlo(&mut self) {
+        let (code, text) = self.command("EHLO postfix.school.example").await;
+        assert_eq!(code, 250, "EHLO: {text}");
+        for keyword in [
+            "PIPELINING",
+            "SIZE",
+            "8BITMIME",
+            "SMTPUTF8",
+            "ENHANCEDSTATUSCODES",
+            "XFORWARD",
+        ] {
+            assert!(text.contains(keyword), "EHLO lacks {keyword}: {text}");
+        }
+    }
+
     /// Write raw bytes.
     pub async fn send(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).await.expect("write");
