@@ -7,7 +7,7 @@
 //!
 //! Compiled once when rules load; matching is pure and allocation-light. Never panics on input.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 use super::normalize::{collapse_doubles, fold_entry, Folded};
 
@@ -159,8 +159,13 @@ impl WordMatcherBuilder {
         if self.patterns.is_empty() {
             return Ok(WordMatcher::default());
         }
+        // A full DFA: one table lookup per byte of text. The crate's default (an NFA above 100 patterns) follows
+        // failure links and ran at about a third of the speed (measured with the 534 default entries). Folded
+        // text uses few distinct bytes, so the byte classes keep the table small (a few MB for 5,000 words).
         let automaton = AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .byte_classes(true)
             .build(&self.patterns)?;
         Ok(WordMatcher {
             automaton: Some(automaton),

@@ -1,0 +1,874 @@
+//! Text folding: turn decoded mail text into one canonical form, so that a word list written once catches the
+//! usual evasions (accents, capitals, leetspeak, s p a c e d letters, stretched letters, invisible characters).
+//!
+//! The folded form is what [`super::words`] matches against: lowercase, tokens of letters and digits separated by
+//! exactly one ASCII space, no leading or trailing space. The same function folds the word lists themselves,
+//! so a list entry and the text it must catch always meet in the same form.
+//!
+//! Choices (documented in the README's rule-file section):
+//! - Unicode NFKD, combining marks dropped (`é`→`e`, `ï`→`i`, full-width and ligatures to ASCII), lowercase;
+//!   soft hyphens, zero-width and bidi control characters removed; a few Cyrillic/Greek look-alike letters
+//!   mapped to their Latin twin.
+//! - Letters written one at a time with 1–2 separators in between (`k a n k e r`, `k.a.n.k.e.r`,
+//!   `k-a-n-k-e-r`, `k_a_n_k_e_r`, `k*a*n*k*e*r`) are joined when at least three such letters follow each other.
+//! - Leetspeak is mapped only inside tokens that contain a letter (so plain numbers stay numbers):
+//!   `@`/`4`→a, `3`/`€`→e, `1`/`!`/`|`→i, `0`→o, `5`/`$`→s, `7`→t. `1` is read as `i`, not `l`: in the
+//!   words that matter here (`k1kker`, `n1kker`, `t1ef`) the `i` reading is far more common. A `!` or `|` at
+//!   the start or end of a token is punctuation, not a letter.
+//! - Runs of three or more identical letters are collapsed to one letter and the result is marked as
+//!   *stretched* (`kaaaanker`→`kanker`). Runs of two are left alone (Dutch spells `oo`, `ee`, `kk` on
+//!   purpose); a list entry with a double letter also gets a single-letter variant that only matches stretched
+//!   text, so `klooootzak` is caught while the bassoon (`fagot`) is not taken for `faggot`.
+//!
+//! How: one cleaning pass into a `String` (ASCII runs copied and lowercased in bulk; only non-ASCII characters
+//! go through NFKD), a join pass that copies nothing unless it finds letters written one at a time, and one
+//! pass that splits tokens and writes the folded text (a token of plain lowercase letters is copied whole).
+//! Stretch marks are kept as byte ranges, not as a flag per byte. The old three-pass version over `Vec<char>`
+//! is kept, test-only, in `reference.rs` as the specification the differential tests compare against.
+//!
+//! Pure, no I/O, never panics.
+
+use std::borrow::Cow;
+
+use unicode_normalization::char::{decompose_compatible, is_combining_mark};
+
+#[cfg(test)]
+mod reference;
+
+/// Text in folded form, with the byte ranges of the letters that came from a collapsed run of ≥3.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Folded {
+    /// Tokens separated by single spaces; no leading/trailing space.
+    pub text: String,
+    /// Byte ranges of `text` holding a letter collapsed from a run of ≥3 identical letters; ascending and
+    /// disjoint (they are pushed as the text grows). Rare, so a short list rather than a flag per byte.
+    stretched: Vec<(usize, usize)>,
+}
+
+impl Folded {
+    /// True when any byte in `start..end` comes from a stretched run.
+    pub fn any_stretched(&self, start: usize, end: usize) -> bool {
+        let first_after = self.stretched.partition_point(|&(_, e)| e <= start);
+        start < end
+            && self
+                .stretched
+                .get(first_after)
+                .is_some_and(|&(s, _)| s < end)
+    }
+
+    /// Push a letter or digit, collapsing a third (and further) identical letter in a row into the first one.
+    fn push_collapsing(&mut self, ch: char) {
+        if ch.is_alphabetic() {
+            let (last, before) = last_two(&self.text, ch);
+            if last && before {
+                // Third of a run: drop the second, mark the first as stretched, skip this one.
+                let w = ch.len_utf8();
+                self.text.truncate(self.text.len() - w);
+                let end = self.text.len();
+                self.stretched.push((end - w, end));
+                return;
+            }
+            if last && self.last_is_stretched() {
+                // Further letters of an already collapsed run.
+                return;
+            }
+        }
+        self.text.push(ch);
+    }
+
+    /// Append plain words (ASCII letters, no run of three, single spaces between), lowercased, after a space.
+    fn push_verbatim(&mut self, word: &str) {
+        if word.is_empty() {
+            return;
+        }
+        if !self.text.is_empty() {
+            self.text.push(' ');
+        }
+        let at = self.text.len();
+        self.text.push_str(word);
+        if let Some(pushed) = self.text.get_mut(at..) {
+            pushed.make_ascii_lowercase();
+        }
+    }
+
+    fn last_is_stretched(&self) -> bool {
+        self.stretched
+            .last()
+            .is_some_and(|&(_, e)| e == self.text.len())
+    }
+}
+
+/// Fold `input` for matching.
+///
+/// Most of any mail is plain words: ASCII letters, maybe with punctuation around them, between ASCII
+/// whitespace. Such a word folds on its own (to its lowercase letters), whatever stands around it: it holds
+/// no letter written alone, so no spaced-letter chain can start in it, run through it or end in it, and the
+/// whitespace keeps its letters apart from any run of the next token. Plain words are copied straight to the
+/// output — a stretch of them separated by single spaces in one copy, since that stretch is its own folded
+/// form — and everything between them goes through the general steps ([`fold_general`]).
+pub fn fold(input: &str) -> Folded {
+    let bytes = input.as_bytes();
+    let mut folded = Folded {
+        text: String::with_capacity(input.len()),
+        stretched: Vec::new(),
+    };
+    let mut scratch = String::new();
+    // `input[copy.0..copy.1]`: plain words without punctuation, single spaces between them, not yet written.
+    let mut copy = (0, 0);
+    // `input[pending..]` is not folded yet beyond `copy`; `general` says it holds a token that is not plain.
+    let mut pending = 0;
+    let mut general = false;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if is_ascii_space(b) {
+            i += 1;
+            continue;
+        }
+        if !general {
+            let end = verbatim_blocks(bytes, i);
+            if end > i {
+                extend_copy(&mut copy, i, end, input, &mut folded);
+                i = end;
+                pending = i;
+                continue;
+            }
+        }
+        let Some(word) = plain_word_at(bytes, i) else {
+            // Not plain: skip to the end of the token; it is folded with its neighbours by the general steps.
+            while bytes.get(i).is_some_and(|b| !is_ascii_space(*b)) {
+                i += 1;
+            }
+            general = true;
+            continue;
+        };
+        if general {
+            folded.push_verbatim(input.get(copy.0..copy.1).unwrap_or_default());
+            fold_general(
+                input.get(pending..word.start).unwrap_or_default(),
+                &mut folded,
+                &mut scratch,
+            );
+            copy = (word.letters.start, word.letters.start);
+            general = false;
+        }
+        let bare = word.letters == (word.start..word.end);
+        extend_copy(
+            &mut copy,
+            word.letters.start,
+            word.letters.end,
+            input,
+            &mut folded,
+        );
+        if !bare {
+            // Punctuation at the end ends the stretch: the next word is written on its own.
+            folded.push_verbatim(input.get(copy.0..copy.1).unwrap_or_default());
+            copy = (word.end, word.end);
+        }
+        i = word.end;
+        pending = i;
+    }
+    folded.push_verbatim(input.get(copy.0..copy.1).unwrap_or_default());
+    if general {
+        fold_general(
+            input.get(pending..).unwrap_or_default(),
+            &mut folded,
+            &mut scratch,
+        );
+    }
+    folded
+}
+
+/// Add the plain words `input[start..end]` to the verbatim stretch `copy`: appended when a single space
+/// separates them, otherwise the stretch is written and a new one starts.
+fn extend_copy(
+    copy: &mut (usize, usize),
+    start: usize,
+    end: usize,
+    input: &str,
+    folded: &mut Folded,
+) {
+    let joins =
+        copy.0 < copy.1 && copy.1 + 1 == start && input.as_bytes().get(copy.1) == Some(&b' ');
+    if joins {
+        copy.1 = end;
+    } else {
+        folded.push_verbatim(input.get(copy.0..copy.1).unwrap_or_default());
+        *copy = (start, end);
+    }
+}
+
+/// Bytes looked at per step by [`verbatim_blocks`].
+const BLOCK: usize = 32;
+
+/// From a token start `start`, the end of the longest run of whole 32-byte blocks that is its own folded
+/// form apart from case: ASCII letters and single spaces only, no word of one letter, no run of three
+/// identical letters. Backs off to the last space so that only whole words are taken; `start` when no
+/// block qualifies. Written without early exits so that the compiler can check a block in vector steps.
+fn verbatim_blocks(bytes: &[u8], start: usize) -> usize {
+    let mut end = start;
+    while bytes.get(end..end + BLOCK).is_some() {
+        // The block with two bytes of context before and one after, read in place when it can be (a copy
+        // here makes the vector loads wait for the stores); the start and end of the input count as spaces.
+        let in_place = end
+            .checked_sub(2)
+            .and_then(|from| bytes.get(from..end + BLOCK + 1))
+            .and_then(|w| <&[u8; BLOCK + 3]>::try_from(w).ok());
+        let verbatim = match in_place {
+            Some(window) => block_is_verbatim(window),
+            None => {
+                let mut window = [b' '; BLOCK + 3];
+                for (k, slot) in window.iter_mut().enumerate() {
+                    if let Some(&b) = (end + k).checked_sub(2).and_then(|at| bytes.get(at)) {
+                        *slot = b;
+                    }
+                }
+                block_is_verbatim(&window)
+            }
+        };
+        if !verbatim {
+            break;
+        }
+        end += BLOCK;
+    }
+    let taken = bytes.get(start..end).unwrap_or_default();
+    let whole = if bytes.get(end).is_none_or(|b| is_ascii_space(*b)) {
+        taken.len()
+    } else {
+        // The block ended inside a word: keep only the words before it.
+        taken.iter().rposition(|b| *b == b' ').unwrap_or(0)
+    };
+    // Never end on a space (the next byte may be other whitespace).
+    let words = taken.get(..whole).unwrap_or_default();
+    start + words.iter().rposition(|b| *b != b' ').map_or(0, |p| p + 1)
+}
+
+/// Whether `window[2..BLOCK + 2]` is made of ASCII letters and single spaces, with no letter alone and no run
+/// of three identical letters; `window[..2]` and `window[BLOCK + 2]` are the context around it. Each test is
+/// 0 or 1, combined with `&`/`|` and no branches, so the loop compiles to vector instructions.
+fn block_is_verbatim(window: &[u8; BLOCK + 3]) -> bool {
+    let letter = |b: u8| u8::from((b | 0x20).wrapping_sub(b'a') < 26);
+    let space = |b: u8| u8::from(b == b' ');
+    let same = |a: u8, b: u8| u8::from(a | 0x20 == b | 0x20);
+    let mut bad = 0u8;
+    for k in 0..BLOCK {
+        let (p2, p1, c, next) = (window[k], window[k + 1], window[k + 2], window[k + 3]);
+        let (l, s) = (letter(c), space(c));
+        bad |= 1 ^ (l | s); // something else than a letter or a space
+        bad |= s & space(p1); // two spaces
+        bad |= l & (1 ^ letter(p1)) & (1 ^ letter(next)); // a letter alone
+        bad |= l & same(c, p1) & same(c, p2); // a run of three
+    }
+    bad == 0
+}
+
+/// Whitespace that is ASCII (what `char::is_whitespace` says of ASCII characters).
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
+}
+
+/// Punctuation that may stand around a plain word: ASCII punctuation that is never read as a letter
+/// (`@`, `$`, `!`, `|` are leetspeak) and never counts as a letter written alone.
+fn is_plain_edge(b: u8) -> bool {
+    b.is_ascii_punctuation() && !matches!(b, b'@' | b'$' | b'!' | b'|')
+}
+
+/// A plain word found in the input.
+struct PlainWord {
+    /// Where its token (word and punctuation) starts.
+    start: usize,
+    /// Its letters.
+    letters: std::ops::Range<usize>,
+    /// Where its token ends (whitespace or the end of the input follows).
+    end: usize,
+}
+
+/// The plain word whose token starts at `start`: ≥2 ASCII letters with no run of three identical letters,
+/// with only plain punctuation before and after them up to the next whitespace. `None` for anything else.
+fn plain_word_at(bytes: &[u8], start: usize) -> Option<PlainWord> {
+    let mut i = start;
+    while bytes.get(i).is_some_and(|b| is_plain_edge(*b)) {
+        i += 1;
+    }
+    let letters_start = i;
+    // The last two letters, lowercased, to see a run of three.
+    let (mut last, mut before) = (0u8, 0u8);
+    while let Some(&b) = bytes.get(i) {
+        if !b.is_ascii_alphabetic() {
+            break;
+        }
+        let lower = b.to_ascii_lowercase();
+        if lower == last && lower == before {
+            return None;
+        }
+        (before, last) = (last, lower);
+        i += 1;
+    }
+    let letters = letters_start..i;
+    if letters.len() < 2 {
+        return None;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if is_ascii_space(b) {
+            break;
+        }
+        if !is_plain_edge(b) {
+            return None;
+        }
+        i += 1;
+    }
+    Some(PlainWord {
+        start,
+        letters,
+        end: i,
+    })
+}
+
+/// The general steps for text that is not plain words: clean, join spaced letters, split and finish.
+/// Appends to `folded`; `scratch` is reused between calls.
+fn fold_general(input: &str, folded: &mut Folded, scratch: &mut String) {
+    scratch.clear();
+    clean(input, scratch);
+    let joined = join_spaced_letters(scratch);
+    for token in joined.split(char::is_whitespace) {
+        push_token(folded, token);
+    }
+}
+
+/// Fold a word-list entry (or allow-list entry): the same folding as for text, without stretch marks.
+pub fn fold_entry(entry: &str) -> String {
+    fold(entry).text
+}
+
+/// Collapse every run of identical letters to one letter (`klootzak`→`klotzak`), for the stretched variant
+/// of a list entry.
+pub fn collapse_doubles(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev: Option<char> = None;
+    for c in s.chars() {
+        if prev == Some(c) && c.is_alphabetic() {
+            continue;
+        }
+        out.push(c);
+        prev = Some(c);
+    }
+    out
+}
+
+/// Characters that carry nothing visible and are used to break words apart invisibly.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' // soft hyphen
+            | '\u{034F}' // combining grapheme joiner
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}' // zero-width space/joiners, LRM/RLM
+            | '\u{202A}'..='\u{202E}' // bidi embeddings/overrides
+            | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+            | '\u{2066}'..='\u{2069}' // bidi isolates
+            | '\u{FEFF}'
+    )
+}
+
+/// Cyrillic and Greek letters that look like Latin ones, used to dodge word lists.
+fn homoglyph(c: char) -> char {
+    match c {
+        'а' | 'α' => 'a',
+        'в' | 'β' => 'b',
+        'с' | 'ϲ' => 'c',
+        'е' | 'ε' => 'e',
+        'н' | 'η' => 'h',
+        'і' | 'ι' => 'i',
+        'ј' => 'j',
+        'к' | 'κ' => 'k',
+        'м' => 'm',
+        'о' | 'ο' => 'o',
+        'р' | 'ρ' => 'p',
+        'ѕ' => 's',
+        'т' | 'τ' => 't',
+        'у' | 'υ' => 'y',
+        'х' | 'χ' => 'x',
+        'ν' => 'v',
+        'ß' => 's',
+        _ => c,
+    }
+}
+
+/// Step 1: lowercase; decompose (NFKD) and drop marks and invisible characters; map look-alikes. Runs of
+/// ASCII (most of any Dutch mail) are copied and lowercased in bulk.
+fn clean(input: &str, out: &mut String) {
+    let mut rest = input;
+    while !rest.is_empty() {
+        let ascii = rest
+            .bytes()
+            .position(|b| !b.is_ascii())
+            .unwrap_or(rest.len());
+        let (run, tail) = rest.split_at(ascii);
+        let at = out.len();
+        out.push_str(run);
+        if let Some(pushed) = out.get_mut(at..) {
+            pushed.make_ascii_lowercase();
+        }
+        let mut chars = tail.chars();
+        let Some(c) = chars.next() else { break };
+        clean_char(c, out);
+        rest = chars.as_str();
+    }
+}
+
+/// Step 1 for one non-ASCII character.
+fn clean_char(c: char, out: &mut String) {
+    if is_invisible(c) {
+        return;
+    }
+    decompose_compatible(c, |d| {
+        if is_combining_mark(d) || is_invisible(d) {
+            return;
+        }
+        for l in d.to_lowercase() {
+            out.push(homoglyph(l));
+        }
+    });
+}
+
+/// Symbols read as letters inside a word.
+fn is_leet_symbol(c: char) -> bool {
+    matches!(c, '@' | '$' | '€' | '!' | '|')
+}
+
+/// Characters that may separate letters written one at a time.
+fn is_letter_separator(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '\t' | '.' | '-' | '_' | '*' | '/' | '+' | '~' | '·' | ',' | '\u{00A0}'
+    )
+}
+
+/// A character that may stand alone as a letter written one at a time.
+fn is_unit(c: char) -> bool {
+    c.is_alphanumeric() || is_leet_symbol(c)
+}
+
+/// The character starting at byte `i` of `s` (always a character boundary here).
+fn char_at(s: &str, i: usize) -> Option<char> {
+    s.get(i..)?.chars().next()
+}
+
+/// Step 2: join `k a n k e r` / `k.a.n.k.e.r` into `kanker`. A "single" is one letter, digit or leet symbol
+/// with no letter or digit directly on either side; a chain of ≥3 singles, each 1–2 separators from the
+/// next and with ≥2 letters among them, is written as one word followed by a space. Copies nothing when no
+/// chain is found (the usual case).
+fn join_spaced_letters(s: &str) -> Cow<'_, str> {
+    let is_single_at = |i: usize, c: char| {
+        is_unit(c) && !char_at(s, i + c.len_utf8()).is_some_and(char::is_alphanumeric)
+    };
+    let mut out: Option<String> = None;
+    // Bytes of `s` before this offset are already in `out`.
+    let mut copied = 0;
+    let mut chain: Vec<char> = Vec::new();
+    let mut prev_alnum = false;
+    let mut i = 0;
+    while let Some(c) = char_at(s, i) {
+        let single = !prev_alnum && is_single_at(i, c);
+        prev_alnum = c.is_alphanumeric();
+        if !single {
+            i += c.len_utf8();
+            continue;
+        }
+        // Follow the chain of singles separated by 1–2 separator characters.
+        chain.clear();
+        chain.push(c);
+        let mut after = i + c.len_utf8();
+        loop {
+            let mut k = after;
+            let mut gap = 0;
+            while gap < 2 {
+                match char_at(s, k) {
+                    Some(sep) if is_letter_separator(sep) => {
+                        k += sep.len_utf8();
+                        gap += 1;
+                    }
+                    _ => break,
+                }
+            }
+            // The character before `k` is a separator, never a letter or digit: only the right side counts.
+            match char_at(s, k) {
+                Some(next) if gap > 0 && is_single_at(k, next) => {
+                    chain.push(next);
+                    after = k + next.len_utf8();
+                }
+                _ => break,
+            }
+        }
+        let letters = chain.iter().filter(|ch| ch.is_alphabetic()).count();
+        if chain.len() >= 3 && letters >= 2 {
+            let o = out.get_or_insert_with(|| String::with_capacity(s.len() + 16));
+            o.push_str(s.get(copied..i).unwrap_or_default());
+            o.extend(chain.iter());
+            // Keep the boundary after the chain as a separator.
+            o.push(' ');
+            prev_alnum = chain.last().is_some_and(|ch| ch.is_alphanumeric());
+            i = after;
+            copied = after;
+        } else {
+            i += c.len_utf8();
+        }
+    }
+    match out {
+        None => Cow::Borrowed(s),
+        Some(mut o) => {
+            o.push_str(s.get(copied..).unwrap_or_default());
+            Cow::Owned(o)
+        }
+    }
+}
+
+/// The leetspeak reading of a character inside a word.
+fn leet(c: char) -> char {
+    match c {
+        '@' | '4' => 'a',
+        '3' | '€' => 'e',
+        '1' | '!' | '|' => 'i',
+        '0' => 'o',
+        '5' | '$' => 's',
+        '7' => 't',
+        _ => c,
+    }
+}
+
+/// Steps 3–5 for one whitespace-free token: trim punctuation at the edges, read leetspeak when the token
+/// has a letter, turn everything else into single spaces and collapse runs of ≥3 identical letters.
+fn push_token(folded: &mut Folded, raw: &str) {
+    // Trim punctuation at the edges (but `@`, `$`, `€` at the start are letters: `@sshole`, `$hit`).
+    let keep_edge = |ch: char| ch.is_alphanumeric() || matches!(ch, '@' | '$' | '€');
+    let Some(core_start) = raw.find(keep_edge) else {
+        return;
+    };
+    let Some((last, last_ch)) = raw.char_indices().rev().find(|(_, c)| c.is_alphanumeric()) else {
+        return;
+    };
+    let Some(core) = raw.get(core_start..last + last_ch.len_utf8()) else {
+        return;
+    };
+    let has_letter = core.chars().any(char::is_alphabetic);
+    // Tokens are always separated from what came before.
+    let mut pending_space = true;
+    for ch in core.chars() {
+        let m = if has_letter { leet(ch) } else { ch };
+        if m.is_alphanumeric() {
+            if pending_space && !folded.text.is_empty() {
+                folded.text.push(' ');
+            }
+            pending_space = false;
+            folded.push_collapsing(m);
+        } else {
+            pending_space = true;
+        }
+    }
+}
+
+/// Whether the last and the second-to-last characters of `text` are `ch`. For an ASCII `ch` the bytes
+/// answer directly (an ASCII byte is never part of a longer UTF-8 sequence); otherwise decode from the end.
+fn last_two(text: &str, ch: char) -> (bool, bool) {
+    if ch.is_ascii() {
+        let b = text.as_bytes();
+        let at =
+            |back: usize| b.len().checked_sub(back).and_then(|i| b.get(i)) == Some(&(ch as u8));
+        (at(1), at(2))
+    } else {
+        let mut tail = text.chars().rev();
+        (tail.next() == Some(ch), tail.next() == Some(ch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Fold with both implementations; panic with the input when text or stretch marks differ.
+    fn assert_same_as_reference(input: &str) {
+        let new = fold(input);
+        let old = reference::fold(input);
+        assert_eq!(new.text, old.text, "folded text of {input:?}");
+        let mut flags = vec![false; new.text.len()];
+        for &(s, e) in &new.stretched {
+            flags.iter_mut().take(e).skip(s).for_each(|f| *f = true);
+        }
+        assert_eq!(flags, old.stretched, "stretch marks of {input:?}");
+        for s in 0..new.text.len() {
+            for e in s..=new.text.len().min(s + 12) {
+                let want = old
+                    .stretched
+                    .get(s..e)
+                    .is_some_and(|f| f.iter().any(|b| *b));
+                assert_eq!(
+                    new.any_stretched(s, e),
+                    want,
+                    "any_stretched({s}, {e}) of {input:?}"
+                );
+            }
+        }
+    }
+
+    /// Every fixture, raw and as the analysis decodes it (subject, bodies, HTML text, attachment names).
+    #[test]
+    fn same_as_reference_on_fixtures() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let mut dirs = vec![root];
+        let mut files = 0;
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|x| x == "eml") {
+                    let raw = std::fs::read(&path).unwrap();
+                    assert_same_as_reference(&String::from_utf8_lossy(&raw));
+                    let analysis =
+                        crate::message::analyse(&raw, &crate::message::Limits::default());
+                    for text in &analysis.texts {
+                        assert_same_as_reference(&text.text);
+                    }
+                    files += 1;
+                }
+            }
+        }
+        assert!(files > 50, "only {files} fixtures found");
+    }
+
+    /// Characters the folding treats specially, to build adversarial input from.
+    const TRICKY: &[char] = &[
+        'a',
+        'k',
+        'n',
+        'e',
+        'r',
+        'o',
+        'A',
+        'K',
+        'E',
+        '0',
+        '1',
+        '3',
+        '4',
+        '5',
+        '7',
+        '8',
+        '@',
+        '$',
+        '€',
+        '!',
+        '|',
+        ' ',
+        ' ',
+        '\t',
+        '\n',
+        '\r',
+        '\u{0B}',
+        '.',
+        '-',
+        '_',
+        '*',
+        '/',
+        '+',
+        '~',
+        '·',
+        ',',
+        '\u{00A0}',
+        '\u{2003}',
+        '\u{3000}',
+        '\u{1680}',
+        '\u{2028}',
+        '\u{0085}',
+        '\u{00AD}',
+        '\u{200B}',
+        '\u{FEFF}',
+        'é',
+        'É',
+        'ï',
+        'ß',
+        'ø',
+        'ł',
+        'ｋ',
+        'ﬁ',
+        'к',
+        'α',
+        'Σ',
+        'İ',
+        'ǅ',
+        '²',
+        '½',
+        '٣',
+        '中',
+        '\u{0301}',
+        '(',
+        ')',
+        '"',
+        '\'',
+        '?',
+        ';',
+        ':',
+        '&',
+        '#',
+        '%',
+        '\u{1F600}',
+    ];
+
+    /// Word-sized pieces: plain words (the fast path) next to the characters that interact with them.
+    const PIECES: &[&str] = &[
+        "hallo",
+        "School",
+        "KAN",
+        " beste ouders en verzorgers",
+        " volgende week donderdag is de ouderavond",
+        "ker",
+        "zee",
+        "aa",
+        "a",
+        "k",
+        "E",
+        "x",
+        ".",
+        ",",
+        "!",
+        "|",
+        "@",
+        "$",
+        "-",
+        "(",
+        ")",
+        "\"",
+        "?",
+        "'",
+        "/",
+        "*",
+        "_",
+        "·",
+        " ",
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "\r\n",
+        "\u{0B}",
+        "\u{00A0}",
+        "1",
+        "4",
+        "0",
+        "2024",
+        "é",
+        "€",
+        "\u{200B}",
+        "\u{0301}",
+        "¨",
+        "ｋ",
+        "aaa",
+        "ooo",
+        "k.a.n",
+        "s!",
+        "!x",
+        ".!",
+        " a b",
+        "k e r",
+        "|.",
+        "-@",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn same_as_reference_on_word_pieces(
+            picks in proptest::collection::vec(0..PIECES.len(), 0..120),
+        ) {
+            let input: String = picks.iter().filter_map(|&i| PIECES.get(i).copied()).collect();
+            assert_same_as_reference(&input);
+        }
+
+        #[test]
+        fn same_as_reference_on_tricky_input(
+            picks in proptest::collection::vec(0..TRICKY.len(), 0..40),
+        ) {
+            let input: String = picks.iter().filter_map(|&i| TRICKY.get(i)).collect();
+            assert_same_as_reference(&input);
+        }
+
+        #[test]
+        fn same_as_reference_on_any_input(input in "\\PC{0,60}") {
+            assert_same_as_reference(&input);
+        }
+
+        #[test]
+        fn same_as_reference_on_runs(
+            parts in proptest::collection::vec((0..TRICKY.len(), 1usize..6), 0..15),
+        ) {
+            let input: String = parts
+                .iter()
+                .filter_map(|&(i, n)| TRICKY.get(i).map(|c| std::iter::repeat_n(*c, n)))
+                .flatten()
+                .collect();
+            assert_same_as_reference(&input);
+        }
+    }
+
+    #[test]
+    fn folding_table() {
+        let cases: &[(&str, &str)] = &[
+            ("Hallo Wereld", "hallo wereld"),
+            ("  Café  Naïve ", "cafe naive"),
+            ("KANKER!!!", "kanker"),
+            ("k a n k e r", "kanker"),
+            ("k.a.n.k.e.r", "kanker"),
+            ("k-a-n-k-e-r lijer", "kanker lijer"),
+            ("k_a_n_k_e_r", "kanker"),
+            ("k*a*n*k*e*r", "kanker"),
+            ("k. a. n. k. e. r.", "kanker"),
+            ("k4nk3r", "kanker"),
+            ("h0er", "hoer"),
+            ("sh!t", "shit"),
+            ("$hit", "shit"),
+            ("@sshole", "asshole"),
+            ("n1kk3r", "nikker"),
+            ("kan\u{00AD}ker", "kanker"),
+            ("kan\u{200B}ker", "kanker"),
+            ("kaaaanker", "kanker"),
+            ("klooootzak", "klotzak"),
+            ("kanker-lijer", "kanker lijer"),
+            ("KWF-Kankerbestrijding", "kwf kankerbestrijding"),
+            ("groep 1 2 3", "groep 1 2 3"),
+            ("in 2024 en 2025", "in 2024 en 2025"),
+            ("ｋａｎｋｅｒ", "kanker"),
+            ("кanker", "kanker"),
+            ("Hoera!", "hoera"),
+            ("a, b", "a b"),
+            ("", ""),
+            ("...", ""),
+            ("zee", "zee"),
+            ("zeeeeer", "zer"),
+            ("hallo.! a b", "hallo iab"),
+            ("zo. k a n k e r!", "zo kanker"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(fold(input).text, *want, "folding {input:?}");
+        }
+    }
+
+    #[test]
+    fn stretched_marks_only_collapsed_runs() {
+        let f = fold("klooootzak");
+        assert_eq!(f.text, "klotzak");
+        assert!(f.any_stretched(0, f.text.len()));
+        let g = fold("klootzak");
+        assert!(!g.any_stretched(0, g.text.len()));
+        let h = fold("fagot kaaaanker");
+        assert!(!h.any_stretched(0, 5));
+        assert!(h.any_stretched(6, h.text.len()));
+    }
+
+    #[test]
+    fn collapse_doubles_table() {
+        assert_eq!(collapse_doubles("klootzak"), "klotzak");
+        assert_eq!(collapse_doubles("kanker"), "kanker");
+        assert_eq!(collapse_doubles("aa bb"), "a b");
+    }
+}
