@@ -27,6 +27,22 @@ pub fn bsn_valid(digits: &[u8; 9]) -> bool {
     sum % 11 == 0
 }
 
+/// The first offset at or after `from` whose 32-byte block holds a digit (most text has few digits; the test
+/// of a whole block has no branches and runs in vector steps).
+fn skip_digitless_blocks(b: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while let Some(block) = b.get(i..i + 32) {
+        let digits = block
+            .iter()
+            .fold(0u8, |acc, c| acc | u8::from(c.wrapping_sub(b'0') < 10));
+        if digits != 0 {
+            break;
+        }
+        i += 32;
+    }
+    i
+}
+
 /// Byte ranges of every valid BSN in `text`: 9 digits (`123456782`), 8 digits (a leading 0 dropped), or
 /// 4-2-3 / 3-3-3 groups separated by `.`, space or `-`. A run of digits glued to letters, or a longer number
 /// (phone numbers, IBANs, dates) is not a BSN.
@@ -35,6 +51,7 @@ pub fn find_bsns(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
+        i = skip_digitless_blocks(b, i);
         let starts_run = b.get(i).is_some_and(u8::is_ascii_digit)
             && (i == 0 || b.get(i - 1).is_some_and(|p| !p.is_ascii_alphanumeric()));
         if !starts_run {
