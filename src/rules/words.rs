@@ -215,8 +215,9 @@ fn scan_overlapping(dfa: &DFA, text: &[u8], mut report: impl FnMut(PatternID, us
     let Ok(start) = dfa.start_state(Anchored::No) else {
         return;
     };
+    // Called only for special states (`is_special` is one comparison, kept inline in the loops).
     let mut emit = |sid: StateID, end: usize| {
-        if dfa.is_special(sid) && dfa.is_match(sid) {
+        if dfa.is_match(sid) {
             for i in 0..dfa.match_len(sid) {
                 report(dfa.match_pattern(sid, i), end);
             }
@@ -231,7 +232,9 @@ fn scan_overlapping(dfa: &DFA, text: &[u8], mut report: impl FnMut(PatternID, us
         let mut sid = start;
         for (k, &b) in text.iter().enumerate() {
             sid = dfa.next_state(Anchored::No, sid, b);
-            emit(sid, k + 1);
+            if dfa.is_special(sid) {
+                emit(sid, k + 1);
+            }
         }
         return;
     }
@@ -240,14 +243,18 @@ fn scan_overlapping(dfa: &DFA, text: &[u8], mut report: impl FnMut(PatternID, us
     for (k, (&x, &y)) in first.iter().zip(second).enumerate() {
         a = dfa.next_state(Anchored::No, a, x);
         b = dfa.next_state(Anchored::No, b, y);
-        emit(a, k + 1);
-        if second_from + k + 1 > cut {
+        if dfa.is_special(a) {
+            emit(a, k + 1);
+        }
+        if dfa.is_special(b) && second_from + k + 1 > cut {
             emit(b, second_from + k + 1);
         }
     }
     for (k, &y) in second.iter().enumerate().skip(first.len()) {
         b = dfa.next_state(Anchored::No, b, y);
-        emit(b, second_from + k + 1);
+        if dfa.is_special(b) {
+            emit(b, second_from + k + 1);
+        }
     }
 }
 
