@@ -21,6 +21,7 @@
 # WARMUP (untimed messages before a configuration's first run, default 500), BENCH_LOCK (a lock file: each
 # timed run holds flock(1) on it, so benchmarks sharing the machine do not overlap), FILTER_MAXPROC
 # (maxproc of the filter transports and the re-injection smtpd; default: deploy/postfix/master.cf's 10),
+# MILTER_UNIX=1 (d over a unix socket instead of TCP, as milter.cf describes for a local mailwacht),
 # BENCH_PORT_BASE (default 25025), BENCH_KEEP=1 keeps the temporary directory.
 set -uo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -37,6 +38,7 @@ RUNS=${RUNS:-2}
 CONFIGS=${CONFIGS:-"a b c d"}
 WARMUP=${WARMUP:-500}
 FILTER_MAXPROC=${FILTER_MAXPROC:-}
+MILTER_UNIX=${MILTER_UNIX:-0}
 BENCH_LOCK=${BENCH_LOCK:-}
 
 say() { echo "pfbench: [$(date +%T)] $*" >&2; }
@@ -85,6 +87,20 @@ py wait-port "$SINK_PORT" || { say "smtp-sink did not start"; exit 2; }
 # --- mailwacht: as relay.sh (local domain school.example, every sender of the load is local so every
 # message is screened, no virus scanner), once as content filter (c), once as milter only (d).
 mkdir -p "$PRIV/mailwacht"
+# Where Postfix finds the milter (d), in main.cf's syntax, and mailwacht's [milter] listen for it.
+MILTER_ADDR="inet:127.0.0.1:$MILTER_PORT"
+MILTER_LISTEN="127.0.0.1:$MILTER_PORT"
+MILTER_WAIT=$MILTER_PORT # what start_mailwacht waits for
+MILTER_GROUP=""
+if [ "$MILTER_UNIX" = 1 ]; then
+    # smtpd and cleanup (user postfix, not chrooted here) connect to it: group postfix, mode 0660.
+    mkdir -p "$PRIV/milter"
+    chmod 0755 "$PRIV/milter"
+    MILTER_ADDR="unix:$PRIV/milter/milter.sock"
+    MILTER_LISTEN="unix:$PRIV/milter/milter.sock"
+    MILTER_WAIT="$PRIV/milter/milter.sock"
+    MILTER_GROUP='group = "postfix"'
+fi
 cat >"$PRIV/mailwacht-filter.toml" <<EOF
 [organisation]
 local_domains = ["school.example"]
@@ -101,15 +117,21 @@ local_domains = ["school.example"]
 enabled = false
 [milter]
 enabled = true
-listen = "127.0.0.1:$MILTER_PORT"
+listen = "$MILTER_LISTEN"
+$MILTER_GROUP
 [storage]
 data_dir = "$PRIV/mailwacht"
 EOF
 
-start_mailwacht() { # CONFIG_FILE PORT
+start_mailwacht() { # CONFIG_FILE PORT|SOCKET
     "$MW_BIN" --config "$1" serve >>"$PRIV/mailwacht.log" 2>&1 &
     MW_PID=$!
-    py wait-port "$2" --timeout 30 || { say "mailwacht did not start"; tail "$PRIV/mailwacht.log" >&2; exit 2; }
+    local ok=0
+    case $2 in
+        /*) for _ in $(seq 300); do [ -S "$2" ] && { ok=1; break; }; sleep 0.1; done ;;
+        *) py wait-port "$2" --timeout 30 && ok=1 ;;
+    esac
+    [ "$ok" = 1 ] || { say "mailwacht did not start"; tail "$PRIV/mailwacht.log" >&2; exit 2; }
 }
 
 # --- Postfix. What is set here beyond the e2e base and why (bench/README.md says the same):
@@ -138,7 +160,7 @@ EOF
     echo "127.0.0.1:$C_PORT inet n - n - - smtpd"
     echo "127.0.0.1:$D_PORT inet n - n - - smtpd"
     echo "    -o content_filter="
-    pf_milter_opts "$MILTER_PORT"
+    pf_milter_opts "$MILTER_ADDR"
     pf_services
     pf_filter_master_cf "$RE_PORT" >"$PRIV/filter.cf"
     if [ -n "$FILTER_MAXPROC" ]; then
@@ -202,7 +224,7 @@ for run in $(seq "$RUNS"); do
         MW_PID=""
         case $cfg in
             c) start_mailwacht "$PRIV/mailwacht-filter.toml" "$MW_PORT" ;;
-            d) start_mailwacht "$PRIV/mailwacht-milter.toml" "$MILTER_PORT" ;;
+            d) start_mailwacht "$PRIV/mailwacht-milter.toml" "$MILTER_WAIT" ;;
             a | b) ;;
             *) say "unknown configuration $cfg"; exit 2 ;;
         esac

@@ -15,7 +15,8 @@
 #   pf_services                      master.cf lines for Postfix's internal services (no listener)
 #   pf_filter_main_cf MW_PORT        deploy/postfix/main.cf without comments, mailwacht on MW_PORT
 #   pf_filter_master_cf RE_PORT      deploy/postfix/master.cf, the re-injection smtpd on RE_PORT
-#   pf_milter_opts MILTER_PORT       deploy/postfix/milter.cf as "-o name=value" lines for one smtpd
+#   pf_milter_opts MILTER            deploy/postfix/milter.cf as "-o name=value" lines for one smtpd, the
+#                                    milter at MILTER: a port on 127.0.0.1, or an address (unix:/path)
 #   pf_start PRIV                    postfix check + start; on failure prints why and returns 1
 #   pf_stop PRIV                     postfix stop, abort when the master has not exited after 10 s
 #   pf_queue_empty PRIV              exit 0 when no message is in any queue (postqueue, via showq)
@@ -108,8 +109,10 @@ pf_filter_master_cf() {
 }
 
 pf_milter_opts() {
+    local addr=$1
+    [[ "$addr" == *:* ]] || addr="inet:127.0.0.1:$addr"
     # "name = value" → "    -o name=value"; values in milter.cf have no spaces, which -o requires.
-    grep -v '^\s*\(#\|$\)' "$PF_DEPLOY/milter.cf" | sed "s/127\.0\.0\.1:11332/127.0.0.1:$1/" |
+    grep -v '^\s*\(#\|$\)' "$PF_DEPLOY/milter.cf" | sed "s|inet:127\.0\.0\.1:11332|$addr|" |
         sed 's/^\([a-z_]*\)\s*=\s*/    -o \1=/'
 }
 
