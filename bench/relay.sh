@@ -16,6 +16,8 @@ export LC_ALL=C.UTF-8
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 HELPER="$REPO/bench/bench.py"
+# shellcheck source=deploy/e2e/postfix-instance.sh
+. "$REPO/deploy/e2e/postfix-instance.sh"
 COUNT=${COUNT:-20000}
 SIZE=${SIZE:-20480}
 CONCURRENCY=${CONCURRENCY:-"1 10 50"}
@@ -31,10 +33,7 @@ py() { python3 "$HELPER" "$@"; }
 if ! command -v smtp-source >/dev/null || ! command -v smtp-sink >/dev/null; then
     [ "$(id -u)" = 0 ] || { say "smtp-source/smtp-sink missing and not root to install postfix"; exit 2; }
     say "installing postfix (for smtp-source and smtp-sink only; the system Postfix is not started)"
-    export DEBIAN_FRONTEND=noninteractive
-    printf '%s\n' 'postfix postfix/main_mailer_type select Local only' \
-        'postfix postfix/mailname string bench.localdomain' | debconf-set-selections
-    apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends postfix >/dev/null || exit 2
+    why=$(pf_install bench.localdomain postfix) || { say "$why"; exit 2; }
 fi
 
 MW_BIN=${MAILWACHT_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/mailwacht}

@@ -17,6 +17,8 @@ export LC_ALL=C.UTF-8
 
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 HELPER="$REPO/deploy/e2e/e2e.py"
+# shellcheck source=deploy/e2e/postfix-instance.sh
+. "$REPO/deploy/e2e/postfix-instance.sh"
 SUITE_START=$(date +%s)
 PASSED=0
 FAILED=0
@@ -41,12 +43,8 @@ install_missing() {
         return 1
     fi
     say "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    printf '%s\n' 'postfix postfix/main_mailer_type select Local only' \
-        'postfix postfix/mailname string e2e.localdomain' | debconf-set-selections
-    apt-get update -q >/dev/null || { echo "FAIL setup: apt-get update failed"; return 1; }
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
-        { echo "FAIL setup: apt-get install failed"; return 1; }
+    local why
+    why=$(pf_install e2e.localdomain "${missing[@]}") || { echo "FAIL setup: $why"; return 1; }
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -66,15 +64,7 @@ cleanup() {
     [ -n "$BURST_PID" ] && kill "$BURST_PID" 2>/dev/null
     stop_mailwacht
     stop_clamd
-    if [ "$POSTFIX_UP" = 1 ]; then
-        postfix -c "$PF" stop >/dev/null 2>&1
-        local master
-        master=$(cat "$PRIV/spool/pid/master.pid" 2>/dev/null | tr -d ' ')
-        if [ -n "$master" ]; then
-            for _ in $(seq 100); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
-            kill -0 "$master" 2>/dev/null && postfix -c "$PF" abort >/dev/null 2>&1
-        fi
-    fi
+    [ "$POSTFIX_UP" = 1 ] && pf_stop "$PRIV"
     [ -n "$SINK_PID" ] && stop_pid "$SINK_PID"
     if [ -n "$PRIV" ] && [ -d "$PRIV" ]; then
         if [ "$FAILED" -gt 0 ] || [ "${E2E_KEEP:-0}" = 1 ]; then
@@ -146,8 +136,8 @@ setup() {
     chmod 0711 "$PRIV"
     PF="$PRIV/postfix"
     SINK_DIR="$PRIV/sink"
-    mkdir -p "$PF" "$PRIV/spool" "$PRIV/data" "$SINK_DIR" "$PRIV/clamdb" "$PRIV/msg" "$PRIV/mailwacht"
-    chown postfix: "$PRIV/data"
+    pf_dirs "$PRIV"
+    mkdir -p "$SINK_DIR" "$PRIV/clamdb" "$PRIV/msg" "$PRIV/mailwacht"
     chown nobody: "$SINK_DIR"
 
     local ports
@@ -211,86 +201,26 @@ EOF
     start_mailwacht || { echo "FAIL setup: mailwacht did not start (see $PRIV/mailwacht.log)"; return 1; }
 
     # --- Postfix: own instance, deploy/postfix snippets with our ports.
-    cat >"$PF/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $PRIV/spool
-data_directory = $PRIV/data
-maillog_file = $PRIV/postfix.log
-maillog_file_prefixes = $PRIV
-myhostname = e2e.localdomain
-mydomain = localdomain
-myorigin = \$myhostname
-mydestination =
-local_recipient_maps =
-local_transport = error:local delivery is disabled in the e2e instance
-alias_maps =
-alias_database =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject
-relayhost = [127.0.0.1]:$SINK_PORT
-smtp_dns_support_level = disabled
-smtp_tls_security_level = none
-smtpd_tls_security_level = none
-biff = no
-delay_warning_time = 0
-queue_run_delay = 5s
-minimal_backoff_time = 5s
-maximal_backoff_time = 10s
-smtputf8_enable = yes
-EOF
-    # The content filter lines as shipped, pointed at this suite's mailwacht port.
-    grep -v '^\s*#' "$REPO/deploy/postfix/main.cf" | sed "s/127\.0\.0\.1\]:10025/127.0.0.1]:$MW_PORT/" >>"$PF/main.cf"
-    cat >"$PF/master.cf" <<EOF
-127.0.0.1:$IN_PORT inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
-    sed "s/127\.0\.0\.1:10026/127.0.0.1:$RE_PORT/" "$REPO/deploy/postfix/master.cf" >>"$PF/master.cf"
-    if [ "$MILTER_SUPPORT" = 1 ]; then
-        # A second submission smtpd that uses mailwacht as a milter instead of the content filter.
-        cat >>"$PF/master.cf" <<EOF
-127.0.0.1:$MILTER_IN_PORT inet n - n - - smtpd
-    -o content_filter=
-    -o smtpd_milters=inet:127.0.0.1:$MILTER_PORT
-    -o milter_default_action=tempfail
-    -o milter_protocol=6
-EOF
-    fi
-    # The postfix command reports fatal errors on stderr only when that is a terminal (else to syslog,
-    # which does not exist here): run it under script(1) so the reason lands in the output.
-    if ! script -qec "postfix -c '$PF' check" /dev/null >"$PRIV/postfix-check.out" 2>&1; then
-        echo "FAIL setup: postfix check: $(tail -3 "$PRIV/postfix-check.out" | tr '\n' ' ')"
-        return 1
-    fi
+    {
+        pf_main_cf "$PRIV" e2e.localdomain "$SINK_PORT"
+        # The content filter lines as shipped, pointed at this suite's mailwacht port.
+        pf_filter_main_cf "$MW_PORT"
+    } >"$PF/main.cf"
+    {
+        echo "127.0.0.1:$IN_PORT inet n - n - - smtpd"
+        pf_services
+        pf_filter_master_cf "$RE_PORT"
+        if [ "$MILTER_SUPPORT" = 1 ]; then
+            # A second submission smtpd that uses mailwacht as a milter (deploy/postfix/milter.cf) instead
+            # of the content filter.
+            echo "127.0.0.1:$MILTER_IN_PORT inet n - n - - smtpd"
+            echo "    -o content_filter="
+            pf_milter_opts "$MILTER_PORT"
+        fi
+    } >"$PF/master.cf"
     POSTFIX_UP=1 # from here on cleanup stops the instance (harmless if it never came up)
-    if ! script -qec "postfix -c '$PF' start" /dev/null >"$PRIV/postfix-start.out" 2>&1; then
-        echo "FAIL setup: postfix start: $(tail -3 "$PRIV/postfix-start.out" | tr '\n' ' ')"
-        return 1
-    fi
+    local why
+    why=$(pf_start "$PRIV") || { echo "FAIL setup: $why"; return 1; }
     py wait-port "$IN_PORT" --timeout 30 && py wait-port "$RE_PORT" --timeout 30 ||
         { echo "FAIL setup: postfix does not listen"; return 1; }
     say "setup done in $(($(date +%s) - SUITE_START)) s (clamd backend: $CLAMD_SUPPORT, milter: $MILTER_SUPPORT)"
