@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::codec::{decode_packet, Command};
@@ -101,8 +101,22 @@ pub async fn serve(
 }
 
 /// Either kind of stream.
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {
+    /// Called after every read that returned data.
+    fn after_read(&self) {}
+}
+
+impl Stream for UnixStream {}
+
+impl Stream for TcpStream {
+    /// Acknowledge at once. The MTA sends several packets in a row that need no answer (macros, headers) and
+    /// its socket uses Nagle's algorithm, so each next packet waits until the one before is acknowledged;
+    /// with Linux's delayed ACK that was a 40 ms stall per message (measured with Postfix: 45 ms per
+    /// message in a single session, 0.6 ms with this). Linux clears the flag again after use, hence per read.
+    fn after_read(&self) {
+        let _ = socket2::SockRef::from(self).set_tcp_quickack(true);
+    }
+}
 
 async fn accept(listener: &Listener) -> std::io::Result<Box<dyn Stream>> {
     Ok(match listener {
@@ -190,7 +204,10 @@ async fn run_connection(
                     return Ok(());
                 }
                 Ok(Ok(0)) => return Ok(()),
-                Ok(Ok(n)) => input.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Ok(Ok(n)) => {
+                    stream.after_read();
+                    input.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                }
                 Ok(Err(e)) => return Err(e),
             },
             _ = stop.changed() => return Ok(()),
@@ -217,4 +234,24 @@ async fn write(
     }
     output.clear();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TCP milter connection asks for immediate ACKs after each read (see `after_read`); a unix one has
+    /// nothing to set.
+    #[tokio::test]
+    async fn tcp_reads_rearm_quickack() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let sock = socket2::SockRef::from(&server);
+        sock.set_tcp_quickack(false).unwrap();
+        assert!(!sock.tcp_quickack().unwrap());
+        server.after_read();
+        assert!(sock.tcp_quickack().unwrap());
+    }
 }
