@@ -126,14 +126,17 @@ pub fn fold(input: &str) -> Folded {
     // `input[pending..]` is not folded yet beyond `copy`; `general` says it holds a token that is not plain.
     let mut pending = 0;
     let mut general = false;
+    // Blocks are not tried again before this offset: one just failed there.
+    let mut blocks_from = 0;
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if is_ascii_space(b) {
             i += 1;
             continue;
         }
-        if !general {
-            let end = verbatim_blocks(bytes, i);
+        if !general && i >= blocks_from {
+            let (end, retry_from) = verbatim_blocks(bytes, i);
+            blocks_from = retry_from;
             if end > i {
                 extend_copy(&mut copy, i, end, input, &mut folded);
                 i = end;
@@ -211,9 +214,11 @@ const BLOCK: usize = 32;
 /// From a token start `start`, the end of the longest run of whole 32-byte blocks that is its own folded
 /// form apart from case: ASCII letters and single spaces only, no word of one letter, no run of three
 /// identical letters. Backs off to the last space so that only whole words are taken; `start` when no
-/// block qualifies. Written without early exits so that the compiler can check a block in vector steps.
-fn verbatim_blocks(bytes: &[u8], start: usize) -> usize {
+/// block qualifies. Also returns where the block that failed ends (0 when none failed): trying again from a
+/// token start before that would look at the same failing bytes.
+fn verbatim_blocks(bytes: &[u8], start: usize) -> (usize, usize) {
     let mut end = start;
+    let mut failed_to = 0;
     while bytes.get(end..end + BLOCK).is_some() {
         // The block with two bytes of context before and one after, read in place when it can be (a copy
         // here makes the vector loads wait for the stores); the start and end of the input count as spaces.
@@ -234,6 +239,7 @@ fn verbatim_blocks(bytes: &[u8], start: usize) -> usize {
             }
         };
         if !verbatim {
+            failed_to = end + BLOCK;
             break;
         }
         end += BLOCK;
@@ -247,7 +253,8 @@ fn verbatim_blocks(bytes: &[u8], start: usize) -> usize {
     };
     // Never end on a space (the next byte may be other whitespace).
     let words = taken.get(..whole).unwrap_or_default();
-    start + words.iter().rposition(|b| *b != b' ').map_or(0, |p| p + 1)
+    let words_end = start + words.iter().rposition(|b| *b != b' ').map_or(0, |p| p + 1);
+    (words_end, failed_to)
 }
 
 /// Whether `window[2..BLOCK + 2]` folds to itself apart from case and single punctuation marks at word
