@@ -160,6 +160,8 @@ async fn serve(
         mailer,
         Arc::new(store.clone()),
     );
+    // Kept to write the queued traffic records before stopping.
+    let traffic_recorder = recorder.clone();
     pipeline.set_traffic(recorder);
     let milter = crate::milter::Milter::new(pipeline.clone(), Arc::new(store.clone()));
     let settings = Arc::new(ArcSwap::from_pointee(config.server_settings()));
@@ -294,6 +296,8 @@ async fn serve(
     if let Some(m) = metrics {
         m.abort();
     }
+    // The sessions have ended (or the grace elapsed): write the queued traffic records, then stop.
+    traffic_recorder.flush().await;
     traffic_writer.abort();
     if let Err(e) = traffic_flush.flush().await {
         error!(error = %e, "flushing the traffic store failed");

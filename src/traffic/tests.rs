@@ -126,3 +126,31 @@ async fn recorder_writes_to_the_store() {
     assert_eq!(all[0].sender, key.pseudonym("a@b.example"));
     assert_eq!(recorder.dropped(), 0);
 }
+
+#[tokio::test]
+async fn flush_waits_for_every_record_queued_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TrafficStore::open(dir.path()).unwrap();
+    let key = PseudonymKey::from_bytes([4; 32]);
+    let (recorder, task) = spawn_writer(store.clone(), key, 64);
+    let env = envelope("a@b.example", &["c@d.example"]);
+    for _ in 0..50 {
+        recorder.record(&env, &[], 10, 0, &decision(Verdict::Pass));
+    }
+    recorder.flush().await;
+    assert_eq!(
+        store.len(),
+        50,
+        "all queued records written before flush returns"
+    );
+    recorder.record(&env, &[], 10, 0, &decision(Verdict::Pass));
+    recorder.flush().await;
+    assert_eq!(store.len(), 51);
+    assert_eq!(recorder.dropped(), 0);
+    // A stopped writer: flush returns at once and records are dropped and counted.
+    task.abort();
+    let _ = task.await;
+    recorder.flush().await;
+    recorder.record(&env, &[], 10, 0, &decision(Verdict::Pass));
+    assert_eq!(recorder.dropped(), 1);
+}
