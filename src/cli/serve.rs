@@ -65,7 +65,14 @@ pub fn run(config_path: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode>
         .enable_all()
         .build()
         .context("starting runtime")?;
-    runtime.block_on(serve(config_path, args, config, engine))?;
+    // Run the listeners on a worker thread, not on this one: a connection accepted by a worker starts its
+    // session on that worker's own queue, where one accepted here had to wake a worker (a futex wake and a
+    // thread switch per connection).
+    runtime.block_on(async {
+        tokio::spawn(serve(config_path, args, config, engine))
+            .await
+            .context("the server task failed")?
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
