@@ -19,17 +19,16 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 
-use super::codec::{parse_command, LineDecoder, LineEvent};
+use super::codec::{parse_command, LineDecoder, LineEvent, MAX_LINE};
 use super::session::{Action, Session};
 use super::{Handler, Reply, ServerSettings};
 
-/// Bytes read from the socket at a time.
-const READ_CHUNK: usize = 16 * 1024;
+/// Room for one read from the socket: a 20 KB message that has arrived is taken in one read.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// Serves SMTP on `listener` until `shutdown` resolves, then stops accepting, lets sessions finish their
 /// current transaction (idle ones get `421 4.3.2`), and returns once all sessions ended or
@@ -100,11 +99,12 @@ enum DataEnd {
     Closed,
 }
 
-/// One connection: socket halves, buffers and timers around a [`Session`].
+/// One connection: the socket, buffers and timers around a [`Session`].
 struct Connection {
-    reader: OwnedReadHalf,
-    writer: OwnedWriteHalf,
-    /// Received bytes not yet decoded (at most one partial command line plus one read).
+    /// The socket, not split: reads and writes take turns (replies are flushed before each read).
+    stream: TcpStream,
+    /// Received bytes not yet decoded: when a read starts, at most a partial command line, so the buffer
+    /// stays at [`READ_CHUNK`] + [`MAX_LINE`] bytes. Read into without zeroing it first.
     input: Vec<u8>,
     /// Replies not yet written; flushed once before each blocking read (RFC 2920 §3.1).
     output: Vec<u8>,
@@ -117,7 +117,7 @@ impl Connection {
         if self.output.is_empty() {
             return Ok(());
         }
-        let write = self.writer.write_all(&self.output);
+        let write = self.stream.write_all(&self.output);
         match tokio::time::timeout(self.read_timeout, write).await {
             Ok(result) => result?,
             Err(_) => {
@@ -132,15 +132,22 @@ impl Connection {
     }
 
     fn push(&mut self, reply: &Reply) {
-        self.output.extend_from_slice(reply.to_wire().as_bytes());
+        reply.write_wire(&mut self.output);
     }
 
     /// Sends a final reply and closes.
     async fn close_with(&mut self, reply: &Reply) -> std::io::Result<()> {
         self.push(reply);
         self.flush().await?;
-        let _ = self.writer.shutdown().await;
+        let _ = self.stream.shutdown().await;
         Ok(())
+    }
+
+    /// Reads once from the socket, appending to `input`; `Ok(0)` at the end of the stream.
+    async fn read_some(&mut self) -> std::io::Result<usize> {
+        self.input
+            .reserve_exact((READ_CHUNK + MAX_LINE).saturating_sub(self.input.len()));
+        self.stream.read_buf(&mut self.input).await
     }
 
     /// Reads DATA content: leftover input first, then the socket, until the terminator or a timeout.
@@ -148,27 +155,19 @@ impl Connection {
         let deadline = Instant::now() + session.settings().data_timeout;
         let mut decoder = session.data_decoder();
         let mut content = Vec::new();
-        let (used, done) = decoder.decode(&self.input, &mut content);
-        self.input.drain(..used);
-        if done {
-            return Ok(DataEnd::Complete(content, decoder.overflowed()));
-        }
-        let mut chunk = vec![0u8; READ_CHUNK];
         loop {
+            let (used, done) = decoder.decode(&self.input, &mut content);
+            // Whatever follows the final dot is the next pipelined command and stays in `input`.
+            self.input.drain(..used);
+            if done {
+                return Ok(DataEnd::Complete(content, decoder.overflowed()));
+            }
             let until = deadline.min(Instant::now() + self.read_timeout);
-            let n = match tokio::time::timeout_at(until, self.reader.read(&mut chunk)).await {
+            match tokio::time::timeout_at(until, self.read_some()).await {
                 Err(_) => return Ok(DataEnd::TimedOut),
                 Ok(Ok(0)) => return Ok(DataEnd::Closed),
-                Ok(Ok(n)) => n,
+                Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(e),
-            };
-            let piece = chunk.get(..n).unwrap_or_default();
-            let (used, done) = decoder.decode(piece, &mut content);
-            if done {
-                // Whatever follows the final dot is the next pipelined command.
-                self.input
-                    .extend_from_slice(piece.get(used..).unwrap_or_default());
-                return Ok(DataEnd::Complete(content, decoder.overflowed()));
             }
         }
     }
@@ -184,18 +183,15 @@ async fn run_session(
 ) -> std::io::Result<()> {
     // Replies are batched and flushed explicitly, so Nagle would only add latency.
     let _ = stream.set_nodelay(true);
-    let (reader, writer) = stream.into_split();
     let read_timeout = settings.read_timeout;
     let mut session = Session::new(settings, peer);
     let mut conn = Connection {
-        reader,
-        writer,
+        stream,
         input: Vec::new(),
         output: Vec::new(),
         read_timeout,
     };
     let mut lines = LineDecoder::default();
-    let mut chunk = vec![0u8; READ_CHUNK];
     conn.push(&session.greeting());
 
     loop {
@@ -243,12 +239,12 @@ async fn run_session(
         if *stop.borrow() {
             return conn.close_with(&session.shutdown_reply()).await;
         }
-        let read = tokio::time::timeout(read_timeout, conn.reader.read(&mut chunk));
+        let read = tokio::time::timeout(read_timeout, conn.read_some());
         tokio::select! {
             result = read => match result {
                 Err(_) => return conn.close_with(&session.timeout_reply()).await,
                 Ok(Ok(0)) => return Ok(()),
-                Ok(Ok(n)) => conn.input.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(e),
             },
             _ = stop.changed() => return conn.close_with(&session.shutdown_reply()).await,

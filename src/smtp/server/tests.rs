@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{oneshot, Notify};
 
 use super::*;
