@@ -137,7 +137,11 @@ pub fn verdict_name(v: Verdict) -> &'static str {
 
 /// The secret key of the sender pseudonyms (32 random bytes in `<data_dir>/traffic.key`, mode 0600).
 #[derive(Clone)]
-pub struct PseudonymKey([u8; 32]);
+pub struct PseudonymKey {
+    /// HMAC-SHA256 already keyed: the key's inner and outer blocks are hashed once, not per message.
+    /// `None` only if the HMAC refused the key, which it never does (any key length is accepted).
+    mac: Option<hmac::Hmac<sha2::Sha256>>,
+}
 
 impl std::fmt::Debug for PseudonymKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -160,7 +164,9 @@ pub enum KeyError {
 impl PseudonymKey {
     /// A key from bytes (tests).
     pub fn from_bytes(bytes: [u8; 32]) -> PseudonymKey {
-        PseudonymKey(bytes)
+        PseudonymKey {
+            mac: hmac::Hmac::<sha2::Sha256>::new_from_slice(&bytes).ok(),
+        }
     }
 
     /// The key file in `data_dir`, created with 32 bytes from the OS random source (mode 0600) when missing.
@@ -177,7 +183,7 @@ impl PseudonymKey {
                     path: path.display().to_string(),
                     len,
                 })?;
-                return Ok(PseudonymKey(key));
+                return Ok(PseudonymKey::from_bytes(key));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(err(e)),
@@ -197,7 +203,7 @@ impl PseudonymKey {
             .map_err(err)?;
         file.write_all(&key).map_err(err)?;
         file.sync_all().map_err(err)?;
-        Ok(PseudonymKey(key))
+        Ok(PseudonymKey::from_bytes(key))
     }
 
     /// The pseudonym of an address: HMAC-SHA256(key, lowercased trimmed address), hex.
@@ -207,13 +213,19 @@ impl PseudonymKey {
             .trim_start_matches('<')
             .trim_end_matches('>')
             .to_lowercase();
-        // HMAC accepts keys of any length, so new_from_slice cannot fail for 32 bytes.
-        let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0) else {
+        // HMAC accepts keys of any length, so the keyed state always exists.
+        let Some(mut mac) = self.mac.clone() else {
             return String::new();
         };
         mac.update(normal.as_bytes());
         let tag = mac.finalize().into_bytes();
-        tag.iter().map(|b| format!("{b:02x}")).collect()
+        let mut hex = String::with_capacity(2 * tag.len());
+        for b in tag {
+            for nibble in [b >> 4, b & 0xf] {
+                hex.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+            }
+        }
+        hex
     }
 }
 

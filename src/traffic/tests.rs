@@ -72,6 +72,23 @@ fn pseudonyms_depend_on_the_key_and_ignore_case() {
     assert_ne!(a.pseudonym("piet@x.nl"), a.pseudonym("jan@x.nl"));
 }
 
+/// Pseudonyms are stored, and inquiries find records by recomputing them: their value must never change.
+/// The figures are HMAC-SHA256 computed independently (Python's `hmac`).
+#[test]
+fn pseudonyms_are_hmac_sha256_in_lowercase_hex() {
+    assert_eq!(
+        PseudonymKey::from_bytes([1; 32]).pseudonym("<Piet@X.nl>"),
+        "7b7d9e06e93c2c617e28d653a1c51078b3fb776c92470361dba5435c849e0b68"
+    );
+    let key = PseudonymKey::from_bytes([7; 32]);
+    assert_eq!(
+        key.pseudonym(""),
+        "9dac6a74401b46ed9b489d0e19d68d1b13cc6b5090352fdcfa5bd74df4e69d87"
+    );
+    // The keyed state is reused, never consumed: the same address gives the same pseudonym again.
+    assert_eq!(key.pseudonym("a@b"), key.clone().pseudonym("a@b"));
+}
+
 #[test]
 fn key_file_is_created_once_owner_only() {
     use std::os::unix::fs::PermissionsExt;
