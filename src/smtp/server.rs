@@ -139,12 +139,11 @@ impl Connection {
         reply.write_wire(&mut self.output);
     }
 
-    /// Sends a final reply and closes.
+    /// Sends a final reply; the caller then ends the session, and dropping the socket closes it. (No
+    /// `shutdown` first: `close` sends the same FIN after the queued reply, one system call less.)
     async fn close_with(&mut self, reply: &Reply) -> std::io::Result<()> {
         self.push(reply);
-        self.flush().await?;
-        let _ = self.stream.shutdown().await;
-        Ok(())
+        self.flush().await
     }
 
     /// Reads once from the socket, appending to `input`; `Ok(0)` at the end of the stream.
@@ -159,7 +158,13 @@ impl Connection {
         let deadline = Instant::now() + session.settings().data_timeout;
         let mut decoder = session.data_decoder();
         let mut content = Vec::new();
+        let limit = session.settings().max_message_size;
         loop {
+            if content.capacity() == 0 {
+                // Sized by the first bytes of content at hand (often the whole message), so that the
+                // decoder does not grow the buffer from 4 KiB by doubling, copying it each time.
+                content.reserve_exact(self.input.len().min(limit));
+            }
             let (used, done) = decoder.decode(&self.input, &mut content);
             // Whatever follows the final dot is the next pipelined command and stays in `input`.
             self.input.drain(..used);
