@@ -195,20 +195,24 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// True when one of `boundaries` occurs as `--boundary` anywhere but at the start of a line.
+///
+/// One `memmem` search per boundary (a message has one or a few), every occurrence looked at, overlapping
+/// ones included: building a multi-pattern automaton per message cost more than the searches.
 pub fn boundary_mid_line(raw: &[u8], boundaries: &[String]) -> bool {
-    let patterns: Vec<Vec<u8>> = boundaries
-        .iter()
-        .filter(|b| !b.is_empty())
-        .map(|b| [b"--", b.as_bytes()].concat())
-        .collect();
-    if patterns.is_empty() {
-        return false;
-    }
-    let Ok(ac) = aho_corasick::AhoCorasick::new(&patterns) else {
-        return false;
-    };
-    ac.find_overlapping_iter(raw)
-        .any(|m| m.start() > 0 && raw.get(m.start() - 1) != Some(&b'\n'))
+    boundaries.iter().filter(|b| !b.is_empty()).any(|b| {
+        let pattern = [b"--", b.as_bytes()].concat();
+        let finder = memchr::memmem::Finder::new(&pattern);
+        let mut from = 0;
+        while let Some(found) = raw.get(from..).and_then(|rest| finder.find(rest)) {
+            let start = from + found;
+            if start > 0 && raw.get(start - 1) != Some(&b'\n') {
+                return true;
+            }
+            // The next occurrence may overlap this one (`----` in `------`).
+            from = start + 1;
+        }
+        false
+    })
 }
 
 /// The raw body (after the header block) as text: QP soft line breaks (`=` at the end of a line, RFC 2045
@@ -474,6 +478,42 @@ mod tests {
             assert_eq!(boundary_mid_line(raw.as_bytes(), &b), *want, "{raw:?}");
         }
         assert!(!boundary_mid_line(b"x --abc", &[]));
+    }
+
+    /// The Aho-Corasick version `boundary_mid_line` replaced.
+    fn boundary_mid_line_reference(raw: &[u8], boundaries: &[String]) -> bool {
+        let patterns: Vec<Vec<u8>> = boundaries
+            .iter()
+            .filter(|b| !b.is_empty())
+            .map(|b| [b"--", b.as_bytes()].concat())
+            .collect();
+        if patterns.is_empty() {
+            return false;
+        }
+        let Ok(ac) = aho_corasick::AhoCorasick::new(&patterns) else {
+            return false;
+        };
+        ac.find_overlapping_iter(raw)
+            .any(|m| m.start() > 0 && raw.get(m.start() - 1) != Some(&b'\n'))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(3000))]
+
+        #[test]
+        fn boundary_mid_line_matches_reference(
+            raw in proptest::collection::vec(proptest::sample::select(b"-ab\n\r x".to_vec()), 0..80),
+            boundaries in proptest::collection::vec(
+                proptest::sample::select(vec!["", "a", "ab", "b", "-", "--", "-a", "a-b", "x\ny"]),
+                0..4,
+            ),
+        ) {
+            let boundaries: Vec<String> = boundaries.into_iter().map(String::from).collect();
+            proptest::prop_assert_eq!(
+                boundary_mid_line(&raw, &boundaries),
+                boundary_mid_line_reference(&raw, &boundaries)
+            );
+        }
     }
 
     #[test]
