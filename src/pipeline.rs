@@ -259,7 +259,7 @@ impl Pipeline {
         let received = SystemTime::now();
         let engine = self.engine();
         let size = txn.data.len();
-        let (data, analysis) = match analyse_off_reactor(&engine.limits, txn.data).await {
+        let (data, mut analysis) = match analyse_off_reactor(&engine.limits, txn.data).await {
             Ok(done) => done,
             Err(e) => {
                 warn!(queue_id, error = %e, "analysis task failed");
@@ -271,7 +271,8 @@ impl Pipeline {
             queue_id: &queue_id,
             envelope: &txn.envelope,
             data: &data,
-            original_headers: analysis.headers.raw_header_block.clone(),
+            // Only the bounce uses the header block: moved out, not copied.
+            original_headers: std::mem::take(&mut analysis.headers.raw_header_block),
             auto_generated: analysis.headers.auto_generated,
             received,
         };

@@ -65,7 +65,14 @@ pub fn run(config_path: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode>
         .enable_all()
         .build()
         .context("starting runtime")?;
-    runtime.block_on(serve(config_path, args, config, engine))?;
+    // Run the listeners on a worker thread, not on this one: a connection accepted by a worker starts its
+    // session on that worker's own queue, where one accepted here had to wake a worker (a futex wake and a
+    // thread switch per connection).
+    runtime.block_on(async {
+        tokio::spawn(serve(config_path, args, config, engine))
+            .await
+            .context("the server task failed")?
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -160,6 +167,8 @@ async fn serve(
         mailer,
         Arc::new(store.clone()),
     );
+    // Kept to write the queued traffic records before stopping.
+    let traffic_recorder = recorder.clone();
     pipeline.set_traffic(recorder);
     let milter = crate::milter::Milter::new(pipeline.clone(), Arc::new(store.clone()));
     let settings = Arc::new(ArcSwap::from_pointee(config.server_settings()));
@@ -294,6 +303,8 @@ async fn serve(
     if let Some(m) = metrics {
         m.abort();
     }
+    // The sessions have ended (or the grace elapsed): write the queued traffic records, then stop.
+    traffic_recorder.flush().await;
     traffic_writer.abort();
     if let Err(e) = traffic_flush.flush().await {
         error!(error = %e, "flushing the traffic store failed");

@@ -49,83 +49,145 @@ fn is_blank(line: &[u8]) -> bool {
 
 /// True when the message has a transfer-encoded nested message (see the module docs) and must not be given
 /// to mail-parser. Works on header-like fields between blank lines, the way mail-parser reads part headers.
+///
+/// One pass over the message that runs at memchr speed: a line is found with one `memchr` for its LF, and
+/// only its first bytes are looked at unless it is blank, a continuation of a `Content-Type` or
+/// `Content-Transfer-Encoding` field, or such a field itself (every body line of ordinary mail is none of
+/// these). Field values are normalised as they are read, into one buffer reused for the whole message.
 pub fn nesting_risk(raw: &[u8]) -> bool {
-    #[derive(Default)]
-    struct Block {
-        message_type: bool,
-        any_type: bool,
-        encoded: bool,
+    let mut scan = NestingScan::default();
+    let mut start = 0;
+    while start < raw.len() {
+        let rest = raw.get(start..).unwrap_or_default();
+        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        if scan.line(rest.get(..end).unwrap_or_default()) {
+            return true;
+        }
+        start += end;
     }
-    let mut block = Block::default();
-    let mut digest = false;
-    let mut implicit_encoded = false;
-    // The field being read, with its continuation lines: (is Content-Type, is Content-Transfer-Encoding, value).
-    let mut field: Option<(bool, bool, Vec<u8>)> = None;
-    let finish_field = |field: &mut Option<(bool, bool, Vec<u8>)>,
-                        block: &mut Block,
-                        digest: &mut bool| {
-        if let Some((is_type, is_cte, value)) = field.take() {
-            let value = normalise(&value);
-            if is_type {
-                block.any_type = true;
-                block.message_type |= contains(&value, b"rfc822") || contains(&value, b"global");
-                *digest |= contains(&value, b"digest");
-            }
-            if is_cte {
-                block.encoded |= contains(&value, b"base64")
-                    || contains(&value, b"quoted-printable")
-                    || contains(&value, b"=?");
-            }
-        }
-    };
-    for line in lines(raw).chain(std::iter::once(&b"\n"[..])) {
-        if is_blank(line) {
-            finish_field(&mut field, &mut block, &mut digest);
-            if block.message_type && block.encoded {
-                return true;
-            }
-            implicit_encoded |= block.encoded && !block.any_type;
-            block = Block::default();
-            continue;
-        }
-        if matches!(line.first(), Some(b' ' | b'\t')) {
-            if let Some((_, _, v)) = field.as_mut() {
-                if v.len() < 4096 {
-                    v.extend_from_slice(line);
-                }
-            }
-            continue;
-        }
-        finish_field(&mut field, &mut block, &mut digest);
-        let Some(colon) = line.iter().take(80).position(|&b| b == b':') else {
-            continue;
-        };
-        let name = line.get(..colon).unwrap_or_default().trim_ascii();
-        let is_type = name.eq_ignore_ascii_case(b"content-type");
-        let is_cte = name.eq_ignore_ascii_case(b"content-transfer-encoding");
-        if is_type || is_cte {
-            let value = line.get(colon + 1..).unwrap_or_default();
-            field = Some((is_type, is_cte, value.get(..4096).unwrap_or(value).to_vec()));
-        }
-    }
-    digest && implicit_encoded
+    // The message ends as if followed by a blank line (the last block counts too).
+    scan.line(b"\n") || (scan.digest && scan.implicit_encoded)
 }
 
-/// Lowercase and drop what cannot hide a token but could split it: white space, quotes, backslashes, comments.
-fn normalise(value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(value.len());
-    let mut comment = 0usize;
-    for &b in value {
-        match b {
-            b'(' => comment += 1,
-            b')' => comment = comment.saturating_sub(1),
-            _ if comment > 0 => {}
-            b'"' | b'\\' => {}
-            _ if b.is_ascii_whitespace() => {}
-            _ => out.push(b.to_ascii_lowercase()),
+/// The field of the current block whose value is being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldKind {
+    ContentType,
+    TransferEncoding,
+}
+
+/// State of [`nesting_risk`] between lines.
+#[derive(Debug, Default)]
+struct NestingScan {
+    /// The current block has a `Content-Type` naming a nested message (`rfc822`, `global`).
+    message_type: bool,
+    /// The current block has any `Content-Type`.
+    any_type: bool,
+    /// The current block has a `Content-Transfer-Encoding` other than an identity one.
+    encoded: bool,
+    /// Some `Content-Type` so far named a digest (whose parts default to `message/rfc822`).
+    digest: bool,
+    /// Some block so far was encoded without a `Content-Type` (a digest part, if a digest was seen).
+    implicit_encoded: bool,
+    /// The field being read (with its continuation lines), if it is one of the two that matter.
+    field: Option<FieldKind>,
+    /// Raw bytes of the field value taken so far (continuations stop being added from 4096 on).
+    raw_len: usize,
+    /// The field value normalised so far (see [`Normaliser`]).
+    value: Vec<u8>,
+    normaliser: Normaliser,
+}
+
+impl NestingScan {
+    /// Takes one line (with its LF, if any); true when a risky block was completed.
+    fn line(&mut self, line: &[u8]) -> bool {
+        if is_blank(line) {
+            self.finish_field();
+            if self.message_type && self.encoded {
+                return true;
+            }
+            self.implicit_encoded |= self.encoded && !self.any_type;
+            self.message_type = false;
+            self.any_type = false;
+            self.encoded = false;
+            return false;
+        }
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            if self.field.is_some() && self.raw_len < 4096 {
+                self.raw_len += line.len();
+                self.normaliser.push(line, &mut self.value);
+            }
+            return false;
+        }
+        self.finish_field();
+        // Both names start with `c` once leading white space is trimmed: any other line is done here, which
+        // is every line of an ordinary body.
+        if !matches!(
+            line.iter().find(|b| !b.is_ascii_whitespace()),
+            Some(b'c' | b'C')
+        ) {
+            return false;
+        }
+        let Some(colon) = line.iter().take(80).position(|&b| b == b':') else {
+            return false;
+        };
+        let name = line.get(..colon).unwrap_or_default().trim_ascii();
+        let kind = if name.eq_ignore_ascii_case(b"content-type") {
+            FieldKind::ContentType
+        } else if name.eq_ignore_ascii_case(b"content-transfer-encoding") {
+            FieldKind::TransferEncoding
+        } else {
+            return false;
+        };
+        let value = line.get(colon + 1..).unwrap_or_default();
+        let value = value.get(..4096).unwrap_or(value);
+        self.field = Some(kind);
+        self.raw_len = value.len();
+        self.value.clear();
+        self.normaliser = Normaliser::default();
+        self.normaliser.push(value, &mut self.value);
+        false
+    }
+
+    fn finish_field(&mut self) {
+        let value = &self.value;
+        match self.field.take() {
+            None => {}
+            Some(FieldKind::ContentType) => {
+                self.any_type = true;
+                self.message_type |= contains(value, b"rfc822") || contains(value, b"global");
+                self.digest |= contains(value, b"digest");
+            }
+            Some(FieldKind::TransferEncoding) => {
+                self.encoded |= contains(value, b"base64")
+                    || contains(value, b"quoted-printable")
+                    || contains(value, b"=?");
+            }
         }
     }
-    out
+}
+
+/// Lowercases and drops what cannot hide a token but could split it: white space, quotes, backslashes,
+/// comments. Fed piece by piece (a field and its continuation lines); a comment may span pieces.
+#[derive(Debug, Default)]
+struct Normaliser {
+    /// Depth of `(` comments open.
+    comment: usize,
+}
+
+impl Normaliser {
+    fn push(&mut self, piece: &[u8], out: &mut Vec<u8>) {
+        for &b in piece {
+            match b {
+                b'(' => self.comment += 1,
+                b')' => self.comment = self.comment.saturating_sub(1),
+                _ if self.comment > 0 => {}
+                b'"' | b'\\' => {}
+                _ if b.is_ascii_whitespace() => {}
+                _ => out.push(b.to_ascii_lowercase()),
+            }
+        }
+    }
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -133,20 +195,24 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// True when one of `boundaries` occurs as `--boundary` anywhere but at the start of a line.
+///
+/// One `memmem` search per boundary (a message has one or a few), every occurrence looked at, overlapping
+/// ones included: building a multi-pattern automaton per message cost more than the searches.
 pub fn boundary_mid_line(raw: &[u8], boundaries: &[String]) -> bool {
-    let patterns: Vec<Vec<u8>> = boundaries
-        .iter()
-        .filter(|b| !b.is_empty())
-        .map(|b| [b"--", b.as_bytes()].concat())
-        .collect();
-    if patterns.is_empty() {
-        return false;
-    }
-    let Ok(ac) = aho_corasick::AhoCorasick::new(&patterns) else {
-        return false;
-    };
-    ac.find_overlapping_iter(raw)
-        .any(|m| m.start() > 0 && raw.get(m.start() - 1) != Some(&b'\n'))
+    boundaries.iter().filter(|b| !b.is_empty()).any(|b| {
+        let pattern = [b"--", b.as_bytes()].concat();
+        let finder = memchr::memmem::Finder::new(&pattern);
+        let mut from = 0;
+        while let Some(found) = raw.get(from..).and_then(|rest| finder.find(rest)) {
+            let start = from + found;
+            if start > 0 && raw.get(start - 1) != Some(&b'\n') {
+                return true;
+            }
+            // The next occurrence may overlap this one (`----` in `------`).
+            from = start + 1;
+        }
+        false
+    })
 }
 
 /// The raw body (after the header block) as text: QP soft line breaks (`=` at the end of a line, RFC 2045
@@ -222,6 +288,183 @@ mod tests {
         }
     }
 
+    /// The line-by-line implementation `nesting_risk` replaced (kept to check the single-pass one against).
+    fn nesting_risk_reference(raw: &[u8]) -> bool {
+        #[derive(Default)]
+        struct Block {
+            message_type: bool,
+            any_type: bool,
+            encoded: bool,
+        }
+        fn normalise(value: &[u8]) -> Vec<u8> {
+            let mut out = Vec::with_capacity(value.len());
+            let mut comment = 0usize;
+            for &b in value {
+                match b {
+                    b'(' => comment += 1,
+                    b')' => comment = comment.saturating_sub(1),
+                    _ if comment > 0 => {}
+                    b'"' | b'\\' => {}
+                    _ if b.is_ascii_whitespace() => {}
+                    _ => out.push(b.to_ascii_lowercase()),
+                }
+            }
+            out
+        }
+        let mut block = Block::default();
+        let mut digest = false;
+        let mut implicit_encoded = false;
+        let mut field: Option<(bool, bool, Vec<u8>)> = None;
+        let finish_field =
+            |field: &mut Option<(bool, bool, Vec<u8>)>, block: &mut Block, digest: &mut bool| {
+                if let Some((is_type, is_cte, value)) = field.take() {
+                    let value = normalise(&value);
+                    if is_type {
+                        block.any_type = true;
+                        block.message_type |=
+                            contains(&value, b"rfc822") || contains(&value, b"global");
+                        *digest |= contains(&value, b"digest");
+                    }
+                    if is_cte {
+                        block.encoded |= contains(&value, b"base64")
+                            || contains(&value, b"quoted-printable")
+                            || contains(&value, b"=?");
+                    }
+                }
+            };
+        for line in lines(raw).chain(std::iter::once(&b"\n"[..])) {
+            if is_blank(line) {
+                finish_field(&mut field, &mut block, &mut digest);
+                if block.message_type && block.encoded {
+                    return true;
+                }
+                implicit_encoded |= block.encoded && !block.any_type;
+                block = Block::default();
+                continue;
+            }
+            if matches!(line.first(), Some(b' ' | b'\t')) {
+                if let Some((_, _, v)) = field.as_mut() {
+                    if v.len() < 4096 {
+                        v.extend_from_slice(line);
+                    }
+                }
+                continue;
+            }
+            finish_field(&mut field, &mut block, &mut digest);
+            let Some(colon) = line.iter().take(80).position(|&b| b == b':') else {
+                continue;
+            };
+            let name = line.get(..colon).unwrap_or_default().trim_ascii();
+            let is_type = name.eq_ignore_ascii_case(b"content-type");
+            let is_cte = name.eq_ignore_ascii_case(b"content-transfer-encoding");
+            if is_type || is_cte {
+                let value = line.get(colon + 1..).unwrap_or_default();
+                field = Some((is_type, is_cte, value.get(..4096).unwrap_or(value).to_vec()));
+            }
+        }
+        digest && implicit_encoded
+    }
+
+    /// Every fixture message, whole and cut at a few places, gives the same answer as the reference.
+    #[test]
+    fn nesting_risk_matches_reference_on_fixtures() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let mut seen = 0;
+        let mut dirs = vec![root];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("fixtures readable") {
+                let path = entry.expect("fixture entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "eml") {
+                    let raw = std::fs::read(&path).expect("fixture readable");
+                    for cut in [raw.len(), raw.len() / 2, raw.len() / 3, 7] {
+                        let raw = &raw[..cut.min(raw.len())];
+                        assert_eq!(
+                            nesting_risk(raw),
+                            nesting_risk_reference(raw),
+                            "{} cut at {cut}",
+                            path.display()
+                        );
+                    }
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen > 20, "only {seen} fixtures found");
+    }
+
+    /// Lines that steer the scan: the two field names in several spellings, values with comments (also
+    /// across lines), quotes and encoded words, continuation lines, blank and white-space-only lines, long
+    /// lines, and noise.
+    fn nesting_line() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let names: Vec<&'static [u8]> = vec![
+            b"Content-Type:",
+            b"content-type :",
+            b"\rCONTENT-TYPE:",
+            b"Content-Transfer-Encoding:",
+            b"\x0ccontent-transfer-encoding\t:",
+            b"Content-Typo:",
+            b"Subject:",
+            b"c:",
+            b"C",
+            b"",
+        ];
+        let values: Vec<&'static [u8]> = vec![
+            b" message/rfc822",
+            b" message/global",
+            b"message/",
+            b"rfc822",
+            b" multipart/digest; boundary=b",
+            b" \"mess\\age\"/(x)rfc(y)822",
+            b" base64",
+            b"base",
+            b"64",
+            b" Quoted-Printable",
+            b" =?utf-8?b?YmFzZTY0?=",
+            b" 7bit",
+            b" (",
+            b")",
+            b"((",
+            b" ",
+            b"\t",
+            b"\r",
+            b"\xff",
+        ];
+        let ends: Vec<&'static [u8]> = vec![b"\r\n", b"\n", b""];
+        let blanks: Vec<&'static [u8]> = vec![b"\r\n", b"\n", b" \r\n", b"\t\n", b"\r\r\n"];
+        let value = proptest::collection::vec(proptest::sample::select(values), 0..4)
+            .prop_map(|v| v.concat());
+        prop_oneof![
+            4 => (proptest::sample::select(names), value.clone(), proptest::sample::select(ends.clone()))
+                .prop_map(|(n, v, e)| [n, &v, e].concat()),
+            3 => (proptest::sample::select(vec![b" ", b"\t"]), value, proptest::sample::select(ends))
+                .prop_map(|(w, v, e)| [w.as_slice(), &v, e].concat()),
+            3 => proptest::sample::select(blanks).prop_map(|b| b.to_vec()),
+            1 => (1usize..120, proptest::sample::select(vec![b'a', b' ', b':', b'x']))
+                .prop_map(|(n, b)| [vec![b; n], b"\r\n".to_vec()].concat()),
+            1 => (4000usize..4200)
+                .prop_map(|n| [b" base".as_slice(), &vec![b'x'; n], b"64\r\n"].concat()),
+            1 => proptest::collection::vec(proptest::num::u8::ANY, 0..8),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(4000))]
+
+        #[test]
+        fn nesting_risk_matches_reference(lines in proptest::collection::vec(nesting_line(), 0..30)) {
+            let raw = lines.concat();
+            proptest::prop_assert_eq!(nesting_risk(&raw), nesting_risk_reference(&raw));
+        }
+
+        #[test]
+        fn nesting_risk_matches_reference_on_bytes(raw in proptest::collection::vec(proptest::sample::select(b"Cc:ontet-yp ransfr\r\n\t()\"\\b64qd=?82".to_vec()), 0..300)) {
+            proptest::prop_assert_eq!(nesting_risk(&raw), nesting_risk_reference(&raw));
+        }
+    }
+
     #[test]
     fn spots_boundaries_mid_line() {
         let b = vec!["abc".to_string()];
@@ -235,6 +478,42 @@ mod tests {
             assert_eq!(boundary_mid_line(raw.as_bytes(), &b), *want, "{raw:?}");
         }
         assert!(!boundary_mid_line(b"x --abc", &[]));
+    }
+
+    /// The Aho-Corasick version `boundary_mid_line` replaced.
+    fn boundary_mid_line_reference(raw: &[u8], boundaries: &[String]) -> bool {
+        let patterns: Vec<Vec<u8>> = boundaries
+            .iter()
+            .filter(|b| !b.is_empty())
+            .map(|b| [b"--", b.as_bytes()].concat())
+            .collect();
+        if patterns.is_empty() {
+            return false;
+        }
+        let Ok(ac) = aho_corasick::AhoCorasick::new(&patterns) else {
+            return false;
+        };
+        ac.find_overlapping_iter(raw)
+            .any(|m| m.start() > 0 && raw.get(m.start() - 1) != Some(&b'\n'))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(3000))]
+
+        #[test]
+        fn boundary_mid_line_matches_reference(
+            raw in proptest::collection::vec(proptest::sample::select(b"-ab\n\r x".to_vec()), 0..80),
+            boundaries in proptest::collection::vec(
+                proptest::sample::select(vec!["", "a", "ab", "b", "-", "--", "-a", "a-b", "x\ny"]),
+                0..4,
+            ),
+        ) {
+            let boundaries: Vec<String> = boundaries.into_iter().map(String::from).collect();
+            proptest::prop_assert_eq!(
+                boundary_mid_line(&raw, &boundaries),
+                boundary_mid_line_reference(&raw, &boundaries)
+            );
+        }
     }
 
     #[test]

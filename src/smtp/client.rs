@@ -542,24 +542,20 @@ fn xforward_lines(caps: &Capabilities, envelope: &Envelope) -> Vec<String> {
 /// A dot is doubled at the start of the content and after every LF, bare or not: a next hop that treats
 /// bare LF as a line end (Postfix's `smtpd_forbid_bare_newline = normalize`) then cannot see `<LF>.<CR><LF>`
 /// as the end of the message, and one that does not removes nothing it should keep.
+///
+/// The places to stuff are found with one `memmem` search for `LF .`, so content is copied in runs of whole
+/// lines rather than looked at byte by byte.
 async fn write_dot_stuffed<W: AsyncWrite + Unpin>(w: &mut W, data: &[u8]) -> std::io::Result<()> {
-    let mut start = 0;
     if data.first() == Some(&b'.') {
         w.write_all(b".").await?;
     }
-    let mut search = 0;
-    while let Some(offset) = data
-        .get(search..)
-        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
-    {
-        let lf = search + offset;
-        if data.get(lf + 1) == Some(&b'.') {
-            w.write_all(data.get(start..=lf).unwrap_or_default())
-                .await?;
-            w.write_all(b".").await?;
-            start = lf + 1;
-        }
-        search = lf + 1;
+    let mut start = 0;
+    for lf in memchr::memmem::find_iter(data, b"\n.") {
+        // Up to and including the LF, then the extra dot; the line's own dot goes out with the next run.
+        w.write_all(data.get(start..=lf).unwrap_or_default())
+            .await?;
+        w.write_all(b".").await?;
+        start = lf + 1;
     }
     w.write_all(data.get(start..).unwrap_or_default()).await?;
     if !data.is_empty() && !data.ends_with(b"\r\n") {

@@ -14,22 +14,25 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 
-use super::codec::{parse_command, LineDecoder, LineEvent};
+use super::codec::{parse_command, LineDecoder, LineEvent, MAX_LINE};
 use super::session::{Action, Session};
 use super::{Handler, Reply, ServerSettings};
+use crate::scan::BoxFuture;
 
-/// Bytes read from the socket at a time.
-const READ_CHUNK: usize = 16 * 1024;
+/// Room for one read from the socket: a 20 KB message that has arrived is taken in one read.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// Serves SMTP on `listener` until `shutdown` resolves, then stops accepting, lets sessions finish their
 /// current transaction (idle ones get `421 4.3.2`), and returns once all sessions ended or
@@ -100,11 +103,12 @@ enum DataEnd {
     Closed,
 }
 
-/// One connection: socket halves, buffers and timers around a [`Session`].
+/// One connection: the socket, buffers and timers around a [`Session`].
 struct Connection {
-    reader: OwnedReadHalf,
-    writer: OwnedWriteHalf,
-    /// Received bytes not yet decoded (at most one partial command line plus one read).
+    /// The socket, not split: reads and writes take turns (replies are flushed before each read).
+    stream: TcpStream,
+    /// Received bytes not yet decoded: when a read starts, at most a partial command line, so the buffer
+    /// stays at [`READ_CHUNK`] + [`MAX_LINE`] bytes. Read into without zeroing it first.
     input: Vec<u8>,
     /// Replies not yet written; flushed once before each blocking read (RFC 2920 §3.1).
     output: Vec<u8>,
@@ -117,7 +121,7 @@ impl Connection {
         if self.output.is_empty() {
             return Ok(());
         }
-        let write = self.writer.write_all(&self.output);
+        let write = self.stream.write_all(&self.output);
         match tokio::time::timeout(self.read_timeout, write).await {
             Ok(result) => result?,
             Err(_) => {
@@ -132,15 +136,21 @@ impl Connection {
     }
 
     fn push(&mut self, reply: &Reply) {
-        self.output.extend_from_slice(reply.to_wire().as_bytes());
+        reply.write_wire(&mut self.output);
     }
 
-    /// Sends a final reply and closes.
+    /// Sends a final reply; the caller then ends the session, and dropping the socket closes it. (No
+    /// `shutdown` first: `close` sends the same FIN after the queued reply, one system call less.)
     async fn close_with(&mut self, reply: &Reply) -> std::io::Result<()> {
         self.push(reply);
-        self.flush().await?;
-        let _ = self.writer.shutdown().await;
-        Ok(())
+        self.flush().await
+    }
+
+    /// Reads once from the socket, appending to `input`; `Ok(0)` at the end of the stream.
+    async fn read_some(&mut self) -> std::io::Result<usize> {
+        self.input
+            .reserve_exact((READ_CHUNK + MAX_LINE).saturating_sub(self.input.len()));
+        self.stream.read_buf(&mut self.input).await
     }
 
     /// Reads DATA content: leftover input first, then the socket, until the terminator or a timeout.
@@ -148,27 +158,25 @@ impl Connection {
         let deadline = Instant::now() + session.settings().data_timeout;
         let mut decoder = session.data_decoder();
         let mut content = Vec::new();
-        let (used, done) = decoder.decode(&self.input, &mut content);
-        self.input.drain(..used);
-        if done {
-            return Ok(DataEnd::Complete(content, decoder.overflowed()));
-        }
-        let mut chunk = vec![0u8; READ_CHUNK];
+        let limit = session.settings().max_message_size;
         loop {
+            if content.capacity() == 0 {
+                // Sized by the first bytes of content at hand (often the whole message), so that the
+                // decoder does not grow the buffer from 4 KiB by doubling, copying it each time.
+                content.reserve_exact(self.input.len().min(limit));
+            }
+            let (used, done) = decoder.decode(&self.input, &mut content);
+            // Whatever follows the final dot is the next pipelined command and stays in `input`.
+            self.input.drain(..used);
+            if done {
+                return Ok(DataEnd::Complete(content, decoder.overflowed()));
+            }
             let until = deadline.min(Instant::now() + self.read_timeout);
-            let n = match tokio::time::timeout_at(until, self.reader.read(&mut chunk)).await {
+            match tokio::time::timeout_at(until, self.read_some()).await {
                 Err(_) => return Ok(DataEnd::TimedOut),
                 Ok(Ok(0)) => return Ok(DataEnd::Closed),
-                Ok(Ok(n)) => n,
+                Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(e),
-            };
-            let piece = chunk.get(..n).unwrap_or_default();
-            let (used, done) = decoder.decode(piece, &mut content);
-            if done {
-                // Whatever follows the final dot is the next pipelined command.
-                self.input
-                    .extend_from_slice(piece.get(used..).unwrap_or_default());
-                return Ok(DataEnd::Complete(content, decoder.overflowed()));
             }
         }
     }
@@ -184,18 +192,15 @@ async fn run_session(
 ) -> std::io::Result<()> {
     // Replies are batched and flushed explicitly, so Nagle would only add latency.
     let _ = stream.set_nodelay(true);
-    let (reader, writer) = stream.into_split();
     let read_timeout = settings.read_timeout;
     let mut session = Session::new(settings, peer);
     let mut conn = Connection {
-        reader,
-        writer,
+        stream,
         input: Vec::new(),
         output: Vec::new(),
         read_timeout,
     };
     let mut lines = LineDecoder::default();
-    let mut chunk = vec![0u8; READ_CHUNK];
     conn.push(&session.greeting());
 
     loop {
@@ -243,12 +248,12 @@ async fn run_session(
         if *stop.borrow() {
             return conn.close_with(&session.shutdown_reply()).await;
         }
-        let read = tokio::time::timeout(read_timeout, conn.reader.read(&mut chunk));
+        let read = tokio::time::timeout(read_timeout, conn.read_some());
         tokio::select! {
             result = read => match result {
                 Err(_) => return conn.close_with(&session.timeout_reply()).await,
                 Ok(Ok(0)) => return Ok(()),
-                Ok(Ok(n)) => conn.input.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(e),
             },
             _ = stop.changed() => return conn.close_with(&session.shutdown_reply()).await,
@@ -256,14 +261,43 @@ async fn run_session(
     }
 }
 
-/// Calls the handler in its own task so that a panic in the pipeline becomes `451`, not a dropped
-/// connection (an internal failure must never look like acceptance, nor leave Postfix guessing).
+/// Calls the handler so that a panic in the pipeline becomes `451`, not a dropped connection (an internal
+/// failure must never look like acceptance, nor leave Postfix guessing).
+///
+/// The handler runs in the session's own task, under `catch_unwind`: a task spawned per message only to
+/// catch its panic cost a task allocation, a scheduling round and a wake-up of the session.
 async fn call_handler(handler: &Arc<dyn Handler>, txn: super::Transaction) -> Reply {
-    match tokio::spawn(handler.handle(txn)).await {
+    let handled = match std::panic::catch_unwind(AssertUnwindSafe(|| handler.handle(txn))) {
+        Ok(future) => CatchUnwind(future).await,
+        Err(panic) => Err(panic),
+    };
+    match handled {
         Ok(reply) => reply,
-        Err(e) => {
-            tracing::error!(error = %e, "message handler failed");
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("-");
+            tracing::error!(panic = message, "message handler failed");
             Reply::new(451, "4.3.0", "Error: internal error, try again later")
+        }
+    }
+}
+
+/// The handler's future, with a panic while polling it turned into an `Err` (it is not polled again).
+struct CatchUnwind(BoxFuture<'static, Reply>);
+
+impl Future for CatchUnwind {
+    type Output = std::thread::Result<Reply>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let future = &mut self.0;
+        // Unwind safety: after a panic the future is dropped unpolled and only the 451 goes out.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(reply)) => Poll::Ready(Ok(reply)),
+            Err(panic) => Poll::Ready(Err(panic)),
         }
     }
 }

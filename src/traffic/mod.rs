@@ -22,7 +22,10 @@
 //! ## Paths
 //! [`Record::from_message`] is pure. The pipeline hands records to a [`Recorder`] (bounded channel,
 //! `try_send`): when the channel is full or the writer is gone the record is dropped, counted and logged —
-//! recording never delays or fails mail. A writer task ([`spawn_writer`]) puts them in the [`store`].
+//! recording never delays or fails mail. A writer task ([`spawn_writer`]) puts them in the [`store`] in
+//! batches: it lets records gather for [`GATHER`] after the first one and writes them with one trip to the
+//! blocking pool, so that under load a message costs no thread wake-up of its own. [`Recorder::flush`]
+//! waits until everything recorded before it is written (shutdown).
 //! Must not: store or log anything from the message content, or block the pipeline.
 
 use std::io::Write;
@@ -134,7 +137,11 @@ pub fn verdict_name(v: Verdict) -> &'static str {
 
 /// The secret key of the sender pseudonyms (32 random bytes in `<data_dir>/traffic.key`, mode 0600).
 #[derive(Clone)]
-pub struct PseudonymKey([u8; 32]);
+pub struct PseudonymKey {
+    /// HMAC-SHA256 already keyed: the key's inner and outer blocks are hashed once, not per message.
+    /// `None` only if the HMAC refused the key, which it never does (any key length is accepted).
+    mac: Option<hmac::Hmac<sha2::Sha256>>,
+}
 
 impl std::fmt::Debug for PseudonymKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -157,7 +164,9 @@ pub enum KeyError {
 impl PseudonymKey {
     /// A key from bytes (tests).
     pub fn from_bytes(bytes: [u8; 32]) -> PseudonymKey {
-        PseudonymKey(bytes)
+        PseudonymKey {
+            mac: hmac::Hmac::<sha2::Sha256>::new_from_slice(&bytes).ok(),
+        }
     }
 
     /// The key file in `data_dir`, created with 32 bytes from the OS random source (mode 0600) when missing.
@@ -174,7 +183,7 @@ impl PseudonymKey {
                     path: path.display().to_string(),
                     len,
                 })?;
-                return Ok(PseudonymKey(key));
+                return Ok(PseudonymKey::from_bytes(key));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(err(e)),
@@ -194,7 +203,7 @@ impl PseudonymKey {
             .map_err(err)?;
         file.write_all(&key).map_err(err)?;
         file.sync_all().map_err(err)?;
-        Ok(PseudonymKey(key))
+        Ok(PseudonymKey::from_bytes(key))
     }
 
     /// The pseudonym of an address: HMAC-SHA256(key, lowercased trimmed address), hex.
@@ -204,26 +213,45 @@ impl PseudonymKey {
             .trim_start_matches('<')
             .trim_end_matches('>')
             .to_lowercase();
-        // HMAC accepts keys of any length, so new_from_slice cannot fail for 32 bytes.
-        let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0) else {
+        // HMAC accepts keys of any length, so the keyed state always exists.
+        let Some(mut mac) = self.mac.clone() else {
             return String::new();
         };
         mac.update(normal.as_bytes());
         let tag = mac.finalize().into_bytes();
-        tag.iter().map(|b| format!("{b:02x}")).collect()
+        let mut hex = String::with_capacity(2 * tag.len());
+        for b in tag {
+            for nibble in [b >> 4, b & 0xf] {
+                hex.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+            }
+        }
+        hex
     }
 }
 
 /// The pipeline's handle: turns a handled message into a record and queues it without waiting.
 #[derive(Debug, Clone)]
 pub struct Recorder {
-    tx: tokio::sync::mpsc::Sender<Record>,
+    tx: tokio::sync::mpsc::Sender<Queued>,
     key: PseudonymKey,
     dropped: Arc<AtomicU64>,
 }
 
+/// What travels from the [`Recorder`] to the writer, in order.
+#[derive(Debug)]
+enum Queued {
+    Record(Record),
+    /// Answered once every record queued before it has been written (or failed).
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
 /// How many records may wait for the writer before new ones are dropped.
 pub const QUEUE: usize = 4096;
+
+/// How long the writer lets records gather after the first of a batch. Records carry their own time, so
+/// this only delays when a record becomes visible to summaries and inquiries; it saves a wake-up of the
+/// writer and of a blocking-pool thread per message under load.
+pub const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl Recorder {
     /// Record one handled message now. Never waits and never fails: a full queue or a stopped writer drops
@@ -249,7 +277,7 @@ impl Recorder {
             attachments,
             decision,
         );
-        if let Err(e) = self.tx.try_send(record) {
+        if let Err(e) = self.tx.try_send(Queued::Record(record)) {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             crate::metrics::traffic_dropped();
             let why = match e {
@@ -260,32 +288,56 @@ impl Recorder {
         }
     }
 
+    /// Waits until every record recorded before this call has been written (or counted as failed);
+    /// returns at once when the writer has stopped.
+    pub async fn flush(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.tx.send(Queued::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
     /// Records dropped so far.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 }
 
-/// Start the writer task: records from the returned [`Recorder`] go into `store`; write failures are
-/// counted and logged, never passed back to mail.
+/// Start the writer task: records from the returned [`Recorder`] go into `store`, in batches (see
+/// [`GATHER`]); write failures are counted and logged, never passed back to mail.
 pub fn spawn_writer(
     store: TrafficStore,
     key: PseudonymKey,
     capacity: usize,
 ) -> (Recorder, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Record>(capacity.max(1));
+    let capacity = capacity.max(1);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Queued>(capacity);
     let dropped = Arc::new(AtomicU64::new(0));
     let counter = dropped.clone();
     let task = tokio::spawn(async move {
-        while let Some(record) = rx.recv().await {
+        let mut batch = Vec::new();
+        while rx.recv_many(&mut batch, capacity).await > 0 {
+            let flush_asked = batch.iter().any(|q| matches!(q, Queued::Flush(_)));
+            if !flush_asked {
+                // Records that arrive meanwhile wake nobody: the writer is not waiting on the channel.
+                tokio::time::sleep(GATHER).await;
+                while batch.len() < capacity {
+                    match rx.try_recv() {
+                        Ok(queued) => batch.push(queued),
+                        Err(_) => break,
+                    }
+                }
+            }
+            let queued = std::mem::take(&mut batch);
+            let records = queued
+                .iter()
+                .filter(|q| matches!(q, Queued::Record(_)))
+                .count();
             let store = store.clone();
-            let result = tokio::task::spawn_blocking(move || store.insert(&record)).await;
-            let failed = match result {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(e) => Some(e.to_string()),
-            };
-            if let Some(error) = failed {
+            let errors = tokio::task::spawn_blocking(move || write_batch(&store, queued))
+                .await
+                .unwrap_or_else(|e| vec![e.to_string(); records]);
+            for error in errors {
                 let dropped = counter.fetch_add(1, Ordering::Relaxed) + 1;
                 crate::metrics::traffic_dropped();
                 warn!(error, dropped, "traffic record not written");
@@ -293,6 +345,25 @@ pub fn spawn_writer(
         }
     });
     (Recorder { tx, key, dropped }, task)
+}
+
+/// Writes a batch in order, answering each flush request once the records before it are written. Returns
+/// the error of every record that could not be written.
+fn write_batch(store: &TrafficStore, batch: Vec<Queued>) -> Vec<String> {
+    let mut errors = Vec::new();
+    for queued in batch {
+        match queued {
+            Queued::Record(record) => {
+                if let Err(e) = store.insert(&record) {
+                    errors.push(e.to_string());
+                }
+            }
+            Queued::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+    errors
 }
 
 #[cfg(test)]

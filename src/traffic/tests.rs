@@ -72,6 +72,23 @@ fn pseudonyms_depend_on_the_key_and_ignore_case() {
     assert_ne!(a.pseudonym("piet@x.nl"), a.pseudonym("jan@x.nl"));
 }
 
+/// Pseudonyms are stored, and inquiries find records by recomputing them: their value must never change.
+/// The figures are HMAC-SHA256 computed independently (Python's `hmac`).
+#[test]
+fn pseudonyms_are_hmac_sha256_in_lowercase_hex() {
+    assert_eq!(
+        PseudonymKey::from_bytes([1; 32]).pseudonym("<Piet@X.nl>"),
+        "7b7d9e06e93c2c617e28d653a1c51078b3fb776c92470361dba5435c849e0b68"
+    );
+    let key = PseudonymKey::from_bytes([7; 32]);
+    assert_eq!(
+        key.pseudonym(""),
+        "9dac6a74401b46ed9b489d0e19d68d1b13cc6b5090352fdcfa5bd74df4e69d87"
+    );
+    // The keyed state is reused, never consumed: the same address gives the same pseudonym again.
+    assert_eq!(key.pseudonym("a@b"), key.clone().pseudonym("a@b"));
+}
+
 #[test]
 fn key_file_is_created_once_owner_only() {
     use std::os::unix::fs::PermissionsExt;
@@ -125,4 +142,32 @@ async fn recorder_writes_to_the_store() {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].sender, key.pseudonym("a@b.example"));
     assert_eq!(recorder.dropped(), 0);
+}
+
+#[tokio::test]
+async fn flush_waits_for_every_record_queued_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TrafficStore::open(dir.path()).unwrap();
+    let key = PseudonymKey::from_bytes([4; 32]);
+    let (recorder, task) = spawn_writer(store.clone(), key, 64);
+    let env = envelope("a@b.example", &["c@d.example"]);
+    for _ in 0..50 {
+        recorder.record(&env, &[], 10, 0, &decision(Verdict::Pass));
+    }
+    recorder.flush().await;
+    assert_eq!(
+        store.len(),
+        50,
+        "all queued records written before flush returns"
+    );
+    recorder.record(&env, &[], 10, 0, &decision(Verdict::Pass));
+    recorder.flush().await;
+    assert_eq!(store.len(), 51);
+    assert_eq!(recorder.dropped(), 0);
+    // A stopped writer: flush returns at once and records are dropped and counted.
+    task.abort();
+    let _ = task.await;
+    recorder.flush().await;
+    recorder.record(&env, &[], 10, 0, &decision(Verdict::Pass));
+    assert_eq!(recorder.dropped(), 1);
 }

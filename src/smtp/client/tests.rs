@@ -367,3 +367,52 @@ async fn multi_line_replies() {
         Err(RelayError::Protocol { .. })
     ));
 }
+
+/// The byte-by-byte dot-stuffing `write_dot_stuffed` replaced: a dot doubled at the start and after every
+/// LF, a CRLF added when missing, then the end-of-data line.
+fn dot_stuffed_reference(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    if data.first() == Some(&b'.') {
+        out.push(b'.');
+    }
+    let mut search = 0;
+    while let Some(offset) = data
+        .get(search..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+    {
+        let lf = search + offset;
+        if data.get(lf + 1) == Some(&b'.') {
+            out.extend_from_slice(&data[start..=lf]);
+            out.push(b'.');
+            start = lf + 1;
+        }
+        search = lf + 1;
+    }
+    out.extend_from_slice(&data[start..]);
+    if !data.is_empty() && !data.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(2000))]
+
+    #[test]
+    fn dot_stuffing_matches_reference(
+        data in proptest::strategy::Strategy::prop_map(
+            proptest::collection::vec(
+                proptest::sample::select(vec![&b"\r\n"[..], b"\n", b"\r", b".", b"..", b"a", b"\n.\n", b"\r\n.\r\n"]),
+                0..40,
+            ),
+            |tokens: Vec<&'static [u8]>| tokens.concat(),
+        )
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let mut got = Vec::new();
+        runtime.block_on(write_dot_stuffed(&mut got, &data)).expect("write to a Vec");
+        proptest::prop_assert_eq!(got, dot_stuffed_reference(&data));
+    }
+}

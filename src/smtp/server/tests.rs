@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{oneshot, Notify};
 
 use super::*;
@@ -69,7 +70,7 @@ fn settings() -> ServerSettings {
     }
 }
 
-async fn start(settings: ServerSettings, handler: Arc<FakeHandler>) -> TestServer {
+async fn start(settings: ServerSettings, handler: Arc<dyn Handler>) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
@@ -295,6 +296,25 @@ async fn handler_failure_is_451() {
     let mut h = FakeHandler::new(Reply::new(250, "2.0.0", "Ok"));
     h.panic = true;
     let server = start(settings(), Arc::new(h)).await;
+    let mut c = Client::connect(server.addr).await;
+    c.reply().await.unwrap();
+    c.send(b"HELO mx\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nx\r\n.\r\nNOOP\r\n")
+        .await;
+    assert_eq!(c.codes(6).await, vec![250, 250, 250, 354, 451, 250]);
+}
+
+/// A handler that fails before it even returns its future.
+struct PanicsAtOnce;
+
+impl Handler for PanicsAtOnce {
+    fn handle(&self, _txn: Transaction) -> BoxFuture<'static, Reply> {
+        panic!("handler failure requested by the test, before any future");
+    }
+}
+
+#[tokio::test]
+async fn handler_failure_before_its_future_is_451_too() {
+    let server = start(settings(), Arc::new(PanicsAtOnce)).await;
     let mut c = Client::connect(server.addr).await;
     c.reply().await.unwrap();
     c.send(b"HELO mx\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nx\r\n.\r\nNOOP\r\n")
