@@ -50,11 +50,7 @@ if ! command -v postfix >/dev/null || ! command -v smtp-source >/dev/null; then
     why=$(pf_install bench.localdomain postfix) || { say "$why"; exit 2; }
 fi
 
-MW_BIN=${MAILWACHT_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/mailwacht}
-if [ ! -x "$MW_BIN" ]; then
-    say "building $MW_BIN"
-    (cd "$REPO" && nice -n 5 cargo build --release -q) || exit 2
-fi
+. "$REPO/bench/common.sh"
 
 PRIV=$(mktemp -d /tmp/mailwacht-pfbench.XXXXXX)
 # Postfix's daemons (user postfix) and smtp-sink (user nobody) must reach their directories below.

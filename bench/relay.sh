@@ -36,11 +36,7 @@ if ! command -v smtp-source >/dev/null || ! command -v smtp-sink >/dev/null; the
     why=$(pf_install bench.localdomain postfix) || { say "$why"; exit 2; }
 fi
 
-MW_BIN=${MAILWACHT_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/mailwacht}
-if [ ! -x "$MW_BIN" ]; then
-    say "building $MW_BIN"
-    (cd "$REPO" && nice -n 5 cargo build --release -q) || exit 2
-fi
+. "$REPO/bench/common.sh"
 
 PRIV=$(mktemp -d /tmp/mailwacht-bench.XXXXXX)
 chmod 755 "$PRIV"
