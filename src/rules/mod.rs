@@ -6,7 +6,8 @@
 //!
 //! Layout: [`file`] (the TOML format and its validation), [`normalize`] (text folding), [`words`] (the word
 //! matcher and allow lists), [`privacy`] (BSN, visible recipients), [`attachment`] (extensions, disguised
-//! executables, archives), [`address`] (sender, sender mismatch, destination). This file ties them together.
+//! executables, archives), [`address`] (sender, sender mismatch, destination), `bytes` (run scanning shared by
+//! the text rules). This file ties them together.
 //! Hits never carry matched words or text, only the rule and a [`Location`].
 
 use std::path::Path;
@@ -18,6 +19,7 @@ use crate::message::{Analysis, Text};
 
 pub mod address;
 pub mod attachment;
+mod bytes;
 pub mod file;
 pub mod normalize;
 pub mod privacy;

@@ -7,6 +7,8 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
+use super::bytes::span;
+
 /// Separators allowed between digit groups of a BSN written as `1234.56.782` or `123 456 782`.
 fn is_group_sep(b: u8) -> bool {
     matches!(b, b'.' | b' ' | b'-')
@@ -27,22 +29,6 @@ pub fn bsn_valid(digits: &[u8; 9]) -> bool {
     sum % 11 == 0
 }
 
-/// The first offset at or after `from` whose 32-byte block holds a digit (most text has few digits; the test
-/// of a whole block has no branches and runs in vector steps).
-fn skip_digitless_blocks(b: &[u8], from: usize) -> usize {
-    let mut i = from;
-    while let Some(block) = b.get(i..i + 32) {
-        let digits = block
-            .iter()
-            .fold(0u8, |acc, c| acc | u8::from(c.wrapping_sub(b'0') < 10));
-        if digits != 0 {
-            break;
-        }
-        i += 32;
-    }
-    i
-}
-
 /// Byte ranges of every valid BSN in `text`: 9 digits (`123456782`), 8 digits (a leading 0 dropped), or
 /// 4-2-3 / 3-3-3 groups separated by `.`, space or `-`. A run of digits glued to letters, or a longer number
 /// (phone numbers, IBANs, dates) is not a BSN.
@@ -51,11 +37,14 @@ pub fn find_bsns(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        i = skip_digitless_blocks(b, i);
-        let starts_run = b.get(i).is_some_and(u8::is_ascii_digit)
-            && (i == 0 || b.get(i - 1).is_some_and(|p| !p.is_ascii_alphanumeric()));
-        if !starts_run {
-            i += 1;
+        // Most text has few digits: go straight to the next one.
+        i += span(b.get(i..).unwrap_or_default(), |c| !c.is_ascii_digit());
+        if i >= b.len() {
+            break;
+        }
+        if i > 0 && b.get(i - 1).is_some_and(u8::is_ascii_alphanumeric) {
+            // Digits glued to a word (`groep6`, `a1234`): skip them all.
+            i += span(b.get(i..).unwrap_or_default(), |c| c.is_ascii_digit());
             continue;
         }
         // Collect groups: digits, then (single separator + digits)*.

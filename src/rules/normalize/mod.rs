@@ -32,6 +32,8 @@ use std::borrow::Cow;
 
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
+use super::bytes::span;
+
 #[cfg(test)]
 mod reference;
 
@@ -87,13 +89,12 @@ impl Folded {
         }
         let at = self.text.len();
         // Copy the pieces between punctuation marks (most stretches have none).
-        let is_mark = |b: &u8| *b != b' ' && !b.is_ascii_alphabetic();
         let mut rest = words;
-        while let Some(mark) = rest.as_bytes().iter().position(is_mark) {
-            self.text.push_str(rest.get(..mark).unwrap_or_default());
-            rest = rest.get(mark + 1..).unwrap_or_default();
+        while !rest.is_empty() {
+            let piece = span(rest.as_bytes(), |b| b == b' ' || b.is_ascii_alphabetic());
+            self.text.push_str(rest.get(..piece).unwrap_or_default());
+            rest = rest.get(piece + 1..).unwrap_or_default();
         }
-        self.text.push_str(rest);
         if let Some(pushed) = self.text.get_mut(at..) {
             pushed.make_ascii_lowercase();
         }
@@ -113,7 +114,9 @@ impl Folded {
 /// no letter written alone, so no spaced-letter chain can start in it, run through it or end in it, and the
 /// whitespace keeps its letters apart from any run of the next token. Plain words are copied straight to the
 /// output — a stretch of them separated by single spaces in one copy, since that stretch is its own folded
-/// form — and everything between them goes through the general steps ([`fold_general`]).
+/// form. A word with digits or a stretched letter (`2024`, `0612345678`, `kaaanker`) also folds on its own
+/// ([`word_at`]) and skips the cleaning and joining; everything else goes through the general steps
+/// ([`fold_general`]).
 pub fn fold(input: &str) -> Folded {
     let bytes = input.as_bytes();
     let mut folded = Folded {
@@ -144,11 +147,9 @@ pub fn fold(input: &str) -> Folded {
                 continue;
             }
         }
-        let Some(word) = plain_word_at(bytes, i) else {
-            // Not plain: skip to the end of the token; it is folded with its neighbours by the general steps.
-            while bytes.get(i).is_some_and(|b| !is_ascii_space(*b)) {
-                i += 1;
-            }
+        let Some(word) = word_at(bytes, i) else {
+            // Not a word: skip to the end of the token; it is folded with its neighbours by the general steps.
+            i += span(bytes.get(i..).unwrap_or_default(), |b| !is_ascii_space(b));
             general = true;
             continue;
         };
@@ -161,6 +162,18 @@ pub fn fold(input: &str) -> Folded {
             );
             copy = (word.letters.start, word.letters.start);
             general = false;
+        }
+        if !word.plain {
+            folded.push_verbatim(input.get(copy.0..copy.1).unwrap_or_default());
+            copy = (word.end, word.end);
+            push_word(
+                &mut folded,
+                input.get(word.letters).unwrap_or_default(),
+                &mut scratch,
+            );
+            i = word.end;
+            pending = i;
+            continue;
         }
         let bare = word.letters == (word.start..word.end);
         extend_copy(
@@ -302,36 +315,46 @@ fn is_plain_edge(b: u8) -> bool {
     b.is_ascii_punctuation() && !matches!(b, b'@' | b'$' | b'!' | b'|')
 }
 
-/// A plain word found in the input.
-struct PlainWord {
+/// A word found in the input: ASCII letters and digits, maybe with plain punctuation around them.
+struct Word {
     /// Where its token (word and punctuation) starts.
     start: usize,
-    /// Its letters.
+    /// Its letters and digits.
     letters: std::ops::Range<usize>,
     /// Where its token ends (whitespace or the end of the input follows).
     end: usize,
+    /// Letters only, with no run of three identical letters: the word is its own folded form apart from case.
+    plain: bool,
 }
 
-/// The plain word whose token starts at `start`: ≥2 ASCII letters with no run of three identical letters,
-/// with only plain punctuation before and after them up to the next whitespace. `None` for anything else.
-fn plain_word_at(bytes: &[u8], start: usize) -> Option<PlainWord> {
+/// The word whose token starts at `start`: ≥2 ASCII letters or digits with only plain punctuation before
+/// and after them up to the next whitespace. `None` for anything else.
+///
+/// Such a token folds on its own, whatever stands around it: none of its characters is a letter written
+/// alone (each has a letter or digit beside it, and plain punctuation is never read as a letter), so no
+/// spaced-letter chain can start in it, run through it or end in it.
+fn word_at(bytes: &[u8], start: usize) -> Option<Word> {
     let mut i = start;
     while bytes.get(i).is_some_and(|b| is_plain_edge(*b)) {
         i += 1;
     }
     let letters_start = i;
-    // The last two letters, lowercased, to see a run of three.
+    // Letters up to a run of three identical ones (the last two seen, lowercased).
     let (mut last, mut before) = (0u8, 0u8);
     while let Some(&b) = bytes.get(i) {
-        if !b.is_ascii_alphabetic() {
+        let lower = b | 0x20;
+        if !b.is_ascii_alphabetic() || (lower == last && lower == before) {
             break;
-        }
-        let lower = b.to_ascii_lowercase();
-        if lower == last && lower == before {
-            return None;
         }
         (before, last) = (last, lower);
         i += 1;
+    }
+    // A digit or a run of three letters: not plain, but the word still folds on its own.
+    let plain = !bytes.get(i).is_some_and(u8::is_ascii_alphanumeric);
+    if !plain {
+        i += span(bytes.get(i..).unwrap_or_default(), |b| {
+            b.is_ascii_alphanumeric()
+        });
     }
     let letters = letters_start..i;
     if letters.len() < 2 {
@@ -346,11 +369,21 @@ fn plain_word_at(bytes: &[u8], start: usize) -> Option<PlainWord> {
         }
         i += 1;
     }
-    Some(PlainWord {
+    Some(Word {
         start,
         letters,
         end: i,
+        plain,
     })
+}
+
+/// Fold a word of ASCII letters and digits that is not plain (it has a digit or a run of three letters) on
+/// its own: lowercased, then the last step of the general path. `scratch` is reused between calls.
+fn push_word(folded: &mut Folded, word: &str, scratch: &mut String) {
+    scratch.clear();
+    scratch.push_str(word);
+    scratch.make_ascii_lowercase();
+    push_token(folded, scratch);
 }
 
 /// The general steps for text that is not plain words: clean, join spaced letters, split and finish.
@@ -359,9 +392,46 @@ fn fold_general(input: &str, folded: &mut Folded, scratch: &mut String) {
     scratch.clear();
     clean(input, scratch);
     let joined = join_spaced_letters(scratch);
-    for token in joined.split(char::is_whitespace) {
+    let mut rest = joined.as_ref();
+    loop {
+        let (token, after) = split_at_whitespace(rest);
         push_token(folded, token);
+        match after {
+            Some(after) => rest = after,
+            None => break,
+        }
     }
+}
+
+/// `s` up to its first whitespace (`char::is_whitespace`), and what follows that whitespace character
+/// (`None` when there is none): one step of `str::split(char::is_whitespace)`. ASCII bytes are tested
+/// without decoding them, since after cleaning nearly all text is ASCII.
+fn split_at_whitespace(s: &str) -> (&str, Option<&str>) {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let width = if b.is_ascii() {
+            if !is_ascii_space(b) {
+                i += span(bytes.get(i..).unwrap_or_default(), |b| {
+                    b.is_ascii() && !is_ascii_space(b)
+                });
+                continue;
+            }
+            1
+        } else {
+            let Some(c) = char_at(s, i) else { break };
+            if !c.is_whitespace() {
+                i += c.len_utf8();
+                continue;
+            }
+            c.len_utf8()
+        };
+        return (
+            s.get(..i).unwrap_or_default(),
+            Some(s.get(i + width..).unwrap_or_default()),
+        );
+    }
+    (s, None)
 }
 
 /// Fold a word-list entry (or allow-list entry): the same folding as for text, without stretch marks.
@@ -428,10 +498,7 @@ fn homoglyph(c: char) -> char {
 fn clean(input: &str, out: &mut String) {
     let mut rest = input;
     while !rest.is_empty() {
-        let ascii = rest
-            .bytes()
-            .position(|b| !b.is_ascii())
-            .unwrap_or(rest.len());
+        let ascii = span(rest.as_bytes(), |b| b.is_ascii());
         let (run, tail) = rest.split_at(ascii);
         let at = out.len();
         out.push_str(run);
@@ -478,9 +545,14 @@ fn is_unit(c: char) -> bool {
     c.is_alphanumeric() || is_leet_symbol(c)
 }
 
-/// The character starting at byte `i` of `s` (always a character boundary here).
+/// The character starting at byte `i` of `s` (always a character boundary here); an ASCII byte is taken
+/// as it is, without decoding.
 fn char_at(s: &str, i: usize) -> Option<char> {
-    s.get(i..)?.chars().next()
+    match s.as_bytes().get(i) {
+        Some(&b) if b.is_ascii() => Some(char::from(b)),
+        Some(_) => s.get(i..)?.chars().next(),
+        None => None,
+    }
 }
 
 /// Step 2: join `k a n k e r` / `k.a.n.k.e.r` into `kanker`. A "single" is one letter, digit or leet symbol
@@ -498,6 +570,13 @@ fn join_spaced_letters(s: &str) -> Cow<'_, str> {
     let mut prev_alnum = false;
     let mut i = 0;
     while let Some(c) = char_at(s, i) {
+        if prev_alnum && c.is_ascii_alphanumeric() {
+            // Inside a word: nothing here can be a single. Step over the rest of its ASCII letters and digits.
+            i += span(s.as_bytes().get(i..).unwrap_or_default(), |b| {
+                b.is_ascii_alphanumeric()
+            });
+            continue;
+        }
         let single = !prev_alnum && is_single_at(i, c);
         prev_alnum = c.is_alphanumeric();
         if !single {
@@ -587,7 +666,7 @@ fn push_token(folded: &mut Folded, raw: &str) {
         // A run of one ASCII letter (`XXXXXXXX…`, as in smtp-source's filler) is taken in one step: after
         // three pushes the text ends in a stretched letter and every further push of it is dropped.
         let run = if ch.is_ascii_alphabetic() {
-            rest.bytes().take_while(|b| char::from(*b) == ch).count()
+            span(rest.as_bytes(), |b| char::from(b) == ch)
         } else {
             1
         };
@@ -807,6 +886,8 @@ mod tests {
         "4",
         "0",
         "2024",
+        "k4nk3r",
+        "\u{2028}",
         "é",
         "€",
         "\u{200B}",
