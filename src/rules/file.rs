@@ -331,10 +331,12 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
                 .iter()
                 .map(|w| parse_entry(w).map_err(|e| invalid(format!("allow list: {e}"))))
                 .collect::<Result<Vec<_>, _>>()?;
+            let allow = AllowList::new(allow)
+                .map_err(|e| invalid(format!("allow list: {}", one_line(&e.to_string()))))?;
             Check::Words {
                 entries,
                 regexes,
-                allow: AllowList::new(allow),
+                allow,
                 places,
             }
         }
