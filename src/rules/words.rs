@@ -205,12 +205,16 @@ impl WordMatcher {
 }
 
 /// Texts shorter than this are scanned in one stream.
-const TWO_STREAMS_FROM: usize = 512;
+const STREAMS_FROM: usize = 512;
+
+/// How many pieces a longer text is scanned in, side by side.
+const STREAMS: usize = 4;
 
 /// Every (pattern, end) where a pattern occurs in `text`, overlapping matches included, in no particular
 /// order. A DFA step waits for the one before it, so one stream leaves the CPU mostly idle: a longer text is
-/// cut in two halves scanned side by side in one loop. The second half starts `max_pattern_len - 1` bytes
-/// early and reports only matches that end after the cut, so every match is reported exactly once.
+/// cut in [`STREAMS`] pieces scanned side by side in one loop. Each piece after the first starts
+/// `max_pattern_len - 1` bytes before its cut and reports only matches that end after the cut, so every
+/// match is reported exactly once.
 fn scan_overlapping(dfa: &DFA, text: &[u8], mut report: impl FnMut(PatternID, usize)) {
     let Ok(start) = dfa.start_state(Anchored::No) else {
         return;
@@ -223,12 +227,12 @@ fn scan_overlapping(dfa: &DFA, text: &[u8], mut report: impl FnMut(PatternID, us
             }
         }
     };
-    let cut = text.len() / 2;
-    let second_from = cut.saturating_sub(dfa.max_pattern_len().saturating_sub(1));
-    let (Some(first), Some(second)) = (text.get(..cut), text.get(second_from..)) else {
-        return;
-    };
-    if text.len() < TWO_STREAMS_FROM || second_from == 0 {
+    let overlap = dfa.max_pattern_len().saturating_sub(1);
+    let cuts: [usize; STREAMS + 1] = std::array::from_fn(|i| text.len() * i / STREAMS);
+    let from: [usize; STREAMS] =
+        std::array::from_fn(|i| cuts.get(i).map_or(0, |c| c.saturating_sub(overlap)));
+    let ends: [usize; STREAMS] = std::array::from_fn(|i| cuts.get(i + 1).copied().unwrap_or(0));
+    if text.len() < STREAMS_FROM || from.get(1) == Some(&0) {
         let mut sid = start;
         for (k, &b) in text.iter().enumerate() {
             sid = dfa.next_state(Anchored::No, sid, b);
@@ -238,22 +242,34 @@ fn scan_overlapping(dfa: &DFA, text: &[u8], mut report: impl FnMut(PatternID, us
         }
         return;
     }
-    // `second` is at least as long as `first` (it starts at or before the cut and ends at the end).
-    let (mut a, mut b) = (start, start);
-    for (k, (&x, &y)) in first.iter().zip(second).enumerate() {
-        a = dfa.next_state(Anchored::No, a, x);
-        b = dfa.next_state(Anchored::No, b, y);
-        if dfa.is_special(a) {
-            emit(a, k + 1);
-        }
-        if dfa.is_special(b) && second_from + k + 1 > cut {
-            emit(b, second_from + k + 1);
+    // All pieces side by side for as long as the shortest, then each to its end. The shortest is at least
+    // the first piece, which is longer than the overlap (checked above), so every tail lies after its cut.
+    let common = (0..STREAMS).map(|i| ends[i] - from[i]).min().unwrap_or(0);
+    let pieces: [&[u8]; STREAMS] =
+        std::array::from_fn(|i| text.get(from[i]..from[i] + common).unwrap_or_default());
+    let mut sids = [start; STREAMS];
+    for k in 0..common {
+        for i in 0..STREAMS {
+            let Some(&b) = pieces[i].get(k) else { continue };
+            sids[i] = dfa.next_state(Anchored::No, sids[i], b);
+            let end = from[i] + k + 1;
+            if dfa.is_special(sids[i]) && end > cuts[i] {
+                emit(sids[i], end);
+            }
         }
     }
-    for (k, &y) in second.iter().enumerate().skip(first.len()) {
-        b = dfa.next_state(Anchored::No, b, y);
-        if dfa.is_special(b) {
-            emit(b, second_from + k + 1);
+    for i in 0..STREAMS {
+        let mut sid = sids[i];
+        for (at, &b) in text
+            .get(from[i] + common..ends[i])
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            sid = dfa.next_state(Anchored::No, sid, b);
+            if dfa.is_special(sid) {
+                emit(sid, from[i] + common + at + 1);
+            }
         }
     }
 }
@@ -420,10 +436,10 @@ mod tests {
             }
         }
 
-        /// The two-stream scan reports exactly what the crate's own overlapping search reports, on texts
-        /// short enough for one stream and long enough for two, with matches across the cut.
+        /// The scan in pieces reports exactly what the crate's own overlapping search reports, on texts
+        /// short enough for one stream and long enough for all, with matches across the cuts.
         #[test]
-        fn two_streams_find_every_match_once(
+        fn streams_find_every_match_once(
             patterns in proptest::collection::vec("[ab ]{1,6}", 1..12),
             text in "[abc ]{0,1500}",
         ) {
