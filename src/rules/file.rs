@@ -7,6 +7,7 @@
 use regex::Regex;
 use serde::Deserialize;
 
+use super::address::Globs;
 use super::attachment::AttachmentCheck;
 use super::privacy::BsnMatcher;
 use super::words::{parse_entry, AllowList, Entry};
@@ -150,12 +151,12 @@ pub enum Check {
         places: Places,
     },
     Sender {
-        patterns: Vec<String>,
+        patterns: Globs,
     },
     SenderMismatch,
     Destination {
         domains: Vec<String>,
-        patterns: Vec<String>,
+        patterns: Globs,
     },
     Attachment(AttachmentCheck),
     Bsn {
@@ -342,7 +343,9 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         }
         Kind::Sender => {
             let patterns = lower_nonempty(def.patterns.clone(), "patterns").map_err(invalid)?;
-            Check::Sender { patterns }
+            Check::Sender {
+                patterns: Globs::new(patterns),
+            }
         }
         Kind::SenderMismatch => Check::SenderMismatch,
         Kind::Destination => {
@@ -366,15 +369,9 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
                     "bad domain `{bad}` (plain domain names; use `patterns` for globs)"
                 )));
             }
-            let patterns: Vec<String> = def
-                .patterns
-                .clone()
-                .unwrap_or_default()
-                .iter()
-                .map(|p| p.trim().to_lowercase())
-                .collect();
-            if let Some(bad) = patterns.iter().find(|p| p.is_empty()) {
-                return Err(invalid(format!("empty pattern `{bad}`")));
+            let patterns = Globs::new(def.patterns.clone().unwrap_or_default());
+            if patterns.has_empty() {
+                return Err(invalid("`patterns` holds an empty pattern".to_string()));
             }
             if domains.is_empty() && patterns.is_empty() {
                 return Err(invalid("give `domains` and/or `patterns`".to_string()));

@@ -425,15 +425,11 @@ impl RuleSet {
             }
             Check::Sender { patterns } => {
                 if let Some(sender) = env.mail_from.as_deref() {
-                    if patterns.iter().any(|p| address::glob_match(p, sender)) {
+                    if patterns.matches(sender) {
                         found.push((i, Location::EnvelopeSender));
                     }
                 }
-                if headers
-                    .from
-                    .iter()
-                    .any(|f| patterns.iter().any(|p| address::glob_match(p, f)))
-                {
+                if headers.from.iter().any(|f| patterns.matches(f)) {
                     found.push((i, Location::FromHeader));
                 }
             }
@@ -447,9 +443,7 @@ impl RuleSet {
             }
             Check::Destination { domains, patterns } => {
                 for (index, r) in env.recipients().enumerate() {
-                    if address::on_domain(r, domains)
-                        || patterns.iter().any(|p| address::glob_match(p, r))
-                    {
+                    if address::on_domain(r, domains) || patterns.matches(r) {
                         found.push((i, Location::Recipient { index }));
                     }
                 }
