@@ -47,16 +47,21 @@ pub fn find_bsns(text: &str) -> Vec<(usize, usize)> {
             i += span(b.get(i..).unwrap_or_default(), |c| c.is_ascii_digit());
             continue;
         }
-        // Collect groups: digits, then (single separator + digits)*.
+        // The run: digit groups joined by single separators. Only its shape matters: how many groups, the
+        // lengths of the first three and whether every one has nine digits.
         let run_start = i;
-        let mut groups: Vec<(usize, usize)> = Vec::new();
         let mut j = i;
+        let mut lens = [0usize; 3];
+        let mut groups = 0;
+        let mut all_nine = true;
         loop {
-            let g = j;
-            while b.get(j).is_some_and(u8::is_ascii_digit) {
-                j += 1;
+            let len = span(b.get(j..).unwrap_or_default(), |c| c.is_ascii_digit());
+            j += len;
+            if let Some(slot) = lens.get_mut(groups) {
+                *slot = len;
             }
-            groups.push((g, j));
+            groups += 1;
+            all_nine &= len == 9;
             if b.get(j).is_some_and(|c| is_group_sep(*c))
                 && b.get(j + 1).is_some_and(u8::is_ascii_digit)
             {
@@ -70,33 +75,41 @@ pub fn find_bsns(text: &str) -> Vec<(usize, usize)> {
         if glued {
             continue;
         }
-        let lens: Vec<usize> = groups.iter().map(|(s, e)| e - s).collect();
-        let mut candidates: Vec<(usize, usize)> = Vec::new();
-        if lens.iter().all(|l| *l == 9) {
-            candidates.extend(groups.iter().copied());
-        } else if lens == [8] || lens == [4, 2, 3] || lens == [3, 3, 3] {
-            candidates.push((run_start, j));
-        }
-        for (s, e) in candidates {
-            let digits: Vec<u8> = b
-                .get(s..e)
-                .unwrap_or(&[])
-                .iter()
-                .filter(|c| c.is_ascii_digit())
-                .map(|c| c - b'0')
-                .collect();
-            let mut nine = [0u8; 9];
-            match digits.len() {
-                9 => nine.copy_from_slice(&digits),
-                8 => nine[1..].copy_from_slice(&digits),
-                _ => continue,
+        if all_nine {
+            // Each group is a number of its own: nine digits and a separator, so ten bytes apart.
+            for k in 0..groups {
+                let s = run_start + 10 * k;
+                push_if_valid(b, s, s + 9, &mut out);
             }
-            if bsn_valid(&nine) {
-                out.push((s, e));
-            }
+        } else if matches!(
+            (groups, lens),
+            (1, [8, _, _]) | (3, [4, 2, 3]) | (3, [3, 3, 3])
+        ) {
+            push_if_valid(b, run_start, j, &mut out);
         }
     }
     out
+}
+
+/// Add `s..e` to `out` when its digits (8 or 9 of them; separators are skipped, a missing leading 0 is
+/// added) pass the 11-test.
+fn push_if_valid(b: &[u8], s: usize, e: usize, out: &mut Vec<(usize, usize)>) {
+    let digits = b
+        .get(s..e)
+        .unwrap_or_default()
+        .iter()
+        .filter(|c| c.is_ascii_digit());
+    let n = digits.clone().count();
+    if n != 8 && n != 9 {
+        return;
+    }
+    let mut nine = [0u8; 9];
+    for (slot, c) in nine.iter_mut().skip(9 - n).zip(digits) {
+        *slot = c - b'0';
+    }
+    if bsn_valid(&nine) {
+        out.push((s, e));
+    }
 }
 
 /// Keywords that mark a number as a BSN, compiled for case-insensitive search.
@@ -191,7 +204,8 @@ mod tests {
             ("bsn 1234.56.782", 1),
             ("bsn 123 456 782", 1),
             ("bsn 123-456-782", 1),
-            ("bsn 12345672", 1), // 8 digits: 012345672
+            ("bsn 12345672", 1),   // 8 digits: 012345672
+            ("bsn 12345678 2", 0), // 8 + 1 digits are not a BSN's groups, though 123456782 would be
             ("123456789", 0),
             ("1234567820", 0),
             ("NL91ABNA0123456782", 0),
