@@ -438,7 +438,7 @@ mod tests {
         assert_eq!(store.get("A").expect("A").received, 5);
     }
 
-    /// Model test (STYLE.md 11): the store against a BTreeMap under a pseudo-random sequence of operations.
+    /// Model test: the store against a BTreeMap under a pseudo-random sequence of operations.
     #[tokio::test]
     async fn behaves_like_a_map() {
         let tmp = tempfile::tempdir().expect("tempdir");

@@ -5,7 +5,7 @@
 //! `stream: OK`, `stream: <signature> FOUND`, or a line ending in `ERROR`
 //! (`INSTREAM size limit exceeded. ERROR`). The three are three different outcomes here: clean, infected,
 //! and a [`ScanError`] — an error is never clean and never infected (the `clamav-client` crate's `clean()`
-//! gets this wrong, see STACK.md, so the reply is parsed here).
+//! counts the size-limit `ERROR` as infected, so the reply is parsed here).
 //!
 //! **Size.** clamd refuses streams longer than its `StreamMaxLength` (default 25 MiB). `max_stream` must be set
 //! to the same value. A message that fits is sent whole (location `message`). A larger message is not sent

@@ -2,16 +2,17 @@
 //!
 //! A transaction is split in two steps so the pipeline can see per-recipient answers before committing the
 //! content: [`NextHop::begin`] sends XFORWARD, MAIL and every RCPT (pipelined when the next hop offers
-//! PIPELINING, RFC 2920) and [`Outbound::send_data`] sends the content byte for byte (only dot-stuffing is
-//! added, RFC 5321 §4.5.2). Connections are kept in a small pool of idle sessions.
+//! PIPELINING, RFC 2920, with DATA last in the same batch) and [`Outbound::send_data`] sends the content byte
+//! for byte (only dot-stuffing is added, RFC 5321 §4.5.2). Connections are kept in a small pool of idle
+//! sessions.
 //!
-//! Pool rules (see STACK.md, "Real peers"): at most `pool_size` idle connections (keep it at or below the
+//! Pool rules (learnt from Postfix's re-injection smtpd): at most `pool_size` idle connections (keep it at or below the
 //! next hop's `maxproc`); idle connections older than `max_idle`, or with unread input (Postfix's idle
 //! `421`), are closed instead of reused; a pooled connection that fails at its first reply is discarded and
-//! the envelope is retried once on a fresh connection. A retry only ever happens before DATA, so a message
-//! is never sent twice.
+//! the envelope is retried once on a fresh connection. A retry only ever happens before the content is sent,
+//! so a message is never sent twice.
 //!
-//! Must not: change content bytes, log addresses or content, or retry after DATA was sent.
+//! Must not: change content bytes, log addresses or content, or retry after content was sent.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -242,8 +243,9 @@ impl NextHop {
     }
 
     /// Starts a transaction: takes a pooled connection or opens one, sends XFORWARD (only the attributes the
-    /// next hop lists), MAIL FROM (with the parameters it supports) and every RCPT TO, and reads all
-    /// replies. A refused MAIL or RCPT is not an error: it is in the returned [`Outbound`].
+    /// next hop lists), MAIL FROM (with the parameters it supports), every RCPT TO and, with PIPELINING,
+    /// DATA, and reads all replies. A refused MAIL or RCPT is not an error: it is in the returned
+    /// [`Outbound`].
     pub async fn begin(&self, envelope: &Envelope) -> Result<Outbound, RelayError> {
         if let Some(conn) = self.take_idle() {
             match self.send_envelope(conn, envelope, true).await {
@@ -357,7 +359,10 @@ impl NextHop {
         let mut closing: Option<Reply> = None;
 
         if conn.caps.pipelining {
-            let batch: String = commands.concat();
+            // DATA goes last in the same batch (RFC 2920 §3.1), as Postfix's own client does: its reply
+            // comes with the others, and the content can follow at once in `send_data`.
+            let mut batch: String = commands.concat();
+            batch.push_str("DATA\r\n");
             if let Err(e) = conn.write(batch.as_bytes(), timeout, "MAIL").await {
                 return Err(if pooled {
                     Attempt::Stale(e)
@@ -399,6 +404,18 @@ impl NextHop {
             }
             replies.push(reply);
         }
+        let mut data_reply = None;
+        if conn.caps.pipelining && closing.is_none() {
+            let reply = conn
+                .read_reply(timeout, "DATA")
+                .await
+                .map_err(Attempt::Failed)?;
+            if reply.code == 421 {
+                closing = Some(reply);
+            } else {
+                data_reply = Some(reply);
+            }
+        }
 
         let mut rest = replies
             .split_off(xforward_count.min(replies.len()))
@@ -422,6 +439,7 @@ impl NextHop {
         Ok(Outbound {
             mail_reply,
             rcpt_replies,
+            data_reply,
             conn: if closing.is_some() { None } else { Some(conn) },
             hop: self.clone(),
         })
@@ -571,6 +589,9 @@ pub struct Outbound {
     pub mail_reply: Reply,
     /// `rcpt_replies[i]` answers `envelope.rcpt_to[i]`; every one is the MAIL reply when MAIL was refused.
     pub rcpt_replies: Vec<Reply>,
+    /// The reply to DATA when it went out with the envelope (PIPELINING); `None` when DATA is sent by
+    /// [`Outbound::send_data`]. A `354` here means the next hop is waiting for the content.
+    data_reply: Option<Reply>,
     /// The connection; `None` when the next hop announced it is closing (`421`).
     conn: Option<Conn>,
     /// Where the connection goes back to.
@@ -595,9 +616,14 @@ impl Outbound {
             return Err(RelayError::Closed { stage: "DATA" });
         };
         let settings = &self.hop.inner.settings;
-        conn.write(b"DATA\r\n", settings.command_timeout, "DATA")
-            .await?;
-        let reply = conn.read_reply(settings.command_timeout, "DATA").await?;
+        let reply = match self.data_reply.take() {
+            Some(reply) => reply,
+            None => {
+                conn.write(b"DATA\r\n", settings.command_timeout, "DATA")
+                    .await?;
+                conn.read_reply(settings.command_timeout, "DATA").await?
+            }
+        };
         if reply.code != 354 {
             if reply.code != 421 {
                 self.conn = Some(conn);
@@ -628,10 +654,15 @@ impl Outbound {
     }
 
     /// Abandons the transaction: RSET, and the connection goes back to the pool (or is closed when RSET fails).
+    /// After a pipelined DATA was answered `354` the next hop waits for content and RSET is not possible:
+    /// the connection is closed instead, and the next hop discards the unfinished transaction.
     pub async fn abort(mut self) {
         let Some(mut conn) = self.conn.take() else {
             return;
         };
+        if self.data_reply.as_ref().is_some_and(|r| r.code == 354) {
+            return;
+        }
         let timeout = self.hop.inner.settings.command_timeout;
         if conn.write(b"RSET\r\n", timeout, "RSET").await.is_err() {
             return;

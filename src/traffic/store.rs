@@ -312,7 +312,7 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
-        /// STYLE.md 11: the store behaves like a BTreeMap keyed by (time, insertion number).
+        /// Model test: the store behaves like a BTreeMap keyed by (time, insertion number).
         #[test]
         fn store_matches_a_btreemap(ops in proptest::collection::vec(op(), 1..40)) {
             let (_d, store) = temp_store();

@@ -178,6 +178,8 @@ async fn serve_one(
     };
     let mut transactions = 0usize;
     let mut first_of_transaction = true;
+    // MAIL and at least one RCPT of the current transaction accepted.
+    let (mut mail_ok, mut current_accepted) = (false, false);
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -241,6 +243,7 @@ async fn serve_one(
         } else if upper.starts_with("MAIL FROM:") {
             current.mail_from = text.get(10..).unwrap_or_default().to_string();
             let code = if b.mail_reply == 0 { 250 } else { b.mail_reply };
+            (mail_ok, current_accepted) = (code == 250, false);
             format!("{code} {}.1.0 mail\r\n", code / 100)
         } else if upper.starts_with("RCPT TO:") {
             let rcpt = text.get(8..).unwrap_or_default().to_string();
@@ -250,8 +253,12 @@ async fn serve_one(
                 .find(|(s, _)| rcpt.contains(s.as_str()))
                 .map(|(_, c)| *c)
                 .unwrap_or(250);
+            current_accepted |= mail_ok && code == 250;
             current.rcpts.push(rcpt);
             format!("{code} {}.1.5 rcpt\r\n", code / 100)
+        } else if upper == "DATA" && !current_accepted {
+            // As Postfix's smtpd answers DATA without a valid recipient (a pipelined DATA meets this).
+            "554 5.5.1 Error: no valid recipients\r\n".into()
         } else if upper == "DATA" {
             w.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
                 .await?;
@@ -282,6 +289,7 @@ async fn serve_one(
                 connection: id,
                 ..SinkMessage::default()
             };
+            (mail_ok, current_accepted) = (false, false);
             transactions += 1;
             first_of_transaction = true;
             format!("{code} {}.0.0 data\r\n", code / 100)
@@ -290,6 +298,7 @@ async fn serve_one(
                 connection: id,
                 ..SinkMessage::default()
             };
+            (mail_ok, current_accepted) = (false, false);
             transactions += 1;
             first_of_transaction = true;
             "250 2.0.0 Ok\r\n".into()

@@ -189,6 +189,45 @@ async fn per_recipient_replies() {
     }
 }
 
+/// With PIPELINING, DATA goes out with the envelope; abandoning the transaction after its `354` closes the
+/// connection (the next hop waits for content, RSET is not possible). Without PIPELINING nothing was sent
+/// after RCPT, so RSET works and the connection is pooled.
+#[tokio::test]
+async fn abort_after_pipelined_data_closes_the_connection() {
+    for pipelining in [true, false] {
+        let sink = Sink::start(SinkBehaviour {
+            pipelining,
+            rcpt_replies: vec![("perm".into(), 550)],
+            ..SinkBehaviour::default()
+        })
+        .await;
+        let hop = hop(&sink, 1);
+        let out = hop
+            .begin(&envelope(&["ok@x.example", "perm@x.example"]))
+            .await
+            .unwrap();
+        assert!(out.any_accepted());
+        out.abort().await;
+        assert_eq!(
+            hop.idle_connections(),
+            usize::from(!pipelining),
+            "pipelining {pipelining}"
+        );
+        let commands = sink.commands();
+        let data_at = commands.iter().position(|c| c == "DATA");
+        assert_eq!(data_at.is_some(), pipelining, "{commands:?}");
+        // The next transaction is whole, on the pooled connection or a fresh one.
+        assert_eq!(
+            relay(&hop, &envelope(&["ok@x.example"]), b"x\r\n")
+                .await
+                .unwrap()
+                .code,
+            250
+        );
+        assert_eq!(sink.messages().len(), 1);
+    }
+}
+
 #[tokio::test]
 async fn refused_mail_answers_every_recipient() {
     for pipelining in [true, false] {
