@@ -18,6 +18,7 @@
 # Environment: MAILWACHT_BIN (default: ${CARGO_TARGET_DIR:-target}/release/mailwacht, built when absent),
 # COUNT (messages per timed run, default 20000), SIZE (bytes, default 20480), CONCURRENCY (smtp-source
 # sessions, default 10), RUNS (timed runs per configuration, default 2), CONFIGS (default "a b c d"),
+# WORKER_THREADS (mailwacht's [runtime] worker_threads, default 1 as in the shipped configuration; 0: one per core),
 # WARMUP (untimed messages before a configuration's first run, default 500), BENCH_LOCK (a lock file: each
 # timed run holds flock(1) on it, so benchmarks sharing the machine do not overlap), FILTER_MAXPROC
 # (maxproc of the filter transports and the re-injection smtpd; default: deploy/postfix/master.cf's 10),
@@ -105,6 +106,8 @@ listen = "127.0.0.1:$MW_PORT"
 next_hop = "127.0.0.1:$RE_PORT"
 [storage]
 data_dir = "$PRIV/mailwacht"
+[runtime]
+worker_threads = ${WORKER_THREADS:-1}
 EOF
 cat >"$PRIV/mailwacht-milter.toml" <<EOF
 [organisation]
@@ -117,6 +120,8 @@ listen = "$MILTER_LISTEN"
 $MILTER_GROUP
 [storage]
 data_dir = "$PRIV/mailwacht"
+[runtime]
+worker_threads = ${WORKER_THREADS:-1}
 EOF
 
 start_mailwacht() { # CONFIG_FILE PORT|SOCKET

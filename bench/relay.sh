@@ -9,7 +9,8 @@
 # Environment: MAILWACHT_BIN (default: ${CARGO_TARGET_DIR:-target}/release/mailwacht, built when absent),
 # COUNT (messages per throughput run, default 20000), SIZE (bytes, default 20480), CONCURRENCY ("1 10 50"),
 # ROUNDS (realistic set: passes over the 200 messages, default 10), LAT_COUNT (default 2000),
-# MEM_COUNT (default 100000), PARTS (default "relay realistic latency memory"), BENCH_KEEP=1 keeps the dir.
+# MEM_COUNT (default 100000), PARTS (default "relay realistic latency memory"), WORKER_THREADS (mailwacht's
+# [runtime] worker_threads, default 1 as in the shipped configuration; 0: one per core), BENCH_KEEP=1 keeps the dir.
 set -uo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 export LC_ALL=C.UTF-8
@@ -67,6 +68,8 @@ cat >"$PRIV/mailwacht.toml" <<EOF
 local_domains = ["school.example"]
 [storage]
 data_dir = "$PRIV/data"
+[runtime]
+worker_threads = ${WORKER_THREADS:-1}
 EOF
 
 start_mailwacht() {

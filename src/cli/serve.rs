@@ -11,7 +11,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, warn};
 
 use crate::bounce::Mailer;
-use crate::config::Config;
+use crate::config::{Config, RuntimeSection};
 use crate::pipeline::{Engine, Pipeline, BOUNCE_TIMEOUT};
 use crate::quarantine::Store;
 use crate::smtp::client::NextHop;
@@ -61,10 +61,7 @@ pub fn run(config_path: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode>
         );
     }
     let engine = Engine::from_config(&config).context("loading rules")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting runtime")?;
+    let runtime = build_runtime(&config.runtime).context("starting runtime")?;
     // Run the listeners on a worker thread, not on this one: a connection accepted by a worker starts its
     // session on that worker's own queue, where one accepted here had to wake a worker (a futex wake and a
     // thread switch per connection).
@@ -216,6 +213,11 @@ async fn serve(
                         ("listen", &current.smtp.listen, &new.smtp.listen),
                         ("next_hop", &current.smtp.next_hop, &new.smtp.next_hop),
                         ("milter listen", &current.milter.listen, &new.milter.listen),
+                        (
+                            "worker_threads",
+                            &current.runtime.worker_threads.to_string(),
+                            &new.runtime.worker_threads.to_string(),
+                        ),
                     ] {
                         if old != now {
                             warn!(
@@ -417,4 +419,29 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+}
+
+/// The daemon's runtime: `[runtime] worker_threads` workers, or one per CPU core when it is 0.
+fn build_runtime(section: &RuntimeSection) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if section.worker_threads > 0 {
+        builder.worker_threads(section.worker_threads);
+    }
+    builder.enable_all().build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_threads_sets_the_runtime_workers() {
+        for n in [1, 3] {
+            let runtime = build_runtime(&RuntimeSection { worker_threads: n }).expect("runtime");
+            assert_eq!(runtime.metrics().num_workers(), n);
+        }
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let runtime = build_runtime(&RuntimeSection { worker_threads: 0 }).expect("runtime");
+        assert_eq!(runtime.metrics().num_workers(), cores);
+    }
 }
