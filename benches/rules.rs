@@ -161,6 +161,34 @@ fn bench_messages(c: &mut Criterion) {
             b.iter(|| runtime.block_on(engine.check(&envelope, raw)))
         });
     }
+    // The whole fixture set, every message in turn (time per set; divide by the count for per message).
+    let mut set = Vec::new();
+    let mut dirs = vec![root];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("fixture dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "eml") {
+                let raw = std::fs::read(&path).expect("fixture");
+                let envelope = Envelope::from_headers(
+                    &mailwacht::message::analyse(&raw, &engine.limits).headers,
+                );
+                set.push((envelope, raw));
+            }
+        }
+    }
+    group.throughput(Throughput::Bytes(
+        set.iter().map(|(_, raw)| raw.len() as u64).sum(),
+    ));
+    let name = format!("all-{}-fixtures", set.len());
+    group.bench_function(BenchmarkId::new("analyse+decide", name), |b| {
+        b.iter(|| {
+            for (envelope, raw) in &set {
+                std::hint::black_box(runtime.block_on(engine.check(envelope, raw)));
+            }
+        })
+    });
     group.finish();
 }
 
