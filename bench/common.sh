@@ -1,8 +1,50 @@
-# Shared by the bench scripts (sourced, not run): the mailwacht binary to measure.
-# MW_BIN is MAILWACHT_BIN, or the release build in ${CARGO_TARGET_DIR:-target}, built when absent.
-# Needs REPO and say() from the caller.
+# Shared by the bench scripts (sourced, not run). Needs REPO, say() and py() from the caller.
+
+# The mailwacht binary to measure: MAILWACHT_BIN, or the release build in ${CARGO_TARGET_DIR:-target}.
 MW_BIN=${MAILWACHT_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/mailwacht}
-if [ ! -x "$MW_BIN" ]; then
-    say "building $MW_BIN"
-    (cd "$REPO" && nice -n 5 cargo build --release -q) || exit 2
-fi
+
+# Build MW_BIN when it is absent (relay.sh, postfix.sh; profile.sh wants a frame-pointer build instead).
+build_when_absent() {
+    if [ ! -x "$MW_BIN" ]; then
+        say "building $MW_BIN"
+        (cd "$REPO" && nice -n 5 cargo build --release -q) || exit 2
+    fi
+}
+
+stop() { [ -n "$1" ] && kill "$1" 2>/dev/null && wait "$1" 2>/dev/null; }
+
+# sink_and_config NAME: a fresh directory PRIV (removed at exit unless BENCH_KEEP=1; MW_PID and SINK_PID are
+# stopped then), smtp-sink on SINK_PORT, a free MW_PORT, and PRIV/mailwacht.toml for mailwacht (every sender
+# local, data in PRIV/data, [runtime] worker_threads = WORKER_THREADS, default 1 as shipped).
+sink_and_config() {
+    PRIV=$(mktemp -d "/tmp/mailwacht-$1.XXXXXX")
+    chmod 755 "$PRIV"
+    SINK_PID=""
+    MW_PID=""
+    trap sink_and_config_cleanup EXIT
+    trap 'exit 130' INT TERM
+    read -r SINK_PORT MW_PORT <<<"$(py free-ports --count 2)"
+    # smtp-sink: accepts everything, keeps nothing; backlog 256 so c=50 never waits on accept().
+    # As root it drops to nobody; as an ordinary user it cannot switch users and runs as that user.
+    local sink_user=()
+    [ "$(id -u)" = 0 ] && sink_user=(-u nobody)
+    smtp-sink "${sink_user[@]}" -c "127.0.0.1:$SINK_PORT" 256 >"$PRIV/sink.log" 2>&1 &
+    SINK_PID=$!
+    py wait-port "$SINK_PORT" || { say "smtp-sink did not start"; exit 2; }
+    mkdir -p "$PRIV/data"
+    cat >"$PRIV/mailwacht.toml" <<TOML
+[organisation]
+local_domains = ["school.example"]
+[storage]
+data_dir = "$PRIV/data"
+[runtime]
+worker_threads = ${WORKER_THREADS:-1}
+TOML
+}
+
+sink_and_config_cleanup() {
+    trap '' PIPE
+    stop "$MW_PID"
+    stop "$SINK_PID"
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $PRIV"; else rm -rf "$PRIV"; fi
+}

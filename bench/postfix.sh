@@ -52,6 +52,7 @@ if ! command -v postfix >/dev/null || ! command -v smtp-source >/dev/null; then
 fi
 
 . "$REPO/bench/common.sh"
+build_when_absent
 
 PRIV=$(mktemp -d /tmp/mailwacht-pfbench.XXXXXX)
 # Postfix's daemons (user postfix) and smtp-sink (user nobody) must reach their directories below.
@@ -59,7 +60,6 @@ chmod 0711 "$PRIV"
 SINK_PID=""
 MW_PID=""
 POSTFIX_UP=0
-stop() { [ -n "$1" ] && kill "$1" 2>/dev/null && wait "$1" 2>/dev/null; }
 cleanup() {
     trap '' PIPE
     stop "$MW_PID"

@@ -27,7 +27,6 @@ WARMUP=${WARMUP:-200}
 SIZE=${SIZE:-20480}
 CONCURRENCY=${CONCURRENCY:-10}
 PERF_SECONDS=${PERF_SECONDS:-6}
-MW_BIN=${MAILWACHT_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/mailwacht}
 
 say() { echo "profile: $*" >&2; }
 py() { python3 "$HELPER" "$@"; }
@@ -38,35 +37,10 @@ case "$MODE" in
 callgrind) need valgrind; need callgrind_control; need callgrind_annotate ;;
 *) need "$MODE" ;;
 esac
+. "$REPO/bench/common.sh"
 [ -x "$MW_BIN" ] || { say "no mailwacht binary at $MW_BIN (cargo build --release first)"; exit 2; }
 
-PRIV=$(mktemp -d /tmp/mailwacht-profile.XXXXXX)
-chmod 755 "$PRIV"
-SINK_PID=""
-MW_PID=""
-stop() { [ -n "$1" ] && kill "$1" 2>/dev/null && wait "$1" 2>/dev/null; }
-cleanup() {
-    stop "$MW_PID"
-    stop "$SINK_PID"
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $PRIV"; else rm -rf "$PRIV"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-read -r SINK_PORT MW_PORT <<<"$(py free-ports --count 2)"
-SINK_USER=()
-[ "$(id -u)" = 0 ] && SINK_USER=(-u nobody)
-smtp-sink "${SINK_USER[@]}" -c "127.0.0.1:$SINK_PORT" 256 >"$PRIV/sink.log" 2>&1 &
-SINK_PID=$!
-py wait-port "$SINK_PORT" || { say "smtp-sink did not start"; exit 2; }
-
-mkdir -p "$PRIV/data"
-cat >"$PRIV/mailwacht.toml" <<EOF
-[organisation]
-local_domains = ["school.example"]
-[storage]
-data_dir = "$PRIV/data"
-EOF
+sink_and_config profile
 RUN=("$MW_BIN" --config "$PRIV/mailwacht.toml" serve --listen "127.0.0.1:$MW_PORT" --next-hop "127.0.0.1:$SINK_PORT")
 if [ "$MODE" = callgrind ]; then
     # Uncompressed names so that callgrind_annotate can read a dump taken mid-run.

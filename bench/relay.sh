@@ -38,39 +38,8 @@ if ! command -v smtp-source >/dev/null || ! command -v smtp-sink >/dev/null; the
 fi
 
 . "$REPO/bench/common.sh"
-
-PRIV=$(mktemp -d /tmp/mailwacht-bench.XXXXXX)
-chmod 755 "$PRIV"
-SINK_PID=""
-MW_PID=""
-stop() { [ -n "$1" ] && kill "$1" 2>/dev/null && wait "$1" 2>/dev/null; }
-cleanup() {
-    trap '' PIPE
-    stop "$MW_PID"
-    stop "$SINK_PID"
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $PRIV"; else rm -rf "$PRIV"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-read -r SINK_PORT MW_PORT <<<"$(py free-ports --count 2)"
-# smtp-sink: accepts everything, keeps nothing; backlog 256 so c=50 never waits on accept().
-# As root it drops to nobody; as an ordinary user it cannot switch users and runs as that user.
-SINK_USER=()
-[ "$(id -u)" = 0 ] && SINK_USER=(-u nobody)
-smtp-sink "${SINK_USER[@]}" -c "127.0.0.1:$SINK_PORT" 256 >"$PRIV/sink.log" 2>&1 &
-SINK_PID=$!
-py wait-port "$SINK_PORT" || { say "smtp-sink did not start"; exit 2; }
-
-mkdir -p "$PRIV/data"
-cat >"$PRIV/mailwacht.toml" <<EOF
-[organisation]
-local_domains = ["school.example"]
-[storage]
-data_dir = "$PRIV/data"
-[runtime]
-worker_threads = ${WORKER_THREADS:-1}
-EOF
+build_when_absent
+sink_and_config bench
 
 start_mailwacht() {
     "$MW_BIN" --config "$PRIV/mailwacht.toml" serve --listen "127.0.0.1:$MW_PORT" \
