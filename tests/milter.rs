@@ -68,14 +68,16 @@ fn negotiation_asks_only_for_what_is_needed() {
     let (version, actions, protocol) = c.negotiate(0x1ff, 0x1f_ffff);
     assert_eq!(version, 6);
     assert_eq!(actions, 0, "no header added unless configured");
-    // NOUNKNOWN, NODATA, no replies for connect/helo/mail/rcpt/headers/eoh, leading space kept.
+    // NOCONNECT, NOHELO, NOUNKNOWN, NODATA, no replies for connect/helo/mail/rcpt/headers/eoh, leading
+    // space kept.
     assert_eq!(
         protocol,
-        (1 << 8) | (1 << 9) | (0x7f << 12) | (1 << 7) | (1 << 20)
+        1 | (1 << 1) | (1 << 8) | (1 << 9) | (0x7f << 12) | (1 << 7) | (1 << 20)
     );
-    // An MTA offering only the version-2 steps is answered with continue for every step (the client checks).
+    // An MTA offering only the version-2 steps is asked to skip connect and HELO (if it sends them anyway
+    // they are answered) and gets continue for every other step (the client checks).
     let mut old = MilterClient::connect_tcp(&daemon.milter);
-    assert_eq!(old.negotiate(0x3f, 0x7f).2, 0);
+    assert_eq!(old.negotiate(0x3f, 0x7f).2, 1 | (1 << 1));
     old.connect_and_helo();
     let (code, _) = last(&old.message(&mail(CLEAN)));
     assert_eq!(code, 'c');

@@ -4,8 +4,9 @@
 //! Protocol (Sendmail `libmilter`, version 6, as Postfix's `milter8.c` speaks it): the MTA opens with
 //! SMFIC_OPTNEG; we answer with version 6, the actions we may take (SMFIF_ADDHDRS only when the
 //! `X-Mailwacht` header is configured) and the protocol flags asking Postfix to skip what we do not need
-//! (DATA and unknown commands) and not to wait for replies we would only answer with "continue" (connect,
-//! HELO, MAIL, RCPT, headers, end of headers). Flags are only set when the MTA offered them; without a
+//! (connect, HELO, DATA and unknown commands: nothing in them is used) and not to wait for replies we would
+//! only answer with "continue" (MAIL, RCPT, headers, end of headers; connect and HELO too, for an MTA that
+//! sends them anyway). Flags are only set when the MTA offered them; without a
 //! no-reply flag the step is answered with SMFIR_CONTINUE. Macros (SMFIC_MACRO) precede commands and are
 //! never answered. SMFIC_ABORT ends the message but keeps the connection; SMFIC_QUIT_NC starts a new SMTP
 //! connection on the same socket.
@@ -26,7 +27,9 @@ use super::codec::*;
 pub const VERSION: u32 = 6;
 
 /// Steps we ask the MTA to skip or not to wait for (intersected with what it offers).
-const WANTED_PROTOCOL: u32 = SMFIP_NOUNKNOWN
+const WANTED_PROTOCOL: u32 = SMFIP_NOCONNECT
+    | SMFIP_NOHELO
+    | SMFIP_NOUNKNOWN
     | SMFIP_NODATA
     | SMFIP_NR_CONN
     | SMFIP_NR_HELO
@@ -406,9 +409,16 @@ mod tests {
         let cases = [
             (POSTFIX_OFFER, false, 0, WANTED_PROTOCOL),
             (POSTFIX_OFFER, true, SMFIF_ADDHDRS, WANTED_PROTOCOL),
-            // An MTA that offers no no-reply steps gets none asked for.
-            (0x7f, false, 0, 0),
-            (SMFIP_NODATA | SMFIP_NOCONNECT, false, 0, SMFIP_NODATA),
+            // An MTA that offers no no-reply steps gets none asked for; of its skippable steps only those
+            // nothing is taken from (connect, HELO).
+            (0x7f, false, 0, SMFIP_NOCONNECT | SMFIP_NOHELO),
+            // SMFIP_NR_BODY (1 << 19) is offered but not wanted: a body chunk may be refused (552).
+            (
+                SMFIP_NODATA | SMFIP_NOCONNECT | 1 << 19,
+                false,
+                0,
+                SMFIP_NODATA | SMFIP_NOCONNECT,
+            ),
         ];
         for (offer, add_header, actions, protocol) in cases {
             let mut s = Session::new(SessionSettings {
