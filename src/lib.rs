@@ -20,8 +20,10 @@
 //!   (`250` only when the message is safe).
 //! - [`milter`]: the same policy before the queue (Postfix `smtpd_milters`): refuse at end of DATA.
 //! - [`smtp`]: the SMTP server Postfix talks to, and the client that relays to the next hop.
+//! - `accept`: the accept loop (connection cap, shutdown, grace) the SMTP and milter servers share.
 //! - [`cli`]: the `mailwacht` command line (thin: parses flags and calls the modules above).
 
+mod accept;
 pub mod admin;
 pub mod bounce;
 pub mod cli;

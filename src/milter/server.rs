@@ -1,8 +1,8 @@
 //! The milter listener: accept loop on TCP or a unix socket, connection cap, idle timeout, graceful shutdown.
 //!
-//! Shaped like [`crate::smtp::server`]: an already-bound listener and a shutdown future; a semaphore caps
-//! connections (more wait in the backlog); on shutdown no new connections are taken, an evaluation in
-//! flight finishes and is answered, then each connection closes (Postfix applies `milter_default_action`
+//! The accept loop is the SMTP server's ([`crate::accept`]): an already-bound listener and a shutdown future;
+//! a semaphore caps connections (more wait in the backlog); on shutdown no new connections are taken, an
+//! evaluation in flight finishes and is answered, then each connection closes (Postfix applies `milter_default_action`
 //! to whatever comes later on it, `tempfail` in our `main.cf`).
 //!
 //! Must not: buffer more than one packet plus one read per connection, log content or addresses, or time
@@ -15,11 +15,12 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::watch;
 
 use super::codec::{decode_packet, Command};
 use super::session::{Action, Session};
 use super::{Milter, MilterSettings};
+use crate::accept::{serve_connections, Accept};
 
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 64 * 1024;
@@ -54,54 +55,29 @@ pub async fn serve(
     milter: Milter,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let limit = Arc::new(Semaphore::new(settings.load().max_connections.max(1)));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
-    tokio::pin!(shutdown);
-
-    loop {
-        let permit = tokio::select! {
-            () = &mut shutdown => break,
-            permit = limit.clone().acquire_owned() => permit.map_err(std::io::Error::other)?,
-        };
-        let accepted = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = accept(&listener) => accepted,
-        };
-        let stream = match accepted {
-            Ok(s) => s,
-            Err(e) => {
-                // Usually EMFILE/ENFILE or a reset before accept: back off, keep serving.
-                tracing::warn!(error = %e, "milter accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
+    let max_connections = settings.load().max_connections;
+    let grace = || settings.load().shutdown_grace;
+    serve_connections(
+        "milter",
+        listener,
+        max_connections,
+        shutdown,
+        grace,
+        |stream, stop| {
+            let conn_settings = settings.load_full();
+            let milter = milter.clone();
+            async move {
+                if let Err(e) = run_connection(stream, &conn_settings, &milter, stop).await {
+                    tracing::debug!(error = %e, "milter connection error");
+                }
             }
-        };
-        let conn_settings = settings.load_full();
-        let milter = milter.clone();
-        let stop = stop_rx.clone();
-        let done = done_tx.clone();
-        tokio::spawn(async move {
-            if let Err(e) = run_connection(stream, &conn_settings, &milter, stop).await {
-                tracing::debug!(error = %e, "milter connection error");
-            }
-            drop(permit);
-            drop(done);
-        });
-    }
-
-    let grace = settings.load().shutdown_grace;
-    drop(listener);
-    let _ = stop_tx.send(true);
-    drop(done_tx);
-    if tokio::time::timeout(grace, done_rx.recv()).await.is_err() {
-        tracing::warn!("milter shutdown grace elapsed with connections still running");
-    }
-    Ok(())
+        },
+    )
+    .await
 }
 
 /// Either kind of stream.
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {
     /// Called after every read that returned data.
     fn after_read(&self) {}
 }
@@ -118,15 +94,19 @@ impl Stream for TcpStream {
     }
 }
 
-async fn accept(listener: &Listener) -> std::io::Result<Box<dyn Stream>> {
-    Ok(match listener {
-        Listener::Tcp(l) => {
-            let (s, _) = l.accept().await?;
-            let _ = s.set_nodelay(true);
-            Box::new(s)
-        }
-        Listener::Unix(l) => Box::new(l.accept().await?.0),
-    })
+impl Accept for Listener {
+    type Conn = Box<dyn Stream>;
+
+    async fn accept(&self) -> std::io::Result<Box<dyn Stream>> {
+        Ok(match self {
+            Listener::Tcp(l) => {
+                let (s, _) = l.accept().await?;
+                let _ = s.set_nodelay(true);
+                Box::new(s)
+            }
+            Listener::Unix(l) => Box::new(l.accept().await?.0),
+        })
+    }
 }
 
 /// One MTA connection (Postfix: one per smtpd process and SMTP session).

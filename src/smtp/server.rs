@@ -1,7 +1,8 @@
 //! The SMTP server Postfix hands mail to: accept loop, connection cap, timeouts, graceful shutdown.
 //!
-//! Shaped like mini-redis's `server.rs`: it takes an already-bound listener and a shutdown future, caps
-//! connections with a semaphore, and waits for in-flight sessions when stopping. Parsing lives in `codec`
+//! Shaped like mini-redis's `server.rs` (the loop itself is [`crate::accept`], shared with the milter): it
+//! takes an already-bound listener and a shutdown future, caps connections with a semaphore, and waits for
+//! in-flight sessions when stopping. Parsing lives in `codec`
 //! and the SMTP state in `session`; this module only moves bytes, runs timers and calls the [`Handler`].
 //!
 //! Connections over `max_connections` wait in the listen backlog until a slot frees (they are not refused
@@ -23,12 +24,13 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::codec::{parse_command, LineDecoder, LineEvent, MAX_LINE};
 use super::session::{Action, Session};
 use super::{Handler, Reply, ServerSettings};
+use crate::accept::serve_connections;
 use crate::scan::BoxFuture;
 
 /// Room for one read from the socket: a 20 KB message that has arrived is taken in one read.
@@ -43,54 +45,28 @@ pub async fn serve(
     handler: Arc<dyn Handler>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let limit = Arc::new(Semaphore::new(settings.load().max_connections.max(1)));
-    // Sessions watch this flag; it turns true when shutdown starts.
-    let (stop_tx, stop_rx) = watch::channel(false);
-    // Every session holds a sender; `recv` returns `None` once all are gone (mini-redis's shutdown_complete).
-    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
-    tokio::pin!(shutdown);
-
-    loop {
-        let permit = tokio::select! {
-            () = &mut shutdown => break,
-            permit = limit.clone().acquire_owned() => permit.map_err(std::io::Error::other)?,
-        };
-        let (stream, peer) = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Usually EMFILE/ENFILE or a connection reset before accept: back off, keep serving.
-                    tracing::warn!(error = %e, "smtp accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
+    let max_connections = settings.load().max_connections;
+    let grace = || settings.load().shutdown_grace;
+    serve_connections(
+        "smtp",
+        listener,
+        max_connections,
+        shutdown,
+        grace,
+        |(stream, peer), stop| {
+            let session_settings = settings.load_full();
+            let handler = handler.clone();
+            async move {
+                let _open = crate::metrics::Connection::open();
+                tracing::debug!(peer = %peer.ip(), "smtp connection opened");
+                if let Err(e) = run_session(stream, peer, session_settings, handler, stop).await {
+                    tracing::debug!(peer = %peer.ip(), error = %e, "smtp connection error");
                 }
-            },
-        };
-        let session_settings = settings.load_full();
-        let handler = handler.clone();
-        let stop = stop_rx.clone();
-        let done = done_tx.clone();
-        tokio::spawn(async move {
-            let _open = crate::metrics::Connection::open();
-            tracing::debug!(peer = %peer.ip(), "smtp connection opened");
-            if let Err(e) = run_session(stream, peer, session_settings, handler, stop).await {
-                tracing::debug!(peer = %peer.ip(), error = %e, "smtp connection error");
+                tracing::debug!(peer = %peer.ip(), "smtp connection closed");
             }
-            tracing::debug!(peer = %peer.ip(), "smtp connection closed");
-            drop(permit);
-            drop(done);
-        });
-    }
-
-    let grace = settings.load().shutdown_grace;
-    drop(listener);
-    let _ = stop_tx.send(true);
-    drop(done_tx);
-    if tokio::time::timeout(grace, done_rx.recv()).await.is_err() {
-        tracing::warn!("smtp shutdown grace elapsed with sessions still running");
-    }
-    Ok(())
+        },
+    )
+    .await
 }
 
 /// How the DATA phase ended.
