@@ -246,6 +246,9 @@ pub struct TrafficSection {
     pub k_anonymity: u64,
     /// Longest window of a targeted inquiry, in days (SOML/ProCon 8.3: a fixed, short period).
     pub inquiry_max_days: u64,
+    /// Where the pseudonym keys live; never inside `[storage] data_dir`. Default: a sibling of the data
+    /// directory named `<data_dir>-keys` (`/var/lib/mailwacht` → `/var/lib/mailwacht-keys`).
+    pub key_dir: Option<PathBuf>,
 }
 
 impl Default for TrafficSection {
@@ -254,6 +257,7 @@ impl Default for TrafficSection {
             retention_days: 28,
             k_anonymity: 5,
             inquiry_max_days: 14,
+            key_dir: None,
         }
     }
 }
@@ -365,6 +369,24 @@ impl Config {
             .socket
             .clone()
             .unwrap_or_else(|| self.storage.data_dir.join("admin.sock"))
+    }
+
+    /// The pseudonym key directory in effect: `[traffic] key_dir`, or `<data_dir>-keys` beside the data
+    /// directory (never inside it: a copy of the data directory must not hold the key).
+    pub fn key_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.traffic.key_dir {
+            return dir.clone();
+        }
+        let data = &self.storage.data_dir;
+        let name = data
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "mailwacht".into());
+        let parent = data
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        parent.join(format!("{name}-keys"))
     }
 }
 
@@ -608,6 +630,20 @@ impl Config {
                 ),
             ));
         }
+        if let Some(dir) = &self.traffic.key_dir {
+            let data = &self.storage.data_dir;
+            if dir.starts_with(data) || data.starts_with(dir) {
+                return Err(invalid(
+                    "traffic",
+                    "key_dir",
+                    format!(
+                        "{} lies inside or around [storage] data_dir {}: the pseudonym keys must be kept apart from the records",
+                        dir.display(),
+                        data.display()
+                    ),
+                ));
+            }
+        }
         if self.smtp.hostname.trim().is_empty() || self.smtp.hostname.contains(char::is_whitespace)
         {
             return Err(invalid(
@@ -783,6 +819,10 @@ mod tests {
         let text = include_str!("../deploy/mailwacht.toml");
         let c = Config::parse(text, "deploy/mailwacht.toml").expect("example config");
         assert_eq!(c.storage.data_dir, PathBuf::from("/var/lib/mailwacht"));
+        // The directory the systemd unit creates (StateDirectory=mailwacht mailwacht-keys).
+        assert_eq!(c.key_dir(), PathBuf::from("/var/lib/mailwacht-keys"));
+        let unit = include_str!("../deploy/mailwacht.service");
+        assert!(unit.contains("StateDirectory=mailwacht mailwacht-keys"));
         // Apart from the example values it documents, the file shows the defaults.
         let mut defaults = Config::default();
         defaults.organisation.local_domains = vec!["school.example".into()];
@@ -831,6 +871,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!((c.traffic.retention_days, c.traffic.k_anonymity), (60, 5));
+    }
+
+    #[test]
+    fn the_key_dir_lies_beside_the_data_dir_never_inside() {
+        let mut c = Config::default();
+        c.storage.data_dir = PathBuf::from("/var/lib/mailwacht");
+        assert_eq!(c.key_dir(), PathBuf::from("/var/lib/mailwacht-keys"));
+        c.storage.data_dir = PathBuf::from("mailwacht-data");
+        assert_eq!(c.key_dir(), PathBuf::from("./mailwacht-data-keys"));
+        let inside = "[storage]\ndata_dir = \"/srv/mw\"\n[traffic]\nkey_dir = \"/srv/mw/keys\"\n";
+        let e = Config::parse(inside, "t").unwrap_err().to_string();
+        assert!(e.contains("key_dir"), "{e}");
+        let apart =
+            "[storage]\ndata_dir = \"/srv/mw\"\n[traffic]\nkey_dir = \"/etc/mailwacht/keys\"\n";
+        assert_eq!(
+            Config::parse(apart, "t").unwrap().key_dir(),
+            PathBuf::from("/etc/mailwacht/keys")
+        );
     }
 
     #[test]

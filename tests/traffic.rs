@@ -70,6 +70,31 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// No pseudonym key anywhere under `dir`: no `*.key` file and no file of exactly 32 bytes.
+fn assert_no_key_in(dir: &std::path::Path) {
+    for path in walk(dir) {
+        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            path.extension().is_none_or(|e| e != "key") && len != 32,
+            "a key in the data directory: {}",
+            path.display()
+        );
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let target = to.join(e.file_name());
+        let kind = e.file_type().expect("type");
+        if kind.is_dir() {
+            copy_dir(&e.path(), &target);
+        } else if kind.is_file() {
+            std::fs::copy(e.path(), &target).expect("copy");
+        }
+    }
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     let hay = haystack.to_ascii_lowercase();
     let needle = needle.to_ascii_lowercase();
@@ -169,6 +194,9 @@ async fn records_hold_no_content_and_inquiries_are_bounded_and_audited() {
     assert!(csv.contains(";school.example;suppressed (<5)"), "{csv}");
     assert!(csv.contains("fewer than 5 distinct senders") && csv.contains("kept 28 days"));
 
+    // A window closed early ends at the second of the close: let the record's second pass first, so that
+    // the report after the close (and on the copy below) deterministically covers it.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let (code, _, err) = daemon.cli(&["inquiry", "close", "1"]);
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = daemon.cli(&["inquiry", "report", "1"]);
@@ -207,9 +235,57 @@ async fn records_hold_no_content_and_inquiries_are_bounded_and_audited() {
     for t in &records_text {
         assert!(!t.contains("juf.anna") && !t.contains("meester.jan"), "{t}");
     }
-    let key = std::fs::metadata(daemon.data_dir.join("traffic.key")).expect("key");
+    // The pseudonym key lives outside the data directory (beside it by default), owner-only.
+    assert_no_key_in(&daemon.data_dir);
+    let key_dir = daemon.data_dir.with_file_name("data-keys");
     use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key_dir)
+            .expect("key dir")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
+    let keys: Vec<_> = walk(&key_dir);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let key = std::fs::metadata(&keys[0]).expect("key");
     assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    assert_eq!(key.len(), 32);
+    let name = keys[0]
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.starts_with("pseudonym_") && name.ends_with(".key"),
+        "{name}"
+    );
+
+    // A copy of the data directory without the key directory (a stolen backup) cannot re-identify: the
+    // same inquiry report, run offline on the copy, finds nothing of juf.anna; on the original it finds
+    // her mail.
+    let stolen = daemon.data_dir.with_file_name("stolen");
+    copy_dir(&daemon.data_dir, &stolen);
+    for (dir, want) in [(&stolen, 0), (&daemon.data_dir, 1)] {
+        let (code, out, err) = support::daemon::run_cli(
+            &daemon.config_path,
+            dir,
+            &["inquiry", "report", "1", "--format", "json"],
+        );
+        assert_eq!(code, 0, "{err}");
+        let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(
+            report["records"].as_array().expect("records").len(),
+            want,
+            "{}: {report}",
+            dir.display()
+        );
+    }
+    assert!(
+        !stolen.with_file_name("stolen-keys").exists(),
+        "offline never creates keys"
+    );
 
     // Offline (no daemon): the same commands work, and every inquiry action is in the audit log.
     let html = daemon.data_dir.join("report.html");
@@ -380,4 +456,35 @@ async fn retention_is_logged_at_start_and_when_a_reload_changes_it() {
         line.contains("old=28") && line.contains("retention_days=21"),
         "{line}"
     );
+}
+
+#[tokio::test]
+async fn an_old_traffic_key_is_moved_out_of_the_data_dir_at_start() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).expect("data");
+    std::fs::write(data.join("traffic.key"), [7u8; 32]).expect("old key");
+    let config_path = tmp.path().join("mailwacht.toml");
+    std::fs::write(&config_path, CONFIG).expect("config");
+    let next_hop = sink.addr().to_string();
+    let (mut child, _, log) = support::daemon::spawn_serve(
+        &config_path,
+        &data,
+        &["--listen", "127.0.0.1:0", "--next-hop", &next_hop],
+        "listen=",
+    );
+    let text = log.lock().expect("log").join("\n");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        text.contains("traffic.key moved out of the data directory"),
+        "{text}"
+    );
+    assert!(!data.join("traffic.key").exists());
+    assert_no_key_in(&data);
+    let moved = walk(&tmp.path().join("data-keys"));
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert!(moved[0].to_string_lossy().contains("pseudonym_1970-01-01_"));
+    assert_eq!(std::fs::read(&moved[0]).expect("read"), [7u8; 32]);
 }

@@ -4,6 +4,7 @@
 //! Must not: return a record outside an inquiry's window or of another person, return an unsuppressed cell
 //! under *k*, or reveal anything before its audit entry is written.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::AuditLog;
 use crate::config::Config;
 use crate::traffic::summary::{self, Group, Period, Summary};
-use crate::traffic::{inquiry, Inquiry, PseudonymKey, Record, TrafficStore};
+use crate::traffic::{inquiry, Inquiry, KeyRing, Record, TrafficStore};
 
 /// One line of an inquiry report: traffic data only (art. 8.3), no content, no pseudonym.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,13 +112,13 @@ impl Settings {
     }
 }
 
-/// The traffic store, pseudonym key and `[traffic]` settings the admin service answers from. Cheap to
+/// The traffic store, pseudonym keys and `[traffic]` settings the admin service answers from. Cheap to
 /// clone; clones share the settings, so [`TrafficService::reload`] on one reaches all.
 #[derive(Debug, Clone)]
 pub struct TrafficService {
     store: TrafficStore,
-    key: PseudonymKey,
-    settings: std::sync::Arc<arc_swap::ArcSwap<Settings>>,
+    keys: Arc<KeyRing>,
+    settings: Arc<arc_swap::ArcSwap<Settings>>,
 }
 
 fn secs(t: SystemTime) -> u64 {
@@ -131,12 +132,12 @@ fn e(x: impl std::fmt::Display) -> String {
 }
 
 impl TrafficService {
-    /// Over `store` with `key`, using `[traffic]` and the organisation's name from `config`.
-    pub fn new(store: TrafficStore, key: PseudonymKey, config: &Config) -> TrafficService {
+    /// Over `store` with the pseudonym `keys`, using `[traffic]` and the organisation's name from `config`.
+    pub fn new(store: TrafficStore, keys: Arc<KeyRing>, config: &Config) -> TrafficService {
         TrafficService {
             store,
-            key,
-            settings: std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(Settings::from_config(
+            keys,
+            settings: Arc::new(arc_swap::ArcSwap::from_pointee(Settings::from_config(
                 config,
             ))),
         }
@@ -144,8 +145,8 @@ impl TrafficService {
 
     /// Take the `[traffic]` settings of a reloaded configuration.
     pub fn reload(&self, config: &Config) {
-        self.settings
-            .store(std::sync::Arc::new(Settings::from_config(config)));
+        self.keys.set_retention(config.traffic.retention_days);
+        self.settings.store(Arc::new(Settings::from_config(config)));
     }
 
     /// The retention period in force, in days.
@@ -265,7 +266,7 @@ impl TrafficService {
             TrafficRequest::InquiryReport { id } => {
                 let inquiry = self.inquiry(id)?;
                 let records = self.range(inquiry.from, inquiry.to).await?;
-                let mine = inquiry::select(&inquiry, &self.key, &records);
+                let mine = inquiry::select(&inquiry, &self.keys.keys(), &records);
                 audit
                     .append(
                         now,
@@ -322,10 +323,10 @@ mod tests {
         UNIX_EPOCH + Duration::from_secs(s)
     }
 
-    fn record(key: &PseudonymKey, time: u64, who: &str) -> Record {
+    fn record(keys: &KeyRing, time: u64, who: &str) -> Record {
         Record {
             time,
-            sender: key.pseudonym(who),
+            sender: keys.key_for(time).expect("key").pseudonym(who),
             sender_domain: "school.example".into(),
             rcpt_local: 0,
             rcpt_external: 1,
@@ -338,29 +339,31 @@ mod tests {
         }
     }
 
-    /// A service over a store holding piet's records on days 1..=20 and jan's on the same days.
-    fn service(dir: &std::path::Path) -> (Service, PseudonymKey) {
-        let (store, _) = crate::quarantine::Store::open(dir).expect("quarantine");
-        let audit = AuditLog::open(dir.join("audit.log")).expect("audit");
-        let traffic = TrafficStore::open(dir).expect("traffic");
-        let key = PseudonymKey::from_bytes([9; 32]);
+    /// A service over `dir/data` (keys in `dir/keys`) holding piet's records on days 1..=20 and jan's on the
+    /// same days. With 28 days' retention the key periods are [0, day 4) and [day 4, day 32).
+    fn service(dir: &std::path::Path) -> Service {
+        let data = dir.join("data");
+        let (store, _) = crate::quarantine::Store::open(&data).expect("quarantine");
+        let audit = AuditLog::open(data.join("audit.log")).expect("audit");
+        let traffic = TrafficStore::open(&data).expect("traffic");
+        let (keys, _) = KeyRing::open(&dir.join("keys"), &data, 28, 0).expect("keys");
         for d in 1..=20 {
             traffic
-                .insert(&record(&key, d * DAY + 10, "piet@school.example"))
+                .insert(&record(&keys, d * DAY + 10, "piet@school.example"))
                 .expect("insert");
             traffic
-                .insert(&record(&key, d * DAY + 20, "jan@school.example"))
+                .insert(&record(&keys, d * DAY + 20, "jan@school.example"))
                 .expect("insert");
         }
+        assert_eq!(keys.keys().len(), 2);
         let config = Config::default();
-        let service = Service::new(
+        Service::new(
             store,
             audit,
             crate::smtp::NextHopSettings::default(),
             crate::message::Limits::default(),
         )
-        .with_traffic(TrafficService::new(traffic, key.clone(), &config));
-        (service, key)
+        .with_traffic(TrafficService::new(traffic, Arc::new(keys), &config))
     }
 
     async fn ask(service: &Service, request: TrafficRequest, now: u64) -> Response {
@@ -387,7 +390,7 @@ mod tests {
     #[tokio::test]
     async fn inquiry_sees_only_its_person_inside_its_window_and_every_action_is_audited() {
         let dir = tempfile::tempdir().unwrap();
-        let (service, _) = service(dir.path());
+        let service = service(dir.path());
         let now = 22 * DAY;
         let Response::Traffic(TrafficResponse::Inquiry { inquiry }) = ask(
             &service,
@@ -443,7 +446,7 @@ mod tests {
         };
         let text = notification.expect("notification after close");
         assert!(text.contains("piet@school.example") && text.contains("artikel 6.6"));
-        let (entries, v) = audit::read(&dir.path().join("audit.log")).unwrap();
+        let (entries, v) = audit::read(&dir.path().join("data/audit.log")).unwrap();
         assert!(v.intact);
         let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
         assert_eq!(
@@ -459,9 +462,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_inquiry_across_a_key_period_boundary_finds_records_in_both_periods() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = service(dir.path());
+        // Window days 2..6 crosses the key change at day 4 (1970-01-05, the first Monday).
+        let Response::Traffic(TrafficResponse::Inquiry { inquiry }) = ask(
+            &service,
+            TrafficRequest::InquiryOpen {
+                person: "piet@school.example".into(),
+                reason: "vermoeden van misbruik".into(),
+                days: 4,
+                by: "J. de Vries".into(),
+                from: Some(2 * DAY),
+            },
+            5 * DAY,
+        )
+        .await
+        else {
+            panic!("not opened");
+        };
+        let Response::Traffic(TrafficResponse::Report { records, .. }) = ask(
+            &service,
+            TrafficRequest::InquiryReport { id: inquiry.id },
+            5 * DAY,
+        )
+        .await
+        else {
+            panic!("no report");
+        };
+        let times: Vec<u64> = records.iter().map(|r| r.time).collect();
+        assert_eq!(times, (2..6).map(|d| d * DAY + 10).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
     async fn too_long_or_too_old_inquiries_are_refused_and_not_stored() {
         let dir = tempfile::tempdir().unwrap();
-        let (service, _) = service(dir.path());
+        let service = service(dir.path());
         let now = 40 * DAY;
         for (days, from) in [(15, None), (3, Some(now - 29 * DAY)), (0, None)] {
             let r = ask(
@@ -489,7 +525,7 @@ mod tests {
             panic!("no list");
         };
         assert!(inquiries.is_empty());
-        assert!(audit::read(&dir.path().join("audit.log"))
+        assert!(audit::read(&dir.path().join("data/audit.log"))
             .unwrap()
             .0
             .is_empty());
@@ -498,7 +534,7 @@ mod tests {
     #[tokio::test]
     async fn reloaded_settings_take_effect() {
         let dir = tempfile::tempdir().unwrap();
-        let (service, _) = service(dir.path());
+        let service = service(dir.path());
         let Some(traffic) = service.traffic.clone() else {
             panic!("traffic service");
         };
@@ -543,7 +579,7 @@ mod tests {
     #[tokio::test]
     async fn summary_suppresses_cells_with_two_senders() {
         let dir = tempfile::tempdir().unwrap();
-        let (service, _) = service(dir.path());
+        let service = service(dir.path());
         let Response::Traffic(TrafficResponse::Summary { summary }) = ask(
             &service,
             TrafficRequest::Summary {

@@ -103,14 +103,24 @@ pub(super) fn call(config: &Config, request: Request) -> anyhow::Result<Response
         let audit = AuditLog::open(config.storage.data_dir.join("audit.log"))?;
         let traffic = crate::traffic::TrafficStore::open(&config.storage.data_dir)
             .context("opening the traffic store offline")?;
-        let key = crate::traffic::PseudonymKey::load_or_create(&config.storage.data_dir)?;
+        // Read-only: offline, keys are only read (the daemon creates, moves and deletes them).
+        let keys = crate::traffic::KeyRing::load(
+            &config.key_dir(),
+            &config.storage.data_dir,
+            config.traffic.retention_days,
+        )
+        .context("loading the traffic pseudonym keys offline")?;
         let service = Service::new(
             store,
             audit,
             config.next_hop_settings(),
             config.limits.clone(),
         )
-        .with_traffic(admin::TrafficService::new(traffic.clone(), key, config));
+        .with_traffic(admin::TrafficService::new(
+            traffic.clone(),
+            std::sync::Arc::new(keys),
+            config,
+        ));
         let response = service
             .handle(local_uid(), request, SystemTime::now())
             .await;

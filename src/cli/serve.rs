@@ -109,21 +109,19 @@ async fn serve(
     );
     let traffic_store = crate::traffic::TrafficStore::open(&config.storage.data_dir)
         .context("opening the traffic store")?;
-    let traffic_key = crate::traffic::PseudonymKey::load_or_create(&config.storage.data_dir)
-        .context("loading the traffic pseudonym key")?;
+    let traffic_keys = Arc::new(open_keys(&config)?);
     let traffic_service =
-        crate::admin::TrafficService::new(traffic_store.clone(), traffic_key.clone(), &config);
+        crate::admin::TrafficService::new(traffic_store.clone(), traffic_keys.clone(), &config);
     info!(
         retention_days = config.traffic.retention_days,
         k_anonymity = config.traffic.k_anonymity,
         inquiry_max_days = config.traffic.inquiry_max_days,
         "traffic records (verkeersgegevens) kept"
     );
-    let traffic_purge = spawn_traffic_retention(traffic_store.clone(), traffic_service.clone());
     let traffic_flush = traffic_store.clone();
     let (recorder, traffic_writer) = crate::traffic::spawn_writer(
         traffic_store.clone(),
-        traffic_key.clone(),
+        traffic_keys.clone(),
         crate::traffic::QUEUE,
     );
     let metrics = match &config.metrics.listen {
@@ -152,6 +150,8 @@ async fn serve(
         .with_traffic(traffic_service.clone()),
     );
     let retention = spawn_retention(service.clone(), config.quarantine.retention_days);
+    let traffic_purge =
+        spawn_traffic_retention(traffic_store.clone(), traffic_service.clone(), traffic_keys);
     let admin = tokio::spawn(crate::admin::server::serve(
         admin_listener,
         service,
@@ -225,6 +225,12 @@ async fn serve(
                                 "changed setting takes effect only after a restart"
                             );
                         }
+                    }
+                    if current.key_dir() != new.key_dir() {
+                        warn!(
+                            setting = "key_dir",
+                            "changed setting takes effect only after a restart"
+                        );
                     }
                     if current.traffic.retention_days != new.traffic.retention_days {
                         info!(
@@ -373,11 +379,42 @@ fn spawn_retention(
     })
 }
 
-/// Purge traffic records older than the retention now and every [`RETENTION_INTERVAL`] (WereldKidz 6.7);
-/// the retention is read each time so a reload takes effect at the next run.
+/// Open the pseudonym keys (`[traffic] key_dir`, apart from the data directory), moving an older version's
+/// `traffic.key` out of the data directory.
+fn open_keys(config: &Config) -> anyhow::Result<crate::traffic::KeyRing> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let key_dir = config.key_dir();
+    let (keys, report) = crate::traffic::KeyRing::open(
+        &key_dir,
+        &config.storage.data_dir,
+        config.traffic.retention_days,
+        now,
+    )
+    .context("opening the traffic pseudonym keys")?;
+    info!(key_dir = %key_dir.display(), keys = report.keys, "pseudonym keys kept apart from the data");
+    if let Some((_, to)) = report.migrated {
+        warn!(
+            key_dir = %key_dir.display(),
+            until = %crate::traffic::summary::date(to),
+            "traffic.key moved out of the data directory into the key directory; it is used until the end of the current key period, then rotated. Backups of the data directory made before this hold that key: delete them"
+        );
+    }
+    if report.discarded_legacy {
+        warn!("a traffic.key in the data directory was deleted: its period is covered by a key in the key directory");
+    }
+    Ok(keys)
+}
+
+/// Purge traffic records older than the retention now and every [`RETENTION_INTERVAL`] (WereldKidz 6.7),
+/// then delete the pseudonym keys whose records are all gone; the retention is read each time so a reload
+/// takes effect at the next run.
 fn spawn_traffic_retention(
     store: crate::traffic::TrafficStore,
     settings: crate::admin::TrafficService,
+    keys: Arc<crate::traffic::KeyRing>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(RETENTION_INTERVAL);
@@ -388,14 +425,31 @@ fn spawn_traffic_retention(
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
-            let store = store.clone();
-            match tokio::task::spawn_blocking(move || store.purge(now, days)).await {
-                Ok(Ok(0)) => {}
-                Ok(Ok(purged)) => info!(
-                    purged,
-                    retention_days = days,
-                    "expired traffic records deleted"
-                ),
+            let (store, ring) = (store.clone(), keys.clone());
+            let purged = tokio::task::spawn_blocking(move || {
+                // Keys go only after their records: a failed purge keeps them.
+                let purged = store.purge(now, days).map_err(|e| e.to_string())?;
+                let expired = ring.expire(now, days).map_err(|e| e.to_string())?;
+                Ok::<_, String>((purged, expired))
+            })
+            .await;
+            match purged {
+                Ok(Ok((purged, expired))) => {
+                    if purged > 0 {
+                        info!(
+                            purged,
+                            retention_days = days,
+                            "expired traffic records deleted"
+                        );
+                    }
+                    for (from, to) in expired {
+                        info!(
+                            from = %crate::traffic::summary::date(from),
+                            to = %crate::traffic::summary::date(to),
+                            "pseudonym key of an expired key period deleted"
+                        );
+                    }
+                }
                 Ok(Err(e)) => error!(error = %e, "traffic retention failed"),
                 Err(e) => error!(error = %e, "traffic retention failed"),
             }

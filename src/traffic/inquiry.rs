@@ -3,11 +3,11 @@
 //! content — and the person is told afterwards (WereldKidz 6.6).
 //!
 //! Pure: the window check, the selection of records and the notification text take the time and the
-//! pseudonym key as arguments. Storing inquiries and auditing them is the caller's job ([`crate::admin`]).
+//! pseudonym keys as arguments. Storing inquiries and auditing them is the caller's job ([`crate::admin`]).
 
 use serde::{Deserialize, Serialize};
 
-use super::{PseudonymKey, Record, DAY};
+use super::{EpochKey, Record, DAY};
 
 /// One inquiry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,14 +94,24 @@ pub fn validate(person: &str, reason: &str, by: &str) -> Result<String, InquiryE
     Ok(person)
 }
 
-/// The records of this inquiry: the person's (by pseudonym) inside the window only. Closing an inquiry
-/// early ends its window then.
-pub fn select(inquiry: &Inquiry, key: &PseudonymKey, records: &[Record]) -> Vec<Record> {
-    let pseudonym = key.pseudonym(&inquiry.person);
+/// The records of this inquiry: the person's inside the window only (closing an inquiry early ends its
+/// window then). The person's pseudonym is computed under every key whose period meets the window, and a
+/// record matches only the pseudonym of its own period's key.
+pub fn select(inquiry: &Inquiry, keys: &[EpochKey], records: &[Record]) -> Vec<Record> {
     let end = inquiry.closed.map_or(inquiry.to, |c| c.min(inquiry.to));
+    let pseudonyms: Vec<(u64, u64, String)> = keys
+        .iter()
+        .filter(|k| k.from < end && inquiry.from < k.to)
+        .map(|k| (k.from, k.to, k.key.pseudonym(&inquiry.person)))
+        .collect();
     records
         .iter()
-        .filter(|r| r.time >= inquiry.from && r.time < end && r.sender == pseudonym)
+        .filter(|r| r.time >= inquiry.from && r.time < end)
+        .filter(|r| {
+            pseudonyms
+                .iter()
+                .any(|(f, t, p)| *f <= r.time && r.time < *t && *p == r.sender)
+        })
         .cloned()
         .collect()
 }
@@ -162,9 +172,16 @@ mod tests {
         assert!(e.contains("30") && e.contains("14"), "{e}");
     }
 
+    use crate::traffic::PseudonymKey;
+
     #[test]
     fn selection_sees_only_the_person_inside_the_window() {
         let key = PseudonymKey::from_bytes([7; 32]);
+        let keys = [EpochKey {
+            from: 0,
+            to: 1000,
+            key: key.clone(),
+        }];
         let inq = Inquiry {
             id: 1,
             person: "piet@school.example".into(),
@@ -195,7 +212,7 @@ mod tests {
             mk(199, "piet@school.example"),
             mk(200, "piet@school.example"),
         ];
-        let got: Vec<u64> = select(&inq, &key, &records)
+        let got: Vec<u64> = select(&inq, &keys, &records)
             .iter()
             .map(|r| r.time)
             .collect();
@@ -204,11 +221,68 @@ mod tests {
             closed: Some(150),
             ..inq
         };
-        let got: Vec<u64> = select(&closed_early, &key, &records)
+        let got: Vec<u64> = select(&closed_early, &keys, &records)
             .iter()
             .map(|r| r.time)
             .collect();
         assert_eq!(got, vec![100]);
+    }
+
+    #[test]
+    fn selection_spans_key_periods_and_matches_each_record_under_its_own_key() {
+        let (a, b) = (
+            PseudonymKey::from_bytes([1; 32]),
+            PseudonymKey::from_bytes([2; 32]),
+        );
+        let keys = [
+            EpochKey {
+                from: 0,
+                to: 150,
+                key: a.clone(),
+            },
+            EpochKey {
+                from: 150,
+                to: 1000,
+                key: b.clone(),
+            },
+        ];
+        let p = "piet@school.example";
+        let mk = |key: &PseudonymKey, t: u64, who: &str| Record {
+            time: t,
+            sender: key.pseudonym(who),
+            sender_domain: "school.example".into(),
+            rcpt_local: 0,
+            rcpt_external: 1,
+            rcpt_domains: vec![],
+            size: t,
+            attachments: 0,
+            verdict: "pass".into(),
+            categories: vec![],
+            exempt: None,
+        };
+        let records = vec![
+            mk(&a, 120, p),
+            mk(&b, 160, p),
+            // Piet's pseudonym of the first period, placed in the second: not his there.
+            mk(&a, 170, p),
+            mk(&b, 180, "jan@school.example"),
+        ];
+        let inq = Inquiry {
+            id: 1,
+            person: p.into(),
+            reason: "r".into(),
+            by: "b".into(),
+            from: 100,
+            to: 200,
+            opened: 100,
+            closed: None,
+        };
+        let got: Vec<u64> = select(&inq, &keys, &records)
+            .iter()
+            .map(|r| r.time)
+            .collect();
+        assert_eq!(got, vec![120, 160]);
+        assert_ne!(a.pseudonym(p), b.pseudonym(p));
     }
 
     #[test]
