@@ -244,8 +244,12 @@ pub struct TrafficSection {
     pub retention_days: u64,
     /// A summary cell involving fewer distinct senders than this is suppressed (SOML/ProCon 8.2).
     pub k_anonymity: u64,
-    /// Longest window of a targeted inquiry, in days (SOML/ProCon 8.3: a fixed, short period).
+    /// Longest window of a targeted inquiry, in days (SOML/ProCon 8.3: a fixed, short period); also the
+    /// most inquiry days on one person within any `max(retention_days, 2 × inquiry_max_days)` days.
     pub inquiry_max_days: u64,
+    /// Days after an inquiry's end within which the person must be informed (WereldKidz 6.6); later, `audit
+    /// list` warns.
+    pub notify_within_days: u64,
     /// Where the pseudonym keys live; never inside `[storage] data_dir`. Default: a sibling of the data
     /// directory named `<data_dir>-keys` (`/var/lib/mailwacht` → `/var/lib/mailwacht-keys`).
     pub key_dir: Option<PathBuf>,
@@ -257,6 +261,7 @@ impl Default for TrafficSection {
             retention_days: 28,
             k_anonymity: 5,
             inquiry_max_days: 14,
+            notify_within_days: 14,
             key_dir: None,
         }
     }
@@ -596,6 +601,7 @@ impl Config {
             ("retention_days", self.traffic.retention_days),
             ("k_anonymity", self.traffic.k_anonymity),
             ("inquiry_max_days", self.traffic.inquiry_max_days),
+            ("notify_within_days", self.traffic.notify_within_days),
         ] {
             if value == 0 {
                 return Err(invalid("traffic", key, "must be greater than 0".into()));
@@ -862,6 +868,7 @@ mod tests {
             "[traffic]\nretention_days = 0\n",
             "[traffic]\nk_anonymity = 0\n",
             "[traffic]\ninquiry_max_days = 30\n",
+            "[traffic]\nnotify_within_days = 0\n",
         ] {
             assert!(Config::parse(bad, "t").is_err(), "{bad}");
         }

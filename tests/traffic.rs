@@ -95,6 +95,15 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+/// `YYYY-MM-DD` (UTC) of `days` days ago.
+fn days_ago(days: u32) -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("{days} days ago"), "+%Y-%m-%d"])
+        .output()
+        .expect("date");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     let hay = haystack.to_ascii_lowercase();
     let needle = needle.to_ascii_lowercase();
@@ -136,7 +145,7 @@ async fn records_hold_no_content_and_inquiries_are_bounded_and_audited() {
         "--person",
         "juf.anna@school.example",
         "--reason",
-        "melding 12",
+        "melding 12 van de directeur",
         "--days",
         "15",
         "--by",
@@ -150,7 +159,7 @@ async fn records_hold_no_content_and_inquiries_are_bounded_and_audited() {
         "--person",
         "juf.anna@school.example",
         "--reason",
-        "melding 12",
+        "melding 12 van de directeur",
         "--days",
         "2",
         "--by",
@@ -456,6 +465,176 @@ async fn retention_is_logged_at_start_and_when_a_reload_changes_it() {
         line.contains("old=28") && line.contains("retention_days=21"),
         "{line}"
     );
+}
+
+/// `inquiry open` arguments: `person`, `reason`, `by`, `days` and, if given, `--from`.
+fn open_args<'a>(
+    person: &'a str,
+    reason: &'a str,
+    by: &'a str,
+    days: &'a str,
+    from: Option<&'a str>,
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "inquiry", "open", "--person", person, "--reason", reason, "--days", days, "--by", by,
+    ];
+    args.extend(from.map(|f| ["--from", f]).into_iter().flatten());
+    args
+}
+
+const ANNA: &str = "juf.anna@school.example";
+
+#[tokio::test]
+async fn inquiries_cannot_be_chained_and_need_a_reason_and_a_name() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let daemon = Daemon::start(sink.addr(), CONFIG);
+    let reason = "melding 2026-17 van de directeur";
+    let (ten, five, three) = (days_ago(10), days_ago(5), days_ago(3));
+    let (code, _, err) = daemon.cli(&open_args(ANNA, reason, "J. de Vries", "5", Some(&ten)));
+    assert_eq!(code, 0, "{err}");
+    // The same again, one that overlaps, and one that directly follows: refused, naming inquiry 1.
+    for (days, from) in [("5", &ten), ("2", &days_ago(7)), ("3", &five)] {
+        let (code, _, err) = daemon.cli(&open_args(ANNA, reason, "J. de Vries", days, Some(from)));
+        assert_eq!(code, 2, "{days} days from {from} accepted");
+        assert!(
+            err.contains("geweigerd") && err.contains("inquiry 1"),
+            "{err}"
+        );
+    }
+    // A day apart and within the cap: allowed. Then the cap: 5 + 2 + 9 > 14 days within 28.
+    let (code, _, err) = daemon.cli(&open_args(ANNA, reason, "J. de Vries", "2", Some(&three)));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = daemon.cli(&open_args(ANNA, reason, "J. de Vries", "9", None));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("inquiry 1, 2") && err.contains("within 28 days"),
+        "{err}"
+    );
+    // No reason of substance, no name: refused by the CLI...
+    for (reason, by) in [
+        (".", "J. de Vries"),
+        ("melding12", "J. de Vries"),
+        (reason, "."),
+    ] {
+        let (code, _, err) = daemon.cli(&open_args(
+            "meester.jan@school.example",
+            reason,
+            by,
+            "1",
+            None,
+        ));
+        assert_eq!(code, 2, "{reason:?} {by:?} accepted");
+        assert!(err.contains(" / "), "Dutch, then English: {err}");
+    }
+    // ...and by the daemon itself, for a client that talks to the admin socket directly.
+    let socket = daemon.data_dir.join("admin.sock");
+    for (reason, by) in [(".", "J. de Vries"), (reason, ".")] {
+        let request = serde_json::json!({
+            "request": "traffic",
+            "traffic": "inquiry-open",
+            "person": "meester.jan@school.example",
+            "reason": reason,
+            "days": 1,
+            "by": by,
+            "from": null,
+        });
+        let answer = admin_socket(&socket, &request.to_string());
+        assert_eq!(answer["response"], "error", "{answer}");
+    }
+    let (code, out, err) = daemon.cli(&["inquiry", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let list = list.as_array().expect("array");
+    assert_eq!(list.len(), 2, "only the two allowed inquiries: {list:?}");
+    assert!(list.iter().all(|i| i["opened_uid"].is_u64()), "{list:?}");
+}
+
+/// One JSON line to the admin socket, one JSON answer back.
+fn admin_socket(path: &std::path::Path, line: &str) -> serde_json::Value {
+    use std::io::{BufRead, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(path).expect("connect admin socket");
+    stream
+        .write_all(format!("{line}\n").as_bytes())
+        .expect("write");
+    let mut answer = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut answer)
+        .expect("read");
+    serde_json::from_str(&answer).expect("json answer")
+}
+
+#[tokio::test]
+async fn ended_inquiries_close_themselves_and_an_unnotified_person_is_flagged() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let config = format!("{CONFIG}[traffic]\nnotify_within_days = 1\n");
+    let daemon = Daemon::start(sink.addr(), &config);
+    // A window that ended three days ago: the person should have been told two days ago.
+    let (code, _, err) = daemon.cli(&open_args(
+        ANNA,
+        "melding 2026-17 van de directeur",
+        "J. de Vries",
+        "2",
+        Some(&days_ago(5)),
+    ));
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = daemon.cli(&["inquiry", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("(window ended)") && out.contains("OVERDUE"),
+        "{out}"
+    );
+    let closes = |daemon: &Daemon| {
+        let (code, out, err) = daemon.cli(&["audit", "list", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let audit: serde_json::Value = serde_json::from_str(&out).expect("json");
+        audit["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| e["action"] == "inquiry-close")
+            .map(|e| e["reason"].as_str().unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+    };
+    let (code, out, err) = daemon.cli(&["audit", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(
+            "WARNING: the person of inquiry 1 (juf.anna@school.example) has not been notified"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("chain intact"), "{out}");
+    // Closed once, audited once, however often it is looked at.
+    assert_eq!(closes(&daemon), ["venster verstreken / window ended"]);
+    assert_eq!(closes(&daemon).len(), 1);
+    // Not before it was over; then recorded once, with who did it.
+    let (code, _, err) = daemon.cli(&[
+        "inquiry",
+        "notified",
+        "1",
+        "--date",
+        &days_ago(4),
+        "--how",
+        "gesprek",
+    ]);
+    assert_eq!(code, 2, "a date before the end is refused");
+    assert!(err.contains("--date"), "{err}");
+    let (code, out, err) = daemon.cli(&["inquiry", "notified", "1", "--how", "gesprek"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("notified yes ("), "{out}");
+    let (code, out, _) = daemon.cli(&["inquiry", "list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(&format!("notified: yes ({}, by ", today())) && out.contains("\"gesprek\""),
+        "{out}"
+    );
+    let (code, out, _) = daemon.cli(&["audit", "list"]);
+    assert_eq!(code, 0);
+    assert!(!out.contains("WARNING"), "{out}");
+    assert!(out.contains("inquiry-notified"), "{out}");
+    let (code, _, err) = daemon.cli(&["inquiry", "notified", "1", "--how", "brief"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("already recorded"), "{err}");
 }
 
 #[tokio::test]

@@ -179,6 +179,15 @@ impl Service {
         Ok(purged)
     }
 
+    /// Close the inquiries whose window has ended, audited as `uid` (the daemon's hourly run; see
+    /// [`TrafficService::close_ended`]). Returns their ids.
+    pub fn close_ended_inquiries(&self, uid: u32, now: SystemTime) -> Result<Vec<u64>, String> {
+        match &self.traffic {
+            Some(t) => t.close_ended(&self.audit, uid, now),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Answer one request from `uid` at `now`.
     pub async fn handle(&self, uid: u32, request: Request, now: SystemTime) -> Response {
         match self.answer(uid, request, now).await {

@@ -31,6 +31,8 @@ enum AuditCommand {
 pub fn run(config: Option<PathBuf>, args: AuditArgs) -> anyhow::Result<ExitCode> {
     let config = config_with(config, args.data_dir)?;
     let AuditCommand::List { json } = args.command;
+    // Asked first: asking closes inquiries whose window ended, and those closes belong in this listing.
+    let overdue = super::traffic::overdue_notifications(&config);
     let Response::Audit {
         entries,
         verification,
@@ -65,6 +67,13 @@ pub fn run(config: Option<PathBuf>, args: AuditArgs) -> anyhow::Result<ExitCode>
         match verification.broken_at {
             None => println!("chain intact ({} entries)", entries.len()),
             Some(line) => println!("CHAIN BROKEN at line {line}: the log was changed"),
+        }
+    }
+    for line in &overdue {
+        if json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
         }
     }
     Ok(if verification.intact {

@@ -116,6 +116,7 @@ async fn serve(
         retention_days = config.traffic.retention_days,
         k_anonymity = config.traffic.k_anonymity,
         inquiry_max_days = config.traffic.inquiry_max_days,
+        notify_within_days = config.traffic.notify_within_days,
         "traffic records (verkeersgegevens) kept"
     );
     let traffic_flush = traffic_store.clone();
@@ -150,8 +151,12 @@ async fn serve(
         .with_traffic(traffic_service.clone()),
     );
     let retention = spawn_retention(service.clone(), config.quarantine.retention_days);
-    let traffic_purge =
-        spawn_traffic_retention(traffic_store.clone(), traffic_service.clone(), traffic_keys);
+    let traffic_purge = spawn_traffic_retention(
+        traffic_store.clone(),
+        traffic_service.clone(),
+        traffic_keys,
+        service.clone(),
+    );
     let admin = tokio::spawn(crate::admin::server::serve(
         admin_listener,
         service,
@@ -409,13 +414,16 @@ fn open_keys(config: &Config) -> anyhow::Result<crate::traffic::KeyRing> {
 }
 
 /// Purge traffic records older than the retention now and every [`RETENTION_INTERVAL`] (WereldKidz 6.7),
-/// then delete the pseudonym keys whose records are all gone; the retention is read each time so a reload
-/// takes effect at the next run.
+/// then delete the pseudonym keys whose records are all gone and close the inquiries whose window ended
+/// (audited); the retention is read each time so a reload takes effect at the next run.
 fn spawn_traffic_retention(
     store: crate::traffic::TrafficStore,
     settings: crate::admin::TrafficService,
     keys: Arc<crate::traffic::KeyRing>,
+    service: Arc<crate::admin::Service>,
 ) -> tokio::task::JoinHandle<()> {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(RETENTION_INTERVAL);
         loop {
@@ -452,6 +460,14 @@ fn spawn_traffic_retention(
                 }
                 Ok(Err(e)) => error!(error = %e, "traffic retention failed"),
                 Err(e) => error!(error = %e, "traffic retention failed"),
+            }
+            match service.close_ended_inquiries(uid, std::time::SystemTime::now()) {
+                Ok(ids) => {
+                    for id in ids {
+                        info!(inquiry = id, "inquiry closed: its window ended (audited)");
+                    }
+                }
+                Err(e) => error!(error = %e, "closing ended inquiries failed"),
             }
         }
     })

@@ -287,6 +287,10 @@ mod tests {
             to: 20,
             opened: 10,
             closed: None,
+            opened_uid: Some(1000),
+            opened_login: None,
+            auto_closed: false,
+            notified: None,
         };
         store.put_inquiry(&inq).unwrap();
         assert_eq!(store.next_inquiry_id().unwrap(), 2);
