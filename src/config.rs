@@ -253,6 +253,10 @@ pub struct TrafficSection {
     /// Where the pseudonym keys live; never inside `[storage] data_dir`. Default: a sibling of the data
     /// directory named `<data_dir>-keys` (`/var/lib/mailwacht` → `/var/lib/mailwacht-keys`).
     pub key_dir: Option<PathBuf>,
+    /// Why this installation sets privacy settings beyond the codes of conduct (see
+    /// [`Config::code_deviations`]). Without it such settings are refused; with it they are accepted and
+    /// warned about at every start.
+    pub code_of_conduct_deviation: Option<String>,
 }
 
 impl Default for TrafficSection {
@@ -263,9 +267,26 @@ impl Default for TrafficSection {
             inquiry_max_days: 14,
             notify_within_days: 14,
             key_dir: None,
+            code_of_conduct_deviation: None,
         }
     }
 }
+
+/// The codes of conduct's bounds for the `[traffic]` privacy settings: beyond them only with
+/// `[traffic] code_of_conduct_deviation`. Longest retention (WereldKidz 6.7).
+pub const CODE_RETENTION_DAYS: u64 = 28;
+/// Smallest *k* (SOML/ProCon 8.2: aggregates not traceable to a person; 5 is the usual threshold of
+/// statistical disclosure control).
+pub const CODE_MIN_K: u64 = 5;
+/// Longest inquiry window (SOML/ProCon 8.3: a fixed, short period).
+pub const CODE_INQUIRY_MAX_DAYS: u64 = 14;
+/// Longest term to inform the person after an inquiry (WereldKidz 6.6: as soon as possible).
+pub const CODE_NOTIFY_WITHIN_DAYS: u64 = 28;
+/// Bounds that hold even with a deviation: records at most this many days…
+pub const HARD_MAX_RETENTION_DAYS: u64 = 90;
+/// …and the person informed within this many days. (*k* only has to be at least 1 then: a test
+/// installation may declare `k_anonymity = 1` to see single senders' figures, warned about at every start.)
+pub const HARD_MAX_NOTIFY_WITHIN_DAYS: u64 = 90;
 
 /// `[metrics]`: the Prometheus endpoint (aggregates only).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -392,6 +413,57 @@ impl Config {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         parent.join(format!("{name}-keys"))
+    }
+
+    /// The `[traffic]` settings beyond the codes of conduct's bounds: the key and why (Dutch, then English),
+    /// e.g. `("retention_days", "60 gaat verder dan de gedragscode (...) / goes beyond ...")`. Accepted only
+    /// with `[traffic] code_of_conduct_deviation`, and then warned about at every start.
+    pub fn code_deviations(&self) -> Vec<(&'static str, String)> {
+        let t = &self.traffic;
+        let mut out = Vec::new();
+        let mut beyond = |key: &'static str, value: u64, nl: String, en: String| {
+            out.push((
+                key,
+                format!("{value} gaat verder dan de gedragscode ({nl}) / {value} goes beyond the code of conduct ({en})"),
+            ))
+        };
+        if t.retention_days > CODE_RETENTION_DAYS {
+            beyond(
+                "retention_days",
+                t.retention_days,
+                format!("hoogstens {CODE_RETENTION_DAYS} dagen, WereldKidz 6.7"),
+                format!("at most {CODE_RETENTION_DAYS} days, WereldKidz 6.7"),
+            );
+        }
+        if t.k_anonymity < CODE_MIN_K {
+            beyond(
+                "k_anonymity",
+                t.k_anonymity,
+                format!("minstens {CODE_MIN_K} afzenders per cel, SOML/ProCon 8.2"),
+                format!("at least {CODE_MIN_K} senders per cell, SOML/ProCon 8.2"),
+            );
+        }
+        if t.inquiry_max_days > CODE_INQUIRY_MAX_DAYS {
+            beyond(
+                "inquiry_max_days",
+                t.inquiry_max_days,
+                format!("hoogstens {CODE_INQUIRY_MAX_DAYS} dagen, SOML/ProCon 8.3"),
+                format!("at most {CODE_INQUIRY_MAX_DAYS} days, SOML/ProCon 8.3"),
+            );
+        }
+        if t.notify_within_days > CODE_NOTIFY_WITHIN_DAYS {
+            beyond(
+                "notify_within_days",
+                t.notify_within_days,
+                format!(
+                    "hoogstens {CODE_NOTIFY_WITHIN_DAYS} dagen, WereldKidz 6.6: zo snel mogelijk"
+                ),
+                format!(
+                    "at most {CODE_NOTIFY_WITHIN_DAYS} days, WereldKidz 6.6: as soon as possible"
+                ),
+            );
+        }
+        out
     }
 }
 
@@ -597,15 +669,8 @@ impl Config {
                 "must be greater than 0".into(),
             ));
         }
-        for (key, value) in [
-            ("retention_days", self.traffic.retention_days),
-            ("k_anonymity", self.traffic.k_anonymity),
-            ("inquiry_max_days", self.traffic.inquiry_max_days),
-            ("notify_within_days", self.traffic.notify_within_days),
-        ] {
-            if value == 0 {
-                return Err(invalid("traffic", key, "must be greater than 0".into()));
-            }
+        if let Err((key, message)) = self.validate_traffic() {
+            return Err(invalid("traffic", key, message));
         }
         if let Some(listen) = &self.metrics.listen {
             match listen.parse::<SocketAddr>() {
@@ -624,30 +689,6 @@ impl Config {
                         format!("{listen:?} is not ip:port"),
                     ))
                 }
-            }
-        }
-        if self.traffic.inquiry_max_days > self.traffic.retention_days {
-            return Err(invalid(
-                "traffic",
-                "inquiry_max_days",
-                format!(
-                    "{} is longer than retention_days ({})",
-                    self.traffic.inquiry_max_days, self.traffic.retention_days
-                ),
-            ));
-        }
-        if let Some(dir) = &self.traffic.key_dir {
-            let data = &self.storage.data_dir;
-            if dir.starts_with(data) || data.starts_with(dir) {
-                return Err(invalid(
-                    "traffic",
-                    "key_dir",
-                    format!(
-                        "{} lies inside or around [storage] data_dir {}: the pseudonym keys must be kept apart from the records",
-                        dir.display(),
-                        data.display()
-                    ),
-                ));
             }
         }
         if self.smtp.hostname.trim().is_empty() || self.smtp.hostname.contains(char::is_whitespace)
@@ -695,6 +736,78 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The `[traffic]` guardrails: hard bounds always, the codes of conduct's bounds unless a deviation is
+    /// declared (with a reason of substance).
+    fn validate_traffic(&self) -> Result<(), (&'static str, String)> {
+        let t = &self.traffic;
+        for (key, value) in [
+            ("retention_days", t.retention_days),
+            ("k_anonymity", t.k_anonymity),
+            ("inquiry_max_days", t.inquiry_max_days),
+            ("notify_within_days", t.notify_within_days),
+        ] {
+            if value == 0 {
+                return Err((key, "must be greater than 0".into()));
+            }
+        }
+        if t.retention_days > HARD_MAX_RETENTION_DAYS {
+            return Err((
+                "retention_days",
+                format!(
+                    "{} days is more than the {HARD_MAX_RETENTION_DAYS} days allowed at all (WereldKidz 6.7: {CODE_RETENTION_DAYS})",
+                    t.retention_days
+                ),
+            ));
+        }
+        if t.inquiry_max_days > t.retention_days {
+            return Err((
+                "inquiry_max_days",
+                format!(
+                    "{} is longer than retention_days ({})",
+                    t.inquiry_max_days, t.retention_days
+                ),
+            ));
+        }
+        if t.notify_within_days > HARD_MAX_NOTIFY_WITHIN_DAYS {
+            return Err((
+                "notify_within_days",
+                format!(
+                    "{} days is more than the {HARD_MAX_NOTIFY_WITHIN_DAYS} days allowed at all (WereldKidz 6.6: as soon as possible)",
+                    t.notify_within_days
+                ),
+            ));
+        }
+        if let Some(dir) = &t.key_dir {
+            let data = &self.storage.data_dir;
+            if dir.starts_with(data) || data.starts_with(dir) {
+                return Err((
+                    "key_dir",
+                    format!(
+                        "{} lies inside or around [storage] data_dir {}: the pseudonym keys must be kept apart from the records",
+                        dir.display(),
+                        data.display()
+                    ),
+                ));
+            }
+        }
+        match &t.code_of_conduct_deviation {
+            Some(why) if why.chars().filter(|c| !c.is_whitespace()).count() < 10 => Err((
+                "code_of_conduct_deviation",
+                format!("{why:?} is not a reason: say who decided what and why (at least 10 characters)"),
+            )),
+            Some(_) => Ok(()),
+            None => match self.code_deviations().into_iter().next() {
+                Some((key, why)) => Err((
+                    key,
+                    format!(
+                        "{why}; alleen met [traffic] code_of_conduct_deviation = \"<besluit en reden>\" / only with [traffic] code_of_conduct_deviation = \"<decision and reason>\""
+                    ),
+                )),
+                None => Ok(()),
+            },
+        }
     }
 
     /// The SMTP server's settings.
@@ -872,12 +985,69 @@ mod tests {
         ] {
             assert!(Config::parse(bad, "t").is_err(), "{bad}");
         }
+        let deviation = "code_of_conduct_deviation = \"besluit bestuur 2026-04: 60 dagen\"\n";
         let c = Config::parse(
-            "[traffic]\nretention_days = 60\ninquiry_max_days = 30\n",
+            &format!("[traffic]\nretention_days = 60\ninquiry_max_days = 30\n{deviation}"),
             "t",
         )
         .unwrap();
         assert_eq!((c.traffic.retention_days, c.traffic.k_anonymity), (60, 5));
+        let keys: Vec<&str> = c.code_deviations().iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, ["retention_days", "inquiry_max_days"]);
+        assert!(Config::default().code_deviations().is_empty());
+    }
+
+    #[test]
+    fn privacy_guardrails_need_a_declared_deviation_or_are_refused() {
+        let deviation = "code_of_conduct_deviation = \"besluit bestuur 2026-04, zie notulen\"\n";
+        // (setting, refused without a deviation, refused even with one, key named in the error)
+        let table = [
+            ("k_anonymity = 0", true, true, "k_anonymity"),
+            ("k_anonymity = 1", true, false, "k_anonymity"),
+            ("k_anonymity = 4", true, false, "k_anonymity"),
+            ("k_anonymity = 5", false, false, ""),
+            ("retention_days = 100000", true, true, "retention_days"),
+            ("retention_days = 91", true, true, "retention_days"),
+            ("retention_days = 29", true, false, "retention_days"),
+            ("retention_days = 7\ninquiry_max_days = 3", false, false, ""),
+            ("retention_days = 7\ninquiry_max_days = 7", false, false, ""),
+            (
+                "retention_days = 7\ninquiry_max_days = 8",
+                true,
+                true,
+                "inquiry_max_days",
+            ),
+            ("inquiry_max_days = 15", true, false, "inquiry_max_days"),
+            ("inquiry_max_days = 29", true, true, "inquiry_max_days"),
+            ("notify_within_days = 28", false, false, ""),
+            ("notify_within_days = 29", true, false, "notify_within_days"),
+            ("notify_within_days = 91", true, true, "notify_within_days"),
+        ];
+        for (setting, refused, always, key) in table {
+            let plain = format!("[traffic]\n{setting}\n");
+            match Config::parse(&plain, "t") {
+                Ok(_) => assert!(!refused, "{setting} accepted"),
+                Err(e) => {
+                    assert!(refused, "{setting}: {e}");
+                    assert!(e.to_string().contains(key), "{setting}: {e}");
+                    if !always {
+                        assert!(e.to_string().contains("code_of_conduct_deviation"), "{e}");
+                    }
+                }
+            }
+            let declared = format!("{plain}{deviation}");
+            assert_eq!(
+                Config::parse(&declared, "t").is_err(),
+                always,
+                "{setting} with a deviation"
+            );
+        }
+        // A deviation needs a reason of substance.
+        assert!(Config::parse(
+            "[traffic]\nretention_days = 30\ncode_of_conduct_deviation = \"ja\"\n",
+            "t"
+        )
+        .is_err());
     }
 
     #[test]

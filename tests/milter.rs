@@ -327,9 +327,9 @@ fn idle_connections_time_out() {
 
 #[test]
 fn milter_messages_are_recorded_as_verkeersgegevens() {
-    // k = 1 so that one test sender's figures are shown, not suppressed.
+    // k = 1 so that one test sender's figures are shown, not suppressed (beyond the code of conduct: declared).
     let daemon = MilterDaemon::start(
-        &format!("{CONFIG}[traffic]\nk_anonymity = 1\n"),
+        &format!("{CONFIG}[traffic]\nk_anonymity = 1\ncode_of_conduct_deviation = \"test: one sender's figures\"\n"),
         "127.0.0.1:0",
     );
     let mut c = daemon.session();

@@ -667,3 +667,28 @@ async fn an_old_traffic_key_is_moved_out_of_the_data_dir_at_start() {
     assert!(moved[0].to_string_lossy().contains("pseudonym_1970-01-01_"));
     assert_eq!(std::fs::read(&moved[0]).expect("read"), [7u8; 32]);
 }
+
+#[tokio::test]
+async fn a_privacy_setting_beyond_the_code_is_warned_about_at_every_start() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let config = format!(
+        "{CONFIG}[traffic]\nretention_days = 35\ncode_of_conduct_deviation = \"besluit bestuur 2026-04: vijf weken\"\n"
+    );
+    let daemon = Daemon::start(sink.addr(), &config);
+    assert!(
+        daemon.wait_for_log("goes beyond the code of conduct"),
+        "{}",
+        daemon.log_text()
+    );
+    let log = daemon.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("goes beyond the code of conduct"))
+        .expect("line");
+    assert!(
+        line.contains("WARN") && line.contains("retention_days") && line.contains("vijf weken"),
+        "{line}"
+    );
+    let daemon = daemon.restart();
+    assert!(daemon.wait_for_log("goes beyond the code of conduct"));
+}

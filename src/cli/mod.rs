@@ -81,6 +81,17 @@ fn show_config(path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         "# configuration is valid; {} rules loaded",
         engine.rules.rules().len()
     );
+    println!("# pseudonym keys: {}", config.key_dir().display());
     print!("{text}");
+    for (setting, why) in config.code_deviations() {
+        eprintln!(
+            "WAARSCHUWING / WARNING: [traffic] {setting}: {why} — code_of_conduct_deviation: {:?}",
+            config
+                .traffic
+                .code_of_conduct_deviation
+                .as_deref()
+                .unwrap_or("")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

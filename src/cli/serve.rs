@@ -119,6 +119,7 @@ async fn serve(
         notify_within_days = config.traffic.notify_within_days,
         "traffic records (verkeersgegevens) kept"
     );
+    warn_code_deviations(&config);
     let traffic_flush = traffic_store.clone();
     let (recorder, traffic_writer) = crate::traffic::spawn_writer(
         traffic_store.clone(),
@@ -237,6 +238,7 @@ async fn serve(
                             "changed setting takes effect only after a restart"
                         );
                     }
+                    warn_code_deviations(&new);
                     if current.traffic.retention_days != new.traffic.retention_days {
                         info!(
                             old = current.traffic.retention_days,
@@ -411,6 +413,19 @@ fn open_keys(config: &Config) -> anyhow::Result<crate::traffic::KeyRing> {
         warn!("a traffic.key in the data directory was deleted: its period is covered by a key in the key directory");
     }
     Ok(keys)
+}
+
+/// Warn (at every start and reload) about each privacy setting beyond the codes of conduct that
+/// `[traffic] code_of_conduct_deviation` allowed.
+fn warn_code_deviations(config: &Config) {
+    let why = config
+        .traffic
+        .code_of_conduct_deviation
+        .as_deref()
+        .unwrap_or("");
+    for (setting, text) in config.code_deviations() {
+        warn!(setting, deviation = why, "{text}");
+    }
 }
 
 /// Purge traffic records older than the retention now and every [`RETENTION_INTERVAL`] (WereldKidz 6.7),
