@@ -1,6 +1,6 @@
 //! End-to-end tests of the traffic records (*verkeersgegevens*) with the real binary: nothing from the
-//! content or the recipients' local parts reaches the database, summaries are k-suppressed, and inquiries
-//! work over the admin socket and offline, each action audited.
+//! content or the recipients' local parts reaches the database, summaries are k-suppressed, metrics count no
+//! rule categories, and inquiries work over the admin socket and offline, each action audited.
 
 mod support;
 
@@ -278,9 +278,8 @@ fn http_get(addr: &str, path: &str) -> (String, String) {
     )
 }
 
-#[tokio::test]
-async fn metrics_are_scraped_from_loopback_and_hold_no_addresses() {
-    let sink = Sink::start(SinkBehaviour::default()).await;
+/// A daemon serving `/metrics` on a free loopback port, and that port's address.
+fn metrics_daemon(sink: &Sink) -> (Daemon, String) {
     let config = format!("{CONFIG}[metrics]\nlisten = \"127.0.0.1:0\"\n");
     let daemon = Daemon::start(sink.addr(), &config);
     assert!(
@@ -288,27 +287,35 @@ async fn metrics_are_scraped_from_loopback_and_hold_no_addresses() {
         "{}",
         daemon.log_text()
     );
-    let log = daemon.log_text();
-    let line = log
+    let addr = daemon
+        .log_text()
         .lines()
         .find(|l| l.contains("metrics served"))
-        .expect("line");
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("address="))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("address="))
+        })
         .expect("address=")
         .to_string();
+    (daemon, addr)
+}
+
+/// Deliver `mail` from juf.anna to `rcpts` through `daemon` (expecting `250`), then scrape `/metrics` at
+/// `addr`; the body.
+async fn deliver_and_scrape(daemon: &Daemon, addr: &str, rcpts: &[&str], mail: &[u8]) -> String {
     let mut client = Client::connect_ehlo(daemon.addr).await;
-    let (code, text) = client
-        .deliver(
-            "juf.anna@school.example",
-            &["geheimeleerling7@school.example"],
-            MAIL,
-        )
-        .await;
+    let (code, text) = client.deliver("juf.anna@school.example", rcpts, mail).await;
     assert_eq!(code, 250, "{text}");
-    let (status, body) = http_get(&addr, "/metrics");
+    let (status, body) = http_get(addr, "/metrics");
     assert!(status.contains("200"), "{status}");
+    body
+}
+
+#[tokio::test]
+async fn metrics_are_scraped_from_loopback_and_hold_no_addresses() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let (daemon, addr) = metrics_daemon(&sink);
+    let body = deliver_and_scrape(&daemon, &addr, &["geheimeleerling7@school.example"], MAIL).await;
     for want in [
         "mailwacht_messages_total{verdict=\"pass\"} 1",
         "mailwacht_messages_total{verdict=\"bounce\"} 0",
@@ -379,5 +386,24 @@ async fn retention_is_logged_at_start_and_when_a_reload_changes_it() {
     assert!(
         line.contains("old=28") && line.contains("retention_days=21"),
         "{line}"
+    );
+}
+
+/// Issue 12 (low): a per-category counter told when a single `racistisch` bounce happened. Metrics count
+/// verdicts, not categories.
+#[tokio::test]
+async fn metrics_count_no_rule_categories() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let (daemon, addr) = metrics_daemon(&sink);
+    // The verdict is counted before the reply is sent.
+    let curse = b"Subject: x\r\n\r\nJe bent een kankerlijer.\r\n";
+    let body = deliver_and_scrape(&daemon, &addr, &["ouder@example.org"], curse).await;
+    assert!(
+        body.contains("mailwacht_messages_total{verdict=\"bounce\"} 1"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("categor") && !body.contains("beledigend"),
+        "{body}"
     );
 }
