@@ -244,6 +244,8 @@ pub struct TrafficSection {
     pub retention_days: u64,
     /// A summary cell involving fewer distinct senders than this is suppressed (SOML/ProCon 8.2).
     pub k_anonymity: u64,
+    /// The one period unit of all summaries: whole ISO weeks (default) or days, UTC.
+    pub summary_period: crate::traffic::summary::Unit,
     /// Longest window of a targeted inquiry, in days (SOML/ProCon 8.3: a fixed, short period); also the
     /// most inquiry days on one person within any `max(retention_days, 2 × inquiry_max_days)` days.
     pub inquiry_max_days: u64,
@@ -264,6 +266,7 @@ impl Default for TrafficSection {
         TrafficSection {
             retention_days: 28,
             k_anonymity: 5,
+            summary_period: crate::traffic::summary::Unit::Week,
             inquiry_max_days: 14,
             notify_within_days: 14,
             key_dir: None,
@@ -1071,5 +1074,17 @@ mod tests {
     #[test]
     fn host_names_are_accepted_as_next_hop() {
         assert!(Config::parse("[smtp]\nnext_hop = \"localhost:10026\"\n", "t").is_ok());
+    }
+
+    #[test]
+    fn summaries_are_per_week_or_per_day_only() {
+        use crate::traffic::summary::Unit;
+        assert_eq!(Config::default().traffic.summary_period, Unit::Week);
+        let c = Config::parse("[traffic]\nsummary_period = \"day\"\n", "t").unwrap();
+        assert_eq!(c.traffic.summary_period, Unit::Day);
+        for bad in ["hour", "month", "Week"] {
+            let text = format!("[traffic]\nsummary_period = \"{bad}\"\n");
+            assert!(Config::parse(&text, "t").is_err(), "{bad}");
+        }
     }
 }

@@ -1,15 +1,17 @@
-//! Prometheus metrics: aggregates only (messages by verdict and category, bytes, scan and relay latency,
-//! scanner and next-hop errors, open connections), served as text on `/metrics` when `[metrics] listen`
-//! is set — a loopback address only, checked when the configuration loads.
+//! Prometheus metrics: aggregates only (messages by verdict, bytes, scan and relay latency, scanner and
+//! next-hop errors, open connections), served as text on `/metrics` when `[metrics] listen` is set — a
+//! loopback address only, checked when the configuration loads.
+//!
+//! No counts per rule category: a scraped counter dates every increment to within a scrape interval, so
+//! `racistisch` going from 0 to 1 would say when one person's message was refused for racism, a figure the
+//! k-anonymous summaries ([`crate::traffic::summary`]) suppress. Category counts are in the summaries only.
 //!
 //! The counters are process-wide atomics, so the pipeline and the SMTP server record with one call and no
 //! handle. The HTTP endpoint is a few lines of tokio: it answers `GET /metrics` and nothing else.
-//! Must not: carry any address, subject, file name or other per-person value in a label.
+//! Must not: carry any address, subject, file name, rule category or other per-person value in a label.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -70,8 +72,6 @@ impl Histogram {
 struct Metrics {
     /// Messages per verdict, in [`crate::traffic::summary::VERDICTS`] order.
     verdicts: [AtomicU64; 4],
-    /// Messages per rule category (names come from the rule set, never from mail).
-    categories: Mutex<BTreeMap<String, u64>>,
     bytes: AtomicU64,
     scan: Histogram,
     relay: Histogram,
@@ -83,7 +83,6 @@ struct Metrics {
 
 static METRICS: Metrics = Metrics {
     verdicts: [const { AtomicU64::new(0) }; 4],
-    categories: Mutex::new(BTreeMap::new()),
     bytes: AtomicU64::new(0),
     scan: Histogram::new(),
     relay: Histogram::new(),
@@ -93,7 +92,7 @@ static METRICS: Metrics = Metrics {
     traffic_dropped: AtomicU64::new(0),
 };
 
-/// Count one handled message: its verdict, categories and size.
+/// Count one handled message: its verdict and size (not its categories, see the module docs).
 pub fn message(decision: &Decision, size: usize) {
     let name = crate::traffic::verdict_name(decision.verdict);
     if let Some(i) = crate::traffic::summary::VERDICTS
@@ -105,11 +104,6 @@ pub fn message(decision: &Decision, size: usize) {
         }
     }
     METRICS.bytes.fetch_add(size as u64, Ordering::Relaxed);
-    if let Ok(mut cats) = METRICS.categories.lock() {
-        for c in decision.categories() {
-            *cats.entry(c.to_string()).or_default() += 1;
-        }
-    }
 }
 
 /// How long analysing and scanning one message took.
@@ -155,12 +149,6 @@ impl Drop for Connection {
     }
 }
 
-fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// The metrics in Prometheus text exposition format 0.0.4.
 pub fn render() -> String {
     let m = &METRICS;
@@ -172,16 +160,6 @@ pub fn render() -> String {
             "mailwacht_messages_total{{verdict=\"{v}\"}} {}",
             c.load(Ordering::Relaxed)
         );
-    }
-    out.push_str("# HELP mailwacht_category_messages_total Messages in which a rule of this category fired.\n# TYPE mailwacht_category_messages_total counter\n");
-    if let Ok(cats) = m.categories.lock() {
-        for (c, n) in cats.iter() {
-            let _ = writeln!(
-                out,
-                "mailwacht_category_messages_total{{category=\"{}\"}} {n}",
-                escape_label(c)
-            );
-        }
     }
     for (name, help, kind, value) in [
         (
@@ -299,10 +277,5 @@ mod tests {
         ] {
             assert!(out.contains(want), "{want} in\n{out}");
         }
-    }
-
-    #[test]
-    fn labels_are_escaped() {
-        assert_eq!(escape_label("a\"b\\c"), "a\\\"b\\\\c");
     }
 }

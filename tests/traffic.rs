@@ -1,9 +1,12 @@
 //! End-to-end tests of the traffic records (*verkeersgegevens*) with the real binary: nothing from the
-//! content or the recipients' local parts reaches the database, summaries are k-suppressed, and inquiries
-//! work over the admin socket and offline, each action audited.
+//! content or the recipients' local parts reaches the database, summaries are of whole completed periods and
+//! cannot be differenced into a suppressed figure, metrics count no categories, and inquiries work over the
+//! admin socket and offline, each action audited.
 
 mod support;
 
+use mailwacht::traffic::summary::Unit;
+use mailwacht::traffic::{Record, TrafficStore, DAY};
 use support::client::Client;
 use support::daemon::Daemon;
 use support::sink::{Sink, SinkBehaviour};
@@ -29,11 +32,14 @@ Het woord Qwertyzebra staat hier.\r\n--B\r\nContent-Type: application/pdf\r\n\
 Content-Disposition: attachment; filename=\"rapportage-kwetsbaar.pdf\"\r\n\r\n%PDF-1.4 niets\r\n--B--\r\n";
 
 fn today() -> String {
-    let out = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d"])
-        .output()
-        .expect("date");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    mailwacht::traffic::summary::date(now())
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
 }
 
 /// Every key and value of every tree of the sled database at `path`, and the raw bytes of its files.
@@ -193,14 +199,21 @@ async fn records_hold_no_content_and_inquiries_are_bounded_and_audited() {
     );
     assert!(report["notification"].is_null());
 
-    // The summary: one sender per cell, so with k = 5 every figure is suppressed. CSV for Dutch Excel.
-    let (code, csv, err) = daemon.cli(&[
-        "traffic", "summary", "--from", &today, "--to", &today, "--format", "csv",
-    ]);
+    // Summaries: today's week is still running, so it cannot be summarised (a later summary of the whole
+    // week could be subtracted from it); by default every completed week in the retention window is, here
+    // without any records. CSV for Dutch Excel.
+    let this_week = Unit::Week.label(Unit::Week.period_of(now()));
+    let (code, _, err) = daemon.cli(&["traffic", "summary", "--period", &this_week]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!("{this_week} has not ended yet")),
+        "{err}"
+    );
+    let (code, csv, err) = daemon.cli(&["traffic", "summary", "--format", "csv"]);
     assert_eq!(code, 0, "{err}");
     assert!(csv.starts_with('\u{feff}'), "BOM");
     assert!(csv.contains("period;group;messages"), "{csv}");
-    assert!(csv.contains(";school.example;suppressed (<5)"), "{csv}");
+    assert!(!csv.contains("school.example"), "{csv}");
     assert!(csv.contains("fewer than 5 distinct senders") && csv.contains("kept 28 days"));
 
     // A window closed early ends at the second of the close: let the record's second pass first, so that
@@ -303,10 +316,6 @@ async fn records_hold_no_content_and_inquiries_are_bounded_and_audited() {
         let (code, _, err) = daemon.cli(&[
             "traffic",
             "summary",
-            "--from",
-            &today,
-            "--to",
-            &today,
             "--group",
             "verdict",
             "--format",
@@ -317,11 +326,9 @@ async fn records_hold_no_content_and_inquiries_are_bounded_and_audited() {
         assert_eq!(code, 0, "{format}: {err}");
     }
     let html = std::fs::read_to_string(&html).expect("html");
-    assert!(html.contains("<svg") && html.contains("suppressed (&lt;5)"));
+    assert!(html.contains("<svg") && html.contains("nothing to show"));
     assert!(std::fs::read(&xlsx).expect("xlsx").starts_with(b"PK"));
-    let (code, _, err) = daemon.cli(&[
-        "traffic", "summary", "--from", &today, "--to", &today, "--format", "xlsx",
-    ]);
+    let (code, _, err) = daemon.cli(&["traffic", "summary", "--format", "xlsx"]);
     assert_eq!(code, 2);
     assert!(err.contains("--out"), "{err}");
     let (code, _, err) = daemon.cli(&["inquiry", "report", "7"]);
@@ -363,9 +370,8 @@ fn http_get(addr: &str, path: &str) -> (String, String) {
     )
 }
 
-#[tokio::test]
-async fn metrics_are_scraped_from_loopback_and_hold_no_addresses() {
-    let sink = Sink::start(SinkBehaviour::default()).await;
+/// A daemon serving `/metrics` on a free loopback port, and that port's address.
+fn metrics_daemon(sink: &Sink) -> (Daemon, String) {
     let config = format!("{CONFIG}[metrics]\nlisten = \"127.0.0.1:0\"\n");
     let daemon = Daemon::start(sink.addr(), &config);
     assert!(
@@ -373,27 +379,35 @@ async fn metrics_are_scraped_from_loopback_and_hold_no_addresses() {
         "{}",
         daemon.log_text()
     );
-    let log = daemon.log_text();
-    let line = log
+    let addr = daemon
+        .log_text()
         .lines()
         .find(|l| l.contains("metrics served"))
-        .expect("line");
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("address="))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("address="))
+        })
         .expect("address=")
         .to_string();
+    (daemon, addr)
+}
+
+/// Deliver `mail` from juf.anna to `rcpts` through `daemon` (expecting `250`), then scrape `/metrics` at
+/// `addr`; the body.
+async fn deliver_and_scrape(daemon: &Daemon, addr: &str, rcpts: &[&str], mail: &[u8]) -> String {
     let mut client = Client::connect_ehlo(daemon.addr).await;
-    let (code, text) = client
-        .deliver(
-            "juf.anna@school.example",
-            &["geheimeleerling7@school.example"],
-            MAIL,
-        )
-        .await;
+    let (code, text) = client.deliver("juf.anna@school.example", rcpts, mail).await;
     assert_eq!(code, 250, "{text}");
-    let (status, body) = http_get(&addr, "/metrics");
+    let (status, body) = http_get(addr, "/metrics");
     assert!(status.contains("200"), "{status}");
+    body
+}
+
+#[tokio::test]
+async fn metrics_are_scraped_from_loopback_and_hold_no_addresses() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let (daemon, addr) = metrics_daemon(&sink);
+    let body = deliver_and_scrape(&daemon, &addr, &["geheimeleerling7@school.example"], MAIL).await;
     for want in [
         "mailwacht_messages_total{verdict=\"pass\"} 1",
         "mailwacht_messages_total{verdict=\"bounce\"} 0",
@@ -691,4 +705,201 @@ async fn a_privacy_setting_beyond_the_code_is_warned_about_at_every_start() {
     );
     let daemon = daemon.restart();
     assert!(daemon.wait_for_log("goes beyond the code of conduct"));
+}
+
+fn record(time: u64, sender: &str, verdict: &str, categories: &[&str], size: u64) -> Record {
+    Record {
+        time,
+        sender: sender.into(),
+        sender_domain: "school.example".into(),
+        rcpt_local: 1,
+        rcpt_external: 1,
+        rcpt_domains: vec!["example.org".into(), "school.example".into()],
+        size,
+        attachments: 0,
+        verdict: verdict.into(),
+        categories: categories.iter().map(|c| c.to_string()).collect(),
+        exempt: None,
+    }
+}
+
+/// A data directory holding `records` (written with the library, as the daemon would), and a
+/// configuration with `[traffic] summary_period = unit`.
+async fn traffic_dir(
+    tmp: &std::path::Path,
+    name: &str,
+    unit: &str,
+    records: &[Record],
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let data = tmp.join(name);
+    let store = TrafficStore::open(&data).expect("traffic store");
+    for r in records {
+        store.insert(r).expect("insert");
+    }
+    store.flush().await.expect("flush");
+    drop(store);
+    let config = tmp.join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!("{CONFIG}[traffic]\nsummary_period = \"{unit}\"\n"),
+    )
+    .expect("config");
+    (config, data)
+}
+
+/// Every summary the CLI can make of `dir` in these formats: every group, all periods and each given one.
+/// HTML and XLSX are written with `--out` and read back.
+fn every_summary(
+    config: &std::path::Path,
+    data: &std::path::Path,
+    periods: &[&str],
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let file = data.join("summary.out");
+    let file_arg = file.to_str().expect("utf-8 path").to_string();
+    let choices: Vec<Vec<&str>> = std::iter::once(vec![])
+        .chain(periods.iter().map(|p| vec!["--period", *p]))
+        .collect();
+    for group in ["domain", "verdict", "category", "domain-verdict"] {
+        for format in ["table", "csv", "json", "html", "xlsx"] {
+            for choice in &choices {
+                let mut args = vec!["traffic", "summary", "--group", group, "--format", format];
+                args.extend(choice);
+                if matches!(format, "html" | "xlsx") {
+                    args.extend(["--out", file_arg.as_str()]);
+                }
+                let (code, stdout, err) = support::daemon::run_cli(config, data, &args);
+                assert_eq!(code, 0, "{args:?}: {err}");
+                out.push(if matches!(format, "html" | "xlsx") {
+                    std::fs::read(&file).expect("summary file")
+                } else {
+                    stdout.into_bytes()
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Issue 12, item 4: the summaries of Mon–Mon and Mon–Tue of one week (and their `--group verdict` and
+/// `category` variants) gave away the lone Tuesday sender's 3 messages, 190 bytes and that one was
+/// insulting. Now free ranges are refused, and every summary the CLI can make is byte-identical whether
+/// or not the data holds what is suppressed.
+#[tokio::test]
+async fn no_summary_can_be_subtracted_from_another() {
+    // The ISO week two weeks ago: completed, and inside the 28-day retention window.
+    let week = Unit::Week.period_of(Unit::Week.period_of(now()).start - 14 * DAY);
+    let (mon, tue) = (week.start, week.start + DAY);
+    let label = Unit::Week.label(week);
+    let teachers: Vec<Record> = (0..6)
+        .flat_map(|i| {
+            (0..2).map(move |j| {
+                record(
+                    mon + 3600 * i + j,
+                    &format!("leraar{i}"),
+                    "pass",
+                    &[],
+                    1000 + i,
+                )
+            })
+        })
+        .collect();
+    let lone_pass = [
+        record(tue + 3600, "lone", "pass", &[], 60),
+        record(tue + 3601, "lone", "pass", &[], 70),
+    ];
+    let lone_bounce = record(tue + 3602, "lone", "bounce", &["beledigend"], 60);
+    let all: Vec<Record> = teachers
+        .iter()
+        .chain(&lone_pass)
+        .chain([&lone_bounce])
+        .cloned()
+        .collect();
+    let without_bounce: Vec<Record> = teachers.iter().chain(&lone_pass).cloned().collect();
+    let tmp = tempfile::tempdir().expect("tmp");
+
+    // By week: the insulting bounce is a cell of one sender, so nothing published depends on it.
+    let (config, a) = traffic_dir(tmp.path(), "week-all", "week", &all).await;
+    let (config_b, b) = traffic_dir(tmp.path(), "week-without", "week", &without_bounce).await;
+    // Today's attack: two ranges that differ by one day. The flags are gone, and so is any way to name
+    // part of a week.
+    for args in [
+        &[
+            "traffic",
+            "summary",
+            "--from",
+            &summary_date(mon),
+            "--to",
+            &summary_date(mon),
+        ][..],
+        &[
+            "traffic",
+            "summary",
+            "--from",
+            &summary_date(mon),
+            "--to",
+            &summary_date(tue),
+        ][..],
+    ] {
+        let (code, out, err) = support::daemon::run_cli(&config, &a, args);
+        assert_eq!(code, 2, "{args:?} accepted:\n{out}");
+        assert!(err.contains("--from"), "{err}");
+    }
+    let (code, _, err) = support::daemon::run_cli(
+        &config,
+        &a,
+        &["traffic", "summary", "--period", &summary_date(mon)],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("is not a week"), "{err}");
+    let with = every_summary(&config, &a, &[&label]);
+    assert_eq!(with, every_summary(&config_b, &b, &[&label]));
+    for out in &with {
+        assert!(!String::from_utf8_lossy(out).contains("beledigend"));
+    }
+    // The week's shown cell: seven senders, 14 messages.
+    let (code, csv, err) = support::daemon::run_cli(
+        &config,
+        &a,
+        &["traffic", "summary", "--period", &label, "--format", "csv"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        csv.contains(&format!("{label};school.example;14;12160;14;14;14;x;x;x")),
+        "{csv}"
+    );
+
+    // By day: Tuesday holds the lone sender alone, so all of Tuesday is suppressed.
+    let (config, a) = traffic_dir(tmp.path(), "day-all", "day", &all).await;
+    let (config_b, b) = traffic_dir(tmp.path(), "day-without", "day", &teachers).await;
+    let (monday, tuesday) = (summary_date(mon), summary_date(tue));
+    let with = every_summary(&config, &a, &[&monday, &tuesday]);
+    assert_eq!(with, every_summary(&config_b, &b, &[&monday, &tuesday]));
+    let (code, _, err) =
+        support::daemon::run_cli(&config, &a, &["traffic", "summary", "--period", &label]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is not a day"), "{err}");
+}
+
+fn summary_date(time: u64) -> String {
+    mailwacht::traffic::summary::date(time)
+}
+
+/// Issue 12 (low): a per-category counter told when a single `racistisch` bounce happened. Metrics count
+/// verdicts, not categories.
+#[tokio::test]
+async fn metrics_count_no_rule_categories() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let (daemon, addr) = metrics_daemon(&sink);
+    // The verdict is counted before the reply is sent.
+    let curse = b"Subject: x\r\n\r\nJe bent een kankerlijer.\r\n";
+    let body = deliver_and_scrape(&daemon, &addr, &["ouder@example.org"], curse).await;
+    assert!(
+        body.contains("mailwacht_messages_total{verdict=\"bounce\"} 1"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("categor") && !body.contains("beledigend"),
+        "{body}"
+    );
 }

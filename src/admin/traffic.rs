@@ -7,8 +7,9 @@
 //! every inquiry and notification. Inquiries whose window has ended are closed — and that close audited —
 //! before any inquiry request is answered and by the daemon's hourly run ([`TrafficService::close_ended`]).
 //!
-//! Must not: return a record outside an inquiry's window or of another person, return an unsuppressed cell
-//! under *k*, or reveal anything before its audit entry is written.
+//! Must not: return a record outside an inquiry's window or of another person, summarise anything but whole,
+//! completed periods inside the retention window (see [`crate::traffic::summary`]), or reveal anything
+//! before its audit entry is written.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -18,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::AuditLog;
 use crate::config::Config;
 use crate::traffic::inquiry::{self, Notified};
-use crate::traffic::summary::{self, Group, Period, Summary};
+use crate::traffic::summary::{self, Group, Summary, Unit, Window};
 use crate::traffic::{Inquiry, KeyRing, Record, TrafficStore};
 
 /// One line of an inquiry report: traffic data only (art. 8.3), no content, no pseudonym.
@@ -55,11 +56,11 @@ impl From<Record> for ReportLine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "traffic", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum TrafficRequest {
-    /// Aggregated summary over `from <= time < to` (seconds since the epoch).
+    /// Aggregated summary of whole periods of `[traffic] summary_period`, named like `2026-W47` (weeks) or
+    /// `2026-11-23` (days); none: every period that may be summarised now.
     Summary {
-        from: u64,
-        to: u64,
-        by: Period,
+        #[serde(default)]
+        periods: Vec<String>,
         group: Group,
     },
     /// Open an inquiry on one address. Without `by`, the responsible person is the caller's full name from
@@ -119,6 +120,7 @@ pub enum TrafficResponse {
 struct Settings {
     retention_days: u64,
     k: u64,
+    unit: Unit,
     max_days: u64,
     notify_within_days: u64,
     organisation: String,
@@ -129,6 +131,7 @@ impl Settings {
         Settings {
             retention_days: config.traffic.retention_days,
             k: config.traffic.k_anonymity,
+            unit: config.traffic.summary_period,
             max_days: config.traffic.inquiry_max_days,
             notify_within_days: config.traffic.notify_within_days,
             organisation: config.organisation.name.clone(),
@@ -291,22 +294,27 @@ impl TrafficService {
             self.close_ended(audit, own_uid(), now)?;
         }
         match request {
-            TrafficRequest::Summary {
-                from,
-                to,
-                by,
-                group,
-            } => {
-                let records = self.range(from, to).await?;
-                let summary = summary::summarize(
-                    &records,
-                    from,
-                    to,
-                    by,
+            TrafficRequest::Summary { periods, group } => {
+                let window = Window {
+                    unit: settings.unit,
+                    now: secs(now),
+                    retention_days: settings.retention_days,
+                    purged_before: self.store.purged_before().map_err(e)?,
+                };
+                let spans = summary_periods(&window, &periods)?;
+                let mut releases = Vec::with_capacity(spans.len());
+                for span in spans {
+                    let records = self.range(span.start, span.end).await?;
+                    releases.push(summary::release(&records, settings.unit, span, settings.k));
+                }
+                let summary = Summary::new(
+                    settings.unit,
                     group,
                     settings.k,
                     settings.retention_days,
+                    releases,
                 );
+                let labels: Vec<&str> = summary.releases.iter().map(|r| r.label.as_str()).collect();
                 audit
                     .append(
                         now,
@@ -315,10 +323,12 @@ impl TrafficService {
                         "-",
                         "",
                         &format!(
-                            "from={} to={} k={}",
-                            summary::date(from),
-                            summary::date(to),
-                            settings.k
+                            "{}s={} group={} k={} p={}",
+                            settings.unit.name(),
+                            labels.join(","),
+                            group.name(),
+                            settings.k,
+                            summary.dominance_percent
                         ),
                     )
                     .map_err(e)?;
@@ -489,6 +499,37 @@ impl TrafficService {
     }
 }
 
+/// The periods a summary request names, checked against `window`; none named: every period in it.
+fn summary_periods(window: &Window, names: &[String]) -> Result<Vec<summary::Span>, String> {
+    let available = window.periods();
+    if names.is_empty() {
+        if available.is_empty() {
+            return Err(format!(
+                "no whole {} has ended inside the retention window yet: nothing can be summarised",
+                window.unit.name()
+            ));
+        }
+        return Ok(available);
+    }
+    let hint = match (available.first(), available.last()) {
+        (Some(first), Some(last)) => format!(
+            " (periods that can be summarised now: {} .. {})",
+            window.unit.label(*first),
+            window.unit.label(*last)
+        ),
+        _ => String::new(),
+    };
+    names
+        .iter()
+        .map(|name| {
+            let span = window.unit.parse(name)?;
+            window.check(span)?;
+            Ok(span)
+        })
+        .collect::<Result<Vec<_>, summary::PeriodError>>()
+        .map_err(|err| format!("{err}{hint}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -615,16 +656,17 @@ mod tests {
         let text = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<Request>(&text).unwrap(), r);
         let r = Request::Traffic(TrafficRequest::Summary {
-            from: 1,
-            to: 2,
-            by: Period::Week,
-            group: Group::Category,
+            periods: vec!["2026-W47".into()],
+            group: Group::DomainVerdict,
         });
         let text = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<Request>(&text).unwrap(), r);
         // An older client's request with `by` as a plain string still parses.
         let old = r#"{"request":"traffic","traffic":"inquiry-open","person":"p@x","reason":"r","days":1,"by":"b","from":null}"#;
         assert!(serde_json::from_str::<Request>(old).is_ok());
+        // The free ranges of old are refused by the socket too.
+        let old = r#"{"traffic":"summary","from":0,"to":86400,"by":"day","group":"domain"}"#;
+        assert!(serde_json::from_str::<Request>(old).is_err());
     }
 
     #[tokio::test]
@@ -862,14 +904,13 @@ mod tests {
         };
         let mut config = Config::default();
         config.traffic.k_anonymity = 2;
+        config.traffic.summary_period = Unit::Day;
         config.traffic.inquiry_max_days = 20;
         traffic.reload(&config);
         let Response::Traffic(TrafficResponse::Summary { summary }) = ask(
             &service,
             TrafficRequest::Summary {
-                from: 0,
-                to: 30 * DAY,
-                by: Period::Day,
+                periods: vec![],
                 group: Group::Domain,
             },
             30 * DAY,
@@ -878,31 +919,73 @@ mod tests {
         else {
             panic!("no summary");
         };
-        assert_eq!(summary.k, 2);
-        assert!(summary.rows.iter().all(|r| r.counts.is_some()));
+        assert_eq!((summary.k, summary.unit), (2, Unit::Day));
+        // Days 3..=28: day 2 begins too close to the retention cut-off, day 29 ended less than an hour ago.
+        assert_eq!(summary.releases.len(), 26);
+        // Two senders never make a shown figure, whatever k: each could subtract their own part.
+        assert!(summary.releases.iter().all(|r| r.cells.is_empty()));
         opened(&service, open("piet@school.example", 20, None), 30 * DAY).await;
     }
 
     #[tokio::test]
-    async fn summary_suppresses_cells_with_two_senders() {
+    async fn summaries_are_of_whole_completed_periods_and_audited() {
         let dir = tempfile::tempdir().unwrap();
         let service = service(dir.path());
-        let Response::Traffic(TrafficResponse::Summary { summary }) = ask(
-            &service,
-            TrafficRequest::Summary {
-                from: 0,
-                to: 30 * DAY,
-                by: Period::Day,
-                group: Group::Domain,
-            },
-            30 * DAY,
-        )
-        .await
+        let (keys, _) = KeyRing::open(&dir.path().join("keys"), &dir.path().join("data"), 28, 0)
+            .expect("keys");
+        // Six more senders in the week of 1970-01-12 (days 11..18), so that week has a shown cell.
+        let Some(traffic) = service.traffic.clone() else {
+            panic!("traffic service");
+        };
+        for i in 0..6 {
+            let who = format!("leraar{i}@school.example");
+            traffic
+                .store()
+                .insert(&record(&keys, 12 * DAY + i, &who))
+                .expect("insert");
+        }
+        let summary = |periods: &[&str], now: u64| {
+            let service = &service;
+            let periods = periods.iter().map(|p| p.to_string()).collect();
+            async move {
+                ask(
+                    service,
+                    TrafficRequest::Summary {
+                        periods,
+                        group: Group::Domain,
+                    },
+                    now,
+                )
+                .await
+            }
+        };
+        let Response::Traffic(TrafficResponse::Summary { summary: s }) =
+            summary(&["1970-W03"], 30 * DAY).await
         else {
             panic!("no summary");
         };
-        assert_eq!(summary.rows.len(), 20);
-        assert!(summary.rows.iter().all(|r| r.counts.is_none()));
-        assert_eq!(summary.k, 5);
+        assert_eq!(s.unit, Unit::Week);
+        assert_eq!(s.releases.len(), 1);
+        let cell = &s.releases[0].cells[0];
+        // piet and jan on 7 days each, and the six teachers.
+        assert_eq!(
+            (cell.domain.as_str(), cell.messages),
+            ("school.example", 20)
+        );
+        // Refused: a day in week mode, a week that is still running, a week before the retention window.
+        for (period, now, want) in [
+            ("1970-01-12", 30 * DAY, "is not a week"),
+            ("1970-W03", 17 * DAY, "has not ended yet"),
+            ("1970-W02", 40 * DAY, "begins before"),
+        ] {
+            let Response::Error { message } = summary(&[period], now).await else {
+                panic!("{period} accepted");
+            };
+            assert!(message.contains(want), "{message}");
+            assert!(message.contains("can be summarised"), "{message}");
+        }
+        let entries = audit_log(dir.path());
+        let details: Vec<&str> = entries.iter().map(|e| e.detail.as_str()).collect();
+        assert_eq!(details, ["weeks=1970-W03 group=domain k=5 p=10"]);
     }
 }

@@ -14,7 +14,7 @@ use crate::admin::traffic::{Listed, ReportLine};
 use crate::admin::{Request, Response, TrafficRequest, TrafficResponse};
 use crate::config::Config;
 use crate::traffic::inquiry::who;
-use crate::traffic::summary::{parse_date, Group, Period, Summary};
+use crate::traffic::summary::{parse_date, Group, Summary};
 use crate::traffic::{Inquiry, DAY};
 
 #[derive(Debug, clap::Args)]
@@ -38,16 +38,14 @@ enum SummaryFormat {
 
 #[derive(Debug, clap::Subcommand)]
 enum TrafficCommand {
-    /// Aggregated figures per period and group; cells with fewer than k distinct senders are suppressed.
+    /// Aggregated figures of whole, completed periods; a figure fewer than k distinct senders contributed
+    /// to (or that one sender dominates) is suppressed everywhere.
     Summary {
-        /// First day (YYYY-MM-DD, UTC).
-        #[arg(long, value_name = "DATE")]
-        from: String,
-        /// Last day, included (YYYY-MM-DD, UTC).
-        #[arg(long, value_name = "DATE")]
-        to: String,
-        #[arg(long, value_enum, default_value = "day")]
-        by: Period,
+        /// A whole period of [traffic] summary_period: a week like 2026-W47, or a day like 2026-11-23.
+        /// Repeat for several. Default: every period that has ended and lies inside the retention window.
+        #[arg(long = "period", value_name = "PERIOD")]
+        periods: Vec<String>,
+        /// Rows per sender domain, verdict, rule category, or domain and verdict (the base cells).
         #[arg(long, value_enum, default_value = "domain")]
         group: Group,
         #[arg(long, value_enum, default_value = "table")]
@@ -135,30 +133,16 @@ fn traffic(config: &Config, request: TrafficRequest) -> anyhow::Result<TrafficRe
 pub fn run_traffic(config: Option<PathBuf>, args: TrafficArgs) -> anyhow::Result<ExitCode> {
     let config = config_with(config, args.data_dir)?;
     let TrafficCommand::Summary {
-        from,
-        to,
-        by,
+        periods,
         group,
         format,
         out,
     } = args.command;
-    let from = parse_date(&from)?;
-    let to = parse_date(&to)? + DAY;
-    if to <= from {
-        bail!("--to lies before --from");
-    }
     if format == SummaryFormat::Xlsx && out.is_none() {
         bail!("--format xlsx needs --out FILE");
     }
-    let TrafficResponse::Summary { summary } = traffic(
-        &config,
-        TrafficRequest::Summary {
-            from,
-            to,
-            by,
-            group,
-        },
-    )?
+    let TrafficResponse::Summary { summary } =
+        traffic(&config, TrafficRequest::Summary { periods, group })?
     else {
         bail!("unexpected answer from the daemon");
     };
@@ -166,7 +150,11 @@ pub fn run_traffic(config: Option<PathBuf>, args: TrafficArgs) -> anyhow::Result
     match out {
         Some(path) => {
             std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
-            println!("wrote {} ({} rows)", path.display(), summary.rows.len());
+            println!(
+                "wrote {} ({} rows)",
+                path.display(),
+                summary.table().rows.len()
+            );
         }
         None => {
             use std::io::Write;

@@ -492,7 +492,7 @@ mod tests {
                 assert_eq!(weekday(from), 0, "starts on a Monday");
                 assert_eq!((from - FIRST_MONDAY) % len, 0, "counted from 1970-01-05");
                 // Every day and every ISO week lies in one period.
-                let week = crate::traffic::summary::Period::Week.start(t);
+                let week = crate::traffic::summary::iso_week_start(t);
                 assert!(from <= week && week + WEEK <= to);
             }
         }

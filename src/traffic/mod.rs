@@ -1,5 +1,5 @@
 //! *Verkeersgegevens*: one traffic record per message the filter handles, kept 28 days (WereldKidz 6.7),
-//! read only as k-anonymous aggregates (SOML/ProCon 8.2, Uniek 3.2.5b) or by a time-limited targeted
+//! read only as k-anonymous aggregates of whole periods (SOML/ProCon 8.2, Uniek 3.2.5b) or by a time-limited targeted
 //! inquiry on one person (SOML/ProCon 8.3, WereldKidz 6.6).
 //!
 //! ## The record, field by field ([`Record`])
@@ -49,7 +49,7 @@ pub mod summary;
 pub use inquiry::{Inquiry, InquiryError};
 pub use keys::{EpochKey, KeyError, KeyRing};
 pub use store::{StoreError, TrafficStore};
-pub use summary::{Group, Period, Summary};
+pub use summary::{Group, Summary, Unit};
 
 /// Seconds in a day.
 pub const DAY: u64 = 86_400;

@@ -7,8 +7,11 @@
 //!   [`VALUE_VERSION`] ++ the [`Record`] as JSON.
 //! - tree `inquiries`: key = inquiry id as 8 bytes big-endian; value = [`VALUE_VERSION`] ++ the
 //!   [`Inquiry`] as JSON.
+//! - tree `meta`: key `purged_before` = the latest purge cut-off as 8 bytes big-endian (records before it
+//!   may be gone; summaries refuse periods that begin earlier).
 //!
-//! Must not: hold anything but records and inquiries; decide anything (retention's cut-off is passed in).
+//! Must not: hold anything but records, inquiries and that cut-off; decide anything (retention's cut-off is
+//! passed in).
 
 use std::path::Path;
 
@@ -34,8 +37,12 @@ pub struct TrafficStore {
     db: sled::Db,
     records: sled::Tree,
     inquiries: sled::Tree,
+    meta: sled::Tree,
     path: String,
 }
+
+/// Key in `meta` of the latest purge cut-off.
+const PURGED_BEFORE: &[u8] = b"purged_before";
 
 fn record_key(time: u64, seq: u64) -> [u8; 16] {
     let mut key = [0u8; 16];
@@ -98,10 +105,12 @@ impl TrafficStore {
         };
         let records = db.open_tree("records").map_err(err)?;
         let inquiries = db.open_tree("inquiries").map_err(err)?;
+        let meta = db.open_tree("meta").map_err(err)?;
         Ok(TrafficStore {
             db,
             records,
             inquiries,
+            meta,
             path: name,
         })
     }
@@ -146,9 +155,15 @@ impl TrafficStore {
     }
 
     /// Delete every record older than `retention_days` before `now` (seconds since the epoch), i.e. with
-    /// `time < now - retention_days × 86400`; returns how many were deleted (WereldKidz 6.7).
+    /// `time < now - retention_days × 86400`; returns how many were deleted (WereldKidz 6.7). The cut-off is
+    /// remembered first ([`TrafficStore::purged_before`]).
     pub fn purge(&self, now: u64, retention_days: u64) -> Result<usize, StoreError> {
         let cutoff = now.saturating_sub(retention_days.saturating_mul(DAY));
+        if cutoff > self.purged_before()? {
+            self.meta
+                .insert(PURGED_BEFORE, &cutoff.to_be_bytes())
+                .map_err(|e| self.err(e))?;
+        }
         let mut n = 0;
         for item in self.records.range(..record_key(cutoff, 0)) {
             let (k, _) = item.map_err(|e| self.err(e))?;
@@ -156,6 +171,18 @@ impl TrafficStore {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// The latest purge cut-off: records before it may have been deleted (0: never purged). A summary of a
+    /// period that begins earlier would miss records a summary made before the purge saw.
+    pub fn purged_before(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .meta
+            .get(PURGED_BEFORE)
+            .map_err(|e| self.err(e))?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
     }
 
     /// A new inquiry id (1, 2, ...).
@@ -254,6 +281,10 @@ mod tests {
         // A second purge at the same time deletes nothing more; a day later the next one goes.
         assert_eq!(store.purge(now, 28).unwrap(), 0);
         assert_eq!(store.purge(now + 1, 28).unwrap(), 1);
+        // The latest cut-off is remembered, also when the retention is raised afterwards.
+        assert_eq!(store.purged_before().unwrap(), cutoff + 1);
+        assert_eq!(store.purge(now + 1, 60).unwrap(), 0);
+        assert_eq!(store.purged_before().unwrap(), cutoff + 1);
     }
 
     #[test]
