@@ -5,14 +5,17 @@
 //!
 //! - [`build_dsn`] (in `dsn.rs`) is pure: no clock, no I/O; the time is passed in.
 //! - [`reject_reply`] is the SMTP answer for `bounce_mode = "reject"` (Postfix then writes the bounce itself).
+//! - [`may_notify`] (in `notify.rs`) is pure: it decides whether a sender may get a notice at all (only our
+//!   own senders, never automatic mail or an address no notice can reach: no backscatter).
 //! - [`Mailer`] (in `mailer.rs`) is the only I/O here: it hands a finished DSN to the next hop.
 //!
-//! What this module must never do: carry the forbidden content or an infected file back to the sender. The
-//! DSN holds the human explanation (rule category, article and the rule's own advice, or the detection name),
-//! the machine-readable delivery status (the next hop's code and status for a refused recipient, never its
-//! free text), and the header fields the sender's own mail program wrote to identify the message (`From`,
-//! `To`, `Cc`, `Subject`, `Date`, `Message-ID`, …) — never the body, never an attachment, never headers added
-//! on the way (`Received`, signatures, other filters' fields), and the explanation never repeats the subject.
+//! What this module must never do: carry the forbidden content or an infected file back to the sender, or
+//! write to anyone [`may_notify`] refused. The DSN holds the human explanation (rule category, article and
+//! the rule's own advice, or the detection name), the machine-readable delivery status (the next hop's code
+//! and status for a refused recipient, never its free text), and the header fields the sender's own mail
+//! program wrote to identify the message (`From`, `To`, `Cc`, `Subject`, `Date`, `Message-ID`, …) — never the
+//! body, never an attachment, never headers added on the way (`Received`, signatures, other filters'
+//! fields), and the explanation never repeats the subject.
 //!
 //! # Templates
 //!
@@ -35,10 +38,12 @@
 
 mod dsn;
 mod mailer;
+mod notify;
 mod template;
 
 pub use dsn::build_dsn;
 pub use mailer::Mailer;
+pub use notify::{check_address, may_notify, AddressProblem, NoticePolicy, Withheld};
 pub use template::{validate_template, PLACEHOLDERS};
 
 use crate::rules::RuleInfo;
@@ -146,10 +151,26 @@ pub enum BounceError {
     InvalidNextHop { address: String },
     #[error("next hop {address} did not accept the bounce: {reason}")]
     Send { address: String, reason: String },
+    #[error("next hop {address} refused the bounce permanently: {reason}")]
+    Refused { address: String, reason: String },
     #[error("next hop {address} answered {code} instead of 250 to the bounce")]
     NotAccepted { address: String, code: u16 },
     #[error("sending the bounce to next hop {address} timed out after {seconds} s")]
     Timeout { address: String, seconds: u64 },
+}
+
+impl BounceError {
+    /// True when sending this DSN again cannot succeed: the recipient address is unusable or the next hop
+    /// refused it permanently. Anything else (next hop down, a timeout, a `4xx`) may work on a retry.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            BounceError::NullSender
+                | BounceError::NoRecipients
+                | BounceError::InvalidAddress { .. }
+                | BounceError::Refused { .. }
+        )
+    }
 }
 
 /// Longest reply line text, so that `550-5.7.1 ` + text + CRLF stays within 512 bytes (RFC 5321 §4.5.3.1.5).
