@@ -7,7 +7,9 @@
 //! - [`reject_reply`] is the SMTP answer for `bounce_mode = "reject"` (Postfix then writes the bounce itself).
 //! - [`may_notify`] (in `notify.rs`) is pure: it decides whether a sender may get a notice at all (only our
 //!   own senders, never automatic mail or an address no notice can reach: no backscatter).
-//! - [`Mailer`] (in `mailer.rs`) is the only I/O here: it hands a finished DSN to the next hop.
+//! - [`Mailer`] (in `mailer.rs`) hands a finished DSN to the next hop; [`NoticeMemory`] (in `memory.rs`)
+//!   remembers which notices went out, so a message Postfix retries does not cause a second one. These two
+//!   are the only I/O here.
 //!
 //! What this module must never do: carry the forbidden content or an infected file back to the sender, or
 //! write to anyone [`may_notify`] refused. The DSN holds the human explanation (rule category, article and
@@ -38,11 +40,13 @@
 
 mod dsn;
 mod mailer;
+mod memory;
 mod notify;
 mod template;
 
 pub use dsn::build_dsn;
 pub use mailer::Mailer;
+pub use memory::{MemoryError, NoticeKey, NoticeMemory};
 pub use notify::{check_address, may_notify, AddressProblem, NoticePolicy, Withheld};
 pub use template::{validate_template, PLACEHOLDERS};
 
