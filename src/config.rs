@@ -148,6 +148,10 @@ pub struct Policy {
     /// `local-senders`: content rules apply to mail from the local domains (outgoing and internal mail);
     /// `all`: to every message. Malware scanning always applies to all.
     pub screen: Screen,
+    /// A message that should go back to a sender who may not get a notice (not one of ours, automatic mail,
+    /// an unusable address; see [`crate::bounce::may_notify`]): `quarantine` (held for ICT) or `discard`
+    /// (dropped and logged). After-queue mode only; the milter refuses such mail with `550`.
+    pub on_unnotifiable: OnUnnotifiable,
 }
 
 impl Default for Policy {
@@ -156,8 +160,19 @@ impl Default for Policy {
             threshold: 5.0,
             bounce_mode: BounceMode::Dsn,
             screen: Screen::LocalSenders,
+            on_unnotifiable: OnUnnotifiable::Quarantine,
         }
     }
+}
+
+/// What happens to a message whose sender may not be notified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnnotifiable {
+    /// Stored in the quarantine with the rule ids (or the next hop's refusal), releasable by ICT.
+    Quarantine,
+    /// Dropped; the log line says so.
+    Discard,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -487,6 +502,13 @@ pub struct Bounce {
     pub template_nl: Option<PathBuf>,
     /// An English template file replacing the embedded one.
     pub template_en: Option<PathBuf>,
+    /// Also notify senders outside `local_domains` when Postfix marked the message `XFORWARD SOURCE=LOCAL`
+    /// (pickup, or a client in its `local_header_rewrite_clients`). Off by default: internet mail that
+    /// reaches Postfix from the machine itself (fetchmail, a local proxy or filter in front) is "local" too.
+    pub notify_local_source: bool,
+    /// Days a sent notice is remembered, so Postfix's retries of the same message do not repeat it. At
+    /// least Postfix's `maximal_queue_lifetime` (5 days).
+    pub remember_days: u64,
 }
 
 impl Default for Bounce {
@@ -495,9 +517,14 @@ impl Default for Bounce {
             reporting_mta: "localhost".into(),
             template_nl: None,
             template_en: None,
+            notify_local_source: false,
+            remember_days: 5,
         }
     }
 }
+
+/// Longest `[bounce] remember_days` accepted (Postfix caps `maximal_queue_lifetime` at 100 days).
+pub const MAX_REMEMBER_DAYS: u64 = 100;
 
 /// `[storage]`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -664,6 +691,16 @@ impl Config {
             if value == 0 {
                 return Err(invalid("scan", key, "must be greater than 0".into()));
             }
+        }
+        if !(1..=MAX_REMEMBER_DAYS).contains(&self.bounce.remember_days) {
+            return Err(invalid(
+                "bounce",
+                "remember_days",
+                format!(
+                    "{} is not between 1 and {MAX_REMEMBER_DAYS} (Postfix's maximal_queue_lifetime, default 5)",
+                    self.bounce.remember_days
+                ),
+            ));
         }
         if self.quarantine.retention_days == 0 {
             return Err(invalid(
@@ -836,6 +873,14 @@ impl Config {
         }
     }
 
+    /// Who may get a notice.
+    pub fn notice_policy(&self) -> crate::bounce::NoticePolicy {
+        crate::bounce::NoticePolicy {
+            local_domains: self.organisation.local_domains.clone(),
+            trust_local_source: self.bounce.notify_local_source,
+        }
+    }
+
     /// What the rules need to know about the organisation.
     pub fn org_context(&self) -> crate::rules::OrgContext {
         crate::rules::OrgContext {
@@ -920,6 +965,12 @@ mod tests {
             ("[milter]\non_infected = \"ignore\"\n", "on_infected"),
             ("[milter]\ntimeout_secs = 0\n", "timeout_secs"),
             ("[policy]\nthreshold = 0.0\n", "threshold"),
+            (
+                "[policy]\non_unnotifiable = \"bounce\"\n",
+                "on_unnotifiable",
+            ),
+            ("[bounce]\nremember_days = 0\n", "remember_days"),
+            ("[bounce]\nremember_days = 1000\n", "remember_days"),
             (
                 "[organisation]\nlocal_domains = [\"a@b\"]\n",
                 "local_domains",

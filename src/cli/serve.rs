@@ -164,11 +164,21 @@ async fn serve(
         std::future::pending::<()>(),
     ));
     info!(socket = %socket.display(), "admin socket listening");
+    let notices = crate::bounce::NoticeMemory::new(config.storage.data_dir.join("notices"));
+    match notices
+        .sweep(std::time::SystemTime::now(), engine.remember)
+        .await
+    {
+        Ok(expired) => info!(expired, "notice memory opened"),
+        // Never a reason not to start: without the memory a retried message may repeat its notice.
+        Err(e) => warn!(error = %e, "notice memory unreadable"),
+    }
     let pipeline = Pipeline::new(
         engine,
         NextHop::new(config.next_hop_settings()),
         mailer,
         Arc::new(store.clone()),
+        notices,
     );
     // Kept to write the queued traffic records before stopping.
     let traffic_recorder = recorder.clone();
@@ -177,7 +187,7 @@ async fn serve(
     let settings = Arc::new(ArcSwap::from_pointee(config.server_settings()));
     let milter_settings = Arc::new(ArcSwap::from_pointee(config.milter_settings()));
     if config.organisation.local_domains.is_empty() {
-        warn!("no [organisation] local_domains configured: every sender is screened and every recipient counts as external");
+        warn!("no [organisation] local_domains configured: every sender is screened, every recipient counts as external, and only mail Postfix marks XFORWARD SOURCE=LOCAL gets notices (other suspect mail is handled per [policy] on_unnotifiable)");
     }
     let config_name = config_path
         .as_ref()

@@ -203,7 +203,7 @@ impl Milter {
             size,
             attachments,
             &decision,
-            &Outcome { reply, action },
+            &Outcome::new(reply, action),
         );
         responses
     }
