@@ -931,8 +931,8 @@ mod tests {
     async fn summaries_are_of_whole_completed_periods_and_audited() {
         let dir = tempfile::tempdir().unwrap();
         let service = service(dir.path());
-        let (keys, _) = KeyRing::open(&dir.path().join("keys"), &dir.path().join("data"), 28, 0)
-            .expect("keys");
+        let (keys, _) =
+            KeyRing::open(&dir.path().join("keys"), &dir.path().join("data"), 28, 0).expect("keys");
         // Six more senders in the week of 1970-01-12 (days 11..18), so that week has a shown cell.
         let Some(traffic) = service.traffic.clone() else {
             panic!("traffic service");
