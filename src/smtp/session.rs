@@ -107,7 +107,7 @@ impl Session {
     pub fn command(&mut self, parsed: Result<Command, SyntaxError>) -> Action {
         let cmd = match parsed {
             Ok(cmd) => cmd,
-            Err(e) => return Action::Reply(Reply::new(501, "5.5.4", format!("Syntax: {e}"))),
+            Err(e) => return Action::Reply(Reply::new(501, e.status(), format!("Syntax: {e}"))),
         };
         match cmd {
             Command::Ehlo(name) => Action::Reply(self.handle_ehlo(name, true)),
@@ -374,6 +374,29 @@ mod tests {
                 assert_eq!(code(&run(&mut s, line)), want, "{name}: {line}");
             }
         }
+    }
+
+    #[test]
+    fn non_utf8_addresses_get_501_and_the_transaction_goes_on() {
+        let mut s = session(5);
+        let reply = |a: Action| match a {
+            Action::Reply(r) => (r.code, r.status),
+            other => panic!("{other:?}"),
+        };
+        run(&mut s, "EHLO x");
+        assert_eq!(
+            reply(s.command(parse_command(b"MAIL FROM:<\xff@b>"))),
+            (501, "5.1.7".into())
+        );
+        run(&mut s, "MAIL FROM:<a@b>");
+        assert_eq!(
+            reply(s.command(parse_command(b"RCPT TO:<\xe9@d>"))),
+            (501, "5.1.3".into())
+        );
+        assert_eq!(reply(run(&mut s, "RCPT TO:<c@d>")), (250, "2.1.5".into()));
+        assert!(matches!(run(&mut s, "DATA"), Action::StartData(_)));
+        let txn = s.finish_data(Vec::new(), false).expect("transaction");
+        assert_eq!(txn.envelope.recipients().collect::<Vec<_>>(), vec!["c@d"]);
     }
 
     #[test]
