@@ -31,6 +31,11 @@ pub struct LineDecoder {
 }
 
 impl LineDecoder {
+    /// Inside an over-long line whose end has not arrived yet (its bytes were consumed and dropped).
+    pub fn is_discarding(&self) -> bool {
+        self.discarding
+    }
+
     /// Takes the next event off the front of `buf` and returns it with the number of bytes consumed.
     /// The caller removes the consumed bytes. A line ends at LF; a CR before it is dropped (bare LF is
     /// tolerated in commands, as Postfix does, since it cannot end DATA by accident).
