@@ -254,6 +254,8 @@ async fn review_cli_over_the_socket_and_offline() {
         &id,
         "--out",
         existing.to_str().expect("path"),
+        "--reason",
+        "naar CERT voor analyse",
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("exists"), "{err}");
@@ -266,7 +268,7 @@ async fn review_cli_over_the_socket_and_offline() {
         "--out",
         out_file.to_str().expect("path"),
         "--reason",
-        "naar CERT",
+        "naar CERT voor analyse",
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(std::fs::read(&out_file).expect("exported"), infected_mail());
@@ -309,7 +311,7 @@ async fn review_cli_over_the_socket_and_offline() {
     assert_eq!(listed_ids(&out), vec![id.clone()]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v[0]["status"], "released");
-    let (code, _, err) = daemon.cli(&["quarantine", "release", &id, "--reason", "nog eens"]);
+    let (code, _, err) = daemon.cli(&["quarantine", "release", &id, "--reason", "nog een keer"]);
     assert_eq!(code, 2, "next hop down must fail");
     assert!(err.contains("not released"), "{err}");
     let (code, _, err) = daemon.cli(&["quarantine", "delete", &id, "--reason", "onderzoek klaar"]);
@@ -329,4 +331,80 @@ async fn review_cli_over_the_socket_and_offline() {
     let (code, out, _) = daemon.cli(&["audit", "list"]);
     assert_eq!(code, 1);
     assert!(out.contains("CHAIN BROKEN at line 4"), "{out}");
+}
+
+/// Every request that reveals or moves content needs a reason of substance, refused by the daemon itself:
+/// straight on the admin socket (no CLI in between) and through the CLI. Nothing is revealed, changed or
+/// audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_access_without_a_reason_is_refused_on_the_socket_and_the_cli() {
+    use std::io::{BufRead, BufReader, Write};
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let daemon = Daemon::start(sink.addr(), CONFIG);
+    let id = send_infected(&daemon).await;
+    let socket = daemon.data_dir.join("admin.sock");
+    let stream = std::os::unix::net::UnixStream::connect(&socket).expect("admin socket");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut writer = stream;
+    let requests = [
+        format!(r#"{{"request":"export","id":"{id}"}}"#),
+        format!(r#"{{"request":"export","id":"{id}","reason":null}}"#),
+        format!(r#"{{"request":"export","id":"{id}","reason":"  "}}"#),
+        format!(r#"{{"request":"export","id":"{id}","reason":"CERT"}}"#),
+        format!(r#"{{"request":"show","id":"{id}","raw":true,"reason":null}}"#),
+        format!(r#"{{"request":"show","id":"{id}","raw":true,"reason":"1234567890"}}"#),
+        format!(r#"{{"request":"release","id":"{id}","reason":"x","to":null}}"#),
+        format!(r#"{{"request":"delete","id":"{id}","reason":""}}"#),
+    ];
+    for request in &requests {
+        writer
+            .write_all(format!("{request}\n").as_bytes())
+            .expect("send");
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("answer");
+        let answer: serde_json::Value = serde_json::from_str(&line).expect("json");
+        assert_eq!(answer["response"], "error", "{request} → {line}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("--reason"),
+            "{request} → {line}"
+        );
+        assert!(!line.contains("raw_base64"), "{request} → {line}");
+    }
+    drop(writer);
+
+    let out_file = tempfile::tempdir().expect("tempdir");
+    let out_path = out_file.path().join("export.eml");
+    let out_arg = out_path.to_str().expect("path");
+    let (code, _, err) = daemon.cli(&[
+        "quarantine",
+        "export",
+        &id,
+        "--out",
+        out_arg,
+        "--reason",
+        "CERT",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("says too little"), "{err}");
+    let (code, _, err) = daemon.cli(&["quarantine", "export", &id, "--out", out_arg]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--reason"), "{err}");
+    assert!(!out_path.exists(), "nothing exported");
+    let (code, _, err) = daemon.cli(&["quarantine", "delete", &id, "--reason", "weg"]);
+    assert_eq!(code, 2, "{err}");
+
+    let (code, out, err) = daemon.cli(&["audit", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(audit_actions(&out).is_empty(), "{out}");
+    let (code, out, _) = daemon.cli(&["quarantine", "list", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(listed_ids(&out), vec![id]);
+    assert_eq!(
+        sink.messages().len(),
+        1,
+        "only the notice; nothing released"
+    );
 }

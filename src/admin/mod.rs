@@ -6,9 +6,11 @@
 //! to review — that is the access control. When no daemon answers, the CLI opens the store itself and calls
 //! the same [`Service::handle`] (offline mode), so both paths run the same code.
 //!
-//! Every content reveal (`show --raw`), export, release and delete is written to the [`audit`] log before
-//! the content leaves (reveal, export) or once the action is done (release, delete); if the audit entry
-//! cannot be written, content is not revealed. Must not: log content, subjects or file names.
+//! Every content reveal (`show --raw`), export, release and delete needs a reason of substance
+//! ([`check_reason`], enforced here so the socket and the CLI are held to the same rule) and is written to
+//! the [`audit`] log before the content leaves (reveal, export) or once the action is done (release,
+//! delete); if the audit entry cannot be written, content is not revealed. Must not: log content, subjects
+//! or file names.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -128,14 +130,25 @@ fn error(message: impl std::fmt::Display) -> String {
     message.to_string()
 }
 
-/// A reason is required for actions that reveal or change content.
-fn required_reason(reason: Option<&str>, action: &str) -> Result<String, String> {
-    match reason.map(str::trim) {
-        Some(r) if !r.is_empty() => Ok(r.to_string()),
-        _ => Err(error(format!(
-            "{action} needs --reason TEXT (it goes to the audit log)"
-        ))),
+/// Shortest reason accepted for an action that reveals or moves content (the same bar as an inquiry's).
+pub const REASON_MIN_CHARS: usize = 10;
+
+/// The reason for `action`, trimmed, when it says something: at least [`REASON_MIN_CHARS`] characters with
+/// a letter among them ("x", "." or "1234567890" say nothing an auditor can check later).
+pub fn check_reason(reason: Option<&str>, action: &str) -> Result<String, String> {
+    let reason = reason.map(str::trim).unwrap_or_default();
+    if reason.is_empty() {
+        return Err(error(format!(
+            "{action} needs --reason TEXT: why you need this message (it goes to the audit log)"
+        )));
     }
+    if reason.chars().count() < REASON_MIN_CHARS || !reason.chars().any(char::is_alphabetic) {
+        return Err(error(format!(
+            "{action}: --reason {reason:?} says too little; give the why in words, at least \
+             {REASON_MIN_CHARS} characters (e.g. \"melding helpdesk 1234, bijlage naar CERT\")"
+        )));
+    }
+    Ok(reason.to_string())
 }
 
 impl Service {
@@ -201,9 +214,13 @@ impl Service {
                 })
             }
             Request::Show { id, raw, reason } => {
+                let reason = if raw {
+                    Some(check_reason(reason.as_deref(), "show --raw")?)
+                } else {
+                    None
+                };
                 let (entry, bytes) = self.get_raw(&id).await?;
-                let raw_base64 = if raw {
-                    let reason = required_reason(reason.as_deref(), "show --raw")?;
+                let raw_base64 = if let Some(reason) = reason {
                     self.audit
                         .append(now, uid, "show-raw", &id, &reason, "")
                         .map_err(error)?;
@@ -228,9 +245,10 @@ impl Service {
                 })
             }
             Request::Export { id, reason } => {
+                let reason = check_reason(reason.as_deref(), "export")?;
                 let (_, bytes) = self.get_raw(&id).await?;
                 self.audit
-                    .append(now, uid, "export", &id, reason.as_deref().unwrap_or(""), "")
+                    .append(now, uid, "export", &id, &reason, "")
                     .map_err(error)?;
                 Ok(Response::Exported {
                     id,
@@ -238,7 +256,7 @@ impl Service {
                 })
             }
             Request::Delete { id, reason } => {
-                let reason = required_reason(Some(&reason), "delete")?;
+                let reason = check_reason(Some(&reason), "delete")?;
                 self.store.get(&id).map_err(error)?;
                 self.store.delete(&id).await.map_err(error)?;
                 self.audit
@@ -247,7 +265,7 @@ impl Service {
                 Ok(Response::Deleted { id })
             }
             Request::Release { id, reason, to } => {
-                let reason = required_reason(Some(&reason), "release")?;
+                let reason = check_reason(Some(&reason), "release")?;
                 let (entry, bytes) = self.get_raw(&id).await?;
                 let recipients = match to {
                     Some(to) => {

@@ -63,8 +63,8 @@ enum Command {
         id: String,
         #[arg(long, value_name = "FILE.eml", required = true)]
         out: PathBuf,
-        /// Why you export it.
-        #[arg(long, value_name = "TEXT")]
+        /// Why you export it (at least 10 characters; written to the audit log).
+        #[arg(long, value_name = "TEXT", required = true)]
         reason: Option<String>,
     },
     /// Delete a quarantined message (audited).
