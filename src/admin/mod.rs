@@ -28,7 +28,7 @@ pub mod client;
 pub mod server;
 pub mod traffic;
 
-pub use audit::{AuditEntry, AuditLog, Verification};
+pub use audit::{AuditEntry, AuditLog, Settled, Verification};
 pub use traffic::{TrafficRequest, TrafficResponse, TrafficService};
 
 /// One request on the admin socket.
@@ -107,6 +107,9 @@ pub enum Response {
     Audit {
         entries: Vec<AuditEntry>,
         verification: Verification,
+        /// SHA-256 of each entry's line, in the order of `entries` (compare with the shipped copy).
+        #[serde(default)]
+        hashes: Vec<String>,
     },
     Traffic(TrafficResponse),
     Error {
@@ -159,19 +162,60 @@ impl Service {
         next_hop: NextHopSettings,
         limits: Limits,
     ) -> Service {
-        Service {
+        let service = Service {
             store,
             audit,
             next_hop,
             limits,
             traffic: None,
-        }
+        };
+        service.tell_audit_what_the_stores_hold();
+        service
     }
 
     /// Also answer traffic requests from `traffic`.
     pub fn with_traffic(mut self, traffic: TrafficService) -> Service {
         self.traffic = Some(traffic);
+        self.tell_audit_what_the_stores_hold();
         self
+    }
+
+    /// What the stores hold that implies an audit log existed ("the quarantine holds 3 messages"): with no
+    /// log entries and no head, that means the log was deleted.
+    fn stored_history(&self) -> Option<String> {
+        let mut held = Vec::new();
+        match self.store.list(UNIX_EPOCH) {
+            Ok(entries) if entries.len() == 1 => held.push("the quarantine holds 1 message".into()),
+            Ok(entries) if !entries.is_empty() => {
+                held.push(format!("the quarantine holds {} messages", entries.len()))
+            }
+            Ok(_) => {}
+            // Not evidence either way; the audit list says what it can.
+            Err(e) => tracing::warn!(error = %e, "cannot count the quarantine for the audit check"),
+        }
+        match self.traffic.as_ref().map(|t| t.store().inquiries()) {
+            Some(Ok(inquiries)) if inquiries.len() == 1 => held.push("1 inquiry was opened".into()),
+            Some(Ok(inquiries)) if !inquiries.is_empty() => {
+                held.push(format!("{} inquiries were opened", inquiries.len()))
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "cannot count the inquiries for the audit check")
+            }
+            _ => {}
+        }
+        (!held.is_empty()).then(|| held.join(" and "))
+    }
+
+    fn tell_audit_what_the_stores_hold(&self) {
+        if let Err(e) = self.audit.expect_history(self.stored_history()) {
+            tracing::error!(error = %e, "audit log state");
+        }
+    }
+
+    /// At daemon start: record any damage found in the audit log as break entries and anchor its head
+    /// ([`AuditLog::settle`]), as `uid` (the daemon).
+    pub fn settle_audit(&self, uid: u32, now: SystemTime) -> Result<Settled, String> {
+        self.audit.settle(now, uid).map_err(error)
     }
 
     /// Retention (WereldKidz 6.7: nothing kept longer than needed): delete entries older than
@@ -302,10 +346,14 @@ impl Service {
                 None => Err(error("the traffic store is not open")),
             },
             Request::AuditList => {
-                let (entries, verification) = audit::read(self.audit.path()).map_err(error)?;
+                let report = self
+                    .audit
+                    .report(self.stored_history().as_deref())
+                    .map_err(error)?;
                 Ok(Response::Audit {
-                    entries,
-                    verification,
+                    entries: report.entries,
+                    verification: report.verification,
+                    hashes: report.hashes,
                 })
             }
         }

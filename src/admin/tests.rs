@@ -17,6 +17,9 @@ fn at(secs: u64) -> SystemTime {
 }
 
 async fn service(dir: &std::path::Path, next_hop: &str) -> (Service, String) {
+    // As the daemon does at its first start: the audit head exists before anything is quarantined.
+    let audit = AuditLog::open(dir.join("audit.log")).expect("audit");
+    audit.settle(at(1), 0).expect("settle");
     let (store, _) = Store::open(dir).expect("open");
     let analysis = message::analyse(MAIL, &Limits::default());
     let part = analysis.attachments[0].part;
@@ -41,7 +44,6 @@ async fn service(dir: &std::path::Path, next_hop: &str) -> (Service, String) {
         )
         .await
         .expect("store");
-    let audit = AuditLog::open(dir.join("audit.log")).expect("audit");
     let settings = NextHopSettings {
         address: next_hop.into(),
         connect_timeout: Duration::from_secs(2),
@@ -240,6 +242,7 @@ async fn export_and_delete_are_audited_and_listed() {
     let Response::Audit {
         entries,
         verification,
+        ..
     } = r
     else {
         panic!("{r:?}")
@@ -355,5 +358,28 @@ async fn content_requests_without_a_reason_of_substance_are_refused() {
     assert_eq!(
         audit_actions(&svc),
         vec![("export".into(), "naar CERT!".into(), 1000)]
+    );
+}
+
+/// `audit list` through the service reports a log deleted while the quarantine holds mail.
+#[tokio::test]
+async fn a_deleted_audit_log_with_a_full_quarantine_is_reported() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (svc, _) = service(tmp.path(), &dead_addr()).await;
+    let r = svc.handle(7, Request::AuditList, at(3000)).await;
+    assert!(
+        matches!(&r, Response::Audit { verification, .. } if verification.intact),
+        "{r:?}"
+    );
+    std::fs::remove_file(tmp.path().join("audit.head")).expect("rm head");
+    let r = svc.handle(7, Request::AuditList, at(3000)).await;
+    let Response::Audit { verification, .. } = r else {
+        panic!("{r:?}")
+    };
+    assert!(!verification.intact);
+    assert!(
+        verification.problems[0]
+            .contains("audit.head is missing, but the quarantine holds 1 message"),
+        "{verification:?}"
     );
 }

@@ -97,6 +97,7 @@ pub(super) fn call(config: &Config, request: Request) -> anyhow::Result<Response
         if let Some(r) = admin::client::request(&socket, &request).await? {
             return anyhow::Ok(r);
         }
+        super::audit::ship_offline_entries();
         let (store, _) = Store::open(&config.storage.data_dir)
             .context("no daemon answers on the admin socket; opening the quarantine offline")?;
         store.flush().await?;
