@@ -110,6 +110,8 @@ pub struct Smtp {
     pub max_connections: usize,
     /// Idle seconds allowed while waiting for a command or DATA.
     pub timeout_secs: u64,
+    /// Seconds one command line may take from its first byte to its end (slow-sending clients).
+    pub command_timeout_secs: u64,
     /// Seconds a whole DATA phase may take.
     pub data_timeout_secs: u64,
     /// Idle next-hop connections kept open; at most the next hop's maxproc (10 in a usual master.cf).
@@ -129,6 +131,7 @@ impl Default for Smtp {
             max_recipients: 1000,
             max_connections: 100,
             timeout_secs: 300,
+            command_timeout_secs: 60,
             data_timeout_secs: 600,
             pool_size: 8,
             shutdown_grace_secs: 60,
@@ -646,6 +649,7 @@ impl Config {
             ("max_recipients", self.smtp.max_recipients as u64),
             ("max_connections", self.smtp.max_connections as u64),
             ("timeout_secs", self.smtp.timeout_secs),
+            ("command_timeout_secs", self.smtp.command_timeout_secs),
             ("data_timeout_secs", self.smtp.data_timeout_secs),
             ("pool_size", self.smtp.pool_size as u64),
         ] {
@@ -858,6 +862,7 @@ impl Config {
             max_recipients: self.smtp.max_recipients,
             max_connections: self.smtp.max_connections,
             read_timeout: Duration::from_secs(self.smtp.timeout_secs),
+            command_timeout: Duration::from_secs(self.smtp.command_timeout_secs),
             data_timeout: Duration::from_secs(self.smtp.data_timeout_secs),
             shutdown_grace: Duration::from_secs(self.smtp.shutdown_grace_secs),
         }

@@ -173,7 +173,14 @@ fn quarantine_stores_then_rejects() {
     assert_eq!(entries.len(), 1, "{out}");
     let id = entries[0]["id"].as_str().expect("id").to_string();
     // The stored message is the rebuilt one: headers and the whole body.
-    let (status, raw, err) = daemon.cli(&["quarantine", "show", &id, "--raw", "--reason", "test"]);
+    let (status, raw, err) = daemon.cli(&[
+        "quarantine",
+        "show",
+        &id,
+        "--raw",
+        "--reason",
+        "test van de milter",
+    ]);
     assert_eq!(status, 0, "{err}");
     assert!(raw.contains("Subject: Rooster\r\n"), "{raw}");
     assert!(raw.contains("EICAR-STANDARD"), "{raw}");

@@ -1,8 +1,9 @@
 //! The `mailwacht` command line. Thin: parses flags, loads the configuration, calls the library.
 //!
 //! Exit codes: `0` success (for `check`: every message passes), `1` `check` found a message that would not
-//! pass, or `audit list` found the audit chain broken, `2` an error (bad configuration or rules, unreadable
-//! file, port in use, unknown quarantine id, export file exists, next hop down on release, inquiry refused).
+//! pass, or `audit list` found the audit log changed, cut or removed, `2` an error (bad configuration or
+//! rules, unreadable file, port in use, unknown quarantine id, export file exists, next hop down on release,
+//! inquiry refused).
 
 mod audit;
 mod check;

@@ -63,8 +63,8 @@ enum Command {
         id: String,
         #[arg(long, value_name = "FILE.eml", required = true)]
         out: PathBuf,
-        /// Why you export it.
-        #[arg(long, value_name = "TEXT")]
+        /// Why you export it (at least 10 characters; written to the audit log).
+        #[arg(long, value_name = "TEXT", required = true)]
         reason: Option<String>,
     },
     /// Delete a quarantined message (audited).
@@ -97,6 +97,7 @@ pub(super) fn call(config: &Config, request: Request) -> anyhow::Result<Response
         if let Some(r) = admin::client::request(&socket, &request).await? {
             return anyhow::Ok(r);
         }
+        super::audit::ship_offline_entries();
         let (store, _) = Store::open(&config.storage.data_dir)
             .context("no daemon answers on the admin socket; opening the quarantine offline")?;
         store.flush().await?;

@@ -151,6 +151,7 @@ async fn serve(
         )
         .with_traffic(traffic_service.clone()),
     );
+    settle_audit(&service);
     let retention = spawn_retention(service.clone(), config.quarantine.retention_days);
     let traffic_purge = spawn_traffic_retention(
         traffic_store.clone(),
@@ -362,6 +363,32 @@ async fn bind_milter(
                 .context("setting up the milter socket")?,
         )),
         None => anyhow::bail!("[milter] listen {:?} is not usable", section.listen),
+    }
+}
+
+/// Check the audit log against its head at start. Damage is recorded in the log as a break entry (never
+/// healed silently) and logged as an error, but the daemon keeps serving: the audit log is not needed to
+/// answer Postfix, and refusing reviews would not undo the damage, only block incident work.
+fn settle_audit(service: &crate::admin::Service) {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    match service.settle_audit(uid, std::time::SystemTime::now()) {
+        Ok(settled) => {
+            for problem in &settled.recorded {
+                error!(
+                    problem = %problem,
+                    "the audit log was changed, cut or removed; recorded as a break in the log \
+                     (`mailwacht audit list` reports it)"
+                );
+            }
+            if settled.anchored && settled.recorded.is_empty() {
+                info!("audit log head (audit.head) written");
+            }
+        }
+        Err(e) => error!(
+            error = %e,
+            "cannot check or anchor the audit log; reviews fail until it can be written (mail keeps flowing)"
+        ),
     }
 }
 
