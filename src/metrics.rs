@@ -79,6 +79,28 @@ struct Metrics {
     next_hop_errors: AtomicU64,
     connections: AtomicI64,
     traffic_dropped: AtomicU64,
+    /// Damaged stores moved aside and started afresh, per [`RecoveredStore`].
+    recovered: [AtomicU64; 2],
+}
+
+/// A store that is moved aside and started afresh when it is damaged, rather than stop mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveredStore {
+    /// `traffic.sled`: a fresh database, the old records kept aside.
+    Traffic,
+    /// `quarantine.sled`: rebuilt from the quarantine files.
+    QuarantineIndex,
+}
+
+impl RecoveredStore {
+    const ALL: [RecoveredStore; 2] = [RecoveredStore::Traffic, RecoveredStore::QuarantineIndex];
+
+    fn label(self) -> &'static str {
+        match self {
+            RecoveredStore::Traffic => "traffic",
+            RecoveredStore::QuarantineIndex => "quarantine_index",
+        }
+    }
 }
 
 static METRICS: Metrics = Metrics {
@@ -90,6 +112,7 @@ static METRICS: Metrics = Metrics {
     next_hop_errors: AtomicU64::new(0),
     connections: AtomicI64::new(0),
     traffic_dropped: AtomicU64::new(0),
+    recovered: [const { AtomicU64::new(0) }; 2],
 };
 
 /// Count one handled message: its verdict and size (not its categories, see the module docs).
@@ -129,6 +152,11 @@ pub fn next_hop_error() {
 /// A traffic record was dropped (queue full or write failed).
 pub fn traffic_dropped() {
     METRICS.traffic_dropped.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A damaged store was moved aside and started afresh.
+pub fn store_recovered(store: RecoveredStore) {
+    METRICS.recovered[store as usize].fetch_add(1, Ordering::Relaxed);
 }
 
 /// An open SMTP connection; counted while the value lives.
@@ -196,6 +224,15 @@ pub fn render() -> String {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
+    out.push_str("# HELP mailwacht_store_recovered_total Damaged stores moved aside and started afresh.\n# TYPE mailwacht_store_recovered_total counter\n");
+    for store in RecoveredStore::ALL {
+        let _ = writeln!(
+            out,
+            "mailwacht_store_recovered_total{{store=\"{}\"}} {}",
+            store.label(),
+            m.recovered[store as usize].load(Ordering::Relaxed)
         );
     }
     m.scan.render(

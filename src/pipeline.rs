@@ -10,9 +10,8 @@
 //! backscatter); a message that should go back to anyone else is kept per `[policy] on_unnotifiable`. Each
 //! notice sent is remembered ([`NoticeMemory`]), so a message Postfix sends again does not cause another.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use tracing::{info, warn};
@@ -208,17 +207,6 @@ pub(crate) async fn analyse_off_reactor(
     .await
 }
 
-/// A queue id for log lines, bounces and quarantine entries: seconds since the epoch and a counter, in hex.
-pub fn new_queue_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("MW{secs:X}{:05X}", n & 0xF_FFFF)
-}
-
 /// The filter stage: engine + next hop + bounce mailer + quarantine. Cheap to clone.
 #[derive(Clone)]
 pub struct Pipeline {
@@ -332,7 +320,7 @@ impl Pipeline {
 
     /// Decide about one received message, act, and return the reply to the final dot.
     pub async fn process(&self, txn: Transaction) -> Reply {
-        let queue_id = new_queue_id();
+        let queue_id = crate::queue_id::new();
         let received = SystemTime::now();
         let engine = self.engine();
         let size = txn.data.len();
@@ -677,10 +665,15 @@ impl Pipeline {
             self.inner
                 .quarantine
                 .store(msg.queue_id, envelope, msg.data, detections, msg.received);
-        stored.await.map_err(|e| {
+        let stored_id = stored.await.map_err(|e| {
             warn!(queue_id = msg.queue_id, error = %e, "quarantine store failed");
             internal_error(msg.queue_id)
-        })
+        })?;
+        // The id was taken by an entry of an earlier process: the quarantine chose a new one.
+        if stored_id != msg.queue_id {
+            warn!(queue_id = msg.queue_id, stored_as = %stored_id, "queue id already in the quarantine; stored under a new id");
+        }
+        Ok(())
     }
 
     /// Keep the infected message apart (WereldKidz 8.5), then tell the sender if they may be told;
@@ -694,10 +687,28 @@ impl Pipeline {
             &decision.detections,
             msg.received,
         );
-        if let Err(e) = stored.await {
-            warn!(queue_id, error = %e, "quarantine store failed");
-            return internal_error(queue_id);
-        }
+        let stored_id = match stored.await {
+            Ok(id) => id,
+            Err(e) => {
+                warn!(queue_id, error = %e, "quarantine store failed");
+                return internal_error(queue_id);
+            }
+        };
+        // The id was taken by an entry of an earlier process: the quarantine chose a new one, and the reply
+        // and the notice name the id the message is stored under.
+        let renamed;
+        let msg = if stored_id == queue_id {
+            msg
+        } else {
+            warn!(queue_id, stored_as = %stored_id, "queue id already in the quarantine; stored under a new id");
+            renamed = InFlight {
+                queue_id: &stored_id,
+                original_headers: msg.original_headers.clone(),
+                ..*msg
+            };
+            &renamed
+        };
+        let queue_id = msg.queue_id;
         // The message is safe now; a failed notice must not make Postfix send it again.
         let notice = match self.may_notify(msg) {
             Err(why) => Notice::Withheld(why),
@@ -990,6 +1001,66 @@ pub const BOUNCE_TIMEOUT: Duration = Duration::from_secs(60);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quarantine::QuarantineError;
+    use crate::scan::{BoxFuture, Detection};
+
+    /// A quarantine that stores every message under another id, as after a clash with an earlier process.
+    struct Renaming;
+
+    impl Quarantine for Renaming {
+        fn store<'a>(
+            &'a self,
+            _id: &'a str,
+            _envelope: &'a Envelope,
+            _raw: &'a [u8],
+            _detections: &'a [Detection],
+            _received: SystemTime,
+        ) -> BoxFuture<'a, Result<String, QuarantineError>> {
+            Box::pin(async { Ok("MWRENAMED".to_string()) })
+        }
+    }
+
+    /// The reply names the id the message is stored under, not the one it was received as (the id `quarantine
+    /// show` knows). A null sender: no notice, so nothing is sent.
+    #[tokio::test]
+    async fn a_message_stored_under_a_new_id_is_answered_with_that_id() {
+        let config = Config::load(None).expect("defaults");
+        let engine = Engine::from_config(&config).expect("engine");
+        let unused = "127.0.0.1:9";
+        let mailer = Mailer::new(unused, "localhost", Duration::from_secs(1)).expect("mailer");
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let pipeline = Pipeline::new(
+            engine,
+            NextHop::new(config.next_hop_settings()),
+            mailer,
+            Arc::new(Renaming),
+            NoticeMemory::new(tmp.path().join("notices")),
+        );
+        let eicar = [
+            &b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$"[..],
+            b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*",
+        ]
+        .concat();
+        let mut data = b"Subject: rapport\r\n\r\n".to_vec();
+        data.extend_from_slice(&eicar);
+        data.extend_from_slice(b"\r\n");
+        let txn = Transaction {
+            peer: "127.0.0.1:25".parse().expect("addr"),
+            helo: "localhost".into(),
+            envelope: Envelope {
+                mail_from: None,
+                rcpt_to: vec![crate::envelope::Recipient {
+                    address: "ouder@example.org".into(),
+                    params: vec![],
+                }],
+                ..Envelope::default()
+            },
+            data,
+        };
+        let reply = pipeline.process(txn).await;
+        assert_eq!(reply.code, 250, "{reply:?}");
+        assert!(reply.lines.join(" ").contains("MWRENAMED"), "{reply:?}");
+    }
 
     /// Inline or on the blocking pool, a message gets the same analysis and comes back unchanged.
     #[tokio::test]

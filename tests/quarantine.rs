@@ -124,12 +124,17 @@ fn eicar() -> String {
 
 /// A mail with a text part and the EICAR file as a base64 attachment.
 fn infected_mail() -> Vec<u8> {
+    infected_mail_saying("Zie bijlage.")
+}
+
+/// [`infected_mail`] with `text` as its text part.
+fn infected_mail_saying(text: &str) -> Vec<u8> {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(eicar());
     format!(
         "From: juf.anna@school.example\r\nTo: ouder@example.org\r\nSubject: Rapport\r\nMIME-Version: 1.0\r\n\
          Content-Type: multipart/mixed; boundary=\"GRENS\"\r\n\r\n--GRENS\r\nContent-Type: text/plain\r\n\r\n\
-         Zie bijlage.\r\n--GRENS\r\nContent-Type: application/octet-stream\r\n\
+         {text}\r\n--GRENS\r\nContent-Type: application/octet-stream\r\n\
          Content-Disposition: attachment; filename=\"rapport.com\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
          {b64}\r\n--GRENS--\r\n"
     )
@@ -137,13 +142,14 @@ fn infected_mail() -> Vec<u8> {
 }
 
 async fn send_infected(daemon: &Daemon) -> String {
+    send_infected_mail(daemon, &infected_mail()).await
+}
+
+/// Send `mail` (infected), expect it quarantined, return the queue id from the reply.
+async fn send_infected_mail(daemon: &Daemon, mail: &[u8]) -> String {
     let mut client = Client::connect_ehlo(daemon.addr).await;
     let (code, text) = client
-        .deliver(
-            "juf.anna@school.example",
-            &["ouder@example.org"],
-            &infected_mail(),
-        )
+        .deliver("juf.anna@school.example", &["ouder@example.org"], mail)
         .await;
     assert_eq!(code, 250, "{text}");
     assert!(text.contains("quarantined"), "{text}");
@@ -206,6 +212,43 @@ async fn quarantined_mail_survives_sigkill_and_a_lost_index() {
     let (code, out, err) = daemon.cli(&["quarantine", "list", "--json"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(listed_ids(&out), vec![id]);
+}
+
+/// Issue 12 item 2: a daemon restarted within the same second (a crash loop, `systemctl restart` while
+/// Postfix drains its queue) gives its first infected message a new id, and the quarantine keeps both
+/// messages. Before: ids were the second plus a counter from 0, so the second message got the first one's
+/// id and its files replaced the first one's, while both senders got `250 ... quarantined`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_within_the_same_second_never_reuses_an_id_or_replaces_an_entry() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let daemon = Daemon::start(sink.addr(), CONFIG);
+    // Begin just after a second starts, so that both messages fall within it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock");
+    std::thread::sleep(std::time::Duration::from_nanos(
+        u64::from(1_000_000_000 - now.subsec_nanos()) + 5_000_000,
+    ));
+    let started = std::time::Instant::now();
+    let first = send_infected_mail(&daemon, &infected_mail_saying("Eerste bericht.")).await;
+    let mut daemon = daemon.restart();
+    let second = send_infected_mail(&daemon, &infected_mail_saying("Tweede bericht.")).await;
+    eprintln!("both quarantined within {:?}", started.elapsed());
+    assert_ne!(first, second);
+    daemon.kill();
+    let (code, out, err) = daemon.cli(&["quarantine", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let mut ids = listed_ids(&out);
+    ids.sort();
+    let mut want = vec![first.clone(), second.clone()];
+    want.sort();
+    assert_eq!(ids, want);
+    for (id, text) in [(&first, "Eerste bericht."), (&second, "Tweede bericht.")] {
+        let (code, out, err) =
+            daemon.cli(&["quarantine", "show", id, "--raw", "--reason", "test item 2"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains(text), "{id} holds another message: {out}");
+    }
 }
 
 /// The review CLI against the running daemon (admin socket), then offline, with every action audited.

@@ -101,12 +101,7 @@ async fn serve(
         .flush()
         .await
         .context("flushing the quarantine index")?;
-    info!(
-        entries = report.entries,
-        index_rebuilt = report.rebuilt,
-        unreadable = report.unreadable,
-        "quarantine opened"
-    );
+    log_quarantine_opened(&report);
     let traffic_store = crate::traffic::TrafficStore::open(&config.storage.data_dir)
         .context("opening the traffic store")?;
     let traffic_keys = Arc::new(open_keys(&config)?);
@@ -344,6 +339,37 @@ async fn serve(
     }
     info!("mailwacht stopped");
     Ok(())
+}
+
+/// Log what opening the quarantine found; a damaged index also counts in the metrics.
+fn log_quarantine_opened(report: &crate::quarantine::OpenReport) {
+    if let Some(aside) = &report.index_moved_aside {
+        error!(
+            moved_to = %aside.display(),
+            "the quarantine index was damaged: moved aside and rebuilt from the quarantine files"
+        );
+        crate::metrics::store_recovered(crate::metrics::RecoveredStore::QuarantineIndex);
+    }
+    if !report.damaged.is_empty() {
+        warn!(
+            ids = %report.damaged.join(","),
+            "quarantined messages without readable metadata: listed as \"{}\", purged by retention",
+            crate::quarantine::METADATA_DAMAGED
+        );
+    }
+    if !report.without_message.is_empty() {
+        warn!(
+            ids = %report.without_message.join(","),
+            "quarantine entries whose message file is missing"
+        );
+    }
+    info!(
+        entries = report.entries,
+        index_rebuilt = report.rebuilt,
+        damaged = report.damaged.len(),
+        temporary_removed = report.temporary_removed,
+        "quarantine opened"
+    );
 }
 
 /// Bind the milter listener: `host:port`, or a unix socket created like the admin socket (a stale socket
