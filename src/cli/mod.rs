@@ -57,6 +57,9 @@ enum Command {
 
 /// Parse the command line and run it.
 pub fn run() -> anyhow::Result<ExitCode> {
+    // Whatever is created from here on (data directory, stores, exports) is owner-only, whatever umask
+    // the caller had.
+    crate::storage::restrict_umask();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(cli.config, args),

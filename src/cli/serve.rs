@@ -102,8 +102,20 @@ async fn serve(
         .await
         .context("flushing the quarantine index")?;
     log_quarantine_opened(&report);
-    let traffic_store = crate::traffic::TrafficStore::open(&config.storage.data_dir)
-        .context("opening the traffic store")?;
+    let (traffic_store, recovered) = crate::traffic::TrafficStore::open_or_recover(
+        &config.storage.data_dir,
+        std::time::SystemTime::now(),
+    )
+    .context("opening the traffic store")?;
+    if let Some(recovered) = recovered {
+        // Traffic records are secondary: a damaged database must not stop mail. Kept for inspection.
+        error!(
+            moved_to = %recovered.moved_to.display(),
+            error = %recovered.error,
+            "the traffic store (verkeersgegevens) was damaged: moved aside and started afresh; mail is not affected"
+        );
+        crate::metrics::store_recovered(crate::metrics::RecoveredStore::Traffic);
+    }
     let traffic_keys = Arc::new(open_keys(&config)?);
     let traffic_service =
         crate::admin::TrafficService::new(traffic_store.clone(), traffic_keys.clone(), &config);
@@ -147,12 +159,17 @@ async fn serve(
         .with_traffic(traffic_service.clone()),
     );
     settle_audit(&service);
-    let retention = spawn_retention(service.clone(), config.quarantine.retention_days);
+    let retention = spawn_retention(
+        service.clone(),
+        config.quarantine.retention_days,
+        config.storage.data_dir.clone(),
+    );
     let traffic_purge = spawn_traffic_retention(
         traffic_store.clone(),
         traffic_service.clone(),
         traffic_keys,
         service.clone(),
+        config.storage.data_dir.clone(),
     );
     let admin = tokio::spawn(crate::admin::server::serve(
         admin_listener,
@@ -425,6 +442,7 @@ const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3
 fn spawn_retention(
     service: Arc<crate::admin::Service>,
     retention_days: u64,
+    data_dir: PathBuf,
 ) -> tokio::task::JoinHandle<()> {
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
@@ -445,6 +463,7 @@ fn spawn_retention(
                 Ok(_) => {}
                 Err(e) => error!(error = %e, "quarantine retention failed"),
             }
+            purge_damaged(&data_dir, "quarantine.sled", retention_days);
         }
     })
 }
@@ -491,6 +510,19 @@ fn warn_code_deviations(config: &Config) {
     }
 }
 
+/// Delete copies of a damaged `store` older than the retention (they hold the same kind of data).
+fn purge_damaged(data_dir: &std::path::Path, store: &str, retention_days: u64) {
+    let now = std::time::SystemTime::now();
+    match crate::storage::purge_damaged(data_dir, store, now, retention_days) {
+        Ok(purged) => {
+            for path in purged {
+                info!(path = %path.display(), retention_days, "expired copy of a damaged store deleted");
+            }
+        }
+        Err(e) => error!(store, error = %e, "deleting expired copies of a damaged store failed"),
+    }
+}
+
 /// Purge traffic records older than the retention now and every [`RETENTION_INTERVAL`] (WereldKidz 6.7),
 /// then delete the pseudonym keys whose records are all gone and close the inquiries whose window ended
 /// (audited); the retention is read each time so a reload takes effect at the next run.
@@ -499,6 +531,7 @@ fn spawn_traffic_retention(
     settings: crate::admin::TrafficService,
     keys: Arc<crate::traffic::KeyRing>,
     service: Arc<crate::admin::Service>,
+    data_dir: PathBuf,
 ) -> tokio::task::JoinHandle<()> {
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
@@ -547,6 +580,7 @@ fn spawn_traffic_retention(
                 }
                 Err(e) => error!(error = %e, "closing ended inquiries failed"),
             }
+            purge_damaged(&data_dir, "traffic.sled", days);
         }
     })
 }
