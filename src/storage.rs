@@ -1,8 +1,8 @@
 //! The data directory's files: owner-only whatever the umask, who owns them, and what a store that cannot
 //! be opened means.
 //!
-//! Everything under `[storage] data_dir` (quarantine files and index, traffic database, audit log, pseudonym
-//! key) is created owner-only: directories 0700, files 0600. Where mailwacht creates a file it passes the
+//! Everything under `[storage] data_dir` (quarantine files and index, traffic database, audit log) is
+//! created owner-only: directories 0700, files 0600. Where mailwacht creates a file it passes the
 //! mode itself; what sled creates follows the process umask, which `serve` and the CLI set to `0o077` first
 //! thing ([`restrict_umask`]).
 //!
@@ -174,8 +174,8 @@ pub struct PermissionProblem {
     /// Who we run as (effective uid and gid).
     pub uid: u32,
     pub gid: u32,
-    /// The data directory, for the fix.
-    pub data_dir: PathBuf,
+    /// The directory to give back to us (the data directory, or the key directory), for the fix.
+    pub dir: PathBuf,
 }
 
 impl std::fmt::Display for PermissionProblem {
@@ -189,7 +189,7 @@ impl std::fmt::Display for PermissionProblem {
             self.uid,
             self.uid,
             self.gid,
-            self.data_dir.display()
+            self.dir.display()
         )
     }
 }
@@ -197,23 +197,23 @@ impl std::fmt::Display for PermissionProblem {
 /// How many entries [`permission_problem`] looks at before it gives up (the quarantine may be large).
 const SCAN_LIMIT: usize = 100_000;
 
-/// Find the file in `data_dir` that keeps a process running as `uid`/`gid` out: the data directory or its
-/// shallowest entry owned by another user. `None` when everything is `uid`'s (or the directory cannot be
-/// seen at all: then the raw error has to do).
-pub fn permission_problem(data_dir: &Path, uid: u32, gid: u32) -> Option<PermissionProblem> {
+/// Find the file in `dir` (a data or key directory) that keeps a process running as `uid`/`gid` out: `dir`
+/// itself or its shallowest entry owned by another user. `None` when everything is `uid`'s (or `dir` cannot
+/// be seen at all: then the raw error has to do).
+pub fn permission_problem(dir: &Path, uid: u32, gid: u32) -> Option<PermissionProblem> {
     let problem = |path: PathBuf, owner| PermissionProblem {
         path,
         owner,
         uid,
         gid,
-        data_dir: data_dir.to_path_buf(),
+        dir: dir.to_path_buf(),
     };
-    let meta = std::fs::symlink_metadata(data_dir).ok()?;
+    let meta = std::fs::symlink_metadata(dir).ok()?;
     if meta.uid() != uid {
-        return Some(problem(data_dir.to_path_buf(), meta.uid()));
+        return Some(problem(dir.to_path_buf(), meta.uid()));
     }
     // Breadth first: the shallowest foreign file is the one to name.
-    let mut queue = VecDeque::from([data_dir.to_path_buf()]);
+    let mut queue = VecDeque::from([dir.to_path_buf()]);
     let mut seen = 0;
     while let Some(dir) = queue.pop_front() {
         let Ok(items) = std::fs::read_dir(&dir) else {

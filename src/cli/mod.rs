@@ -7,6 +7,7 @@
 
 mod audit;
 mod check;
+mod data_dir;
 mod quarantine;
 mod serve;
 mod traffic;

@@ -94,10 +94,21 @@ pub(super) fn call(config: &Config, request: Request) -> anyhow::Result<Response
         .context("starting runtime")?;
     let socket = config.admin_socket();
     let response = runtime.block_on(async {
-        if let Some(r) = admin::client::request(&socket, &request).await? {
+        let answer = admin::client::request(&socket, &request).await;
+        if answer
+            .as_ref()
+            .is_err_and(|e| crate::storage::is_permission_denied(e))
+        {
+            // Shut out of the socket: say why when it is because the data directory is not ours.
+            super::data_dir::refuse_if_not_owner(&config.storage.data_dir)?;
+        }
+        if let Some(r) = answer? {
             return anyhow::Ok(r);
         }
         super::audit::ship_offline_entries();
+        // Offline: whatever is created from here on belongs to the data directory's owner (the daemon's
+        // user), never to root; held until the stores below are closed.
+        let _owner = super::data_dir::act_as_owner(&config.storage.data_dir)?;
         let (store, _) = Store::open(&config.storage.data_dir)
             .context("no daemon answers on the admin socket; opening the quarantine offline")?;
         store.flush().await?;
@@ -127,6 +138,9 @@ pub(super) fn call(config: &Config, request: Request) -> anyhow::Result<Response
             .await;
         traffic.flush().await?;
         Ok(response)
+    });
+    let response = response.map_err(|e| {
+        super::data_dir::explain_permission(e, &config.storage.data_dir, &[&config.key_dir()])
     })?;
     if let Response::Error { message } = response {
         bail!("{message}");

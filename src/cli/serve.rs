@@ -65,11 +65,14 @@ pub fn run(config_path: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode>
     // Run the listeners on a worker thread, not on this one: a connection accepted by a worker starts its
     // session on that worker's own queue, where one accepted here had to wake a worker (a futex wake and a
     // thread switch per connection).
-    runtime.block_on(async {
+    let (data_dir, key_dir) = (config.storage.data_dir.clone(), config.key_dir());
+    let served = runtime.block_on(async {
         tokio::spawn(serve(config_path, args, config, engine))
             .await
             .context("the server task failed")?
-    })?;
+    });
+    // A store another user owns keeps the daemon from starting: say which file, whose, and the fix.
+    served.map_err(|e| super::data_dir::explain_permission(e, &data_dir, &[&key_dir]))?;
     Ok(ExitCode::SUCCESS)
 }
 
