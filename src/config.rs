@@ -10,7 +10,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bounce::{BounceMode, OnUnnotifiable};
 use crate::message::Limits;
+use crate::milter::OnInfected;
+use crate::policy::{PolicySettings, ScanOnError, Screen};
+use crate::scan::ScanBackend;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -168,30 +172,6 @@ impl Default for Policy {
     }
 }
 
-/// What happens to a message whose sender may not be notified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnUnnotifiable {
-    /// Stored in the quarantine with the rule ids (or the next hop's refusal), releasable by ICT.
-    Quarantine,
-    /// Dropped; the log line says so.
-    Discard,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BounceMode {
-    Dsn,
-    Reject,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Screen {
-    LocalSenders,
-    All,
-}
-
 /// `[rules]`: where the rule files come from.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -230,14 +210,6 @@ impl Default for Scan {
             max_stream: crate::scan::clamd::DEFAULT_MAX_STREAM,
         }
     }
-}
-
-/// Which malware scanner runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ScanBackend {
-    Builtin,
-    Clamd,
 }
 
 /// `[quarantine]`: keeping infected mail (WereldKidz 8.5).
@@ -386,14 +358,6 @@ impl Default for MilterSection {
     }
 }
 
-/// What the milter answers for infected mail after quarantining it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnInfected {
-    Reject,
-    Discard,
-}
-
 impl Config {
     /// The milter server's settings.
     pub fn milter_settings(&self) -> crate::milter::MilterSettings {
@@ -407,6 +371,18 @@ impl Config {
             max_connections: self.milter.max_connections,
             read_timeout: Duration::from_secs(self.milter.timeout_secs),
             shutdown_grace: Duration::from_secs(self.smtp.shutdown_grace_secs),
+        }
+    }
+
+    /// The policy part: `[policy]`, `[exemptions]` and `[scan] on_error`.
+    pub fn policy_settings(&self) -> PolicySettings {
+        PolicySettings {
+            threshold: self.policy.threshold,
+            screen_local_senders_only: self.policy.screen == Screen::LocalSenders,
+            counsellors: self.exemptions.counsellors.clone(),
+            sensitivity: self.exemptions.sensitivity.clone(),
+            subject_labels: self.exemptions.subject_labels.clone(),
+            pass_unscanned: self.scan.on_error == ScanOnError::Pass,
         }
     }
 
@@ -486,13 +462,6 @@ impl Config {
         }
         out
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ScanOnError {
-    Tempfail,
-    Pass,
 }
 
 /// `[bounce]`: the notice sent back to the sender.

@@ -43,3 +43,4 @@ pub mod scan;
 pub mod smtp;
 pub mod storage;
 pub mod traffic;
+pub mod util;

@@ -17,15 +17,16 @@ use arc_swap::ArcSwap;
 use tracing::{info, warn};
 
 use crate::bounce::{
-    self, BounceError, BounceSettings, DsnInput, Mailer, NoticeKey, NoticeMemory, NoticePolicy,
-    Reason, Withheld,
+    self, BounceError, BounceMode, BounceSettings, DsnInput, Mailer, NoticeKey, NoticeMemory,
+    NoticePolicy, OnUnnotifiable, Reason, Withheld,
 };
-use crate::config::{BounceMode, Config, OnUnnotifiable, ScanBackend};
+use crate::config::Config;
 use crate::envelope::{domain_of, Envelope};
 use crate::message::{self, Analysis, Limits};
 use crate::policy::{self, Decision, PolicySettings, ScanResult, Verdict};
 use crate::quarantine::Quarantine;
 use crate::rules::{OrgContext, RuleSet, RulesError};
+use crate::scan::ScanBackend;
 use crate::scan::{BuiltinScanner, ClamdAddr, ClamdScanner, Detection, Scanner};
 use crate::smtp::client::{NextHop, Outbound};
 use crate::smtp::{Handler, Reply, Transaction};
@@ -123,7 +124,7 @@ impl Engine {
         let [template_nl, template_en] = templates;
         Ok(Engine {
             rules,
-            policy: PolicySettings::from_config(config),
+            policy: config.policy_settings(),
             org: config.org_context(),
             limits: config.limits.clone(),
             scanner,
@@ -394,7 +395,7 @@ impl Pipeline {
         outcome: &Outcome,
     ) {
         log_message(queue_id, envelope, size, attachments, decision, outcome);
-        crate::metrics::message(decision, size);
+        crate::metrics::message(decision.verdict.name(), size);
         if let Some(traffic) = self.inner.traffic.get() {
             let local_domains = &self.engine().org.local_domains;
             traffic.record(envelope, local_domains, size, attachments, decision);
@@ -871,7 +872,7 @@ struct InFlight<'a> {
 }
 
 impl Handler for Pipeline {
-    fn handle(&self, txn: Transaction) -> crate::scan::BoxFuture<'static, Reply> {
+    fn handle(&self, txn: Transaction) -> crate::util::BoxFuture<'static, Reply> {
         let pipeline = self.clone();
         Box::pin(async move { pipeline.process(txn).await })
     }
@@ -959,12 +960,7 @@ pub(crate) fn log_message(
     let mut rcpt_domains: Vec<String> = envelope.recipients().filter_map(domain_of).collect();
     rcpt_domains.sort();
     rcpt_domains.dedup();
-    let verdict = match decision.verdict {
-        Verdict::Pass => "pass",
-        Verdict::Bounce => "bounce",
-        Verdict::Quarantine => "quarantine",
-        Verdict::Tempfail => "tempfail",
-    };
+    let verdict = decision.verdict.name();
     let exempt = match decision.exempt {
         Some(policy::Exemption::Persoonlijk) => "persoonlijk",
         Some(policy::Exemption::Vertrouwenspersoon) => "vertrouwenspersoon",
@@ -1002,7 +998,8 @@ pub const BOUNCE_TIMEOUT: Duration = Duration::from_secs(60);
 mod tests {
     use super::*;
     use crate::quarantine::QuarantineError;
-    use crate::scan::{BoxFuture, Detection};
+    use crate::scan::Detection;
+    use crate::util::BoxFuture;
 
     /// A quarantine that stores every message under another id, as after a clash with an earlier process.
     struct Renaming;

@@ -143,6 +143,7 @@ async fn serve(
                 .with_context(|| format!("cannot listen on [metrics] {listen}"))?;
             let addr = l.local_addr().context("reading metrics address")?;
             info!(address = %addr, "metrics served on /metrics");
+            crate::metrics::declare_verdicts(&crate::policy::Verdict::NAMES);
             Some(tokio::spawn(crate::metrics::serve(l)))
         }
         None => None,

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use super::{Record, DAY};
 
 /// The verdicts, in column order.
-pub const VERDICTS: [&str; 4] = ["pass", "bounce", "quarantine", "tempfail"];
+pub const VERDICTS: [&str; 4] = crate::policy::Verdict::NAMES;
 
 /// *p* of the p% rule ([`shown`]): a figure is suppressed when what remains after its two largest
 /// contributors is less than this percentage of the largest one, because the second largest could then
