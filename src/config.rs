@@ -1,7 +1,12 @@
 //! Configuration: one TOML file, or none at all (every key has an embedded default), validated once and
 //! split into the section structs each component needs. No component sees clap types.
 //!
-//! Flow: CLI flags → [`Config::load`] (read, merge with defaults, validate) → [`Config`] sections.
+//! Flow: CLI flags → [`Config::load`] (read, merge with defaults, validate each key) → [`Config::compile`]
+//! (rules, scanner and templates compiled, host names and the next hop checked as the notice sender uses
+//! them, a notice built once) → [`Compiled`]. `mailwacht config`, `serve` and a reload (SIGHUP) all run
+//! `compile`, so what `config` accepts `serve` runs, and a reload that fails keeps the old configuration.
+//! The enums the components act on live with them (`policy::Screen`, `bounce::BounceMode`, …); the
+//! sections embed them.
 //! Unknown keys are errors that name the file and line (`deny_unknown_fields`), so typos don't pass silently.
 
 use std::net::SocketAddr;
@@ -10,11 +15,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::bounce::{BounceMode, OnUnnotifiable};
+use crate::bounce::{self, BounceMode, BounceSettings, OnUnnotifiable};
 use crate::message::Limits;
 use crate::milter::OnInfected;
+use crate::pipeline::{Engine, EngineError};
 use crate::policy::{PolicySettings, ScanOnError, Screen};
-use crate::scan::ScanBackend;
+use crate::rules::RuleSet;
+use crate::scan::{BuiltinScanner, ClamdAddr, ClamdScanner, ScanBackend, Scanner};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -525,6 +532,147 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("mailwacht-data")
 }
 
+/// A configuration with everything the daemon builds from it: the one result of [`Config::compile`].
+pub struct Compiled {
+    /// The validated sections (what `mailwacht config` prints).
+    pub config: Config,
+    /// Rules, scanner, policy and notice settings, compiled once.
+    pub engine: Engine,
+}
+
+/// A configuration that loads but cannot run: every problem found, each naming its section and key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration {path}: {}", problems.join("; "))]
+pub struct CompileError {
+    /// The file (or [`EMBEDDED_NAME`]).
+    pub path: String,
+    /// One line per problem: `[section] key: what is wrong`, or the file that cannot be used.
+    pub problems: Vec<String>,
+}
+
+impl Config {
+    /// Compile rules, load the scanner's hash list and the bounce templates. Nothing is half-applied: on
+    /// error the caller keeps the engine it had.
+    pub fn engine(&self) -> Result<Engine, EngineError> {
+        let config = self;
+        let rules = match &config.rules.dir {
+            Some(dir) => RuleSet::load_dir(dir)?,
+            None => RuleSet::embedded()?,
+        };
+        let scanner: Box<dyn Scanner> = match config.scan.backend {
+            ScanBackend::Builtin => {
+                let builtin = match &config.scan.hash_file {
+                    Some(path) => {
+                        let text = read_text("hash file", path)?;
+                        let hashes = crate::scan::parse_hash_list(&text).map_err(|e| {
+                            EngineError::Invalid {
+                                path: path.display().to_string(),
+                                message: e.to_string(),
+                            }
+                        })?;
+                        BuiltinScanner::new(config.limits.clone(), hashes)
+                    }
+                    None => BuiltinScanner::embedded(config.limits.clone()),
+                };
+                Box::new(builtin)
+            }
+            ScanBackend::Clamd => {
+                let addr =
+                    ClamdAddr::parse(&config.scan.clamd).map_err(|e| EngineError::Invalid {
+                        path: "[scan] clamd".into(),
+                        message: e.to_string(),
+                    })?;
+                Box::new(ClamdScanner::new(
+                    addr,
+                    Duration::from_secs(config.scan.timeout_secs),
+                    config.scan.max_stream,
+                ))
+            }
+        };
+        let mut templates = [None, None];
+        for (slot, path) in templates
+            .iter_mut()
+            .zip([&config.bounce.template_nl, &config.bounce.template_en])
+        {
+            if let Some(path) = path {
+                let text = read_text("bounce template", path)?;
+                bounce::validate_template(&text).map_err(|e| EngineError::Invalid {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                *slot = Some(text);
+            }
+        }
+        let [template_nl, template_en] = templates;
+        Ok(Engine {
+            rules,
+            policy: config.policy_settings(),
+            org: config.org_context(),
+            limits: config.limits.clone(),
+            scanner,
+            bounce: BounceSettings {
+                reporting_mta: config.bounce.reporting_mta.clone(),
+                organisation: config.organisation.name.clone(),
+                helpdesk: config.organisation.helpdesk.clone(),
+                template_nl,
+                template_en,
+            },
+            bounce_mode: config.policy.bounce_mode,
+            notices: config.notice_policy(),
+            on_unnotifiable: config.policy.on_unnotifiable,
+            remember: Duration::from_secs(config.bounce.remember_days.saturating_mul(86_400)),
+        })
+    }
+
+    /// The one step `mailwacht config`, `serve` and a reload (SIGHUP) all run, so what `config` accepts
+    /// `serve` runs and a reload applies: compile the engine (rules, hash list, templates) and build what
+    /// would otherwise fail only when mail flows: the notice sender for `[smtp] next_hop`/`hostname`, and a
+    /// DSN with `[bounce] reporting_mta` and the templates (a notice that cannot be built is a `451` for
+    /// every bounced message). Every problem is reported, not only the first.
+    pub fn compile(self, path: &str) -> Result<Compiled, CompileError> {
+        let mut problems = Vec::new();
+        if let Err(e) = crate::bounce::check_host_name(&self.smtp.hostname) {
+            problems.push(format!("[smtp] hostname: {e}"));
+        }
+        if let Err(e) = crate::bounce::check_host_name(&self.bounce.reporting_mta) {
+            problems.push(format!("[bounce] reporting_mta: {e}"));
+        }
+        if let Err(e) = crate::bounce::check_next_hop(&self.smtp.next_hop) {
+            problems.push(format!("[smtp] next_hop: {e}"));
+        }
+        let engine = match self.engine() {
+            Ok(engine) => Some(engine),
+            Err(e) => {
+                problems.push(e.to_string());
+                None
+            }
+        };
+        if let (Some(engine), true) = (&engine, problems.is_empty()) {
+            if let Err(e) = crate::bounce::probe_dsn(&engine.bounce) {
+                problems.push(format!("[bounce]: a notice cannot be built: {e}"));
+            }
+        }
+        match engine {
+            Some(engine) if problems.is_empty() => Ok(Compiled {
+                config: self,
+                engine,
+            }),
+            _ => Err(CompileError {
+                path: path.to_string(),
+                problems,
+            }),
+        }
+    }
+}
+
+fn read_text(what: &'static str, path: &std::path::Path) -> Result<String, EngineError> {
+    std::fs::read_to_string(path).map_err(|source| EngineError::Read {
+        what,
+        path: path.display().to_string(),
+        source,
+    })
+}
+
 /// A configuration that cannot be used. Messages name the file (and line, via the TOML parser).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -959,6 +1107,65 @@ mod tests {
             let err = Config::parse(text, "bad.toml").expect_err(text).to_string();
             assert!(err.contains(key), "{text:?} gave {err}");
         }
+    }
+
+    /// What used to pass `mailwacht config`: a `reporting_mta` that made every notice fail (every bounce a
+    /// `451`) and a `hostname` `serve` then refused. `compile` names both at once.
+    #[test]
+    fn compile_reports_every_problem_that_would_stop_serve_or_every_notice() {
+        let text = "[smtp]\nhostname = \"mail_gw\"\n[bounce]\nreporting_mta = \"mail gw\"\n";
+        let config = Config::parse(text, "t.toml").expect("loads: the values are strings");
+        let Err(err) = config.compile("t.toml") else {
+            panic!("compiled");
+        };
+        assert_eq!(err.problems.len(), 2, "{err}");
+        assert!(err.problems[0].starts_with("[smtp] hostname: "), "{err}");
+        assert!(err.problems[0].contains("mail_gw"), "{err}");
+        assert!(
+            err.problems[1].starts_with("[bounce] reporting_mta: "),
+            "{err}"
+        );
+        assert!(
+            err.to_string().starts_with("configuration t.toml: "),
+            "{err}"
+        );
+        let good = Config::parse("[bounce]\nreporting_mta = \"mail.school.example\"\n", "t")
+            .expect("loads");
+        assert!(good.compile("t").is_ok());
+    }
+
+    /// Every configuration the project ships or uses as an example compiles, and a notice can be built
+    /// with each (the DSN's `Reporting-MTA`, `From:` and `Message-ID` come from it).
+    #[test]
+    fn every_shipped_and_example_configuration_compiles_and_builds_a_notice() {
+        fn configs(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).expect("read dir") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    configs(&path, out);
+                } else if path.extension().is_some_and(|e| e == "toml") {
+                    // Rule files live beside configurations in fixtures/; they are not configurations.
+                    let text = std::fs::read_to_string(&path).expect("read");
+                    if !text.contains("[[rule]]") {
+                        out.push(path);
+                    }
+                }
+            }
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = vec![root.join("deploy/mailwacht.toml")];
+        configs(&root.join("fixtures"), &mut files);
+        assert!(files.len() >= 2, "{files:?}");
+        for file in files {
+            let name = file.display().to_string();
+            let config = Config::load(Some(&file)).unwrap_or_else(|e| panic!("{e}"));
+            let compiled = config.compile(&name).unwrap_or_else(|e| panic!("{e}"));
+            crate::bounce::probe_dsn(&compiled.engine.bounce)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        let defaults = Config::load(None).expect("defaults");
+        let compiled = defaults.compile(EMBEDDED_NAME).expect("defaults compile");
+        crate::bounce::probe_dsn(&compiled.engine.bounce).expect("a notice from the defaults");
     }
 
     #[test]

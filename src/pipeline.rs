@@ -20,14 +20,12 @@ use crate::bounce::{
     self, BounceError, BounceMode, BounceSettings, DsnInput, Mailer, NoticeKey, NoticeMemory,
     NoticePolicy, OnUnnotifiable, Reason, Withheld,
 };
-use crate::config::Config;
 use crate::envelope::{domain_of, Envelope};
 use crate::message::{self, Analysis, Limits};
 use crate::policy::{self, Decision, PolicySettings, ScanResult, Verdict};
 use crate::quarantine::Quarantine;
 use crate::rules::{OrgContext, RuleSet, RulesError};
-use crate::scan::ScanBackend;
-use crate::scan::{BuiltinScanner, ClamdAddr, ClamdScanner, Detection, Scanner};
+use crate::scan::{Detection, Scanner};
 use crate::smtp::client::{NextHop, Outbound};
 use crate::smtp::{Handler, Reply, Transaction};
 
@@ -70,78 +68,6 @@ pub enum EngineError {
 }
 
 impl Engine {
-    /// Compile rules, load the scanner's hash list and the bounce templates. Nothing is half-applied: on
-    /// error the caller keeps the engine it had.
-    pub fn from_config(config: &Config) -> Result<Engine, EngineError> {
-        let rules = match &config.rules.dir {
-            Some(dir) => RuleSet::load_dir(dir)?,
-            None => RuleSet::embedded()?,
-        };
-        let scanner: Box<dyn Scanner> = match config.scan.backend {
-            ScanBackend::Builtin => {
-                let builtin = match &config.scan.hash_file {
-                    Some(path) => {
-                        let text = read_text("hash file", path)?;
-                        let hashes = crate::scan::parse_hash_list(&text).map_err(|e| {
-                            EngineError::Invalid {
-                                path: path.display().to_string(),
-                                message: e.to_string(),
-                            }
-                        })?;
-                        BuiltinScanner::new(config.limits.clone(), hashes)
-                    }
-                    None => BuiltinScanner::embedded(config.limits.clone()),
-                };
-                Box::new(builtin)
-            }
-            ScanBackend::Clamd => {
-                let addr =
-                    ClamdAddr::parse(&config.scan.clamd).map_err(|e| EngineError::Invalid {
-                        path: "[scan] clamd".into(),
-                        message: e.to_string(),
-                    })?;
-                Box::new(ClamdScanner::new(
-                    addr,
-                    Duration::from_secs(config.scan.timeout_secs),
-                    config.scan.max_stream,
-                ))
-            }
-        };
-        let mut templates = [None, None];
-        for (slot, path) in templates
-            .iter_mut()
-            .zip([&config.bounce.template_nl, &config.bounce.template_en])
-        {
-            if let Some(path) = path {
-                let text = read_text("bounce template", path)?;
-                bounce::validate_template(&text).map_err(|e| EngineError::Invalid {
-                    path: path.display().to_string(),
-                    message: e.to_string(),
-                })?;
-                *slot = Some(text);
-            }
-        }
-        let [template_nl, template_en] = templates;
-        Ok(Engine {
-            rules,
-            policy: config.policy_settings(),
-            org: config.org_context(),
-            limits: config.limits.clone(),
-            scanner,
-            bounce: BounceSettings {
-                reporting_mta: config.bounce.reporting_mta.clone(),
-                organisation: config.organisation.name.clone(),
-                helpdesk: config.organisation.helpdesk.clone(),
-                template_nl,
-                template_en,
-            },
-            bounce_mode: config.policy.bounce_mode,
-            notices: config.notice_policy(),
-            on_unnotifiable: config.policy.on_unnotifiable,
-            remember: Duration::from_secs(config.bounce.remember_days.saturating_mul(86_400)),
-        })
-    }
-
     /// Analyse, scan and decide. Pure apart from the scanner (which may talk to a daemon).
     pub async fn evaluate(&self, envelope: &Envelope, raw: &[u8], analysis: Analysis) -> Decision {
         let scan: ScanResult = self.scanner.scan(raw, &analysis).await.into();
@@ -180,14 +106,6 @@ impl Engine {
             .filter_map(|id| self.rules.rule(id))
             .collect()
     }
-}
-
-fn read_text(what: &'static str, path: &std::path::Path) -> Result<String, EngineError> {
-    std::fs::read_to_string(path).map_err(|source| EngineError::Read {
-        what,
-        path: path.display().to_string(),
-        source,
-    })
 }
 
 /// Analyse a message; one larger than [`INLINE_ANALYSIS_LIMIT`] on the blocking pool, so that a big message
@@ -1021,8 +939,8 @@ mod tests {
     /// show` knows). A null sender: no notice, so nothing is sent.
     #[tokio::test]
     async fn a_message_stored_under_a_new_id_is_answered_with_that_id() {
-        let config = Config::load(None).expect("defaults");
-        let engine = Engine::from_config(&config).expect("engine");
+        let config = crate::config::Config::load(None).expect("defaults");
+        let engine = config.engine().expect("engine");
         let unused = "127.0.0.1:9";
         let mailer = Mailer::new(unused, "localhost", Duration::from_secs(1)).expect("mailer");
         let tmp = tempfile::tempdir().expect("tempdir");

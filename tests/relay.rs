@@ -521,3 +521,51 @@ async fn sigterm_finishes_the_transaction_in_flight() {
         daemon.log_text()
     );
 }
+
+/// A reload with a configuration that would make every notice fail is refused whole: the old settings stay,
+/// and bounced mail still gets its notice (issue 13: `config`, `serve` and SIGHUP run one `compile`).
+#[tokio::test]
+async fn sighup_with_a_reporting_mta_that_breaks_notices_keeps_the_old_configuration() {
+    let (sink, daemon, mut client) = start(SinkBehaviour::default(), CONFIG).await;
+    let (code, _) = client
+        .deliver(
+            "juf.anna@school.example",
+            &["ouder@example.org"],
+            &curse_mail(""),
+        )
+        .await;
+    assert_eq!(code, 250);
+    std::fs::write(
+        &daemon.config_path,
+        format!("{CONFIG}\n[bounce]\nreporting_mta = \"mail gw\"\n"),
+    )
+    .expect("write config");
+    daemon.signal("HUP");
+    assert!(
+        daemon.wait_for_log("reload failed"),
+        "{}",
+        daemon.log_text()
+    );
+    assert!(
+        daemon.log_text().contains("[bounce] reporting_mta"),
+        "the error names the key: {}",
+        daemon.log_text()
+    );
+    let (code, _) = client
+        .deliver(
+            "juf.anna@school.example",
+            &["ouder@example.org"],
+            &curse_mail("Message-ID: <second@school.example>\r\n"),
+        )
+        .await;
+    assert_eq!(code, 250, "the old configuration still bounces");
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 2, "two notices");
+    for notice in &messages {
+        assert!(notice.mail_from.starts_with("<>"), "{}", notice.mail_from);
+        assert!(
+            String::from_utf8_lossy(&notice.data).contains("Reporting-MTA: dns; localhost"),
+            "built with the old reporting_mta"
+        );
+    }
+}

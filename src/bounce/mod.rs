@@ -44,8 +44,8 @@ mod memory;
 mod notify;
 mod template;
 
-pub use dsn::build_dsn;
-pub use mailer::Mailer;
+pub use dsn::{build_dsn, check_host_name, probe_dsn};
+pub use mailer::{check_next_hop, Mailer};
 pub use memory::{MemoryError, NoticeKey, NoticeMemory};
 pub use notify::{check_address, may_notify, AddressProblem, NoticePolicy, Withheld};
 pub use template::{validate_template, PLACEHOLDERS};

@@ -60,7 +60,8 @@ pub fn run(config_path: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode>
             "nothing to serve: [smtp] enabled = false and [milter] enabled = false; enable at least one"
         );
     }
-    let engine = Engine::from_config(&config).context("loading rules")?;
+    let compiled = config.compile(&super::config_name(config_path.as_ref()))?;
+    let (config, engine) = (compiled.config, compiled.engine);
     let runtime = build_runtime(&config.runtime).context("starting runtime")?;
     // Run the listeners on a worker thread, not on this one: a connection accepted by a worker starts its
     // session on that worker's own queue, where one accepted here had to wake a worker (a futex wake and a
@@ -592,8 +593,8 @@ fn spawn_traffic_retention(
 fn reload_config(path: Option<&PathBuf>, args: &Args) -> anyhow::Result<(Config, Engine)> {
     let mut config = super::load_config(path)?;
     args.apply(&mut config);
-    let engine = Engine::from_config(&config).context("loading rules")?;
-    Ok((config, engine))
+    let compiled = config.compile(&super::config_name(path))?;
+    Ok((compiled.config, compiled.engine))
 }
 
 /// Log to stderr (journald picks it up under systemd); `RUST_LOG` sets the level, default `info`.
