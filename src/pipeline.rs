@@ -939,14 +939,32 @@ mod tests {
     /// show` knows). A null sender: no notice, so nothing is sent.
     #[tokio::test]
     async fn a_message_stored_under_a_new_id_is_answered_with_that_id() {
-        let config = crate::config::Config::load(None).expect("defaults");
-        let engine = config.engine().expect("engine");
+        // The filter's own test: an engine of embedded rules and the built-in scanner, no configuration.
+        let engine = Engine {
+            rules: RuleSet::embedded().expect("embedded rules"),
+            policy: PolicySettings {
+                threshold: 5.0,
+                screen_local_senders_only: true,
+                counsellors: Vec::new(),
+                sensitivity: Vec::new(),
+                subject_labels: Vec::new(),
+                pass_unscanned: false,
+            },
+            org: OrgContext::default(),
+            limits: Limits::default(),
+            scanner: Box::new(crate::scan::BuiltinScanner::embedded(Limits::default())),
+            bounce: BounceSettings::default(),
+            bounce_mode: BounceMode::Dsn,
+            notices: NoticePolicy::default(),
+            on_unnotifiable: OnUnnotifiable::Quarantine,
+            remember: Duration::from_secs(86_400),
+        };
         let unused = "127.0.0.1:9";
         let mailer = Mailer::new(unused, "localhost", Duration::from_secs(1)).expect("mailer");
         let tmp = tempfile::tempdir().expect("tempdir");
         let pipeline = Pipeline::new(
             engine,
-            NextHop::new(config.next_hop_settings()),
+            NextHop::new(crate::smtp::NextHopSettings::default()),
             mailer,
             Arc::new(Renaming),
             NoticeMemory::new(tmp.path().join("notices")),
