@@ -625,19 +625,15 @@ impl Config {
     }
 
     /// The one step `mailwacht config`, `serve` and a reload (SIGHUP) all run, so what `config` accepts
-    /// `serve` runs and a reload applies: compile the engine (rules, hash list, templates) and build what
-    /// would otherwise fail only when mail flows: the notice sender for `[smtp] next_hop`/`hostname`, and a
-    /// DSN with `[bounce] reporting_mta` and the templates (a notice that cannot be built is a `451` for
-    /// every bounced message). Every problem is reported, not only the first.
+    /// `serve` runs and a reload applies: compile the engine (rules, hash list, templates) and try what
+    /// would otherwise fail only when mail flows: the next hop as the notice sender parses it, and a DSN
+    /// built with `[bounce] reporting_mta` and the templates (a notice that cannot be built is a `451` for
+    /// every bounced message). Every problem is reported, not only the first. (The host names themselves
+    /// are checked when the file loads, with their lines.)
     pub fn compile(self, path: &str) -> Result<Compiled, CompileError> {
         let mut problems = Vec::new();
-        if let Err(e) = crate::bounce::check_host_name(&self.smtp.hostname) {
-            problems.push(format!("[smtp] hostname: {e}"));
-        }
-        if let Err(e) = crate::bounce::check_host_name(&self.bounce.reporting_mta) {
-            problems.push(format!("[bounce] reporting_mta: {e}"));
-        }
-        if let Err(e) = crate::bounce::check_next_hop(&self.smtp.next_hop) {
+        // Checked as the notice sender parses it: `serve --next-hop` replaces the loaded value.
+        if let Err(e) = bounce::check_next_hop(&self.smtp.next_hop) {
             problems.push(format!("[smtp] next_hop: {e}"));
         }
         let engine = match self.engine() {
@@ -647,8 +643,8 @@ impl Config {
                 None
             }
         };
-        if let (Some(engine), true) = (&engine, problems.is_empty()) {
-            if let Err(e) = crate::bounce::probe_dsn(&engine.bounce) {
+        if let Some(engine) = &engine {
+            if let Err(e) = bounce::probe_dsn(&engine.bounce) {
                 problems.push(format!("[bounce]: a notice cannot be built: {e}"));
             }
         }
@@ -683,13 +679,62 @@ pub enum ConfigError {
     },
     #[error("configuration file {path}: {message}")]
     Parse { path: String, message: String },
-    #[error("configuration file {path}: [{section}] {key}: {message}")]
+    #[error("configuration file {path}: {}", join(problems))]
     Invalid {
         path: String,
-        section: &'static str,
-        key: &'static str,
-        message: String,
+        /// Every problem found, in the order of the sections.
+        problems: Vec<Problem>,
     },
+}
+
+/// One key with a value that cannot be used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub section: &'static str,
+    pub key: &'static str,
+    /// The key's line in the file, when it is written there (a default has none).
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        write!(f, "[{}] {}: {}", self.section, self.key, self.message)
+    }
+}
+
+fn join(problems: &[Problem]) -> String {
+    let texts: Vec<String> = problems.iter().map(Problem::to_string).collect();
+    texts.join("; ")
+}
+
+/// The line (1-based) where `key` is set in `[section]` of `text`, or where its array of tables
+/// `[[section.key]]` starts. A plain scan of the TOML lines: enough to point at the value.
+fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut current = "";
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[') {
+            let header = header.trim_start_matches('[');
+            let header = header.split(']').next().unwrap_or_default().trim();
+            if header == format!("{section}.{key}") {
+                return Some(i + 1);
+            }
+            current = header;
+            continue;
+        }
+        if current == section {
+            if let Some(rest) = line.strip_prefix(key) {
+                if rest.trim_start().starts_with('=') {
+                    return Some(i + 1);
+                }
+            }
+        }
+    }
+    None
 }
 
 /// The name used in messages for the embedded defaults.
@@ -701,7 +746,7 @@ impl Config {
         match path {
             None => {
                 let config = Config::default();
-                config.validate(EMBEDDED_NAME)?;
+                config.validate(EMBEDDED_NAME, "")?;
                 Ok(config)
             }
             Some(path) => {
@@ -722,7 +767,7 @@ impl Config {
             message: e.to_string().trim_end().to_string(),
         })?;
         config.normalise();
-        config.validate(name)?;
+        config.validate(name, text)?;
         Ok(config)
     }
 
@@ -746,19 +791,23 @@ impl Config {
         }
     }
 
-    fn validate(&self, name: &str) -> Result<(), ConfigError> {
-        let invalid = |section, key, message: String| ConfigError::Invalid {
-            path: name.to_string(),
-            section,
-            key,
-            message,
+    /// Check every key; all problems are reported at once, each with its line in `text` when found there.
+    fn validate(&self, name: &str, text: &str) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut invalid = |section: &'static str, key: &'static str, message: String| {
+            problems.push(Problem {
+                line: line_of(text, section, key),
+                section,
+                key,
+                message,
+            });
         };
         for (key, value) in [
             ("listen", &self.smtp.listen),
             ("next_hop", &self.smtp.next_hop),
         ] {
             if value.parse::<SocketAddr>().is_err() && !looks_like_host_port(value) {
-                return Err(invalid("smtp", key, format!("{value:?} is not host:port")));
+                invalid("smtp", key, format!("{value:?} is not host:port"));
             }
         }
         for (key, value) in [
@@ -771,132 +820,131 @@ impl Config {
             ("pool_size", self.smtp.pool_size as u64),
         ] {
             if value == 0 {
-                return Err(invalid("smtp", key, "must be greater than 0".into()));
+                invalid("smtp", key, "must be greater than 0".into());
             }
         }
         if self.runtime.worker_threads > MAX_WORKER_THREADS {
-            return Err(invalid(
+            invalid(
                 "runtime",
                 "worker_threads",
                 format!(
                     "{} is more than {MAX_WORKER_THREADS} (0 means one per CPU core)",
                     self.runtime.worker_threads
                 ),
-            ));
+            );
         }
         if crate::milter::ListenAddr::parse(&self.milter.listen).is_none() {
-            return Err(invalid(
+            invalid(
                 "milter",
                 "listen",
                 format!(
                     "{:?} is not host:port or unix:/absolute/path",
                     self.milter.listen
                 ),
-            ));
+            );
         }
         for (key, value) in [
             ("max_connections", self.milter.max_connections as u64),
             ("timeout_secs", self.milter.timeout_secs),
         ] {
             if value == 0 {
-                return Err(invalid("milter", key, "must be greater than 0".into()));
+                invalid("milter", key, "must be greater than 0".into());
             }
         }
         if let Err(e) = crate::scan::ClamdAddr::parse(&self.scan.clamd) {
-            return Err(invalid("scan", "clamd", e.to_string()));
+            invalid("scan", "clamd", e.to_string());
         }
         for (key, value) in [
             ("timeout_secs", self.scan.timeout_secs),
             ("max_stream", self.scan.max_stream),
         ] {
             if value == 0 {
-                return Err(invalid("scan", key, "must be greater than 0".into()));
+                invalid("scan", key, "must be greater than 0".into());
             }
         }
         if !(1..=MAX_REMEMBER_DAYS).contains(&self.bounce.remember_days) {
-            return Err(invalid(
+            invalid(
                 "bounce",
                 "remember_days",
                 format!(
                     "{} is not between 1 and {MAX_REMEMBER_DAYS} (Postfix's maximal_queue_lifetime, default 5)",
                     self.bounce.remember_days
                 ),
-            ));
+            );
         }
         if self.quarantine.retention_days == 0 {
-            return Err(invalid(
+            invalid(
                 "quarantine",
                 "retention_days",
                 "must be greater than 0".into(),
-            ));
+            );
         }
         if let Err((key, message)) = self.validate_traffic() {
-            return Err(invalid("traffic", key, message));
+            invalid("traffic", key, message);
         }
         if let Some(listen) = &self.metrics.listen {
             match listen.parse::<SocketAddr>() {
                 Ok(a) if a.ip().is_loopback() => {}
-                Ok(_) => {
-                    return Err(invalid(
-                        "metrics",
-                        "listen",
-                        format!("{listen:?} is not a loopback address (use 127.0.0.1 or [::1])"),
-                    ))
-                }
-                Err(_) => {
-                    return Err(invalid(
-                        "metrics",
-                        "listen",
-                        format!("{listen:?} is not ip:port"),
-                    ))
-                }
+                Ok(_) => invalid(
+                    "metrics",
+                    "listen",
+                    format!("{listen:?} is not a loopback address (use 127.0.0.1 or [::1])"),
+                ),
+                Err(_) => invalid("metrics", "listen", format!("{listen:?} is not ip:port")),
             }
         }
-        if self.smtp.hostname.trim().is_empty() || self.smtp.hostname.contains(char::is_whitespace)
-        {
-            return Err(invalid(
-                "smtp",
-                "hostname",
-                format!("{:?} is not a host name", self.smtp.hostname),
-            ));
+        // As the notice sender and the DSN use them (a name Postfix cannot take in EHLO, or one no notice
+        // can carry in Reporting-MTA, stopped serve or made every bounce a 451).
+        if let Err(e) = bounce::check_host_name(&self.smtp.hostname) {
+            invalid("smtp", "hostname", e.to_string());
+        }
+        if let Err(e) = bounce::check_host_name(&self.bounce.reporting_mta) {
+            invalid("bounce", "reporting_mta", e.to_string());
         }
         if !(self.policy.threshold.is_finite() && self.policy.threshold > 0.0) {
-            return Err(invalid(
+            invalid(
                 "policy",
                 "threshold",
                 format!("{} must be a number above 0", self.policy.threshold),
-            ));
+            );
         }
         for d in &self.organisation.local_domains {
             if d.is_empty() || d.contains('@') || d.contains(char::is_whitespace) {
-                return Err(invalid(
+                invalid(
                     "organisation",
                     "local_domains",
                     format!("{d:?} is not a domain"),
-                ));
+                );
             }
         }
         for c in &self.exemptions.counsellors {
             if !c.contains('@') {
-                return Err(invalid(
+                invalid(
                     "exemptions",
                     "counsellors",
                     format!("{c:?} is not an address"),
-                ));
+                );
             }
         }
         for p in &self.organisation.send_as {
             for side in [&p.sender, &p.from] {
                 if side != "*" && !side.contains('@') {
-                    return Err(invalid(
+                    invalid(
                         "organisation",
                         "send_as",
                         format!("{side:?} is not an address, *@domain or *"),
-                    ));
+                    );
                 }
             }
         }
-        Ok(())
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid {
+                path: name.to_string(),
+                problems,
+            })
+        }
     }
 
     /// The `[traffic]` guardrails: hard bounds always, the codes of conduct's bounds unless a deviation is
@@ -1110,28 +1158,51 @@ mod tests {
     }
 
     /// What used to pass `mailwacht config`: a `reporting_mta` that made every notice fail (every bounce a
-    /// `451`) and a `hostname` `serve` then refused. `compile` names both at once.
+    /// `451`) and a `hostname` `serve` then refused. Both are named at once, each with its line.
+    #[test]
+    fn every_problem_is_reported_at_once_with_its_line() {
+        let text = "[smtp]\nhostname = \"mail_gw\"\npool_size = 0\n[bounce]\n  reporting_mta = \"mail gw\"\n\
+                    [[organisation.send_as]]\nsender = \"x\"\nfrom = \"*\"\n";
+        let Err(ConfigError::Invalid { path, problems }) = Config::parse(text, "t.toml") else {
+            panic!("accepted");
+        };
+        assert_eq!(path, "t.toml");
+        let found: Vec<(&str, &str, Option<usize>)> = problems
+            .iter()
+            .map(|p| (p.section, p.key, p.line))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("smtp", "pool_size", Some(3)),
+                ("smtp", "hostname", Some(2)),
+                ("bounce", "reporting_mta", Some(5)),
+                ("organisation", "send_as", Some(6)),
+            ]
+        );
+        assert!(problems[1].to_string().contains("mail_gw"), "{problems:?}");
+        let good = Config::parse("[bounce]\nreporting_mta = \"mail.school.example\"\n", "t")
+            .expect("loads");
+        assert!(good.compile("t").is_ok());
+    }
+
+    /// `compile` tries what the loaded keys alone cannot show (a `--next-hop` flag, a template file) and
+    /// names every problem.
     #[test]
     fn compile_reports_every_problem_that_would_stop_serve_or_every_notice() {
-        let text = "[smtp]\nhostname = \"mail_gw\"\n[bounce]\nreporting_mta = \"mail gw\"\n";
-        let config = Config::parse(text, "t.toml").expect("loads: the values are strings");
+        let mut config = Config::load(None).expect("defaults");
+        config.smtp.next_hop = "no port".into();
+        config.bounce.template_nl = Some(PathBuf::from("/nonexistent/nl.txt"));
         let Err(err) = config.compile("t.toml") else {
             panic!("compiled");
         };
         assert_eq!(err.problems.len(), 2, "{err}");
-        assert!(err.problems[0].starts_with("[smtp] hostname: "), "{err}");
-        assert!(err.problems[0].contains("mail_gw"), "{err}");
-        assert!(
-            err.problems[1].starts_with("[bounce] reporting_mta: "),
-            "{err}"
-        );
+        assert!(err.problems[0].starts_with("[smtp] next_hop: "), "{err}");
+        assert!(err.problems[1].contains("/nonexistent/nl.txt"), "{err}");
         assert!(
             err.to_string().starts_with("configuration t.toml: "),
             "{err}"
         );
-        let good = Config::parse("[bounce]\nreporting_mta = \"mail.school.example\"\n", "t")
-            .expect("loads");
-        assert!(good.compile("t").is_ok());
     }
 
     /// Every configuration the project ships or uses as an example compiles, and a notice can be built
