@@ -895,11 +895,18 @@ impl Config {
         }
         // As the notice sender and the DSN use them (a name Postfix cannot take in EHLO, or one no notice
         // can carry in Reporting-MTA, stopped serve or made every bounce a 451).
-        if let Err(e) = bounce::check_host_name(&self.smtp.hostname) {
-            invalid("smtp", "hostname", e.to_string());
-        }
-        if let Err(e) = bounce::check_host_name(&self.bounce.reporting_mta) {
-            invalid("bounce", "reporting_mta", e.to_string());
+        for (section, key, name) in [
+            ("smtp", "hostname", &self.smtp.hostname),
+            ("bounce", "reporting_mta", &self.bounce.reporting_mta),
+        ] {
+            if bounce::check_host_name(name).is_err() {
+                let rule = "letters, digits, '-' and '.', or an address literal in brackets";
+                invalid(
+                    section,
+                    key,
+                    format!("{name:?} is not a host name ({rule})"),
+                );
+            }
         }
         if !(self.policy.threshold.is_finite() && self.policy.threshold > 0.0) {
             invalid(
