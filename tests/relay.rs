@@ -466,16 +466,7 @@ async fn sighup_keeps_old_rules_when_new_ones_are_broken_and_applies_good_ones()
         "[[rule]]\nid = \"T-1\"\nkind = \"words\"\nwords = [\n",
     )
     .expect("break");
-    daemon.signal("HUP");
-    assert!(
-        daemon.wait_for_log("reload failed"),
-        "{}",
-        daemon.log_text()
-    );
-    assert!(
-        daemon.log_text().contains("a.toml"),
-        "the error names the file"
-    );
+    reload_is_refused(&daemon, "a.toml");
     send(mail("appelflap", 2)).await;
     assert_eq!(sink.messages().len(), 2);
     assert!(
@@ -522,6 +513,21 @@ async fn sigterm_finishes_the_transaction_in_flight() {
     );
 }
 
+/// Send SIGHUP and wait for the reload to be refused, with an error that names `what` (a file, a key).
+fn reload_is_refused(daemon: &Daemon, what: &str) {
+    daemon.signal("HUP");
+    assert!(
+        daemon.wait_for_log("reload failed"),
+        "{}",
+        daemon.log_text()
+    );
+    assert!(
+        daemon.log_text().contains(what),
+        "the error names {what}: {}",
+        daemon.log_text()
+    );
+}
+
 /// A reload with a configuration that would make every notice fail is refused whole: the old settings stay,
 /// and bounced mail still gets its notice (issue 13: `config`, `serve` and SIGHUP run one `compile`).
 #[tokio::test]
@@ -540,17 +546,7 @@ async fn sighup_with_a_reporting_mta_that_breaks_notices_keeps_the_old_configura
         format!("{CONFIG}\n[bounce]\nreporting_mta = \"mail gw\"\n"),
     )
     .expect("write config");
-    daemon.signal("HUP");
-    assert!(
-        daemon.wait_for_log("reload failed"),
-        "{}",
-        daemon.log_text()
-    );
-    assert!(
-        daemon.log_text().contains("[bounce] reporting_mta"),
-        "the error names the key: {}",
-        daemon.log_text()
-    );
+    reload_is_refused(&daemon, "[bounce] reporting_mta");
     let (code, _) = client
         .deliver(
             "juf.anna@school.example",
