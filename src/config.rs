@@ -393,6 +393,18 @@ impl Config {
         }
     }
 
+    /// What the review service answers traffic questions with: `[traffic]` and the organisation's name.
+    pub fn traffic_settings(&self) -> crate::admin::TrafficSettings {
+        crate::admin::TrafficSettings {
+            retention_days: self.traffic.retention_days,
+            k: self.traffic.k_anonymity,
+            unit: self.traffic.summary_period,
+            max_days: self.traffic.inquiry_max_days,
+            notify_within_days: self.traffic.notify_within_days,
+            organisation: self.organisation.name.clone(),
+        }
+    }
+
     /// The admin socket path in effect.
     pub fn admin_socket(&self) -> PathBuf {
         self.admin

@@ -121,8 +121,11 @@ async fn serve(
         crate::metrics::store_recovered(crate::metrics::RecoveredStore::Traffic);
     }
     let traffic_keys = Arc::new(open_keys(&config)?);
-    let traffic_service =
-        crate::admin::TrafficService::new(traffic_store.clone(), traffic_keys.clone(), &config);
+    let traffic_service = crate::admin::TrafficService::new(
+        traffic_store.clone(),
+        traffic_keys.clone(),
+        config.traffic_settings(),
+    );
     info!(
         retention_days = config.traffic.retention_days,
         k_anonymity = config.traffic.k_anonymity,
@@ -274,7 +277,7 @@ async fn serve(
                             "traffic retention changed"
                         );
                     }
-                    traffic_service.reload(&new);
+                    traffic_service.reload(new.traffic_settings());
                     if (current.smtp.enabled, current.milter.enabled)
                         != (new.smtp.enabled, new.milter.enabled)
                     {
