@@ -6,7 +6,6 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use mailwacht::config::Config;
 use mailwacht::envelope::Envelope;
 use mailwacht::message::{Analysis, Text, TextOrigin};
-use mailwacht::pipeline::Engine;
 use mailwacht::rules::{normalize, OrgContext, RuleContext, RuleSet};
 
 /// About 1 MB of ordinary Dutch school mail text (no hits), built from realistic sentences.
@@ -141,7 +140,7 @@ fn bench_messages(c: &mut Criterion) {
         "bench",
     )
     .expect("config");
-    let engine = Engine::from_config(&config).expect("engine");
+    let engine = config.engine().expect("engine");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");

@@ -20,7 +20,6 @@ use std::time::Instant;
 use anyhow::Context;
 use mailwacht::config::Config;
 use mailwacht::envelope::{Envelope, Recipient};
-use mailwacht::pipeline::Engine;
 use mailwacht::policy::Verdict;
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -42,7 +41,7 @@ fn main() -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     };
     let config = Config::load(config.as_deref())?;
-    let engine = Engine::from_config(&config).context("loading rules")?;
+    let engine = config.engine().context("loading rules")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -1,7 +1,12 @@
 //! Configuration: one TOML file, or none at all (every key has an embedded default), validated once and
 //! split into the section structs each component needs. No component sees clap types.
 //!
-//! Flow: CLI flags → [`Config::load`] (read, merge with defaults, validate) → [`Config`] sections.
+//! Flow: CLI flags → [`Config::load`] (read, merge with defaults, validate each key) → [`Config::compile`]
+//! (rules, scanner and templates compiled, host names and the next hop checked as the notice sender uses
+//! them, a notice built once) → [`Compiled`]. `mailwacht config`, `serve` and a reload (SIGHUP) all run
+//! `compile`, so what `config` accepts `serve` runs, and a reload that fails keeps the old configuration.
+//! The enums the components act on live with them (`policy::Screen`, `bounce::BounceMode`, …); the
+//! sections embed them.
 //! Unknown keys are errors that name the file and line (`deny_unknown_fields`), so typos don't pass silently.
 
 use std::net::SocketAddr;
@@ -10,7 +15,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bounce::{self, BounceMode, BounceSettings, OnUnnotifiable};
 use crate::message::Limits;
+use crate::milter::OnInfected;
+use crate::pipeline::{Engine, EngineError};
+use crate::policy::{PolicySettings, ScanOnError, Screen};
+use crate::rules::RuleSet;
+use crate::scan::{BuiltinScanner, ClamdAddr, ClamdScanner, ScanBackend, Scanner};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -168,30 +179,6 @@ impl Default for Policy {
     }
 }
 
-/// What happens to a message whose sender may not be notified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnUnnotifiable {
-    /// Stored in the quarantine with the rule ids (or the next hop's refusal), releasable by ICT.
-    Quarantine,
-    /// Dropped; the log line says so.
-    Discard,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BounceMode {
-    Dsn,
-    Reject,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Screen {
-    LocalSenders,
-    All,
-}
-
 /// `[rules]`: where the rule files come from.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -230,14 +217,6 @@ impl Default for Scan {
             max_stream: crate::scan::clamd::DEFAULT_MAX_STREAM,
         }
     }
-}
-
-/// Which malware scanner runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ScanBackend {
-    Builtin,
-    Clamd,
 }
 
 /// `[quarantine]`: keeping infected mail (WereldKidz 8.5).
@@ -386,14 +365,6 @@ impl Default for MilterSection {
     }
 }
 
-/// What the milter answers for infected mail after quarantining it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnInfected {
-    Reject,
-    Discard,
-}
-
 impl Config {
     /// The milter server's settings.
     pub fn milter_settings(&self) -> crate::milter::MilterSettings {
@@ -407,6 +378,30 @@ impl Config {
             max_connections: self.milter.max_connections,
             read_timeout: Duration::from_secs(self.milter.timeout_secs),
             shutdown_grace: Duration::from_secs(self.smtp.shutdown_grace_secs),
+        }
+    }
+
+    /// The policy part: `[policy]`, `[exemptions]` and `[scan] on_error`.
+    pub fn policy_settings(&self) -> PolicySettings {
+        PolicySettings {
+            threshold: self.policy.threshold,
+            screen_local_senders_only: self.policy.screen == Screen::LocalSenders,
+            counsellors: self.exemptions.counsellors.clone(),
+            sensitivity: self.exemptions.sensitivity.clone(),
+            subject_labels: self.exemptions.subject_labels.clone(),
+            pass_unscanned: self.scan.on_error == ScanOnError::Pass,
+        }
+    }
+
+    /// What the review service answers traffic questions with: `[traffic]` and the organisation's name.
+    pub fn traffic_settings(&self) -> crate::admin::TrafficSettings {
+        crate::admin::TrafficSettings {
+            retention_days: self.traffic.retention_days,
+            k: self.traffic.k_anonymity,
+            unit: self.traffic.summary_period,
+            max_days: self.traffic.inquiry_max_days,
+            notify_within_days: self.traffic.notify_within_days,
+            organisation: self.organisation.name.clone(),
         }
     }
 
@@ -488,13 +483,6 @@ impl Config {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ScanOnError {
-    Tempfail,
-    Pass,
-}
-
 /// `[bounce]`: the notice sent back to the sender.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -556,6 +544,143 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("mailwacht-data")
 }
 
+/// A configuration with everything the daemon builds from it: the one result of [`Config::compile`].
+pub struct Compiled {
+    /// The validated sections (what `mailwacht config` prints).
+    pub config: Config,
+    /// Rules, scanner, policy and notice settings, compiled once.
+    pub engine: Engine,
+}
+
+/// A configuration that loads but cannot run: every problem found, each naming its section and key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration {path}: {}", problems.join("; "))]
+pub struct CompileError {
+    /// The file (or [`EMBEDDED_NAME`]).
+    pub path: String,
+    /// One line per problem: `[section] key: what is wrong`, or the file that cannot be used.
+    pub problems: Vec<String>,
+}
+
+impl Config {
+    /// Compile rules, load the scanner's hash list and the bounce templates. Nothing is half-applied: on
+    /// error the caller keeps the engine it had.
+    pub fn engine(&self) -> Result<Engine, EngineError> {
+        let config = self;
+        let rules = match &config.rules.dir {
+            Some(dir) => RuleSet::load_dir(dir)?,
+            None => RuleSet::embedded()?,
+        };
+        let scanner: Box<dyn Scanner> = match config.scan.backend {
+            ScanBackend::Builtin => {
+                let builtin = match &config.scan.hash_file {
+                    Some(path) => {
+                        let text = read_text("hash file", path)?;
+                        let hashes = crate::scan::parse_hash_list(&text).map_err(|e| {
+                            EngineError::Invalid {
+                                path: path.display().to_string(),
+                                message: e.to_string(),
+                            }
+                        })?;
+                        BuiltinScanner::new(config.limits.clone(), hashes)
+                    }
+                    None => BuiltinScanner::embedded(config.limits.clone()),
+                };
+                Box::new(builtin)
+            }
+            ScanBackend::Clamd => {
+                let addr =
+                    ClamdAddr::parse(&config.scan.clamd).map_err(|e| EngineError::Invalid {
+                        path: "[scan] clamd".into(),
+                        message: e.to_string(),
+                    })?;
+                Box::new(ClamdScanner::new(
+                    addr,
+                    Duration::from_secs(config.scan.timeout_secs),
+                    config.scan.max_stream,
+                ))
+            }
+        };
+        let mut templates = [None, None];
+        for (slot, path) in templates
+            .iter_mut()
+            .zip([&config.bounce.template_nl, &config.bounce.template_en])
+        {
+            if let Some(path) = path {
+                let text = read_text("bounce template", path)?;
+                bounce::validate_template(&text).map_err(|e| EngineError::Invalid {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                *slot = Some(text);
+            }
+        }
+        let [template_nl, template_en] = templates;
+        Ok(Engine {
+            rules,
+            policy: config.policy_settings(),
+            org: config.org_context(),
+            limits: config.limits.clone(),
+            scanner,
+            bounce: BounceSettings {
+                reporting_mta: config.bounce.reporting_mta.clone(),
+                organisation: config.organisation.name.clone(),
+                helpdesk: config.organisation.helpdesk.clone(),
+                template_nl,
+                template_en,
+            },
+            bounce_mode: config.policy.bounce_mode,
+            notices: config.notice_policy(),
+            on_unnotifiable: config.policy.on_unnotifiable,
+            remember: Duration::from_secs(config.bounce.remember_days.saturating_mul(86_400)),
+        })
+    }
+
+    /// The one step `mailwacht config`, `serve` and a reload (SIGHUP) all run, so what `config` accepts
+    /// `serve` runs and a reload applies: compile the engine (rules, hash list, templates) and try what
+    /// would otherwise fail only when mail flows: the next hop as the notice sender parses it, and a DSN
+    /// built with `[bounce] reporting_mta` and the templates (a notice that cannot be built is a `451` for
+    /// every bounced message). Every problem is reported, not only the first. (The host names themselves
+    /// are checked when the file loads, with their lines.)
+    pub fn compile(self, path: &str) -> Result<Compiled, CompileError> {
+        let mut problems = Vec::new();
+        // Checked as the notice sender parses it: `serve --next-hop` replaces the loaded value.
+        if let Err(e) = bounce::check_next_hop(&self.smtp.next_hop) {
+            problems.push(format!("[smtp] next_hop: {e}"));
+        }
+        let engine = match self.engine() {
+            Ok(engine) => Some(engine),
+            Err(e) => {
+                problems.push(e.to_string());
+                None
+            }
+        };
+        if let Some(engine) = &engine {
+            if let Err(e) = bounce::probe_dsn(&engine.bounce) {
+                problems.push(format!("[bounce]: a notice cannot be built: {e}"));
+            }
+        }
+        match engine {
+            Some(engine) if problems.is_empty() => Ok(Compiled {
+                config: self,
+                engine,
+            }),
+            _ => Err(CompileError {
+                path: path.to_string(),
+                problems,
+            }),
+        }
+    }
+}
+
+fn read_text(what: &'static str, path: &std::path::Path) -> Result<String, EngineError> {
+    std::fs::read_to_string(path).map_err(|source| EngineError::Read {
+        what,
+        path: path.display().to_string(),
+        source,
+    })
+}
+
 /// A configuration that cannot be used. Messages name the file (and line, via the TOML parser).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -566,13 +691,62 @@ pub enum ConfigError {
     },
     #[error("configuration file {path}: {message}")]
     Parse { path: String, message: String },
-    #[error("configuration file {path}: [{section}] {key}: {message}")]
+    #[error("configuration file {path}: {}", join(problems))]
     Invalid {
         path: String,
-        section: &'static str,
-        key: &'static str,
-        message: String,
+        /// Every problem found, in the order of the sections.
+        problems: Vec<Problem>,
     },
+}
+
+/// One key with a value that cannot be used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub section: &'static str,
+    pub key: &'static str,
+    /// The key's line in the file, when it is written there (a default has none).
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        write!(f, "[{}] {}: {}", self.section, self.key, self.message)
+    }
+}
+
+fn join(problems: &[Problem]) -> String {
+    let texts: Vec<String> = problems.iter().map(Problem::to_string).collect();
+    texts.join("; ")
+}
+
+/// The line (1-based) where `key` is set in `[section]` of `text`, or where its array of tables
+/// `[[section.key]]` starts. A plain scan of the TOML lines: enough to point at the value.
+fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut current = "";
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[') {
+            let header = header.trim_start_matches('[');
+            let header = header.split(']').next().unwrap_or_default().trim();
+            if header == format!("{section}.{key}") {
+                return Some(i + 1);
+            }
+            current = header;
+            continue;
+        }
+        if current == section {
+            if let Some(rest) = line.strip_prefix(key) {
+                if rest.trim_start().starts_with('=') {
+                    return Some(i + 1);
+                }
+            }
+        }
+    }
+    None
 }
 
 /// The name used in messages for the embedded defaults.
@@ -584,7 +758,7 @@ impl Config {
         match path {
             None => {
                 let config = Config::default();
-                config.validate(EMBEDDED_NAME)?;
+                config.validate(EMBEDDED_NAME, "")?;
                 Ok(config)
             }
             Some(path) => {
@@ -605,7 +779,7 @@ impl Config {
             message: e.to_string().trim_end().to_string(),
         })?;
         config.normalise();
-        config.validate(name)?;
+        config.validate(name, text)?;
         Ok(config)
     }
 
@@ -629,19 +803,23 @@ impl Config {
         }
     }
 
-    fn validate(&self, name: &str) -> Result<(), ConfigError> {
-        let invalid = |section, key, message: String| ConfigError::Invalid {
-            path: name.to_string(),
-            section,
-            key,
-            message,
+    /// Check every key; all problems are reported at once, each with its line in `text` when found there.
+    fn validate(&self, name: &str, text: &str) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut invalid = |section: &'static str, key: &'static str, message: String| {
+            problems.push(Problem {
+                line: line_of(text, section, key),
+                section,
+                key,
+                message,
+            });
         };
         for (key, value) in [
             ("listen", &self.smtp.listen),
             ("next_hop", &self.smtp.next_hop),
         ] {
             if value.parse::<SocketAddr>().is_err() && !looks_like_host_port(value) {
-                return Err(invalid("smtp", key, format!("{value:?} is not host:port")));
+                invalid("smtp", key, format!("{value:?} is not host:port"));
             }
         }
         for (key, value) in [
@@ -654,132 +832,138 @@ impl Config {
             ("pool_size", self.smtp.pool_size as u64),
         ] {
             if value == 0 {
-                return Err(invalid("smtp", key, "must be greater than 0".into()));
+                invalid("smtp", key, "must be greater than 0".into());
             }
         }
         if self.runtime.worker_threads > MAX_WORKER_THREADS {
-            return Err(invalid(
+            invalid(
                 "runtime",
                 "worker_threads",
                 format!(
                     "{} is more than {MAX_WORKER_THREADS} (0 means one per CPU core)",
                     self.runtime.worker_threads
                 ),
-            ));
+            );
         }
         if crate::milter::ListenAddr::parse(&self.milter.listen).is_none() {
-            return Err(invalid(
+            invalid(
                 "milter",
                 "listen",
                 format!(
                     "{:?} is not host:port or unix:/absolute/path",
                     self.milter.listen
                 ),
-            ));
+            );
         }
         for (key, value) in [
             ("max_connections", self.milter.max_connections as u64),
             ("timeout_secs", self.milter.timeout_secs),
         ] {
             if value == 0 {
-                return Err(invalid("milter", key, "must be greater than 0".into()));
+                invalid("milter", key, "must be greater than 0".into());
             }
         }
         if let Err(e) = crate::scan::ClamdAddr::parse(&self.scan.clamd) {
-            return Err(invalid("scan", "clamd", e.to_string()));
+            invalid("scan", "clamd", e.to_string());
         }
         for (key, value) in [
             ("timeout_secs", self.scan.timeout_secs),
             ("max_stream", self.scan.max_stream),
         ] {
             if value == 0 {
-                return Err(invalid("scan", key, "must be greater than 0".into()));
+                invalid("scan", key, "must be greater than 0".into());
             }
         }
         if !(1..=MAX_REMEMBER_DAYS).contains(&self.bounce.remember_days) {
-            return Err(invalid(
+            invalid(
                 "bounce",
                 "remember_days",
                 format!(
                     "{} is not between 1 and {MAX_REMEMBER_DAYS} (Postfix's maximal_queue_lifetime, default 5)",
                     self.bounce.remember_days
                 ),
-            ));
+            );
         }
         if self.quarantine.retention_days == 0 {
-            return Err(invalid(
+            invalid(
                 "quarantine",
                 "retention_days",
                 "must be greater than 0".into(),
-            ));
+            );
         }
         if let Err((key, message)) = self.validate_traffic() {
-            return Err(invalid("traffic", key, message));
+            invalid("traffic", key, message);
         }
         if let Some(listen) = &self.metrics.listen {
             match listen.parse::<SocketAddr>() {
                 Ok(a) if a.ip().is_loopback() => {}
-                Ok(_) => {
-                    return Err(invalid(
-                        "metrics",
-                        "listen",
-                        format!("{listen:?} is not a loopback address (use 127.0.0.1 or [::1])"),
-                    ))
-                }
-                Err(_) => {
-                    return Err(invalid(
-                        "metrics",
-                        "listen",
-                        format!("{listen:?} is not ip:port"),
-                    ))
-                }
+                Ok(_) => invalid(
+                    "metrics",
+                    "listen",
+                    format!("{listen:?} is not a loopback address (use 127.0.0.1 or [::1])"),
+                ),
+                Err(_) => invalid("metrics", "listen", format!("{listen:?} is not ip:port")),
             }
         }
-        if self.smtp.hostname.trim().is_empty() || self.smtp.hostname.contains(char::is_whitespace)
-        {
-            return Err(invalid(
-                "smtp",
-                "hostname",
-                format!("{:?} is not a host name", self.smtp.hostname),
-            ));
+        // As the notice sender and the DSN use them (a name Postfix cannot take in EHLO, or one no notice
+        // can carry in Reporting-MTA, stopped serve or made every bounce a 451).
+        for (section, key, name) in [
+            ("smtp", "hostname", &self.smtp.hostname),
+            ("bounce", "reporting_mta", &self.bounce.reporting_mta),
+        ] {
+            if bounce::check_host_name(name).is_err() {
+                let rule = "letters, digits, '-' and '.', or an address literal in brackets";
+                invalid(
+                    section,
+                    key,
+                    format!("{name:?} is not a host name ({rule})"),
+                );
+            }
         }
         if !(self.policy.threshold.is_finite() && self.policy.threshold > 0.0) {
-            return Err(invalid(
+            invalid(
                 "policy",
                 "threshold",
                 format!("{} must be a number above 0", self.policy.threshold),
-            ));
+            );
         }
         for d in &self.organisation.local_domains {
             if d.is_empty() || d.contains('@') || d.contains(char::is_whitespace) {
-                return Err(invalid(
+                invalid(
                     "organisation",
                     "local_domains",
                     format!("{d:?} is not a domain"),
-                ));
+                );
             }
         }
         for c in &self.exemptions.counsellors {
             if !c.contains('@') {
-                return Err(invalid(
+                invalid(
                     "exemptions",
                     "counsellors",
                     format!("{c:?} is not an address"),
-                ));
+                );
             }
         }
         for p in &self.organisation.send_as {
             for side in [&p.sender, &p.from] {
                 if side != "*" && !side.contains('@') {
-                    return Err(invalid(
+                    invalid(
                         "organisation",
                         "send_as",
                         format!("{side:?} is not an address, *@domain or *"),
-                    ));
+                    );
                 }
             }
         }
-        Ok(())
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid {
+                path: name.to_string(),
+                problems,
+            })
+        }
     }
 
     /// The `[traffic]` guardrails: hard bounds always, the codes of conduct's bounds unless a deviation is
@@ -990,6 +1174,88 @@ mod tests {
             let err = Config::parse(text, "bad.toml").expect_err(text).to_string();
             assert!(err.contains(key), "{text:?} gave {err}");
         }
+    }
+
+    /// What used to pass `mailwacht config`: a `reporting_mta` that made every notice fail (every bounce a
+    /// `451`) and a `hostname` `serve` then refused. Both are named at once, each with its line.
+    #[test]
+    fn every_problem_is_reported_at_once_with_its_line() {
+        let text = "[smtp]\nhostname = \"mail_gw\"\npool_size = 0\n[bounce]\n  reporting_mta = \"mail gw\"\n\
+                    [[organisation.send_as]]\nsender = \"x\"\nfrom = \"*\"\n";
+        let Err(ConfigError::Invalid { path, problems }) = Config::parse(text, "t.toml") else {
+            panic!("accepted");
+        };
+        assert_eq!(path, "t.toml");
+        let found: Vec<(&str, &str, Option<usize>)> = problems
+            .iter()
+            .map(|p| (p.section, p.key, p.line))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("smtp", "pool_size", Some(3)),
+                ("smtp", "hostname", Some(2)),
+                ("bounce", "reporting_mta", Some(5)),
+                ("organisation", "send_as", Some(6)),
+            ]
+        );
+        assert!(problems[1].to_string().contains("mail_gw"), "{problems:?}");
+        let good = Config::parse("[bounce]\nreporting_mta = \"mail.school.example\"\n", "t")
+            .expect("loads");
+        assert!(good.compile("t").is_ok());
+    }
+
+    /// `compile` tries what the loaded keys alone cannot show (a `--next-hop` flag, a template file) and
+    /// names every problem.
+    #[test]
+    fn compile_reports_every_problem_that_would_stop_serve_or_every_notice() {
+        let mut config = Config::load(None).expect("defaults");
+        config.smtp.next_hop = "no port".into();
+        config.bounce.template_nl = Some(PathBuf::from("/nonexistent/nl.txt"));
+        let Err(err) = config.compile("t.toml") else {
+            panic!("compiled");
+        };
+        assert_eq!(err.problems.len(), 2, "{err}");
+        assert!(err.problems[0].starts_with("[smtp] next_hop: "), "{err}");
+        assert!(err.problems[1].contains("/nonexistent/nl.txt"), "{err}");
+        assert!(
+            err.to_string().starts_with("configuration t.toml: "),
+            "{err}"
+        );
+    }
+
+    /// Every configuration the project ships or uses as an example compiles, and a notice can be built
+    /// with each (the DSN's `Reporting-MTA`, `From:` and `Message-ID` come from it).
+    #[test]
+    fn every_shipped_and_example_configuration_compiles_and_builds_a_notice() {
+        fn configs(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).expect("read dir") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    configs(&path, out);
+                } else if path.extension().is_some_and(|e| e == "toml") {
+                    // Rule files live beside configurations in fixtures/; they are not configurations.
+                    let text = std::fs::read_to_string(&path).expect("read");
+                    if !text.contains("[[rule]]") {
+                        out.push(path);
+                    }
+                }
+            }
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = vec![root.join("deploy/mailwacht.toml")];
+        configs(&root.join("fixtures"), &mut files);
+        assert!(files.len() >= 2, "{files:?}");
+        for file in files {
+            let name = file.display().to_string();
+            let config = Config::load(Some(&file)).unwrap_or_else(|e| panic!("{e}"));
+            let compiled = config.compile(&name).unwrap_or_else(|e| panic!("{e}"));
+            crate::bounce::probe_dsn(&compiled.engine.bounce)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        let defaults = Config::load(None).expect("defaults");
+        let compiled = defaults.compile(EMBEDDED_NAME).expect("defaults compile");
+        crate::bounce::probe_dsn(&compiled.engine.bounce).expect("a notice from the defaults");
     }
 
     #[test]

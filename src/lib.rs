@@ -1,8 +1,13 @@
 //! mailwacht — a mail gateway that enforces the ICT codes of conduct of Dutch school boards.
 //!
-//! Map of the crate (the folder layout is the architecture):
+//! Map of the crate (the folder layout is the architecture). The modules form layers and every
+//! `use crate::…` points down (`tests/layers.rs` keeps it so and prints the graph): leaves (`message`,
+//! `envelope`, `metrics`, `smtp::reply`, `util`, `accept`, `queue_id`, `storage`) → pure core (`rules`,
+//! `scan`, `policy`) → protocols and stores (`smtp`, `milter`, `quarantine`, `traffic`, `bounce`) → the
+//! filter (`pipeline`) → review (`admin`) → `config` → `cli`.
 //!
-//! - [`config`]: one TOML file (or the embedded defaults) → validated section structs.
+//! - [`config`]: one TOML file (or the embedded defaults) → validated section structs → one `compile`
+//!   into what the daemon runs.
 //! - [`envelope`]: the SMTP envelope of one message (sender, recipients, XFORWARD attributes).
 //! - [`message`]: a parsed, read-only view of one mail: headers, decoded text, attachments, archive members,
 //!   and the damage found while parsing. Pure, no I/O.
@@ -22,6 +27,7 @@
 //! - [`smtp`]: the SMTP server Postfix talks to, and the client that relays to the next hop.
 //! - `accept`: the accept loop (connection cap, shutdown, grace) the SMTP and milter servers share.
 //! - [`queue_id`]: the id of one message (time-sortable, unique across processes and clock steps).
+//! - [`util`]: `BoxFuture`, shared by the object-safe async traits.
 //! - [`storage`]: the data directory's files: owner-only creation, who owns what, damaged or not ours.
 //! - [`cli`]: the `mailwacht` command line (thin: parses flags and calls the modules above).
 
@@ -43,3 +49,4 @@ pub mod scan;
 pub mod smtp;
 pub mod storage;
 pub mod traffic;
+pub mod util;

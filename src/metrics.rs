@@ -8,15 +8,16 @@
 //!
 //! The counters are process-wide atomics, so the pipeline and the SMTP server record with one call and no
 //! handle. The HTTP endpoint is a few lines of tokio: it answers `GET /metrics` and nothing else.
+//! A leaf: labels arrive as `&'static str` from the caller (the verdict names are the policy's), so this
+//! module uses nothing else in the crate and every layer may record.
 //! Must not: carry any address, subject, file name, rule category or other per-person value in a label.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-use crate::policy::Decision;
 
 /// Histogram bucket upper bounds in seconds.
 const BUCKETS: [f64; 12] = [
@@ -70,8 +71,9 @@ impl Histogram {
 
 /// All metrics of the process.
 struct Metrics {
-    /// Messages per verdict, in [`crate::traffic::summary::VERDICTS`] order.
-    verdicts: [AtomicU64; 4],
+    /// Messages per verdict label, in the order the labels were declared ([`declare_verdicts`]) or first
+    /// seen. At most [`MAX_VERDICTS`] labels; the labels are the policy's verdict names, never input.
+    verdicts: Mutex<Vec<(&'static str, u64)>>,
     bytes: AtomicU64,
     scan: Histogram,
     relay: Histogram,
@@ -103,8 +105,11 @@ impl RecoveredStore {
     }
 }
 
+/// Most distinct verdict labels kept (there are four; a bound so a mistake cannot grow the list).
+const MAX_VERDICTS: usize = 16;
+
 static METRICS: Metrics = Metrics {
-    verdicts: [const { AtomicU64::new(0) }; 4],
+    verdicts: Mutex::new(Vec::new()),
     bytes: AtomicU64::new(0),
     scan: Histogram::new(),
     relay: Histogram::new(),
@@ -115,18 +120,29 @@ static METRICS: Metrics = Metrics {
     recovered: [const { AtomicU64::new(0) }; 2],
 };
 
-/// Count one handled message: its verdict and size (not its categories, see the module docs).
-pub fn message(decision: &Decision, size: usize) {
-    let name = crate::traffic::verdict_name(decision.verdict);
-    if let Some(i) = crate::traffic::summary::VERDICTS
-        .iter()
-        .position(|v| *v == name)
-    {
-        if let Some(c) = METRICS.verdicts.get(i) {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
+/// Show these verdict labels from the start, at zero until a message gets them (a scrape then sees every
+/// series, not only the ones that happened).
+pub fn declare_verdicts(labels: &[&'static str]) {
+    let mut verdicts = METRICS.verdicts.lock().unwrap_or_else(|e| e.into_inner());
+    for label in labels {
+        count_verdict(&mut verdicts, label, 0);
     }
+}
+
+/// Count one handled message: its verdict label and size (not its categories, see the module docs).
+pub fn message(verdict: &'static str, size: usize) {
+    let mut verdicts = METRICS.verdicts.lock().unwrap_or_else(|e| e.into_inner());
+    count_verdict(&mut verdicts, verdict, 1);
+    drop(verdicts);
     METRICS.bytes.fetch_add(size as u64, Ordering::Relaxed);
+}
+
+fn count_verdict(verdicts: &mut Vec<(&'static str, u64)>, label: &'static str, n: u64) {
+    if let Some((_, count)) = verdicts.iter_mut().find(|(l, _)| *l == label) {
+        *count += n;
+    } else if verdicts.len() < MAX_VERDICTS {
+        verdicts.push((label, n));
+    }
 }
 
 /// How long analysing and scanning one message took.
@@ -182,12 +198,9 @@ pub fn render() -> String {
     let m = &METRICS;
     let mut out = String::new();
     out.push_str("# HELP mailwacht_messages_total Messages handled, by verdict.\n# TYPE mailwacht_messages_total counter\n");
-    for (v, c) in crate::traffic::summary::VERDICTS.iter().zip(&m.verdicts) {
-        let _ = writeln!(
-            out,
-            "mailwacht_messages_total{{verdict=\"{v}\"}} {}",
-            c.load(Ordering::Relaxed)
-        );
+    let verdicts = m.verdicts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for (v, c) in verdicts {
+        let _ = writeln!(out, "mailwacht_messages_total{{verdict=\"{v}\"}} {c}");
     }
     for (name, help, kind, value) in [
         (
@@ -295,6 +308,20 @@ pub async fn serve(listener: tokio::net::TcpListener) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verdict_labels_are_declared_once_and_counted() {
+        let mut verdicts = Vec::new();
+        count_verdict(&mut verdicts, "pass", 0);
+        count_verdict(&mut verdicts, "bounce", 0);
+        count_verdict(&mut verdicts, "pass", 1);
+        count_verdict(&mut verdicts, "pass", 0);
+        count_verdict(&mut verdicts, "tempfail", 1);
+        assert_eq!(verdicts, vec![("pass", 1), ("bounce", 0), ("tempfail", 1)]);
+        let mut full: Vec<(&'static str, u64)> = vec![("x", 0); MAX_VERDICTS];
+        count_verdict(&mut full, "one too many", 1);
+        assert_eq!(full.len(), MAX_VERDICTS);
+    }
 
     #[test]
     fn histogram_buckets_are_cumulative() {

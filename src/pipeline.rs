@@ -17,16 +17,15 @@ use arc_swap::ArcSwap;
 use tracing::{info, warn};
 
 use crate::bounce::{
-    self, BounceError, BounceSettings, DsnInput, Mailer, NoticeKey, NoticeMemory, NoticePolicy,
-    Reason, Withheld,
+    self, BounceError, BounceMode, BounceSettings, DsnInput, Mailer, NoticeKey, NoticeMemory,
+    NoticePolicy, OnUnnotifiable, Reason, Withheld,
 };
-use crate::config::{BounceMode, Config, OnUnnotifiable, ScanBackend};
 use crate::envelope::{domain_of, Envelope};
 use crate::message::{self, Analysis, Limits};
 use crate::policy::{self, Decision, PolicySettings, ScanResult, Verdict};
 use crate::quarantine::Quarantine;
 use crate::rules::{OrgContext, RuleSet, RulesError};
-use crate::scan::{BuiltinScanner, ClamdAddr, ClamdScanner, Detection, Scanner};
+use crate::scan::{Detection, Scanner};
 use crate::smtp::client::{NextHop, Outbound};
 use crate::smtp::{Handler, Reply, Transaction};
 
@@ -69,78 +68,6 @@ pub enum EngineError {
 }
 
 impl Engine {
-    /// Compile rules, load the scanner's hash list and the bounce templates. Nothing is half-applied: on
-    /// error the caller keeps the engine it had.
-    pub fn from_config(config: &Config) -> Result<Engine, EngineError> {
-        let rules = match &config.rules.dir {
-            Some(dir) => RuleSet::load_dir(dir)?,
-            None => RuleSet::embedded()?,
-        };
-        let scanner: Box<dyn Scanner> = match config.scan.backend {
-            ScanBackend::Builtin => {
-                let builtin = match &config.scan.hash_file {
-                    Some(path) => {
-                        let text = read_text("hash file", path)?;
-                        let hashes = crate::scan::parse_hash_list(&text).map_err(|e| {
-                            EngineError::Invalid {
-                                path: path.display().to_string(),
-                                message: e.to_string(),
-                            }
-                        })?;
-                        BuiltinScanner::new(config.limits.clone(), hashes)
-                    }
-                    None => BuiltinScanner::embedded(config.limits.clone()),
-                };
-                Box::new(builtin)
-            }
-            ScanBackend::Clamd => {
-                let addr =
-                    ClamdAddr::parse(&config.scan.clamd).map_err(|e| EngineError::Invalid {
-                        path: "[scan] clamd".into(),
-                        message: e.to_string(),
-                    })?;
-                Box::new(ClamdScanner::new(
-                    addr,
-                    Duration::from_secs(config.scan.timeout_secs),
-                    config.scan.max_stream,
-                ))
-            }
-        };
-        let mut templates = [None, None];
-        for (slot, path) in templates
-            .iter_mut()
-            .zip([&config.bounce.template_nl, &config.bounce.template_en])
-        {
-            if let Some(path) = path {
-                let text = read_text("bounce template", path)?;
-                bounce::validate_template(&text).map_err(|e| EngineError::Invalid {
-                    path: path.display().to_string(),
-                    message: e.to_string(),
-                })?;
-                *slot = Some(text);
-            }
-        }
-        let [template_nl, template_en] = templates;
-        Ok(Engine {
-            rules,
-            policy: PolicySettings::from_config(config),
-            org: config.org_context(),
-            limits: config.limits.clone(),
-            scanner,
-            bounce: BounceSettings {
-                reporting_mta: config.bounce.reporting_mta.clone(),
-                organisation: config.organisation.name.clone(),
-                helpdesk: config.organisation.helpdesk.clone(),
-                template_nl,
-                template_en,
-            },
-            bounce_mode: config.policy.bounce_mode,
-            notices: config.notice_policy(),
-            on_unnotifiable: config.policy.on_unnotifiable,
-            remember: Duration::from_secs(config.bounce.remember_days.saturating_mul(86_400)),
-        })
-    }
-
     /// Analyse, scan and decide. Pure apart from the scanner (which may talk to a daemon).
     pub async fn evaluate(&self, envelope: &Envelope, raw: &[u8], analysis: Analysis) -> Decision {
         let scan: ScanResult = self.scanner.scan(raw, &analysis).await.into();
@@ -179,14 +106,6 @@ impl Engine {
             .filter_map(|id| self.rules.rule(id))
             .collect()
     }
-}
-
-fn read_text(what: &'static str, path: &std::path::Path) -> Result<String, EngineError> {
-    std::fs::read_to_string(path).map_err(|source| EngineError::Read {
-        what,
-        path: path.display().to_string(),
-        source,
-    })
 }
 
 /// Analyse a message; one larger than [`INLINE_ANALYSIS_LIMIT`] on the blocking pool, so that a big message
@@ -394,7 +313,7 @@ impl Pipeline {
         outcome: &Outcome,
     ) {
         log_message(queue_id, envelope, size, attachments, decision, outcome);
-        crate::metrics::message(decision, size);
+        crate::metrics::message(decision.verdict.name(), size);
         if let Some(traffic) = self.inner.traffic.get() {
             let local_domains = &self.engine().org.local_domains;
             traffic.record(envelope, local_domains, size, attachments, decision);
@@ -871,7 +790,7 @@ struct InFlight<'a> {
 }
 
 impl Handler for Pipeline {
-    fn handle(&self, txn: Transaction) -> crate::scan::BoxFuture<'static, Reply> {
+    fn handle(&self, txn: Transaction) -> crate::util::BoxFuture<'static, Reply> {
         let pipeline = self.clone();
         Box::pin(async move { pipeline.process(txn).await })
     }
@@ -959,12 +878,7 @@ pub(crate) fn log_message(
     let mut rcpt_domains: Vec<String> = envelope.recipients().filter_map(domain_of).collect();
     rcpt_domains.sort();
     rcpt_domains.dedup();
-    let verdict = match decision.verdict {
-        Verdict::Pass => "pass",
-        Verdict::Bounce => "bounce",
-        Verdict::Quarantine => "quarantine",
-        Verdict::Tempfail => "tempfail",
-    };
+    let verdict = decision.verdict.name();
     let exempt = match decision.exempt {
         Some(policy::Exemption::Persoonlijk) => "persoonlijk",
         Some(policy::Exemption::Vertrouwenspersoon) => "vertrouwenspersoon",
@@ -1002,7 +916,8 @@ pub const BOUNCE_TIMEOUT: Duration = Duration::from_secs(60);
 mod tests {
     use super::*;
     use crate::quarantine::QuarantineError;
-    use crate::scan::{BoxFuture, Detection};
+    use crate::scan::Detection;
+    use crate::util::BoxFuture;
 
     /// A quarantine that stores every message under another id, as after a clash with an earlier process.
     struct Renaming;
@@ -1024,14 +939,32 @@ mod tests {
     /// show` knows). A null sender: no notice, so nothing is sent.
     #[tokio::test]
     async fn a_message_stored_under_a_new_id_is_answered_with_that_id() {
-        let config = Config::load(None).expect("defaults");
-        let engine = Engine::from_config(&config).expect("engine");
+        // The filter's own test: an engine of embedded rules and the built-in scanner, no configuration.
+        let engine = Engine {
+            rules: RuleSet::embedded().expect("embedded rules"),
+            policy: PolicySettings {
+                threshold: 5.0,
+                screen_local_senders_only: true,
+                counsellors: Vec::new(),
+                sensitivity: Vec::new(),
+                subject_labels: Vec::new(),
+                pass_unscanned: false,
+            },
+            org: OrgContext::default(),
+            limits: Limits::default(),
+            scanner: Box::new(crate::scan::BuiltinScanner::embedded(Limits::default())),
+            bounce: BounceSettings::default(),
+            bounce_mode: BounceMode::Dsn,
+            notices: NoticePolicy::default(),
+            on_unnotifiable: OnUnnotifiable::Quarantine,
+            remember: Duration::from_secs(86_400),
+        };
         let unused = "127.0.0.1:9";
         let mailer = Mailer::new(unused, "localhost", Duration::from_secs(1)).expect("mailer");
         let tmp = tempfile::tempdir().expect("tempdir");
         let pipeline = Pipeline::new(
             engine,
-            NextHop::new(config.next_hop_settings()),
+            NextHop::new(crate::smtp::NextHopSettings::default()),
             mailer,
             Arc::new(Renaming),
             NoticeMemory::new(tmp.path().join("notices")),

@@ -5,7 +5,7 @@
 //! - *Vertrouwenspersoon* (WereldKidz 6.9): mail of confidential counsellors is excluded from content rules.
 //! - Malware scanning applies to all mail (WereldKidz 8.5).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::envelope::{is_local, Envelope};
 use crate::message::Analysis;
@@ -34,6 +34,34 @@ pub enum Verdict {
     Quarantine,
     /// Cannot decide now (scanner down): temporary failure, Postfix retries.
     Tempfail,
+}
+
+impl Verdict {
+    /// Every verdict, in the order summaries and metrics list them.
+    pub const ALL: [Verdict; 4] = [
+        Verdict::Pass,
+        Verdict::Bounce,
+        Verdict::Quarantine,
+        Verdict::Tempfail,
+    ];
+
+    /// The lowercase names of [`Verdict::ALL`], as logs, metrics and traffic records spell them.
+    pub const NAMES: [&'static str; 4] = [
+        Verdict::Pass.name(),
+        Verdict::Bounce.name(),
+        Verdict::Quarantine.name(),
+        Verdict::Tempfail.name(),
+    ];
+
+    /// The lowercase name (`pass`, `bounce`, `quarantine`, `tempfail`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Bounce => "bounce",
+            Verdict::Quarantine => "quarantine",
+            Verdict::Tempfail => "tempfail",
+        }
+    }
 }
 
 /// The decision for one message.
@@ -65,18 +93,21 @@ pub struct PolicySettings {
     pub pass_unscanned: bool,
 }
 
-impl PolicySettings {
-    /// The policy part of a loaded configuration.
-    pub fn from_config(config: &crate::config::Config) -> PolicySettings {
-        PolicySettings {
-            threshold: config.policy.threshold,
-            screen_local_senders_only: config.policy.screen == crate::config::Screen::LocalSenders,
-            counsellors: config.exemptions.counsellors.clone(),
-            sensitivity: config.exemptions.sensitivity.clone(),
-            subject_labels: config.exemptions.subject_labels.clone(),
-            pass_unscanned: config.scan.on_error == crate::config::ScanOnError::Pass,
-        }
-    }
+/// Which mail the content rules apply to (`[policy] screen`); malware scanning always applies to all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Screen {
+    LocalSenders,
+    All,
+}
+
+/// What happens when the scanner cannot answer (`[scan] on_error`): `tempfail` (451, Postfix retries) or
+/// `pass` (unscanned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanOnError {
+    Tempfail,
+    Pass,
 }
 
 /// The scanners' result as policy sees it.

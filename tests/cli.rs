@@ -219,3 +219,27 @@ fn privacy_settings_beyond_the_code_are_refused_unless_a_deviation_is_declared()
     );
     assert!(stdout(&out).contains("-keys"), "{}", stdout(&out));
 }
+
+/// What `config` accepts `serve` runs: a `reporting_mta` that would make every notice fail and a `hostname`
+/// the notice sender cannot use are refused by both, naming the file, section and key (issue 13).
+#[test]
+fn config_and_serve_refuse_what_would_make_notices_fail() {
+    let config = tempfile::NamedTempFile::new().expect("tmp");
+    let cfg = config.path().to_str().expect("path");
+    for (text, key) in [
+        (
+            "[bounce]\nreporting_mta = \"mail gw\"\n",
+            "[bounce] reporting_mta",
+        ),
+        ("[smtp]\nhostname = \"mail_gw\"\n", "[smtp] hostname"),
+    ] {
+        std::fs::write(config.path(), text).expect("write");
+        for command in ["config", "serve"] {
+            let out = mailwacht(&["--config", cfg, command]);
+            assert!(!out.status.success(), "{command} accepted {text}");
+            let err = stderr(&out);
+            assert!(err.contains(cfg), "{command}: {err}");
+            assert!(err.contains(key), "{command}: {err}");
+        }
+    }
+}

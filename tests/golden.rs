@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use mailwacht::config::Config;
 use mailwacht::envelope::{Envelope, Recipient};
-use mailwacht::pipeline::Engine;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -59,7 +58,7 @@ fn sidecar(eml: &Path, suffix: &str) -> PathBuf {
 #[tokio::test]
 async fn fixtures_give_their_expected_verdicts() {
     let config = Config::parse(CONFIG, "golden config").expect("config");
-    let engine = Engine::from_config(&config).expect("engine");
+    let engine = config.engine().expect("engine");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut files = Vec::new();
     fixtures(&root, &mut files);

@@ -466,16 +466,7 @@ async fn sighup_keeps_old_rules_when_new_ones_are_broken_and_applies_good_ones()
         "[[rule]]\nid = \"T-1\"\nkind = \"words\"\nwords = [\n",
     )
     .expect("break");
-    daemon.signal("HUP");
-    assert!(
-        daemon.wait_for_log("reload failed"),
-        "{}",
-        daemon.log_text()
-    );
-    assert!(
-        daemon.log_text().contains("a.toml"),
-        "the error names the file"
-    );
+    reload_is_refused(&daemon, "a.toml");
     send(mail("appelflap", 2)).await;
     assert_eq!(sink.messages().len(), 2);
     assert!(
@@ -520,4 +511,57 @@ async fn sigterm_finishes_the_transaction_in_flight() {
         "mailwacht exits cleanly: {}",
         daemon.log_text()
     );
+}
+
+/// Send SIGHUP and wait for the reload to be refused, with an error that names `what` (a file, a key).
+fn reload_is_refused(daemon: &Daemon, what: &str) {
+    daemon.signal("HUP");
+    assert!(
+        daemon.wait_for_log("reload failed"),
+        "{}",
+        daemon.log_text()
+    );
+    assert!(
+        daemon.log_text().contains(what),
+        "the error names {what}: {}",
+        daemon.log_text()
+    );
+}
+
+/// A reload with a configuration that would make every notice fail is refused whole: the old settings stay,
+/// and bounced mail still gets its notice (issue 13: `config`, `serve` and SIGHUP run one `compile`).
+#[tokio::test]
+async fn sighup_with_a_reporting_mta_that_breaks_notices_keeps_the_old_configuration() {
+    let (sink, daemon, mut client) = start(SinkBehaviour::default(), CONFIG).await;
+    let (code, _) = client
+        .deliver(
+            "juf.anna@school.example",
+            &["ouder@example.org"],
+            &curse_mail(""),
+        )
+        .await;
+    assert_eq!(code, 250);
+    std::fs::write(
+        &daemon.config_path,
+        format!("{CONFIG}\n[bounce]\nreporting_mta = \"mail gw\"\n"),
+    )
+    .expect("write config");
+    reload_is_refused(&daemon, "[bounce] reporting_mta");
+    let (code, _) = client
+        .deliver(
+            "juf.anna@school.example",
+            &["ouder@example.org"],
+            &curse_mail("Message-ID: <second@school.example>\r\n"),
+        )
+        .await;
+    assert_eq!(code, 250, "the old configuration still bounces");
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 2, "two notices");
+    for notice in &messages {
+        assert!(notice.mail_from.starts_with("<>"), "{}", notice.mail_from);
+        assert!(
+            String::from_utf8_lossy(&notice.data).contains("Reporting-MTA: dns; localhost"),
+            "built with the old reporting_mta"
+        );
+    }
 }

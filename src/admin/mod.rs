@@ -29,7 +29,7 @@ pub mod server;
 pub mod traffic;
 
 pub use audit::{AuditEntry, AuditLog, Settled, Verification};
-pub use traffic::{TrafficRequest, TrafficResponse, TrafficService};
+pub use traffic::{TrafficRequest, TrafficResponse, TrafficService, TrafficSettings};
 
 /// One request on the admin socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

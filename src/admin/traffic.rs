@@ -17,7 +17,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::AuditLog;
-use crate::config::Config;
 use crate::traffic::inquiry::{self, Notified};
 use crate::traffic::summary::{self, Group, Summary, Unit, Window};
 use crate::traffic::{Inquiry, KeyRing, Record, TrafficStore};
@@ -115,28 +114,22 @@ pub enum TrafficResponse {
     },
 }
 
-/// The `[traffic]` settings (and the organisation's name) in force; replaced whole on reload.
+/// The `[traffic]` settings (and the organisation's name) in force; replaced whole on reload. Built by the
+/// configuration (`Config::traffic_settings`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Settings {
-    retention_days: u64,
-    k: u64,
-    unit: Unit,
-    max_days: u64,
-    notify_within_days: u64,
-    organisation: String,
-}
-
-impl Settings {
-    fn from_config(config: &Config) -> Settings {
-        Settings {
-            retention_days: config.traffic.retention_days,
-            k: config.traffic.k_anonymity,
-            unit: config.traffic.summary_period,
-            max_days: config.traffic.inquiry_max_days,
-            notify_within_days: config.traffic.notify_within_days,
-            organisation: config.organisation.name.clone(),
-        }
-    }
+pub struct TrafficSettings {
+    /// Days a traffic record is kept (`[traffic] retention_days`).
+    pub retention_days: u64,
+    /// The *k* of k-anonymous summaries (`[traffic] k_anonymity`).
+    pub k: u64,
+    /// The period a summary covers (`[traffic] summary_period`).
+    pub unit: Unit,
+    /// Longest inquiry window in days (`[traffic] inquiry_max_days`).
+    pub max_days: u64,
+    /// Days after an inquiry within which the person must be told (`[traffic] notify_within_days`).
+    pub notify_within_days: u64,
+    /// The organisation's name, for the notification text.
+    pub organisation: String,
 }
 
 /// The traffic store, pseudonym keys and `[traffic]` settings the admin service answers from. Cheap to
@@ -145,7 +138,7 @@ impl Settings {
 pub struct TrafficService {
     store: TrafficStore,
     keys: Arc<KeyRing>,
-    settings: Arc<arc_swap::ArcSwap<Settings>>,
+    settings: Arc<arc_swap::ArcSwap<TrafficSettings>>,
     /// Held while inquiries are checked and changed: two requests at once cannot both pass the cap, take
     /// the same id, or close the same inquiry twice.
     changing: Arc<Mutex<()>>,
@@ -193,22 +186,24 @@ fn own_uid() -> u32 {
 }
 
 impl TrafficService {
-    /// Over `store` with the pseudonym `keys`, using `[traffic]` and the organisation's name from `config`.
-    pub fn new(store: TrafficStore, keys: Arc<KeyRing>, config: &Config) -> TrafficService {
+    /// Over `store` with the pseudonym `keys`, using `settings` (`[traffic]` and the organisation's name).
+    pub fn new(
+        store: TrafficStore,
+        keys: Arc<KeyRing>,
+        settings: TrafficSettings,
+    ) -> TrafficService {
         TrafficService {
             store,
             keys,
-            settings: Arc::new(arc_swap::ArcSwap::from_pointee(Settings::from_config(
-                config,
-            ))),
+            settings: Arc::new(arc_swap::ArcSwap::from_pointee(settings)),
             changing: Arc::new(Mutex::new(())),
         }
     }
 
     /// Take the `[traffic]` settings of a reloaded configuration.
-    pub fn reload(&self, config: &Config) {
-        self.keys.set_retention(config.traffic.retention_days);
-        self.settings.store(Arc::new(Settings::from_config(config)));
+    pub fn reload(&self, settings: TrafficSettings) {
+        self.keys.set_retention(settings.retention_days);
+        self.settings.store(Arc::new(settings));
     }
 
     fn changing(&self) -> MutexGuard<'_, ()> {
@@ -576,14 +571,25 @@ mod tests {
                 .expect("insert");
         }
         assert_eq!(keys.keys().len(), 2);
-        let config = Config::default();
         Service::new(
             store,
             audit,
             crate::smtp::NextHopSettings::default(),
             crate::message::Limits::default(),
         )
-        .with_traffic(TrafficService::new(traffic, Arc::new(keys), &config))
+        .with_traffic(TrafficService::new(traffic, Arc::new(keys), defaults()))
+    }
+
+    /// The settings of the default configuration (`[traffic]` defaults, organisation `de school`).
+    fn defaults() -> TrafficSettings {
+        TrafficSettings {
+            retention_days: 28,
+            k: 5,
+            unit: Unit::Week,
+            max_days: 14,
+            notify_within_days: 14,
+            organisation: "de school".into(),
+        }
     }
 
     fn audit_log(dir: &std::path::Path) -> Vec<audit::AuditEntry> {
@@ -902,11 +908,12 @@ mod tests {
         let Some(traffic) = service.traffic.clone() else {
             panic!("traffic service");
         };
-        let mut config = Config::default();
-        config.traffic.k_anonymity = 2;
-        config.traffic.summary_period = Unit::Day;
-        config.traffic.inquiry_max_days = 20;
-        traffic.reload(&config);
+        traffic.reload(TrafficSettings {
+            k: 2,
+            unit: Unit::Day,
+            max_days: 20,
+            ..defaults()
+        });
         let Response::Traffic(TrafficResponse::Summary { summary }) = ask(
             &service,
             TrafficRequest::Summary {

@@ -526,8 +526,26 @@ fn safe_token(s: &str) -> String {
     }
 }
 
+/// Build a DSN for a made-up infected message with `settings`, as the configuration check does: a
+/// `reporting_mta` or a template that would make every notice fail shows here, before mail flows.
+pub fn probe_dsn(settings: &BounceSettings) -> Result<(), BounceError> {
+    let detections = [crate::scan::Detection {
+        name: "Eicar-Test-Signature".into(),
+        location: "part 1".into(),
+    }];
+    let input = DsnInput {
+        queue_id: "MWCONFIGCHECK",
+        envelope_sender: "juf.anna@school.example",
+        failed_recipients: &["ouder@example.org".to_string()],
+        original_headers: b"From: juf.anna@school.example\r\nSubject: proef\r\n\r\n",
+        arrival: UNIX_EPOCH,
+        reason: Reason::Infected(&detections),
+    };
+    build_dsn(settings, &input, UNIX_EPOCH).map(|_| ())
+}
+
 /// `reporting_mta` must be a plain host name (letters, digits, `-`, `.`) or an address literal in brackets.
-pub(super) fn check_host_name(name: &str) -> Result<&str, BounceError> {
+pub fn check_host_name(name: &str) -> Result<&str, BounceError> {
     let ok = !name.is_empty()
         && name.len() <= 253
         && (name

@@ -33,22 +33,28 @@ impl std::fmt::Debug for Mailer {
     }
 }
 
+/// `next_hop` as the notice sender needs it: `host:port` (the host may be an address literal in brackets).
+pub fn check_next_hop(next_hop: &str) -> Result<(&str, u16), BounceError> {
+    let invalid = || BounceError::InvalidNextHop {
+        address: next_hop.to_string(),
+    };
+    let (host, port) = next_hop.rsplit_once(':').ok_or_else(invalid)?;
+    let port: u16 = port.parse().map_err(|_| invalid())?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err(invalid());
+    }
+    Ok((host, port))
+}
+
 impl Mailer {
     /// A mailer for `next_hop` (`host:port`, IPv6 as `[::1]:10026`), greeting with `helo_name`; `timeout`
     /// bounds each SMTP command (connecting included).
     pub fn new(next_hop: &str, helo_name: &str, timeout: Duration) -> Result<Mailer, BounceError> {
-        let invalid = || BounceError::InvalidNextHop {
-            address: next_hop.to_string(),
-        };
-        let (host, port) = next_hop.rsplit_once(':').ok_or_else(invalid)?;
-        let port: u16 = port.parse().map_err(|_| invalid())?;
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
-        if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control()) {
-            return Err(invalid());
-        }
+        let (host, port) = check_next_hop(next_hop)?;
         let helo = super::dsn::check_host_name(helo_name)?;
         let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(port)

@@ -44,11 +44,13 @@ mod memory;
 mod notify;
 mod template;
 
-pub use dsn::build_dsn;
-pub use mailer::Mailer;
+pub use dsn::{build_dsn, check_host_name, probe_dsn};
+pub use mailer::{check_next_hop, Mailer};
 pub use memory::{MemoryError, NoticeKey, NoticeMemory};
 pub use notify::{check_address, may_notify, AddressProblem, NoticePolicy, Withheld};
 pub use template::{validate_template, PLACEHOLDERS};
+
+use serde::{Deserialize, Serialize};
 
 use crate::rules::RuleInfo;
 use crate::scan::Detection;
@@ -61,6 +63,25 @@ pub const TEMPLATE_EN: &str = include_str!("templates/en.txt");
 
 /// The article cited for infected mail: WereldKidz 8.5 (infected messages are kept apart for investigation).
 pub const ARTICLE_MALWARE: &str = "WereldKidz 8.5";
+
+/// Who writes the bounce (`[policy] bounce_mode`): `dsn`, mailwacht sends the RFC 3464 notice and answers
+/// `250`; `reject`, it answers `550 5.7.1` and Postfix writes the bounce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BounceMode {
+    Dsn,
+    Reject,
+}
+
+/// What happens to a message whose sender may not be notified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnnotifiable {
+    /// Stored in the quarantine with the rule ids (or the next hop's refusal), releasable by ICT.
+    Quarantine,
+    /// Dropped; the log line says so.
+    Discard,
+}
 
 /// How bounces look (from the `[bounce]` section of the configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -41,7 +41,7 @@ struct Report<'a> {
 
 pub fn run(config: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config.as_ref())?;
-    let engine = Engine::from_config(&config).context("loading rules")?;
+    let engine = config.engine().context("loading rules")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -78,9 +78,17 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     Ok(Config::load(path.map(PathBuf::as_path))?)
 }
 
+/// The name of the configuration in messages: its file, or the embedded defaults.
+fn config_name(path: Option<&PathBuf>) -> String {
+    path.map_or_else(
+        || crate::config::EMBEDDED_NAME.to_string(),
+        |p| p.display().to_string(),
+    )
+}
+
 fn show_config(path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let config = load_config(path.as_ref())?;
-    let engine = crate::pipeline::Engine::from_config(&config).context("loading rules")?;
+    let compiled = load_config(path.as_ref())?.compile(&config_name(path.as_ref()))?;
+    let (config, engine) = (compiled.config, compiled.engine);
     let text = toml::to_string_pretty(&config).context("printing configuration")?;
     println!(
         "# configuration is valid; {} rules loaded",

@@ -131,7 +131,7 @@ pub(super) fn call(config: &Config, request: Request) -> anyhow::Result<Response
         .with_traffic(admin::TrafficService::new(
             traffic.clone(),
             std::sync::Arc::new(keys),
-            config,
+            config.traffic_settings(),
         ));
         let response = service
             .handle(local_uid(), request, SystemTime::now())

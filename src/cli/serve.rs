@@ -60,7 +60,8 @@ pub fn run(config_path: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode>
             "nothing to serve: [smtp] enabled = false and [milter] enabled = false; enable at least one"
         );
     }
-    let engine = Engine::from_config(&config).context("loading rules")?;
+    let compiled = config.compile(&super::config_name(config_path.as_ref()))?;
+    let (config, engine) = (compiled.config, compiled.engine);
     let runtime = build_runtime(&config.runtime).context("starting runtime")?;
     // Run the listeners on a worker thread, not on this one: a connection accepted by a worker starts its
     // session on that worker's own queue, where one accepted here had to wake a worker (a futex wake and a
@@ -120,8 +121,11 @@ async fn serve(
         crate::metrics::store_recovered(crate::metrics::RecoveredStore::Traffic);
     }
     let traffic_keys = Arc::new(open_keys(&config)?);
-    let traffic_service =
-        crate::admin::TrafficService::new(traffic_store.clone(), traffic_keys.clone(), &config);
+    let traffic_service = crate::admin::TrafficService::new(
+        traffic_store.clone(),
+        traffic_keys.clone(),
+        config.traffic_settings(),
+    );
     info!(
         retention_days = config.traffic.retention_days,
         k_anonymity = config.traffic.k_anonymity,
@@ -143,6 +147,7 @@ async fn serve(
                 .with_context(|| format!("cannot listen on [metrics] {listen}"))?;
             let addr = l.local_addr().context("reading metrics address")?;
             info!(address = %addr, "metrics served on /metrics");
+            crate::metrics::declare_verdicts(&crate::policy::Verdict::NAMES);
             Some(tokio::spawn(crate::metrics::serve(l)))
         }
         None => None,
@@ -272,7 +277,7 @@ async fn serve(
                             "traffic retention changed"
                         );
                     }
-                    traffic_service.reload(&new);
+                    traffic_service.reload(new.traffic_settings());
                     if (current.smtp.enabled, current.milter.enabled)
                         != (new.smtp.enabled, new.milter.enabled)
                     {
@@ -591,8 +596,8 @@ fn spawn_traffic_retention(
 fn reload_config(path: Option<&PathBuf>, args: &Args) -> anyhow::Result<(Config, Engine)> {
     let mut config = super::load_config(path)?;
     args.apply(&mut config);
-    let engine = Engine::from_config(&config).context("loading rules")?;
-    Ok((config, engine))
+    let compiled = config.compile(&super::config_name(path))?;
+    Ok((compiled.config, compiled.engine))
 }
 
 /// Log to stderr (journald picks it up under systemd); `RUST_LOG` sets the level, default `info`.

@@ -46,7 +46,7 @@ enum TrafficCommand {
         #[arg(long = "period", value_name = "PERIOD")]
         periods: Vec<String>,
         /// Rows per sender domain, verdict, rule category, or domain and verdict (the base cells).
-        #[arg(long, value_enum, default_value = "domain")]
+        #[arg(long, default_value = "domain", value_parser = group_parser())]
         group: Group,
         #[arg(long, value_enum, default_value = "table")]
         format: SummaryFormat,
@@ -419,4 +419,12 @@ fn print_report(inquiry: &Inquiry, records: &[ReportLine], notification: Option<
     if let Some(text) = notification {
         println!("\n--- kennisgeving aan betrokkene (WereldKidz 6.6) ---\n{text}");
     }
+}
+
+/// `--group`: the names the library spells ([`Group::name`]), offered as the possible values; the library
+/// has no clap types.
+fn group_parser() -> impl clap::builder::TypedValueParser<Value = Group> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Group::ALL.map(Group::name))
+        .try_map(|name| name.parse::<Group>())
 }

@@ -22,14 +22,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use crate::bounce::{self, Reason};
-use crate::config::OnInfected;
 use crate::pipeline::{analyse_off_reactor, Outcome, Pipeline};
 use crate::policy::Verdict;
 use crate::quarantine::Quarantine;
-use crate::smtp::Reply;
+use crate::smtp::reply::Reply;
 
 use codec::Response;
 use session::{reply_code, Collected, SessionSettings};
@@ -57,6 +57,14 @@ impl ListenAddr {
         let host_ok = !host.is_empty() && !host.contains(char::is_whitespace);
         (host_ok && port.parse::<u16>().is_ok()).then(|| ListenAddr::Tcp(text.to_string()))
     }
+}
+
+/// What the milter answers for infected mail after quarantining it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInfected {
+    Reject,
+    Discard,
 }
 
 /// The milter's settings (from `[milter]` and `[smtp]`); read per new connection, so a reload applies to

@@ -19,7 +19,7 @@
 //! Must not: do I/O, decide policy, or keep more than `max_message_size` bytes of a message.
 
 use crate::envelope::{Envelope, Recipient};
-use crate::smtp::Reply;
+use crate::smtp::reply::Reply;
 
 use super::codec::*;
 

@@ -18,7 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::Envelope;
-use crate::scan::{BoxFuture, Detection};
+use crate::scan::Detection;
+use crate::util::BoxFuture;
 
 pub mod index;
 mod store;
@@ -460,5 +461,13 @@ mod tests {
             .store_files("MW2", &Envelope::default(), b"x", &[], SystemTime::now())
             .await;
         assert!(matches!(err, Err(QuarantineError::Write { .. })));
+    }
+
+    #[test]
+    fn queue_ids_are_valid_quarantine_names() {
+        for _ in 0..100 {
+            let id = crate::queue_id::new();
+            assert!(valid_id(&id), "{id}");
+        }
     }
 }

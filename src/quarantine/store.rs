@@ -16,8 +16,9 @@ use super::{
     QuarantineError, Status,
 };
 use crate::envelope::Envelope;
-use crate::scan::{BoxFuture, Detection};
+use crate::scan::Detection;
 use crate::storage::{classify_sled, move_aside, OpenFailure};
+use crate::util::BoxFuture;
 
 /// A store operation that failed; messages name the id or path, never content.
 #[derive(Debug, thiserror::Error)]

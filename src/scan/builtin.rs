@@ -11,8 +11,9 @@ use std::sync::LazyLock;
 
 use sha2::{Digest, Sha256};
 
-use super::{BoxFuture, Detection, ScanError, ScanOutcome, Scanner};
+use super::{Detection, ScanError, ScanOutcome, Scanner};
 use crate::message::{visit_members, Analysis, FileKind, Limits, TextOrigin};
+use crate::util::BoxFuture;
 
 /// The hash list shipped with the binary (`rules/malware-sha256.txt`).
 pub const EMBEDDED_HASH_LIST: &str = include_str!("../../rules/malware-sha256.txt");

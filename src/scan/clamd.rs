@@ -23,8 +23,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{BoxFuture, Detection, ScanError, ScanOutcome, Scanner};
+use super::{Detection, ScanError, ScanOutcome, Scanner};
 use crate::message::{Analysis, TextOrigin};
+use crate::util::BoxFuture;
 
 /// Bytes per INSTREAM chunk (clamd reads chunks of any size up to StreamMaxLength; 64 KiB keeps memory flat).
 const CHUNK: usize = 64 * 1024;

@@ -3,12 +3,10 @@
 //! A scanner looks at the whole raw message and every decoded attachment, including archive members.
 //! A scanner that cannot give an answer returns a [`ScanError`]; an error is never treated as clean.
 
-use std::future::Future;
-use std::pin::Pin;
-
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::message::Analysis;
+use crate::util::BoxFuture;
 
 mod builtin;
 pub mod clamd;
@@ -16,8 +14,13 @@ pub mod clamd;
 pub use builtin::{parse_hash_list, BuiltinScanner, HashListError, EMBEDDED_HASH_LIST};
 pub use clamd::{ClamdAddr, ClamdScanner};
 
-/// A boxed future, as returned by the object-safe async traits of this crate.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// Which malware scanner runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanBackend {
+    Builtin,
+    Clamd,
+}
 
 /// The scanners' answer for one message.
 #[derive(Debug, Clone, PartialEq, Serialize)]

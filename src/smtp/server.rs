@@ -36,7 +36,7 @@ use super::codec::{parse_command, LineDecoder, LineEvent, MAX_LINE};
 use super::session::{Action, Session};
 use super::{Handler, Reply, ServerSettings};
 use crate::accept::serve_connections;
-use crate::scan::BoxFuture;
+use crate::util::BoxFuture;
 
 /// Room for one read from the socket: a 20 KB message that has arrived is taken in one read.
 const READ_CHUNK: usize = 64 * 1024;

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use crate::envelope::{domain_of, is_local, Envelope};
-use crate::policy::{Decision, Exemption, Verdict};
+use crate::policy::{Decision, Exemption};
 
 pub mod inquiry;
 pub mod keys;
@@ -126,7 +126,7 @@ impl Record {
             rcpt_domains,
             size: size as u64,
             attachments: u32::try_from(attachments).unwrap_or(u32::MAX),
-            verdict: verdict_name(decision.verdict).into(),
+            verdict: decision.verdict.name().into(),
             categories: decision
                 .categories()
                 .into_iter()
@@ -140,16 +140,6 @@ impl Record {
                 .to_string()
             }),
         }
-    }
-}
-
-/// The lowercase name of a verdict.
-pub fn verdict_name(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "pass",
-        Verdict::Bounce => "bounce",
-        Verdict::Quarantine => "quarantine",
-        Verdict::Tempfail => "tempfail",
     }
 }
 

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use super::{Record, DAY};
 
 /// The verdicts, in column order.
-pub const VERDICTS: [&str; 4] = ["pass", "bounce", "quarantine", "tempfail"];
+pub const VERDICTS: [&str; 4] = crate::policy::Verdict::NAMES;
 
 /// *p* of the p% rule ([`shown`]): a figure is suppressed when what remains after its two largest
 /// contributors is less than this percentage of the largest one, because the second largest could then
@@ -359,7 +359,7 @@ pub fn release(records: &[Record], unit: Unit, period: Span, k: u64) -> Release 
 }
 
 /// What the rows of a summary table are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Group {
     /// The sender's domain (columns: figures, messages per verdict, messages per category).
@@ -372,7 +372,32 @@ pub enum Group {
     DomainVerdict,
 }
 
+impl std::str::FromStr for Group {
+    type Err = String;
+
+    /// The group [`Group::name`] spells `text`.
+    fn from_str(text: &str) -> Result<Group, String> {
+        Group::ALL
+            .into_iter()
+            .find(|g| g.name() == text)
+            .ok_or_else(|| {
+                format!(
+                    "{text:?} is not one of {}",
+                    Group::ALL.map(Group::name).join(", ")
+                )
+            })
+    }
+}
+
 impl Group {
+    /// Every grouping, in the order the command line lists them.
+    pub const ALL: [Group; 4] = [
+        Group::Domain,
+        Group::Verdict,
+        Group::Category,
+        Group::DomainVerdict,
+    ];
+
     /// `domain`, `verdict`, `category` or `domain-verdict` (as on the command line).
     pub fn name(self) -> &'static str {
         match self {

@@ -7,8 +7,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{oneshot, Notify};
 
 use super::*;
-use crate::scan::BoxFuture;
 use crate::smtp::Transaction;
+use crate::util::BoxFuture;
 
 /// Records transactions and answers with a fixed reply; optionally waits for `gate` first, or panics.
 struct FakeHandler {

@@ -802,3 +802,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn group_names_read_back() {
+    for group in Group::ALL {
+        assert_eq!(group.name().parse::<Group>(), Ok(group));
+    }
+    let err = "domein".parse::<Group>().expect_err("not a group");
+    assert!(
+        err.contains("\"domein\"") && err.contains("domain-verdict"),
+        "{err}"
+    );
+}
