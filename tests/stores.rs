@@ -459,6 +459,48 @@ async fn a_damaged_audit_log_does_not_stop_mail() {
     relays(daemon.addr, &sink).await;
 }
 
+/// Issue 12 item 9, for the key directory of item 8: pseudonym keys only serve the traffic records, so a key
+/// directory that cannot be opened (here a file where the directory should be) is logged as an error and
+/// counted, no record is kept without its key, and mail flows. Before: `serve` exited and mail was deferred.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_key_directory_does_not_stop_mail() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let metrics_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let config = format!("{CONFIG}[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n");
+    let mut daemon = Daemon::start(sink.addr(), &config);
+    daemon.kill();
+    let mut key_dir = daemon.data_dir.clone().into_os_string();
+    key_dir.push("-keys");
+    let key_dir = PathBuf::from(key_dir);
+    std::fs::remove_dir_all(&key_dir).expect("remove the key directory");
+    std::fs::write(&key_dir, b"not a directory").expect("a file in its place");
+
+    let daemon = daemon.restart();
+    assert!(
+        daemon.wait_for_log("the pseudonym keys cannot be opened"),
+        "{}",
+        daemon.log_text()
+    );
+    relays(daemon.addr, &sink).await;
+    assert!(
+        daemon.wait_for_log("traffic record not written"),
+        "{}",
+        daemon.log_text()
+    );
+    let metrics = http_get(metrics_port, "/metrics");
+    assert!(
+        metrics.contains("mailwacht_traffic_records_dropped_total 1"),
+        "{metrics}"
+    );
+    assert_eq!(
+        std::fs::read(&key_dir).expect("left alone"),
+        b"not a directory"
+    );
+}
+
 /// Issue 12 (low): with umask 000 everything the daemon and the offline CLI create in the data directory
 /// is owner-only: directories 0700, files 0600 (the admin socket keeps its 0660; its group is the access
 /// control). Before the fix sled's files followed the umask.

@@ -120,7 +120,17 @@ async fn serve(
         );
         crate::metrics::store_recovered(crate::metrics::RecoveredStore::Traffic);
     }
-    let traffic_keys = Arc::new(open_keys(&config)?);
+    let traffic_keys = Arc::new(open_keys(&config).unwrap_or_else(|e| {
+        // Like a damaged traffic store: the keys serve only the traffic records, so mail goes on without
+        // them and no record is kept (each counted as dropped) until the key directory is usable again.
+        let e = super::data_dir::explain_permission(e, &config.storage.data_dir, &[&config.key_dir()]);
+        error!(
+            key_dir = %config.key_dir().display(),
+            error = format!("{e:#}"),
+            "the pseudonym keys cannot be opened: traffic records (verkeersgegevens) are not kept until this is fixed and mailwacht restarted; mail is not affected"
+        );
+        crate::traffic::KeyRing::unavailable(&config.key_dir(), config.traffic.retention_days)
+    }));
     let traffic_service = crate::admin::TrafficService::new(
         traffic_store.clone(),
         traffic_keys.clone(),

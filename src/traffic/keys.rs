@@ -288,6 +288,18 @@ impl KeyRing {
         Ok((ring, report))
     }
 
+    /// A ring with no keys that makes none: what the daemon uses when its key directory cannot be opened.
+    /// Every record is then refused by [`KeyRing::key_for`] (and counted as dropped), so no record is kept
+    /// without its key and mail is not held up by a store it does not need (issue 12 item 9).
+    pub fn unavailable(key_dir: &Path, retention_days: u64) -> KeyRing {
+        KeyRing {
+            dir: key_dir.to_path_buf(),
+            writable: false,
+            keys: Mutex::new(Vec::new()),
+            retention_days: AtomicU64::new(retention_days),
+        }
+    }
+
     /// A read-only ring (the offline CLI): the keys in `key_dir` if it exists, and a `traffic.key` still in
     /// `data_dir` (an older version's, not yet moved by the daemon) for everything before the first key.
     /// Creates, moves and deletes nothing.
