@@ -8,6 +8,8 @@ fn mailwacht(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mailwacht"))
         .args(args)
         .env_remove("MAILWACHT_CONFIG")
+        // Never this machine's /etc/mailwacht/mailwacht.toml.
+        .env("MAILWACHT_SYSTEM_CONFIG", "/nonexistent/mailwacht.toml")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run mailwacht")
@@ -111,6 +113,121 @@ fn config_runs_on_embedded_defaults_with_no_file() {
     );
 }
 
+/// Issue 15: without --config or MAILWACHT_CONFIG the CLI and the daemon read the system configuration
+/// (/etc/mailwacht/mailwacht.toml; here the file MAILWACHT_SYSTEM_CONFIG names) when it exists, and
+/// `config` says which file it used. The review commands then find the configured data directory instead
+/// of a new one in the caller's home.
+#[test]
+fn without_config_the_system_file_is_read_by_the_cli_and_the_daemon() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let system = dir.path().join("mailwacht.toml");
+    let data = dir.path().join("var-lib-mailwacht");
+    std::fs::write(
+        &system,
+        format!(
+            "[smtp]\nlisten = \"127.0.0.1:10099\"\n[storage]\ndata_dir = {:?}\n",
+            data.display().to_string()
+        ),
+    )
+    .expect("write");
+    let run = |args: &[&str], system: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+            .args(args)
+            .env_remove("MAILWACHT_CONFIG")
+            .env("MAILWACHT_SYSTEM_CONFIG", system)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run mailwacht")
+    };
+    let out = run(&["config"], &system);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "# configuration file {} (the system default)",
+            system.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("listen = \"127.0.0.1:10099\""), "{text}");
+
+    // The review commands use its data directory (which does not exist yet: nothing is created).
+    let out = run(&["quarantine", "list"], &system);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "the data directory {} does not exist",
+            data.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!data.exists());
+
+    // --config still wins over the system file.
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, "[smtp]\nlisten = \"127.0.0.1:10098\"\n").expect("write");
+    let out = run(
+        &["--config", other.to_str().expect("utf-8"), "config"],
+        &system,
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("# configuration file {}\n", other.display()))
+            && text.contains("127.0.0.1:10098"),
+        "{text}"
+    );
+
+    // No system file: the embedded defaults, said so.
+    let absent = dir.path().join("absent.toml");
+    let out = run(&["config"], &absent);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "no configuration file ({} does not exist): the embedded defaults",
+            absent.display()
+        )) && text.contains("127.0.0.1:10025"),
+        "{text}"
+    );
+
+    // The daemon reads it too: it names the file and listens where the file says (port 0 here).
+    std::fs::write(
+        &system,
+        format!(
+            "[smtp]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = {:?}\n",
+            data.display().to_string()
+        ),
+    )
+    .expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+        .arg("serve")
+        .env_remove("MAILWACHT_CONFIG")
+        .env("MAILWACHT_SYSTEM_CONFIG", &system)
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let stderr_pipe = child.stderr.take().expect("stderr");
+    let mut started = None;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr_pipe)) {
+        let line = line.expect("line");
+        if line.contains("mailwacht listening") {
+            started = Some(line);
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = started.expect("the daemon started");
+    assert!(
+        line.contains(&format!("config={}", system.display())),
+        "{line}"
+    );
+    assert!(data.is_dir(), "the daemon created the configured data dir");
+}
+
 #[test]
 fn broken_configuration_names_file_and_line() {
     let config = tempfile::NamedTempFile::new().expect("tmp");
@@ -150,6 +267,7 @@ fn broken_rule_file_names_file_and_rule_id_and_the_env_variable_is_honoured() {
     let out = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
         .args(["check", "fixtures/pass/ouderavond.eml"])
         .env("MAILWACHT_CONFIG", &config)
+        .env("MAILWACHT_SYSTEM_CONFIG", "/nonexistent/mailwacht.toml")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run");

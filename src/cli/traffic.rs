@@ -9,19 +9,17 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-use super::quarantine::{call, config_with, when};
+use super::quarantine::{call, when, ReviewFlags, ReviewTarget};
 use crate::admin::traffic::{Listed, ReportLine};
 use crate::admin::{Request, Response, TrafficRequest, TrafficResponse};
-use crate::config::Config;
 use crate::traffic::inquiry::who;
 use crate::traffic::summary::{parse_date, Group, Summary};
 use crate::traffic::{Inquiry, DAY};
 
 #[derive(Debug, clap::Args)]
 pub struct TrafficArgs {
-    /// Use this data directory instead of `[storage] data_dir`.
-    #[arg(long, value_name = "DIR", global = true)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    review: ReviewFlags,
     #[command(subcommand)]
     command: TrafficCommand,
 }
@@ -58,9 +56,8 @@ enum TrafficCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct InquiryArgs {
-    /// Use this data directory instead of `[storage] data_dir`.
-    #[arg(long, value_name = "DIR", global = true)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    review: ReviewFlags,
     #[command(subcommand)]
     command: InquiryCommand,
 }
@@ -123,15 +120,15 @@ enum InquiryCommand {
     },
 }
 
-fn traffic(config: &Config, request: TrafficRequest) -> anyhow::Result<TrafficResponse> {
+fn traffic(config: &ReviewTarget, request: TrafficRequest) -> anyhow::Result<TrafficResponse> {
     match call(config, Request::Traffic(request))? {
         Response::Traffic(t) => Ok(t),
         _ => bail!("unexpected answer from the daemon"),
     }
 }
 
-pub fn run_traffic(config: Option<PathBuf>, args: TrafficArgs) -> anyhow::Result<ExitCode> {
-    let config = config_with(config, args.data_dir)?;
+pub fn run_traffic(source: &super::ConfigSource, args: TrafficArgs) -> anyhow::Result<ExitCode> {
+    let config = ReviewTarget::new(source, args.review)?;
     let TrafficCommand::Summary {
         periods,
         group,
@@ -174,8 +171,8 @@ fn render(summary: &Summary, format: SummaryFormat) -> anyhow::Result<Vec<u8>> {
     })
 }
 
-pub fn run_inquiry(config: Option<PathBuf>, args: InquiryArgs) -> anyhow::Result<ExitCode> {
-    let config = config_with(config, args.data_dir)?;
+pub fn run_inquiry(source: &super::ConfigSource, args: InquiryArgs) -> anyhow::Result<ExitCode> {
+    let config = ReviewTarget::new(source, args.review)?;
     match args.command {
         InquiryCommand::Open {
             person,
@@ -343,7 +340,7 @@ fn list_line(listed: &Listed) -> String {
 /// Warning lines for `mailwacht audit list`, one per inquiry whose person should have been informed by now
 /// (WereldKidz 6.6, `[traffic] notify_within_days`). Never fails the audit listing: a problem asking for
 /// the inquiries becomes a warning line of its own.
-pub(super) fn overdue_notifications(config: &Config) -> Vec<String> {
+pub(super) fn overdue_notifications(config: &ReviewTarget) -> Vec<String> {
     let inquiries = match traffic(config, TrafficRequest::InquiryList) {
         Ok(TrafficResponse::Inquiries { inquiries }) => inquiries,
         Ok(_) => return vec!["WARNING: unexpected answer when checking inquiry notifications".into()],
