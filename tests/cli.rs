@@ -337,3 +337,104 @@ fn privacy_settings_beyond_the_code_are_refused_unless_a_deviation_is_declared()
     );
     assert!(stdout(&out).contains("-keys"), "{}", stdout(&out));
 }
+
+/// Issue 15: a listing piped into `head` ends like a Unix tool's (killed by SIGPIPE, nothing on stderr),
+/// not with a "Broken pipe" panic and exit 101.
+#[test]
+fn a_listing_piped_into_head_stops_quietly() {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    // About 2,000 lines: far more than a pipe buffer holds, so writing goes on after the reader has gone.
+    let files = vec!["fixtures/pass/ouderavond.eml"; 2000];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+        .arg("check")
+        .args(&files)
+        .env_remove("MAILWACHT_CONFIG")
+        .env("MAILWACHT_SYSTEM_CONFIG", "/nonexistent/mailwacht.toml")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run mailwacht");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    // The reader (like `head -1`) is gone here.
+    let out = child.wait_with_output().expect("wait");
+    assert!(first.contains("pass"), "{first}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+/// Issue 15: review output shows local time with its zone (TZ or the system's; the boards are in
+/// Europe/Amsterdam), and `--json` adds the same instants in RFC 3339 beside the epoch seconds.
+#[test]
+fn review_times_are_local_with_the_zone_and_json_has_rfc3339() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("data dir");
+    std::fs::create_dir(dir.path().join("data-keys")).expect("key dir");
+    let run = |tz: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .env_remove("MAILWACHT_CONFIG")
+            .env("MAILWACHT_SYSTEM_CONFIG", "/nonexistent/mailwacht.toml")
+            .env("TZ", tz)
+            .output()
+            .expect("run mailwacht")
+    };
+    let out = run(
+        "Europe/Amsterdam",
+        &[
+            "inquiry",
+            "open",
+            "--person",
+            "leraar1@school.example",
+            "--reason",
+            "melding 2026-17 van de directeur",
+            "--days",
+            "7",
+            "--from",
+            "2026-11-23",
+            "--by",
+            "J. de Vries (FG)",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Midnight UTC is 01:00 in Amsterdam in November (CET, UTC+1).
+    assert!(
+        stdout(&out).contains("from 2026-11-23 01:00:00 CET to 2026-11-30 01:00:00 CET"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run("UTC", &["inquiry", "list"]);
+    assert!(
+        stdout(&out).contains("2026-11-23 00:00:00 UTC"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run("Europe/Amsterdam", &["audit", "list"]);
+    assert!(
+        stdout(&out).contains(" CET  uid") || stdout(&out).contains(" CEST  uid"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run("Europe/Amsterdam", &["inquiry", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let text = v.to_string();
+    assert!(
+        text.contains("\"from_rfc3339\":\"2026-11-23T00:00:00Z\"")
+            && text.contains("\"to_rfc3339\":\"2026-11-30T00:00:00Z\""),
+        "{text}"
+    );
+}

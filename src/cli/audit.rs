@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 
-use super::quarantine::{call, when, ReviewFlags, ReviewTarget};
+use super::quarantine::{call, json_times, when, ReviewFlags, ReviewTarget};
 use crate::admin::{Request, Response};
 
 #[derive(Debug, clap::Args)]
@@ -56,10 +56,10 @@ pub fn run(source: &super::ConfigSource, args: AuditArgs) -> anyhow::Result<Exit
             .collect::<Result<_, serde_json::Error>>()?;
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
+            serde_json::to_string_pretty(&json_times(serde_json::json!({
                 "entries": entries,
                 "verification": verification,
-            }))?
+            })))?
         );
     } else {
         for e in &entries {

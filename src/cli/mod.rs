@@ -63,6 +63,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
     // the caller had.
     crate::storage::restrict_umask();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        quit_on_closed_output();
+    }
     let source = ConfigSource::find(cli.config);
     match cli.command {
         Command::Serve(args) => serve::run(source.path(), args),
@@ -72,6 +75,16 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Audit(args) => audit::run(&source, args),
         Command::Traffic(args) => traffic::run_traffic(&source, args),
         Command::Inquiry(args) => traffic::run_inquiry(&source, args),
+    }
+}
+
+/// A listing piped into `head` stops quietly when `head` has read enough, as Unix tools do: SIGPIPE is
+/// given back its default action (Rust ignores it, which turns the next `println!` into a panic, exit 101).
+/// Not for `serve`: a peer closing a socket must be an error the daemon handles, never its end.
+fn quit_on_closed_output() {
+    // SAFETY: setting a signal's disposition to SIG_DFL has no preconditions; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

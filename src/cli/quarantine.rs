@@ -259,7 +259,10 @@ pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<ExitCode> {
                 bail!("unexpected answer from the daemon");
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&entries)?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json_times(serde_json::to_value(&entries)?))?
+                );
             } else {
                 print_list(&entries);
             }
@@ -272,7 +275,10 @@ pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<ExitCode> {
         } => {
             let response = call(&config, Request::Show { id, raw, reason })?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&response)?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json_times(serde_json::to_value(&response)?))?
+                );
             } else {
                 print_show(&response)?;
             }
@@ -329,15 +335,63 @@ fn parse_day(text: &str) -> anyhow::Result<u64> {
     crate::traffic::summary::parse_date(text).map_err(|e| anyhow::anyhow!("--since {e}"))
 }
 
-/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
+/// Seconds since the epoch in local time with its zone, e.g. `2026-11-23 14:05:09 CET`. Local is the
+/// zone of `TZ` or the system (/etc/localtime); when neither names one, Europe/Amsterdam, where the boards
+/// are.
 pub(super) fn when(secs: u64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
     i64::try_from(secs)
         .ok()
-        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
-        .and_then(|t| t.format(&format).ok())
-        .map(|t| format!("{t} UTC"))
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .map(|t| {
+            t.to_zoned_datetime(local_zone().clone())
+                .strftime("%Y-%m-%d %H:%M:%S %Z")
+                .to_string()
+        })
         .unwrap_or_else(|| secs.to_string())
+}
+
+/// The zone [`when`] shows times in (looked up once).
+fn local_zone() -> &'static jiff::tz::TimeZone {
+    static ZONE: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
+    ZONE.get_or_init(|| {
+        jiff::tz::TimeZone::try_system()
+            .or_else(|_| jiff::tz::TimeZone::get("Europe/Amsterdam"))
+            .unwrap_or(jiff::tz::TimeZone::UTC)
+    })
+}
+
+/// The JSON keys that hold seconds since the epoch in review output.
+const TIME_KEYS: &[&str] = &["received", "time", "from", "to", "closed", "notify_by"];
+
+/// `value` as printed by `--json`: beside every time in seconds since the epoch (a [`TIME_KEYS`] key with
+/// a whole number), the same instant in RFC 3339 (UTC) under `<key>_rfc3339`.
+pub(super) fn json_times(mut value: serde_json::Value) -> serde_json::Value {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut added = Vec::new();
+                for (key, v) in map.iter_mut() {
+                    if let (true, Some(secs)) = (TIME_KEYS.contains(&key.as_str()), v.as_u64()) {
+                        let stamp = i64::try_from(secs)
+                            .ok()
+                            .and_then(|s| jiff::Timestamp::from_second(s).ok());
+                        if let Some(stamp) = stamp {
+                            added.push((format!("{key}_rfc3339"), stamp.to_string()));
+                        }
+                    } else {
+                        walk(v);
+                    }
+                }
+                for (key, text) in added {
+                    map.insert(key, text.into());
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut value);
+    value
 }
 
 fn detections(entry: &Entry) -> String {
@@ -432,6 +486,19 @@ fn print_show(response: &Response) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_times_add_rfc3339_beside_epoch_seconds_only() {
+        let v = json_times(serde_json::json!({
+            "entries": [{"received": 1_795_392_000u64, "size": 5, "rcpt_to": ["a@b"]}],
+            "time": "already text",
+            "to": ["x@example.org"],
+        }));
+        assert_eq!(v["entries"][0]["received_rfc3339"], "2026-11-23T00:00:00Z");
+        assert_eq!(v["entries"][0]["received"], 1_795_392_000u64);
+        assert!(v["entries"][0].get("size_rfc3339").is_none());
+        assert!(v.get("time_rfc3339").is_none() && v.get("to_rfc3339").is_none());
+    }
 
     #[test]
     fn days_parse_to_utc_midnight() {

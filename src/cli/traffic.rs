@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-use super::quarantine::{call, when, ReviewFlags, ReviewTarget};
+use super::quarantine::{call, json_times, when, ReviewFlags, ReviewTarget};
 use crate::admin::traffic::{Listed, ReportLine};
 use crate::admin::{Request, Response, TrafficRequest, TrafficResponse};
 use crate::traffic::inquiry::who;
@@ -220,11 +220,11 @@ pub fn run_inquiry(source: &super::ConfigSource, args: InquiryArgs) -> anyhow::R
             match format {
                 ReportFormat::Json => println!(
                     "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
+                    serde_json::to_string_pretty(&json_times(serde_json::json!({
                         "inquiry": inquiry,
                         "records": records,
                         "notification": notification,
-                    }))?
+                    })))?
                 ),
                 ReportFormat::Csv => print!("{}", report_csv(&records)),
                 ReportFormat::Table => print_report(&inquiry, &records, notification.as_deref()),
@@ -275,7 +275,10 @@ pub fn run_inquiry(source: &super::ConfigSource, args: InquiryArgs) -> anyhow::R
                 bail!("unexpected answer from the daemon");
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&inquiries)?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json_times(serde_json::to_value(&inquiries)?))?
+                );
             } else {
                 for listed in &inquiries {
                     println!("{}", list_line(listed));
