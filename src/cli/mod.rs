@@ -8,6 +8,7 @@
 mod audit;
 mod check;
 mod data_dir;
+mod logging;
 mod quarantine;
 mod serve;
 mod traffic;
