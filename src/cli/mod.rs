@@ -56,6 +56,17 @@ enum Command {
     Traffic(traffic::TrafficArgs),
     /// Targeted, time-limited inquiries on one person's traffic data (SOML/ProCon 8.3, WereldKidz 6.6).
     Inquiry(traffic::InquiryArgs),
+    /// Print shell completions (bash, zsh, fish) to standard output.
+    Completions {
+        #[arg(value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
+    },
+    /// Write the manual pages (mailwacht.1 and one per command) into DIR; used to build the package.
+    #[command(hide = true)]
+    ManPages {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 /// Parse the command line and run it.
@@ -76,6 +87,22 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Audit(args) => audit::run(&source, args),
         Command::Traffic(args) => traffic::run_traffic(&source, args),
         Command::Inquiry(args) => traffic::run_inquiry(&source, args),
+        Command::Completions { shell } => {
+            let shell = match shell.as_str() {
+                "zsh" => clap_complete::Shell::Zsh,
+                "fish" => clap_complete::Shell::Fish,
+                _ => clap_complete::Shell::Bash,
+            };
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "mailwacht", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ManPages { dir } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &dir)
+                .with_context(|| format!("writing manual pages to {}", dir.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
