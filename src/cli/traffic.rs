@@ -13,7 +13,7 @@ use super::quarantine::{call, json_times, when, ReviewFlags, ReviewTarget};
 use crate::admin::traffic::{Listed, ReportLine};
 use crate::admin::{Request, Response, TrafficRequest, TrafficResponse};
 use crate::traffic::inquiry::who;
-use crate::traffic::summary::{parse_date, Group, Summary};
+use crate::traffic::summary::{csv_field, parse_date, Group, Summary};
 use crate::traffic::{Inquiry, DAY};
 
 #[derive(Debug, clap::Args)]
@@ -161,13 +161,20 @@ pub fn run_traffic(source: &super::ConfigSource, args: TrafficArgs) -> anyhow::R
     Ok(ExitCode::SUCCESS)
 }
 
+/// Seconds since the epoch now: the day a report names as made.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 fn render(summary: &Summary, format: SummaryFormat) -> anyhow::Result<Vec<u8>> {
     Ok(match format {
         SummaryFormat::Table => summary.to_table().into_bytes(),
         SummaryFormat::Csv => summary.to_csv().into_bytes(),
         SummaryFormat::Json => (summary.to_json() + "\n").into_bytes(),
-        SummaryFormat::Xlsx => crate::traffic::report::to_xlsx(summary)?,
-        SummaryFormat::Html => crate::traffic::report::to_html(summary).into_bytes(),
+        SummaryFormat::Xlsx => crate::traffic::report::to_xlsx(summary, now())?,
+        SummaryFormat::Html => crate::traffic::report::to_html(summary, now()).into_bytes(),
     })
 }
 
@@ -376,18 +383,22 @@ fn report_csv(records: &[ReportLine]) -> String {
         "\u{feff}time;size;rcpt_local;rcpt_external;rcpt_domains;attachments;verdict;categories;exempt\r\n",
     );
     for r in records {
-        out.push_str(&format!(
-            "{};{};{};{};{};{};{};{};{}\r\n",
+        // Every cell through csv_field: a recipient domain is the sender's choice and must not become a
+        // formula in the auditor's Excel.
+        let cells = [
             when(r.time),
-            r.size,
-            r.rcpt_local,
-            r.rcpt_external,
+            r.size.to_string(),
+            r.rcpt_local.to_string(),
+            r.rcpt_external.to_string(),
             r.rcpt_domains.join(","),
-            r.attachments,
-            r.verdict,
+            r.attachments.to_string(),
+            r.verdict.clone(),
             r.categories.join(","),
-            r.exempt.as_deref().unwrap_or("")
-        ));
+            r.exempt.clone().unwrap_or_default(),
+        ];
+        let cells: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
+        out.push_str(&cells.join(";"));
+        out.push_str("\r\n");
     }
     out
 }
