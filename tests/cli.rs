@@ -122,14 +122,17 @@ fn without_config_the_system_file_is_read_by_the_cli_and_the_daemon() {
     let dir = tempfile::tempdir().expect("tmp");
     let system = dir.path().join("mailwacht.toml");
     let data = dir.path().join("var-lib-mailwacht");
-    std::fs::write(
-        &system,
-        format!(
-            "[smtp]\nlisten = \"127.0.0.1:10099\"\n[storage]\ndata_dir = {:?}\n",
-            data.display().to_string()
-        ),
-    )
-    .expect("write");
+    let write_system = |listen: &str| {
+        std::fs::write(
+            &system,
+            format!(
+                "[smtp]\nlisten = \"{listen}\"\n[storage]\ndata_dir = {:?}\n",
+                data.display().to_string()
+            ),
+        )
+        .expect("write");
+    };
+    write_system("127.0.0.1:10099");
     let run = |args: &[&str], system: &Path| {
         Command::new(env!("CARGO_BIN_EXE_mailwacht"))
             .args(args)
@@ -191,14 +194,7 @@ fn without_config_the_system_file_is_read_by_the_cli_and_the_daemon() {
     );
 
     // The daemon reads it too: it names the file and listens where the file says (port 0 here).
-    std::fs::write(
-        &system,
-        format!(
-            "[smtp]\nlisten = \"127.0.0.1:0\"\n[storage]\ndata_dir = {:?}\n",
-            data.display().to_string()
-        ),
-    )
-    .expect("write");
+    write_system("127.0.0.1:0");
     let mut child = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
         .arg("serve")
         .env_remove("MAILWACHT_CONFIG")

@@ -6,6 +6,8 @@
 //! Creates a group and two users (and removes them afterwards), so it needs root (as in CI's containers);
 //! run as anyone else it says so and passes.
 
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -79,11 +81,7 @@ fn as_user(user: &str, system_config: &Path, args: &[&str]) -> (i32, String, Str
         .stdin(Stdio::null())
         .output()
         .expect("runuser");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    support::daemon::outcome(&out)
 }
 
 #[test]

@@ -246,6 +246,11 @@ pub fn run_cli_as(
         .stdin(Stdio::null())
         .output()
         .expect("run mailwacht");
+    outcome(&out)
+}
+
+/// A finished command as (exit code, or -1 when killed by a signal; stdout; stderr).
+pub fn outcome(out: &std::process::Output) -> (i32, String, String) {
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
