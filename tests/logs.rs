@@ -176,3 +176,57 @@ async fn json_logs_carry_the_fields_and_priorities_and_no_content() {
         );
     }
 }
+
+/// A daemon whose stderr is gone (the journal restarted, the reader of a pipe quit) keeps serving: a log
+/// line that cannot be written is lost, and no session dies of it. Before, tracing-subscriber reported the
+/// failed write with eprintln!, which panicked on the same broken stderr and dropped the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stderr_does_not_stop_the_sessions() {
+    use std::io::BufRead;
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = dir.path().join("mailwacht.toml");
+    std::fs::write(&config, CONFIG).expect("config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--listen", "127.0.0.1:0", "--next-hop"])
+        .arg(sink.addr().to_string())
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mailwacht");
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr: std::net::SocketAddr = loop {
+        let Some(Ok(line)) = lines.next() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mailwacht did not start");
+        };
+        if let Some(addr) = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("listen="))
+        {
+            break addr.trim_matches('"').parse().expect("address");
+        }
+    };
+    drop(lines); // The reader quits: every later log line meets a broken pipe.
+    for _ in 0..2 {
+        let mut client = Client::connect_ehlo(addr).await;
+        let (code, text) = client
+            .deliver(
+                "juf.anna@school.example",
+                &["ouder@example.org"],
+                b"Subject: ouderavond\r\n\r\nBeste ouders,\r\n",
+            )
+            .await;
+        assert_eq!(code, 250, "{text}");
+    }
+    assert_eq!(sink.messages().len(), 2);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -21,9 +21,13 @@ pub fn init(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let journal = stderr_is_journal();
+    // A log line that cannot be written (stderr closed: the journal gone, a pipe whose reader quit) is
+    // lost, never more: tracing-subscriber would report it with eprintln!, which panics on that same
+    // broken stderr and took the session (SMTP, milter, admin request) down with it.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     let _ = match format {
         LogFormat::Text => builder
             .with_ansi(!journal && std::io::IsTerminal::is_terminal(&std::io::stderr()))
