@@ -151,6 +151,27 @@ async fn json_logs_carry_the_fields_and_priorities_and_no_content() {
             .is_some_and(|t| t.parse::<jiff::Timestamp>().is_ok()),
         "{line}"
     );
+    // The start line names the rules, the scanner and the configuration file.
+    let started = text
+        .lines()
+        .filter_map(json_of)
+        .map(|(_, v)| v)
+        .find(|v| v["message"] == "mailwacht listening")
+        .expect("start line");
+    assert_eq!(
+        started["scanner"], "builtin (not an antivirus)",
+        "{started}"
+    );
+    assert!(
+        started["rules"].as_u64().is_some_and(|n| n > 0),
+        "{started}"
+    );
+    assert!(
+        started["config"]
+            .as_str()
+            .is_some_and(|c| c.ends_with("mailwacht.toml")),
+        "{started}"
+    );
     // A warning at its priority: the declared deviation, at start.
     assert!(
         text.lines()

@@ -217,11 +217,16 @@ async fn serve(
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| crate::config::EMBEDDED_NAME.into());
+    let scanner = match config.scan.backend {
+        crate::config::ScanBackend::Builtin => "builtin (not an antivirus)",
+        crate::config::ScanBackend::Clamd => "clamd",
+    };
     if let Some((_, address)) = &listener {
         info!(
             listen = %address,
             next_hop = %config.smtp.next_hop,
             rules = pipeline.engine().rules.rules().len(),
+            scanner,
             config = %config_name,
             "mailwacht listening"
         );
@@ -230,6 +235,7 @@ async fn serve(
         info!(
             milter_listen = %l.describe(),
             rules = pipeline.engine().rules.rules().len(),
+            scanner,
             config = %config_name,
             "mailwacht milter listening"
         );
