@@ -119,40 +119,18 @@ fn a_group_member_reviews_through_the_socket_and_an_outsider_is_told_which_group
     std::os::unix::fs::chown(&config, Some(0), Some(DAEMON_UID)).expect("chown");
 
     // The daemon's user is in the group too (the package adds it): only a member may give the socket to it.
-    let mut child = Command::new("runuser")
+    let mut runuser = Command::new("runuser");
+    runuser
         .args(["-u", "nobody", "-g", "nogroup", "-G", &accounts.group, "--"])
-        .arg(env!("CARGO_BIN_EXE_mailwacht"))
-        .arg("--config")
-        .arg(&config)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .arg("--data-dir")
-        .arg(&data)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start mailwacht");
-    let stderr = child.stderr.take().expect("stderr");
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
-            let mut log = sink.lock().expect("log");
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
-    let log_text = || log.lock().expect("log").clone();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !log_text().contains("mailwacht listening") {
-        assert!(
-            std::time::Instant::now() < deadline && !log_text().contains("mailwacht: "),
-            "the daemon did not start: {}",
-            log_text()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+        .arg(env!("CARGO_BIN_EXE_mailwacht"));
+    let (mut child, _, log) = support::daemon::spawn_serve_with(
+        runuser,
+        &config,
+        &data,
+        &["--listen", "127.0.0.1:0"],
+        "listen=",
+    );
+    let log_text = || log.lock().expect("log").join("\n");
     assert!(
         log_text().contains("admin socket listening"),
         "{}",
