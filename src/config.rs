@@ -42,6 +42,7 @@ pub struct Config {
     pub metrics: MetricsSection,
     pub milter: MilterSection,
     pub runtime: RuntimeSection,
+    pub log: LogSection,
 }
 
 /// `[organisation]`: who "we" are.
@@ -304,6 +305,23 @@ pub struct Admin {
     pub socket: Option<PathBuf>,
     /// A group given access to the socket (chown); members may review the quarantine.
     pub group: Option<String>,
+}
+
+/// `[log]`: how the daemon's log lines look. Read at start; a reload keeps the running value.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// `text` (one readable line per event) or `json` (one JSON object per line, the same fields).
+    pub format: LogFormat,
+}
+
+/// The shape of a log line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// `[runtime]`: the threads the daemon runs on. Read at start; a reload keeps the running value.
@@ -1271,6 +1289,10 @@ mod tests {
         let mut defaults = Config::default();
         defaults.organisation.local_domains = vec!["school.example".into()];
         defaults.storage.data_dir = c.storage.data_dir.clone();
+        // The package's admin socket: in the unit's RuntimeDirectory, for the group postinst creates.
+        defaults.admin.socket = Some(PathBuf::from("/run/mailwacht/admin.sock"));
+        defaults.admin.group = Some("mailwacht-ict".into());
+        assert!(unit.contains("RuntimeDirectory=mailwacht\n"));
         assert_eq!(c, defaults);
     }
 

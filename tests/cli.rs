@@ -8,6 +8,8 @@ fn mailwacht(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mailwacht"))
         .args(args)
         .env_remove("MAILWACHT_CONFIG")
+        // Never this machine's /etc/mailwacht/mailwacht.toml.
+        .env("MAILWACHT_SYSTEM_CONFIG", "/nonexistent/mailwacht.toml")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run mailwacht")
@@ -111,6 +113,117 @@ fn config_runs_on_embedded_defaults_with_no_file() {
     );
 }
 
+/// Issue 15: without --config or MAILWACHT_CONFIG the CLI and the daemon read the system configuration
+/// (/etc/mailwacht/mailwacht.toml; here the file MAILWACHT_SYSTEM_CONFIG names) when it exists, and
+/// `config` says which file it used. The review commands then find the configured data directory instead
+/// of a new one in the caller's home.
+#[test]
+fn without_config_the_system_file_is_read_by_the_cli_and_the_daemon() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let system = dir.path().join("mailwacht.toml");
+    let data = dir.path().join("var-lib-mailwacht");
+    let write_system = |listen: &str| {
+        std::fs::write(
+            &system,
+            format!(
+                "[smtp]\nlisten = \"{listen}\"\n[storage]\ndata_dir = {:?}\n",
+                data.display().to_string()
+            ),
+        )
+        .expect("write");
+    };
+    write_system("127.0.0.1:10099");
+    let run = |args: &[&str], system: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+            .args(args)
+            .env_remove("MAILWACHT_CONFIG")
+            .env("MAILWACHT_SYSTEM_CONFIG", system)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run mailwacht")
+    };
+    let out = run(&["config"], &system);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "# configuration file {} (the system default)",
+            system.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("listen = \"127.0.0.1:10099\""), "{text}");
+
+    // The review commands use its data directory (which does not exist yet: nothing is created).
+    let out = run(&["quarantine", "list"], &system);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "the data directory {} does not exist",
+            data.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!data.exists());
+
+    // --config still wins over the system file.
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, "[smtp]\nlisten = \"127.0.0.1:10098\"\n").expect("write");
+    let out = run(
+        &["--config", other.to_str().expect("utf-8"), "config"],
+        &system,
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("# configuration file {}\n", other.display()))
+            && text.contains("127.0.0.1:10098"),
+        "{text}"
+    );
+
+    // No system file: the embedded defaults, said so.
+    let absent = dir.path().join("absent.toml");
+    let out = run(&["config"], &absent);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "no configuration file ({} does not exist): the embedded defaults",
+            absent.display()
+        )) && text.contains("127.0.0.1:10025"),
+        "{text}"
+    );
+
+    // The daemon reads it too: it names the file and listens where the file says (port 0 here).
+    write_system("127.0.0.1:0");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+        .arg("serve")
+        .env_remove("MAILWACHT_CONFIG")
+        .env("MAILWACHT_SYSTEM_CONFIG", &system)
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let stderr_pipe = child.stderr.take().expect("stderr");
+    let mut started = None;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr_pipe)) {
+        let line = line.expect("line");
+        if line.contains("mailwacht listening") {
+            started = Some(line);
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = started.expect("the daemon started");
+    assert!(
+        line.contains(&format!("config={}", system.display())),
+        "{line}"
+    );
+    assert!(data.is_dir(), "the daemon created the configured data dir");
+}
+
 #[test]
 fn broken_configuration_names_file_and_line() {
     let config = tempfile::NamedTempFile::new().expect("tmp");
@@ -150,6 +263,7 @@ fn broken_rule_file_names_file_and_rule_id_and_the_env_variable_is_honoured() {
     let out = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
         .args(["check", "fixtures/pass/ouderavond.eml"])
         .env("MAILWACHT_CONFIG", &config)
+        .env("MAILWACHT_SYSTEM_CONFIG", "/nonexistent/mailwacht.toml")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run");
@@ -242,4 +356,105 @@ fn config_and_serve_refuse_what_would_make_notices_fail() {
             assert!(err.contains(key), "{command}: {err}");
         }
     }
+}
+
+/// Issue 15: a listing piped into `head` ends like a Unix tool's (killed by SIGPIPE, nothing on stderr),
+/// not with a "Broken pipe" panic and exit 101.
+#[test]
+fn a_listing_piped_into_head_stops_quietly() {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    // About 2,000 lines: far more than a pipe buffer holds, so writing goes on after the reader has gone.
+    let files = vec!["fixtures/pass/ouderavond.eml"; 2000];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+        .arg("check")
+        .args(&files)
+        .env_remove("MAILWACHT_CONFIG")
+        .env("MAILWACHT_SYSTEM_CONFIG", "/nonexistent/mailwacht.toml")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run mailwacht");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    // The reader (like `head -1`) is gone here.
+    let out = child.wait_with_output().expect("wait");
+    assert!(first.contains("pass"), "{first}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+/// Issue 15: review output shows local time with its zone (TZ or the system's; the boards are in
+/// Europe/Amsterdam), and `--json` adds the same instants in RFC 3339 beside the epoch seconds.
+#[test]
+fn review_times_are_local_with_the_zone_and_json_has_rfc3339() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("data dir");
+    std::fs::create_dir(dir.path().join("data-keys")).expect("key dir");
+    let run = |tz: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .env_remove("MAILWACHT_CONFIG")
+            .env("MAILWACHT_SYSTEM_CONFIG", "/nonexistent/mailwacht.toml")
+            .env("TZ", tz)
+            .output()
+            .expect("run mailwacht")
+    };
+    let out = run(
+        "Europe/Amsterdam",
+        &[
+            "inquiry",
+            "open",
+            "--person",
+            "leraar1@school.example",
+            "--reason",
+            "melding 2026-17 van de directeur",
+            "--days",
+            "7",
+            "--from",
+            "2026-11-23",
+            "--by",
+            "J. de Vries (FG)",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Midnight UTC is 01:00 in Amsterdam in November (CET, UTC+1).
+    assert!(
+        stdout(&out).contains("from 2026-11-23 01:00:00 CET to 2026-11-30 01:00:00 CET"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run("UTC", &["inquiry", "list"]);
+    assert!(
+        stdout(&out).contains("2026-11-23 00:00:00 UTC"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run("Europe/Amsterdam", &["audit", "list"]);
+    assert!(
+        stdout(&out).contains(" CET  uid") || stdout(&out).contains(" CEST  uid"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run("Europe/Amsterdam", &["inquiry", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let text = v.to_string();
+    assert!(
+        text.contains("\"from_rfc3339\":\"2026-11-23T00:00:00Z\"")
+            && text.contains("\"to_rfc3339\":\"2026-11-30T00:00:00Z\""),
+        "{text}"
+    );
 }

@@ -326,7 +326,7 @@ async fn records_hold_no_content_and_inquiries_are_bounded_and_audited() {
         assert_eq!(code, 0, "{format}: {err}");
     }
     let html = std::fs::read_to_string(&html).expect("html");
-    assert!(html.contains("<svg") && html.contains("nothing to show"));
+    assert!(html.contains("<svg") && html.contains("niets te tonen"));
     assert!(std::fs::read(&xlsx).expect("xlsx").starts_with(b"PK"));
     let (code, _, err) = daemon.cli(&["traffic", "summary", "--format", "xlsx"]);
     assert_eq!(code, 2);
@@ -902,4 +902,89 @@ async fn metrics_count_no_rule_categories() {
         !body.contains("categor") && !body.contains("beledigend"),
         "{body}"
     );
+}
+
+/// Issue 15: the auditor's CSV is safe in Dutch Excel (BOM, `;`, a sender domain `=1+1` stays text), and
+/// the HTML report is Dutch, names the organisation, the period (Europe/Amsterdam) and the day it was
+/// made, and never names a one-person domain.
+#[tokio::test]
+async fn auditor_exports_are_dutch_and_safe_in_excel() {
+    let week = Unit::Week.period_of(Unit::Week.period_of(now()).start - 14 * DAY);
+    let label = Unit::Week.label(week);
+    let mut records: Vec<Record> = (0..6)
+        .map(|i| {
+            let mut r = record(week.start + 3600 * i, &format!("s{i}"), "pass", &[], 1000);
+            r.sender_domain = "=1+1".into();
+            r
+        })
+        .collect();
+    let mut lone = record(week.start + 99, "ik", "pass", &[], 500);
+    lone.sender_domain = "familie-jansen.example".into();
+    records.push(lone);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (config, data) = traffic_dir(tmp.path(), "export", "week", &records).await;
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace(
+            "[organisation]\n",
+            "[organisation]\nname = \"Stichting Testscholen\"\n",
+        ),
+    )
+    .expect("config");
+
+    let (code, csv, err) = support::daemon::run_cli(
+        &config,
+        &data,
+        &["traffic", "summary", "--period", &label, "--format", "csv"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(csv.starts_with('\u{feff}'), "BOM");
+    assert!(
+        csv.contains(&format!("\r\n{label};'=1+1;6;6000;")),
+        "the domain must be text, not a formula: {csv}"
+    );
+    assert!(!csv.contains(";=1+1"), "{csv}");
+    assert!(!csv.contains("familie-jansen"), "{csv}");
+
+    let html = data.join("report.html");
+    let (code, _, err) = support::daemon::run_cli(
+        &config,
+        &data,
+        &[
+            "traffic",
+            "summary",
+            "--period",
+            &label,
+            "--format",
+            "html",
+            "--out",
+            html.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(&html).expect("html");
+    let amsterdam = |t: u64| {
+        jiff::Timestamp::from_second(i64::try_from(t).expect("time"))
+            .expect("time")
+            .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Amsterdam").expect("zone"))
+            .strftime("%d-%m-%Y %H:%M")
+            .to_string()
+    };
+    for text in [
+        "<html lang=\"nl\">".to_string(),
+        "<h1>Verkeersgegevens e-mail — Stichting Testscholen</h1>".to_string(),
+        format!(
+            "Periode (tijden in Europe/Amsterdam): week {label} ({} t/m {})",
+            amsterdam(week.start),
+            amsterdam(week.end)
+        ),
+        format!("Gemaakt op {}.", &amsterdam(now())[..10]),
+        "<th>periode</th><th>afzenderdomein</th><th>berichten</th>".to_string(),
+        // In HTML the domain is only text already.
+        "<td>=1+1</td>".to_string(),
+    ] {
+        assert!(html.contains(&text), "{text} missing: {html}");
+    }
+    assert!(!html.contains("familie-jansen"), "{html}");
 }

@@ -179,7 +179,8 @@ EOF
 
     # --- mailwacht. The clamd backend needs issue 3; without it the built-in scanner runs.
     CLAMD_SUPPORT=0
-    if "$MW_BIN" --help 2>/dev/null | grep -qw quarantine; then
+    # Output captured first: with pipefail, `grep -q` leaving early would count mailwacht's SIGPIPE as failure.
+    if grep -qw quarantine <<<"$("$MW_BIN" --help 2>/dev/null)"; then
         write_mailwacht_config clamd
         if "$MW_BIN" --config "$PRIV/mailwacht.toml" config >"$PRIV/mailwacht-config.out" 2>&1; then
             CLAMD_SUPPORT=1
@@ -511,7 +512,7 @@ m.add_attachment(open(sys.argv[3], "rb").read(), maintype="application", subtype
 open(sys.argv[1], "wb").write(bytes(m))
 EOF
     send_file "$file" "$forged" "$SENDER" >/dev/null || { WHY="Postfix did not accept the message"; return 1; }
-    quarantined() { "$MW_BIN" --config "$PRIV/mailwacht.toml" quarantine list 2>/dev/null | grep -q "$forged"; }
+    quarantined() { grep -q "$forged" <<<"$("$MW_BIN" --config "$PRIV/mailwacht.toml" quarantine list 2>/dev/null)"; }
     # mailwacht answers 250 only after any notice was handed to Postfix: with the queue empty, a notice
     # would be in the sink by now.
     poll 60 eval 'quarantined && queue_empty' ||

@@ -28,6 +28,11 @@ pub enum SocketError {
     },
     #[error("admin socket {path}: group {group:?} does not exist")]
     NoGroup { path: String, group: String },
+    #[error(
+        "admin socket {path}: cannot give it to group {group:?}: the daemon's user is not a member \
+         (as root: adduser mailwacht {group}, or SupplementaryGroups={group} in the unit)"
+    )]
+    NotMember { path: String, group: String },
 }
 
 /// Bind the admin socket at `path`: a stale socket file (left by a killed daemon) is removed, any other
@@ -58,7 +63,16 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, SocketErro
             path: path.display().to_string(),
             group: group.to_string(),
         })?;
-        std::os::unix::fs::chown(path, None, Some(gid)).map_err(err)?;
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EPERM) {
+                SocketError::NotMember {
+                    path: path.display().to_string(),
+                    group: group.to_string(),
+                }
+            } else {
+                err(e)
+            }
+        })?;
         // The group also needs to reach the socket: its directory must be traversable (x) for them.
         let parent_mode = path
             .parent()

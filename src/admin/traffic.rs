@@ -302,13 +302,14 @@ impl TrafficService {
                     let records = self.range(span.start, span.end).await?;
                     releases.push(summary::release(&records, settings.unit, span, settings.k));
                 }
-                let summary = Summary::new(
+                let mut summary = Summary::new(
                     settings.unit,
                     group,
                     settings.k,
                     settings.retention_days,
                     releases,
                 );
+                summary.organisation = settings.organisation.clone();
                 let labels: Vec<&str> = summary.releases.iter().map(|r| r.label.as_str()).collect();
                 audit
                     .append(

@@ -2,19 +2,17 @@
 //! and its head (`audit.head`) verified; exit 1 when anything is wrong. Thin: asks the daemon (or reads
 //! offline) via [`super::quarantine::call`] and prints.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::bail;
 
-use super::quarantine::{call, config_with, when};
+use super::quarantine::{call, json_times, when, ReviewFlags, ReviewTarget};
 use crate::admin::{Request, Response};
 
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
-    /// Use this data directory instead of `[storage] data_dir`.
-    #[arg(long, value_name = "DIR", global = true)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    review: ReviewFlags,
     #[command(subcommand)]
     command: AuditCommand,
 }
@@ -30,8 +28,8 @@ enum AuditCommand {
     },
 }
 
-pub fn run(config: Option<PathBuf>, args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let config = config_with(config, args.data_dir)?;
+pub fn run(source: &super::ConfigSource, args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let config = ReviewTarget::new(source, args.review)?;
     let AuditCommand::List { json } = args.command;
     // Asked first: asking closes inquiries whose window ended, and those closes belong in this listing.
     let overdue = super::traffic::overdue_notifications(&config);
@@ -58,10 +56,10 @@ pub fn run(config: Option<PathBuf>, args: AuditArgs) -> anyhow::Result<ExitCode>
             .collect::<Result<_, serde_json::Error>>()?;
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
+            serde_json::to_string_pretty(&json_times(serde_json::json!({
                 "entries": entries,
                 "verification": verification,
-            }))?
+            })))?
         );
     } else {
         for e in &entries {

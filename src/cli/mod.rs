@@ -8,6 +8,7 @@
 mod audit;
 mod check;
 mod data_dir;
+mod logging;
 mod quarantine;
 mod serve;
 mod traffic;
@@ -30,7 +31,8 @@ pub const EXIT_ERROR: u8 = 2;
     about = "Mail gateway that screens outgoing mail per the schools' ICT codes of conduct"
 )]
 struct Cli {
-    /// Configuration file (TOML). Without it the embedded defaults are used.
+    /// Configuration file (TOML). Without it /etc/mailwacht/mailwacht.toml is read when it exists, else the
+    /// embedded defaults are used.
     #[arg(long, short, global = true, env = "MAILWACHT_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -54,6 +56,17 @@ enum Command {
     Traffic(traffic::TrafficArgs),
     /// Targeted, time-limited inquiries on one person's traffic data (SOML/ProCon 8.3, WereldKidz 6.6).
     Inquiry(traffic::InquiryArgs),
+    /// Print shell completions (bash, zsh, fish) to standard output.
+    Completions {
+        #[arg(value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
+    },
+    /// Write the manual pages (mailwacht.1 and one per command) into DIR; used to build the package.
+    #[command(hide = true)]
+    ManPages {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 /// Parse the command line and run it.
@@ -62,14 +75,104 @@ pub fn run() -> anyhow::Result<ExitCode> {
     // the caller had.
     crate::storage::restrict_umask();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        quit_on_closed_output();
+    }
+    let source = ConfigSource::find(cli.config);
     match cli.command {
-        Command::Serve(args) => serve::run(cli.config, args),
-        Command::Check(args) => check::run(cli.config, args),
-        Command::Config => show_config(cli.config),
-        Command::Quarantine(args) => quarantine::run(cli.config, args),
-        Command::Audit(args) => audit::run(cli.config, args),
-        Command::Traffic(args) => traffic::run_traffic(cli.config, args),
-        Command::Inquiry(args) => traffic::run_inquiry(cli.config, args),
+        Command::Serve(args) => serve::run(source.path(), args),
+        Command::Check(args) => check::run(source.path(), args),
+        Command::Config => show_config(&source),
+        Command::Quarantine(args) => quarantine::run(&source, args),
+        Command::Audit(args) => audit::run(&source, args),
+        Command::Traffic(args) => traffic::run_traffic(&source, args),
+        Command::Inquiry(args) => traffic::run_inquiry(&source, args),
+        Command::Completions { shell } => {
+            let shell = match shell.as_str() {
+                "zsh" => clap_complete::Shell::Zsh,
+                "fish" => clap_complete::Shell::Fish,
+                _ => clap_complete::Shell::Bash,
+            };
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "mailwacht", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ManPages { dir } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            clap_mangen::generate_to(<Cli as clap::CommandFactory>::command(), &dir)
+                .with_context(|| format!("writing manual pages to {}", dir.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A listing piped into `head` stops quietly when `head` has read enough, as Unix tools do: SIGPIPE is
+/// given back its default action (Rust ignores it, which turns the next `println!` into a panic, exit 101).
+/// Not for `serve`: a peer closing a socket must be an error the daemon handles, never its end.
+fn quit_on_closed_output() {
+    // SAFETY: setting a signal's disposition to SIG_DFL has no preconditions; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// The configuration file read when neither `--config` nor `MAILWACHT_CONFIG` names one (the package
+/// installs it). Only read when it exists: without it the embedded defaults apply.
+pub const SYSTEM_CONFIG: &str = "/etc/mailwacht/mailwacht.toml";
+
+/// Replaces [`SYSTEM_CONFIG`] (for tests, and installations that keep it elsewhere).
+pub const SYSTEM_CONFIG_ENV: &str = "MAILWACHT_SYSTEM_CONFIG";
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ConfigSource {
+    /// `--config` or `MAILWACHT_CONFIG`: must be readable.
+    Given(PathBuf),
+    /// The system file ([`SYSTEM_CONFIG`]), which exists.
+    System(PathBuf),
+    /// No file: the embedded defaults (the system file looked for does not exist).
+    Embedded { looked_for: PathBuf },
+}
+
+impl ConfigSource {
+    /// `given` (flag or environment), else the system file when it exists, else the embedded defaults.
+    fn find(given: Option<PathBuf>) -> ConfigSource {
+        if let Some(path) = given {
+            return ConfigSource::Given(path);
+        }
+        let system = std::env::var_os(SYSTEM_CONFIG_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(SYSTEM_CONFIG));
+        // A file that exists but cannot be read is still the one meant: its error is reported, never
+        // replaced by the defaults.
+        if std::fs::metadata(&system).is_ok() {
+            ConfigSource::System(system)
+        } else {
+            ConfigSource::Embedded { looked_for: system }
+        }
+    }
+
+    /// The file to read, if any.
+    fn path(&self) -> Option<PathBuf> {
+        match self {
+            ConfigSource::Given(p) | ConfigSource::System(p) => Some(p.clone()),
+            ConfigSource::Embedded { .. } => None,
+        }
+    }
+
+    /// One line saying which file is in effect.
+    fn describe(&self) -> String {
+        match self {
+            ConfigSource::Given(p) => format!("configuration file {}", p.display()),
+            ConfigSource::System(p) => {
+                format!("configuration file {} (the system default)", p.display())
+            }
+            ConfigSource::Embedded { looked_for } => format!(
+                "no configuration file ({} does not exist): the embedded defaults",
+                looked_for.display()
+            ),
+        }
     }
 }
 
@@ -86,10 +189,12 @@ fn config_name(path: Option<&PathBuf>) -> String {
     )
 }
 
-fn show_config(path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+fn show_config(source: &ConfigSource) -> anyhow::Result<ExitCode> {
+    let path = source.path();
     let compiled = load_config(path.as_ref())?.compile(&config_name(path.as_ref()))?;
     let (config, engine) = (compiled.config, compiled.engine);
     let text = toml::to_string_pretty(&config).context("printing configuration")?;
+    println!("# {}", source.describe());
     println!(
         "# configuration is valid; {} rules loaded",
         engine.rules.rules().len()

@@ -12,15 +12,15 @@ use std::time::SystemTime;
 use anyhow::{bail, Context};
 use base64::Engine as _;
 
+use super::ConfigSource;
 use crate::admin::{self, AuditLog, Request, Response, Service};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::quarantine::{Entry, Store};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Use this data directory instead of `[storage] data_dir` (also moves the default admin socket).
-    #[arg(long, value_name = "DIR", global = true)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    review: ReviewFlags,
     #[command(subcommand)]
     command: Command,
 }
@@ -75,36 +75,137 @@ enum Command {
     },
 }
 
-pub(super) fn config_with(
-    path: Option<PathBuf>,
+/// The admin socket the package's configuration names (`[admin] socket`), in a world-traversable directory
+/// the unit creates. Review commands use it when the configuration cannot be read (ICT staff are not in
+/// the daemon's group) and no `--socket` is given.
+pub const PACKAGED_ADMIN_SOCKET: &str = "/run/mailwacht/admin.sock";
+
+/// The flags every review command (`quarantine`, `audit`, `traffic`, `inquiry`) takes.
+#[derive(Debug, clap::Args)]
+pub struct ReviewFlags {
+    /// Use this data directory instead of `[storage] data_dir` (also moves the default admin socket).
+    #[arg(long, value_name = "DIR", global = true)]
     data_dir: Option<PathBuf>,
-) -> anyhow::Result<Config> {
-    let mut config = super::load_config(path.as_ref())?;
-    if let Some(dir) = data_dir {
-        config.storage.data_dir = dir;
+    /// The daemon's admin socket. Default: `[admin] socket` from the configuration, or, when the
+    /// configuration cannot be read, /run/mailwacht/admin.sock. Only the socket is needed: members of
+    /// `[admin] group` review without reading the configuration.
+    #[arg(long, value_name = "PATH", global = true, env = "MAILWACHT_SOCKET")]
+    socket: Option<PathBuf>,
+}
+
+/// Where a review command's request goes: the daemon's admin socket, and — with a readable configuration —
+/// the stores themselves when no daemon answers (offline mode).
+pub(super) struct ReviewTarget {
+    socket: PathBuf,
+    /// `None`: the configuration could not be read, so only the daemon can answer.
+    config: Option<Config>,
+}
+
+impl ReviewTarget {
+    /// The configuration from `source` with the flags applied. A configuration the caller may not read
+    /// (the packaged one is 0640 root:mailwacht) is no error here: the request then goes to the socket only.
+    pub(super) fn new(source: &ConfigSource, flags: ReviewFlags) -> anyhow::Result<ReviewTarget> {
+        let path = source.path();
+        let mut config = match Config::load(path.as_deref()) {
+            Ok(config) => config,
+            Err(ConfigError::Read { source: e, .. })
+                if e.kind() == std::io::ErrorKind::PermissionDenied
+                    && (flags.socket.is_some() || matches!(source, ConfigSource::System(_))) =>
+            {
+                return Ok(ReviewTarget {
+                    socket: flags
+                        .socket
+                        .unwrap_or_else(|| PathBuf::from(PACKAGED_ADMIN_SOCKET)),
+                    config: None,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(dir) = flags.data_dir {
+            config.storage.data_dir = dir;
+        }
+        Ok(ReviewTarget {
+            socket: flags.socket.unwrap_or_else(|| config.admin_socket()),
+            config: Some(config),
+        })
     }
-    Ok(config)
 }
 
 /// Send `request` to the daemon, or run it offline when none answers. A `Response::Error` becomes an error.
-pub(super) fn call(config: &Config, request: Request) -> anyhow::Result<Response> {
+pub(super) fn call(target: &ReviewTarget, request: Request) -> anyhow::Result<Response> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting runtime")?;
-    let socket = config.admin_socket();
-    let response = runtime.block_on(async {
-        let answer = admin::client::request(&socket, &request).await;
-        if answer
-            .as_ref()
-            .is_err_and(|e| crate::storage::is_permission_denied(e))
-        {
+    let socket = &target.socket;
+    let answer = runtime.block_on(admin::client::request(socket, &request));
+    let answer = match answer {
+        Err(e) if crate::storage::is_permission_denied(&e) => {
             // Shut out of the socket: say why when it is because the data directory is not ours.
-            super::data_dir::refuse_if_not_owner(&config.storage.data_dir)?;
+            if let Some(config) = &target.config {
+                super::data_dir::refuse_if_not_owner(&config.storage.data_dir)?;
+            }
+            return Err(access_denied(socket, e.into()));
         }
-        if let Some(r) = answer? {
-            return anyhow::Ok(r);
-        }
+        other => other?,
+    };
+    let response = match (answer, &target.config) {
+        (Some(response), _) => response,
+        (None, None) => bail!(
+            "geen daemon op / no daemon answers on the admin socket {}: is `mailwacht serve` running \
+             (systemctl status mailwacht)? Without the daemon the stores can only be opened with the \
+             configuration (as root or the daemon's user)",
+            socket.display()
+        ),
+        (None, Some(config)) => offline(&runtime, config, request)?,
+    };
+    if let Response::Error { message } = response {
+        bail!("{message}");
+    }
+    Ok(response)
+}
+
+/// The socket refused us: say which group opens it and how to join it.
+fn access_denied(socket: &Path, error: anyhow::Error) -> anyhow::Error {
+    use std::os::unix::fs::MetadataExt;
+    let group = std::fs::metadata(socket)
+        .ok()
+        .map(|m| group_name(m.gid()).unwrap_or_else(|| m.gid().to_string()));
+    match group {
+        Some(group) => error.context(format!(
+            "toegang geweigerd: vraag de beheerder je toe te voegen aan groep {group} / permission \
+             denied: ask to be added to group {group} (as root: adduser USER {group}; then log in again)"
+        )),
+        None => error.context(
+            "toegang geweigerd / permission denied: the admin socket's directory is closed to you; ask \
+             the administrator for access to the reviewers' group ([admin] group)",
+        ),
+    }
+}
+
+/// The name of group `gid` (getgrgid_r), if it has one.
+fn group_name(gid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: zeroed is a valid `group` (pointers null, ids 0); it is only read after success.
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; `buf.len()` is the buffer's size.
+    let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 || result.is_null() || grp.gr_name.is_null() {
+        return None;
+    }
+    // SAFETY: on success gr_name points at a NUL-terminated string inside `buf`, alive here.
+    let name = unsafe { std::ffi::CStr::from_ptr(grp.gr_name) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// Run `request` on the stores themselves (no daemon answers).
+fn offline(
+    runtime: &tokio::runtime::Runtime,
+    config: &Config,
+    request: Request,
+) -> anyhow::Result<Response> {
+    let response = runtime.block_on(async {
         super::audit::ship_offline_entries();
         // Offline: whatever is created from here on belongs to the data directory's owner (the daemon's
         // user), never to root; held until the stores below are closed.
@@ -139,13 +240,9 @@ pub(super) fn call(config: &Config, request: Request) -> anyhow::Result<Response
         traffic.flush().await?;
         Ok(response)
     });
-    let response = response.map_err(|e| {
+    response.map_err(|e| {
         super::data_dir::explain_permission(e, &config.storage.data_dir, &[&config.key_dir()])
-    })?;
-    if let Response::Error { message } = response {
-        bail!("{message}");
-    }
-    Ok(response)
+    })
 }
 
 fn local_uid() -> u32 {
@@ -153,8 +250,8 @@ fn local_uid() -> u32 {
     unsafe { libc::getuid() }
 }
 
-pub fn run(config: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode> {
-    let config = config_with(config, args.data_dir)?;
+pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<ExitCode> {
+    let config = ReviewTarget::new(source, args.review)?;
     match args.command {
         Command::List { since, json } => {
             let since = since.as_deref().map(parse_day).transpose()?;
@@ -162,7 +259,10 @@ pub fn run(config: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode> {
                 bail!("unexpected answer from the daemon");
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&entries)?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json_times(serde_json::to_value(&entries)?))?
+                );
             } else {
                 print_list(&entries);
             }
@@ -175,7 +275,10 @@ pub fn run(config: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode> {
         } => {
             let response = call(&config, Request::Show { id, raw, reason })?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&response)?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json_times(serde_json::to_value(&response)?))?
+                );
             } else {
                 print_show(&response)?;
             }
@@ -232,15 +335,63 @@ fn parse_day(text: &str) -> anyhow::Result<u64> {
     crate::traffic::summary::parse_date(text).map_err(|e| anyhow::anyhow!("--since {e}"))
 }
 
-/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
+/// Seconds since the epoch in local time with its zone, e.g. `2026-11-23 14:05:09 CET`. Local is the
+/// zone of `TZ` or the system (/etc/localtime); when neither names one, Europe/Amsterdam, where the boards
+/// are.
 pub(super) fn when(secs: u64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
     i64::try_from(secs)
         .ok()
-        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
-        .and_then(|t| t.format(&format).ok())
-        .map(|t| format!("{t} UTC"))
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .map(|t| {
+            t.to_zoned_datetime(local_zone().clone())
+                .strftime("%Y-%m-%d %H:%M:%S %Z")
+                .to_string()
+        })
         .unwrap_or_else(|| secs.to_string())
+}
+
+/// The zone [`when`] shows times in (looked up once).
+fn local_zone() -> &'static jiff::tz::TimeZone {
+    static ZONE: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
+    ZONE.get_or_init(|| {
+        jiff::tz::TimeZone::try_system()
+            .or_else(|_| jiff::tz::TimeZone::get("Europe/Amsterdam"))
+            .unwrap_or(jiff::tz::TimeZone::UTC)
+    })
+}
+
+/// The JSON keys that hold seconds since the epoch in review output.
+const TIME_KEYS: &[&str] = &["received", "time", "from", "to", "closed", "notify_by"];
+
+/// `value` as printed by `--json`: beside every time in seconds since the epoch (a [`TIME_KEYS`] key with
+/// a whole number), the same instant in RFC 3339 (UTC) under `<key>_rfc3339`.
+pub(super) fn json_times(mut value: serde_json::Value) -> serde_json::Value {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut added = Vec::new();
+                for (key, v) in map.iter_mut() {
+                    if let (true, Some(secs)) = (TIME_KEYS.contains(&key.as_str()), v.as_u64()) {
+                        let stamp = i64::try_from(secs)
+                            .ok()
+                            .and_then(|s| jiff::Timestamp::from_second(s).ok());
+                        if let Some(stamp) = stamp {
+                            added.push((format!("{key}_rfc3339"), stamp.to_string()));
+                        }
+                    } else {
+                        walk(v);
+                    }
+                }
+                for (key, text) in added {
+                    map.insert(key, text.into());
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut value);
+    value
 }
 
 fn detections(entry: &Entry) -> String {
@@ -335,6 +486,19 @@ fn print_show(response: &Response) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_times_add_rfc3339_beside_epoch_seconds_only() {
+        let v = json_times(serde_json::json!({
+            "entries": [{"received": 1_795_392_000u64, "size": 5, "rcpt_to": ["a@b"]}],
+            "time": "already text",
+            "to": ["x@example.org"],
+        }));
+        assert_eq!(v["entries"][0]["received_rfc3339"], "2026-11-23T00:00:00Z");
+        assert_eq!(v["entries"][0]["received"], 1_795_392_000u64);
+        assert!(v["entries"][0].get("size_rfc3339").is_none());
+        assert!(v.get("time_rfc3339").is_none() && v.get("to_rfc3339").is_none());
+    }
 
     #[test]
     fn days_parse_to_utc_midnight() {

@@ -30,6 +30,9 @@ pub struct Args {
     /// Use this data directory instead of `[storage] data_dir`.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Log lines as `text` or `json` (one object per line) instead of `[log] format`.
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
 }
 
 impl Args {
@@ -48,13 +51,18 @@ impl Args {
         if let Some(dir) = &self.data_dir {
             config.storage.data_dir = dir.clone();
         }
+        match self.log_format.as_deref() {
+            Some("json") => config.log.format = crate::config::LogFormat::Json,
+            Some(_) => config.log.format = crate::config::LogFormat::Text,
+            None => {}
+        }
     }
 }
 
 pub fn run(config_path: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode> {
-    init_logging();
     let mut config = super::load_config(config_path.as_ref())?;
     args.apply(&mut config);
+    super::logging::init(config.log.format);
     if !config.smtp.enabled && !config.milter.enabled {
         anyhow::bail!(
             "nothing to serve: [smtp] enabled = false and [milter] enabled = false; enable at least one"
@@ -224,11 +232,16 @@ async fn serve(
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| crate::config::EMBEDDED_NAME.into());
+    let scanner = match config.scan.backend {
+        crate::scan::ScanBackend::Builtin => "builtin (not an antivirus)",
+        crate::scan::ScanBackend::Clamd => "clamd",
+    };
     if let Some((_, address)) = &listener {
         info!(
             listen = %address,
             next_hop = %config.smtp.next_hop,
             rules = pipeline.engine().rules.rules().len(),
+            scanner,
             config = %config_name,
             "mailwacht listening"
         );
@@ -237,6 +250,7 @@ async fn serve(
         info!(
             milter_listen = %l.describe(),
             rules = pipeline.engine().rules.rules().len(),
+            scanner,
             config = %config_name,
             "mailwacht milter listening"
         );
@@ -608,17 +622,6 @@ fn reload_config(path: Option<&PathBuf>, args: &Args) -> anyhow::Result<(Config,
     args.apply(&mut config);
     let compiled = config.compile(&super::config_name(path))?;
     Ok((compiled.config, compiled.engine))
-}
-
-/// Log to stderr (journald picks it up under systemd); `RUST_LOG` sets the level, default `info`.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
 }
 
 /// The daemon's runtime: `[runtime] worker_threads` workers, or one per CPU core when it is 0.

@@ -9,19 +9,17 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-use super::quarantine::{call, config_with, when};
+use super::quarantine::{call, json_times, when, ReviewFlags, ReviewTarget};
 use crate::admin::traffic::{Listed, ReportLine};
 use crate::admin::{Request, Response, TrafficRequest, TrafficResponse};
-use crate::config::Config;
 use crate::traffic::inquiry::who;
-use crate::traffic::summary::{parse_date, Group, Summary};
+use crate::traffic::summary::{csv_field, parse_date, Group, Summary};
 use crate::traffic::{Inquiry, DAY};
 
 #[derive(Debug, clap::Args)]
 pub struct TrafficArgs {
-    /// Use this data directory instead of `[storage] data_dir`.
-    #[arg(long, value_name = "DIR", global = true)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    review: ReviewFlags,
     #[command(subcommand)]
     command: TrafficCommand,
 }
@@ -58,9 +56,8 @@ enum TrafficCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct InquiryArgs {
-    /// Use this data directory instead of `[storage] data_dir`.
-    #[arg(long, value_name = "DIR", global = true)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    review: ReviewFlags,
     #[command(subcommand)]
     command: InquiryCommand,
 }
@@ -123,15 +120,15 @@ enum InquiryCommand {
     },
 }
 
-fn traffic(config: &Config, request: TrafficRequest) -> anyhow::Result<TrafficResponse> {
+fn traffic(config: &ReviewTarget, request: TrafficRequest) -> anyhow::Result<TrafficResponse> {
     match call(config, Request::Traffic(request))? {
         Response::Traffic(t) => Ok(t),
         _ => bail!("unexpected answer from the daemon"),
     }
 }
 
-pub fn run_traffic(config: Option<PathBuf>, args: TrafficArgs) -> anyhow::Result<ExitCode> {
-    let config = config_with(config, args.data_dir)?;
+pub fn run_traffic(source: &super::ConfigSource, args: TrafficArgs) -> anyhow::Result<ExitCode> {
+    let config = ReviewTarget::new(source, args.review)?;
     let TrafficCommand::Summary {
         periods,
         group,
@@ -164,18 +161,25 @@ pub fn run_traffic(config: Option<PathBuf>, args: TrafficArgs) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
+/// Seconds since the epoch now: the day a report names as made.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 fn render(summary: &Summary, format: SummaryFormat) -> anyhow::Result<Vec<u8>> {
     Ok(match format {
         SummaryFormat::Table => summary.to_table().into_bytes(),
         SummaryFormat::Csv => summary.to_csv().into_bytes(),
         SummaryFormat::Json => (summary.to_json() + "\n").into_bytes(),
-        SummaryFormat::Xlsx => crate::traffic::report::to_xlsx(summary)?,
-        SummaryFormat::Html => crate::traffic::report::to_html(summary).into_bytes(),
+        SummaryFormat::Xlsx => crate::traffic::report::to_xlsx(summary, now())?,
+        SummaryFormat::Html => crate::traffic::report::to_html(summary, now()).into_bytes(),
     })
 }
 
-pub fn run_inquiry(config: Option<PathBuf>, args: InquiryArgs) -> anyhow::Result<ExitCode> {
-    let config = config_with(config, args.data_dir)?;
+pub fn run_inquiry(source: &super::ConfigSource, args: InquiryArgs) -> anyhow::Result<ExitCode> {
+    let config = ReviewTarget::new(source, args.review)?;
     match args.command {
         InquiryCommand::Open {
             person,
@@ -223,11 +227,11 @@ pub fn run_inquiry(config: Option<PathBuf>, args: InquiryArgs) -> anyhow::Result
             match format {
                 ReportFormat::Json => println!(
                     "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
+                    serde_json::to_string_pretty(&json_times(serde_json::json!({
                         "inquiry": inquiry,
                         "records": records,
                         "notification": notification,
-                    }))?
+                    })))?
                 ),
                 ReportFormat::Csv => print!("{}", report_csv(&records)),
                 ReportFormat::Table => print_report(&inquiry, &records, notification.as_deref()),
@@ -278,7 +282,10 @@ pub fn run_inquiry(config: Option<PathBuf>, args: InquiryArgs) -> anyhow::Result
                 bail!("unexpected answer from the daemon");
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&inquiries)?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json_times(serde_json::to_value(&inquiries)?))?
+                );
             } else {
                 for listed in &inquiries {
                     println!("{}", list_line(listed));
@@ -343,7 +350,7 @@ fn list_line(listed: &Listed) -> String {
 /// Warning lines for `mailwacht audit list`, one per inquiry whose person should have been informed by now
 /// (WereldKidz 6.6, `[traffic] notify_within_days`). Never fails the audit listing: a problem asking for
 /// the inquiries becomes a warning line of its own.
-pub(super) fn overdue_notifications(config: &Config) -> Vec<String> {
+pub(super) fn overdue_notifications(config: &ReviewTarget) -> Vec<String> {
     let inquiries = match traffic(config, TrafficRequest::InquiryList) {
         Ok(TrafficResponse::Inquiries { inquiries }) => inquiries,
         Ok(_) => return vec!["WARNING: unexpected answer when checking inquiry notifications".into()],
@@ -376,18 +383,22 @@ fn report_csv(records: &[ReportLine]) -> String {
         "\u{feff}time;size;rcpt_local;rcpt_external;rcpt_domains;attachments;verdict;categories;exempt\r\n",
     );
     for r in records {
-        out.push_str(&format!(
-            "{};{};{};{};{};{};{};{};{}\r\n",
+        // Every cell through csv_field: a recipient domain is the sender's choice and must not become a
+        // formula in the auditor's Excel.
+        let cells = [
             when(r.time),
-            r.size,
-            r.rcpt_local,
-            r.rcpt_external,
+            r.size.to_string(),
+            r.rcpt_local.to_string(),
+            r.rcpt_external.to_string(),
             r.rcpt_domains.join(","),
-            r.attachments,
-            r.verdict,
+            r.attachments.to_string(),
+            r.verdict.clone(),
             r.categories.join(","),
-            r.exempt.as_deref().unwrap_or("")
-        ));
+            r.exempt.clone().unwrap_or_default(),
+        ];
+        let cells: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
+        out.push_str(&cells.join(";"));
+        out.push_str("\r\n");
     }
     out
 }

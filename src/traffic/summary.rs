@@ -459,6 +459,9 @@ pub struct Summary {
     pub retention_days: u64,
     /// Oldest first.
     pub releases: Vec<Release>,
+    /// The organisation the report is for (`[organisation] name`; set by the service).
+    #[serde(default)]
+    pub organisation: String,
 }
 
 impl Summary {
@@ -479,6 +482,7 @@ impl Summary {
             dominance_percent: DOMINANCE_PERCENT,
             retention_days,
             releases,
+            organisation: String::new(),
         }
     }
 
@@ -677,15 +681,10 @@ impl Summary {
         out
     }
 
-    /// CSV for Dutch Excel: UTF-8 with BOM, `;` separated, the header as the first lines.
+    /// CSV for Dutch Excel: UTF-8 with BOM, `;` separated, the header as the first lines, every cell
+    /// through [`csv_field`] (no formulas). The figures are whole numbers, so no decimal separator occurs.
     pub fn to_csv(&self) -> String {
-        let field = |s: &str| {
-            if s.contains([';', '"', '\n', '\r']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                s.to_string()
-            }
-        };
+        let field = csv_field;
         let table = self.table();
         let mut out = String::from("\u{feff}");
         for h in self.header() {
@@ -779,6 +778,23 @@ fn offset(time: u64) -> time::OffsetDateTime {
 /// `YYYY-MM-DD` (UTC) of a time in seconds since the epoch.
 pub fn date(time: u64) -> String {
     stamp(time, false)
+}
+
+/// One CSV cell for Dutch Excel (`;`-separated). A cell that Excel would read as a formula — starting with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return — gets a leading `'`, which Excel shows as text (OWASP's
+/// advice against CSV injection: a sender domain `=1+1` must not become a formula). Quoted when it holds
+/// `;`, `"` or a line break.
+pub fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if text.contains([';', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
 }
 
 /// `YYYY-MM-DD` or `YYYY-MM-DD HH:MM` (UTC).

@@ -184,7 +184,25 @@ pub fn spawn_serve_as(
     serve_args: &[&str],
     ready_key: &'static str,
 ) -> (Child, String, Arc<Mutex<Vec<String>>>) {
-    let mut child = command_as(identity)
+    spawn_serve_with(
+        command_as(identity),
+        config_path,
+        data_dir,
+        serve_args,
+        ready_key,
+    )
+}
+
+/// [`spawn_serve`] with `command` as the start of the command line: the mailwacht binary, or a wrapper
+/// such as `runuser ... -- <binary>` that starts it as another user with other groups.
+pub fn spawn_serve_with(
+    mut command: Command,
+    config_path: &Path,
+    data_dir: &Path,
+    serve_args: &[&str],
+    ready_key: &'static str,
+) -> (Child, String, Arc<Mutex<Vec<String>>>) {
+    let mut child = command
         .arg("--config")
         .arg(config_path)
         .arg("serve")
@@ -246,6 +264,11 @@ pub fn run_cli_as(
         .stdin(Stdio::null())
         .output()
         .expect("run mailwacht");
+    outcome(&out)
+}
+
+/// A finished command as (exit code, or -1 when killed by a signal; stdout; stderr).
+pub fn outcome(out: &std::process::Output) -> (i32, String, String) {
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

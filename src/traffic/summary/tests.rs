@@ -47,7 +47,7 @@ fn outputs(summary: &Summary) -> Vec<String> {
         summary.to_table(),
         summary.to_csv(),
         summary.to_json(),
-        report::to_html(summary),
+        report::to_html(summary, 0),
     ]
 }
 
@@ -493,11 +493,11 @@ fn todays_differencing_attack_finds_nothing() {
             for r in &releases {
                 let s = Summary::new(unit, group, 5, 28, vec![r.clone()]);
                 out.extend(outputs(&s).into_iter().map(String::into_bytes));
-                out.push(report::to_xlsx(&s).expect("xlsx"));
+                out.push(report::to_xlsx(&s, 0).expect("xlsx"));
             }
             let s = Summary::new(unit, group, 5, 28, releases.clone());
             out.extend(outputs(&s).into_iter().map(String::into_bytes));
-            out.push(report::to_xlsx(&s).expect("xlsx"));
+            out.push(report::to_xlsx(&s, 0).expect("xlsx"));
         }
         out
     };
