@@ -31,6 +31,7 @@ pub struct Config {
     pub metrics: MetricsSection,
     pub milter: MilterSection,
     pub runtime: RuntimeSection,
+    pub web: crate::web::WebSection,
 }
 
 /// `[organisation]`: who "we" are.
@@ -712,6 +713,9 @@ impl Config {
                 "retention_days",
                 "must be greater than 0".into(),
             ));
+        }
+        if let Err((key, message)) = self.web.validate() {
+            return Err(invalid("web", key, message));
         }
         if let Err((key, message)) = self.validate_traffic() {
             return Err(invalid("traffic", key, message));

@@ -23,6 +23,8 @@
 //! - `accept`: the accept loop (connection cap, shutdown, grace) the SMTP and milter servers share.
 //! - [`queue_id`]: the id of one message (time-sortable, unique across processes and clock steps).
 //! - [`storage`]: the data directory's files: owner-only creation, who owns what, damaged or not ours.
+//! - [`web`]: the web console (`[web]`): login, roles, quarantine review under four eyes, audit trail,
+//!   status and traffic reports — a front end over the same [`admin::Service`] as the socket and the CLI.
 //! - [`cli`]: the `mailwacht` command line (thin: parses flags and calls the modules above).
 
 mod accept;
@@ -43,3 +45,4 @@ pub mod scan;
 pub mod smtp;
 pub mod storage;
 pub mod traffic;
+pub mod web;

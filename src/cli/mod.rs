@@ -11,6 +11,7 @@ mod data_dir;
 mod quarantine;
 mod serve;
 mod traffic;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +55,8 @@ enum Command {
     Traffic(traffic::TrafficArgs),
     /// Targeted, time-limited inquiries on one person's traffic data (SOML/ProCon 8.3, WereldKidz 6.6).
     Inquiry(traffic::InquiryArgs),
+    /// Accounts of the web console (`[web]`): add, list, passwd, disable (audited).
+    User(user::UserArgs),
 }
 
 /// Parse the command line and run it.
@@ -70,6 +73,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Audit(args) => audit::run(cli.config, args),
         Command::Traffic(args) => traffic::run_traffic(cli.config, args),
         Command::Inquiry(args) => traffic::run_inquiry(cli.config, args),
+        Command::User(args) => user::run(cli.config, args),
     }
 }
 
