@@ -249,11 +249,7 @@ pub(super) async fn logout(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     let all = [Role::Ict, Role::Privacy, Role::Auditor];
-    let (session, page) = match authorise(&web, &headers, &all, SystemTime::now()) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    if let Err(r) = check_csrf(&session, &page, &form.csrf) {
+    if let Err(r) = authorise_form(&web, &headers, &all, &form.csrf, SystemTime::now()) {
         return *r;
     }
     if let (Some(key), Ok(mut sessions)) =
@@ -526,6 +522,33 @@ pub(super) async fn entry(
     }
 }
 
+/// A form posted on quarantine entry `id` by an `ict` user: the session, the page frame and the id, once
+/// the role, the CSRF token and the id are checked.
+fn entry_form(
+    web: &Web,
+    headers: &HeaderMap,
+    token: &str,
+    id: &str,
+    now: SystemTime,
+) -> Result<(Session, Page, String), Box<Response>> {
+    let (session, page) = authorise_form(web, headers, &[Role::Ict], token, now)?;
+    let id = entry_id(&page, id)?;
+    Ok((session, page, id))
+}
+
+/// A posted form: the session and page frame once the role and the CSRF token are checked.
+fn authorise_form(
+    web: &Web,
+    headers: &HeaderMap,
+    roles: &[Role],
+    token: &str,
+    now: SystemTime,
+) -> Result<(Session, Page), Box<Response>> {
+    let (session, page) = authorise(web, headers, roles, now)?;
+    check_csrf(&session, &page, token)?;
+    Ok((session, page))
+}
+
 #[derive(Deserialize)]
 pub(super) struct RequestForm {
     #[serde(default)]
@@ -543,15 +566,8 @@ pub(super) async fn request_access(
     Form(form): Form<RequestForm>,
 ) -> Response {
     let now = SystemTime::now();
-    let (session, page) = match authorise(&web, &headers, &[Role::Ict], now) {
+    let (session, page, id) = match entry_form(&web, &headers, &form.csrf, &id, now) {
         Ok(s) => s,
-        Err(r) => return *r,
-    };
-    if let Err(r) = check_csrf(&session, &page, &form.csrf) {
-        return *r;
-    }
-    let id = match entry_id(&page, &id) {
-        Ok(id) => id,
         Err(r) => return *r,
     };
     let action = match form.action.as_str() {
@@ -593,15 +609,8 @@ pub(super) async fn delete(
     Form(form): Form<ReasonForm>,
 ) -> Response {
     let now = SystemTime::now();
-    let (session, page) = match authorise(&web, &headers, &[Role::Ict], now) {
+    let (session, page, id) = match entry_form(&web, &headers, &form.csrf, &id, now) {
         Ok(s) => s,
-        Err(r) => return *r,
-    };
-    if let Err(r) = check_csrf(&session, &page, &form.csrf) {
-        return *r;
-    }
-    let id = match entry_id(&page, &id) {
-        Ok(id) => id,
         Err(r) => return *r,
     };
     let back = format!("/quarantine/{id}");
@@ -708,13 +717,11 @@ pub(super) async fn access_step(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     let now = SystemTime::now();
-    let (session, page) = match authorise(&web, &headers, &[Role::Ict, Role::Privacy], now) {
+    let roles = [Role::Ict, Role::Privacy];
+    let (session, page) = match authorise_form(&web, &headers, &roles, &form.csrf, now) {
         Ok(s) => s,
         Err(r) => return *r,
     };
-    if let Err(r) = check_csrf(&session, &page, &form.csrf) {
-        return *r;
-    }
     let Ok(number) = number.parse::<u64>() else {
         return not_found(headers).await;
     };

@@ -599,25 +599,14 @@ async fn export_through_four_eyes_downloads_the_original_and_a_refusal_ends_a_re
 async fn delete_needs_a_reason_and_is_audited_with_the_name() {
     let w = world().await;
     let anna = w.login("anna").await;
+    let delete = |reason: &str| [("csrf", anna.csrf.clone()), ("reason", reason.to_string())];
     let short = w
-        .post(
-            &anna,
-            "/quarantine/MW1/delete",
-            &[("csrf", anna.csrf.as_str()), ("reason", "weg")],
-        )
+        .post_owned(&anna, "/quarantine/MW1/delete", &delete("weg"))
         .await;
     assert_eq!(short.status, StatusCode::BAD_REQUEST);
     assert!(w.exists("MW1"));
-    let done = w
-        .post(
-            &anna,
-            "/quarantine/MW1/delete",
-            &[
-                ("csrf", anna.csrf.as_str()),
-                ("reason", "bevestigd virus, melding 77"),
-            ],
-        )
-        .await;
+    let reason = delete("bevestigd virus, melding 77");
+    let done = w.post_owned(&anna, "/quarantine/MW1/delete", &reason).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert!(!w.exists("MW1"));
     let last = w.audit().pop().expect("entry");
@@ -626,16 +615,7 @@ async fn delete_needs_a_reason_and_is_audited_with_the_name() {
         ("delete", "MW1", "web user anna")
     );
     assert_eq!(last.reason, "bevestigd virus, melding 77");
-    let gone = w
-        .post(
-            &anna,
-            "/quarantine/MW1/delete",
-            &[
-                ("csrf", anna.csrf.as_str()),
-                ("reason", "bevestigd virus, melding 77"),
-            ],
-        )
-        .await;
+    let gone = w.post_owned(&anna, "/quarantine/MW1/delete", &reason).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.body);
 }
 
