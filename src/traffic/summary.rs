@@ -420,6 +420,21 @@ pub struct Table {
     pub rows: Vec<TableRow>,
 }
 
+/// One field of a `;`-separated CSV line for Dutch Excel: quoted when it holds `;`, `"` or a line break;
+/// a field that Excel would read as a formula (`=`, `+`, `-`, `@` first) gets a leading `'`.
+pub fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([';', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
 /// Label of the total row of each period (sum of the shown figures of every cell).
 pub const TOTAL: &str = "(total)";
 
@@ -654,13 +669,7 @@ impl Summary {
 
     /// CSV for Dutch Excel: UTF-8 with BOM, `;` separated, the header as the first lines.
     pub fn to_csv(&self) -> String {
-        let field = |s: &str| {
-            if s.contains([';', '"', '\n', '\r']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                s.to_string()
-            }
-        };
+        let field = csv_field;
         let table = self.table();
         let mut out = String::from("\u{feff}");
         for h in self.header() {

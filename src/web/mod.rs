@@ -171,6 +171,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/access", get(pages::access))
         .route("/access/{number}/{step}", post(pages::access_step))
         .route("/audit", get(pages::audit))
+        .route("/audit.csv", get(pages::audit_csv))
         .route("/status", get(pages::status))
         .route("/traffic", get(pages::traffic))
         .route("/traffic.csv", get(pages::traffic_csv))

@@ -17,7 +17,7 @@ use super::session::{self, Session};
 use super::{authorise, check_csrf, cookie, cookies, lang_of, ClientIp, Page, Web};
 use super::{LANG_COOKIE, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::admin::{
-    AccessState, Guarded, PartInfo, Request, Response as Answer, Role, TrafficRequest,
+    AccessState, AuditEntry, Guarded, PartInfo, Request, Response as Answer, Role, TrafficRequest,
     TrafficResponse,
 };
 use crate::quarantine::{Entry, Status};
@@ -820,16 +820,58 @@ struct AuditRow {
 #[template(path = "audit.html")]
 struct AuditPage<'a> {
     page: &'a Page,
+    filter: &'a AuditFilter,
     intact: bool,
     problems: Vec<String>,
     rows: Vec<AuditRow>,
 }
 
-pub(super) async fn audit(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct AuditFilter {
+    /// A console account (its name in the entry's detail) or a uid.
+    #[serde(default)]
+    person: String,
+    #[serde(default)]
+    action: String,
+    /// YYYY-MM-DD (UTC), entries on or after.
+    #[serde(default)]
+    from: String,
+}
+
+impl AuditFilter {
+    fn keeps(&self, e: &AuditEntry, since: u64) -> bool {
+        let person = self.person.trim();
+        let named = |p: &str| {
+            e.uid.to_string() == p
+                || e.detail.starts_with(&format!("web user {p}"))
+                || e.detail.contains(&format!("approved by {p} "))
+                || (e.action.starts_with("user-") && e.id == p)
+        };
+        (person.is_empty() || named(person))
+            && (self.action.trim().is_empty() || e.action == self.action.trim())
+            && e.time >= since
+    }
+}
+
+/// The verified audit log, filtered; or the page to show instead.
+async fn audit_entries(
+    web: &Web,
+    headers: &HeaderMap,
+    filter: &AuditFilter,
+) -> Result<(Page, Vec<(usize, AuditEntry)>, crate::admin::Verification), Box<Response>> {
     let now = SystemTime::now();
-    let (session, page) = match authorise(&web, &headers, &[Role::Privacy], now) {
-        Ok(s) => s,
-        Err(r) => return *r,
+    let (session, page) = authorise(web, headers, &[Role::Privacy], now)?;
+    let since = match filter.from.trim() {
+        "" => 0,
+        day => crate::traffic::summary::parse_date(day).map_err(|e| {
+            Box::new(message(
+                &page,
+                StatusCode::BAD_REQUEST,
+                "err.title",
+                e.to_string(),
+                "/audit",
+            ))
+        })?,
     };
     match web
         .service
@@ -841,32 +883,105 @@ pub(super) async fn audit(State(web): State<Arc<Web>>, headers: HeaderMap) -> Re
             verification,
             ..
         } => {
-            let rows = entries
+            let kept = entries
                 .into_iter()
                 .enumerate()
-                .rev()
-                .map(|(i, e)| AuditRow {
-                    number: i + 1,
-                    time: web.local_time(e.time),
-                    uid: e.uid,
-                    action: e.action,
-                    id: e.id,
-                    reason: e.reason,
-                    detail: e.detail,
-                })
+                .map(|(i, e)| (i + 1, e))
+                .filter(|(_, e)| filter.keeps(e, since))
                 .collect();
-            render(
-                StatusCode::OK,
-                &AuditPage {
-                    page: &page,
-                    intact: verification.intact,
-                    problems: verification.problems,
-                    rows,
-                },
-            )
+            Ok((page, kept, verification))
         }
-        other => service_error(&page, other, "/"),
+        other => Err(Box::new(service_error(&page, other, "/"))),
     }
+}
+
+pub(super) async fn audit(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(filter): Query<AuditFilter>,
+) -> Response {
+    let (page, entries, verification) = match audit_entries(&web, &headers, &filter).await {
+        Ok(found) => found,
+        Err(r) => return *r,
+    };
+    let rows = entries
+        .into_iter()
+        .rev()
+        .map(|(number, e)| AuditRow {
+            number,
+            time: web.local_time(e.time),
+            uid: e.uid,
+            action: e.action,
+            id: e.id,
+            reason: e.reason,
+            detail: e.detail,
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &AuditPage {
+            page: &page,
+            intact: verification.intact,
+            problems: verification.problems,
+            filter: &filter,
+            rows,
+        },
+    )
+}
+
+/// The filtered audit log as CSV (Dutch Excel: `;`, UTF-8 with BOM), with the chain's state first.
+pub(super) async fn audit_csv(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(filter): Query<AuditFilter>,
+) -> Response {
+    use crate::traffic::summary::csv_field;
+    let (_, entries, verification) = match audit_entries(&web, &headers, &filter).await {
+        Ok(found) => found,
+        Err(r) => return *r,
+    };
+    let mut out = String::from("\u{feff}");
+    out.push_str(&csv_field(&if verification.intact {
+        "# keten intact / chain intact".to_string()
+    } else {
+        format!(
+            "# KETEN GEBROKEN / CHAIN BROKEN: {}",
+            verification.problems.join(" | ")
+        )
+    }));
+    out.push_str("\r\nnumber;time;uid;action;id;reason;detail\r\n");
+    for (number, e) in entries {
+        let fields = [
+            number.to_string(),
+            web.local_time(e.time),
+            e.uid.to_string(),
+            e.action,
+            e.id,
+            e.reason,
+            e.detail,
+        ];
+        let fields: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&fields.join(";"));
+        out.push_str("\r\n");
+    }
+    csv_download(out, "auditlog.csv")
+}
+
+/// A CSV answer that downloads as `name`.
+fn csv_download(text: String, name: &str) -> Response {
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        text,
+    )
+        .into_response()
 }
 
 #[derive(Template)]
@@ -1014,27 +1129,10 @@ pub(super) async fn traffic_csv(
     };
     let group = q.group.unwrap_or(Group::Domain);
     match summary(&web, &session, group, now).await {
-        Ok(summary) => {
-            let disposition = format!(
-                "attachment; filename=\"verkeersgegevens-{}.csv\"",
-                group.name()
-            );
-            (
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("text/csv; charset=utf-8"),
-                    ),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        HeaderValue::from_str(&disposition)
-                            .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
-                    ),
-                ],
-                summary.to_csv(),
-            )
-                .into_response()
-        }
+        Ok(summary) => csv_download(
+            summary.to_csv(),
+            &format!("verkeersgegevens-{}.csv", group.name()),
+        ),
         Err(other) => service_error(&page, other, "/traffic"),
     }
 }

@@ -334,6 +334,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/quarantine/MW1", &["anna"]),
     ("/access", &["anna", "petra"]),
     ("/audit", &["petra"]),
+    ("/audit.csv", &["petra"]),
     ("/status", &["anna", "petra"]),
     ("/traffic", &["aart", "petra"]),
     ("/traffic.csv", &["aart", "petra"]),
@@ -663,5 +664,50 @@ async fn english_on_request_and_a_disabled_account_loses_its_session() {
     assert_eq!(
         w.try_login("anna", PASSWORD).await.status,
         StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_audit_trail_filters_by_person_action_and_date_and_downloads_as_csv() {
+    let w = world().await;
+    let anna = w.login("anna").await;
+    let delete = [
+        ("csrf", anna.csrf.clone()),
+        ("reason", "=HYPERLINK(\"x\") melding 5".to_string()),
+    ];
+    let done = w.post_owned(&anna, "/quarantine/MW1/delete", &delete).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let petra = w.login("petra").await;
+    assert!(w.get(&petra, "/audit").await.body.contains("web user anna"));
+    for (query, shown) in [
+        ("person=anna", true),
+        ("person=bert", false),
+        ("action=delete", true),
+        ("action=export", false),
+        ("from=2999-01-01", false),
+    ] {
+        let page = w.get(&petra, &format!("/audit?{query}")).await;
+        assert_eq!(page.body.contains("web user anna"), shown, "{query}");
+    }
+    let csv = w.get(&petra, "/audit.csv?person=anna").await;
+    assert_eq!(csv.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert!(
+        csv.body.starts_with("\u{feff}# keten intact"),
+        "{}",
+        csv.body
+    );
+    assert!(
+        csv.body
+            .contains(";delete;MW1;\"'=HYPERLINK(\"\"x\"\") melding 5\";web user anna\r\n"),
+        "{}",
+        csv.body
+    );
+    assert_eq!(
+        w.get(&anna, "/audit.csv").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        w.get(&petra, "/audit?from=gisteren").await.status,
+        StatusCode::BAD_REQUEST
     );
 }

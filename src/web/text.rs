@@ -129,6 +129,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("audit.action", "Handeling", "Action"),
     ("audit.detail", "Details", "Detail"),
     ("audit.uid", "uid", "uid"),
+    ("audit.person", "Persoon (naam of uid)", "Person (name or uid)"),
     ("status.title", "Status", "Status"),
     ("status.scanner", "Virusscanner", "Malware scanner"),
     ("status.next_hop", "Volgende hop", "Next hop"),
