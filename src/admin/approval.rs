@@ -24,6 +24,9 @@ pub enum Guarded {
     Export,
     /// Re-inject it to its recipients, or to `to`.
     Release { to: Option<String> },
+    /// Open a targeted inquiry (SOML/ProCon 8.3) on the request's `entry` (the person's address) for
+    /// `days`: requested by an auditor, approved by the privacy officer.
+    InquiryOpen { days: u64 },
 }
 
 impl Guarded {
@@ -33,6 +36,7 @@ impl Guarded {
             Guarded::ShowRaw => "show-raw",
             Guarded::Export => "export",
             Guarded::Release { .. } => "release",
+            Guarded::InquiryOpen { .. } => "inquiry-open",
         }
     }
 }
@@ -59,7 +63,7 @@ pub struct AccessRequest {
     /// Its number (the console's handle; starts at 1 per daemon run).
     pub number: u64,
     pub action: Guarded,
-    /// The quarantine id.
+    /// The quarantine id (for an inquiry: the person's address).
     pub entry: String,
     /// Why, in the requester's words (already checked by the service).
     pub reason: String,

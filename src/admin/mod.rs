@@ -219,6 +219,39 @@ pub struct Service {
     approvals: std::sync::Mutex<approval::Approvals>,
 }
 
+/// The audit log as written for one caller: the names of a console user go before each entry's detail.
+#[derive(Debug, Clone, Copy)]
+pub struct Audited<'a> {
+    log: &'a AuditLog,
+    caller: &'a Caller,
+}
+
+impl Audited<'_> {
+    /// The log itself (for entries the daemon writes on its own account).
+    pub fn log(&self) -> &AuditLog {
+        self.log
+    }
+
+    /// [`AuditLog::append`], with the caller's names before `detail`.
+    pub fn append(
+        &self,
+        now: SystemTime,
+        uid: u32,
+        action: &str,
+        id: &str,
+        reason: &str,
+        detail: &str,
+    ) -> Result<AuditEntry, audit::AuditError> {
+        let who = self.caller.describe();
+        let detail = match (who.is_empty(), detail.is_empty()) {
+            (true, _) => detail.to_string(),
+            (false, true) => who,
+            (false, false) => format!("{who}; {detail}"),
+        };
+        self.log.append(now, uid, action, id, reason, &detail)
+    }
+}
+
 /// How long a content request waits for a second person, by default.
 pub const ACCESS_REQUEST_VALID: Duration = Duration::from_secs(24 * 3600);
 /// How long an approval can be used, by default.
@@ -370,7 +403,7 @@ impl Service {
         }
     }
 
-    /// Write an audit entry for `caller`: the names of console users go before `detail`.
+    /// Write an audit entry for `caller` ([`Audited::append`]).
     fn record(
         &self,
         caller: &Caller,
@@ -380,14 +413,11 @@ impl Service {
         reason: &str,
         detail: &str,
     ) -> Result<AuditEntry, audit::AuditError> {
-        let who = caller.describe();
-        let detail = match (who.is_empty(), detail.is_empty()) {
-            (true, _) => detail.to_string(),
-            (false, true) => who,
-            (false, false) => format!("{who}; {detail}"),
-        };
-        self.audit
-            .append(now, caller.uid, action, id, reason, &detail)
+        Audited {
+            log: &self.audit,
+            caller,
+        }
+        .append(now, caller.uid, action, id, reason, detail)
     }
 
     /// The console's accounts (read at login).
@@ -423,7 +453,19 @@ impl Service {
             .as_deref()
             .ok_or_else(|| error("access requests are for console users"))?;
         let reason = check_reason(Some(reason), action.action())?;
-        self.store.get(id).map_err(error)?;
+        let (needed, ok) = match action {
+            Guarded::InquiryOpen { .. } => ("auditor", Role::Auditor),
+            _ => ("ict", Role::Ict),
+        };
+        if self.accounts.role_of(name).map_err(error)? != Some(ok) {
+            return Err(error(format!(
+                "{name} may not ask for {} (role {needed} needed)",
+                action.action()
+            )));
+        }
+        if !matches!(action, Guarded::InquiryOpen { .. }) {
+            self.store.get(id).map_err(error)?;
+        }
         let detail = format!("wants {}", action.action());
         let request = self
             .approvals()?
@@ -440,18 +482,62 @@ impl Service {
         Ok(request)
     }
 
-    /// Console user `caller` (role `ict` or `privacy`, never the requester) approves request `number`.
-    /// Audited as `access-approve` with both names.
-    pub fn approve_access(
+    /// Console user `caller` (never the requester) approves request `number`: content access needs role
+    /// `ict` or `privacy`, an inquiry the privacy officer (`privacy`), who thereby opens it (as the
+    /// requester, approved by `caller`). Audited as `access-approve` with both names.
+    pub async fn approve_access(
         &self,
         caller: &Caller,
         number: u64,
         now: SystemTime,
     ) -> Result<AccessRequest, String> {
         let name = self.approver(caller)?;
+        let pending = self
+            .approvals()?
+            .get(number, unix_secs(now))
+            .map_err(error)?;
+        if let Guarded::InquiryOpen { days } = pending.action {
+            if self.accounts.role_of(&name).map_err(error)? != Some(Role::Privacy) {
+                return Err(error(format!(
+                    "{name} may not approve an inquiry (role privacy needed: SOML/ProCon 8.3)"
+                )));
+            }
+            let approved = self.approve_recorded(caller, &name, number, now)?;
+            let requester = Caller::web(caller.uid, &approved.requester);
+            let used = self
+                .approvals()?
+                .take(number, &approved.requester, unix_secs(now))
+                .map_err(error)?;
+            let opener = Caller {
+                approved_by: Some((used.1, number)),
+                ..requester
+            };
+            let open = Request::Traffic(TrafficRequest::InquiryOpen {
+                person: approved.entry.clone(),
+                reason: approved.reason.clone(),
+                days,
+                by: Some(approved.requester.clone()),
+                from: None,
+            });
+            return match self.handle_as(&opener, open, now).await {
+                Response::Error { message } => Err(message),
+                _ => Ok(used.0),
+            };
+        }
+        self.approve_recorded(caller, &name, number, now)
+    }
+
+    /// Approve request `number` as `name` and write the `access-approve` entry.
+    fn approve_recorded(
+        &self,
+        caller: &Caller,
+        name: &str,
+        number: u64,
+        now: SystemTime,
+    ) -> Result<AccessRequest, String> {
         let approved = self
             .approvals()?
-            .approve(number, &name, unix_secs(now))
+            .approve(number, name, unix_secs(now))
             .map_err(error)?;
         self.record(
             caller,
@@ -552,6 +638,11 @@ impl Service {
                 reason: Some(reason),
             },
             Guarded::Release { to } => Request::Release { id, reason, to },
+            Guarded::InquiryOpen { .. } => {
+                return Response::Error {
+                    message: error("an approved inquiry is opened at its approval"),
+                }
+            }
         };
         self.handle_as(&approved, request, now).await
     }
@@ -694,7 +785,15 @@ impl Service {
             }
             Request::Traffic(request) => match &self.traffic {
                 Some(t) => t
-                    .answer(&self.audit, caller.uid, request, now)
+                    .answer(
+                        &Audited {
+                            log: &self.audit,
+                            caller,
+                        },
+                        caller.uid,
+                        request,
+                        now,
+                    )
                     .await
                     .map(Response::Traffic),
                 None => Err(error("the traffic store is not open")),

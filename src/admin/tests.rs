@@ -438,11 +438,17 @@ async fn a_console_user_gets_content_only_through_a_request_another_ict_or_priva
             at(2000),
         )
         .expect("request");
-    let auditor = svc.approve_access(&Caller::web(0, "aart"), request.number, at(2001));
+    let auditor = svc
+        .approve_access(&Caller::web(0, "aart"), request.number, at(2001))
+        .await;
     assert!(auditor.is_err_and(|e| e.contains("may not approve")));
-    let unknown = svc.approve_access(&Caller::web(0, "nobody"), request.number, at(2001));
+    let unknown = svc
+        .approve_access(&Caller::web(0, "nobody"), request.number, at(2001))
+        .await;
     assert!(unknown.is_err());
-    let local = svc.approve_access(&Caller::local(0), request.number, at(2001));
+    let local = svc
+        .approve_access(&Caller::local(0), request.number, at(2001))
+        .await;
     assert!(local.is_err());
     let actions: Vec<String> = audit_actions(&svc).into_iter().map(|(a, _, _)| a).collect();
     assert_eq!(actions, ["access-request"]);

@@ -26,6 +26,7 @@ use axum::Router;
 
 use crate::admin::{Caller, Role, Service};
 
+mod inquiries;
 mod pages;
 mod session;
 mod settings;
@@ -59,6 +60,8 @@ const TEMPLATES: &[&str] = &[
     include_str!("templates/audit.html"),
     include_str!("templates/status.html"),
     include_str!("templates/traffic.html"),
+    include_str!("templates/inquiries.html"),
+    include_str!("templates/inquiry.html"),
 ];
 
 /// Everything the console's handlers share.
@@ -172,6 +175,11 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/access/{number}/{step}", post(pages::access_step))
         .route("/audit", get(pages::audit))
         .route("/audit.csv", get(pages::audit_csv))
+        .route("/inquiries", get(inquiries::list))
+        .route("/inquiries/request", post(inquiries::request))
+        .route("/inquiries/{id}", get(inquiries::report))
+        .route("/inquiries/{id}/notified", post(inquiries::notified))
+        .route("/inquiries/{id}/close", post(inquiries::close))
         .route("/status", get(pages::status))
         .route("/traffic", get(pages::traffic))
         .route("/traffic.csv", get(pages::traffic_csv))

@@ -27,7 +27,7 @@ use crate::traffic::summary::Group;
 const PER_PAGE: usize = 50;
 
 /// Render `template`, or a plain 500 when it cannot be (never half a page).
-fn render(status: StatusCode, template: &impl Template) -> Response {
+pub(super) fn render(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -426,7 +426,7 @@ pub(super) async fn quarantine(
 }
 
 /// The answer for an error from the service (or an answer of the wrong kind).
-fn service_error(page: &Page, answer: Answer, back: &str) -> Response {
+pub(super) fn service_error(page: &Page, answer: Answer, back: &str) -> Response {
     match answer {
         Answer::Error { message: text } => {
             let status = if text.contains("no quarantine entry") || text.contains("not found") {
@@ -537,7 +537,7 @@ fn entry_form(
 }
 
 /// A posted form: the session and page frame once the role and the CSRF token are checked.
-fn authorise_form(
+pub(super) fn authorise_form(
     web: &Web,
     headers: &HeaderMap,
     roles: &[Role],
@@ -668,6 +668,7 @@ pub(super) async fn access(State(web): State<Arc<Web>>, headers: HeaderMap) -> R
         .service
         .access_requests(now)
         .into_iter()
+        .filter(|r| !matches!(r.action, Guarded::InquiryOpen { .. }))
         .map(|r| {
             let mine = r.requester == session.user;
             let (state, by) = match &r.state {
@@ -685,6 +686,7 @@ pub(super) async fn access(State(web): State<Arc<Web>>, headers: HeaderMap) -> R
                     Guarded::ShowRaw => "a.show-raw",
                     Guarded::Export => "a.export",
                     Guarded::Release { .. } => "a.release",
+                    Guarded::InquiryOpen { .. } => "a.inquiry",
                 },
                 entry: r.entry,
                 requester: r.requester,
@@ -728,11 +730,17 @@ pub(super) async fn access_step(
     let caller = web.caller(&session);
     let refused = |text: String| message(&page, StatusCode::CONFLICT, "err.title", text, "/access");
     match step.as_str() {
-        "approve" => match web.service.approve_access(&caller, number, now) {
+        "approve" => match web.service.approve_access(&caller, number, now).await {
+            Ok(r) if matches!(r.action, Guarded::InquiryOpen { .. }) => {
+                Redirect::to("/inquiries").into_response()
+            }
             Ok(_) => Redirect::to("/access").into_response(),
             Err(text) => refused(text),
         },
         "refuse" => match web.service.refuse_access(&caller, number, now) {
+            Ok(r) if matches!(r.action, Guarded::InquiryOpen { .. }) => {
+                Redirect::to("/inquiries").into_response()
+            }
             Ok(_) => Redirect::to("/access").into_response(),
             Err(text) => refused(text),
         },

@@ -338,6 +338,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/status", &["anna", "petra"]),
     ("/traffic", &["aart", "petra"]),
     ("/traffic.csv", &["aart", "petra"]),
+    ("/inquiries", &["aart", "petra"]),
 ];
 
 #[tokio::test]
@@ -710,4 +711,135 @@ async fn the_audit_trail_filters_by_person_action_and_date_and_downloads_as_csv(
         w.get(&petra, "/audit?from=gisteren").await.status,
         StatusCode::BAD_REQUEST
     );
+}
+
+#[tokio::test]
+async fn an_auditor_requests_an_inquiry_the_privacy_officer_opens_it_and_records_the_notification()
+{
+    let w = world().await;
+    let aart = w.login("aart").await;
+    let petra = w.login("petra").await;
+    let anna = w.login("anna").await;
+    let request = |c: &Client, reason: &str| {
+        [
+            ("csrf", c.csrf.clone()),
+            ("person", "Piet@School.example".to_string()),
+            ("reason", reason.to_string()),
+            ("days", "7".to_string()),
+        ]
+    };
+    let reason = "vermoeden van lekken van leerlinggegevens, melding 12";
+    let ict = w
+        .post_owned(&anna, "/inquiries/request", &request(&anna, reason))
+        .await;
+    assert_eq!(ict.status, StatusCode::FORBIDDEN);
+    let thin = w
+        .post_owned(&aart, "/inquiries/request", &request(&aart, "kijken"))
+        .await;
+    assert_eq!(thin.status, StatusCode::BAD_REQUEST);
+    let filed = w
+        .post_owned(&aart, "/inquiries/request", &request(&aart, reason))
+        .await;
+    assert_eq!(
+        (filed.status, filed.location()),
+        (StatusCode::SEE_OTHER, "/inquiries")
+    );
+    let page = w.get(&petra, "/inquiries").await;
+    assert!(page.body.contains("inquiry-request-1") && page.body.contains("piet@school.example"));
+    assert!(
+        !w.get(&anna, "/access").await.body.contains("piet@"),
+        "not among content requests"
+    );
+    // Not the auditor, not ICT: the privacy officer approves (and so opens) an inquiry.
+    assert_eq!(
+        w.step(&aart, "/access/1/approve").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let by_ict = w.step(&anna, "/access/1/approve").await;
+    assert_eq!(by_ict.status, StatusCode::CONFLICT);
+    assert!(
+        by_ict.body.contains("role privacy needed"),
+        "{}",
+        by_ict.body
+    );
+    let opened = w.step(&petra, "/access/1/approve").await;
+    assert_eq!(
+        (opened.status, opened.location()),
+        (StatusCode::SEE_OTHER, "/inquiries"),
+        "{}",
+        opened.body
+    );
+    let list = w.get(&aart, "/inquiries").await;
+    assert!(list.body.contains("id=\"inquiry-1\""), "{}", list.body);
+    let report = w.get(&aart, "/inquiries/1").await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    assert!(report.body.contains("Alleen verkeersgegevens"));
+    assert_eq!(
+        w.get(&aart, "/inquiries/9").await.status,
+        StatusCode::NOT_FOUND
+    );
+    // The person can be informed once it is over.
+    let today = crate::traffic::summary::date(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("now")
+            .as_secs(),
+    );
+    let notify = [
+        ("csrf", petra.csrf.clone()),
+        ("date", today),
+        ("how", "gesprek met leidinggevende".to_string()),
+    ];
+    let early = w.post_owned(&petra, "/inquiries/1/notified", &notify).await;
+    assert_eq!(early.status, StatusCode::BAD_REQUEST, "{}", early.body);
+    assert_eq!(
+        w.step(&aart, "/inquiries/1/close").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        w.step(&petra, "/inquiries/1/close").await.status,
+        StatusCode::SEE_OTHER
+    );
+    let recorded = w.post_owned(&petra, "/inquiries/1/notified", &notify).await;
+    assert_eq!(recorded.status, StatusCode::SEE_OTHER, "{}", recorded.body);
+    assert!(w
+        .get(&aart, "/inquiries")
+        .await
+        .body
+        .contains("gesprek met leidinggevende"));
+    let entries: Vec<(String, String)> = w
+        .audit()
+        .into_iter()
+        .filter(|e| e.action.starts_with("access-") || e.action.starts_with("inquiry-"))
+        .map(|e| (e.action, e.detail))
+        .collect();
+    let actions: Vec<&str> = entries.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "access-request",
+            "access-approve",
+            "inquiry-open",
+            "inquiry-report",
+            "inquiry-close",
+            "inquiry-notified"
+        ]
+    );
+    let open = &entries
+        .iter()
+        .find(|(a, _)| a == "inquiry-open")
+        .expect("opened")
+        .1;
+    assert!(
+        open.starts_with(
+            "web user aart, approved by petra (request 1); person=piet@school.example"
+        ),
+        "{open}"
+    );
+    let notified = &entries
+        .iter()
+        .find(|(a, _)| a == "inquiry-notified")
+        .expect("notified")
+        .1;
+    assert!(notified.starts_with("web user petra; "), "{notified}");
 }
