@@ -7,6 +7,7 @@ import argparse
 import os
 import smtplib
 import sys
+import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -124,6 +125,29 @@ def scenario(c):
     c.check("k-anonimiteit" in c.text(), "the suppression is explained")
     c.open("/quarantine")
     c.check("Uw rol geeft geen toegang" in c.text(), "an auditor cannot see the quarantine")
+    c.open("/inquiries")
+    c.driver.find_element(By.ID, "person").send_keys("piet@school.example")
+    c.driver.find_element(By.ID, "reason").send_keys("vermoeden van datalek, melding 88")
+    days = c.driver.find_element(By.ID, "days")
+    days.clear()
+    days.send_keys("3")
+    c.click(c.driver.find_element(By.ID, "request-inquiry"))
+    row = c.driver.find_element(By.ID, "inquiry-request-2")
+    c.check("wacht op goedkeuring" in row.text, f"inquiry requested: {row.text}")
+    c.logout()
+
+    c.login("petra")
+    c.open("/inquiries")
+    c.click(c.driver.find_element(By.CSS_SELECTOR, "#inquiry-request-2 button.approve"))
+    c.check("piet@school.example" in c.driver.find_element(By.ID, "inquiry-1").text, "inquiry opened")
+    c.click(c.driver.find_element(By.CSS_SELECTOR, "#inquiry-1 button.close"))
+    c.driver.find_element(By.ID, "date-1").send_keys(time.strftime("%Y-%m-%d", time.gmtime()))
+    c.driver.find_element(By.ID, "how-1").send_keys("gesprek met de directeur")
+    c.click(c.driver.find_element(By.CSS_SELECTOR, "#inquiry-1 button.notify"))
+    c.check(
+        "gesprek met de directeur" in c.driver.find_element(By.ID, "inquiry-1").text,
+        "notification recorded",
+    )
 
 
 def main():

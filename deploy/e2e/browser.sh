@@ -4,7 +4,9 @@
 # with `[web] enabled` on loopback. Scenario (deploy/e2e/browser.py): an EICAR message is quarantined over
 # SMTP; `ict` user anna logs in, sees its queue id in /quarantine, opens it (structure, no content),
 # requests to view it, fails to approve her own request; `ict` user bert approves; anna then sees the
-# content once; auditor aart opens the Dutch traffic report. Then the audit log must name both people.
+# content once; auditor aart opens the Dutch traffic report and requests an inquiry, which privacy officer
+# petra approves (opening it), ends and records the person's notification of. Then the audit log must name
+# both people of each four-eyes step.
 #
 # Installs chromium, chromium-driver and python3-venv from Debian when missing (needs root then).
 # Output: `PASS browser` or `FAIL browser: why`; exit status 1 on failure. Screenshots (on failure only)
@@ -94,7 +96,7 @@ for port in "$SMTP_PORT" "$WEB_PORT"; do
 done
 
 export PASSWORD="browser-test-$(date +%s)-wachtwoord"
-for spec in anna:ict bert:ict aart:auditor; do
+for spec in anna:ict bert:ict aart:auditor petra:privacy; do
     printf '%s\n' "$PASSWORD" | "$MW_BIN" --config "$PRIV/mailwacht.toml" user add "${spec%%:*}" \
         --role "${spec##*:}" --password-stdin >>"$PRIV/users.log" 2>&1 \
         || fail "user add $spec failed: $(tail -1 "$PRIV/users.log")"
@@ -106,7 +108,8 @@ done
 
 audit=$("$MW_BIN" --config "$PRIV/mailwacht.toml" audit list --json) || fail "audit list failed"
 for needle in '"action": "access-request"' 'web user bert; approves show-raw for anna' \
-    'web user anna, approved by bert'; do
+    'web user anna, approved by bert' 'web user aart, approved by petra' \
+    '"action": "inquiry-notified"'; do
     grep -qF "$needle" <<<"$audit" || fail "audit log lacks: $needle"
 done
 echo "PASS browser"
