@@ -26,6 +26,7 @@ use axum::Router;
 
 use crate::admin::{Caller, Role, Service};
 
+mod check;
 mod inquiries;
 mod pages;
 mod session;
@@ -62,6 +63,7 @@ const TEMPLATES: &[&str] = &[
     include_str!("templates/traffic.html"),
     include_str!("templates/inquiries.html"),
     include_str!("templates/inquiry.html"),
+    include_str!("templates/check.html"),
 ];
 
 /// Everything the console's handlers share.
@@ -180,6 +182,12 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/inquiries/{id}", get(inquiries::report))
         .route("/inquiries/{id}/notified", post(inquiries::notified))
         .route("/inquiries/{id}/close", post(inquiries::close))
+        .route(
+            "/check",
+            get(check::form)
+                .post(check::check)
+                .layer(axum::extract::DefaultBodyLimit::max(check::MAX_UPLOAD)),
+        )
         .route("/status", get(pages::status))
         .route("/traffic", get(pages::traffic))
         .route("/traffic.csv", get(pages::traffic_csv))

@@ -339,6 +339,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/traffic", &["aart", "petra"]),
     ("/traffic.csv", &["aart", "petra"]),
     ("/inquiries", &["aart", "petra"]),
+    ("/check", &["anna"]),
 ];
 
 #[tokio::test]
@@ -842,4 +843,109 @@ async fn an_auditor_requests_an_inquiry_the_privacy_officer_opens_it_and_records
         .expect("notified")
         .1;
     assert!(notified.starts_with("web user petra; "), "{notified}");
+}
+
+impl World {
+    /// POST /check as multipart: `csrf`, and `message` (a file) or `pasted`.
+    async fn check(&self, client: &Client, field: &str, message: &[u8]) -> Answer {
+        let mut body = Vec::new();
+        for (name, value, file) in [
+            ("csrf", client.csrf.as_bytes(), false),
+            (field, message, field == "message"),
+        ] {
+            body.extend_from_slice(b"--XYZ\r\nContent-Disposition: form-data; name=\"");
+            body.extend_from_slice(name.as_bytes());
+            body.extend_from_slice(if file {
+                b"\"; filename=\"m.eml\"\r\nContent-Type: message/rfc822\r\n\r\n".as_slice()
+            } else {
+                b"\"\r\n\r\n".as_slice()
+            });
+            body.extend_from_slice(value);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--XYZ--\r\n");
+        self.send(
+            HttpRequest::post("/check")
+                .header(header::COOKIE, &client.cookie)
+                .header(header::CONTENT_TYPE, "multipart/form-data; boundary=XYZ")
+                .body(Body::from(body))
+                .expect("request"),
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn checking_a_message_gives_the_engines_verdict_and_hits_and_stores_nothing() {
+    let w = world().await;
+    let anna = w.login("anna").await;
+    let aart = w.login("aart").await;
+    let raw = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/bounce/beledigend-kankerlijer.eml"
+    ))
+    .expect("fixture");
+    let engine = crate::pipeline::Engine::from_config(&Config::default()).expect("engine");
+    let envelope = Envelope::from_headers(&crate::message::analyse(&raw, &engine.limits).headers);
+    let (_, decision) = engine.check(&envelope, &raw).await;
+    assert!(!decision.hits.is_empty());
+    let before = w.audit().len();
+    let page = w.check(&anna, "message", &raw).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("<dd id=\"verdict\">bounce</dd>"),
+        "{}",
+        page.body
+    );
+    for hit in &decision.hits {
+        assert!(
+            page.body.contains(&format!("<td>{}</td>", hit.rule_id)),
+            "{}",
+            hit.rule_id
+        );
+    }
+    let pasted = String::from_utf8_lossy(&raw).replace("\r\n", "\n");
+    let page = w.check(&anna, "pasted", pasted.as_bytes()).await;
+    assert!(page.body.contains("<dd id=\"verdict\">bounce</dd>"));
+    let clean = w
+        .check(
+            &anna,
+            "pasted",
+            b"From: a@school.example\nTo: b@example.org\nSubject: ouderavond\n\nTot donderdag.\n",
+        )
+        .await;
+    assert!(
+        clean.body.contains("<dd id=\"verdict\">pass</dd>"),
+        "{}",
+        clean.body
+    );
+    assert_eq!(
+        w.check(&anna, "pasted", b"").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let forged = Client {
+        cookie: anna.cookie.clone(),
+        csrf: "0".repeat(64),
+    };
+    assert_eq!(
+        w.check(&forged, "message", &raw).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        w.check(&aart, "message", &raw).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let huge = vec![b'a'; super::check::MAX_UPLOAD + 1024];
+    assert_eq!(
+        w.check(&anna, "message", &huge).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(w.audit().len(), before, "nothing audited");
+    assert_eq!(
+        std::fs::read_dir(w.dir.path().join("data/quarantine"))
+            .expect("quarantine")
+            .count(),
+        2,
+        "nothing stored beside MW1"
+    );
 }
