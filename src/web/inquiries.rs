@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 
-use super::pages::{authorise_form, message, render, service_error};
+use super::pages::{authorise_form, message, render, service_error, CsrfForm};
 use super::{authorise, Page, Web};
 use crate::admin::{
     AccessState, Guarded, Request, Response as Answer, Role, TrafficRequest, TrafficResponse,
@@ -281,46 +281,15 @@ pub(super) async fn notified(
     Path(id): Path<String>,
     Form(form): Form<NotifiedForm>,
 ) -> Response {
-    let now = SystemTime::now();
-    let (session, page) = match authorise_form(&web, &headers, &[Role::Privacy], &form.csrf, now) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let id = match inquiry_id(&page, &id) {
-        Ok(id) => id,
-        Err(r) => return *r,
-    };
-    let date = match crate::traffic::summary::parse_date(form.date.trim()) {
-        Ok(d) => d,
-        Err(e) => {
-            return message(
-                &page,
-                StatusCode::BAD_REQUEST,
-                "err.title",
-                e.to_string(),
-                "/inquiries",
-            )
-        }
-    };
-    let request = Request::Traffic(TrafficRequest::InquiryNotified {
-        id,
-        date,
-        how: form.how,
-    });
-    match web
-        .service
-        .handle_as(&web.caller(&session), request, now)
-        .await
-    {
-        Answer::Traffic(_) => Redirect::to("/inquiries").into_response(),
-        other => service_error(&page, other, "/inquiries"),
-    }
-}
-
-#[derive(Deserialize)]
-pub(super) struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
+    let date = crate::traffic::summary::parse_date(form.date.trim()).map_err(|e| e.to_string());
+    privacy_step(&web, &headers, &form.csrf, &id, |id| {
+        Ok(TrafficRequest::InquiryNotified {
+            id,
+            date: date?,
+            how: form.how,
+        })
+    })
+    .await
 }
 
 /// The privacy officer ends an inquiry before its window does.
@@ -330,16 +299,42 @@ pub(super) async fn close(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
+    privacy_step(&web, &headers, &form.csrf, &id, |id| {
+        Ok(TrafficRequest::InquiryClose { id })
+    })
+    .await
+}
+
+/// A step of the privacy officer's on inquiry `id` (from the path): role, token and id checked, the
+/// request made by `request` (or its complaint shown), answered by the service, back to the list.
+async fn privacy_step(
+    web: &Web,
+    headers: &HeaderMap,
+    token: &str,
+    id: &str,
+    request: impl FnOnce(u64) -> Result<TrafficRequest, String>,
+) -> Response {
     let now = SystemTime::now();
-    let (session, page) = match authorise_form(&web, &headers, &[Role::Privacy], &form.csrf, now) {
+    let (session, page) = match authorise_form(web, headers, &[Role::Privacy], token, now) {
         Ok(s) => s,
         Err(r) => return *r,
     };
-    let id = match inquiry_id(&page, &id) {
+    let id = match inquiry_id(&page, id) {
         Ok(id) => id,
         Err(r) => return *r,
     };
-    let request = Request::Traffic(TrafficRequest::InquiryClose { id });
+    let request = match request(id) {
+        Ok(r) => Request::Traffic(r),
+        Err(text) => {
+            return message(
+                &page,
+                StatusCode::BAD_REQUEST,
+                "err.title",
+                text,
+                "/inquiries",
+            )
+        }
+    };
     match web
         .service
         .handle_as(&web.caller(&session), request, now)

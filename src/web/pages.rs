@@ -237,10 +237,11 @@ pub(super) async fn login(
     r
 }
 
+/// A form with nothing but its CSRF token (logout, four-eyes steps).
 #[derive(Deserialize)]
 pub(super) struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 pub(super) async fn logout(
