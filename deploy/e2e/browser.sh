@@ -102,7 +102,8 @@ for spec in anna:ict bert:ict aart:auditor petra:privacy; do
         || fail "user add $spec failed: $(tail -1 "$PRIV/users.log")"
 done
 
-"$PRIV/venv/bin/python" "$REPO/deploy/e2e/browser.py" \
+# Chromium's profile and scratch directories go into the private directory, and away with it.
+TMPDIR="$PRIV" "$PRIV/venv/bin/python" "$REPO/deploy/e2e/browser.py" \
     --web "http://127.0.0.1:$WEB_PORT" --smtp-port "$SMTP_PORT" --shots "$PRIV" \
     || fail "scenario failed (see above; screenshots in $PRIV)"
 
