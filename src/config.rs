@@ -43,6 +43,7 @@ pub struct Config {
     pub milter: MilterSection,
     pub runtime: RuntimeSection,
     pub log: LogSection,
+    pub web: crate::web::settings::WebSection,
 }
 
 /// `[organisation]`: who "we" are.
@@ -908,6 +909,9 @@ impl Config {
                 "retention_days",
                 "must be greater than 0".into(),
             );
+        }
+        if let Err((key, message)) = self.web.validate() {
+            invalid("web", key, message);
         }
         if let Err((key, message)) = self.validate_traffic() {
             invalid("traffic", key, message);

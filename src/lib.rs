@@ -29,6 +29,8 @@
 //! - [`queue_id`]: the id of one message (time-sortable, unique across processes and clock steps).
 //! - [`util`]: `BoxFuture`, shared by the object-safe async traits.
 //! - [`storage`]: the data directory's files: owner-only creation, who owns what, damaged or not ours.
+//! - [`web`]: the web console (`[web]`): login, roles, quarantine review under four eyes, audit trail,
+//!   status and traffic reports — a front end over the same [`admin::Service`] as the socket and the CLI.
 //! - [`cli`]: the `mailwacht` command line (thin: parses flags and calls the modules above).
 
 mod accept;
@@ -50,3 +52,4 @@ pub mod smtp;
 pub mod storage;
 pub mod traffic;
 pub mod util;
+pub mod web;

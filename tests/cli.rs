@@ -458,3 +458,97 @@ fn review_times_are_local_with_the_zone_and_json_has_rfc3339() {
         "{text}"
     );
 }
+
+/// `mailwacht user ...` offline (no daemon): accounts with argon2id hashes in an owner-only file, the password
+/// from stdin and never on the command line or in the output, every change in the audit log.
+#[test]
+fn user_accounts_are_added_listed_changed_and_disabled_with_audit_entries() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("data dir");
+    let config = dir.path().join("mailwacht.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\ndata_dir = {:?}\n[traffic]\nkey_dir = {:?}\n",
+            data,
+            dir.path().join("keys")
+        ),
+    )
+    .expect("config");
+    let config = config.to_str().expect("utf-8");
+    let with_password = |args: &[&str], password: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+            .args(["--config", config])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run mailwacht");
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "{password}").expect("password");
+        drop(stdin);
+        child.wait_with_output().expect("output")
+    };
+    let add = ["user", "add", "anna", "--role", "ict", "--password-stdin"];
+    let out = with_password(&add, "een lang wachtwoord");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let again = with_password(&add, "een lang wachtwoord");
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("already exists"));
+    let short = with_password(&["user", "add", "bert", "--role", "auditor"], "kort");
+    assert_eq!(short.status.code(), Some(2));
+    assert!(stderr(&short).contains("too short"));
+    let bad_role = with_password(
+        &["user", "add", "bert", "--role", "admin"],
+        "een lang wachtwoord",
+    );
+    assert_eq!(bad_role.status.code(), Some(2));
+    let file = data.join("users.json");
+    let text = std::fs::read_to_string(&file).expect("users.json");
+    assert!(text.contains("$argon2id$") && !text.contains("een lang wachtwoord"));
+    assert_eq!(
+        std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777,
+        0o600
+    );
+    let passwd = with_password(
+        &["user", "passwd", "anna", "--password-stdin"],
+        "nog een lang wachtwoord",
+    );
+    assert!(passwd.status.success(), "{}", stderr(&passwd));
+    let disable = mailwacht(&["--config", config, "user", "disable", "anna"]);
+    assert!(disable.status.success(), "{}", stderr(&disable));
+    let list = mailwacht(&["--config", config, "user", "list", "--json"]);
+    let users: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+    assert_eq!(users[0]["name"], "anna");
+    assert_eq!(users[0]["role"], "ict");
+    assert_eq!(users[0]["disabled"], true);
+    assert!(users[0].get("hash").is_none());
+    let audit = mailwacht(&["--config", config, "audit", "list", "--json"]);
+    assert!(audit.status.success(), "{}", stderr(&audit));
+    let audit_json: serde_json::Value = serde_json::from_slice(&audit.stdout).expect("json");
+    assert_eq!(audit_json["verification"]["intact"], true);
+    let actions: Vec<(&str, &str)> = audit_json["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or(""),
+                e["id"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("user-add", "anna"),
+            ("user-passwd", "anna"),
+            ("user-disable", "anna")
+        ]
+    );
+    assert!(!String::from_utf8_lossy(&audit.stdout).contains("wachtwoord"));
+}

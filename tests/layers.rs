@@ -24,6 +24,9 @@ const LAYERS: &[(&str, &[&str])] = &[
             "accept",
             "queue_id",
             "storage",
+            // The console's `[web]` section: plain settings, embedded in the configuration like
+            // `message::Limits`.
+            "web::settings",
         ],
     ),
     ("pure core", &["rules", "scan", "policy"]),
@@ -34,7 +37,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("filter", &["filter", "pipeline"]),
     ("review", &["admin"]),
     ("config", &["config"]),
-    ("daemon", &["daemon"]),
+    // The web console is a front end of the daemon, beside the admin socket.
+    ("daemon", &["daemon", "web"]),
     ("command line", &["cli"]),
 ];
 

@@ -23,11 +23,15 @@ use crate::quarantine::{Entry, Status, Store};
 use crate::smtp::client::NextHop;
 use crate::smtp::NextHopSettings;
 
+pub mod accounts;
+pub mod approval;
 pub mod audit;
 pub mod client;
 pub mod server;
 pub mod traffic;
 
+pub use accounts::{AccountInfo, Accounts, Role};
+pub use approval::{AccessRequest, AccessState, Guarded};
 pub use audit::{AuditEntry, AuditLog, Settled, Verification};
 pub use traffic::{TrafficRequest, TrafficResponse, TrafficService, TrafficSettings};
 
@@ -58,6 +62,83 @@ pub enum Request {
     AuditList,
     /// Traffic summaries and targeted inquiries ([`traffic`]).
     Traffic(TrafficRequest),
+    /// The web console's accounts ([`accounts`]; `mailwacht user ...`).
+    User(UserRequest),
+}
+
+/// A change to, or the list of, the console's accounts (each change audited).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "user", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum UserRequest {
+    List,
+    Add {
+        name: String,
+        role: Role,
+        password: String,
+    },
+    Passwd {
+        name: String,
+        password: String,
+    },
+    Disable {
+        name: String,
+    },
+}
+
+/// Without the password (a request may end up in a debug line).
+impl std::fmt::Debug for UserRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserRequest::List => write!(f, "List"),
+            UserRequest::Add { name, role, .. } => {
+                write!(f, "Add {{ name: {name:?}, role: {role:?} }}")
+            }
+            UserRequest::Passwd { name, .. } => write!(f, "Passwd {{ name: {name:?} }}"),
+            UserRequest::Disable { name } => write!(f, "Disable {{ name: {name:?} }}"),
+        }
+    }
+}
+
+/// Who asks the service for something: a local user (the admin socket's peer uid, or the CLI offline), or a
+/// person logged in to the web console (then `uid` is the daemon's and the names go into the audit entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub uid: u32,
+    /// The console account, when the request comes from the web console.
+    pub web_user: Option<String>,
+    /// The second person who approved this action (four eyes), with the request's number.
+    pub approved_by: Option<(String, u64)>,
+}
+
+impl Caller {
+    /// A local user.
+    pub fn local(uid: u32) -> Caller {
+        Caller {
+            uid,
+            web_user: None,
+            approved_by: None,
+        }
+    }
+
+    /// A console account, served by the daemon running as `uid`.
+    pub fn web(uid: u32, name: &str) -> Caller {
+        Caller {
+            uid,
+            web_user: Some(name.to_string()),
+            approved_by: None,
+        }
+    }
+
+    /// What the audit entry's detail says about the people involved ("" for a local user).
+    fn describe(&self) -> String {
+        match (&self.web_user, &self.approved_by) {
+            (Some(user), Some((by, number))) => {
+                format!("web user {user}, approved by {by} (request {number})")
+            }
+            (Some(user), None) => format!("web user {user}"),
+            (None, _) => String::new(),
+        }
+    }
 }
 
 /// One MIME part as shown to the reviewer (names are shown to ICT staff, never logged).
@@ -112,6 +193,12 @@ pub enum Response {
         hashes: Vec<String>,
     },
     Traffic(TrafficResponse),
+    Users {
+        users: Vec<AccountInfo>,
+    },
+    UserChanged {
+        name: String,
+    },
     Error {
         message: String,
     },
@@ -126,7 +213,49 @@ pub struct Service {
     limits: Limits,
     /// Absent when the traffic store is not open (then traffic requests are an error).
     traffic: Option<TrafficService>,
+    /// The web console's accounts (`users.json` beside the audit log).
+    accounts: Accounts,
+    /// Four-eyes requests for content (kept in memory, see [`approval`]).
+    approvals: std::sync::Mutex<approval::Approvals>,
 }
+
+/// The audit log as written for one caller: the names of a console user go before each entry's detail.
+#[derive(Debug, Clone, Copy)]
+pub struct Audited<'a> {
+    log: &'a AuditLog,
+    caller: &'a Caller,
+}
+
+impl Audited<'_> {
+    /// The log itself (for entries the daemon writes on its own account).
+    pub fn log(&self) -> &AuditLog {
+        self.log
+    }
+
+    /// [`AuditLog::append`], with the caller's names before `detail`.
+    pub fn append(
+        &self,
+        now: SystemTime,
+        uid: u32,
+        action: &str,
+        id: &str,
+        reason: &str,
+        detail: &str,
+    ) -> Result<AuditEntry, audit::AuditError> {
+        let who = self.caller.describe();
+        let detail = match (who.is_empty(), detail.is_empty()) {
+            (true, _) => detail.to_string(),
+            (false, true) => who,
+            (false, false) => format!("{who}; {detail}"),
+        };
+        self.log.append(now, uid, action, id, reason, &detail)
+    }
+}
+
+/// How long a content request waits for a second person, by default.
+pub const ACCESS_REQUEST_VALID: Duration = Duration::from_secs(24 * 3600);
+/// How long an approval can be used, by default.
+pub const ACCESS_APPROVAL_VALID: Duration = Duration::from_secs(15 * 60);
 
 /// An error message for [`Response::Error`].
 fn error(message: impl std::fmt::Display) -> String {
@@ -162,12 +291,18 @@ impl Service {
         next_hop: NextHopSettings,
         limits: Limits,
     ) -> Service {
+        let accounts = Accounts::new(audit.path().parent().unwrap_or(std::path::Path::new(".")));
         let service = Service {
             store,
             audit,
             next_hop,
             limits,
             traffic: None,
+            accounts,
+            approvals: std::sync::Mutex::new(approval::Approvals::new(
+                ACCESS_REQUEST_VALID,
+                ACCESS_APPROVAL_VALID,
+            )),
         };
         service.tell_audit_what_the_stores_hold();
         service
@@ -245,17 +380,322 @@ impl Service {
         }
     }
 
-    /// Answer one request from `uid` at `now`.
+    /// Answer one request from local user `uid` at `now`.
     pub async fn handle(&self, uid: u32, request: Request, now: SystemTime) -> Response {
-        match self.answer(uid, request, now).await {
+        self.handle_as(&Caller::local(uid), request, now).await
+    }
+
+    /// Answer one request from `caller` at `now`. The actions that need four eyes
+    /// ([`Guarded`]) are not taken from a console user this way: see [`Service::use_access`].
+    pub async fn handle_as(&self, caller: &Caller, request: Request, now: SystemTime) -> Response {
+        let guarded = matches!(
+            request,
+            Request::Show { raw: true, .. } | Request::Export { .. } | Request::Release { .. }
+        );
+        if guarded && caller.web_user.is_some() && caller.approved_by.is_none() {
+            return Response::Error {
+                message: error("this action needs the approval of a second person (four eyes)"),
+            };
+        }
+        match self.answer(caller, request, now).await {
             Ok(r) => r,
             Err(message) => Response::Error { message },
         }
     }
 
+    /// Write an audit entry for `caller` ([`Audited::append`]).
+    fn record(
+        &self,
+        caller: &Caller,
+        now: SystemTime,
+        action: &str,
+        id: &str,
+        reason: &str,
+        detail: &str,
+    ) -> Result<AuditEntry, audit::AuditError> {
+        Audited {
+            log: &self.audit,
+            caller,
+        }
+        .append(now, caller.uid, action, id, reason, detail)
+    }
+
+    /// The console's accounts (read at login).
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// Set how long content requests wait and approvals stay usable (`[web]` settings; also on reload).
+    pub fn set_access_limits(&self, request_valid: Duration, approval_valid: Duration) {
+        if let Ok(mut a) = self.approvals.lock() {
+            a.set_limits(request_valid, approval_valid);
+        }
+    }
+
+    fn approvals(&self) -> Result<std::sync::MutexGuard<'_, approval::Approvals>, String> {
+        self.approvals
+            .lock()
+            .map_err(|_| error("the access requests are unavailable (lock poisoned)"))
+    }
+
+    /// Console user `caller` asks to `action` quarantined message `id`, because `reason` (checked as for
+    /// the CLI). Audited as `access-request`. Returns the request.
+    pub fn request_access(
+        &self,
+        caller: &Caller,
+        action: Guarded,
+        id: &str,
+        reason: &str,
+        now: SystemTime,
+    ) -> Result<AccessRequest, String> {
+        let name = caller
+            .web_user
+            .as_deref()
+            .ok_or_else(|| error("access requests are for console users"))?;
+        let reason = check_reason(Some(reason), action.action())?;
+        let (needed, ok) = match action {
+            Guarded::InquiryOpen { .. } => ("auditor", Role::Auditor),
+            _ => ("ict", Role::Ict),
+        };
+        if self.accounts.role_of(name).map_err(error)? != Some(ok) {
+            return Err(error(format!(
+                "{name} may not ask for {} (role {needed} needed)",
+                action.action()
+            )));
+        }
+        if !matches!(action, Guarded::InquiryOpen { .. }) {
+            self.store.get(id).map_err(error)?;
+        }
+        let detail = format!("wants {}", action.action());
+        let request = self
+            .approvals()?
+            .request(name, action, id, &reason, unix_secs(now));
+        self.record(
+            caller,
+            now,
+            "access-request",
+            id,
+            &reason,
+            &format!("{detail} (request {})", request.number),
+        )
+        .map_err(error)?;
+        Ok(request)
+    }
+
+    /// Console user `caller` (never the requester) approves request `number`: content access needs role
+    /// `ict` or `privacy`, an inquiry the privacy officer (`privacy`), who thereby opens it (as the
+    /// requester, approved by `caller`). Audited as `access-approve` with both names.
+    pub async fn approve_access(
+        &self,
+        caller: &Caller,
+        number: u64,
+        now: SystemTime,
+    ) -> Result<AccessRequest, String> {
+        let name = self.approver(caller)?;
+        let pending = self
+            .approvals()?
+            .get(number, unix_secs(now))
+            .map_err(error)?;
+        if let Guarded::InquiryOpen { days } = pending.action {
+            if self.accounts.role_of(&name).map_err(error)? != Some(Role::Privacy) {
+                return Err(error(format!(
+                    "{name} may not approve an inquiry (role privacy needed: SOML/ProCon 8.3)"
+                )));
+            }
+            let approved = self.approve_recorded(caller, &name, number, now)?;
+            let requester = Caller::web(caller.uid, &approved.requester);
+            let used = self
+                .approvals()?
+                .take(number, &approved.requester, unix_secs(now))
+                .map_err(error)?;
+            let opener = Caller {
+                approved_by: Some((used.1, number)),
+                ..requester
+            };
+            let open = Request::Traffic(TrafficRequest::InquiryOpen {
+                person: approved.entry.clone(),
+                reason: approved.reason.clone(),
+                days,
+                by: Some(approved.requester.clone()),
+                from: None,
+            });
+            return match self.handle_as(&opener, open, now).await {
+                Response::Error { message } => Err(message),
+                _ => Ok(used.0),
+            };
+        }
+        self.approve_recorded(caller, &name, number, now)
+    }
+
+    /// Approve request `number` as `name` and write the `access-approve` entry.
+    fn approve_recorded(
+        &self,
+        caller: &Caller,
+        name: &str,
+        number: u64,
+        now: SystemTime,
+    ) -> Result<AccessRequest, String> {
+        let approved = self
+            .approvals()?
+            .approve(number, name, unix_secs(now))
+            .map_err(error)?;
+        self.record(
+            caller,
+            now,
+            "access-approve",
+            &approved.entry,
+            &approved.reason,
+            &format!(
+                "approves {} for {} (request {number})",
+                approved.action.action(),
+                approved.requester
+            ),
+        )
+        .map_err(error)?;
+        Ok(approved)
+    }
+
+    /// Console user `caller` refuses request `number` (or the requester withdraws it). Audited.
+    pub fn refuse_access(
+        &self,
+        caller: &Caller,
+        number: u64,
+        now: SystemTime,
+    ) -> Result<AccessRequest, String> {
+        let name = caller
+            .web_user
+            .clone()
+            .ok_or_else(|| error("access requests are for console users"))?;
+        let mut approvals = self.approvals()?;
+        let current = approvals.get(number, unix_secs(now)).map_err(error)?;
+        if current.requester != name {
+            drop(approvals);
+            self.approver(caller)?;
+            approvals = self.approvals()?;
+        }
+        let refused = approvals
+            .refuse(number, &name, unix_secs(now))
+            .map_err(error)?;
+        drop(approvals);
+        self.record(
+            caller,
+            now,
+            "access-refuse",
+            &refused.entry,
+            &refused.reason,
+            &format!(
+                "refuses {} for {} (request {number})",
+                refused.action.action(),
+                refused.requester
+            ),
+        )
+        .map_err(error)?;
+        Ok(refused)
+    }
+
+    /// The name of `caller` when they may approve content access: a console account with role `ict` or
+    /// `privacy` that is still enabled.
+    fn approver(&self, caller: &Caller) -> Result<String, String> {
+        let name = caller
+            .web_user
+            .clone()
+            .ok_or_else(|| error("access requests are for console users"))?;
+        match self.accounts.role_of(&name).map_err(error)? {
+            Some(Role::Ict | Role::Privacy) => Ok(name),
+            _ => Err(error(format!(
+                "{name} may not approve access to content (role ict or privacy needed)"
+            ))),
+        }
+    }
+
+    /// The requester uses the approval of request `number`: the action runs once, audited with both names.
+    pub async fn use_access(&self, caller: &Caller, number: u64, now: SystemTime) -> Response {
+        let Some(name) = caller.web_user.clone() else {
+            return Response::Error {
+                message: error("access requests are for console users"),
+            };
+        };
+        let taken = self
+            .approvals()
+            .and_then(|mut a| a.take(number, &name, unix_secs(now)).map_err(error));
+        let (request, by) = match taken {
+            Ok(t) => t,
+            Err(message) => return Response::Error { message },
+        };
+        let approved = Caller {
+            approved_by: Some((by, number)),
+            ..caller.clone()
+        };
+        let (id, reason) = (request.entry, request.reason);
+        let request = match request.action {
+            Guarded::ShowRaw => Request::Show {
+                id,
+                raw: true,
+                reason: Some(reason),
+            },
+            Guarded::Export => Request::Export {
+                id,
+                reason: Some(reason),
+            },
+            Guarded::Release { to } => Request::Release { id, reason, to },
+            Guarded::InquiryOpen { .. } => {
+                return Response::Error {
+                    message: error("an approved inquiry is opened at its approval"),
+                }
+            }
+        };
+        self.handle_as(&approved, request, now).await
+    }
+
+    /// The kept access requests, newest first.
+    pub fn access_requests(&self, now: SystemTime) -> Vec<AccessRequest> {
+        self.approvals()
+            .map(|mut a| a.list(unix_secs(now)))
+            .unwrap_or_default()
+    }
+
+    /// A user request ([`UserRequest`]); each change is audited (`user-add`, `user-passwd`, `user-disable`).
+    fn answer_user(
+        &self,
+        caller: &Caller,
+        request: UserRequest,
+        now: SystemTime,
+    ) -> Result<Response, String> {
+        let (action, name, detail) = match request {
+            UserRequest::List => {
+                return Ok(Response::Users {
+                    users: self.accounts.list().map_err(error)?,
+                })
+            }
+            UserRequest::Add {
+                name,
+                role,
+                password,
+            } => {
+                self.accounts
+                    .add(&name, role, &password, now)
+                    .map_err(error)?;
+                ("user-add", name, format!("role {}", role.as_str()))
+            }
+            UserRequest::Passwd { name, password } => {
+                self.accounts
+                    .set_password(&name, &password)
+                    .map_err(error)?;
+                ("user-passwd", name, String::new())
+            }
+            UserRequest::Disable { name } => {
+                self.accounts.disable(&name).map_err(error)?;
+                ("user-disable", name, String::new())
+            }
+        };
+        self.record(caller, now, action, &name, "", &detail)
+            .map_err(|e| error(format!("{name} changed, but {e}")))?;
+        Ok(Response::UserChanged { name })
+    }
+
     async fn answer(
         &self,
-        uid: u32,
+        caller: &Caller,
         request: Request,
         now: SystemTime,
     ) -> Result<Response, String> {
@@ -274,8 +714,7 @@ impl Service {
                 };
                 let (entry, bytes) = self.get_raw(&id).await?;
                 let raw_base64 = if let Some(reason) = reason {
-                    self.audit
-                        .append(now, uid, "show-raw", &id, &reason, "")
+                    self.record(caller, now, "show-raw", &id, &reason, "")
                         .map_err(error)?;
                     Some(base64::engine::general_purpose::STANDARD.encode(&bytes))
                 } else {
@@ -300,8 +739,7 @@ impl Service {
             Request::Export { id, reason } => {
                 let reason = check_reason(reason.as_deref(), "export")?;
                 let (_, bytes) = self.get_raw(&id).await?;
-                self.audit
-                    .append(now, uid, "export", &id, &reason, "")
+                self.record(caller, now, "export", &id, &reason, "")
                     .map_err(error)?;
                 Ok(Response::Exported {
                     id,
@@ -312,8 +750,7 @@ impl Service {
                 let reason = check_reason(Some(&reason), "delete")?;
                 self.store.get(&id).map_err(error)?;
                 self.store.delete(&id).await.map_err(error)?;
-                self.audit
-                    .append(now, uid, "delete", &id, &reason, "")
+                self.record(caller, now, "delete", &id, &reason, "")
                     .map_err(|e| error(format!("{id} deleted, but {e}")))?;
                 Ok(Response::Deleted { id })
             }
@@ -335,25 +772,33 @@ impl Service {
                     .set_status(&id, Status::Released)
                     .await
                     .map_err(|e| error(format!("{id} released, but {e}")))?;
-                self.audit
-                    .append(
-                        now,
-                        uid,
-                        "release",
-                        &id,
-                        &reason,
-                        &format!("to={}", recipients.join(",")),
-                    )
-                    .map_err(|e| error(format!("{id} released, but {e}")))?;
+                self.record(
+                    caller,
+                    now,
+                    "release",
+                    &id,
+                    &reason,
+                    &format!("to={}", recipients.join(",")),
+                )
+                .map_err(|e| error(format!("{id} released, but {e}")))?;
                 Ok(Response::Released { id, to: recipients })
             }
             Request::Traffic(request) => match &self.traffic {
                 Some(t) => t
-                    .answer(&self.audit, uid, request, now)
+                    .answer(
+                        &Audited {
+                            log: &self.audit,
+                            caller,
+                        },
+                        caller.uid,
+                        request,
+                        now,
+                    )
                     .await
                     .map(Response::Traffic),
                 None => Err(error("the traffic store is not open")),
             },
+            Request::User(request) => self.answer_user(caller, request, now),
             Request::AuditList => {
                 let report = self
                     .audit
@@ -422,6 +867,12 @@ impl Service {
             Err(e) => Err(down(format!("failed ({e})"))),
         }
     }
+}
+
+fn unix_secs(now: SystemTime) -> u64 {
+    now.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The MIME structure of a stored message, with the detections placed on their parts.

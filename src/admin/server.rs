@@ -203,6 +203,12 @@ fn action_name(request: &Request) -> &'static str {
             crate::admin::TrafficRequest::InquiryNotified { .. } => "inquiry-notified",
             crate::admin::TrafficRequest::InquiryList => "inquiry-list",
         },
+        Request::User(u) => match u {
+            crate::admin::UserRequest::List => "user-list",
+            crate::admin::UserRequest::Add { .. } => "user-add",
+            crate::admin::UserRequest::Passwd { .. } => "user-passwd",
+            crate::admin::UserRequest::Disable { .. } => "user-disable",
+        },
     }
 }
 

@@ -383,3 +383,73 @@ async fn a_deleted_audit_log_with_a_full_quarantine_is_reported() {
         "{verification:?}"
     );
 }
+
+#[tokio::test]
+async fn a_console_user_gets_content_only_through_a_request_another_ict_or_privacy_user_approved() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (svc, _) = service(tmp.path(), &dead_addr()).await;
+    for (name, role) in [("anna", Role::Ict), ("aart", Role::Auditor)] {
+        svc.accounts()
+            .add(name, role, "een lang wachtwoord", at(1500))
+            .expect("account");
+    }
+    let anna = Caller::web(0, "anna");
+    let reason = Some("melding helpdesk 1234".to_string());
+    for request in [
+        Request::Show {
+            id: "MW1".into(),
+            raw: true,
+            reason: reason.clone(),
+        },
+        Request::Export {
+            id: "MW1".into(),
+            reason: reason.clone(),
+        },
+        Request::Release {
+            id: "MW1".into(),
+            reason: "melding helpdesk 1234".into(),
+            to: None,
+        },
+    ] {
+        let r = svc.handle_as(&anna, request, at(2000)).await;
+        let Response::Error { message } = r else {
+            panic!("a console user got {r:?} without approval");
+        };
+        assert!(message.contains("four eyes"), "{message}");
+    }
+    assert!(svc
+        .request_access(
+            &anna,
+            Guarded::ShowRaw,
+            "MW9",
+            "melding helpdesk 1234",
+            at(2000)
+        )
+        .is_err());
+    assert!(svc
+        .request_access(&anna, Guarded::ShowRaw, "MW1", "kijken", at(2000))
+        .is_err());
+    let request = svc
+        .request_access(
+            &anna,
+            Guarded::ShowRaw,
+            "MW1",
+            "melding helpdesk 1234",
+            at(2000),
+        )
+        .expect("request");
+    let auditor = svc
+        .approve_access(&Caller::web(0, "aart"), request.number, at(2001))
+        .await;
+    assert!(auditor.is_err_and(|e| e.contains("may not approve")));
+    let unknown = svc
+        .approve_access(&Caller::web(0, "nobody"), request.number, at(2001))
+        .await;
+    assert!(unknown.is_err());
+    let local = svc
+        .approve_access(&Caller::local(0), request.number, at(2001))
+        .await;
+    assert!(local.is_err());
+    let actions: Vec<String> = audit_actions(&svc).into_iter().map(|(a, _, _)| a).collect();
+    assert_eq!(actions, ["access-request"]);
+}

@@ -275,10 +275,11 @@ impl TrafficService {
             .ok_or_else(|| format!("no inquiry {id}"))
     }
 
-    /// Answer one traffic request from `uid` at `now`, auditing into `audit`.
+    /// Answer one traffic request from `uid` at `now`, auditing into `audit` (which adds the names of a
+    /// console user to each entry).
     pub async fn answer(
         &self,
-        audit: &AuditLog,
+        audit: &super::Audited<'_>,
         uid: u32,
         request: TrafficRequest,
         now: SystemTime,
@@ -286,7 +287,7 @@ impl TrafficService {
         let settings = self.settings.load_full();
         if !matches!(request, TrafficRequest::Summary { .. }) {
             // Whatever the request, an inquiry whose window has ended is shown closed, with its close audited.
-            self.close_ended(audit, own_uid(), now)?;
+            self.close_ended(audit.log(), own_uid(), now)?;
         }
         match request {
             TrafficRequest::Summary { periods, group } => {

@@ -12,6 +12,7 @@ mod logging;
 mod quarantine;
 mod serve;
 mod traffic;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +68,8 @@ enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+    /// Accounts of the web console (`[web]`): add, list, passwd, disable (audited).
+    User(user::UserArgs),
 }
 
 /// Parse the command line and run it.
@@ -87,6 +90,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Audit(args) => audit::run(&source, args),
         Command::Traffic(args) => traffic::run_traffic(&source, args),
         Command::Inquiry(args) => traffic::run_inquiry(&source, args),
+        Command::User(args) => user::run(&source, args),
         Command::Completions { shell } => {
             let shell = match shell.as_str() {
                 "zsh" => clap_complete::Shell::Zsh,

@@ -199,7 +199,7 @@ async fn serve(
     );
     let admin = tokio::spawn(crate::admin::server::serve(
         admin_listener,
-        service,
+        service.clone(),
         std::future::pending::<()>(),
     ));
     info!(socket = %socket.display(), "admin socket listening");
@@ -265,6 +265,9 @@ async fn serve(
     let reload_pipeline = pipeline.clone();
     let reload_settings = settings.clone();
     let reload_milter_settings = milter_settings.clone();
+    let loaded = Arc::new(std::sync::Mutex::new(std::time::SystemTime::now()));
+    let web_status = crate::web::StatusSource::of_daemon(pipeline.clone(), &config, loaded.clone());
+    let web_settings = config.web.clone();
     let reload = tokio::spawn(async move {
         let mut current = config;
         while hangup.recv().await.is_some() {
@@ -312,6 +315,8 @@ async fn serve(
                     let rules = engine.rules.rules().len();
                     reload_pipeline.reload(engine);
                     info!(rules, "configuration and rules reloaded");
+                    *loaded.lock().unwrap_or_else(|e| e.into_inner()) =
+                        std::time::SystemTime::now();
                     current = new;
                 }
                 Err(e) => {
@@ -340,6 +345,9 @@ async fn serve(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    let web = crate::web::start(&web_settings, service, web_status, stopped(stop_rx.clone()))
+        .await
+        .with_context(|| format!("cannot serve the web console on {}", web_settings.listen))?;
     let smtp = async {
         match listener {
             Some((listener, _)) => crate::smtp::server::serve(
@@ -380,6 +388,9 @@ async fn serve(
         error!(error = %e, "flushing the traffic store failed");
     }
     admin.abort();
+    if let Some(web) = web {
+        web.abort();
+    }
     let _ = std::fs::remove_file(&socket);
     if let Some(crate::milter::ListenAddr::Unix(path)) =
         crate::milter::ListenAddr::parse(&milter_listen)

@@ -1,0 +1,172 @@
+"""The web console scenario in headless Chromium (run by deploy/e2e/browser.sh).
+
+Asserts on the pages themselves; on failure a screenshot goes to --shots (the private directory, never git).
+"""
+
+import argparse
+import os
+import smtplib
+import sys
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+# The EICAR test string (harmless by design, detected by every scanner).
+EICAR = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+REASON = "melding helpdesk 4711: bijlage controleren"
+
+
+def quarantine_eicar(port):
+    body = (
+        "From: juf@school.example\r\nTo: ouder@example.org\r\nSubject: test\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+        "--B\r\nContent-Type: text/plain\r\n\r\nzie bijlage\r\n"
+        "--B\r\nContent-Type: application/octet-stream\r\n"
+        "Content-Disposition: attachment; filename=eicar.com\r\n\r\n"
+        f"{EICAR}\r\n--B--\r\n"
+    )
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+        s.sendmail("juf@school.example", ["ouder@example.org"], body.encode())
+
+
+class Console:
+    def __init__(self, base, shots):
+        options = webdriver.ChromeOptions()
+        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+            options.add_argument(arg)
+        options.binary_location = "/usr/bin/chromium"
+        self.driver = webdriver.Chrome(
+            service=Service(executable_path="/usr/bin/chromedriver"), options=options
+        )
+        self.base = base
+        self.shots = shots
+
+    def click(self, element):
+        """Click something that loads a new page, and wait until the new page is there."""
+        old = self.driver.find_element(By.TAG_NAME, "html")
+        element.click()
+        WebDriverWait(self.driver, 15).until(expected_conditions.staleness_of(old))
+
+    def open(self, path):
+        self.driver.get(self.base + path)
+
+    def text(self):
+        return self.driver.find_element(By.TAG_NAME, "body").text
+
+    def login(self, name):
+        self.open("/login")
+        self.driver.find_element(By.NAME, "username").send_keys(name)
+        self.driver.find_element(By.NAME, "password").send_keys(os.environ["PASSWORD"])
+        self.click(self.driver.find_element(By.ID, "login"))
+        user = self.driver.find_element(By.ID, "user").text
+        assert user == name, f"logged in as {user!r}, not {name!r}"
+
+    def logout(self):
+        self.click(self.driver.find_element(By.CSS_SELECTOR, "form[action='/logout'] button"))
+        assert "/login" in self.driver.current_url
+
+    def request_row(self, number):
+        return self.driver.find_element(By.ID, f"request-{number}")
+
+    def check(self, condition, what):
+        if not condition:
+            path = os.path.join(self.shots, "failure.png")
+            self.driver.save_screenshot(path)
+            raise AssertionError(f"{what} (url {self.driver.current_url}; screenshot {path})")
+
+
+def scenario(c):
+    c.login("anna")
+    c.open("/quarantine")
+    ids = [a.text for a in c.driver.find_elements(By.CSS_SELECTOR, "#quarantine a.qid")]
+    c.check(len(ids) == 1, f"one quarantined message listed, got {ids}")
+    qid = ids[0]
+    c.check("Eicar" in c.text(), "the detection is listed")
+    c.click(c.driver.find_element(By.LINK_TEXT, qid))
+    c.check(c.driver.find_element(By.ID, "entry-id").text == qid, "entry page of the listed id")
+    c.check(EICAR not in c.driver.page_source, "no content before approval")
+    c.check("eicar.com" in c.text(), "the MIME structure names the attachment")
+    Select(c.driver.find_element(By.ID, "action")).select_by_value("show-raw")
+    c.driver.find_element(By.ID, "reason").send_keys(REASON)
+    c.click(c.driver.find_element(By.ID, "request"))
+    row = c.request_row(1)
+    c.check("wacht op goedkeuring" in row.text, f"request pending: {row.text}")
+    c.click(row.find_element(By.CSS_SELECTOR, "button.approve"))
+    c.check("another person must approve" in c.text(), "own approval refused")
+    c.open("/access")
+    c.check("wacht op goedkeuring" in c.request_row(1).text, "still pending after own approval")
+    c.check(not c.request_row(1).find_elements(By.CSS_SELECTOR, "button.use"), "nothing to use yet")
+    c.logout()
+
+    c.login("bert")
+    c.open("/access")
+    c.click(c.request_row(1).find_element(By.CSS_SELECTOR, "button.approve"))
+    c.check("goedgekeurd door bert" in c.request_row(1).text, "approved by bert")
+    c.check(not c.request_row(1).find_elements(By.CSS_SELECTOR, "button.use"), "bert cannot use it")
+    c.logout()
+
+    c.login("anna")
+    c.open("/access")
+    c.click(c.request_row(1).find_element(By.CSS_SELECTOR, "button.use"))
+    c.check(EICAR in c.driver.find_element(By.ID, "raw").text, "content shown after approval")
+    c.check(c.driver.find_elements(By.CSS_SELECTOR, "#structure tr.infected"), "infected part marked")
+    c.open("/access")
+    c.check("uitgevoerd" in c.request_row(1).text, "the approval is spent")
+    c.logout()
+
+    c.login("aart")
+    c.open("/traffic")
+    c.check(c.driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "nl", "Dutch page")
+    c.check("Verkeersrapport" in c.text(), "the report's Dutch title")
+    c.check("k-anonimiteit" in c.text(), "the suppression is explained")
+    c.open("/quarantine")
+    c.check("Uw rol geeft geen toegang" in c.text(), "an auditor cannot see the quarantine")
+    c.open("/inquiries")
+    c.driver.find_element(By.ID, "person").send_keys("piet@school.example")
+    c.driver.find_element(By.ID, "reason").send_keys("vermoeden van datalek, melding 88")
+    days = c.driver.find_element(By.ID, "days")
+    days.clear()
+    days.send_keys("3")
+    c.click(c.driver.find_element(By.ID, "request-inquiry"))
+    row = c.driver.find_element(By.ID, "inquiry-request-2")
+    c.check("wacht op goedkeuring" in row.text, f"inquiry requested: {row.text}")
+    c.logout()
+
+    c.login("petra")
+    c.open("/inquiries")
+    c.click(c.driver.find_element(By.CSS_SELECTOR, "#inquiry-request-2 button.approve"))
+    c.check("piet@school.example" in c.driver.find_element(By.ID, "inquiry-1").text, "inquiry opened")
+    c.click(c.driver.find_element(By.CSS_SELECTOR, "#inquiry-1 button.close"))
+    c.driver.find_element(By.ID, "date-1").send_keys(time.strftime("%Y-%m-%d", time.gmtime()))
+    c.driver.find_element(By.ID, "how-1").send_keys("gesprek met de directeur")
+    c.click(c.driver.find_element(By.CSS_SELECTOR, "#inquiry-1 button.notify"))
+    c.check(
+        "gesprek met de directeur" in c.driver.find_element(By.ID, "inquiry-1").text,
+        "notification recorded",
+    )
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--web", required=True)
+    p.add_argument("--smtp-port", type=int, required=True)
+    p.add_argument("--shots", required=True)
+    args = p.parse_args()
+    quarantine_eicar(args.smtp_port)
+    c = Console(args.web, args.shots)
+    try:
+        scenario(c)
+    except Exception as e:  # one line for the suite's output
+        print(f"browser scenario: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        c.driver.quit()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,955 @@
+//! Handler tests: every route through the real router and the real service over a temporary data
+//! directory — access per role, CSRF, four eyes, what lands in the audit log. The same flows in a real
+//! browser against the real binary: `deploy/e2e/browser.sh`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::http::{header, Request as HttpRequest, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use super::*;
+use crate::admin::{audit, AuditEntry, AuditLog, Service, TrafficService};
+use crate::config::Config;
+use crate::envelope::{Envelope, Recipient};
+use crate::quarantine::{Quarantine, Store};
+use crate::scan::Detection;
+
+const MAIL: &[u8] = b"From: juf@school.example\r\nTo: ouder@example.org\r\nSubject: geheim onderwerp\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n\
+Hallo inhoud\r\n--B\r\nContent-Type: application/octet-stream\r\n\
+Content-Disposition: attachment; filename=\"virus.com\"\r\n\r\nnot really a virus\r\n--B--\r\n";
+
+const PASSWORD: &str = "een lang wachtwoord";
+
+struct World {
+    dir: tempfile::TempDir,
+    router: Router,
+}
+
+fn dead_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").to_string()
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let audit = AuditLog::open(data.join("audit.log")).expect("audit");
+    let (store, _) = Store::open(&data).expect("store");
+    audit.settle(SystemTime::now(), 0).expect("settle");
+    let envelope = Envelope {
+        mail_from: Some("juf@school.example".into()),
+        rcpt_to: vec![Recipient {
+            address: "ouder@example.org".into(),
+            params: vec![],
+        }],
+        ..Envelope::default()
+    };
+    store
+        .store(
+            "MW1",
+            &envelope,
+            MAIL,
+            &[Detection {
+                name: "Eicar-Test-Signature".into(),
+                location: "part 2".into(),
+            }],
+            UNIX_EPOCH + Duration::from_secs(1_764_600_000),
+        )
+        .await
+        .expect("quarantine");
+    let traffic = crate::traffic::TrafficStore::open(&data).expect("traffic");
+    let (keys, _) =
+        crate::traffic::KeyRing::open(&dir.path().join("keys"), &data, 28, 0).expect("keys");
+    let mut config = Config::default();
+    config.smtp.next_hop = dead_addr();
+    let service = Arc::new(
+        Service::new(
+            store,
+            audit,
+            config.next_hop_settings(),
+            crate::message::Limits::default(),
+        )
+        .with_traffic(TrafficService::new(
+            traffic,
+            Arc::new(keys),
+            config.traffic_settings(),
+        )),
+    );
+    let now = SystemTime::now();
+    for (name, role) in [
+        ("anna", Role::Ict),
+        ("bert", Role::Ict),
+        ("petra", Role::Privacy),
+        ("aart", Role::Auditor),
+    ] {
+        service
+            .accounts()
+            .add(name, role, PASSWORD, now)
+            .expect("account");
+    }
+    let engine = Arc::new(config.engine().expect("engine"));
+    let status = StatusSource {
+        engine: Box::new(move || engine.clone()),
+        next_hop: config.smtp.next_hop.clone(),
+        mode: "content_filter (SMTP 127.0.0.1:10025)".into(),
+        loaded: Arc::new(Mutex::new(now)),
+    };
+    let settings = WebSection {
+        enabled: true,
+        max_failed_logins: 3,
+        ..WebSection::default()
+    };
+    let web = Arc::new(Web::new(service, settings, status));
+    World {
+        dir,
+        router: router(web),
+    }
+}
+
+impl World {
+    fn audit(&self) -> Vec<AuditEntry> {
+        let (entries, v) = audit::read(&self.dir.path().join("data/audit.log")).expect("audit");
+        assert!(v.intact, "{v:?}");
+        entries
+    }
+
+    fn exists(&self, id: &str) -> bool {
+        self.dir
+            .path()
+            .join(format!("data/quarantine/{id}.eml"))
+            .exists()
+    }
+
+    async fn send(&self, request: HttpRequest<Body>) -> Answer {
+        let response = self.router.clone().oneshot(request).await.expect("answer");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    async fn get(&self, client: &Client, path: &str) -> Answer {
+        self.send(
+            HttpRequest::get(path)
+                .header(header::COOKIE, &client.cookie)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+    }
+
+    async fn post(&self, client: &Client, path: &str, form: &[(&str, &str)]) -> Answer {
+        let body: Vec<String> = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.replace(' ', "+")))
+            .collect();
+        self.send(
+            HttpRequest::post(path)
+                .header(header::COOKIE, &client.cookie)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(body.join("&")))
+                .expect("request"),
+        )
+        .await
+    }
+
+    async fn post_owned(&self, client: &Client, path: &str, form: &[(&str, String)]) -> Answer {
+        let refs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.post(client, path, &refs).await
+    }
+
+    /// A four-eyes step (approve, refuse, use) with the client's token.
+    async fn step(&self, client: &Client, path: &str) -> Answer {
+        self.post(client, path, &[("csrf", client.csrf.as_str())])
+            .await
+    }
+
+    /// Fetch the login form and post `name`/`password`.
+    async fn try_login(&self, name: &str, password: &str) -> Answer {
+        let form = self.get(&Client::nobody(), "/login").await;
+        let login_cookie = form.cookie(LOGIN_COOKIE).expect("login cookie");
+        let csrf = form.csrf().expect("csrf in form");
+        let client = Client {
+            cookie: format!("{LOGIN_COOKIE}={login_cookie}"),
+            csrf: String::new(),
+        };
+        self.post(
+            &client,
+            "/login",
+            &[
+                ("csrf", csrf.as_str()),
+                ("username", name),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    async fn login(&self, name: &str) -> Client {
+        let answer = self.try_login(name, PASSWORD).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        let session = answer.cookie(SESSION_COOKIE).expect("session cookie");
+        let mut client = Client {
+            cookie: format!("{SESSION_COOKIE}={session}"),
+            csrf: String::new(),
+        };
+        let page = self.get(&client, "/lang?to=nl").await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER);
+        let page = self.get(&client, "/status").await;
+        let page = if page.status == StatusCode::OK {
+            page
+        } else {
+            self.get(&client, "/traffic").await
+        };
+        client.csrf = page.csrf().expect("csrf in page");
+        client
+    }
+}
+
+struct Client {
+    cookie: String,
+    csrf: String,
+}
+
+impl Client {
+    fn nobody() -> Client {
+        Client {
+            cookie: String::new(),
+            csrf: String::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| {
+                v.strip_prefix(&format!("{name}="))
+                    .map(|rest| rest.split(';').next().unwrap_or_default().to_string())
+            })
+    }
+
+    fn csrf(&self) -> Option<String> {
+        let rest = self.body.split("name=\"csrf\" value=\"").nth(1)?;
+        Some(rest.split('"').next()?.to_string())
+    }
+
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn login_sets_a_strict_httponly_secure_cookie_and_every_answer_forbids_script_and_caching() {
+    let w = world().await;
+    let answer = w.try_login("anna", PASSWORD).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    let set: Vec<&str> = answer
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("mw_session="))
+        .expect("session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(session.contains(attribute), "{session}");
+    }
+    for answer in [
+        &answer,
+        &w.get(&Client::nobody(), "/login").await,
+        &w.get(&Client::nobody(), "/style.css").await,
+    ] {
+        let csp = answer.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"));
+        assert_eq!(answer.headers[header::CACHE_CONTROL], "no-store");
+    }
+    let form = w.get(&Client::nobody(), "/login").await;
+    assert!(form.body.contains("name=\"username\"") && form.body.contains("name=\"password\""));
+    assert!(form.body.contains("Aanmelden"), "Dutch first");
+    assert!(!form.body.contains("<script"));
+}
+
+#[tokio::test]
+async fn wrong_passwords_lock_the_account_out_and_a_login_without_its_token_is_refused() {
+    let w = world().await;
+    for _ in 0..3 {
+        let answer = w.try_login("anna", "wrong password!").await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        assert!(answer
+            .body
+            .contains("Onjuiste gebruikersnaam of wachtwoord"));
+    }
+    // Locked now, even with the right password.
+    let answer = w.try_login("anna", PASSWORD).await;
+    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(answer.cookie(SESSION_COOKIE).is_none());
+    // Another account is not locked by anna's failures.
+    assert_eq!(
+        w.try_login("bert", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // No login cookie / token: refused before the password is looked at.
+    let answer = w
+        .post(
+            &Client::nobody(),
+            "/login",
+            &[("csrf", "x"), ("username", "bert"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert!(answer.cookie(SESSION_COOKIE).is_none());
+}
+
+/// Every page, who may see it.
+const ROUTES: &[(&str, &[&str])] = &[
+    ("/quarantine", &["anna"]),
+    ("/quarantine/MW1", &["anna"]),
+    ("/access", &["anna", "petra"]),
+    ("/audit", &["petra"]),
+    ("/audit.csv", &["petra"]),
+    ("/status", &["anna", "petra"]),
+    ("/traffic", &["aart", "petra"]),
+    ("/traffic.csv", &["aart", "petra"]),
+    ("/inquiries", &["aart", "petra"]),
+    ("/check", &["anna"]),
+];
+
+#[tokio::test]
+async fn every_page_needs_a_session_and_the_right_role() {
+    let w = world().await;
+    let mut clients = Vec::new();
+    for name in ["anna", "petra", "aart"] {
+        clients.push((name, w.login(name).await));
+    }
+    for (path, allowed) in ROUTES {
+        let answer = w.get(&Client::nobody(), path).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(answer.location(), "/login");
+        let forged = Client {
+            cookie: format!("{SESSION_COOKIE}={}", "0".repeat(64)),
+            csrf: String::new(),
+        };
+        assert_eq!(w.get(&forged, path).await.location(), "/login", "{path}");
+        for (name, client) in &clients {
+            let answer = w.get(client, path).await;
+            let expected = if allowed.contains(name) {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            assert_eq!(answer.status, expected, "{name} {path}: {}", answer.body);
+        }
+    }
+    // The POST routes too (refused before CSRF or anything else is looked at).
+    let (_, aart) = &clients[2];
+    for path in [
+        "/quarantine/MW1/request",
+        "/quarantine/MW1/delete",
+        "/access/1/approve",
+    ] {
+        let answer = w.step(aart, path).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    // Home sends each role to its page.
+    for ((_, client), page) in clients.iter().zip(["/quarantine", "/access", "/traffic"]) {
+        assert_eq!(w.get(client, "/").await.location(), page);
+    }
+    assert_eq!(
+        w.get(&Client::nobody(), "/nope").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn the_list_and_the_entry_show_metadata_and_structure_never_content() {
+    let w = world().await;
+    let anna = w.login("anna").await;
+    let list = w.get(&anna, "/quarantine").await;
+    assert!(list.body.contains(">MW1<"), "{}", list.body);
+    assert!(list.body.contains("school.example"));
+    assert!(!list.body.contains("juf@"), "no local parts in the list");
+    assert!(list.body.contains("Eicar-Test-Signature"));
+    assert!(
+        list.body.contains("2025-12-01 15:40:00 CET"),
+        "Europe/Amsterdam"
+    );
+    let none = w.get(&anna, "/quarantine?domain=elders.example").await;
+    assert!(!none.body.contains(">MW1<") && none.body.contains("Geen berichten"));
+    let none = w.get(&anna, "/quarantine?from=2030-01-01").await;
+    assert!(!none.body.contains(">MW1<"));
+    let bad = w.get(&anna, "/quarantine?from=gisteren").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let entry = w.get(&anna, "/quarantine/MW1").await;
+    assert_eq!(entry.status, StatusCode::OK);
+    assert!(entry.body.contains("virus.com") && entry.body.contains("application/octet-stream"));
+    assert!(entry.body.contains("class=\"infected\""));
+    for content in ["not really a virus", "Hallo inhoud", "geheim onderwerp"] {
+        assert!(!entry.body.contains(content), "{content} shown");
+    }
+    assert_eq!(
+        w.get(&anna, "/quarantine/MW9").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        w.get(&anna, "/quarantine/..%2Fx").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert!(w.audit().iter().all(|e| e.action != "show-raw"));
+}
+
+#[tokio::test]
+async fn every_form_needs_the_sessions_csrf_token() {
+    let w = world().await;
+    let anna = w.login("anna").await;
+    let bert = w.login("bert").await;
+    let before = w.audit().len();
+    for token in ["", "deadbeef", bert.csrf.as_str()] {
+        for (path, form) in [
+            (
+                "/quarantine/MW1/delete",
+                vec![("csrf", token), ("reason", "melding helpdesk 1234")],
+            ),
+            (
+                "/quarantine/MW1/request",
+                vec![
+                    ("csrf", token),
+                    ("action", "show-raw"),
+                    ("reason", "melding helpdesk 1234"),
+                ],
+            ),
+            ("/access/1/approve", vec![("csrf", token)]),
+            ("/logout", vec![("csrf", token)]),
+        ] {
+            let answer = w.post(&anna, path, &form).await;
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path} {token:?}");
+        }
+    }
+    assert!(w.exists("MW1"));
+    assert_eq!(w.audit().len(), before, "nothing audited, nothing done");
+    // The session still works after the refusals; logout with the token ends it.
+    assert_eq!(w.get(&anna, "/quarantine").await.status, StatusCode::OK);
+    let out = w
+        .post(&anna, "/logout", &[("csrf", anna.csrf.as_str())])
+        .await;
+    assert_eq!(out.location(), "/login");
+    assert_eq!(w.get(&anna, "/quarantine").await.location(), "/login");
+}
+
+#[tokio::test]
+async fn content_needs_a_second_person_once_and_both_names_are_audited() {
+    let w = world().await;
+    let anna = w.login("anna").await;
+    let bert = w.login("bert").await;
+    let petra = w.login("petra").await;
+    let request = |reason: &str| {
+        [
+            ("csrf", anna.csrf.clone()),
+            ("action", "show-raw".to_string()),
+            ("reason", reason.to_string()),
+        ]
+    };
+    let refs = |form: &[(&'static str, String)]| -> Vec<(&'static str, String)> { form.to_vec() };
+    // A reason that says nothing is refused by the service's check_reason.
+    let short = w
+        .post_owned(&anna, "/quarantine/MW1/request", &refs(&request("kijken")))
+        .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    assert!(short.body.contains("says too little"), "{}", short.body);
+    let ok = w
+        .post_owned(
+            &anna,
+            "/quarantine/MW1/request",
+            &refs(&request("melding helpdesk 1234, bijlage controleren")),
+        )
+        .await;
+    assert_eq!(
+        (ok.status, ok.location()),
+        (StatusCode::SEE_OTHER, "/access")
+    );
+    let list = w.get(&anna, "/access").await;
+    assert!(list.body.contains("wacht op goedkeuring"), "{}", list.body);
+    // Not usable before approval, not approvable by the requester, not usable by someone else.
+    let early = w.step(&anna, "/access/1/use").await;
+    assert_eq!(early.status, StatusCode::CONFLICT);
+    assert!(!early.body.contains("not really a virus"));
+    let own = w.step(&anna, "/access/1/approve").await;
+    assert_eq!(own.status, StatusCode::CONFLICT);
+    assert!(
+        own.body.contains("another person must approve"),
+        "{}",
+        own.body
+    );
+    let approved = w.step(&petra, "/access/1/approve").await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    assert_eq!(
+        w.step(&bert, "/access/1/approve").await.status,
+        StatusCode::CONFLICT
+    );
+    let theirs = w.step(&bert, "/access/1/use").await;
+    assert_eq!(theirs.status, StatusCode::CONFLICT);
+    assert!(!theirs.body.contains("not really a virus"));
+    let shown = w.step(&anna, "/access/1/use").await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert!(shown.body.contains("not really a virus"));
+    assert_eq!(shown.headers[header::CACHE_CONTROL], "no-store");
+    let twice = w.step(&anna, "/access/1/use").await;
+    assert_eq!(twice.status, StatusCode::CONFLICT);
+    assert!(!twice.body.contains("not really a virus"));
+    let audit: Vec<(String, String)> = w
+        .audit()
+        .into_iter()
+        .filter(|e| e.action != audit::BREAK_ACTION)
+        .map(|e| (e.action, e.detail))
+        .collect();
+    assert_eq!(
+        audit,
+        vec![
+            (
+                "access-request".into(),
+                "web user anna; wants show-raw (request 1)".into()
+            ),
+            (
+                "access-approve".into(),
+                "web user petra; approves show-raw for anna (request 1)".into()
+            ),
+            (
+                "show-raw".into(),
+                "web user anna, approved by petra (request 1)".into()
+            ),
+        ]
+    );
+    // An auditor may not approve.
+    let aart = w.login("aart").await;
+    assert_eq!(
+        w.step(&aart, "/access/1/approve").await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn export_through_four_eyes_downloads_the_original_and_a_refusal_ends_a_request() {
+    let w = world().await;
+    let anna = w.login("anna").await;
+    let bert = w.login("bert").await;
+    let request = [
+        ("csrf", anna.csrf.clone()),
+        ("action", "export".to_string()),
+        ("reason", "melding CERT 42 voor analyse".to_string()),
+    ];
+    w.post_owned(&anna, "/quarantine/MW1/request", &request)
+        .await;
+    assert_eq!(
+        w.step(&bert, "/access/1/refuse").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        w.step(&anna, "/access/1/use").await.status,
+        StatusCode::CONFLICT
+    );
+    w.post_owned(&anna, "/quarantine/MW1/request", &request)
+        .await;
+    w.step(&bert, "/access/2/approve").await;
+    let file = w.step(&anna, "/access/2/use").await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(
+        file.headers[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"MW1.eml\""
+    );
+    assert_eq!(file.body.as_bytes(), MAIL);
+    let actions: Vec<String> = w.audit().into_iter().map(|e| e.action).collect();
+    assert!(actions.ends_with(&[
+        "access-request".into(),
+        "access-refuse".into(),
+        "access-request".into(),
+        "access-approve".into(),
+        "export".into()
+    ]));
+    assert_eq!(
+        w.step(&anna, "/access/x/use").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn delete_needs_a_reason_and_is_audited_with_the_name() {
+    let w = world().await;
+    let anna = w.login("anna").await;
+    let delete = |reason: &str| [("csrf", anna.csrf.clone()), ("reason", reason.to_string())];
+    let short = w
+        .post_owned(&anna, "/quarantine/MW1/delete", &delete("weg"))
+        .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    assert!(w.exists("MW1"));
+    let reason = delete("bevestigd virus, melding 77");
+    let done = w.post_owned(&anna, "/quarantine/MW1/delete", &reason).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(!w.exists("MW1"));
+    let last = w.audit().pop().expect("entry");
+    assert_eq!(
+        (last.action.as_str(), last.id.as_str(), last.detail.as_str()),
+        ("delete", "MW1", "web user anna")
+    );
+    assert_eq!(last.reason, "bevestigd virus, melding 77");
+    let gone = w.post_owned(&anna, "/quarantine/MW1/delete", &reason).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.body);
+}
+
+#[tokio::test]
+async fn audit_status_and_traffic_pages() {
+    let w = world().await;
+    let petra = w.login("petra").await;
+    let audit = w.get(&petra, "/audit").await;
+    assert!(audit.body.contains("Keten intact"), "{}", audit.body);
+    let status = w.get(&petra, "/status").await;
+    assert!(status.body.contains(env!("CARGO_PKG_VERSION")));
+    assert!(
+        status.body.contains("builtin: antwoordt"),
+        "{}",
+        status.body
+    );
+    assert!(status.body.contains("antwoordt niet"), "next hop is down");
+    assert!(status.body.contains("content_filter"));
+    let aart = w.login("aart").await;
+    let report = w.get(&aart, "/traffic").await;
+    assert!(report.body.contains("Verkeersrapport") && report.body.contains("k-anonimiteit"));
+    let csv = w.get(&aart, "/traffic.csv?group=verdict").await;
+    assert_eq!(csv.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert_eq!(
+        w.get(&aart, "/traffic?group=nonsense").await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn english_on_request_and_a_disabled_account_loses_its_session() {
+    let w = world().await;
+    let anna = w.login("anna").await;
+    let en = Client {
+        cookie: format!("{}; {LANG_COOKIE}=en", anna.cookie),
+        csrf: anna.csrf.clone(),
+    };
+    let page = w.get(&en, "/quarantine").await;
+    assert!(page.body.contains("Sender domain") && page.body.contains("lang=\"en\""));
+    let switch = w.get(&anna, "/lang?to=en").await;
+    assert!(switch.cookie(LANG_COOKIE).is_some_and(|c| c == "en"));
+    let accounts = crate::admin::Accounts::new(&w.dir.path().join("data"));
+    accounts.disable("anna").expect("disable");
+    assert_eq!(w.get(&anna, "/quarantine").await.location(), "/login");
+    assert_eq!(
+        w.try_login("anna", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_audit_trail_filters_by_person_action_and_date_and_downloads_as_csv() {
+    let w = world().await;
+    let anna = w.login("anna").await;
+    let delete = [
+        ("csrf", anna.csrf.clone()),
+        ("reason", "=HYPERLINK(\"x\") melding 5".to_string()),
+    ];
+    let done = w.post_owned(&anna, "/quarantine/MW1/delete", &delete).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let petra = w.login("petra").await;
+    assert!(w.get(&petra, "/audit").await.body.contains("web user anna"));
+    for (query, shown) in [
+        ("person=anna", true),
+        ("person=bert", false),
+        ("action=delete", true),
+        ("action=export", false),
+        ("from=2999-01-01", false),
+    ] {
+        let page = w.get(&petra, &format!("/audit?{query}")).await;
+        assert_eq!(page.body.contains("web user anna"), shown, "{query}");
+    }
+    let csv = w.get(&petra, "/audit.csv?person=anna").await;
+    assert_eq!(csv.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert!(
+        csv.body.starts_with("\u{feff}# keten intact"),
+        "{}",
+        csv.body
+    );
+    assert!(
+        csv.body
+            .contains(";delete;MW1;\"'=HYPERLINK(\"\"x\"\") melding 5\";web user anna\r\n"),
+        "{}",
+        csv.body
+    );
+    assert_eq!(
+        w.get(&anna, "/audit.csv").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        w.get(&petra, "/audit?from=gisteren").await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn an_auditor_requests_an_inquiry_the_privacy_officer_opens_it_and_records_the_notification()
+{
+    let w = world().await;
+    let aart = w.login("aart").await;
+    let petra = w.login("petra").await;
+    let anna = w.login("anna").await;
+    let request = |c: &Client, reason: &str| {
+        [
+            ("csrf", c.csrf.clone()),
+            ("person", "Piet@School.example".to_string()),
+            ("reason", reason.to_string()),
+            ("days", "7".to_string()),
+        ]
+    };
+    let reason = "vermoeden van lekken van leerlinggegevens, melding 12";
+    let ict = w
+        .post_owned(&anna, "/inquiries/request", &request(&anna, reason))
+        .await;
+    assert_eq!(ict.status, StatusCode::FORBIDDEN);
+    let thin = w
+        .post_owned(&aart, "/inquiries/request", &request(&aart, "kijken"))
+        .await;
+    assert_eq!(thin.status, StatusCode::BAD_REQUEST);
+    let filed = w
+        .post_owned(&aart, "/inquiries/request", &request(&aart, reason))
+        .await;
+    assert_eq!(
+        (filed.status, filed.location()),
+        (StatusCode::SEE_OTHER, "/inquiries")
+    );
+    let page = w.get(&petra, "/inquiries").await;
+    assert!(page.body.contains("inquiry-request-1") && page.body.contains("piet@school.example"));
+    assert!(
+        !w.get(&anna, "/access").await.body.contains("piet@"),
+        "not among content requests"
+    );
+    // Not the auditor, not ICT: the privacy officer approves (and so opens) an inquiry.
+    assert_eq!(
+        w.step(&aart, "/access/1/approve").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let by_ict = w.step(&anna, "/access/1/approve").await;
+    assert_eq!(by_ict.status, StatusCode::CONFLICT);
+    assert!(
+        by_ict.body.contains("role privacy needed"),
+        "{}",
+        by_ict.body
+    );
+    let opened = w.step(&petra, "/access/1/approve").await;
+    assert_eq!(
+        (opened.status, opened.location()),
+        (StatusCode::SEE_OTHER, "/inquiries"),
+        "{}",
+        opened.body
+    );
+    let list = w.get(&aart, "/inquiries").await;
+    assert!(list.body.contains("id=\"inquiry-1\""), "{}", list.body);
+    let report = w.get(&aart, "/inquiries/1").await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    assert!(report.body.contains("Alleen verkeersgegevens"));
+    assert_eq!(
+        w.get(&aart, "/inquiries/9").await.status,
+        StatusCode::NOT_FOUND
+    );
+    // The person can be informed once it is over.
+    let today = crate::traffic::summary::date(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("now")
+            .as_secs(),
+    );
+    let notify = [
+        ("csrf", petra.csrf.clone()),
+        ("date", today),
+        ("how", "gesprek met leidinggevende".to_string()),
+    ];
+    let early = w.post_owned(&petra, "/inquiries/1/notified", &notify).await;
+    assert_eq!(early.status, StatusCode::BAD_REQUEST, "{}", early.body);
+    assert_eq!(
+        w.step(&aart, "/inquiries/1/close").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        w.step(&petra, "/inquiries/1/close").await.status,
+        StatusCode::SEE_OTHER
+    );
+    let recorded = w.post_owned(&petra, "/inquiries/1/notified", &notify).await;
+    assert_eq!(recorded.status, StatusCode::SEE_OTHER, "{}", recorded.body);
+    assert!(w
+        .get(&aart, "/inquiries")
+        .await
+        .body
+        .contains("gesprek met leidinggevende"));
+    let entries: Vec<(String, String)> = w
+        .audit()
+        .into_iter()
+        .filter(|e| e.action.starts_with("access-") || e.action.starts_with("inquiry-"))
+        .map(|e| (e.action, e.detail))
+        .collect();
+    let actions: Vec<&str> = entries.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "access-request",
+            "access-approve",
+            "inquiry-open",
+            "inquiry-report",
+            "inquiry-close",
+            "inquiry-notified"
+        ]
+    );
+    let open = &entries
+        .iter()
+        .find(|(a, _)| a == "inquiry-open")
+        .expect("opened")
+        .1;
+    assert!(
+        open.starts_with(
+            "web user aart, approved by petra (request 1); person=piet@school.example"
+        ),
+        "{open}"
+    );
+    let notified = &entries
+        .iter()
+        .find(|(a, _)| a == "inquiry-notified")
+        .expect("notified")
+        .1;
+    assert!(notified.starts_with("web user petra; "), "{notified}");
+}
+
+impl World {
+    /// POST /check as multipart: `csrf`, and `message` (a file) or `pasted`.
+    async fn check(&self, client: &Client, field: &str, message: &[u8]) -> Answer {
+        let mut body = Vec::new();
+        for (name, value, file) in [
+            ("csrf", client.csrf.as_bytes(), false),
+            (field, message, field == "message"),
+        ] {
+            body.extend_from_slice(b"--XYZ\r\nContent-Disposition: form-data; name=\"");
+            body.extend_from_slice(name.as_bytes());
+            body.extend_from_slice(if file {
+                b"\"; filename=\"m.eml\"\r\nContent-Type: message/rfc822\r\n\r\n".as_slice()
+            } else {
+                b"\"\r\n\r\n".as_slice()
+            });
+            body.extend_from_slice(value);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--XYZ--\r\n");
+        self.send(
+            HttpRequest::post("/check")
+                .header(header::COOKIE, &client.cookie)
+                .header(header::CONTENT_TYPE, "multipart/form-data; boundary=XYZ")
+                .body(Body::from(body))
+                .expect("request"),
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn checking_a_message_gives_the_engines_verdict_and_hits_and_stores_nothing() {
+    let w = world().await;
+    let anna = w.login("anna").await;
+    let aart = w.login("aart").await;
+    let raw = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/bounce/beledigend-kankerlijer.eml"
+    ))
+    .expect("fixture");
+    let engine = Config::default().engine().expect("engine");
+    let envelope = Envelope::from_headers(&crate::message::analyse(&raw, &engine.limits).headers);
+    let (_, decision) = engine.check(&envelope, &raw).await;
+    assert!(!decision.hits.is_empty());
+    let before = w.audit().len();
+    let page = w.check(&anna, "message", &raw).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("<dd id=\"verdict\">bounce</dd>"),
+        "{}",
+        page.body
+    );
+    for hit in &decision.hits {
+        assert!(
+            page.body.contains(&format!("<td>{}</td>", hit.rule_id)),
+            "{}",
+            hit.rule_id
+        );
+    }
+    let pasted = String::from_utf8_lossy(&raw).replace("\r\n", "\n");
+    let page = w.check(&anna, "pasted", pasted.as_bytes()).await;
+    assert!(page.body.contains("<dd id=\"verdict\">bounce</dd>"));
+    let clean = w
+        .check(
+            &anna,
+            "pasted",
+            b"From: a@school.example\nTo: b@example.org\nSubject: ouderavond\n\nTot donderdag.\n",
+        )
+        .await;
+    assert!(
+        clean.body.contains("<dd id=\"verdict\">pass</dd>"),
+        "{}",
+        clean.body
+    );
+    assert_eq!(
+        w.check(&anna, "pasted", b"").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let forged = Client {
+        cookie: anna.cookie.clone(),
+        csrf: "0".repeat(64),
+    };
+    assert_eq!(
+        w.check(&forged, "message", &raw).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        w.check(&aart, "message", &raw).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let huge = vec![b'a'; super::check::MAX_UPLOAD + 1024];
+    assert_eq!(
+        w.check(&anna, "message", &huge).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(w.audit().len(), before, "nothing audited");
+    assert_eq!(
+        std::fs::read_dir(w.dir.path().join("data/quarantine"))
+            .expect("quarantine")
+            .count(),
+        2,
+        "nothing stored beside MW1"
+    );
+}
