@@ -434,7 +434,7 @@ fn attachment_rules() {
         ),
         (
             Attachment {
-                archive_problem: Some(ArchiveProblem::TooDeep),
+                archive_problems: vec![ArchiveProblem::TooDeep],
                 ..att(Some("a.zip"), Some(FileKind::Zip))
             },
             vec![("MW-BIJLAGE-05", Location::Attachment { part: 3 })],
