@@ -46,6 +46,8 @@ struct Stream {
     /// The object number, when the stream starts an object (`9 0 obj << … >> stream`).
     object: Option<u32>,
     data: Vec<u8>,
+    /// For an object stream (`/Type /ObjStm`, PDF 32000-1 §7.5.7): `/First`, where its objects start.
+    first: Option<usize>,
 }
 
 /// Extract the text of a PDF into `out`.
@@ -73,7 +75,13 @@ pub fn extract(data: &[u8], limits: &Limits, out: &mut Out) {
             dict_text.push(&s.data);
         }
     }
-    let fonts = font_cmaps(&dict_text, &cmaps);
+    // Objects packed in object streams (fonts often are): (object number, its text).
+    let objects: Vec<(u32, &[u8])> = streams
+        .iter()
+        .filter_map(|s| s.first.map(|first| object_stream(&s.data, first)))
+        .flatten()
+        .collect();
+    let fonts = font_cmaps(&dict_text, &objects, &cmaps);
     for c in contents {
         if out.full() {
             return;
@@ -114,9 +122,15 @@ fn find_streams(data: &[u8], budget: &mut u64, out: &mut Out) -> Vec<Stream> {
         let Some(decoded) = decode_stream(raw, dict, budget, out) else {
             continue;
         };
+        let first = if has_name(dict, b"/Type", b"/ObjStm") {
+            direct_number(dict, b"/First")
+        } else {
+            None
+        };
         streams.push(Stream {
             object: object_number(data, dict_start),
             data: decoded,
+            first,
         });
     }
     streams
@@ -483,10 +497,33 @@ fn parse_cmap(data: &[u8]) -> CMap {
     cmap
 }
 
+/// The objects of an object stream: its header is pairs of (object number, offset from `first`).
+fn object_stream(data: &[u8], first: usize) -> Vec<(u32, &[u8])> {
+    let header = String::from_utf8_lossy(data.get(..first).unwrap_or_default()).into_owned();
+    let numbers: Vec<usize> = header
+        .split_ascii_whitespace()
+        .map_while(|w| w.parse().ok())
+        .take(2 * MAX_STREAMS)
+        .collect();
+    let pairs: Vec<(u32, usize)> = numbers
+        .chunks_exact(2)
+        .filter_map(|p| Some((u32::try_from(p[0]).ok()?, first.checked_add(p[1])?)))
+        .collect();
+    pairs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &(number, start))| {
+            let end = pairs.get(i + 1).map_or(data.len(), |&(_, next)| next);
+            Some((number, data.get(start..end.max(start))?))
+        })
+        .collect()
+}
+
 /// Resource name (`F1`) → CMaps of the fonts known under that name, via `/F1 5 0 R` in `/Font` dictionaries and
 /// `/ToUnicode 9 0 R` in font objects.
 fn font_cmaps<'c>(
     texts: &[&[u8]],
+    objects: &[(u32, &[u8])],
     cmaps: &'c HashMap<u32, CMap>,
 ) -> HashMap<String, Vec<&'c CMap>> {
     let mut fonts: HashMap<String, Vec<&CMap>> = HashMap::new();
@@ -507,6 +544,13 @@ fn font_cmaps<'c>(
             });
             if let Some(owner) = owner {
                 font_to_cmap.insert(owner, target);
+            }
+        }
+    }
+    for (number, text) in objects {
+        if let Some(at) = memmem::find(text, b"/ToUnicode") {
+            if let Some(target) = reference_after(text, at + 10) {
+                font_to_cmap.insert(*number, target);
             }
         }
     }
@@ -893,6 +937,30 @@ mod tests {
         extra.extend_from_slice(cmap);
         extra.extend_from_slice(b"\nendstream\nendobj\n");
         // k a b c 'space' d  → "kabc d"
+        let t = text(&pdf_with(
+            b"BT /F2 12 Tf <0010002000210022000300230024> Tj ET",
+            true,
+            &extra,
+        ));
+        assert_eq!(t.text, "kabc de\n");
+        // The same with the font and page dictionaries packed in a compressed object stream (PDF 1.5+), as
+        // LibreOffice and LaTeX write them.
+        let packed = b"5 0 3 45 <</Type/Font/Subtype/Type0/ToUnicode 9 0 R>>\n<</Type/Page/Resources<</Font<</F2 5 0 R>>>>>>";
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, packed).unwrap();
+        let packed = e.finish().unwrap();
+        let mut extra = format!(
+            "7 0 obj << /Type /ObjStm /N 2 /First 9 /Length {} /Filter /FlateDecode >>\nstream\n",
+            packed.len()
+        )
+        .into_bytes();
+        extra.extend_from_slice(&packed);
+        extra.extend_from_slice(b"\nendstream\nendobj\n");
+        extra.extend_from_slice(
+            format!("9 0 obj << /Length {} >>\nstream\n", cmap.len()).as_bytes(),
+        );
+        extra.extend_from_slice(cmap);
+        extra.extend_from_slice(b"\nendstream\nendobj\n");
         let t = text(&pdf_with(
             b"BT /F2 12 Tf <0010002000210022000300230024> Tj ET",
             true,
