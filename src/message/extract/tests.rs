@@ -180,6 +180,38 @@ fn documents_give_their_text_tagged() {
     }
 }
 
+/// A workbook as a real writer makes it (rust_xlsxwriter follows Excel's own output: shared strings, number
+/// cells, styles, a theme, several sheets).
+#[test]
+fn a_real_workbook_gives_rows_of_cells() {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_string(0, 0, "Naam").unwrap();
+    sheet.write_string(0, 2, "Burgerservicenummer").unwrap();
+    sheet.write_string(1, 0, "Emma de Vries").unwrap();
+    sheet.write_number(1, 2, 123456782.0).unwrap();
+    sheet.write_number(2, 2, 7.5).unwrap();
+    let second = book.add_worksheet();
+    second.write_string(0, 0, "Blad twee").unwrap();
+    let data = book.save_to_buffer().unwrap();
+    let a = analyse(
+        &mail_with(
+            Some("lijst.xlsx"),
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &data,
+        ),
+        &Limits::default(),
+    );
+    assert_eq!(
+        attachment_texts(&a),
+        vec![(
+            None,
+            "Naam\t\tBurgerservicenummer\nEmma de Vries\t\t123456782\n\t\t7.5\nBlad twee\n"
+                .to_owned()
+        )]
+    );
+}
+
 #[test]
 fn archive_members_give_their_text_with_the_member_index() {
     let inner_docx = docx("<w:p><w:r><w:t>Opdracht</w:t></w:r></w:p>");
