@@ -22,7 +22,7 @@ pub mod office;
 pub mod pdf;
 pub mod plain;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// The text of one document.
 #[derive(Debug, Default, PartialEq)]

@@ -2,8 +2,10 @@
 //! archive member), dangerous kinds are recognised, and hostile documents stay within their limits.
 
 use std::io::Write;
+use std::time::{Duration, Instant};
 
 use crate::message::archive::tests::{gzip, make_cab, make_tar, make_zip};
+use crate::message::extract::{extract, DocKind};
 use crate::message::tests::with_attachment;
 use crate::message::{analyse, Analysis, Damage, FileKind, Limits, TextOrigin};
 
@@ -397,16 +399,23 @@ fn dangerous_kinds_are_recognised_and_innocent_twins_are_not() {
     }
 }
 
+/// Time a hostile input may take in a debug build on a busy machine; a reader that loops over the whole input per
+/// object (quadratic) takes minutes.
+const BOUND: Duration = Duration::from_secs(20);
+
 #[test]
 fn hostile_documents_stay_bounded() {
     // A docx bomb: document.xml of 100 MiB that deflates to ~100 KiB.
     let mut xml = b"<w:document><w:body>".to_vec();
     xml.resize(100 * 1024 * 1024, b' ');
     let bomb = make_zip(&[("word/document.xml", &xml)]);
+    drop(xml);
+    let started = Instant::now();
     let a = analyse(
         &mail_with(Some("bom.docx"), "application/octet-stream", &bomb),
         &Limits::default(),
     );
+    assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
     assert!(attachment_texts(&a).is_empty());
     assert!(a.damage.contains(&Damage::TextTruncated), "{:?}", a.damage);
     assert!(!a.attachments[0].archive_problems.is_empty());
@@ -432,18 +441,44 @@ fn hostile_documents_stay_bounded() {
         .iter()
         .any(|t| matches!(t.origin, TextOrigin::Body { .. })));
 
-    // A PDF with a hundred thousand objects and a PDF with a huge Flate stream.
+    // A PDF with a million stream objects: the stream count stops the reader.
     let mut many = b"%PDF-1.4\n".to_vec();
-    for i in 0..100_000 {
+    for i in 0..1_000_000 {
         many.extend_from_slice(
             format!("{i} 0 obj << /Length 2 >>\nstream\nq\nendstream\nendobj\n").as_bytes(),
         );
     }
+    let started = Instant::now();
+    let e = extract(&many, DocKind::Pdf, &Limits::default(), 1 << 20);
+    assert!(e.truncated);
+    assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
     let a = analyse(
         &mail_with(Some("veel.pdf"), "application/pdf", &many),
         &Limits::default(),
     );
     assert!(a.damage.contains(&Damage::TextTruncated), "{:?}", a.damage);
+    // A million font objects that all point at one ToUnicode CMap, and a content stream using them: every
+    // font is looked up once, the font table keeps to its caps.
+    let mut fonts = b"%PDF-1.4\n".to_vec();
+    let cmap = b"begincmap\n1 begincodespacerange\n<00> <FF>\nendcodespacerange\n1 beginbfchar\n<41> <0042>\nendbfchar\nendcmap\n";
+    fonts.extend_from_slice(format!("3 0 obj << /Length {} >>\nstream\n", cmap.len()).as_bytes());
+    fonts.extend_from_slice(cmap);
+    fonts.extend_from_slice(b"\nendstream\nendobj\n");
+    for i in 10..1_000_010 {
+        fonts.extend_from_slice(
+            format!("{i} 0 obj << /Type /Font /ToUnicode 3 0 R >> endobj\n").as_bytes(),
+        );
+    }
+    fonts.extend_from_slice(b"5 0 obj << /Font << /F1 10 0 R /F2 11 0 R >> >> endobj\n");
+    let content = b"BT /F1 11 Tf (AAA) Tj ET";
+    fonts
+        .extend_from_slice(format!("4 0 obj << /Length {} >>\nstream\n", content.len()).as_bytes());
+    fonts.extend_from_slice(content);
+    fonts.extend_from_slice(b"\nendstream\nendobj\n");
+    let started = Instant::now();
+    let e = extract(&fonts, DocKind::Pdf, &Limits::default(), 1 << 20);
+    assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
+    assert_eq!(e.text.trim(), "BBB");
     let zeros = vec![b'0'; 64 * 1024 * 1024];
     let mut content = b"BT (".to_vec();
     content.extend_from_slice(&zeros);
