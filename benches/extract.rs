@@ -2,16 +2,16 @@
 //! per MB, and the whole decision for a realistic school mail with a letter, a report and a pupil list attached.
 //! Run with `cargo bench --bench extract`. Never part of `cargo test`; figures go to BENCHMARKS.md.
 
+mod support;
+
 use std::io::Write;
 
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mailwacht::config::Config;
 use mailwacht::envelope::Envelope;
 use mailwacht::message::archive::walk;
 use mailwacht::message::extract::{extract, DocKind};
 use mailwacht::message::Limits;
-use mailwacht::pipeline::Engine;
 
 const SENTENCES: [&str; 6] = [
     "Beste ouders en verzorgers, volgende week donderdag is de ouderavond in de aula van de school.",
@@ -193,15 +193,7 @@ fn realistic_message() -> Vec<u8> {
 }
 
 fn bench_message(c: &mut Criterion) {
-    let config = Config::parse(
-        "[organisation]\nlocal_domains = [\"school.example\"]\n",
-        "bench",
-    )
-    .expect("config");
-    let engine = Engine::from_config(&config).expect("engine");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let (engine, runtime) = support::engine();
     let raw = realistic_message();
     let envelope =
         Envelope::from_headers(&mailwacht::message::analyse(&raw, &engine.limits).headers);

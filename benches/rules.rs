@@ -2,11 +2,11 @@
 //! whole decision (analyse → rules → policy) per fixture message. Run with `cargo bench --bench rules`.
 //! Never part of `cargo test`; figures go to BENCHMARKS.md.
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mailwacht::config::Config;
 use mailwacht::envelope::Envelope;
 use mailwacht::message::{Analysis, Text, TextOrigin};
-use mailwacht::pipeline::Engine;
 use mailwacht::rules::{normalize, OrgContext, RuleContext, RuleSet};
 
 /// About 1 MB of ordinary Dutch school mail text (no hits), built from realistic sentences.
@@ -136,15 +136,7 @@ fn large_ruleset() -> RuleSet {
 }
 
 fn bench_messages(c: &mut Criterion) {
-    let config = Config::parse(
-        "[organisation]\nlocal_domains = [\"school.example\"]\n",
-        "bench",
-    )
-    .expect("config");
-    let engine = Engine::from_config(&config).expect("engine");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let (engine, runtime) = support::engine();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut group = c.benchmark_group("message");
     for name in [

@@ -385,6 +385,23 @@ fn destination_rules() {
     );
 }
 
+/// (rule id, location) of every hit of `r` on one message.
+fn rule_hits(
+    r: &RuleSet,
+    e: &Envelope,
+    o: &OrgContext,
+    analysis: &Analysis,
+) -> Vec<(String, Location)> {
+    r.evaluate(&RuleContext {
+        envelope: e,
+        analysis,
+        org: o,
+    })
+    .into_iter()
+    .map(|h| (h.rule_id, h.location))
+    .collect()
+}
+
 #[test]
 fn attachment_rules() {
     let r = embedded();
@@ -447,15 +464,7 @@ fn attachment_rules() {
             attachments: vec![a.clone()],
             ..Analysis::default()
         };
-        let got: Vec<(String, Location)> = r
-            .evaluate(&RuleContext {
-                envelope: &e,
-                analysis: &analysis,
-                org: &o,
-            })
-            .into_iter()
-            .map(|h| (h.rule_id, h.location))
-            .collect();
+        let got = rule_hits(&r, &e, &o, &analysis);
         let want: Vec<(String, Location)> =
             want.into_iter().map(|(i, l)| (i.to_string(), l)).collect();
         assert_eq!(got, want, "{:?}", a.name);
@@ -759,15 +768,7 @@ fn attachment_contents_from_mail_to_rule() {
     ];
     for (label, name, ctype, data, want) in cases {
         let analysis = analyse(&mail_with(Some(name), ctype, &data), &Limits::default());
-        let got: Vec<(String, Location)> = r
-            .evaluate(&RuleContext {
-                envelope: &e,
-                analysis: &analysis,
-                org: &o,
-            })
-            .into_iter()
-            .map(|h| (h.rule_id, h.location))
-            .collect();
+        let got = rule_hits(&r, &e, &o, &analysis);
         match want {
             Some((rule, location)) => assert!(
                 got.iter().any(|(r, l)| r == rule && *l == location),
