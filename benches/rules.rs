@@ -2,8 +2,9 @@
 //! whole decision (analyse → rules → policy) per fixture message. Run with `cargo bench --bench rules`.
 //! Never part of `cargo test`; figures go to BENCHMARKS.md.
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use mailwacht::config::Config;
 use mailwacht::envelope::Envelope;
 use mailwacht::message::{Analysis, Text, TextOrigin};
 use mailwacht::rules::{normalize, OrgContext, RuleContext, RuleSet};
@@ -135,15 +136,7 @@ fn large_ruleset() -> RuleSet {
 }
 
 fn bench_messages(c: &mut Criterion) {
-    let config = Config::parse(
-        "[organisation]\nlocal_domains = [\"school.example\"]\n",
-        "bench",
-    )
-    .expect("config");
-    let engine = config.engine().expect("engine");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let (engine, runtime) = support::engine();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut group = c.benchmark_group("message");
     for name in [

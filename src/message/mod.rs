@@ -8,6 +8,7 @@
 use serde::Serialize;
 
 pub mod archive;
+pub mod extract;
 pub mod html;
 mod parse;
 pub mod raw;
@@ -36,6 +37,12 @@ pub struct Limits {
     pub archive_max_total: u64,
     /// Largest uncompressed/compressed ratio of one member (zip bombs).
     pub archive_max_ratio: u64,
+    /// Total bytes of text extracted from attachments and archive members (documents, PDF, text files) per
+    /// message, apart from `max_text_bytes`; the rest is [`Damage::TextTruncated`].
+    pub extract_max_text_bytes: usize,
+    /// Bytes one document may make its extractor read (decompressed XML parts, PDF streams); the rest of the
+    /// document is not read and its text is [`Damage::TextTruncated`] (docx and PDF bombs).
+    pub extract_max_input_bytes: u64,
 }
 
 impl Default for Limits {
@@ -48,6 +55,8 @@ impl Default for Limits {
             archive_max_entries: 1000,
             archive_max_total: 200 * 1024 * 1024,
             archive_max_ratio: 200,
+            extract_max_text_bytes: 8 * 1024 * 1024,
+            extract_max_input_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -111,6 +120,10 @@ pub enum TextOrigin {
     Html { part: usize },
     /// The file name of an attachment (or archive member).
     AttachmentName { part: usize },
+    /// Text extracted from an attachment (`member: None`) or from one of its archive members (`member` = index
+    /// into [`Attachment::members`]): documents, spreadsheets (one line per row, cells separated by tabs),
+    /// PDF, plain text and CSV. See [`extract`].
+    AttachmentText { part: usize, member: Option<usize> },
     /// The raw message body, scanned because the MIME structure was damaged (see [`Damage`]).
     Raw,
 }
@@ -131,8 +144,9 @@ pub struct Attachment {
     /// Members when the attachment is an archive that could be listed, nested archives flattened with
     /// their path (`outer.zip/inner.zip/file.exe`).
     pub members: Vec<ArchiveMember>,
-    /// Why the archive could not be fully inspected, if so (too deep, too many entries, bomb, corrupt).
-    pub archive_problem: Option<ArchiveProblem>,
+    /// Why the archive could not be fully inspected, if so (encrypted, too deep, too many entries, bomb,
+    /// corrupt …): each kind once, in the order met.
+    pub archive_problems: Vec<ArchiveProblem>,
     /// The decoded content, kept for the malware scanners.
     #[serde(skip)]
     pub data: Vec<u8>,
@@ -157,11 +171,46 @@ pub struct ArchiveMember {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ArchiveProblem {
+    /// Archives nested deeper than [`Limits::archive_max_depth`].
     TooDeep,
+    /// More members than [`Limits::archive_max_entries`].
     TooManyEntries,
+    /// More uncompressed bytes than [`Limits::archive_max_total`].
     TooLarge,
+    /// A member compressed beyond [`Limits::archive_max_ratio`] (a bomb).
     CompressionRatio,
+    /// Damaged or truncated.
     Corrupt,
+    /// Encrypted members or an encrypted header: the content (or even the names) cannot be read.
+    Encrypted,
+    /// A compression method or format feature this build does not read.
+    Unsupported,
+}
+
+impl ArchiveProblem {
+    /// Every problem, for rule validation and docs.
+    pub const ALL: [ArchiveProblem; 7] = [
+        ArchiveProblem::TooDeep,
+        ArchiveProblem::TooManyEntries,
+        ArchiveProblem::TooLarge,
+        ArchiveProblem::CompressionRatio,
+        ArchiveProblem::Corrupt,
+        ArchiveProblem::Encrypted,
+        ArchiveProblem::Unsupported,
+    ];
+
+    /// The name used in rule files (`archive-problems = ["encrypted"]`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ArchiveProblem::TooDeep => "too-deep",
+            ArchiveProblem::TooManyEntries => "too-many-entries",
+            ArchiveProblem::TooLarge => "too-large",
+            ArchiveProblem::CompressionRatio => "compression-ratio",
+            ArchiveProblem::Corrupt => "corrupt",
+            ArchiveProblem::Encrypted => "encrypted",
+            ArchiveProblem::Unsupported => "unsupported",
+        }
+    }
 }
 
 /// A file type recognised from content, for catching executables under another name.
@@ -180,8 +229,21 @@ pub enum FileKind {
     Shortcut,
     /// Zip archive (also docx/xlsx/jar containers).
     Zip,
-    /// Another archive format (rar, 7z, gzip, tar …) that is not listed.
+    /// Another archive format (rar, 7z, gzip, tar …); those in [`archive::Format`] are listed.
     OtherArchive,
+    /// Microsoft cabinet (`MSCF`): Windows installs and runs what is inside.
+    Cabinet,
+    /// OneNote section (`.one`): embeds files that run with one click.
+    OneNote,
+    /// An Office document with VBA macros: OOXML with `vbaProject.bin`, or an OLE2 `.doc`/`.xls` with a
+    /// `_VBA_PROJECT` stream.
+    MacroDocument,
+    /// HTML with a password field (credential phishing).
+    HtmlPasswordForm,
+    /// HTML with a script, a `javascript:` link or a refresh redirect (HTML smuggling, phishing redirects).
+    HtmlScript,
+    /// SVG with a script, an event handler, a `javascript:` link or embedded HTML.
+    SvgScript,
     /// PDF document.
     Pdf,
     /// Image.
@@ -191,6 +253,16 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    /// The kinds a rule may name (`kinds = ["onenote", …]`), with their names.
+    pub const NAMED: [(&'static str, FileKind); 6] = [
+        ("cabinet", FileKind::Cabinet),
+        ("onenote", FileKind::OneNote),
+        ("macro-document", FileKind::MacroDocument),
+        ("html-password-form", FileKind::HtmlPasswordForm),
+        ("html-script", FileKind::HtmlScript),
+        ("svg-script", FileKind::SvgScript),
+    ];
+
     /// True for content that runs as a program.
     pub fn is_executable(self) -> bool {
         matches!(

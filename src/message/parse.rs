@@ -9,11 +9,12 @@ use mail_parser::{
     Header, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
 
-use super::archive::list_members;
+use super::archive::{self, Format};
+use super::extract::{self, doc_kind, DocKind, Extracted};
 use super::html::html_to_text;
 use super::raw::{boundary_mid_line, header_block, nesting_risk, raw_body_text};
-use super::sniff::sniff;
-use super::{Analysis, Attachment, Damage, FileKind, HeaderView, Limits, Text, TextOrigin};
+use super::sniff::classify;
+use super::{Analysis, ArchiveMember, Attachment, Damage, HeaderView, Limits, Text, TextOrigin};
 
 /// Parse and analyse one raw message (as received after DATA, CRLF line ends). See the module docs.
 pub fn analyse(raw: &[u8], limits: &Limits) -> Analysis {
@@ -22,7 +23,7 @@ pub fn analyse(raw: &[u8], limits: &Limits) -> Analysis {
         ..Analysis::default()
     };
     let parser = MessageParser::default();
-    let mut texts = TextSink::new(limits.max_text_bytes);
+    let mut texts = TextSink::new(limits.max_text_bytes, limits.extract_max_text_bytes);
     let mut raw_fallback = false;
 
     if nesting_risk(raw) {
@@ -103,19 +104,34 @@ pub fn analyse(raw: &[u8], limits: &Limits) -> Analysis {
     analysis
 }
 
-/// Collects texts within the `max_text_bytes` budget.
+/// Collects texts within the `max_text_bytes` budget, and text extracted from attachments within its own
+/// `extract_max_text_bytes` budget (a large document must not crowd out the message's own text).
 struct TextSink {
     texts: Vec<Text>,
     remaining: usize,
+    extract_remaining: usize,
     truncated: bool,
 }
 
 impl TextSink {
-    fn new(budget: usize) -> Self {
+    fn new(budget: usize, extract_budget: usize) -> Self {
         TextSink {
             texts: Vec::new(),
             remaining: budget,
+            extract_remaining: extract_budget,
             truncated: false,
+        }
+    }
+
+    /// Text extracted from an attachment (already cut to [`TextSink::extract_remaining`]).
+    fn push_extracted(&mut self, origin: TextOrigin, e: Extracted) {
+        self.truncated |= e.truncated;
+        self.extract_remaining = self.extract_remaining.saturating_sub(e.text.len());
+        if !e.text.trim().is_empty() {
+            self.texts.push(Text {
+                origin,
+                text: e.text,
+            });
         }
     }
 
@@ -226,18 +242,18 @@ impl Walk<'_> {
                     }
                     stack.push((inner, 0, depth + 1));
                 }
-                PartType::Text(text) => {
-                    self.texts.push(TextOrigin::Body { part: this }, text);
-                    if is_named(part) {
-                        self.attachment(this, part, text.as_bytes());
-                    }
+                // A named text part is an attached file (a CSV, a note, a web page): its text is read as the
+                // attachment's, tagged as such and rendered as its type says (CSV rows as tab-separated lines).
+                PartType::Text(text) if is_named(part) => {
+                    self.attachment(this, part, text.as_bytes())
                 }
+                PartType::Html(html) if is_named(part) => {
+                    self.attachment(this, part, html.as_bytes())
+                }
+                PartType::Text(text) => self.texts.push(TextOrigin::Body { part: this }, text),
                 PartType::Html(html) => {
                     self.texts
                         .push_owned(TextOrigin::Html { part: this }, html_to_text(html));
-                    if is_named(part) {
-                        self.attachment(this, part, html.as_bytes());
-                    }
                 }
                 PartType::Binary(data) | PartType::InlineBinary(data) => {
                     self.attachment(this, part, data)
@@ -252,25 +268,77 @@ impl Walk<'_> {
             self.texts
                 .push(TextOrigin::AttachmentName { part: number }, name);
         }
-        let sniffed = sniff(data);
-        let (members, archive_problem) = if sniffed == Some(FileKind::Zip) {
-            let (members, problem) = list_members(data, self.limits);
-            (members, problem)
-        } else {
-            (Vec::new(), None)
-        };
+        let content_type = content_type(part);
+        let sniffed = classify(data, name.as_deref(), Some(&content_type));
+        let mut members: Vec<ArchiveMember> = Vec::new();
+        let mut archive_problems = Vec::new();
+        // Text of the members, in member order: (index into `members`, text).
+        let mut member_texts: Vec<(usize, Extracted)> = Vec::new();
+        let own_kind = doc_kind(data, name.as_deref(), Some(&content_type), sniffed);
+        if Format::of(data).is_some() {
+            let limits = self.limits;
+            let mut budget = self.texts.extract_remaining;
+            // The parts of an Office document (its XML, `mimetype`) are read with the document, not one by one:
+            // the paths of the documents met so far, each with a trailing `/`.
+            let mut documents: Vec<String> = Vec::new();
+            let whole_document = own_kind == Some(DocKind::Office);
+            archive_problems = archive::walk(data, name.as_deref(), limits, &mut |m| {
+                let inside_document =
+                    whole_document || documents.iter().any(|d| m.path.starts_with(d.as_str()));
+                if let (Some(content), false) = (m.content, inside_document) {
+                    if let Some(kind) = doc_kind(content, Some(m.path), None, m.sniffed) {
+                        if kind == DocKind::Office {
+                            documents.push(format!("{}/", m.path));
+                        }
+                        let e = extract::extract(content, kind, limits, budget);
+                        budget = budget.saturating_sub(e.text.len());
+                        member_texts.push((members.len(), e));
+                    }
+                }
+                members.push(ArchiveMember::from(&m));
+            });
+        }
         for m in &members {
             self.texts
                 .push(TextOrigin::AttachmentName { part: number }, &m.path);
         }
+        if let Some(kind) = own_kind {
+            let e = extract::extract(data, kind, self.limits, self.texts.extract_remaining);
+            self.texts.push_extracted(
+                TextOrigin::AttachmentText {
+                    part: number,
+                    member: None,
+                },
+                e,
+            );
+        }
+        for (index, e) in member_texts {
+            let e = if e.text.len() > self.texts.extract_remaining {
+                let mut text = e.text;
+                truncate_at_char(&mut text, self.texts.extract_remaining);
+                Extracted {
+                    text,
+                    truncated: true,
+                }
+            } else {
+                e
+            };
+            self.texts.push_extracted(
+                TextOrigin::AttachmentText {
+                    part: number,
+                    member: Some(index),
+                },
+                e,
+            );
+        }
         self.analysis.attachments.push(Attachment {
             part: number,
             name,
-            content_type: content_type(part),
+            content_type,
             size: data.len(),
             sniffed,
             members,
-            archive_problem,
+            archive_problems,
             data: data.to_vec(),
         });
     }

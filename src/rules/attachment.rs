@@ -1,9 +1,12 @@
 //! Attachment rules (WereldKidz 5.7k: no spreading of viruses or harmful software; 8.1e: forbidden attachment
 //! extensions): forbidden extensions (the last one counts, so `factuur.pdf.exe` is an `.exe`), executables
-//! disguised under another name (sniffed content), the same checks on archive members, and archives that
-//! could not be inspected at all.
+//! disguised under another name (sniffed content), dangerous kinds recognised from content (OneNote, cabinet,
+//! macro documents, HTML/SVG with active content), the same checks on archive members, and archives that could
+//! not be inspected.
 //!
 //! Pure: looks only at names and the sniffed [`FileKind`](crate::message::FileKind); never at the content.
+
+use crate::message::{ArchiveProblem, FileKind};
 
 /// The attachment checks one rule asks for.
 #[derive(Debug, Clone, Default)]
@@ -12,10 +15,12 @@ pub struct AttachmentCheck {
     pub extensions: Vec<String>,
     /// Flag content that sniffs as an executable, whatever its name.
     pub executables: bool,
-    /// Apply the extension and executable checks to archive members too.
+    /// Flag content recognised as one of these kinds, whatever its name.
+    pub kinds: Vec<FileKind>,
+    /// Apply the extension, executable and kind checks to archive members too.
     pub archive_members: bool,
-    /// Flag archives that could not be fully inspected.
-    pub archive_problems: bool,
+    /// Flag archives with one of these problems (could not be fully inspected).
+    pub archive_problems: Vec<ArchiveProblem>,
 }
 
 /// The extension Windows would act on: the last one, after dropping trailing dots, spaces and invisible
@@ -42,8 +47,11 @@ pub fn effective_extension(name: &str) -> Option<String> {
 
 impl AttachmentCheck {
     /// True when a file with this name (and sniffed kind) is forbidden by this check.
-    pub fn forbidden(&self, name: Option<&str>, sniffed: Option<crate::message::FileKind>) -> bool {
+    pub fn forbidden(&self, name: Option<&str>, sniffed: Option<FileKind>) -> bool {
         if self.executables && sniffed.is_some_and(|k| k.is_executable()) {
+            return true;
+        }
+        if sniffed.is_some_and(|k| self.kinds.contains(&k)) {
             return true;
         }
         match name.and_then(effective_extension) {
@@ -56,7 +64,6 @@ impl AttachmentCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::FileKind;
 
     #[test]
     fn extensions_table() {
@@ -84,8 +91,9 @@ mod tests {
         let check = AttachmentCheck {
             extensions: vec!["exe".into(), "js".into()],
             executables: true,
+            kinds: vec![FileKind::OneNote],
             archive_members: true,
-            archive_problems: true,
+            archive_problems: ArchiveProblem::ALL.to_vec(),
         };
         let names_only = AttachmentCheck {
             executables: false,
@@ -110,6 +118,8 @@ mod tests {
             (&check, None, None, false),
             (&check, Some("script.JS"), None, true),
             (&check, Some("json.json"), None, false),
+            (&check, Some("notities.pdf"), Some(FileKind::OneNote), true),
+            (&check, Some("notities.one"), Some(FileKind::Cabinet), false),
         ];
         for (c, name, kind, want) in cases {
             assert_eq!(c.forbidden(*name, *kind), *want, "{name:?} {kind:?}");

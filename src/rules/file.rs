@@ -12,7 +12,7 @@ use super::attachment::AttachmentCheck;
 use super::privacy::BsnMatcher;
 use super::words::{parse_entry, AllowList, Entry};
 use super::{Action, RuleInfo, RulesError};
-use crate::message::{Damage, TextOrigin};
+use crate::message::{ArchiveProblem, Damage, FileKind, TextOrigin};
 
 /// The categories a rule may have (fixed: reports and bounce texts group by them).
 pub const CATEGORIES: &[&str] = &[
@@ -105,8 +105,9 @@ struct RuleDef {
     // attachment
     extensions: Option<Vec<String>>,
     executables: Option<bool>,
+    kinds: Option<Vec<String>>,
     archive_members: Option<bool>,
-    archive_problems: Option<bool>,
+    archive_problems: Option<ProblemsDef>,
     // bsn
     keywords: Option<Vec<String>>,
     window: Option<usize>,
@@ -116,12 +117,22 @@ struct RuleDef {
     damage: Option<Vec<String>>,
 }
 
+/// `archive-problems = true` (every problem) or a list of problem names (`["encrypted"]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum ProblemsDef {
+    All(bool),
+    Some(Vec<String>),
+}
+
 /// Where a `words` or `bsn` rule looks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Places {
     pub subject: bool,
     pub body: bool,
     pub attachment_name: bool,
+    /// Text extracted from attachments and archive members ([`TextOrigin::AttachmentText`]).
+    pub attachment_text: bool,
 }
 
 impl Places {
@@ -129,6 +140,7 @@ impl Places {
         subject: true,
         body: true,
         attachment_name: true,
+        attachment_text: true,
     };
 
     /// True when text from `origin` is to be searched.
@@ -137,6 +149,7 @@ impl Places {
             TextOrigin::Subject => self.subject,
             TextOrigin::Body { .. } | TextOrigin::Html { .. } | TextOrigin::Raw => self.body,
             TextOrigin::AttachmentName { .. } => self.attachment_name,
+            TextOrigin::AttachmentText { .. } => self.attachment_text,
         }
     }
 }
@@ -240,7 +253,7 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         }
     }
     // Keys that belong to another kind are mistakes, not silently ignored options.
-    let present: [(&str, bool, &[Kind]); 14] = [
+    let present: [(&str, bool, &[Kind]); 15] = [
         ("words", def.words.is_some(), &[Kind::Words]),
         ("regex", def.regex.is_some(), &[Kind::Words]),
         ("allow", def.allow.is_some(), &[Kind::Words]),
@@ -267,6 +280,7 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
             def.archive_problems.is_some(),
             &[Kind::Attachment],
         ),
+        ("kinds", def.kinds.is_some(), &[Kind::Attachment]),
         ("keywords", def.keywords.is_some(), &[Kind::Bsn]),
         ("window", def.window.is_some(), &[Kind::Bsn]),
         ("max", def.max.is_some(), &[Kind::VisibleRecipients]),
@@ -289,9 +303,10 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
                     "subject" => p.subject = true,
                     "body" => p.body = true,
                     "attachment-name" => p.attachment_name = true,
+                    "attachment-text" => p.attachment_text = true,
                     other => {
                         return Err(invalid(format!(
-                        "unknown place `{other}` in `in` (known: subject, body, attachment-name)"
+                        "unknown place `{other}` in `in` (known: subject, body, attachment-name, attachment-text)"
                     )))
                     }
                 }
@@ -394,15 +409,54 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
                     "bad extension `{bad}` (write `exe`, not `*.exe`)"
                 )));
             }
+            let mut kinds = Vec::new();
+            for name in def.kinds.clone().unwrap_or_default() {
+                match FileKind::NAMED.iter().find(|(n, _)| *n == name) {
+                    Some((_, kind)) => kinds.push(*kind),
+                    None => {
+                        let known: Vec<&str> = FileKind::NAMED.iter().map(|(n, _)| *n).collect();
+                        return Err(invalid(format!(
+                            "unknown file kind `{name}` in `kinds` (known: {})",
+                            known.join(", ")
+                        )));
+                    }
+                }
+            }
+            let archive_problems = match def.archive_problems.clone() {
+                None | Some(ProblemsDef::All(false)) => Vec::new(),
+                Some(ProblemsDef::All(true)) => ArchiveProblem::ALL.to_vec(),
+                Some(ProblemsDef::Some(names)) => {
+                    let mut list = Vec::new();
+                    for name in names {
+                        match ArchiveProblem::ALL.iter().find(|p| p.name() == name) {
+                            Some(p) => list.push(*p),
+                            None => {
+                                let known: Vec<&str> =
+                                    ArchiveProblem::ALL.iter().map(|p| p.name()).collect();
+                                return Err(invalid(format!(
+                                    "unknown archive problem `{name}` in `archive-problems` (known: {})",
+                                    known.join(", ")
+                                )));
+                            }
+                        }
+                    }
+                    list
+                }
+            };
             let check = AttachmentCheck {
                 extensions,
                 executables: def.executables.unwrap_or(false),
+                kinds,
                 archive_members: def.archive_members.unwrap_or(false),
-                archive_problems: def.archive_problems.unwrap_or(false),
+                archive_problems,
             };
-            if check.extensions.is_empty() && !check.executables && !check.archive_problems {
+            if check.extensions.is_empty()
+                && !check.executables
+                && check.kinds.is_empty()
+                && check.archive_problems.is_empty()
+            {
                 return Err(invalid(
-                    "nothing to check: give `extensions`, `executables = true` or `archive-problems = true`".to_string(),
+                    "nothing to check: give `extensions`, `executables = true`, `kinds` or `archive-problems`".to_string(),
                 ));
             }
             Check::Attachment(check)

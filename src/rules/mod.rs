@@ -184,6 +184,17 @@ impl std::fmt::Display for Location {
                 TextOrigin::Body { part } => write!(f, "text of part {part}"),
                 TextOrigin::Html { part } => write!(f, "HTML text of part {part}"),
                 TextOrigin::AttachmentName { part } => write!(f, "attachment name in part {part}"),
+                TextOrigin::AttachmentText { part, member: None } => {
+                    write!(f, "text of the attachment in part {part}")
+                }
+                TextOrigin::AttachmentText {
+                    part,
+                    member: Some(m),
+                } => write!(
+                    f,
+                    "text of archive member {} of the attachment in part {part}",
+                    m + 1
+                ),
                 TextOrigin::Raw => write!(f, "raw message body"),
             },
             Location::Attachment { part } => write!(f, "attachment in part {part}"),
@@ -453,7 +464,11 @@ impl RuleSet {
                     if a.forbidden(att.name.as_deref(), att.sniffed) {
                         found.push((i, Location::Attachment { part: att.part }));
                     }
-                    if a.archive_problems && att.archive_problem.is_some() {
+                    if att
+                        .archive_problems
+                        .iter()
+                        .any(|p| a.archive_problems.contains(p))
+                    {
                         found.push((i, Location::Attachment { part: att.part }));
                     }
                     if a.archive_members

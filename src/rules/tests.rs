@@ -385,6 +385,23 @@ fn destination_rules() {
     );
 }
 
+/// (rule id, location) of every hit of `r` on one message.
+fn rule_hits(
+    r: &RuleSet,
+    e: &Envelope,
+    o: &OrgContext,
+    analysis: &Analysis,
+) -> Vec<(String, Location)> {
+    r.evaluate(&RuleContext {
+        envelope: e,
+        analysis,
+        org: o,
+    })
+    .into_iter()
+    .map(|h| (h.rule_id, h.location))
+    .collect()
+}
+
 #[test]
 fn attachment_rules() {
     let r = embedded();
@@ -434,7 +451,7 @@ fn attachment_rules() {
         ),
         (
             Attachment {
-                archive_problem: Some(ArchiveProblem::TooDeep),
+                archive_problems: vec![ArchiveProblem::TooDeep],
                 ..att(Some("a.zip"), Some(FileKind::Zip))
             },
             vec![("MW-BIJLAGE-05", Location::Attachment { part: 3 })],
@@ -447,15 +464,7 @@ fn attachment_rules() {
             attachments: vec![a.clone()],
             ..Analysis::default()
         };
-        let got: Vec<(String, Location)> = r
-            .evaluate(&RuleContext {
-                envelope: &e,
-                analysis: &analysis,
-                org: &o,
-            })
-            .into_iter()
-            .map(|h| (h.rule_id, h.location))
-            .collect();
+        let got = rule_hits(&r, &e, &o, &analysis);
         let want: Vec<(String, Location)> =
             want.into_iter().map(|(i, l)| (i.to_string(), l)).collect();
         assert_eq!(got, want, "{:?}", a.name);
@@ -547,4 +556,225 @@ fn throughput() {
         "throughput: {:.0} MB/s",
         (text.len() * n) as f64 / secs / 1e6
     );
+}
+
+/// Attachment contents (issue 14) from the mail's bytes to the rule that stops them: each dangerous form is
+/// stopped by its rule at the right place, uninspectable archives the same way whatever their format, BSNs in
+/// workbooks and zipped CSVs found in the extracted text; the innocent twins have no hits at all.
+#[test]
+#[allow(clippy::type_complexity)] // a table of test cases
+fn attachment_contents_from_mail_to_rule() {
+    use crate::message::archive::tests::{bzip2, exe, make_7z, make_rar5, make_tar, make_zip, xz};
+    use crate::message::extract::tests::{docx, mail_with, xlsx};
+    use crate::message::{analyse, Limits};
+
+    let r = embedded();
+    // The sender of `mail_with`'s messages.
+    let e = env(Some("juf@school.nl"), &["ouder@example.com"]);
+    let o = OrgContext {
+        local_domains: vec!["school.nl".into()],
+        send_as: vec![],
+    };
+    let cab = crate::message::archive::tests::make_cab(&[("setup.exe", b"MZ")]);
+    let mut onenote = vec![
+        0xe4, 0x52, 0x5c, 0x7b, 0x8c, 0xd8, 0xa7, 0x4d, 0xae, 0xb1, 0x53, 0x78, 0xd0, 0x29, 0x96,
+        0xd3,
+    ];
+    onenote.resize(1024, 0);
+    let mut vba = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1".to_vec();
+    vba.resize(512, 0);
+    vba.extend("_VBA_PROJECT".encode_utf16().flat_map(u16::to_le_bytes));
+    let plain_xlsx = xlsx(
+        &["Cijfer"],
+        "<row r=\"1\"><c r=\"A1\" t=\"s\"><v>0</v></c></row>",
+    );
+    let xlsx_with_vba = make_zip(&[
+        ("xl/workbook.xml", b"<workbook/>"),
+        ("xl/vbaProject.bin", &vba),
+    ]);
+    let phish = b"<html><body><form action=\"https://x.example/p\"><input type=\"password\" name=\"p\"></form></body></html>";
+    let smuggle = b"<html><body><script>var b=atob('TVqQ');</script></body></html>";
+    let bsn_text = xlsx(
+        &["Naam", "BSN", "123456782"],
+        "<row r=\"1\"><c r=\"A1\" t=\"s\"><v>0</v></c><c r=\"B1\" t=\"s\"><v>1</v></c></row><row r=\"2\"><c r=\"A2\" t=\"inlineStr\"><is><t>Emma</t></is></c><c r=\"B2\" t=\"s\"><v>2</v></c></row>",
+    );
+    let bsn_number = xlsx(
+        &["Naam", "BSN"],
+        "<row r=\"1\"><c r=\"A1\" t=\"s\"><v>0</v></c><c r=\"B1\" t=\"s\"><v>1</v></c></row><row r=\"2\"><c r=\"A2\" t=\"inlineStr\"><is><t>Emma</t></is></c><c r=\"B2\"><v>1.23456782E8</v></c></row>",
+    );
+    let grades_number = xlsx(
+        &["Naam", "Leerlingnummer"],
+        "<row r=\"1\"><c r=\"A1\" t=\"s\"><v>0</v></c><c r=\"B1\" t=\"s\"><v>1</v></c></row><row r=\"2\"><c r=\"A2\" t=\"inlineStr\"><is><t>Emma</t></is></c><c r=\"B2\"><v>20231</v></c></row>",
+    );
+    let csv_zip = make_zip(&[("klaslijst.csv", b"naam;bsn\r\nEmma;123456782\r\n")]);
+    let csv_zip_twin = make_zip(&[("klaslijst.csv", b"naam;groep\r\nEmma;6\r\n")]);
+    let exe = exe();
+    let mut corrupt_7z = make_7z(&[("a.txt", b"hallo")], 0, true, false);
+    corrupt_7z.truncate(corrupt_7z.len() - 5);
+    let text = |member| Location::Text {
+        origin: TextOrigin::AttachmentText { part: 2, member },
+    };
+    let att = Location::Attachment { part: 2 };
+    let member = Location::ArchiveMember { part: 2 };
+    // (label, file name, declared type, content, the hit wanted; None = an innocent twin, no hits at all)
+    let cases: Vec<(&str, &str, &str, Vec<u8>, Option<(&str, Location)>)> = vec![
+        (
+            "cab by content",
+            "update.dat",
+            "application/octet-stream",
+            cab.clone(),
+            Some(("MW-BIJLAGE-06", att)),
+        ),
+        (
+            "cab by name",
+            "update.cab",
+            "application/vnd.ms-cab-compressed",
+            cab,
+            Some(("MW-BIJLAGE-06", att)),
+        ),
+        (
+            "onenote",
+            "notities.one",
+            "application/octet-stream",
+            onenote.clone(),
+            Some(("MW-BIJLAGE-06", att)),
+        ),
+        (
+            "onenote in zip",
+            "notities.zip",
+            "application/zip",
+            make_zip(&[("les.one", &onenote)]),
+            Some(("MW-BIJLAGE-06", member)),
+        ),
+        (
+            "xlsm by name",
+            "cijfers.xlsm",
+            "application/vnd.ms-excel.sheet.macroEnabled.12",
+            plain_xlsx.clone(),
+            Some(("MW-BIJLAGE-04", att)),
+        ),
+        (
+            "docm by name",
+            "brief.docm",
+            "application/octet-stream",
+            docx("<w:p/>"),
+            Some(("MW-BIJLAGE-04", att)),
+        ),
+        (
+            "xlsx with vbaProject.bin",
+            "cijfers.xlsx",
+            "application/octet-stream",
+            xlsx_with_vba,
+            Some(("MW-BIJLAGE-04", att)),
+        ),
+        (
+            "xlsx twin",
+            "cijfers.xlsx",
+            "application/octet-stream",
+            plain_xlsx,
+            None,
+        ),
+        (
+            "html password form",
+            "document.html",
+            "text/html",
+            phish.to_vec(),
+            Some(("MW-BIJLAGE-07", att)),
+        ),
+        (
+            "html script",
+            "factuur.htm",
+            "application/octet-stream",
+            smuggle.to_vec(),
+            Some(("MW-BIJLAGE-07", att)),
+        ),
+        (
+            "html form in zip",
+            "scan.zip",
+            "application/zip",
+            make_zip(&[("scan.html", phish)]),
+            Some(("MW-BIJLAGE-07", member)),
+        ),
+        (
+            "exe in tar.xz",
+            "les.tar.xz",
+            "application/x-xz",
+            xz(&make_tar(&[("setup.exe", &exe)], None)),
+            Some(("MW-BIJLAGE-01", member)),
+        ),
+        (
+            "exe in bz2",
+            "foto.jpg.bz2",
+            "application/x-bzip2",
+            bzip2(&exe),
+            Some(("MW-BIJLAGE-03", member)),
+        ),
+        (
+            "7z, encrypted header",
+            "stukken.7z",
+            "application/x-7z-compressed",
+            make_7z(&[("a.pdf", b"x")], 0, false, true),
+            Some(("MW-BIJLAGE-08", att)),
+        ),
+        (
+            "rar5, encrypted headers",
+            "stukken.rar",
+            "application/vnd.rar",
+            make_rar5(&[], true),
+            Some(("MW-BIJLAGE-08", att)),
+        ),
+        (
+            "7z, damaged",
+            "stukken.7z",
+            "application/x-7z-compressed",
+            corrupt_7z,
+            Some(("MW-BIJLAGE-05", att)),
+        ),
+        (
+            "BSN as text cell",
+            "lijst.xlsx",
+            "application/octet-stream",
+            bsn_text,
+            Some(("MW-PRIVACY-01", text(None))),
+        ),
+        (
+            "BSN as number cell",
+            "lijst.xlsx",
+            "application/octet-stream",
+            bsn_number,
+            Some(("MW-PRIVACY-01", text(None))),
+        ),
+        (
+            "pupil numbers twin",
+            "lijst.xlsx",
+            "application/octet-stream",
+            grades_number,
+            None,
+        ),
+        (
+            "BSN in CSV in zip",
+            "lijst.zip",
+            "application/zip",
+            csv_zip,
+            Some(("MW-PRIVACY-01", text(Some(0)))),
+        ),
+        (
+            "CSV in zip twin",
+            "lijst.zip",
+            "application/zip",
+            csv_zip_twin,
+            None,
+        ),
+    ];
+    for (label, name, ctype, data, want) in cases {
+        let analysis = analyse(&mail_with(Some(name), ctype, &data), &Limits::default());
+        let got = rule_hits(&r, &e, &o, &analysis);
+        match want {
+            Some((rule, location)) => assert!(
+                got.iter().any(|(r, l)| r == rule && *l == location),
+                "{label}: {got:?}"
+            ),
+            None => assert_eq!(got, vec![], "{label}"),
+        }
+    }
 }

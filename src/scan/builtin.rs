@@ -12,7 +12,8 @@ use std::sync::LazyLock;
 use sha2::{Digest, Sha256};
 
 use super::{Detection, ScanError, ScanOutcome, Scanner};
-use crate::message::{visit_members, Analysis, FileKind, Limits, TextOrigin};
+use crate::message::archive::Format;
+use crate::message::{visit_members, Analysis, Limits, TextOrigin};
 use crate::util::BoxFuture;
 
 /// The hash list shipped with the binary (`rules/malware-sha256.txt`).
@@ -115,15 +116,21 @@ impl BuiltinScanner {
             for att in &analysis.attachments {
                 let location = format!("part {}", att.part);
                 self.check_file(&att.data, &location, &mut add);
-                if att.sniffed == Some(FileKind::Zip) {
+                if Format::of(&att.data).is_some() {
                     // Problems were already recorded by the analysis; here only readable members matter.
-                    let _ = visit_members(&att.data, &self.limits, &mut |index, _path, content| {
-                        self.check_file(
-                            content,
-                            &format!("{location}, archive member {}", index + 1),
-                            &mut add,
-                        );
-                    });
+                    let name = att.name.as_deref();
+                    let _ = visit_members(
+                        &att.data,
+                        name,
+                        &self.limits,
+                        &mut |index, _path, content| {
+                            self.check_file(
+                                content,
+                                &format!("{location}, archive member {}", index + 1),
+                                &mut add,
+                            );
+                        },
+                    );
                 }
             }
         }
@@ -189,8 +196,9 @@ impl Scanner for BuiltinScanner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::analyse;
+    use crate::message::archive::tests::{gzip, make_7z, make_tar, make_zip};
     use crate::message::tests::b64;
-    use crate::message::{analyse, archive::tests::make_zip};
 
     fn eicar() -> Vec<u8> {
         [EICAR_HEAD, EICAR_TAIL].concat()
@@ -230,6 +238,20 @@ mod tests {
             ("base64 attachment", with_attachment(&eicar), ScanOutcome::Infected(eicar_at("part 2"))),
             ("inside zip", with_attachment(&inner), ScanOutcome::Infected(eicar_at("part 2, archive member 1"))),
             ("inside nested zip", with_attachment(&nested), ScanOutcome::Infected(eicar_at("part 2, archive member 3"))),
+            // Other archive kinds are opened too: a tar inside a gzip (member 1 is the tar, which holds the
+            // string as it is, member 2 the file), a stored 7z member (the archive holds it as it is too).
+            (
+                "inside tar.gz",
+                with_attachment(&gzip(&make_tar(&[("eicar.com", &eicar)], None), None)),
+                ScanOutcome::Infected(
+                    [eicar_at("part 2, archive member 1"), eicar_at("part 2, archive member 2")].concat(),
+                ),
+            ),
+            (
+                "inside 7z",
+                with_attachment(&make_7z(&[("eicar.com", &eicar)], 0, false, false)),
+                ScanOutcome::Infected([eicar_at("part 2"), eicar_at("part 2, archive member 1")].concat()),
+            ),
             (
                 "hash list",
                 with_attachment(&bad_file),
