@@ -71,8 +71,13 @@ pub struct SendAs {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Exemptions {
-    /// Envelope senders that are *vertrouwenspersonen*: their mail skips every content rule.
+    /// *Vertrouwenspersonen*: mail from them, and mail to them alone, skips the content rules (WereldKidz 6.9);
+    /// security and identity rules still apply.
     pub counsellors: Vec<String>,
+    /// Reporting destinations (police, the inspectorate's meldpunt, Veilig Thuis, management): mail whose
+    /// every recipient is one of these (or a counsellor) skips the content rules. Addresses or globs
+    /// (`*@politie.nl`).
+    pub report_to: Vec<String>,
     /// `Sensitivity:` header values that mark mail *persoonlijk* (Outlook's Persoonlijk/Privé labels).
     pub sensitivity: Vec<String>,
     /// Subject labels that mark mail *persoonlijk*: `[label]`, `(label)`, `label:` or `label -` at the start
@@ -84,6 +89,7 @@ impl Default for Exemptions {
     fn default() -> Self {
         Exemptions {
             counsellors: Vec::new(),
+            report_to: Vec::new(),
             sensitivity: vec!["personal".into(), "private".into()],
             subject_labels: vec!["persoonlijk".into(), "privé".into()],
         }
@@ -148,6 +154,11 @@ pub struct Policy {
     /// `local-senders`: content rules apply to mail from the local domains (outgoing and internal mail);
     /// `all`: to every message. Malware scanning always applies to all.
     pub screen: Screen,
+    /// What a hit in text the sender quotes (reply quotes, forwarded mail) weighs, as a fraction of the
+    /// rule's weight. 0.0: quotes never bounce on their own; a rule may set its own `quote-weight`.
+    pub quote_weight: f64,
+    /// The same for speech the sender reports in their own text (`hij riep: "…"`).
+    pub reported_speech_weight: f64,
 }
 
 impl Default for Policy {
@@ -156,6 +167,8 @@ impl Default for Policy {
             threshold: 5.0,
             bounce_mode: BounceMode::Dsn,
             screen: Screen::LocalSenders,
+            quote_weight: 0.0,
+            reported_speech_weight: 0.5,
         }
     }
 }
@@ -485,6 +498,9 @@ impl Config {
         for c in &mut self.exemptions.counsellors {
             *c = c.trim().to_lowercase();
         }
+        for r in &mut self.exemptions.report_to {
+            *r = r.trim().to_lowercase();
+        }
         for s in &mut self.exemptions.sensitivity {
             *s = s.trim().to_lowercase();
         }
@@ -641,6 +657,27 @@ impl Config {
                 ));
             }
         }
+        for r in &self.exemptions.report_to {
+            if !r.contains('@') {
+                return Err(invalid(
+                    "exemptions",
+                    "report_to",
+                    format!("{r:?} is not an address or *@domain"),
+                ));
+            }
+        }
+        for (key, w) in [
+            ("quote_weight", self.policy.quote_weight),
+            ("reported_speech_weight", self.policy.reported_speech_weight),
+        ] {
+            if !(0.0..=1.0).contains(&w) {
+                return Err(invalid(
+                    "policy",
+                    key,
+                    format!("{w} is not between 0.0 and 1.0"),
+                ));
+            }
+        }
         for p in &self.organisation.send_as {
             for side in [&p.sender, &p.from] {
                 if side != "*" && !side.contains('@') {
@@ -762,6 +799,12 @@ mod tests {
             ("[milter]\non_infected = \"ignore\"\n", "on_infected"),
             ("[milter]\ntimeout_secs = 0\n", "timeout_secs"),
             ("[policy]\nthreshold = 0.0\n", "threshold"),
+            ("[policy]\nquote_weight = 1.5\n", "quote_weight"),
+            (
+                "[policy]\nreported_speech_weight = -0.1\n",
+                "reported_speech_weight",
+            ),
+            ("[exemptions]\nreport_to = [\"politie.nl\"]\n", "report_to"),
             (
                 "[organisation]\nlocal_domains = [\"a@b\"]\n",
                 "local_domains",

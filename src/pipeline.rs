@@ -644,6 +644,7 @@ pub(crate) fn log_message(
     let exempt = match decision.exempt {
         Some(policy::Exemption::Persoonlijk) => "persoonlijk",
         Some(policy::Exemption::Vertrouwenspersoon) => "vertrouwenspersoon",
+        Some(policy::Exemption::Melding) => "melding",
         None => "-",
     };
     let detections: Vec<&str> = decision

@@ -10,7 +10,8 @@ use mail_parser::{
 };
 
 use super::archive::list_members;
-use super::html::html_to_text;
+use super::html::{html_to_text, html_to_text_split};
+use super::quote;
 use super::raw::{boundary_mid_line, header_block, nesting_risk, raw_body_text};
 use super::sniff::sniff;
 use super::{Analysis, Attachment, Damage, FileKind, HeaderView, Limits, Text, TextOrigin};
@@ -173,12 +174,12 @@ impl Walk<'_> {
     }
 
     fn run(&mut self, top: &Message<'_>) {
-        // (message, part id within it, depth); children are pushed in reverse so they pop in message order,
-        // which makes the running part number equal mail-parser's part index for messages without attached
-        // messages.
-        let mut stack: Vec<(&Message<'_>, u32, usize)> = vec![(top, 0, 0)];
+        // (message, part id within it, depth, inside a forwarded message); children are pushed in reverse so
+        // they pop in message order, which makes the running part number equal mail-parser's part index for
+        // messages without attached messages.
+        let mut stack: Vec<(&Message<'_>, u32, usize, bool)> = vec![(top, 0, 0, false)];
         let mut number = 0usize;
-        while let Some((msg, id, depth)) = stack.pop() {
+        while let Some((msg, id, depth, forwarded)) = stack.pop() {
             let Some(part) = msg.parts.get(id as usize) else {
                 continue;
             };
@@ -202,7 +203,7 @@ impl Walk<'_> {
                         continue;
                     }
                     for &child in children.iter().rev() {
-                        stack.push((msg, child, depth + 1));
+                        stack.push((msg, child, depth + 1, forwarded));
                     }
                 }
                 PartType::Message(inner) => {
@@ -212,29 +213,37 @@ impl Walk<'_> {
                             .get(part.offset_body as usize..part.offset_end as usize);
                         self.attachment(this, part, data.unwrap_or_default());
                     }
-                    // The subject of an attached message is part of that part's content.
+                    // The subject of an attached message is part of that message, which the sender forwards:
+                    // quoted text, as everything inside it.
                     if let Some(subject) = inner
                         .parts
                         .first()
                         .and_then(|p| header_text(p.headers(), "Subject"))
                     {
-                        self.texts.push(TextOrigin::Body { part: this }, subject);
+                        self.texts.push(TextOrigin::Quote { part: this }, subject);
                     }
                     if depth + 1 > self.limits.max_depth {
                         self.damage(Damage::TooDeep);
                         continue;
                     }
-                    stack.push((inner, 0, depth + 1));
+                    stack.push((inner, 0, depth + 1, true));
                 }
                 PartType::Text(text) => {
-                    self.texts.push(TextOrigin::Body { part: this }, text);
+                    self.push_written(this, TextOrigin::Body { part: this }, text, forwarded);
                     if is_named(part) {
                         self.attachment(this, part, text.as_bytes());
                     }
                 }
                 PartType::Html(html) => {
+                    let converted = html_to_text_split(html);
+                    self.push_written(
+                        this,
+                        TextOrigin::Html { part: this },
+                        &converted.own,
+                        forwarded,
+                    );
                     self.texts
-                        .push_owned(TextOrigin::Html { part: this }, html_to_text(html));
+                        .push_owned(TextOrigin::Quote { part: this }, converted.quoted);
                     if is_named(part) {
                         self.attachment(this, part, html.as_bytes());
                     }
@@ -244,6 +253,21 @@ impl Walk<'_> {
                 }
             }
         }
+    }
+
+    /// The text of a text or HTML part, split by who wrote it ([`quote::split`]); all of it is quoted when
+    /// the part belongs to a forwarded message.
+    fn push_written(&mut self, part: usize, own: TextOrigin, text: &str, forwarded: bool) {
+        if forwarded {
+            self.texts.push(TextOrigin::Quote { part }, text);
+            return;
+        }
+        let split = quote::split(text);
+        self.texts.push(own, &split.own);
+        self.texts
+            .push_owned(TextOrigin::ReportedSpeech { part }, split.reported);
+        self.texts
+            .push_owned(TextOrigin::Quote { part }, split.quoted);
     }
 
     fn attachment(&mut self, number: usize, part: &MessagePart<'_>, data: &[u8]) {

@@ -11,7 +11,7 @@ use super::address::Globs;
 use super::attachment::AttachmentCheck;
 use super::privacy::BsnMatcher;
 use super::words::{parse_entry, AllowList, Entry};
-use super::{Action, RuleInfo, RulesError};
+use super::{Action, RuleInfo, RulesError, Scope, Treatment};
 use crate::message::{Damage, TextOrigin};
 
 /// The categories a rule may have (fixed: reports and bounce texts group by them).
@@ -65,6 +65,20 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The scope a rule of this kind has unless it says otherwise: text rules guard content, the others
+    /// security and identity.
+    fn default_scope(self) -> Scope {
+        match self {
+            Kind::Words | Kind::Bsn => Scope::Content,
+            Kind::Sender
+            | Kind::SenderMismatch
+            | Kind::Destination
+            | Kind::Attachment
+            | Kind::VisibleRecipients
+            | Kind::Damage => Scope::Security,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Kind::Words => "words",
@@ -89,6 +103,8 @@ struct RuleDef {
     article: String,
     weight: Option<f64>,
     action: Option<Action>,
+    scope: Option<Scope>,
+    quote_weight: Option<f64>,
     #[serde(rename = "message_nl")]
     message_nl: String,
     #[serde(rename = "message_en")]
@@ -116,27 +132,42 @@ struct RuleDef {
     damage: Option<Vec<String>>,
 }
 
-/// Where a `words` or `bsn` rule looks.
+/// Where a text rule (`words`, `near`, `bsn`) looks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Places {
     pub subject: bool,
+    /// The sender's own text of text and HTML parts (reported speech included).
     pub body: bool,
     pub attachment_name: bool,
+    /// Text extracted from attachments and archive members.
+    pub attachment_text: bool,
+    /// Text the sender quotes (counted with the quote weight, see `[policy] quote_weight`).
+    pub quote: bool,
 }
 
 impl Places {
-    const ALL: Places = Places {
+    pub const ALL: Places = Places {
         subject: true,
         body: true,
         attachment_name: true,
+        attachment_text: true,
+        quote: true,
     };
+
+    /// The names `in` accepts.
+    const NAMES: &'static str = "subject, body, attachment-name, attachment-text, quote";
 
     /// True when text from `origin` is to be searched.
     pub fn covers(self, origin: TextOrigin) -> bool {
         match origin {
             TextOrigin::Subject => self.subject,
-            TextOrigin::Body { .. } | TextOrigin::Html { .. } | TextOrigin::Raw => self.body,
+            TextOrigin::Body { .. }
+            | TextOrigin::Html { .. }
+            | TextOrigin::ReportedSpeech { .. }
+            | TextOrigin::Raw => self.body,
             TextOrigin::AttachmentName { .. } => self.attachment_name,
+            TextOrigin::AttachmentText { .. } => self.attachment_text,
+            TextOrigin::Quote { .. } => self.quote,
         }
     }
 }
@@ -171,11 +202,19 @@ pub enum Check {
     },
 }
 
+impl Check {
+    /// True for the checks that search the message's texts.
+    pub fn reads_text(&self) -> bool {
+        matches!(self, Check::Words { .. } | Check::Bsn { .. })
+    }
+}
+
 /// A validated rule: what the user sees, and what the engine runs.
 #[derive(Debug)]
 pub struct Compiled {
     pub info: RuleInfo,
     pub check: Check,
+    pub treatment: Treatment,
 }
 
 /// The 1-based line of byte offset `pos` in `src`.
@@ -229,6 +268,13 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
     let weight = def.weight.unwrap_or(5.0);
     if !weight.is_finite() || weight < 0.0 {
         return Err(invalid(format!("weight {weight} must be a number ≥ 0")));
+    }
+    if let Some(q) = def.quote_weight {
+        if !(0.0..=1.0).contains(&q) {
+            return Err(invalid(format!(
+                "quote-weight {q} must be between 0.0 and 1.0"
+            )));
+        }
     }
     for (key, value) in [
         ("article", &def.article),
@@ -289,10 +335,13 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
                     "subject" => p.subject = true,
                     "body" => p.body = true,
                     "attachment-name" => p.attachment_name = true,
+                    "attachment-text" => p.attachment_text = true,
+                    "quote" => p.quote = true,
                     other => {
                         return Err(invalid(format!(
-                        "unknown place `{other}` in `in` (known: subject, body, attachment-name)"
-                    )))
+                            "unknown place `{other}` in `in` (known: {})",
+                            Places::NAMES
+                        )))
                     }
                 }
             }
@@ -449,7 +498,15 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         message_en: def.message_en.trim().to_string(),
         file: file.to_string(),
     };
-    Ok(Compiled { info, check })
+    let treatment = Treatment {
+        scope: def.scope.unwrap_or(def.kind.default_scope()),
+        quote_weight: def.quote_weight,
+    };
+    Ok(Compiled {
+        info,
+        check,
+        treatment,
+    })
 }
 
 fn lower_nonempty(list: Option<Vec<String>>, key: &str) -> Result<Vec<String>, String> {

@@ -118,6 +118,7 @@ impl Record {
                 match e {
                     Exemption::Persoonlijk => "persoonlijk",
                     Exemption::Vertrouwenspersoon => "vertrouwenspersoon",
+                    Exemption::Melding => "melding",
                 }
                 .to_string()
             }),
