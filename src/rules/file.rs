@@ -9,8 +9,9 @@ use serde::Deserialize;
 
 use super::address::Globs;
 use super::attachment::AttachmentCheck;
+use super::near::{Group, NearMatcher};
 use super::privacy::BsnMatcher;
-use super::words::{parse_entry, AllowList, Entry};
+use super::words::{parse_entry, AllowList, Compounds, Entry};
 use super::{Action, RuleInfo, RulesError, Scope, Treatment};
 use crate::message::{Damage, TextOrigin};
 
@@ -55,6 +56,7 @@ struct RuleFile {
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     Words,
+    Near,
     Sender,
     SenderMismatch,
     Destination,
@@ -69,7 +71,7 @@ impl Kind {
     /// security and identity.
     fn default_scope(self) -> Scope {
         match self {
-            Kind::Words | Kind::Bsn => Scope::Content,
+            Kind::Words | Kind::Near | Kind::Bsn => Scope::Content,
             Kind::Sender
             | Kind::SenderMismatch
             | Kind::Destination
@@ -82,6 +84,7 @@ impl Kind {
     fn name(self) -> &'static str {
         match self {
             Kind::Words => "words",
+            Kind::Near => "near",
             Kind::Sender => "sender",
             Kind::SenderMismatch => "sender-mismatch",
             Kind::Destination => "destination",
@@ -111,6 +114,7 @@ struct RuleDef {
     message_en: String,
     // words
     words: Option<Vec<String>>,
+    compounds: Option<Vec<CompoundDef>>,
     regex: Option<Vec<String>>,
     allow: Option<Vec<String>>,
     #[serde(rename = "in")]
@@ -123,6 +127,9 @@ struct RuleDef {
     executables: Option<bool>,
     archive_members: Option<bool>,
     archive_problems: Option<bool>,
+    // near
+    groups: Option<Vec<Vec<String>>>,
+    unless: Option<Vec<String>>,
     // bsn
     keywords: Option<Vec<String>>,
     window: Option<usize>,
@@ -130,6 +137,14 @@ struct RuleDef {
     max: Option<usize>,
     // damage
     damage: Option<Vec<String>>,
+}
+
+/// One `compounds` table of a `words` rule: every head followed by every tail.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompoundDef {
+    heads: Vec<String>,
+    tails: Vec<String>,
 }
 
 /// Where a text rule (`words`, `near`, `bsn`) looks.
@@ -177,8 +192,13 @@ impl Places {
 pub enum Check {
     Words {
         entries: Vec<Entry>,
+        compounds: Vec<Compounds>,
         regexes: Vec<Regex>,
         allow: AllowList,
+        places: Places,
+    },
+    Near {
+        matcher: NearMatcher,
         places: Places,
     },
     Sender {
@@ -205,7 +225,10 @@ pub enum Check {
 impl Check {
     /// True for the checks that search the message's texts.
     pub fn reads_text(&self) -> bool {
-        matches!(self, Check::Words { .. } | Check::Bsn { .. })
+        matches!(
+            self,
+            Check::Words { .. } | Check::Near { .. } | Check::Bsn { .. }
+        )
     }
 }
 
@@ -286,11 +309,23 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         }
     }
     // Keys that belong to another kind are mistakes, not silently ignored options.
-    let present: [(&str, bool, &[Kind]); 14] = [
+    let present: [(&str, bool, &[Kind]); 18] = [
         ("words", def.words.is_some(), &[Kind::Words]),
+        ("compounds", def.compounds.is_some(), &[Kind::Words]),
         ("regex", def.regex.is_some(), &[Kind::Words]),
         ("allow", def.allow.is_some(), &[Kind::Words]),
-        ("in", def.places.is_some(), &[Kind::Words, Kind::Bsn]),
+        (
+            "in",
+            def.places.is_some(),
+            &[Kind::Words, Kind::Near, Kind::Bsn],
+        ),
+        ("groups", def.groups.is_some(), &[Kind::Near]),
+        ("unless", def.unless.is_some(), &[Kind::Near]),
+        (
+            "quote-weight",
+            def.quote_weight.is_some(),
+            &[Kind::Words, Kind::Near, Kind::Bsn],
+        ),
         (
             "patterns",
             def.patterns.is_some(),
@@ -314,7 +349,7 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
             &[Kind::Attachment],
         ),
         ("keywords", def.keywords.is_some(), &[Kind::Bsn]),
-        ("window", def.window.is_some(), &[Kind::Bsn]),
+        ("window", def.window.is_some(), &[Kind::Near, Kind::Bsn]),
         ("max", def.max.is_some(), &[Kind::VisibleRecipients]),
         ("damage", def.damage.is_some(), &[Kind::Damage]),
     ];
@@ -355,9 +390,22 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         Kind::Words => {
             let words = def.words.clone().unwrap_or_default();
             let regex_src = def.regex.clone().unwrap_or_default();
-            if words.is_empty() && regex_src.is_empty() {
+            let compounds = def
+                .compounds
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .map(|c| {
+                    if c.heads.is_empty() || c.tails.is_empty() {
+                        return Err(invalid("compounds: empty `heads` or `tails`".to_string()));
+                    }
+                    Compounds::new(&c.heads, &c.tails)
+                        .map_err(|e| invalid(format!("compounds: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if words.is_empty() && regex_src.is_empty() && compounds.is_empty() {
                 return Err(invalid(
-                    "empty word list (give `words` and/or `regex`)".to_string(),
+                    "empty word list (give `words`, `compounds` and/or `regex`)".to_string(),
                 ));
             }
             let entries = words
@@ -385,8 +433,37 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
                 .map_err(|e| invalid(format!("allow list: {}", one_line(&e.to_string()))))?;
             Check::Words {
                 entries,
+                compounds,
                 regexes,
                 allow,
+                places,
+            }
+        }
+        Kind::Near => {
+            let raw = def.groups.clone().unwrap_or_default();
+            if raw.len() < 2 {
+                return Err(invalid(
+                    "`groups` needs at least two groups of words".to_string(),
+                ));
+            }
+            let groups = raw
+                .iter()
+                .enumerate()
+                .map(|(n, g)| Group::parse(g).map_err(|e| invalid(format!("group {}: {e}", n + 1))))
+                .collect::<Result<Vec<_>, _>>()?;
+            let unless = match &def.unless {
+                None => None,
+                Some(u) => Some(Group::parse(u).map_err(|e| invalid(format!("unless: {e}")))?),
+            };
+            let window = def.window.unwrap_or(8);
+            if window < groups.len() || window > 50 {
+                return Err(invalid(format!(
+                    "window {window} must be at least the number of groups ({}) and at most 50 words",
+                    groups.len()
+                )));
+            }
+            Check::Near {
+                matcher: NearMatcher::new(groups, unless, window),
                 places,
             }
         }

@@ -21,8 +21,10 @@ pub mod address;
 pub mod attachment;
 mod bytes;
 pub mod file;
+pub mod near;
 pub mod normalize;
 pub mod privacy;
+pub mod unmask;
 pub mod words;
 
 #[cfg(test)]
@@ -357,10 +359,24 @@ impl RuleSet {
         }
         let mut builder = WordMatcherBuilder::default();
         for (i, c) in compiled.iter().enumerate() {
-            if let Check::Words { entries, .. } = &c.check {
-                for e in entries {
-                    builder.add(i, e);
+            match &c.check {
+                Check::Words {
+                    entries, compounds, ..
+                } => {
+                    for e in entries {
+                        builder.add(i, e);
+                    }
+                    for (k, c) in compounds.iter().enumerate() {
+                        builder.add_heads(i, k, c);
+                    }
                 }
+                // Only the anchor group: a text without one cannot hit.
+                Check::Near { matcher, .. } => {
+                    for e in matcher.anchor().entries() {
+                        builder.add(i, e);
+                    }
+                }
+                _ => {}
             }
         }
         let words = builder.build().map_err(|e| RulesError::Invalid {
@@ -457,25 +473,29 @@ impl RuleSet {
         let location = Location::Text {
             origin: text.origin,
         };
-        let needs_words = self
-            .checks
-            .iter()
-            .any(|c| matches!(c, Check::Words { places, .. } if places.covers(text.origin)));
+        let needs_words = self.checks.iter().any(|c| match c {
+            Check::Words { places, .. } | Check::Near { places, .. } => places.covers(text.origin),
+            _ => false,
+        });
         let mut seen = vec![false; self.checks.len()];
         if needs_words {
             let folded = normalize::fold(&text.text);
-            self.words.find(&folded, |rule, start, end| {
-                if seen.get(rule).copied().unwrap_or(true) {
-                    return;
-                }
-                if let Some(Check::Words { allow, places, .. }) = self.checks.get(rule) {
-                    if places.covers(text.origin) && !allow.covers(&folded, start, end) {
+            // Near rules whose anchor occurs in the text: checked in full after the scan.
+            let mut anchored: Vec<usize> = Vec::new();
+            self.scan_words(&folded, text.origin, &mut seen, Some(&mut anchored));
+            // Words with masked or look-alike letters, read every way they can be.
+            if let Some(readings) = unmask::readings(&text.text) {
+                self.scan_words(&normalize::fold(&readings), text.origin, &mut seen, None);
+            }
+            for rule in anchored {
+                if let Some(Check::Near { matcher, .. }) = self.checks.get(rule) {
+                    if matcher.matches(&text.text) {
                         if let Some(s) = seen.get_mut(rule) {
                             *s = true;
                         }
                     }
                 }
-            });
+            }
             for (i, check) in self.checks.iter().enumerate() {
                 let Check::Words {
                     regexes,
@@ -520,6 +540,56 @@ impl RuleSet {
         );
     }
 
+    /// One automaton pass over folded text: mark the word rules that hit (compound heads with their tail,
+    /// allow lists applied) and, when `anchored` is given, collect the near rules whose anchor occurs.
+    fn scan_words(
+        &self,
+        folded: &normalize::Folded,
+        origin: crate::message::TextOrigin,
+        seen: &mut [bool],
+        mut anchored: Option<&mut Vec<usize>>,
+    ) {
+        self.words.find(folded, |rule, start, end, head| {
+            if seen.get(rule).copied().unwrap_or(true) {
+                return;
+            }
+            match self.checks.get(rule) {
+                Some(Check::Words {
+                    allow,
+                    places,
+                    compounds,
+                    ..
+                }) => {
+                    if !places.covers(origin) {
+                        return;
+                    }
+                    // A compound head counts with its tail, the whole compound then being the hit.
+                    let end = match head {
+                        None => Some(end),
+                        Some(k) => compounds
+                            .get(k)
+                            .and_then(|c| c.tail_end(folded.text.as_bytes(), end)),
+                    };
+                    if let Some(end) = end {
+                        if !allow.covers(folded, start, end) {
+                            if let Some(s) = seen.get_mut(rule) {
+                                *s = true;
+                            }
+                        }
+                    }
+                }
+                Some(Check::Near { places, .. }) => {
+                    if let Some(list) = anchored.as_deref_mut() {
+                        if places.covers(origin) && !list.contains(&rule) {
+                            list.push(rule);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        });
+    }
+
     /// The checks that look at the envelope, headers, attachments and damage.
     fn evaluate_check(
         &self,
@@ -532,7 +602,7 @@ impl RuleSet {
         let headers = &ctx.analysis.headers;
         let local = &ctx.org.local_domains;
         match check {
-            Check::Words { .. } => {}
+            Check::Words { .. } | Check::Near { .. } => {}
             Check::Bsn { .. } => {
                 // The texts were searched in `evaluate_text`; a BSN only counts in mail that leaves the
                 // organisation (ProCon 10.3: the leak is the BSN going outside).
