@@ -116,6 +116,8 @@ pub struct Smtp {
     pub max_connections: usize,
     /// Idle seconds allowed while waiting for a command or DATA.
     pub timeout_secs: u64,
+    /// Seconds one command line may take from its first byte to its end (slow-sending clients).
+    pub command_timeout_secs: u64,
     /// Seconds a whole DATA phase may take.
     pub data_timeout_secs: u64,
     /// Idle next-hop connections kept open; at most the next hop's maxproc (10 in a usual master.cf).
@@ -135,6 +137,7 @@ impl Default for Smtp {
             max_recipients: 1000,
             max_connections: 100,
             timeout_secs: 300,
+            command_timeout_secs: 60,
             data_timeout_secs: 600,
             pool_size: 8,
             shutdown_grace_secs: 60,
@@ -159,6 +162,10 @@ pub struct Policy {
     pub quote_weight: f64,
     /// The same for speech the sender reports in their own text (`hij riep: "…"`).
     pub reported_speech_weight: f64,
+    /// A message that should go back to a sender who may not get a notice (not one of ours, automatic mail,
+    /// an unusable address; see [`crate::bounce::may_notify`]): `quarantine` (held for ICT) or `discard`
+    /// (dropped and logged). After-queue mode only; the milter refuses such mail with `550`.
+    pub on_unnotifiable: OnUnnotifiable,
 }
 
 impl Default for Policy {
@@ -169,8 +176,19 @@ impl Default for Policy {
             screen: Screen::LocalSenders,
             quote_weight: 0.0,
             reported_speech_weight: 0.5,
+            on_unnotifiable: OnUnnotifiable::Quarantine,
         }
     }
+}
+
+/// What happens to a message whose sender may not be notified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnnotifiable {
+    /// Stored in the quarantine with the rule ids (or the next hop's refusal), releasable by ICT.
+    Quarantine,
+    /// Dropped; the log line says so.
+    Discard,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -257,8 +275,21 @@ pub struct TrafficSection {
     pub retention_days: u64,
     /// A summary cell involving fewer distinct senders than this is suppressed (SOML/ProCon 8.2).
     pub k_anonymity: u64,
-    /// Longest window of a targeted inquiry, in days (SOML/ProCon 8.3: a fixed, short period).
+    /// The one period unit of all summaries: whole ISO weeks (default) or days, UTC.
+    pub summary_period: crate::traffic::summary::Unit,
+    /// Longest window of a targeted inquiry, in days (SOML/ProCon 8.3: a fixed, short period); also the
+    /// most inquiry days on one person within any `max(retention_days, 2 × inquiry_max_days)` days.
     pub inquiry_max_days: u64,
+    /// Days after an inquiry's end within which the person must be informed (WereldKidz 6.6); later, `audit
+    /// list` warns.
+    pub notify_within_days: u64,
+    /// Where the pseudonym keys live; never inside `[storage] data_dir`. Default: a sibling of the data
+    /// directory named `<data_dir>-keys` (`/var/lib/mailwacht` → `/var/lib/mailwacht-keys`).
+    pub key_dir: Option<PathBuf>,
+    /// Why this installation sets privacy settings beyond the codes of conduct (see
+    /// [`Config::code_deviations`]). Without it such settings are refused; with it they are accepted and
+    /// warned about at every start.
+    pub code_of_conduct_deviation: Option<String>,
 }
 
 impl Default for TrafficSection {
@@ -266,10 +297,30 @@ impl Default for TrafficSection {
         TrafficSection {
             retention_days: 28,
             k_anonymity: 5,
+            summary_period: crate::traffic::summary::Unit::Week,
             inquiry_max_days: 14,
+            notify_within_days: 14,
+            key_dir: None,
+            code_of_conduct_deviation: None,
         }
     }
 }
+
+/// The codes of conduct's bounds for the `[traffic]` privacy settings: beyond them only with
+/// `[traffic] code_of_conduct_deviation`. Longest retention (WereldKidz 6.7).
+pub const CODE_RETENTION_DAYS: u64 = 28;
+/// Smallest *k* (SOML/ProCon 8.2: aggregates not traceable to a person; 5 is the usual threshold of
+/// statistical disclosure control).
+pub const CODE_MIN_K: u64 = 5;
+/// Longest inquiry window (SOML/ProCon 8.3: a fixed, short period).
+pub const CODE_INQUIRY_MAX_DAYS: u64 = 14;
+/// Longest term to inform the person after an inquiry (WereldKidz 6.6: as soon as possible).
+pub const CODE_NOTIFY_WITHIN_DAYS: u64 = 28;
+/// Bounds that hold even with a deviation: records at most this many days…
+pub const HARD_MAX_RETENTION_DAYS: u64 = 90;
+/// …and the person informed within this many days. (*k* only has to be at least 1 then: a test
+/// installation may declare `k_anonymity = 1` to see single senders' figures, warned about at every start.)
+pub const HARD_MAX_NOTIFY_WITHIN_DAYS: u64 = 90;
 
 /// `[metrics]`: the Prometheus endpoint (aggregates only).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -379,6 +430,75 @@ impl Config {
             .clone()
             .unwrap_or_else(|| self.storage.data_dir.join("admin.sock"))
     }
+
+    /// The pseudonym key directory in effect: `[traffic] key_dir`, or `<data_dir>-keys` beside the data
+    /// directory (never inside it: a copy of the data directory must not hold the key).
+    pub fn key_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.traffic.key_dir {
+            return dir.clone();
+        }
+        let data = &self.storage.data_dir;
+        let name = data
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "mailwacht".into());
+        let parent = data
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        parent.join(format!("{name}-keys"))
+    }
+
+    /// The `[traffic]` settings beyond the codes of conduct's bounds: the key and why (Dutch, then English),
+    /// e.g. `("retention_days", "60 gaat verder dan de gedragscode (...) / goes beyond ...")`. Accepted only
+    /// with `[traffic] code_of_conduct_deviation`, and then warned about at every start.
+    pub fn code_deviations(&self) -> Vec<(&'static str, String)> {
+        let t = &self.traffic;
+        let mut out = Vec::new();
+        let mut beyond = |key: &'static str, value: u64, nl: String, en: String| {
+            out.push((
+                key,
+                format!("{value} gaat verder dan de gedragscode ({nl}) / {value} goes beyond the code of conduct ({en})"),
+            ))
+        };
+        if t.retention_days > CODE_RETENTION_DAYS {
+            beyond(
+                "retention_days",
+                t.retention_days,
+                format!("hoogstens {CODE_RETENTION_DAYS} dagen, WereldKidz 6.7"),
+                format!("at most {CODE_RETENTION_DAYS} days, WereldKidz 6.7"),
+            );
+        }
+        if t.k_anonymity < CODE_MIN_K {
+            beyond(
+                "k_anonymity",
+                t.k_anonymity,
+                format!("minstens {CODE_MIN_K} afzenders per cel, SOML/ProCon 8.2"),
+                format!("at least {CODE_MIN_K} senders per cell, SOML/ProCon 8.2"),
+            );
+        }
+        if t.inquiry_max_days > CODE_INQUIRY_MAX_DAYS {
+            beyond(
+                "inquiry_max_days",
+                t.inquiry_max_days,
+                format!("hoogstens {CODE_INQUIRY_MAX_DAYS} dagen, SOML/ProCon 8.3"),
+                format!("at most {CODE_INQUIRY_MAX_DAYS} days, SOML/ProCon 8.3"),
+            );
+        }
+        if t.notify_within_days > CODE_NOTIFY_WITHIN_DAYS {
+            beyond(
+                "notify_within_days",
+                t.notify_within_days,
+                format!(
+                    "hoogstens {CODE_NOTIFY_WITHIN_DAYS} dagen, WereldKidz 6.6: zo snel mogelijk"
+                ),
+                format!(
+                    "at most {CODE_NOTIFY_WITHIN_DAYS} days, WereldKidz 6.6: as soon as possible"
+                ),
+            );
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -398,6 +518,13 @@ pub struct Bounce {
     pub template_nl: Option<PathBuf>,
     /// An English template file replacing the embedded one.
     pub template_en: Option<PathBuf>,
+    /// Also notify senders outside `local_domains` when Postfix marked the message `XFORWARD SOURCE=LOCAL`
+    /// (pickup, or a client in its `local_header_rewrite_clients`). Off by default: internet mail that
+    /// reaches Postfix from the machine itself (fetchmail, a local proxy or filter in front) is "local" too.
+    pub notify_local_source: bool,
+    /// Days a sent notice is remembered, so Postfix's retries of the same message do not repeat it. At
+    /// least Postfix's `maximal_queue_lifetime` (5 days).
+    pub remember_days: u64,
 }
 
 impl Default for Bounce {
@@ -406,9 +533,14 @@ impl Default for Bounce {
             reporting_mta: "localhost".into(),
             template_nl: None,
             template_en: None,
+            notify_local_source: false,
+            remember_days: 5,
         }
     }
 }
+
+/// Longest `[bounce] remember_days` accepted (Postfix caps `maximal_queue_lifetime` at 100 days).
+pub const MAX_REMEMBER_DAYS: u64 = 100;
 
 /// `[storage]`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -533,6 +665,7 @@ impl Config {
             ("max_recipients", self.smtp.max_recipients as u64),
             ("max_connections", self.smtp.max_connections as u64),
             ("timeout_secs", self.smtp.timeout_secs),
+            ("command_timeout_secs", self.smtp.command_timeout_secs),
             ("data_timeout_secs", self.smtp.data_timeout_secs),
             ("pool_size", self.smtp.pool_size as u64),
         ] {
@@ -579,6 +712,16 @@ impl Config {
                 return Err(invalid("scan", key, "must be greater than 0".into()));
             }
         }
+        if !(1..=MAX_REMEMBER_DAYS).contains(&self.bounce.remember_days) {
+            return Err(invalid(
+                "bounce",
+                "remember_days",
+                format!(
+                    "{} is not between 1 and {MAX_REMEMBER_DAYS} (Postfix's maximal_queue_lifetime, default 5)",
+                    self.bounce.remember_days
+                ),
+            ));
+        }
         if self.quarantine.retention_days == 0 {
             return Err(invalid(
                 "quarantine",
@@ -586,14 +729,8 @@ impl Config {
                 "must be greater than 0".into(),
             ));
         }
-        for (key, value) in [
-            ("retention_days", self.traffic.retention_days),
-            ("k_anonymity", self.traffic.k_anonymity),
-            ("inquiry_max_days", self.traffic.inquiry_max_days),
-        ] {
-            if value == 0 {
-                return Err(invalid("traffic", key, "must be greater than 0".into()));
-            }
+        if let Err((key, message)) = self.validate_traffic() {
+            return Err(invalid("traffic", key, message));
         }
         if let Some(listen) = &self.metrics.listen {
             match listen.parse::<SocketAddr>() {
@@ -613,16 +750,6 @@ impl Config {
                     ))
                 }
             }
-        }
-        if self.traffic.inquiry_max_days > self.traffic.retention_days {
-            return Err(invalid(
-                "traffic",
-                "inquiry_max_days",
-                format!(
-                    "{} is longer than retention_days ({})",
-                    self.traffic.inquiry_max_days, self.traffic.retention_days
-                ),
-            ));
         }
         if self.smtp.hostname.trim().is_empty() || self.smtp.hostname.contains(char::is_whitespace)
         {
@@ -692,6 +819,78 @@ impl Config {
         Ok(())
     }
 
+    /// The `[traffic]` guardrails: hard bounds always, the codes of conduct's bounds unless a deviation is
+    /// declared (with a reason of substance).
+    fn validate_traffic(&self) -> Result<(), (&'static str, String)> {
+        let t = &self.traffic;
+        for (key, value) in [
+            ("retention_days", t.retention_days),
+            ("k_anonymity", t.k_anonymity),
+            ("inquiry_max_days", t.inquiry_max_days),
+            ("notify_within_days", t.notify_within_days),
+        ] {
+            if value == 0 {
+                return Err((key, "must be greater than 0".into()));
+            }
+        }
+        if t.retention_days > HARD_MAX_RETENTION_DAYS {
+            return Err((
+                "retention_days",
+                format!(
+                    "{} days is more than the {HARD_MAX_RETENTION_DAYS} days allowed at all (WereldKidz 6.7: {CODE_RETENTION_DAYS})",
+                    t.retention_days
+                ),
+            ));
+        }
+        if t.inquiry_max_days > t.retention_days {
+            return Err((
+                "inquiry_max_days",
+                format!(
+                    "{} is longer than retention_days ({})",
+                    t.inquiry_max_days, t.retention_days
+                ),
+            ));
+        }
+        if t.notify_within_days > HARD_MAX_NOTIFY_WITHIN_DAYS {
+            return Err((
+                "notify_within_days",
+                format!(
+                    "{} days is more than the {HARD_MAX_NOTIFY_WITHIN_DAYS} days allowed at all (WereldKidz 6.6: as soon as possible)",
+                    t.notify_within_days
+                ),
+            ));
+        }
+        if let Some(dir) = &t.key_dir {
+            let data = &self.storage.data_dir;
+            if dir.starts_with(data) || data.starts_with(dir) {
+                return Err((
+                    "key_dir",
+                    format!(
+                        "{} lies inside or around [storage] data_dir {}: the pseudonym keys must be kept apart from the records",
+                        dir.display(),
+                        data.display()
+                    ),
+                ));
+            }
+        }
+        match &t.code_of_conduct_deviation {
+            Some(why) if why.chars().filter(|c| !c.is_whitespace()).count() < 10 => Err((
+                "code_of_conduct_deviation",
+                format!("{why:?} is not a reason: say who decided what and why (at least 10 characters)"),
+            )),
+            Some(_) => Ok(()),
+            None => match self.code_deviations().into_iter().next() {
+                Some((key, why)) => Err((
+                    key,
+                    format!(
+                        "{why}; alleen met [traffic] code_of_conduct_deviation = \"<besluit en reden>\" / only with [traffic] code_of_conduct_deviation = \"<decision and reason>\""
+                    ),
+                )),
+                None => Ok(()),
+            },
+        }
+    }
+
     /// The SMTP server's settings.
     pub fn server_settings(&self) -> crate::smtp::ServerSettings {
         crate::smtp::ServerSettings {
@@ -700,6 +899,7 @@ impl Config {
             max_recipients: self.smtp.max_recipients,
             max_connections: self.smtp.max_connections,
             read_timeout: Duration::from_secs(self.smtp.timeout_secs),
+            command_timeout: Duration::from_secs(self.smtp.command_timeout_secs),
             data_timeout: Duration::from_secs(self.smtp.data_timeout_secs),
             shutdown_grace: Duration::from_secs(self.smtp.shutdown_grace_secs),
         }
@@ -712,6 +912,14 @@ impl Config {
             helo_name: self.smtp.hostname.clone(),
             pool_size: self.smtp.pool_size,
             ..crate::smtp::NextHopSettings::default()
+        }
+    }
+
+    /// Who may get a notice.
+    pub fn notice_policy(&self) -> crate::bounce::NoticePolicy {
+        crate::bounce::NoticePolicy {
+            local_domains: self.organisation.local_domains.clone(),
+            trust_local_source: self.bounce.notify_local_source,
         }
     }
 
@@ -806,6 +1014,12 @@ mod tests {
             ),
             ("[exemptions]\nreport_to = [\"politie.nl\"]\n", "report_to"),
             (
+                "[policy]\non_unnotifiable = \"bounce\"\n",
+                "on_unnotifiable",
+            ),
+            ("[bounce]\nremember_days = 0\n", "remember_days"),
+            ("[bounce]\nremember_days = 1000\n", "remember_days"),
+            (
                 "[organisation]\nlocal_domains = [\"a@b\"]\n",
                 "local_domains",
             ),
@@ -826,6 +1040,10 @@ mod tests {
         let text = include_str!("../deploy/mailwacht.toml");
         let c = Config::parse(text, "deploy/mailwacht.toml").expect("example config");
         assert_eq!(c.storage.data_dir, PathBuf::from("/var/lib/mailwacht"));
+        // The directory the systemd unit creates (StateDirectory=mailwacht mailwacht-keys).
+        assert_eq!(c.key_dir(), PathBuf::from("/var/lib/mailwacht-keys"));
+        let unit = include_str!("../deploy/mailwacht.service");
+        assert!(unit.contains("StateDirectory=mailwacht mailwacht-keys"));
         // Apart from the example values it documents, the file shows the defaults.
         let mut defaults = Config::default();
         defaults.organisation.local_domains = vec!["school.example".into()];
@@ -865,19 +1083,107 @@ mod tests {
             "[traffic]\nretention_days = 0\n",
             "[traffic]\nk_anonymity = 0\n",
             "[traffic]\ninquiry_max_days = 30\n",
+            "[traffic]\nnotify_within_days = 0\n",
         ] {
             assert!(Config::parse(bad, "t").is_err(), "{bad}");
         }
+        let deviation = "code_of_conduct_deviation = \"besluit bestuur 2026-04: 60 dagen\"\n";
         let c = Config::parse(
-            "[traffic]\nretention_days = 60\ninquiry_max_days = 30\n",
+            &format!("[traffic]\nretention_days = 60\ninquiry_max_days = 30\n{deviation}"),
             "t",
         )
         .unwrap();
         assert_eq!((c.traffic.retention_days, c.traffic.k_anonymity), (60, 5));
+        let keys: Vec<&str> = c.code_deviations().iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, ["retention_days", "inquiry_max_days"]);
+        assert!(Config::default().code_deviations().is_empty());
+    }
+
+    #[test]
+    fn privacy_guardrails_need_a_declared_deviation_or_are_refused() {
+        let deviation = "code_of_conduct_deviation = \"besluit bestuur 2026-04, zie notulen\"\n";
+        // (setting, refused without a deviation, refused even with one, key named in the error)
+        let table = [
+            ("k_anonymity = 0", true, true, "k_anonymity"),
+            ("k_anonymity = 1", true, false, "k_anonymity"),
+            ("k_anonymity = 4", true, false, "k_anonymity"),
+            ("k_anonymity = 5", false, false, ""),
+            ("retention_days = 100000", true, true, "retention_days"),
+            ("retention_days = 91", true, true, "retention_days"),
+            ("retention_days = 29", true, false, "retention_days"),
+            ("retention_days = 7\ninquiry_max_days = 3", false, false, ""),
+            ("retention_days = 7\ninquiry_max_days = 7", false, false, ""),
+            (
+                "retention_days = 7\ninquiry_max_days = 8",
+                true,
+                true,
+                "inquiry_max_days",
+            ),
+            ("inquiry_max_days = 15", true, false, "inquiry_max_days"),
+            ("inquiry_max_days = 29", true, true, "inquiry_max_days"),
+            ("notify_within_days = 28", false, false, ""),
+            ("notify_within_days = 29", true, false, "notify_within_days"),
+            ("notify_within_days = 91", true, true, "notify_within_days"),
+        ];
+        for (setting, refused, always, key) in table {
+            let plain = format!("[traffic]\n{setting}\n");
+            match Config::parse(&plain, "t") {
+                Ok(_) => assert!(!refused, "{setting} accepted"),
+                Err(e) => {
+                    assert!(refused, "{setting}: {e}");
+                    assert!(e.to_string().contains(key), "{setting}: {e}");
+                    if !always {
+                        assert!(e.to_string().contains("code_of_conduct_deviation"), "{e}");
+                    }
+                }
+            }
+            let declared = format!("{plain}{deviation}");
+            assert_eq!(
+                Config::parse(&declared, "t").is_err(),
+                always,
+                "{setting} with a deviation"
+            );
+        }
+        // A deviation needs a reason of substance.
+        assert!(Config::parse(
+            "[traffic]\nretention_days = 30\ncode_of_conduct_deviation = \"ja\"\n",
+            "t"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn the_key_dir_lies_beside_the_data_dir_never_inside() {
+        let mut c = Config::default();
+        c.storage.data_dir = PathBuf::from("/var/lib/mailwacht");
+        assert_eq!(c.key_dir(), PathBuf::from("/var/lib/mailwacht-keys"));
+        c.storage.data_dir = PathBuf::from("mailwacht-data");
+        assert_eq!(c.key_dir(), PathBuf::from("./mailwacht-data-keys"));
+        let inside = "[storage]\ndata_dir = \"/srv/mw\"\n[traffic]\nkey_dir = \"/srv/mw/keys\"\n";
+        let e = Config::parse(inside, "t").unwrap_err().to_string();
+        assert!(e.contains("key_dir"), "{e}");
+        let apart =
+            "[storage]\ndata_dir = \"/srv/mw\"\n[traffic]\nkey_dir = \"/etc/mailwacht/keys\"\n";
+        assert_eq!(
+            Config::parse(apart, "t").unwrap().key_dir(),
+            PathBuf::from("/etc/mailwacht/keys")
+        );
     }
 
     #[test]
     fn host_names_are_accepted_as_next_hop() {
         assert!(Config::parse("[smtp]\nnext_hop = \"localhost:10026\"\n", "t").is_ok());
+    }
+
+    #[test]
+    fn summaries_are_per_week_or_per_day_only() {
+        use crate::traffic::summary::Unit;
+        assert_eq!(Config::default().traffic.summary_period, Unit::Week);
+        let c = Config::parse("[traffic]\nsummary_period = \"day\"\n", "t").unwrap();
+        assert_eq!(c.traffic.summary_period, Unit::Day);
+        for bad in ["hour", "month", "Week"] {
+            let text = format!("[traffic]\nsummary_period = \"{bad}\"\n");
+            assert!(Config::parse(&text, "t").is_err(), "{bad}");
+        }
     }
 }

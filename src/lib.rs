@@ -21,6 +21,8 @@
 //! - [`milter`]: the same policy before the queue (Postfix `smtpd_milters`): refuse at end of DATA.
 //! - [`smtp`]: the SMTP server Postfix talks to, and the client that relays to the next hop.
 //! - `accept`: the accept loop (connection cap, shutdown, grace) the SMTP and milter servers share.
+//! - [`queue_id`]: the id of one message (time-sortable, unique across processes and clock steps).
+//! - [`storage`]: the data directory's files: owner-only creation, who owns what, damaged or not ours.
 //! - [`cli`]: the `mailwacht` command line (thin: parses flags and calls the modules above).
 
 mod accept;
@@ -35,7 +37,9 @@ pub mod milter;
 pub mod pipeline;
 pub mod policy;
 pub mod quarantine;
+pub mod queue_id;
 pub mod rules;
 pub mod scan;
 pub mod smtp;
+pub mod storage;
 pub mod traffic;

@@ -1,15 +1,17 @@
-//! Prometheus metrics: aggregates only (messages by verdict and category, bytes, scan and relay latency,
-//! scanner and next-hop errors, open connections), served as text on `/metrics` when `[metrics] listen`
-//! is set — a loopback address only, checked when the configuration loads.
+//! Prometheus metrics: aggregates only (messages by verdict, bytes, scan and relay latency, scanner and
+//! next-hop errors, open connections), served as text on `/metrics` when `[metrics] listen` is set — a
+//! loopback address only, checked when the configuration loads.
+//!
+//! No counts per rule category: a scraped counter dates every increment to within a scrape interval, so
+//! `racistisch` going from 0 to 1 would say when one person's message was refused for racism, a figure the
+//! k-anonymous summaries ([`crate::traffic::summary`]) suppress. Category counts are in the summaries only.
 //!
 //! The counters are process-wide atomics, so the pipeline and the SMTP server record with one call and no
 //! handle. The HTTP endpoint is a few lines of tokio: it answers `GET /metrics` and nothing else.
-//! Must not: carry any address, subject, file name or other per-person value in a label.
+//! Must not: carry any address, subject, file name, rule category or other per-person value in a label.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -70,8 +72,6 @@ impl Histogram {
 struct Metrics {
     /// Messages per verdict, in [`crate::traffic::summary::VERDICTS`] order.
     verdicts: [AtomicU64; 4],
-    /// Messages per rule category (names come from the rule set, never from mail).
-    categories: Mutex<BTreeMap<String, u64>>,
     bytes: AtomicU64,
     scan: Histogram,
     relay: Histogram,
@@ -79,11 +79,32 @@ struct Metrics {
     next_hop_errors: AtomicU64,
     connections: AtomicI64,
     traffic_dropped: AtomicU64,
+    /// Damaged stores moved aside and started afresh, per [`RecoveredStore`].
+    recovered: [AtomicU64; 2],
+}
+
+/// A store that is moved aside and started afresh when it is damaged, rather than stop mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveredStore {
+    /// `traffic.sled`: a fresh database, the old records kept aside.
+    Traffic,
+    /// `quarantine.sled`: rebuilt from the quarantine files.
+    QuarantineIndex,
+}
+
+impl RecoveredStore {
+    const ALL: [RecoveredStore; 2] = [RecoveredStore::Traffic, RecoveredStore::QuarantineIndex];
+
+    fn label(self) -> &'static str {
+        match self {
+            RecoveredStore::Traffic => "traffic",
+            RecoveredStore::QuarantineIndex => "quarantine_index",
+        }
+    }
 }
 
 static METRICS: Metrics = Metrics {
     verdicts: [const { AtomicU64::new(0) }; 4],
-    categories: Mutex::new(BTreeMap::new()),
     bytes: AtomicU64::new(0),
     scan: Histogram::new(),
     relay: Histogram::new(),
@@ -91,9 +112,10 @@ static METRICS: Metrics = Metrics {
     next_hop_errors: AtomicU64::new(0),
     connections: AtomicI64::new(0),
     traffic_dropped: AtomicU64::new(0),
+    recovered: [const { AtomicU64::new(0) }; 2],
 };
 
-/// Count one handled message: its verdict, categories and size.
+/// Count one handled message: its verdict and size (not its categories, see the module docs).
 pub fn message(decision: &Decision, size: usize) {
     let name = crate::traffic::verdict_name(decision.verdict);
     if let Some(i) = crate::traffic::summary::VERDICTS
@@ -105,11 +127,6 @@ pub fn message(decision: &Decision, size: usize) {
         }
     }
     METRICS.bytes.fetch_add(size as u64, Ordering::Relaxed);
-    if let Ok(mut cats) = METRICS.categories.lock() {
-        for c in decision.categories() {
-            *cats.entry(c.to_string()).or_default() += 1;
-        }
-    }
 }
 
 /// How long analysing and scanning one message took.
@@ -137,6 +154,11 @@ pub fn traffic_dropped() {
     METRICS.traffic_dropped.fetch_add(1, Ordering::Relaxed);
 }
 
+/// A damaged store was moved aside and started afresh.
+pub fn store_recovered(store: RecoveredStore) {
+    METRICS.recovered[store as usize].fetch_add(1, Ordering::Relaxed);
+}
+
 /// An open SMTP connection; counted while the value lives.
 #[derive(Debug)]
 pub struct Connection(());
@@ -155,12 +177,6 @@ impl Drop for Connection {
     }
 }
 
-fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// The metrics in Prometheus text exposition format 0.0.4.
 pub fn render() -> String {
     let m = &METRICS;
@@ -172,16 +188,6 @@ pub fn render() -> String {
             "mailwacht_messages_total{{verdict=\"{v}\"}} {}",
             c.load(Ordering::Relaxed)
         );
-    }
-    out.push_str("# HELP mailwacht_category_messages_total Messages in which a rule of this category fired.\n# TYPE mailwacht_category_messages_total counter\n");
-    if let Ok(cats) = m.categories.lock() {
-        for (c, n) in cats.iter() {
-            let _ = writeln!(
-                out,
-                "mailwacht_category_messages_total{{category=\"{}\"}} {n}",
-                escape_label(c)
-            );
-        }
     }
     for (name, help, kind, value) in [
         (
@@ -218,6 +224,15 @@ pub fn render() -> String {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
+    out.push_str("# HELP mailwacht_store_recovered_total Damaged stores moved aside and started afresh.\n# TYPE mailwacht_store_recovered_total counter\n");
+    for store in RecoveredStore::ALL {
+        let _ = writeln!(
+            out,
+            "mailwacht_store_recovered_total{{store=\"{}\"}} {}",
+            store.label(),
+            m.recovered[store as usize].load(Ordering::Relaxed)
         );
     }
     m.scan.render(
@@ -299,10 +314,5 @@ mod tests {
         ] {
             assert!(out.contains(want), "{want} in\n{out}");
         }
-    }
-
-    #[test]
-    fn labels_are_escaped() {
-        assert_eq!(escape_label("a\"b\\c"), "a\\\"b\\\\c");
     }
 }

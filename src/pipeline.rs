@@ -3,23 +3,30 @@
 //! [`Engine`] is the pure part (analyse → scan → decide), shared by `serve` and `check` so both run exactly
 //! the same code. [`Pipeline`] adds the actions and owns the rule of rules: **`250` only when the message is
 //! safe** — relayed and accepted by the next hop, or its bounce accepted by the next hop, or durably
-//! quarantined. Every failure on the way becomes a `4xx` here, so Postfix keeps the message and retries.
+//! quarantined (or, only when `[policy] on_unnotifiable = "discard"` says so, deliberately dropped and
+//! logged). Every failure on the way becomes a `4xx` here, so Postfix keeps the message and retries.
+//!
+//! Notices go only where [`bounce::may_notify`] allows (our own senders, never automatic mail: no
+//! backscatter); a message that should go back to anyone else is kept per `[policy] on_unnotifiable`. Each
+//! notice sent is remembered ([`NoticeMemory`]), so a message Postfix sends again does not cause another.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use tracing::{info, warn};
 
-use crate::bounce::{self, BounceSettings, DsnInput, Mailer, Reason};
-use crate::config::{BounceMode, Config, ScanBackend};
+use crate::bounce::{
+    self, BounceError, BounceSettings, DsnInput, Mailer, NoticeKey, NoticeMemory, NoticePolicy,
+    Reason, Withheld,
+};
+use crate::config::{BounceMode, Config, OnUnnotifiable, ScanBackend};
 use crate::envelope::{domain_of, Envelope};
 use crate::message::{self, Analysis, Limits};
 use crate::policy::{self, Decision, PolicySettings, ScanResult, Verdict};
 use crate::quarantine::Quarantine;
 use crate::rules::{OrgContext, RuleSet, RulesError};
-use crate::scan::{BuiltinScanner, ClamdAddr, ClamdScanner, Scanner};
+use crate::scan::{BuiltinScanner, ClamdAddr, ClamdScanner, Detection, Scanner};
 use crate::smtp::client::{NextHop, Outbound};
 use crate::smtp::{Handler, Reply, Transaction};
 
@@ -38,6 +45,12 @@ pub struct Engine {
     pub scanner: Box<dyn Scanner>,
     pub bounce: BounceSettings,
     pub bounce_mode: BounceMode,
+    /// Who may get a notice (`[organisation] local_domains`, `[bounce] notify_local_source`).
+    pub notices: NoticePolicy,
+    /// What happens to a message whose sender may not get its notice.
+    pub on_unnotifiable: OnUnnotifiable,
+    /// How long a sent notice is remembered (`[bounce] remember_days`).
+    pub remember: Duration,
 }
 
 /// A configuration whose rules, hash list or templates cannot be loaded.
@@ -122,6 +135,9 @@ impl Engine {
                 template_en,
             },
             bounce_mode: config.policy.bounce_mode,
+            notices: config.notice_policy(),
+            on_unnotifiable: config.policy.on_unnotifiable,
+            remember: Duration::from_secs(config.bounce.remember_days.saturating_mul(86_400)),
         })
     }
 
@@ -191,17 +207,6 @@ pub(crate) async fn analyse_off_reactor(
     .await
 }
 
-/// A queue id for log lines, bounces and quarantine entries: seconds since the epoch and a counter, in hex.
-pub fn new_queue_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("MW{secs:X}{:05X}", n & 0xF_FFFF)
-}
-
 /// The filter stage: engine + next hop + bounce mailer + quarantine. Cheap to clone.
 #[derive(Clone)]
 pub struct Pipeline {
@@ -213,6 +218,8 @@ struct Inner {
     next_hop: NextHop,
     mailer: Mailer,
     quarantine: Arc<dyn Quarantine>,
+    /// Notices already sent, so a retried message does not repeat them.
+    memory: NoticeMemory,
     /// Where traffic records go (set once by `serve`; unset in `check` and tests: nothing recorded).
     traffic: std::sync::OnceLock<crate::traffic::Recorder>,
 }
@@ -221,7 +228,60 @@ struct Inner {
 pub(crate) struct Outcome {
     pub(crate) reply: Reply,
     pub(crate) action: &'static str,
+    /// What became of the notice to the sender.
+    pub(crate) notice: Notice,
 }
+
+impl Outcome {
+    /// An outcome that involved no notice.
+    pub(crate) fn new(reply: Reply, action: &'static str) -> Outcome {
+        Outcome {
+            reply,
+            action,
+            notice: Notice::None,
+        }
+    }
+
+    /// The same outcome, with what became of the notice.
+    fn with_notice(self, notice: Notice) -> Outcome {
+        Outcome { notice, ..self }
+    }
+}
+
+/// What became of the notice to the sender, for the log line (`notice=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Notice {
+    /// None was due.
+    None,
+    /// Handed to the next hop now.
+    Sent,
+    /// Handed to the next hop on an earlier attempt of the same message (Postfix retried it).
+    AlreadySent,
+    /// `bounce_mode = "reject"`: the `550` makes Postfix write it.
+    ByPostfix,
+    /// Due, but could not be sent; the message was safe already (quarantined).
+    Failed,
+    /// Not sent to this sender, and why.
+    Withheld(Withheld),
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::None => f.write_str("-"),
+            Notice::Sent => f.write_str("sent"),
+            Notice::AlreadySent => f.write_str("already-sent"),
+            Notice::ByPostfix => f.write_str("by-postfix"),
+            Notice::Failed => f.write_str("failed"),
+            Notice::Withheld(why) => write!(f, "withheld:{}", why.as_str()),
+        }
+    }
+}
+
+/// The kinds of notice, as the first part of a [`NoticeKey`].
+const NOTICE_BOUNCE: &[u8] = b"bounce";
+const NOTICE_INFECTED: &[u8] = b"infected";
+const NOTICE_REFUSED: &[u8] = b"refused";
 
 impl Pipeline {
     pub fn new(
@@ -229,6 +289,7 @@ impl Pipeline {
         next_hop: NextHop,
         mailer: Mailer,
         quarantine: Arc<dyn Quarantine>,
+        memory: NoticeMemory,
     ) -> Pipeline {
         Pipeline {
             inner: Arc::new(Inner {
@@ -236,6 +297,7 @@ impl Pipeline {
                 next_hop,
                 mailer,
                 quarantine,
+                memory,
                 traffic: std::sync::OnceLock::new(),
             }),
         }
@@ -258,7 +320,7 @@ impl Pipeline {
 
     /// Decide about one received message, act, and return the reply to the final dot.
     pub async fn process(&self, txn: Transaction) -> Reply {
-        let queue_id = new_queue_id();
+        let queue_id = crate::queue_id::new();
         let received = SystemTime::now();
         let engine = self.engine();
         let size = txn.data.len();
@@ -299,14 +361,14 @@ impl Pipeline {
                     reason = decision.tempfail_reason.as_deref().unwrap_or("-"),
                     "malware scan failed; deferring"
                 );
-                Outcome {
-                    reply: Reply::new(
+                Outcome::new(
+                    Reply::new(
                         451,
                         "4.7.0",
                         format!("{queue_id} temporary failure: malware scan unavailable, try again later"),
                     ),
-                    action: "tempfail",
-                }
+                    "tempfail",
+                )
             }
         };
         self.account(
@@ -340,7 +402,9 @@ impl Pipeline {
     }
 
     /// Pass the message on unchanged. Recipients the next hop refuses permanently while it accepts others
-    /// get a DSN from us first (so none is silently lost); any temporary refusal defers the whole message.
+    /// are dealt with first ([`Pipeline::refused_part`]: a notice to the sender, or kept per
+    /// `on_unnotifiable`), then the message goes to the others; any temporary refusal defers the whole
+    /// message.
     async fn relay(&self, msg: &InFlight<'_>) -> Outcome {
         let (queue_id, envelope) = (msg.queue_id, msg.envelope);
         let out = match self.inner.next_hop.begin(envelope).await {
@@ -368,6 +432,8 @@ impl Pipeline {
             return self.send_data(queue_id, out, msg.data).await;
         }
         if rejected.len() == envelope.rcpt_to.len() {
+            // The next hop's own refusal of the whole message goes back to Postfix unchanged; Postfix then
+            // applies its own bounce rules, as for any refusal by a next hop.
             let reply = out
                 .rcpt_replies
                 .first()
@@ -376,24 +442,19 @@ impl Pipeline {
             out.abort().await;
             return passed_back(queue_id, reply, "refused");
         }
-        // Mixed: tell the sender about the refused recipients, then deliver to the others.
+        // Mixed: deal with the refused recipients, then deliver to the others.
         out.abort().await;
-        if let Some(sender) = &envelope.mail_from {
-            let failed: Vec<String> = rejected.iter().map(|(a, _)| a.clone()).collect();
-            if let Err(outcome) = self
-                .notify_sender(msg, sender, &failed, Reason::Rejected(&rejected))
-                .await
-            {
-                return outcome;
-            }
-        }
+        let notice = match self.refused_part(msg, &rejected).await {
+            Ok(notice) => notice,
+            Err(outcome) => return outcome,
+        };
         let mut accepted = envelope.clone();
         accepted
             .rcpt_to
             .retain(|r| !rejected.iter().any(|(a, _)| *a == r.address));
         let out = match self.inner.next_hop.begin(&accepted).await {
             Ok(out) => out,
-            Err(e) => return next_hop_down(queue_id, &e),
+            Err(e) => return next_hop_down(queue_id, &e).with_notice(notice),
         };
         if !out.mail_reply.is_positive() || out.rcpt_replies.iter().any(|r| !r.is_positive()) {
             out.abort().await;
@@ -404,59 +465,219 @@ impl Pipeline {
                     format!("{queue_id} next hop changed its answer, try again later"),
                 ),
                 action: "deferred",
+                notice,
             };
         }
-        self.send_data(queue_id, out, msg.data).await
+        self.send_data(queue_id, out, msg.data)
+            .await
+            .with_notice(notice)
+    }
+
+    /// The recipients the next hop refused permanently while it accepted others: tell the sender (RFC 3464),
+    /// or, when the sender may not be notified or the notice is refused for good, keep that part of the
+    /// message per `on_unnotifiable` (quarantined for exactly those recipients, or dropped) — never silently.
+    /// Done once per message: a retry of the same message finds it in the notice memory and skips it.
+    /// `Err` is the outcome to answer with (a `4xx`: nothing has been delivered yet).
+    async fn refused_part(
+        &self,
+        msg: &InFlight<'_>,
+        rejected: &[(String, Reply)],
+    ) -> Result<Notice, Outcome> {
+        let queue_id = msg.queue_id;
+        let failed: Vec<String> = rejected.iter().map(|(a, _)| a.clone()).collect();
+        let mut domains: Vec<String> = failed.iter().filter_map(|a| domain_of(a)).collect();
+        domains.sort();
+        domains.dedup();
+        let key = notice_key(NOTICE_REFUSED, msg, &failed);
+        let notice = if self.remembered(msg, key).await {
+            Notice::AlreadySent
+        } else {
+            let withheld = match self.may_notify(msg) {
+                Err(why) => Some(why),
+                Ok(sender) => {
+                    match self
+                        .send_dsn(msg, sender, &failed, Reason::Rejected(rejected))
+                        .await
+                    {
+                        Ok(()) => None,
+                        Err(e) if e.is_permanent() => Some(Withheld::NoticeRefused),
+                        Err(_) => return Err(notice_deferred(queue_id)),
+                    }
+                }
+            };
+            if withheld.is_some() {
+                let mut part = msg.envelope.clone();
+                part.rcpt_to
+                    .retain(|r| rejected.iter().any(|(a, _)| *a == r.address));
+                let detections: Vec<Detection> = msg
+                    .envelope
+                    .recipients()
+                    .enumerate()
+                    .filter_map(|(i, rcpt)| {
+                        let (_, reply) = rejected.iter().find(|(a, _)| a == rcpt)?;
+                        Some(Detection {
+                            name: format!(
+                                "refused by the next hop ({})",
+                                bounce::refusal_code(reply)
+                            ),
+                            location: format!("envelope recipient {}", i + 1),
+                        })
+                    })
+                    .collect();
+                self.keep_unnotifiable(msg, &part, &detections).await?;
+            }
+            self.remember(msg, key).await;
+            withheld.map_or(Notice::Sent, Notice::Withheld)
+        };
+        // Refused recipients are never dropped without a trace (domains only: no local parts in logs).
+        warn!(
+            queue_id,
+            refused = failed.len(),
+            refused_domains = %domains.join(","),
+            notice = %notice,
+            kept = if matches!(notice, Notice::Withheld(_)) {
+                on_unnotifiable_name(msg.engine.on_unnotifiable)
+            } else {
+                "-"
+            },
+            "next hop refused some recipients permanently; delivering to the others"
+        );
+        Ok(notice)
     }
 
     async fn send_data(&self, queue_id: &str, out: Outbound, data: &[u8]) -> Outcome {
         match out.send_data(data).await {
-            Ok(reply) if reply.is_positive() => Outcome {
-                reply: Reply::new(
+            Ok(reply) if reply.is_positive() => Outcome::new(
+                Reply::new(
                     250,
                     "2.0.0",
                     format!("Ok: {queue_id} passed, next hop: {}", reply_summary(&reply)),
                 ),
-                action: "relayed",
-            },
+                "relayed",
+            ),
             Ok(reply) => passed_back(queue_id, reply, "refused"),
             Err(e) => next_hop_down(queue_id, &e),
         }
     }
 
-    /// Send the message back to its sender (WereldKidz 6.5); recipients get nothing.
+    /// Send the message back to its sender (WereldKidz 6.5); recipients get nothing. A sender who may not be
+    /// notified gets nothing either: the message is kept per `on_unnotifiable`.
     async fn bounce(&self, msg: &InFlight<'_>, decision: &Decision) -> Outcome {
         let rules = msg.engine.hit_rules(decision);
         let reason = Reason::Rules(&rules);
-        // Never bounce to a null sender or to automatic mail (no loops, no backscatter): refuse instead, and
-        // Postfix handles it as it handles any refused bounce.
-        let sender = match &msg.envelope.mail_from {
-            Some(s) if msg.engine.bounce_mode == BounceMode::Dsn && !msg.auto_generated => s,
-            _ => {
-                return Outcome {
-                    reply: bounce::reject_reply(&reason),
-                    action: "rejected",
+        let sender = match self.may_notify(msg) {
+            Ok(sender) => sender,
+            Err(why) => return self.unnotifiable(msg, decision, why).await,
+        };
+        if msg.engine.bounce_mode == BounceMode::Reject {
+            // Postfix writes the bounce on this 550 (after the queue); the sender may get it.
+            return Outcome {
+                reply: bounce::reject_reply(&reason),
+                action: "rejected",
+                notice: Notice::ByPostfix,
+            };
+        }
+        let failed: Vec<String> = msg.envelope.recipients().map(String::from).collect();
+        let key = notice_key(NOTICE_BOUNCE, msg, &failed);
+        let notice = if self.remembered(msg, key).await {
+            Notice::AlreadySent
+        } else {
+            match self.send_dsn(msg, sender, &failed, reason).await {
+                Ok(()) => {
+                    self.remember(msg, key).await;
+                    Notice::Sent
                 }
+                Err(e) if e.is_permanent() => {
+                    return self
+                        .unnotifiable(msg, decision, Withheld::NoticeRefused)
+                        .await
+                }
+                Err(_) => return notice_deferred(msg.queue_id),
             }
         };
-        let failed: Vec<String> = msg.envelope.recipients().map(String::from).collect();
-        match self.notify_sender(msg, sender, &failed, reason).await {
-            Ok(()) => Outcome {
-                reply: Reply::new(
-                    250,
-                    "2.7.0",
-                    format!(
-                        "Ok: {} not delivered, returned to sender (policy)",
-                        msg.queue_id
-                    ),
+        Outcome {
+            reply: Reply::new(
+                250,
+                "2.7.0",
+                format!(
+                    "Ok: {} not delivered, returned to sender (policy)",
+                    msg.queue_id
                 ),
-                action: "bounced",
-            },
-            Err(outcome) => outcome,
+            ),
+            action: "bounced",
+            notice,
         }
     }
 
-    /// Keep the infected message apart (WereldKidz 8.5), then tell the sender; recipients get nothing.
+    /// A policy bounce whose sender may not be notified: quarantined with the rules that hit (ICT can
+    /// release a mistake) or, when configured, dropped. `250` either way: a notice can never go out, so a
+    /// retry would not help.
+    async fn unnotifiable(
+        &self,
+        msg: &InFlight<'_>,
+        decision: &Decision,
+        why: Withheld,
+    ) -> Outcome {
+        let mut detections: Vec<Detection> = Vec::new();
+        for hit in &decision.hits {
+            let d = Detection {
+                name: format!("{} [{}]", hit.rule_id, hit.category),
+                location: hit.location.to_string(),
+            };
+            if !detections.contains(&d) {
+                detections.push(d);
+            }
+        }
+        if let Err(outcome) = self.keep_unnotifiable(msg, msg.envelope, &detections).await {
+            return outcome;
+        }
+        let (text, action) = match msg.engine.on_unnotifiable {
+            OnUnnotifiable::Quarantine => ("quarantined", "quarantined"),
+            OnUnnotifiable::Discard => ("discarded", "discarded"),
+        };
+        Outcome {
+            reply: Reply::new(
+                250,
+                "2.7.0",
+                format!(
+                    "Ok: {} not delivered (policy), {text}; sender not notified",
+                    msg.queue_id
+                ),
+            ),
+            action,
+            notice: Notice::Withheld(why),
+        }
+    }
+
+    /// Keep (the part of) a message that cannot go back to its sender, per `on_unnotifiable`: stored durably
+    /// in the quarantine for `envelope`'s recipients with `detections` as the reason, or nothing. `Err` is
+    /// the `4xx` to answer when the store fails.
+    async fn keep_unnotifiable(
+        &self,
+        msg: &InFlight<'_>,
+        envelope: &Envelope,
+        detections: &[Detection],
+    ) -> Result<(), Outcome> {
+        if msg.engine.on_unnotifiable == OnUnnotifiable::Discard {
+            return Ok(());
+        }
+        let stored =
+            self.inner
+                .quarantine
+                .store(msg.queue_id, envelope, msg.data, detections, msg.received);
+        let stored_id = stored.await.map_err(|e| {
+            warn!(queue_id = msg.queue_id, error = %e, "quarantine store failed");
+            internal_error(msg.queue_id)
+        })?;
+        // The id was taken by an entry of an earlier process: the quarantine chose a new one.
+        if stored_id != msg.queue_id {
+            warn!(queue_id = msg.queue_id, stored_as = %stored_id, "queue id already in the quarantine; stored under a new id");
+        }
+        Ok(())
+    }
+
+    /// Keep the infected message apart (WereldKidz 8.5), then tell the sender if they may be told;
+    /// recipients get nothing.
     async fn quarantine(&self, msg: &InFlight<'_>, decision: &Decision) -> Outcome {
         let queue_id = msg.queue_id;
         let stored = self.inner.quarantine.store(
@@ -466,25 +687,48 @@ impl Pipeline {
             &decision.detections,
             msg.received,
         );
-        if let Err(e) = stored.await {
-            warn!(queue_id, error = %e, "quarantine store failed");
-            return internal_error(queue_id);
-        }
-        // The message is safe now; a failed notice must not make Postfix send it again.
-        if let (Some(sender), false) = (&msg.envelope.mail_from, msg.auto_generated) {
-            let failed: Vec<String> = msg.envelope.recipients().map(String::from).collect();
-            let reason = Reason::Infected(&decision.detections);
-            if self
-                .notify_sender(msg, sender, &failed, reason)
-                .await
-                .is_err()
-            {
-                warn!(
-                    queue_id,
-                    "quarantined, but the notice to the sender could not be sent"
-                );
+        let stored_id = match stored.await {
+            Ok(id) => id,
+            Err(e) => {
+                warn!(queue_id, error = %e, "quarantine store failed");
+                return internal_error(queue_id);
             }
-        }
+        };
+        // The id was taken by an entry of an earlier process: the quarantine chose a new one, and the reply
+        // and the notice name the id the message is stored under.
+        let renamed;
+        let msg = if stored_id == queue_id {
+            msg
+        } else {
+            warn!(queue_id, stored_as = %stored_id, "queue id already in the quarantine; stored under a new id");
+            renamed = InFlight {
+                queue_id: &stored_id,
+                original_headers: msg.original_headers.clone(),
+                ..*msg
+            };
+            &renamed
+        };
+        let queue_id = msg.queue_id;
+        // The message is safe now; a failed notice must not make Postfix send it again.
+        let notice = match self.may_notify(msg) {
+            Err(why) => Notice::Withheld(why),
+            Ok(sender) => {
+                let failed: Vec<String> = msg.envelope.recipients().map(String::from).collect();
+                let key = notice_key(NOTICE_INFECTED, msg, &failed);
+                if self.remembered(msg, key).await {
+                    Notice::AlreadySent
+                } else {
+                    let reason = Reason::Infected(&decision.detections);
+                    match self.send_dsn(msg, sender, &failed, reason).await {
+                        Ok(()) => {
+                            self.remember(msg, key).await;
+                            Notice::Sent
+                        }
+                        Err(_) => Notice::Failed,
+                    }
+                }
+            }
+        };
         Outcome {
             reply: Reply::new(
                 250,
@@ -492,17 +736,31 @@ impl Pipeline {
                 format!("Ok: {queue_id} quarantined (infected), not delivered"),
             ),
             action: "quarantined",
+            notice,
         }
     }
 
-    /// Build a DSN for `failed` and hand it to the next hop; the error is the outcome to answer with (a `4xx`).
-    async fn notify_sender(
+    /// May this message's sender get a notice? The sender's address when yes.
+    fn may_notify<'m>(&self, msg: &InFlight<'m>) -> Result<&'m str, Withheld> {
+        let sender = msg.envelope.mail_from.as_deref();
+        bounce::may_notify(
+            &msg.engine.notices,
+            sender,
+            &msg.envelope.xforward,
+            msg.auto_generated,
+        )?;
+        sender.ok_or(Withheld::NullSender)
+    }
+
+    /// Build a DSN for `failed` and hand it to the next hop. Errors are logged here (no addresses);
+    /// [`BounceError::is_permanent`] tells the caller whether a retry could help.
+    async fn send_dsn(
         &self,
         msg: &InFlight<'_>,
         sender: &str,
         failed: &[String],
         reason: Reason<'_>,
-    ) -> Result<(), Outcome> {
+    ) -> Result<(), BounceError> {
         let queue_id = msg.queue_id;
         let input = DsnInput {
             queue_id,
@@ -515,20 +773,86 @@ impl Pipeline {
         let dsn =
             bounce::build_dsn(&msg.engine.bounce, &input, SystemTime::now()).map_err(|e| {
                 warn!(queue_id, error = %e, "cannot build bounce");
-                internal_error(queue_id)
+                e
             })?;
         self.inner.mailer.send(sender, &dsn).await.map_err(|e| {
-            warn!(queue_id, error = %e, "bounce not accepted by next hop");
-            Outcome {
-                reply: Reply::new(
-                    451,
-                    "4.4.1",
-                    format!("{queue_id} cannot hand the bounce to the next hop, try again later"),
-                ),
-                action: "deferred",
-            }
+            warn!(queue_id, error = %e, permanent = e.is_permanent(), "bounce not accepted by next hop");
+            e
         })
     }
+
+    /// True when this notice was sent on an earlier attempt of the message. A memory that cannot be read
+    /// counts as "not sent": at worst the sender hears twice, and the message is never held up.
+    async fn remembered(&self, msg: &InFlight<'_>, key: NoticeKey) -> bool {
+        let seen = self
+            .inner
+            .memory
+            .seen(key, SystemTime::now(), msg.engine.remember)
+            .await;
+        seen.unwrap_or_else(|e| {
+            warn!(queue_id = msg.queue_id, error = %e, "notice memory unreadable; the notice is sent");
+            false
+        })
+    }
+
+    /// Remember a notice as sent. A failure is logged and otherwise ignored: the message goes on, and a
+    /// retry of it may repeat the notice.
+    async fn remember(&self, msg: &InFlight<'_>, key: NoticeKey) {
+        let written = self
+            .inner
+            .memory
+            .remember(key, SystemTime::now(), msg.engine.remember)
+            .await;
+        if let Err(e) = written {
+            warn!(
+                queue_id = msg.queue_id,
+                error = %e,
+                "notice memory not written; a retry of this message may repeat the notice"
+            );
+        }
+    }
+}
+
+/// What identifies a notice: its kind, the message bytes, the envelope (sender, recipients, and the XFORWARD
+/// attributes, whose `IDENT` is Postfix's queue id), and the recipients it is about. Postfix sends the same
+/// queue file with the same attributes on every retry, so a retry gets the same key; two messages Postfix
+/// queued separately never do (each got its own `Received:` line and queue id).
+fn notice_key(kind: &[u8], msg: &InFlight<'_>, failed: &[String]) -> NoticeKey {
+    let envelope = msg.envelope;
+    let sender = envelope.mail_from.as_deref().unwrap_or("");
+    let rcpts = (envelope.rcpt_to.len() as u64).to_be_bytes();
+    let attributes = (envelope.xforward.len() as u64).to_be_bytes();
+    let parts = [kind, msg.data, sender.as_bytes(), &rcpts]
+        .into_iter()
+        .chain(envelope.recipients().map(str::as_bytes))
+        .chain(std::iter::once(attributes.as_slice()))
+        .chain(
+            envelope
+                .xforward
+                .iter()
+                .flat_map(|(name, value)| [name.as_bytes(), value.as_bytes()]),
+        )
+        .chain(failed.iter().map(|f| f.as_bytes()));
+    NoticeKey::new(parts)
+}
+
+fn on_unnotifiable_name(on: OnUnnotifiable) -> &'static str {
+    match on {
+        OnUnnotifiable::Quarantine => "quarantined",
+        OnUnnotifiable::Discard => "discarded",
+    }
+}
+
+/// A notice that could not be handed on (yet): Postfix keeps the message and retries.
+fn notice_deferred(queue_id: &str) -> Outcome {
+    Outcome::new(
+        Reply::new(
+            451,
+            "4.4.1",
+            format!("{queue_id} cannot hand the bounce to the next hop, try again later"),
+        ),
+        "deferred",
+    )
 }
 
 /// One message on its way through the pipeline: what the actions need besides the decision.
@@ -554,27 +878,27 @@ impl Handler for Pipeline {
 }
 
 fn internal_error(queue_id: &str) -> Outcome {
-    Outcome {
-        reply: Reply::new(
+    Outcome::new(
+        Reply::new(
             451,
             "4.3.0",
             format!("{queue_id} internal error, try again later"),
         ),
-        action: "deferred",
-    }
+        "deferred",
+    )
 }
 
 fn next_hop_down(queue_id: &str, error: &crate::smtp::client::RelayError) -> Outcome {
     warn!(queue_id, error = %error, "next hop unavailable");
     crate::metrics::next_hop_error();
-    Outcome {
-        reply: Reply::new(
+    Outcome::new(
+        Reply::new(
             451,
             "4.4.1",
             format!("{queue_id} next hop unavailable, try again later"),
         ),
-        action: "deferred",
-    }
+        "deferred",
+    )
 }
 
 /// A next-hop refusal passed back upstream with its class kept (4xx stays 4xx, 5xx stays 5xx).
@@ -594,14 +918,14 @@ fn passed_back(queue_id: &str, reply: Reply, action: &'static str) -> Outcome {
     } else {
         "deferred"
     };
-    Outcome {
-        reply: Reply::new(
+    Outcome::new(
+        Reply::new(
             code,
             &status,
             format!("{queue_id} next hop said: {}", reply_summary(&reply)),
         ),
         action,
-    }
+    )
 }
 
 /// The next hop's reply in one line, bounded.
@@ -667,6 +991,7 @@ pub(crate) fn log_message(
         sender_domain = %sender_domain,
         rcpts = envelope.rcpt_to.len(),
         rcpt_domains = %rcpt_domains.join(","),
+        notice = %outcome.notice,
         "message"
     );
 }
@@ -677,6 +1002,66 @@ pub const BOUNCE_TIMEOUT: Duration = Duration::from_secs(60);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quarantine::QuarantineError;
+    use crate::scan::{BoxFuture, Detection};
+
+    /// A quarantine that stores every message under another id, as after a clash with an earlier process.
+    struct Renaming;
+
+    impl Quarantine for Renaming {
+        fn store<'a>(
+            &'a self,
+            _id: &'a str,
+            _envelope: &'a Envelope,
+            _raw: &'a [u8],
+            _detections: &'a [Detection],
+            _received: SystemTime,
+        ) -> BoxFuture<'a, Result<String, QuarantineError>> {
+            Box::pin(async { Ok("MWRENAMED".to_string()) })
+        }
+    }
+
+    /// The reply names the id the message is stored under, not the one it was received as (the id `quarantine
+    /// show` knows). A null sender: no notice, so nothing is sent.
+    #[tokio::test]
+    async fn a_message_stored_under_a_new_id_is_answered_with_that_id() {
+        let config = Config::load(None).expect("defaults");
+        let engine = Engine::from_config(&config).expect("engine");
+        let unused = "127.0.0.1:9";
+        let mailer = Mailer::new(unused, "localhost", Duration::from_secs(1)).expect("mailer");
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let pipeline = Pipeline::new(
+            engine,
+            NextHop::new(config.next_hop_settings()),
+            mailer,
+            Arc::new(Renaming),
+            NoticeMemory::new(tmp.path().join("notices")),
+        );
+        let eicar = [
+            &b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$"[..],
+            b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*",
+        ]
+        .concat();
+        let mut data = b"Subject: rapport\r\n\r\n".to_vec();
+        data.extend_from_slice(&eicar);
+        data.extend_from_slice(b"\r\n");
+        let txn = Transaction {
+            peer: "127.0.0.1:25".parse().expect("addr"),
+            helo: "localhost".into(),
+            envelope: Envelope {
+                mail_from: None,
+                rcpt_to: vec![crate::envelope::Recipient {
+                    address: "ouder@example.org".into(),
+                    params: vec![],
+                }],
+                ..Envelope::default()
+            },
+            data,
+        };
+        let reply = pipeline.process(txn).await;
+        assert_eq!(reply.code, 250, "{reply:?}");
+        assert!(reply.lines.join(" ").contains("MWRENAMED"), "{reply:?}");
+    }
 
     /// Inline or on the blocking pool, a message gets the same analysis and comes back unchanged.
     #[tokio::test]

@@ -170,3 +170,52 @@ fn unreadable_message_is_an_error_not_a_verdict() {
         .join("fixtures")
         .is_dir());
 }
+
+#[test]
+fn privacy_settings_beyond_the_code_are_refused_unless_a_deviation_is_declared() {
+    let config = tempfile::NamedTempFile::new().expect("tmp");
+    let cfg = config.path().to_str().expect("path");
+    let deviation = "code_of_conduct_deviation = \"besluit bestuur 2026-04, zie notulen\"\n";
+    // (settings, exit code without a deviation, with one, key named in the error)
+    let table = [
+        ("k_anonymity = 0", 2, 2, "k_anonymity"),
+        ("k_anonymity = 1", 2, 0, "k_anonymity"),
+        ("retention_days = 100000", 2, 2, "retention_days"),
+        ("inquiry_max_days = 40", 2, 2, "inquiry_max_days"),
+        ("retention_days = 35", 2, 0, "retention_days"),
+        ("inquiry_max_days = 21", 2, 0, "inquiry_max_days"),
+    ];
+    for (setting, plain, declared, key) in table {
+        std::fs::write(config.path(), format!("[traffic]\n{setting}\n")).expect("write");
+        let out = mailwacht(&["--config", cfg, "config"]);
+        assert_eq!(out.status.code(), Some(plain), "{setting}");
+        assert!(stderr(&out).contains(key), "{setting}: {}", stderr(&out));
+        std::fs::write(config.path(), format!("[traffic]\n{setting}\n{deviation}")).expect("write");
+        let out = mailwacht(&["--config", cfg, "config"]);
+        assert_eq!(out.status.code(), Some(declared), "{setting} declared");
+        if declared == 0 {
+            // Accepted, but said out loud, and the declaration shows in the effective configuration.
+            assert!(
+                stderr(&out).contains("WARNING") && stderr(&out).contains(key),
+                "{}",
+                stderr(&out)
+            );
+            assert!(
+                stdout(&out).contains("besluit bestuur 2026-04"),
+                "{}",
+                stdout(&out)
+            );
+        }
+    }
+    // The defaults need no declaration and warn about nothing; the key directory shown is not in the data
+    // directory.
+    let out = mailwacht(&["config"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!stderr(&out).contains("WARNING"), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("# pseudonym keys: "),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("-keys"), "{}", stdout(&out));
+}

@@ -494,6 +494,37 @@ EOF
     WHY=""
 }
 
+# No backscatter (issue 12): an infected message from a forged internet sender is quarantined and the forged
+# sender, a third party, gets nothing. Submitted from loopback, which Postfix marks XFORWARD SOURCE=LOCAL: the
+# default configuration must not trust that either.
+s_no_backscatter() {
+    local id="forged-$UNIQ" file="$PRIV/msg/forged.eml" forged="victim-$UNIQ@example.org"
+    python3 - "$file" "$id" "$PRIV/msg/eicar.com" "$forged" <<'EOF'
+import sys
+from email.message import EmailMessage
+m = EmailMessage()
+m["From"] = sys.argv[4]; m["To"] = "juf@school.example"
+m["Subject"] = f"e2e {sys.argv[2]}"; m["X-E2E-Id"] = sys.argv[2]
+m.set_content("Zie de factuur in de bijlage.\n")
+m.add_attachment(open(sys.argv[3], "rb").read(), maintype="application", subtype="octet-stream",
+                 filename="factuur.com")
+open(sys.argv[1], "wb").write(bytes(m))
+EOF
+    send_file "$file" "$forged" "$SENDER" >/dev/null || { WHY="Postfix did not accept the message"; return 1; }
+    quarantined() { "$MW_BIN" --config "$PRIV/mailwacht.toml" quarantine list 2>/dev/null | grep -q "$forged"; }
+    # mailwacht answers 250 only after any notice was handed to Postfix: with the queue empty, a notice
+    # would be in the sink by now.
+    poll 60 eval 'quarantined && queue_empty' ||
+        { WHY="not quarantined within 60 s ($(queue_state_all))"; return 1; }
+    local n
+    n=$(sink_count --id "$forged")
+    [ "$n" = 0 ] || { WHY="$n messages to or about the forged sender left"; return 1; }
+    n=$(sink_count --id "$id")
+    [ "$n" = 0 ] || { WHY="the recipient got the infected message"; return 1; }
+    grep -q 'notice=withheld:external-sender' "$PRIV/mailwacht.log" ||
+        { WHY="no log line saying why no notice went out"; return 1; }
+}
+
 s_clamd_down() {
     local id="clamdown-$UNIQ" file="$PRIV/msg/clamdown.eml" qid
     message "$file" "$id" "" "Beste ouders, de schoolfoto's komen volgende week."
@@ -578,6 +609,7 @@ if [ "$CLAMD_SUPPORT" = 1 ]; then
 else
     skip eicar-quarantined-via-clamd "needs issue 3 (clamd backend)"
 fi
+scenario no-backscatter-to-forged-sender s_no_backscatter
 scenario persoonlijk-delivered s_personal
 scenario mailwacht-down-defers-then-delivers-once s_mailwacht_down
 if [ "$CLAMD_SUPPORT" = 1 ]; then

@@ -6,9 +6,11 @@
 //! to review — that is the access control. When no daemon answers, the CLI opens the store itself and calls
 //! the same [`Service::handle`] (offline mode), so both paths run the same code.
 //!
-//! Every content reveal (`show --raw`), export, release and delete is written to the [`audit`] log before
-//! the content leaves (reveal, export) or once the action is done (release, delete); if the audit entry
-//! cannot be written, content is not revealed. Must not: log content, subjects or file names.
+//! Every content reveal (`show --raw`), export, release and delete needs a reason of substance
+//! ([`check_reason`], enforced here so the socket and the CLI are held to the same rule) and is written to
+//! the [`audit`] log before the content leaves (reveal, export) or once the action is done (release,
+//! delete); if the audit entry cannot be written, content is not revealed. Must not: log content, subjects
+//! or file names.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,7 +28,7 @@ pub mod client;
 pub mod server;
 pub mod traffic;
 
-pub use audit::{AuditEntry, AuditLog, Verification};
+pub use audit::{AuditEntry, AuditLog, Settled, Verification};
 pub use traffic::{TrafficRequest, TrafficResponse, TrafficService};
 
 /// One request on the admin socket.
@@ -105,6 +107,9 @@ pub enum Response {
     Audit {
         entries: Vec<AuditEntry>,
         verification: Verification,
+        /// SHA-256 of each entry's line, in the order of `entries` (compare with the shipped copy).
+        #[serde(default)]
+        hashes: Vec<String>,
     },
     Traffic(TrafficResponse),
     Error {
@@ -128,14 +133,25 @@ fn error(message: impl std::fmt::Display) -> String {
     message.to_string()
 }
 
-/// A reason is required for actions that reveal or change content.
-fn required_reason(reason: Option<&str>, action: &str) -> Result<String, String> {
-    match reason.map(str::trim) {
-        Some(r) if !r.is_empty() => Ok(r.to_string()),
-        _ => Err(error(format!(
-            "{action} needs --reason TEXT (it goes to the audit log)"
-        ))),
+/// Shortest reason accepted for an action that reveals or moves content (the same bar as an inquiry's).
+pub const REASON_MIN_CHARS: usize = 10;
+
+/// The reason for `action`, trimmed, when it says something: at least [`REASON_MIN_CHARS`] characters with
+/// a letter among them ("x", "." or "1234567890" say nothing an auditor can check later).
+pub fn check_reason(reason: Option<&str>, action: &str) -> Result<String, String> {
+    let reason = reason.map(str::trim).unwrap_or_default();
+    if reason.is_empty() {
+        return Err(error(format!(
+            "{action} needs --reason TEXT: why you need this message (it goes to the audit log)"
+        )));
     }
+    if reason.chars().count() < REASON_MIN_CHARS || !reason.chars().any(char::is_alphabetic) {
+        return Err(error(format!(
+            "{action}: --reason {reason:?} says too little; give the why in words, at least \
+             {REASON_MIN_CHARS} characters (e.g. \"melding helpdesk 1234, bijlage naar CERT\")"
+        )));
+    }
+    Ok(reason.to_string())
 }
 
 impl Service {
@@ -146,19 +162,60 @@ impl Service {
         next_hop: NextHopSettings,
         limits: Limits,
     ) -> Service {
-        Service {
+        let service = Service {
             store,
             audit,
             next_hop,
             limits,
             traffic: None,
-        }
+        };
+        service.tell_audit_what_the_stores_hold();
+        service
     }
 
     /// Also answer traffic requests from `traffic`.
     pub fn with_traffic(mut self, traffic: TrafficService) -> Service {
         self.traffic = Some(traffic);
+        self.tell_audit_what_the_stores_hold();
         self
+    }
+
+    /// What the stores hold that implies an audit log existed ("the quarantine holds 3 messages"): with no
+    /// log entries and no head, that means the log was deleted.
+    fn stored_history(&self) -> Option<String> {
+        let mut held = Vec::new();
+        match self.store.list(UNIX_EPOCH) {
+            Ok(entries) if entries.len() == 1 => held.push("the quarantine holds 1 message".into()),
+            Ok(entries) if !entries.is_empty() => {
+                held.push(format!("the quarantine holds {} messages", entries.len()))
+            }
+            Ok(_) => {}
+            // Not evidence either way; the audit list says what it can.
+            Err(e) => tracing::warn!(error = %e, "cannot count the quarantine for the audit check"),
+        }
+        match self.traffic.as_ref().map(|t| t.store().inquiries()) {
+            Some(Ok(inquiries)) if inquiries.len() == 1 => held.push("1 inquiry was opened".into()),
+            Some(Ok(inquiries)) if !inquiries.is_empty() => {
+                held.push(format!("{} inquiries were opened", inquiries.len()))
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "cannot count the inquiries for the audit check")
+            }
+            _ => {}
+        }
+        (!held.is_empty()).then(|| held.join(" and "))
+    }
+
+    fn tell_audit_what_the_stores_hold(&self) {
+        if let Err(e) = self.audit.expect_history(self.stored_history()) {
+            tracing::error!(error = %e, "audit log state");
+        }
+    }
+
+    /// At daemon start: record any damage found in the audit log as break entries and anchor its head
+    /// ([`AuditLog::settle`]), as `uid` (the daemon).
+    pub fn settle_audit(&self, uid: u32, now: SystemTime) -> Result<Settled, String> {
+        self.audit.settle(now, uid).map_err(error)
     }
 
     /// Retention (WereldKidz 6.7: nothing kept longer than needed): delete entries older than
@@ -177,6 +234,15 @@ impl Service {
                 .map_err(error)?;
         }
         Ok(purged)
+    }
+
+    /// Close the inquiries whose window has ended, audited as `uid` (the daemon's hourly run; see
+    /// [`TrafficService::close_ended`]). Returns their ids.
+    pub fn close_ended_inquiries(&self, uid: u32, now: SystemTime) -> Result<Vec<u64>, String> {
+        match &self.traffic {
+            Some(t) => t.close_ended(&self.audit, uid, now),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Answer one request from `uid` at `now`.
@@ -201,9 +267,13 @@ impl Service {
                 })
             }
             Request::Show { id, raw, reason } => {
+                let reason = if raw {
+                    Some(check_reason(reason.as_deref(), "show --raw")?)
+                } else {
+                    None
+                };
                 let (entry, bytes) = self.get_raw(&id).await?;
-                let raw_base64 = if raw {
-                    let reason = required_reason(reason.as_deref(), "show --raw")?;
+                let raw_base64 = if let Some(reason) = reason {
                     self.audit
                         .append(now, uid, "show-raw", &id, &reason, "")
                         .map_err(error)?;
@@ -228,9 +298,10 @@ impl Service {
                 })
             }
             Request::Export { id, reason } => {
+                let reason = check_reason(reason.as_deref(), "export")?;
                 let (_, bytes) = self.get_raw(&id).await?;
                 self.audit
-                    .append(now, uid, "export", &id, reason.as_deref().unwrap_or(""), "")
+                    .append(now, uid, "export", &id, &reason, "")
                     .map_err(error)?;
                 Ok(Response::Exported {
                     id,
@@ -238,7 +309,7 @@ impl Service {
                 })
             }
             Request::Delete { id, reason } => {
-                let reason = required_reason(Some(&reason), "delete")?;
+                let reason = check_reason(Some(&reason), "delete")?;
                 self.store.get(&id).map_err(error)?;
                 self.store.delete(&id).await.map_err(error)?;
                 self.audit
@@ -247,7 +318,7 @@ impl Service {
                 Ok(Response::Deleted { id })
             }
             Request::Release { id, reason, to } => {
-                let reason = required_reason(Some(&reason), "release")?;
+                let reason = check_reason(Some(&reason), "release")?;
                 let (entry, bytes) = self.get_raw(&id).await?;
                 let recipients = match to {
                     Some(to) => {
@@ -284,10 +355,14 @@ impl Service {
                 None => Err(error("the traffic store is not open")),
             },
             Request::AuditList => {
-                let (entries, verification) = audit::read(self.audit.path()).map_err(error)?;
+                let report = self
+                    .audit
+                    .report(self.stored_history().as_deref())
+                    .map_err(error)?;
                 Ok(Response::Audit {
-                    entries,
-                    verification,
+                    entries: report.entries,
+                    verification: report.verification,
+                    hashes: report.hashes,
                 })
             }
         }

@@ -186,6 +186,7 @@ fn action_name(request: &Request) -> &'static str {
             crate::admin::TrafficRequest::InquiryOpen { .. } => "inquiry-open",
             crate::admin::TrafficRequest::InquiryReport { .. } => "inquiry-report",
             crate::admin::TrafficRequest::InquiryClose { .. } => "inquiry-close",
+            crate::admin::TrafficRequest::InquiryNotified { .. } => "inquiry-notified",
             crate::admin::TrafficRequest::InquiryList => "inquiry-list",
         },
     }

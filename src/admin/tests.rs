@@ -17,6 +17,9 @@ fn at(secs: u64) -> SystemTime {
 }
 
 async fn service(dir: &std::path::Path, next_hop: &str) -> (Service, String) {
+    // As the daemon does at its first start: the audit head exists before anything is quarantined.
+    let audit = AuditLog::open(dir.join("audit.log")).expect("audit");
+    audit.settle(at(1), 0).expect("settle");
     let (store, _) = Store::open(dir).expect("open");
     let analysis = message::analyse(MAIL, &Limits::default());
     let part = analysis.attachments[0].part;
@@ -41,7 +44,6 @@ async fn service(dir: &std::path::Path, next_hop: &str) -> (Service, String) {
         )
         .await
         .expect("store");
-    let audit = AuditLog::open(dir.join("audit.log")).expect("audit");
     let settings = NextHopSettings {
         address: next_hop.into(),
         connect_timeout: Duration::from_secs(2),
@@ -191,11 +193,11 @@ async fn unknown_and_malicious_ids_are_clear_errors() {
             },
             Request::Export {
                 id: id.into(),
-                reason: None,
+                reason: Some("melding helpdesk 42".into()),
             },
             Request::Delete {
                 id: id.into(),
-                reason: "r".into(),
+                reason: "onderzoek afgerond".into(),
             },
         ] {
             let r = svc.handle(1000, request.clone(), at(2000)).await;
@@ -217,7 +219,7 @@ async fn export_and_delete_are_audited_and_listed() {
             7,
             Request::Export {
                 id: "MW1".into(),
-                reason: Some("naar CERT".into()),
+                reason: Some("naar CERT voor analyse".into()),
             },
             at(2000),
         )
@@ -228,7 +230,7 @@ async fn export_and_delete_are_audited_and_listed() {
             7,
             Request::Delete {
                 id: "MW1".into(),
-                reason: "onderzocht".into(),
+                reason: "onderzocht, klaar".into(),
             },
             at(3000),
         )
@@ -240,6 +242,7 @@ async fn export_and_delete_are_audited_and_listed() {
     let Response::Audit {
         entries,
         verification,
+        ..
     } = r
     else {
         panic!("{r:?}")
@@ -286,5 +289,97 @@ async fn retention_purge_is_audited() {
     assert_eq!(
         audit_actions(&svc),
         vec![("purge".into(), "retention 1 days".into(), 0)]
+    );
+}
+
+/// Every request that reveals or moves content needs a reason of substance, in the service itself (so the
+/// socket is held to it too, not only the CLI); a refused request reveals, changes and audits nothing.
+#[tokio::test]
+async fn content_requests_without_a_reason_of_substance_are_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (svc, _) = service(tmp.path(), &dead_addr()).await;
+    let weak: [Option<&str>; 6] = [
+        None,
+        Some(""),
+        Some("   \t "),
+        Some("CERT"),
+        Some("1234567890"),
+        Some(".........."),
+    ];
+    for reason in weak {
+        let owned = reason.map(String::from);
+        let requests = [
+            Request::Show {
+                id: "MW1".into(),
+                raw: true,
+                reason: owned.clone(),
+            },
+            Request::Export {
+                id: "MW1".into(),
+                reason: owned.clone(),
+            },
+            Request::Release {
+                id: "MW1".into(),
+                reason: owned.clone().unwrap_or_default(),
+                to: None,
+            },
+            Request::Delete {
+                id: "MW1".into(),
+                reason: owned.clone().unwrap_or_default(),
+            },
+        ];
+        for request in requests {
+            let r = svc.handle(1000, request.clone(), at(2000)).await;
+            match r {
+                Response::Error { message } => {
+                    assert!(message.contains("--reason"), "{request:?}: {message}")
+                }
+                other => panic!("{request:?} was answered: {other:?}"),
+            }
+        }
+    }
+    assert!(audit_actions(&svc).is_empty());
+    assert_eq!(
+        svc.store.get("MW1").expect("still there").status,
+        Status::Held
+    );
+    // Ten characters with words in them pass, trimmed.
+    let r = svc
+        .handle(
+            1000,
+            Request::Export {
+                id: "MW1".into(),
+                reason: Some("  naar CERT!  ".into()),
+            },
+            at(2000),
+        )
+        .await;
+    assert!(matches!(r, Response::Exported { .. }), "{r:?}");
+    assert_eq!(
+        audit_actions(&svc),
+        vec![("export".into(), "naar CERT!".into(), 1000)]
+    );
+}
+
+/// `audit list` through the service reports a log deleted while the quarantine holds mail.
+#[tokio::test]
+async fn a_deleted_audit_log_with_a_full_quarantine_is_reported() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (svc, _) = service(tmp.path(), &dead_addr()).await;
+    let r = svc.handle(7, Request::AuditList, at(3000)).await;
+    assert!(
+        matches!(&r, Response::Audit { verification, .. } if verification.intact),
+        "{r:?}"
+    );
+    std::fs::remove_file(tmp.path().join("audit.head")).expect("rm head");
+    let r = svc.handle(7, Request::AuditList, at(3000)).await;
+    let Response::Audit { verification, .. } = r else {
+        panic!("{r:?}")
+    };
+    assert!(!verification.intact);
+    assert!(
+        verification.problems[0]
+            .contains("audit.head is missing, but the quarantine holds 1 message"),
+        "{verification:?}"
     );
 }

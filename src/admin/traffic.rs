@@ -1,17 +1,26 @@
 //! The traffic side of the admin socket: auditor summaries (SOML/ProCon 8.2) and targeted inquiries
 //! (SOML/ProCon 8.3, WereldKidz 6.6), with every inquiry action in the same audit log as quarantine access.
 //!
-//! Must not: return a record outside an inquiry's window or of another person, return an unsuppressed cell
-//! under *k*, or reveal anything before its audit entry is written.
+//! The inquiry rules ([`inquiry`]: a reason of substance, a responsible person by name, no overlapping or
+//! chained windows, a cap per person per retention period) are enforced here, for the socket and the
+//! offline CLI alike; the caller's uid (SO_PEERCRED, or `getuid` offline) and its login name are stored with
+//! every inquiry and notification. Inquiries whose window has ended are closed — and that close audited —
+//! before any inquiry request is answered and by the daemon's hourly run ([`TrafficService::close_ended`]).
+//!
+//! Must not: return a record outside an inquiry's window or of another person, summarise anything but whole,
+//! completed periods inside the retention window (see [`crate::traffic::summary`]), or reveal anything
+//! before its audit entry is written.
 
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use super::AuditLog;
 use crate::config::Config;
-use crate::traffic::summary::{self, Group, Period, Summary};
-use crate::traffic::{inquiry, Inquiry, PseudonymKey, Record, TrafficStore};
+use crate::traffic::inquiry::{self, Notified};
+use crate::traffic::summary::{self, Group, Summary, Unit, Window};
+use crate::traffic::{Inquiry, KeyRing, Record, TrafficStore};
 
 /// One line of an inquiry report: traffic data only (art. 8.3), no content, no pseudonym.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,27 +56,42 @@ impl From<Record> for ReportLine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "traffic", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum TrafficRequest {
-    /// Aggregated summary over `from <= time < to` (seconds since the epoch).
+    /// Aggregated summary of whole periods of `[traffic] summary_period`, named like `2026-W47` (weeks) or
+    /// `2026-11-23` (days); none: every period that may be summarised now.
     Summary {
-        from: u64,
-        to: u64,
-        by: Period,
+        #[serde(default)]
+        periods: Vec<String>,
         group: Group,
     },
-    /// Open an inquiry on one address.
+    /// Open an inquiry on one address. Without `by`, the responsible person is the caller's full name from
+    /// the password database.
     InquiryOpen {
         person: String,
         reason: String,
         days: u64,
-        by: String,
+        #[serde(default)]
+        by: Option<String>,
         from: Option<u64>,
     },
     /// The person's records inside the window (audited).
     InquiryReport { id: u64 },
     /// Close an inquiry (audited).
     InquiryClose { id: u64 },
+    /// Record that the person was informed (WereldKidz 6.6) on day `date` (00:00 UTC), and how (audited).
+    InquiryNotified { id: u64, date: u64, how: String },
     /// All inquiries.
     InquiryList,
+}
+
+/// One inquiry as listed: with the day by which its person must be informed, and whether that is overdue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed {
+    #[serde(flatten)]
+    pub inquiry: Inquiry,
+    /// `[traffic] notify_within_days` after the inquiry's end (seconds since the epoch).
+    pub notify_by: u64,
+    /// Over, not notified, and `notify_by` has passed.
+    pub overdue: bool,
 }
 
 /// Traffic answers (part of [`super::Response`]).
@@ -83,11 +107,11 @@ pub enum TrafficResponse {
     Report {
         inquiry: Inquiry,
         records: Vec<ReportLine>,
-        /// After closing: the Dutch text for informing the person (WereldKidz 6.6).
+        /// Once the inquiry is over: the Dutch text for informing the person (WereldKidz 6.6).
         notification: Option<String>,
     },
     Inquiries {
-        inquiries: Vec<Inquiry>,
+        inquiries: Vec<Listed>,
     },
 }
 
@@ -96,7 +120,9 @@ pub enum TrafficResponse {
 struct Settings {
     retention_days: u64,
     k: u64,
+    unit: Unit,
     max_days: u64,
+    notify_within_days: u64,
     organisation: String,
 }
 
@@ -105,19 +131,24 @@ impl Settings {
         Settings {
             retention_days: config.traffic.retention_days,
             k: config.traffic.k_anonymity,
+            unit: config.traffic.summary_period,
             max_days: config.traffic.inquiry_max_days,
+            notify_within_days: config.traffic.notify_within_days,
             organisation: config.organisation.name.clone(),
         }
     }
 }
 
-/// The traffic store, pseudonym key and `[traffic]` settings the admin service answers from. Cheap to
+/// The traffic store, pseudonym keys and `[traffic]` settings the admin service answers from. Cheap to
 /// clone; clones share the settings, so [`TrafficService::reload`] on one reaches all.
 #[derive(Debug, Clone)]
 pub struct TrafficService {
     store: TrafficStore,
-    key: PseudonymKey,
-    settings: std::sync::Arc<arc_swap::ArcSwap<Settings>>,
+    keys: Arc<KeyRing>,
+    settings: Arc<arc_swap::ArcSwap<Settings>>,
+    /// Held while inquiries are checked and changed: two requests at once cannot both pass the cap, take
+    /// the same id, or close the same inquiry twice.
+    changing: Arc<Mutex<()>>,
 }
 
 fn secs(t: SystemTime) -> u64 {
@@ -130,22 +161,98 @@ fn e(x: impl std::fmt::Display) -> String {
     x.to_string()
 }
 
+/// The login name and the full name (the first GECOS field) of `uid`, as far as the system knows them.
+fn account(uid: u32) -> (Option<String>, Option<String>) {
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: all pointers point to live, correctly sized buffers for the duration of the call.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 || result.is_null() {
+        return (None, None);
+    }
+    let text = |p: *const libc::c_char| {
+        // SAFETY: getpwuid_r filled these with NUL-terminated strings inside `buf`, which is still alive.
+        (!p.is_null())
+            .then(|| unsafe { std::ffi::CStr::from_ptr(p) })
+            .and_then(|c| c.to_str().ok())
+            .map(str::to_string)
+    };
+    let login = text(pwd.pw_name).filter(|l| !l.is_empty());
+    let name = text(pwd.pw_gecos)
+        .and_then(|g| g.split(',').next().map(|n| n.trim().to_string()))
+        .filter(|n| !n.is_empty());
+    (login, name)
+}
+
+/// The uid of this process (the daemon's, or the local user's offline): whoever closes an inquiry whose
+/// window ended.
+fn own_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
 impl TrafficService {
-    /// Over `store` with `key`, using `[traffic]` and the organisation's name from `config`.
-    pub fn new(store: TrafficStore, key: PseudonymKey, config: &Config) -> TrafficService {
+    /// Over `store` with the pseudonym `keys`, using `[traffic]` and the organisation's name from `config`.
+    pub fn new(store: TrafficStore, keys: Arc<KeyRing>, config: &Config) -> TrafficService {
         TrafficService {
             store,
-            key,
-            settings: std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(Settings::from_config(
+            keys,
+            settings: Arc::new(arc_swap::ArcSwap::from_pointee(Settings::from_config(
                 config,
             ))),
+            changing: Arc::new(Mutex::new(())),
         }
     }
 
     /// Take the `[traffic]` settings of a reloaded configuration.
     pub fn reload(&self, config: &Config) {
-        self.settings
-            .store(std::sync::Arc::new(Settings::from_config(config)));
+        self.keys.set_retention(config.traffic.retention_days);
+        self.settings.store(Arc::new(Settings::from_config(config)));
+    }
+
+    fn changing(&self) -> MutexGuard<'_, ()> {
+        // The guarded data is the store itself, which a panic cannot leave half-changed.
+        self.changing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Close every inquiry whose window has ended and that nobody closed, each audited as `inquiry-close`
+    /// by `uid` with the reason "window ended". Idempotent: a closed inquiry is never closed again.
+    /// Returns the ids closed.
+    pub fn close_ended(
+        &self,
+        audit: &AuditLog,
+        uid: u32,
+        now: SystemTime,
+    ) -> Result<Vec<u64>, String> {
+        let _changing = self.changing();
+        let mut closed = Vec::new();
+        for mut inquiry in self.store.inquiries().map_err(e)? {
+            if inquiry.closed.is_some() || secs(now) < inquiry.to {
+                continue;
+            }
+            // Audited first: a close that is not in the log is tried again at the next run.
+            audit
+                .append(
+                    now,
+                    uid,
+                    "inquiry-close",
+                    &format!("inquiry-{}", inquiry.id),
+                    "venster verstreken / window ended",
+                    &format!(
+                        "person={} window={}..{} automatic",
+                        inquiry.person,
+                        summary::stamp(inquiry.from, true),
+                        summary::stamp(inquiry.to, true)
+                    ),
+                )
+                .map_err(e)?;
+            inquiry.closed = Some(inquiry.to);
+            inquiry.auto_closed = true;
+            self.store.put_inquiry(&inquiry).map_err(e)?;
+            closed.push(inquiry.id);
+        }
+        Ok(closed)
     }
 
     /// The retention period in force, in days.
@@ -182,23 +289,32 @@ impl TrafficService {
         now: SystemTime,
     ) -> Result<TrafficResponse, String> {
         let settings = self.settings.load_full();
+        if !matches!(request, TrafficRequest::Summary { .. }) {
+            // Whatever the request, an inquiry whose window has ended is shown closed, with its close audited.
+            self.close_ended(audit, own_uid(), now)?;
+        }
         match request {
-            TrafficRequest::Summary {
-                from,
-                to,
-                by,
-                group,
-            } => {
-                let records = self.range(from, to).await?;
-                let summary = summary::summarize(
-                    &records,
-                    from,
-                    to,
-                    by,
+            TrafficRequest::Summary { periods, group } => {
+                let window = Window {
+                    unit: settings.unit,
+                    now: secs(now),
+                    retention_days: settings.retention_days,
+                    purged_before: self.store.purged_before().map_err(e)?,
+                };
+                let spans = summary_periods(&window, &periods)?;
+                let mut releases = Vec::with_capacity(spans.len());
+                for span in spans {
+                    let records = self.range(span.start, span.end).await?;
+                    releases.push(summary::release(&records, settings.unit, span, settings.k));
+                }
+                let summary = Summary::new(
+                    settings.unit,
                     group,
                     settings.k,
                     settings.retention_days,
+                    releases,
                 );
+                let labels: Vec<&str> = summary.releases.iter().map(|r| r.label.as_str()).collect();
                 audit
                     .append(
                         now,
@@ -207,10 +323,12 @@ impl TrafficService {
                         "-",
                         "",
                         &format!(
-                            "from={} to={} k={}",
-                            summary::date(from),
-                            summary::date(to),
-                            settings.k
+                            "{}s={} group={} k={} p={}",
+                            settings.unit.name(),
+                            labels.join(","),
+                            group.name(),
+                            settings.k,
+                            summary.dominance_percent
                         ),
                     )
                     .map_err(e)?;
@@ -223,6 +341,13 @@ impl TrafficService {
                 by,
                 from,
             } => {
+                let _changing = self.changing();
+                let (login, full_name) = account(uid);
+                let by = by
+                    .map(|b| b.trim().to_string())
+                    .filter(|b| !b.is_empty())
+                    .or(full_name)
+                    .unwrap_or_default();
                 let person = inquiry::validate(&person, &reason, &by).map_err(e)?;
                 let (from, to) = inquiry::window(
                     secs(now),
@@ -232,15 +357,28 @@ impl TrafficService {
                     settings.retention_days,
                 )
                 .map_err(e)?;
+                let existing = self.store.inquiries().map_err(e)?;
+                inquiry::check_cap(
+                    &person,
+                    (from, to),
+                    &existing,
+                    settings.max_days,
+                    inquiry::cap_period_days(settings.retention_days, settings.max_days),
+                )
+                .map_err(e)?;
                 let inquiry = Inquiry {
                     id: self.store.next_inquiry_id().map_err(e)?,
                     person,
                     reason: reason.trim().to_string(),
-                    by: by.trim().to_string(),
+                    by,
                     from,
                     to,
                     opened: secs(now),
                     closed: None,
+                    opened_uid: Some(uid),
+                    opened_login: login,
+                    auto_closed: false,
+                    notified: None,
                 };
                 // Audited first: an inquiry that is not in the log does not exist.
                 audit
@@ -251,11 +389,12 @@ impl TrafficService {
                         &format!("inquiry-{}", inquiry.id),
                         &inquiry.reason,
                         &format!(
-                            "person={} window={}..{} by={}",
+                            "person={} window={}..{} by={} opened_by={}",
                             inquiry.person,
                             summary::stamp(from, true),
                             summary::stamp(to, true),
-                            inquiry.by
+                            inquiry.by,
+                            inquiry::who(uid, inquiry.opened_login.as_deref()),
                         ),
                     )
                     .map_err(e)?;
@@ -264,8 +403,8 @@ impl TrafficService {
             }
             TrafficRequest::InquiryReport { id } => {
                 let inquiry = self.inquiry(id)?;
-                let records = self.range(inquiry.from, inquiry.to).await?;
-                let mine = inquiry::select(&inquiry, &self.key, &records);
+                let records = self.range(inquiry.from, inquiry.end()).await?;
+                let mine = inquiry::select(&inquiry, &self.keys.keys(), &records);
                 audit
                     .append(
                         now,
@@ -277,8 +416,8 @@ impl TrafficService {
                     )
                     .map_err(e)?;
                 let notification = inquiry
-                    .closed
-                    .map(|_| inquiry::notification(&inquiry, &settings.organisation, mine.len()));
+                    .is_over(secs(now))
+                    .then(|| inquiry::notification(&inquiry, &settings.organisation, mine.len()));
                 Ok(TrafficResponse::Report {
                     inquiry,
                     records: mine.into_iter().map(ReportLine::from).collect(),
@@ -286,9 +425,12 @@ impl TrafficService {
                 })
             }
             TrafficRequest::InquiryClose { id } => {
+                let _changing = self.changing();
                 let mut inquiry = self.inquiry(id)?;
                 if inquiry.closed.is_some() {
-                    return Err(format!("inquiry {id} is already closed"));
+                    return Err(format!(
+                        "onderzoek {id} is al gesloten / inquiry {id} is already closed"
+                    ));
                 }
                 inquiry.closed = Some(secs(now));
                 self.store.put_inquiry(&inquiry).map_err(e)?;
@@ -304,11 +446,88 @@ impl TrafficService {
                     .map_err(|x| format!("inquiry {id} closed, but {x}"))?;
                 Ok(TrafficResponse::Inquiry { inquiry })
             }
-            TrafficRequest::InquiryList => Ok(TrafficResponse::Inquiries {
-                inquiries: self.store.inquiries().map_err(e)?,
-            }),
+            TrafficRequest::InquiryNotified { id, date, how } => {
+                let _changing = self.changing();
+                let mut inquiry = self.inquiry(id)?;
+                let how = how.trim().to_string();
+                inquiry::check_notified(&inquiry, date, &how, secs(now)).map_err(e)?;
+                let (login, _) = account(uid);
+                // Audited first, like an opening: the log is the record of who informed whom.
+                audit
+                    .append(
+                        now,
+                        uid,
+                        "inquiry-notified",
+                        &format!("inquiry-{id}"),
+                        &how,
+                        &format!(
+                            "person={} date={} by={}",
+                            inquiry.person,
+                            summary::date(date),
+                            inquiry::who(uid, login.as_deref())
+                        ),
+                    )
+                    .map_err(e)?;
+                inquiry.notified = Some(Notified {
+                    date,
+                    how,
+                    uid,
+                    login,
+                    recorded: secs(now),
+                });
+                self.store.put_inquiry(&inquiry).map_err(e)?;
+                Ok(TrafficResponse::Inquiry { inquiry })
+            }
+            TrafficRequest::InquiryList => {
+                let now = secs(now);
+                let within = settings.notify_within_days;
+                Ok(TrafficResponse::Inquiries {
+                    inquiries: self
+                        .store
+                        .inquiries()
+                        .map_err(e)?
+                        .into_iter()
+                        .map(|inquiry| Listed {
+                            notify_by: inquiry.notify_by(within),
+                            overdue: inquiry.overdue(now, within),
+                            inquiry,
+                        })
+                        .collect(),
+                })
+            }
         }
     }
+}
+
+/// The periods a summary request names, checked against `window`; none named: every period in it.
+fn summary_periods(window: &Window, names: &[String]) -> Result<Vec<summary::Span>, String> {
+    let available = window.periods();
+    if names.is_empty() {
+        if available.is_empty() {
+            return Err(format!(
+                "no whole {} has ended inside the retention window yet: nothing can be summarised",
+                window.unit.name()
+            ));
+        }
+        return Ok(available);
+    }
+    let hint = match (available.first(), available.last()) {
+        (Some(first), Some(last)) => format!(
+            " (periods that can be summarised now: {} .. {})",
+            window.unit.label(*first),
+            window.unit.label(*last)
+        ),
+        _ => String::new(),
+    };
+    names
+        .iter()
+        .map(|name| {
+            let span = window.unit.parse(name)?;
+            window.check(span)?;
+            Ok(span)
+        })
+        .collect::<Result<Vec<_>, summary::PeriodError>>()
+        .map_err(|err| format!("{err}{hint}"))
 }
 
 #[cfg(test)]
@@ -318,14 +537,16 @@ mod tests {
     use crate::traffic::DAY;
     use std::time::Duration;
 
+    const REASON: &str = "vermoeden van misbruik";
+
     fn at(s: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(s)
     }
 
-    fn record(key: &PseudonymKey, time: u64, who: &str) -> Record {
+    fn record(keys: &KeyRing, time: u64, who: &str) -> Record {
         Record {
             time,
-            sender: key.pseudonym(who),
+            sender: keys.key_for(time).expect("key").pseudonym(who),
             sender_domain: "school.example".into(),
             rcpt_local: 0,
             rcpt_external: 1,
@@ -338,29 +559,37 @@ mod tests {
         }
     }
 
-    /// A service over a store holding piet's records on days 1..=20 and jan's on the same days.
-    fn service(dir: &std::path::Path) -> (Service, PseudonymKey) {
-        let (store, _) = crate::quarantine::Store::open(dir).expect("quarantine");
-        let audit = AuditLog::open(dir.join("audit.log")).expect("audit");
-        let traffic = TrafficStore::open(dir).expect("traffic");
-        let key = PseudonymKey::from_bytes([9; 32]);
+    /// A service over `dir/data` (keys in `dir/keys`) holding piet's records on days 1..=20 and jan's on the
+    /// same days. With 28 days' retention the key periods are [0, day 4) and [day 4, day 32).
+    fn service(dir: &std::path::Path) -> Service {
+        let data = dir.join("data");
+        let (store, _) = crate::quarantine::Store::open(&data).expect("quarantine");
+        let audit = AuditLog::open(data.join("audit.log")).expect("audit");
+        let traffic = TrafficStore::open(&data).expect("traffic");
+        let (keys, _) = KeyRing::open(&dir.join("keys"), &data, 28, 0).expect("keys");
         for d in 1..=20 {
             traffic
-                .insert(&record(&key, d * DAY + 10, "piet@school.example"))
+                .insert(&record(&keys, d * DAY + 10, "piet@school.example"))
                 .expect("insert");
             traffic
-                .insert(&record(&key, d * DAY + 20, "jan@school.example"))
+                .insert(&record(&keys, d * DAY + 20, "jan@school.example"))
                 .expect("insert");
         }
+        assert_eq!(keys.keys().len(), 2);
         let config = Config::default();
-        let service = Service::new(
+        Service::new(
             store,
             audit,
             crate::smtp::NextHopSettings::default(),
             crate::message::Limits::default(),
         )
-        .with_traffic(TrafficService::new(traffic, key.clone(), &config));
-        (service, key)
+        .with_traffic(TrafficService::new(traffic, Arc::new(keys), &config))
+    }
+
+    fn audit_log(dir: &std::path::Path) -> Vec<audit::AuditEntry> {
+        let (entries, v) = audit::read(&dir.join("data/audit.log")).unwrap();
+        assert!(v.intact);
+        entries
     }
 
     async fn ask(service: &Service, request: TrafficRequest, now: u64) -> Response {
@@ -369,59 +598,94 @@ mod tests {
             .await
     }
 
+    fn open(person: &str, days: u64, from: Option<u64>) -> TrafficRequest {
+        TrafficRequest::InquiryOpen {
+            person: person.into(),
+            reason: REASON.into(),
+            days,
+            by: Some("J. de Vries".into()),
+            from,
+        }
+    }
+
+    async fn opened(service: &Service, request: TrafficRequest, now: u64) -> Inquiry {
+        match ask(service, request, now).await {
+            Response::Traffic(TrafficResponse::Inquiry { inquiry }) => inquiry,
+            other => panic!("not opened: {other:?}"),
+        }
+    }
+
+    async fn refused(service: &Service, request: TrafficRequest, now: u64) -> String {
+        match ask(service, request, now).await {
+            Response::Error { message } => message,
+            other => panic!("accepted: {other:?}"),
+        }
+    }
+
+    async fn list(service: &Service, now: u64) -> Vec<Listed> {
+        match ask(service, TrafficRequest::InquiryList, now).await {
+            Response::Traffic(TrafficResponse::Inquiries { inquiries }) => inquiries,
+            other => panic!("no list: {other:?}"),
+        }
+    }
+
+    async fn report(service: &Service, id: u64, now: u64) -> (Vec<u64>, Option<String>) {
+        match ask(service, TrafficRequest::InquiryReport { id }, now).await {
+            Response::Traffic(TrafficResponse::Report {
+                records,
+                notification,
+                ..
+            }) => (records.iter().map(|r| r.time).collect(), notification),
+            other => panic!("no report: {other:?}"),
+        }
+    }
+
+    /// Opens (on day 11) an inquiry on piet over days 10 and 11.
+    async fn ends_on_day_12(service: &Service) -> Inquiry {
+        opened(
+            service,
+            open("piet@school.example", 2, Some(10 * DAY)),
+            11 * DAY,
+        )
+        .await
+    }
+
     #[test]
     fn traffic_requests_round_trip_as_json_lines() {
         let r = Request::Traffic(TrafficRequest::InquiryReport { id: 3 });
         let text = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<Request>(&text).unwrap(), r);
         let r = Request::Traffic(TrafficRequest::Summary {
-            from: 1,
-            to: 2,
-            by: Period::Week,
-            group: Group::Category,
+            periods: vec!["2026-W47".into()],
+            group: Group::DomainVerdict,
         });
         let text = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<Request>(&text).unwrap(), r);
+        // An older client's request with `by` as a plain string still parses.
+        let old = r#"{"request":"traffic","traffic":"inquiry-open","person":"p@x","reason":"r","days":1,"by":"b","from":null}"#;
+        assert!(serde_json::from_str::<Request>(old).is_ok());
+        // The free ranges of old are refused by the socket too.
+        let old = r#"{"traffic":"summary","from":0,"to":86400,"by":"day","group":"domain"}"#;
+        assert!(serde_json::from_str::<Request>(old).is_err());
     }
 
     #[tokio::test]
     async fn inquiry_sees_only_its_person_inside_its_window_and_every_action_is_audited() {
         let dir = tempfile::tempdir().unwrap();
-        let (service, _) = service(dir.path());
-        let now = 22 * DAY;
-        let Response::Traffic(TrafficResponse::Inquiry { inquiry }) = ask(
+        let service = service(dir.path());
+        let now = 12 * DAY;
+        let inquiry = opened(
             &service,
-            TrafficRequest::InquiryOpen {
-                person: "<Piet@School.example>".into(),
-                reason: "vermoeden van misbruik".into(),
-                days: 5,
-                by: "J. de Vries".into(),
-                from: Some(10 * DAY),
-            },
+            open("<Piet@School.example>", 5, Some(10 * DAY)),
             now,
         )
-        .await
-        else {
-            panic!("not opened");
-        };
+        .await;
         assert_eq!((inquiry.from, inquiry.to), (10 * DAY, 15 * DAY));
-        let Response::Traffic(TrafficResponse::Report {
-            records,
-            notification,
-            ..
-        }) = ask(
-            &service,
-            TrafficRequest::InquiryReport { id: inquiry.id },
-            now,
-        )
-        .await
-        else {
-            panic!("no report");
-        };
+        assert_eq!(inquiry.opened_uid, Some(1000));
+        let (times, notification) = report(&service, inquiry.id, now).await;
         // Days 10..=14, piet only (his records are at +10 s, jan's at +20 s).
-        let times: Vec<u64> = records.iter().map(|r| r.time).collect();
         assert_eq!(times, (10..15).map(|d| d * DAY + 10).collect::<Vec<_>>());
-        assert!(notification.is_none());
+        assert!(notification.is_none(), "still open");
         let closed = ask(
             &service,
             TrafficRequest::InquiryClose { id: inquiry.id },
@@ -432,19 +696,15 @@ mod tests {
             closed,
             Response::Traffic(TrafficResponse::Inquiry { .. })
         ));
-        let Response::Traffic(TrafficResponse::Report { notification, .. }) = ask(
-            &service,
-            TrafficRequest::InquiryReport { id: inquiry.id },
-            now,
-        )
-        .await
-        else {
-            panic!("no report");
-        };
+        let (times, notification) = report(&service, inquiry.id, now).await;
+        assert_eq!(
+            times,
+            vec![10 * DAY + 10, 11 * DAY + 10],
+            "ends at the close"
+        );
         let text = notification.expect("notification after close");
         assert!(text.contains("piet@school.example") && text.contains("artikel 6.6"));
-        let (entries, v) = audit::read(&dir.path().join("audit.log")).unwrap();
-        assert!(v.intact);
+        let entries = audit_log(dir.path());
         let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
         assert_eq!(
             actions,
@@ -459,59 +719,198 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn too_long_or_too_old_inquiries_are_refused_and_not_stored() {
+    async fn an_inquiry_across_a_key_period_boundary_finds_records_in_both_periods() {
         let dir = tempfile::tempdir().unwrap();
-        let (service, _) = service(dir.path());
+        let service = service(dir.path());
+        // Window days 2..6 crosses the key change at day 4 (1970-01-05, the first Monday).
+        let inquiry = opened(
+            &service,
+            open("piet@school.example", 4, Some(2 * DAY)),
+            5 * DAY,
+        )
+        .await;
+        let (times, _) = report(&service, inquiry.id, 5 * DAY).await;
+        assert_eq!(times, (2..6).map(|d| d * DAY + 10).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn too_long_too_old_thin_or_anonymous_inquiries_are_refused_and_not_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = service(dir.path());
         let now = 40 * DAY;
         for (days, from) in [(15, None), (3, Some(now - 29 * DAY)), (0, None)] {
-            let r = ask(
-                &service,
-                TrafficRequest::InquiryOpen {
-                    person: "piet@school.example".into(),
-                    reason: "r".into(),
-                    days,
-                    by: "b".into(),
-                    from,
-                },
-                now,
-            )
-            .await;
-            let Response::Error { message } = r else {
-                panic!("{days} days from {from:?} accepted");
-            };
+            let message = refused(&service, open("piet@school.example", days, from), now).await;
             if days == 15 {
                 assert!(message.contains("maximum of 14 days"), "{message}");
             }
         }
-        let Response::Traffic(TrafficResponse::Inquiries { inquiries }) =
-            ask(&service, TrafficRequest::InquiryList, now).await
-        else {
-            panic!("no list");
-        };
-        assert!(inquiries.is_empty());
-        assert!(audit::read(&dir.path().join("audit.log"))
+        // Enforced here, not in the CLI: whatever a client sends over the socket.
+        for (reason, by) in [
+            (".", Some("J. de Vries")),
+            ("melding", Some("J. de Vries")),
+            (REASON, Some(".")),
+            // uid 1000 has no full name in the password database to stand in for --by (or does not exist).
+            (REASON, None),
+        ] {
+            let message = refused(
+                &service,
+                TrafficRequest::InquiryOpen {
+                    person: "piet@school.example".into(),
+                    reason: reason.into(),
+                    days: 3,
+                    by: by.map(str::to_string),
+                    from: None,
+                },
+                now,
+            )
+            .await;
+            assert!(message.contains(" / "), "Dutch, then English: {message}");
+        }
+        assert!(list(&service, now).await.is_empty());
+        assert!(audit_log(dir.path()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn without_by_the_callers_full_name_is_responsible() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = service(dir.path());
+        let (login, name) = account(0);
+        let r = service
+            .handle(
+                0,
+                Request::Traffic(TrafficRequest::InquiryOpen {
+                    person: "piet@school.example".into(),
+                    reason: REASON.into(),
+                    days: 3,
+                    by: None,
+                    from: None,
+                }),
+                at(30 * DAY),
+            )
+            .await;
+        match (r, name) {
+            (Response::Traffic(TrafficResponse::Inquiry { inquiry }), Some(name)) => {
+                assert_eq!(inquiry.by, name);
+                assert_eq!(inquiry.opened_login, login);
+                assert_eq!(inquiry.opened_uid, Some(0));
+            }
+            (Response::Error { .. }, None) => {}
+            (r, name) => panic!("{r:?} with full name {name:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn duplicate_overlapping_and_chained_inquiries_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = service(dir.path());
+        let now = 20 * DAY;
+        let first = opened(&service, open("piet@school.example", 7, Some(2 * DAY)), now).await;
+        for request in [
+            open("piet@school.example", 7, Some(2 * DAY)),
+            open("PIET@school.example", 3, Some(5 * DAY)),
+            open("piet@school.example", 7, Some(9 * DAY)),
+            open("piet@school.example", 8, Some(11 * DAY)),
+        ] {
+            let message = refused(&service, request, now).await;
+            assert!(
+                message.contains(&format!("inquiry {}", first.id)),
+                "{message}"
+            );
+        }
+        // Within the cap and a day apart: allowed; someone else: allowed.
+        opened(
+            &service,
+            open("piet@school.example", 7, Some(10 * DAY)),
+            now,
+        )
+        .await;
+        opened(&service, open("jan@school.example", 14, Some(2 * DAY)), now).await;
+        assert_eq!(list(&service, now).await.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn ended_inquiries_close_themselves_once_and_audited() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = service(dir.path());
+        let inquiry = ends_on_day_12(&service).await;
+        assert!(list(&service, 11 * DAY).await[0].inquiry.closed.is_none());
+        let later = 12 * DAY + 5;
+        let listed = list(&service, later).await;
+        assert_eq!(listed[0].inquiry.closed, Some(12 * DAY));
+        assert!(listed[0].inquiry.auto_closed);
+        // Again, through the list, a report and the daemon's hourly run: closed once only.
+        list(&service, later + 10).await;
+        let (_, notification) = report(&service, inquiry.id, later + 20).await;
+        assert!(notification.is_some());
+        assert!(service
+            .close_ended_inquiries(0, at(later + 30))
             .unwrap()
-            .0
             .is_empty());
+        let closes: Vec<_> = audit_log(dir.path())
+            .into_iter()
+            .filter(|e| e.action == "inquiry-close")
+            .collect();
+        assert_eq!(closes.len(), 1, "{closes:?}");
+        assert!(closes[0].reason.contains("window ended"));
+        assert!(refused(
+            &service,
+            TrafficRequest::InquiryClose { id: inquiry.id },
+            later
+        )
+        .await
+        .contains("already closed"));
+    }
+
+    #[tokio::test]
+    async fn the_notification_is_recorded_once_and_overdue_until_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = service(dir.path());
+        let inquiry = ends_on_day_12(&service).await;
+        let notified = |date: u64| TrafficRequest::InquiryNotified {
+            id: inquiry.id,
+            date,
+            how: "gesprek met leidinggevende".into(),
+        };
+        // Not while it runs.
+        assert!(refused(&service, notified(11 * DAY), 11 * DAY + 5)
+            .await
+            .contains("still open"));
+        // Ended day 12; due by day 26 (14 days).
+        let listed = list(&service, 25 * DAY).await;
+        assert_eq!(listed[0].notify_by, 26 * DAY);
+        assert!(!listed[0].overdue);
+        assert!(list(&service, 26 * DAY).await[0].overdue);
+        let done = opened(&service, notified(27 * DAY), 27 * DAY + 5).await;
+        let n = done.notified.expect("notified");
+        assert_eq!((n.date, n.uid), (27 * DAY, 1000));
+        assert!(!list(&service, 27 * DAY + 6).await[0].overdue);
+        assert!(refused(&service, notified(27 * DAY), 27 * DAY + 7)
+            .await
+            .contains("already recorded"));
+        let entry = audit_log(dir.path())
+            .into_iter()
+            .find(|e| e.action == "inquiry-notified")
+            .expect("audited");
+        assert_eq!(entry.reason, "gesprek met leidinggevende");
+        assert!(entry.detail.contains("date=1970-01-28"), "{}", entry.detail);
     }
 
     #[tokio::test]
     async fn reloaded_settings_take_effect() {
         let dir = tempfile::tempdir().unwrap();
-        let (service, _) = service(dir.path());
+        let service = service(dir.path());
         let Some(traffic) = service.traffic.clone() else {
             panic!("traffic service");
         };
         let mut config = Config::default();
         config.traffic.k_anonymity = 2;
+        config.traffic.summary_period = Unit::Day;
         config.traffic.inquiry_max_days = 20;
         traffic.reload(&config);
         let Response::Traffic(TrafficResponse::Summary { summary }) = ask(
             &service,
             TrafficRequest::Summary {
-                from: 0,
-                to: 30 * DAY,
-                by: Period::Day,
+                periods: vec![],
                 group: Group::Domain,
             },
             30 * DAY,
@@ -520,46 +919,73 @@ mod tests {
         else {
             panic!("no summary");
         };
-        assert_eq!(summary.k, 2);
-        assert!(summary.rows.iter().all(|r| r.counts.is_some()));
-        let r = ask(
-            &service,
-            TrafficRequest::InquiryOpen {
-                person: "piet@school.example".into(),
-                reason: "r".into(),
-                days: 20,
-                by: "b".into(),
-                from: None,
-            },
-            30 * DAY,
-        )
-        .await;
-        assert!(
-            matches!(r, Response::Traffic(TrafficResponse::Inquiry { .. })),
-            "{r:?}"
-        );
+        assert_eq!((summary.k, summary.unit), (2, Unit::Day));
+        // Days 3..=28: day 2 begins too close to the retention cut-off, day 29 ended less than an hour ago.
+        assert_eq!(summary.releases.len(), 26);
+        // Two senders never make a shown figure, whatever k: each could subtract their own part.
+        assert!(summary.releases.iter().all(|r| r.cells.is_empty()));
+        opened(&service, open("piet@school.example", 20, None), 30 * DAY).await;
     }
 
     #[tokio::test]
-    async fn summary_suppresses_cells_with_two_senders() {
+    async fn summaries_are_of_whole_completed_periods_and_audited() {
         let dir = tempfile::tempdir().unwrap();
-        let (service, _) = service(dir.path());
-        let Response::Traffic(TrafficResponse::Summary { summary }) = ask(
-            &service,
-            TrafficRequest::Summary {
-                from: 0,
-                to: 30 * DAY,
-                by: Period::Day,
-                group: Group::Domain,
-            },
-            30 * DAY,
-        )
-        .await
+        let service = service(dir.path());
+        let (keys, _) =
+            KeyRing::open(&dir.path().join("keys"), &dir.path().join("data"), 28, 0).expect("keys");
+        // Six more senders in the week of 1970-01-12 (days 11..18), so that week has a shown cell.
+        let Some(traffic) = service.traffic.clone() else {
+            panic!("traffic service");
+        };
+        for i in 0..6 {
+            let who = format!("leraar{i}@school.example");
+            traffic
+                .store()
+                .insert(&record(&keys, 12 * DAY + i, &who))
+                .expect("insert");
+        }
+        let summary = |periods: &[&str], now: u64| {
+            let service = &service;
+            let periods = periods.iter().map(|p| p.to_string()).collect();
+            async move {
+                ask(
+                    service,
+                    TrafficRequest::Summary {
+                        periods,
+                        group: Group::Domain,
+                    },
+                    now,
+                )
+                .await
+            }
+        };
+        let Response::Traffic(TrafficResponse::Summary { summary: s }) =
+            summary(&["1970-W03"], 30 * DAY).await
         else {
             panic!("no summary");
         };
-        assert_eq!(summary.rows.len(), 20);
-        assert!(summary.rows.iter().all(|r| r.counts.is_none()));
-        assert_eq!(summary.k, 5);
+        assert_eq!(s.unit, Unit::Week);
+        assert_eq!(s.releases.len(), 1);
+        let cell = &s.releases[0].cells[0];
+        // piet and jan on 7 days each, and the six teachers.
+        assert_eq!(
+            (cell.domain.as_str(), cell.messages),
+            ("school.example", 20)
+        );
+        // Refused: a day in week mode, a week that is still running, a week before the retention window.
+        for (period, now, want) in [
+            ("1970-01-12", 30 * DAY, "is not a week"),
+            ("1970-W03", 17 * DAY, "has not ended yet"),
+            ("1970-W02", 40 * DAY, "begins before"),
+        ] {
+            let Response::Error { message } = summary(&[period], now).await else {
+                panic!("{period} accepted");
+            };
+            assert!(message.contains(want), "{message}");
+            assert!(message.contains("can be summarised"), "{message}");
+        }
+        let entries = audit_log(dir.path());
+        let details: Vec<&str> = entries.iter().map(|e| e.detail.as_str()).collect();
+        assert_eq!(details, ["weeks=1970-W03 group=domain k=5 p=10"]);
     }
 }

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::template::render;
 use super::{
-    detection_names, reply_summary, valid_status, BounceError, BounceSettings, DsnInput, Reason,
+    detection_names, refusal_code, valid_status, BounceError, BounceSettings, DsnInput, Reason,
     ARTICLE_MALWARE, TEMPLATE_EN, TEMPLATE_NL,
 };
 
@@ -279,18 +279,22 @@ fn reasons(lang: Lang, reason: &Reason<'_>, settings: &BounceSettings) -> String
             push_item(&mut out, &[head, body]);
         }
         Reason::Rejected(rejections) => {
+            // The code and status only: the next hop's free text is not the sender's to read (it can quote
+            // other addresses, internal host names or map names).
             for (address, reply) in rejections.iter() {
-                let head = match lang {
+                let line = match lang {
                     Lang::Nl => format!(
-                        "{}: de ontvangende mailserver weigerde het bericht met deze melding:",
-                        address.trim()
+                        "{}: de ontvangende mailserver weigerde dit adres ({}).",
+                        address.trim(),
+                        refusal_code(reply)
                     ),
                     Lang::En => format!(
-                        "{}: the receiving mail server refused the message with this reply:",
-                        address.trim()
+                        "{}: the receiving mail server refused this address ({}).",
+                        address.trim(),
+                        refusal_code(reply)
                     ),
                 };
-                push_item(&mut out, &[head, reply_summary(reply)]);
+                push_item(&mut out, &[line]);
             }
         }
     }
@@ -366,7 +370,7 @@ fn delivery_status(mta: &str, queue_id: &str, arrival: &str, input: &DsnInput<'_
                 {
                     Some((_, reply)) => (
                         valid_status(&reply.status).unwrap_or("5.0.0").to_string(),
-                        reply_summary(reply),
+                        refusal_code(reply),
                     ),
                     None => (
                         "5.0.0".to_string(),
@@ -379,7 +383,7 @@ fn delivery_status(mta: &str, queue_id: &str, arrival: &str, input: &DsnInput<'_
         let _ = write!(out, "Final-Recipient: {}\r\n", final_recipient(recipient));
         out.push_str("Action: failed\r\n");
         let _ = write!(out, "Status: {status}\r\n");
-        // ASCII and bounded: a header field, and the text may come from the next hop.
+        // ASCII and bounded: a header field.
         let diagnostic = super::truncate_ascii(&super::to_ascii(&diagnostic), 900);
         let _ = write!(out, "Diagnostic-Code: smtp; {diagnostic}\r\n");
     }
@@ -403,17 +407,48 @@ fn final_recipient(address: &str) -> String {
     out
 }
 
-/// The original header block for `text/rfc822-headers`: cut at the first empty line (headers only, never
-/// the body), capped, line ends made CRLF, NULs dropped. Sent as-is when it is plain ASCII with short
-/// lines, otherwise quoted-printable (which keeps 8-bit bytes and over-long lines intact and the DSN 7-bit).
+/// The header fields copied into `text/rfc822-headers`: the ones the sender's own mail program wrote to
+/// identify the message, so the sender recognises it. `Received`, signatures, `Authentication-Results` and
+/// whatever other systems added on the way are left out (RFC 3464 §2 makes the whole part optional).
+const COPIED_FIELDS: &[&str] = &[
+    "date",
+    "from",
+    "sender",
+    "to",
+    "cc",
+    "subject",
+    "message-id",
+    "in-reply-to",
+    "references",
+];
+
+/// The original header fields for `text/rfc822-headers`: cut at the first empty line (headers only, never
+/// the body), capped, only [`COPIED_FIELDS`] (with their folded continuation lines), line ends made CRLF,
+/// NULs dropped. Sent as-is when it is plain ASCII with short lines, otherwise quoted-printable (which keeps
+/// 8-bit bytes and over-long lines intact and the DSN 7-bit).
 fn header_copy(raw: &[u8]) -> (String, Option<&'static str>) {
     let end = find(raw, b"\r\n\r\n")
         .or_else(|| find(raw, b"\n\n"))
         .unwrap_or(raw.len());
     let block = raw.get(..end.min(MAX_HEADER_COPY)).unwrap_or_default();
     let mut lines: Vec<Vec<u8>> = Vec::new();
+    // Whether the field the current line belongs to is copied (a continuation line follows its field).
+    let mut copying = false;
     for line in block.split(|b| *b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            if !copying {
+                continue;
+            }
+        } else {
+            copying = line.iter().position(|b| *b == b':').is_some_and(|colon| {
+                let name = String::from_utf8_lossy(&line[..colon]);
+                COPIED_FIELDS.contains(&name.trim().to_ascii_lowercase().as_str())
+            });
+            if !copying {
+                continue;
+            }
+        }
         let line: Vec<u8> = line
             .iter()
             .filter(|b| **b != 0)
@@ -785,10 +820,14 @@ Beste ouders, dit is een verboden woord: kankerlijer. Groet.\r\n";
     }
 
     #[test]
-    fn dsn_for_rejected_uses_next_hop_status_without_article() {
+    fn dsn_for_rejected_uses_next_hop_status_without_article_or_its_text() {
         let rej = [(
             "b@example.org".to_string(),
-            Reply::new(550, "5.1.1", "<b@example.org>: User unknown"),
+            Reply::new(
+                550,
+                "5.1.1",
+                "<b@example.org>: User unknown in virtual mailbox table intern-7.school.lan",
+            ),
         )];
         let rcpts = ["b@example.org".to_string(), "c@example.org".to_string()];
         let input = DsnInput {
@@ -803,7 +842,7 @@ Beste ouders, dit is een verboden woord: kankerlijer. Groet.\r\n";
         check_wire_format(&dsn);
         let msg = MessageParser::default().parse(&dsn).unwrap();
         let status = String::from_utf8_lossy(msg.parts[2].contents()).into_owned();
-        assert!(status.contains("Final-Recipient: rfc822; b@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 <b@example.org>: User unknown\r\n"), "{status}");
+        assert!(status.contains("Final-Recipient: rfc822; b@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1\r\n"), "{status}");
         assert!(
             status.contains(
                 "Final-Recipient: rfc822; c@example.org\r\nAction: failed\r\nStatus: 5.0.0\r\n"
@@ -811,7 +850,21 @@ Beste ouders, dit is een verboden woord: kankerlijer. Groet.\r\n";
             "{status}"
         );
         let text = msg.body_text(0).unwrap().into_owned();
-        assert!(text.contains("550 5.1.1 <b@example.org>: User unknown"));
+        // Unwrapped, so the test does not depend on where the lines break.
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for line in [
+            "- b@example.org: de ontvangende mailserver weigerde dit adres (550 5.1.1).",
+            "- b@example.org: the receiving mail server refused this address (550 5.1.1).",
+        ] {
+            assert!(flat.contains(line), "{text}");
+        }
+        let raw = String::from_utf8_lossy(&dsn);
+        for echo in ["User unknown", "virtual mailbox", "intern-7"] {
+            assert!(
+                !raw.contains(echo),
+                "the next hop's text {echo:?} came back"
+            );
+        }
         assert!(
             !text.contains("gedragscode:"),
             "no article for a next-hop refusal"
@@ -820,11 +873,11 @@ Beste ouders, dit is een verboden woord: kankerlijer. Groet.\r\n";
 
     #[test]
     fn awkward_original_headers_stay_within_limits() {
-        let mut original = b"From: a@school.example\nSubject: caf\xc3\xa9\nX-Long: ".to_vec();
+        let mut original =
+            b"From: a@school.example\nSubject: caf\xc3\xa9\nReferences: =_mailwacht-dsn-\nTo: "
+                .to_vec();
         original.extend(std::iter::repeat_n(b'x', 100_000));
-        original.extend_from_slice(
-            b"\nX-Cut: beyond the cap\nX-Boundary: =_mailwacht-dsn-\n\nbody kankerlijer\n",
-        );
+        original.extend_from_slice(b"\nCc: beyond the cap\n\nbody kankerlijer\n");
         let rcpts = ["b@example.org".to_string()];
         let d = [Detection {
             name: "X".into(),
@@ -854,7 +907,7 @@ Beste ouders, dit is een verboden woord: kankerlijer. Groet.\r\n";
             "long line kept (QP soft breaks)"
         );
         assert!(
-            find(headers, b"X-Cut").is_none(),
+            find(headers, b"beyond the cap").is_none(),
             "capped at {MAX_HEADER_COPY} bytes"
         );
         assert!(headers.len() <= MAX_HEADER_COPY + 8, "{}", headers.len());
@@ -864,20 +917,47 @@ Beste ouders, dit is een verboden woord: kankerlijer. Groet.\r\n";
         );
     }
 
+    /// Only the fields the sender's mail program wrote come back, with their continuation lines; what was
+    /// added on the way (trace fields, signatures, other filters' verdicts) does not.
+    #[test]
+    fn only_the_senders_own_header_fields_are_copied() {
+        let raw = b"Received: from pc12 (pc12.intern.school.lan [10.1.2.3])\r\n\tby mx.school.example\r\n\
+Return-Path: <a@school.example>\r\n\
+DKIM-Signature: v=1; a=rsa-sha256; d=school.example;\r\n b=abc\r\n\
+From: Juf Anna <a@school.example>\r\n\
+To: ouders@example.org,\r\n\tanderen@example.org\r\n\
+X-Spam-Status: No, score=-1.0\r\n\
+Authentication-Results: mx.school.example; spf=pass\r\n\
+subject: Over de les\r\n\
+Date: Mon, 3 Mar 2025 10:00:00 +0100\r\n\
+Message-ID: <les-1@school.example>\r\n\
+\x20continuation of the message id\r\n\
+garbage line without colon\r\n\
+\r\nbody\r\n";
+        let (copy, cte) = header_copy(raw);
+        assert_eq!(cte, None);
+        assert_eq!(
+            copy,
+            "From: Juf Anna <a@school.example>\r\nTo: ouders@example.org,\r\n\tanderen@example.org\r\n\
+subject: Over de les\r\nDate: Mon, 3 Mar 2025 10:00:00 +0100\r\nMessage-ID: <les-1@school.example>\r\n \
+continuation of the message id\r\n"
+        );
+    }
+
     #[test]
     fn control_characters_in_original_headers_are_neutralised() {
         let cases: &[(&[u8], &[u8], Option<&str>)] = &[
-            (b"A: 1\r\nB: 2\r\n\r\nbody", b"A: 1\r\nB: 2\r\n", None),
-            (b"A: 1\nB: 2\n\nbody", b"A: 1\r\nB: 2\r\n", None),
-            (b"A: x\x00y\rz\r\n", b"A: xy z\r\n", None),
+            (b"To: 1\r\nCc: 2\r\n\r\nbody", b"To: 1\r\nCc: 2\r\n", None),
+            (b"To: 1\nCc: 2\n\nbody", b"To: 1\r\nCc: 2\r\n", None),
+            (b"To: x\x00y\rz\r\n", b"To: xy z\r\n", None),
             (
-                b"A: caf\xc3\xa9\r\n",
-                b"A: caf=C3=A9\r\n",
+                b"Subject: caf\xc3\xa9\r\n",
+                b"Subject: caf=C3=A9\r\n",
                 Some("quoted-printable"),
             ),
             (
-                b"A: bell\x07\r\n",
-                b"A: bell=07\r\n",
+                b"Subject: bell\x07\r\n",
+                b"Subject: bell=07\r\n",
                 Some("quoted-printable"),
             ),
             (b"", b"", None),

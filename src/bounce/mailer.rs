@@ -64,7 +64,8 @@ impl Mailer {
         })
     }
 
-    /// Send `dsn` to `to` with `MAIL FROM:<>`. `Ok` only when the next hop answered `250` to the data.
+    /// Send `dsn` to `to` with `MAIL FROM:<>`. `Ok` only when the next hop answered `250` to the data;
+    /// [`BounceError::is_permanent`] tells a refusal that will not change from a failure worth retrying.
     pub async fn send(&self, to: &str, dsn: &[u8]) -> Result<(), BounceError> {
         let rcpt: Address = to.trim().parse().map_err(|_| BounceError::InvalidAddress {
             which: "bounce recipient".into(),
@@ -83,6 +84,14 @@ impl Mailer {
                 return Err(BounceError::Timeout {
                     address: self.address.clone(),
                     seconds: self.overall.as_secs(),
+                })
+            }
+            // A 5xx, or an address the next hop cannot take (non-ASCII without SMTPUTF8): trying again
+            // later cannot help.
+            Ok(Err(e)) if e.is_permanent() || e.is_client() => {
+                return Err(BounceError::Refused {
+                    address: self.address.clone(),
+                    reason: e.to_string(),
                 })
             }
             Ok(Err(e)) => {
@@ -208,7 +217,17 @@ mod tests {
         let mailer = Mailer::new(&addr, "localhost", Duration::from_secs(5)).unwrap();
         let err = mailer.send("anna@school.example", DSN).await.unwrap_err();
         assert!(matches!(err, BounceError::Send { .. }), "{err:?}");
+        assert!(!err.is_permanent());
         assert_eq!(seen.lock().unwrap().mail_from, ["<>"]);
+    }
+
+    #[tokio::test]
+    async fn permanent_refusal_is_told_apart() {
+        let (addr, _) = server("554 5.7.1 No thanks\r\n").await;
+        let mailer = Mailer::new(&addr, "localhost", Duration::from_secs(5)).unwrap();
+        let err = mailer.send("anna@school.example", DSN).await.unwrap_err();
+        assert!(matches!(err, BounceError::Refused { .. }), "{err:?}");
+        assert!(err.is_permanent());
     }
 
     #[tokio::test]

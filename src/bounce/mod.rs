@@ -5,12 +5,19 @@
 //!
 //! - [`build_dsn`] (in `dsn.rs`) is pure: no clock, no I/O; the time is passed in.
 //! - [`reject_reply`] is the SMTP answer for `bounce_mode = "reject"` (Postfix then writes the bounce itself).
-//! - [`Mailer`] (in `mailer.rs`) is the only I/O here: it hands a finished DSN to the next hop.
+//! - [`may_notify`] (in `notify.rs`) is pure: it decides whether a sender may get a notice at all (only our
+//!   own senders, never automatic mail or an address no notice can reach: no backscatter).
+//! - [`Mailer`] (in `mailer.rs`) hands a finished DSN to the next hop; [`NoticeMemory`] (in `memory.rs`)
+//!   remembers which notices went out, so a message Postfix retries does not cause a second one. These two
+//!   are the only I/O here.
 //!
-//! What this module must never do: carry the forbidden content or an infected file back to the sender. The
-//! DSN holds the human explanation (rule category, article and the rule's own advice, or the detection name),
-//! the machine-readable delivery status, and the original **header block only** — never the body, never an
-//! attachment, and the explanation never repeats the subject.
+//! What this module must never do: carry the forbidden content or an infected file back to the sender, or
+//! write to anyone [`may_notify`] refused. The DSN holds the human explanation (rule category, article and
+//! the rule's own advice, or the detection name), the machine-readable delivery status (the next hop's code
+//! and status for a refused recipient, never its free text), and the header fields the sender's own mail
+//! program wrote to identify the message (`From`, `To`, `Cc`, `Subject`, `Date`, `Message-ID`, …) — never the
+//! body, never an attachment, never headers added on the way (`Received`, signatures, other filters'
+//! fields), and the explanation never repeats the subject.
 //!
 //! # Templates
 //!
@@ -33,10 +40,14 @@
 
 mod dsn;
 mod mailer;
+mod memory;
+mod notify;
 mod template;
 
 pub use dsn::build_dsn;
 pub use mailer::Mailer;
+pub use memory::{MemoryError, NoticeKey, NoticeMemory};
+pub use notify::{check_address, may_notify, AddressProblem, NoticePolicy, Withheld};
 pub use template::{validate_template, PLACEHOLDERS};
 
 use crate::rules::RuleInfo;
@@ -144,10 +155,26 @@ pub enum BounceError {
     InvalidNextHop { address: String },
     #[error("next hop {address} did not accept the bounce: {reason}")]
     Send { address: String, reason: String },
+    #[error("next hop {address} refused the bounce permanently: {reason}")]
+    Refused { address: String, reason: String },
     #[error("next hop {address} answered {code} instead of 250 to the bounce")]
     NotAccepted { address: String, code: u16 },
     #[error("sending the bounce to next hop {address} timed out after {seconds} s")]
     Timeout { address: String, seconds: u64 },
+}
+
+impl BounceError {
+    /// True when sending this DSN again cannot succeed: the recipient address is unusable or the next hop
+    /// refused it permanently. Anything else (next hop down, a timeout, a `4xx`) may work on a retry.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            BounceError::NullSender
+                | BounceError::NoRecipients
+                | BounceError::InvalidAddress { .. }
+                | BounceError::Refused { .. }
+        )
+    }
 }
 
 /// Longest reply line text, so that `550-5.7.1 ` + text + CRLF stays within 512 bytes (RFC 5321 §4.5.3.1.5).
@@ -211,7 +238,7 @@ pub fn reject_reply(reason: &Reason<'_>) -> Reply {
                 "Message refused by the receiving mail server for {n} recipient(s)."
             ));
             for (_, reply) in rejections.iter().take(REPLY_RULES_MAX) {
-                lines.push(reply_summary(reply));
+                lines.push(refusal_code(reply));
             }
         }
     }
@@ -252,13 +279,12 @@ fn detection_names(detections: &[Detection]) -> String {
     }
 }
 
-/// A next-hop reply as one line: `550 5.1.1 text text`.
-fn reply_summary(reply: &Reply) -> String {
-    let text = one_line(&reply.lines.join(" "), 400);
-    if reply.status.is_empty() {
-        format!("{} {}", reply.code, text)
-    } else {
-        format!("{} {} {}", reply.code, one_line(&reply.status, 20), text)
+/// A next-hop refusal as its code and enhanced status only (`550 5.1.1`): the free text after them is the
+/// next hop's own, may quote addresses or other text the sender did not write, and RFC 3464 does not need it.
+pub(crate) fn refusal_code(reply: &Reply) -> String {
+    match valid_status(&reply.status) {
+        Some(status) => format!("{} {status}", reply.code),
+        None => reply.code.to_string(),
     }
 }
 
@@ -402,14 +428,24 @@ mod tests {
     }
 
     #[test]
-    fn reject_reply_for_rejected_passes_next_hop_status() {
-        let cases: &[(Reply, u16, &str)] = &[
-            (Reply::new(550, "5.1.1", "User unknown"), 550, "5.1.1"),
-            (Reply::new(554, "", "No"), 554, "5.0.0"),
-            (Reply::new(550, "x.y", "odd status"), 550, "5.0.0"),
-            (Reply::new(451, "4.3.0", "not permanent"), 550, "5.0.0"),
+    fn reject_reply_for_rejected_passes_next_hop_status_not_its_text() {
+        let cases: &[(Reply, u16, &str, &str)] = &[
+            (
+                Reply::new(550, "5.1.1", "<x@intern.example>: User unknown"),
+                550,
+                "5.1.1",
+                "550 5.1.1",
+            ),
+            (Reply::new(554, "", "No such map"), 554, "5.0.0", "554"),
+            (Reply::new(550, "x.y", "odd status"), 550, "5.0.0", "550"),
+            (
+                Reply::new(451, "4.3.0", "not permanent"),
+                550,
+                "5.0.0",
+                "451 4.3.0",
+            ),
         ];
-        for (next_hop, code, status) in cases {
+        for (next_hop, code, status, shown) in cases {
             let rej = [("a@example.org".to_string(), next_hop.clone())];
             let reply = reject_reply(&Reason::Rejected(&rej));
             assert_eq!(
@@ -417,7 +453,12 @@ mod tests {
                 (*code, *status),
                 "{next_hop:?}"
             );
-            assert!(reply.to_wire().contains(&next_hop.lines[0]));
+            let wire = reply.to_wire();
+            assert!(wire.contains(shown), "{wire}");
+            assert!(
+                !wire.contains(&next_hop.lines[0]),
+                "the next hop's own text is not repeated: {wire}"
+            );
         }
     }
 

@@ -1,11 +1,13 @@
 //! The `mailwacht` command line. Thin: parses flags, loads the configuration, calls the library.
 //!
 //! Exit codes: `0` success (for `check`: every message passes), `1` `check` found a message that would not
-//! pass, or `audit list` found the audit chain broken, `2` an error (bad configuration or rules, unreadable
-//! file, port in use, unknown quarantine id, export file exists, next hop down on release, inquiry refused).
+//! pass, or `audit list` found the audit log changed, cut or removed, `2` an error (bad configuration or
+//! rules, unreadable file, port in use, unknown quarantine id, export file exists, next hop down on release,
+//! inquiry refused).
 
 mod audit;
 mod check;
+mod data_dir;
 mod quarantine;
 mod serve;
 mod traffic;
@@ -56,6 +58,9 @@ enum Command {
 
 /// Parse the command line and run it.
 pub fn run() -> anyhow::Result<ExitCode> {
+    // Whatever is created from here on (data directory, stores, exports) is owner-only, whatever umask
+    // the caller had.
+    crate::storage::restrict_umask();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(cli.config, args),
@@ -81,6 +86,17 @@ fn show_config(path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         "# configuration is valid; {} rules loaded",
         engine.rules.rules().len()
     );
+    println!("# pseudonym keys: {}", config.key_dir().display());
     print!("{text}");
+    for (setting, why) in config.code_deviations() {
+        eprintln!(
+            "WAARSCHUWING / WARNING: [traffic] {setting}: {why} — code_of_conduct_deviation: {:?}",
+            config
+                .traffic
+                .code_of_conduct_deviation
+                .as_deref()
+                .unwrap_or("")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -63,8 +63,8 @@ enum Command {
         id: String,
         #[arg(long, value_name = "FILE.eml", required = true)]
         out: PathBuf,
-        /// Why you export it.
-        #[arg(long, value_name = "TEXT")]
+        /// Why you export it (at least 10 characters; written to the audit log).
+        #[arg(long, value_name = "TEXT", required = true)]
         reason: Option<String>,
     },
     /// Delete a quarantined message (audited).
@@ -94,28 +94,53 @@ pub(super) fn call(config: &Config, request: Request) -> anyhow::Result<Response
         .context("starting runtime")?;
     let socket = config.admin_socket();
     let response = runtime.block_on(async {
-        if let Some(r) = admin::client::request(&socket, &request).await? {
+        let answer = admin::client::request(&socket, &request).await;
+        if answer
+            .as_ref()
+            .is_err_and(|e| crate::storage::is_permission_denied(e))
+        {
+            // Shut out of the socket: say why when it is because the data directory is not ours.
+            super::data_dir::refuse_if_not_owner(&config.storage.data_dir)?;
+        }
+        if let Some(r) = answer? {
             return anyhow::Ok(r);
         }
+        super::audit::ship_offline_entries();
+        // Offline: whatever is created from here on belongs to the data directory's owner (the daemon's
+        // user), never to root; held until the stores below are closed.
+        let _owner = super::data_dir::act_as_owner(&config.storage.data_dir)?;
         let (store, _) = Store::open(&config.storage.data_dir)
             .context("no daemon answers on the admin socket; opening the quarantine offline")?;
         store.flush().await?;
         let audit = AuditLog::open(config.storage.data_dir.join("audit.log"))?;
         let traffic = crate::traffic::TrafficStore::open(&config.storage.data_dir)
             .context("opening the traffic store offline")?;
-        let key = crate::traffic::PseudonymKey::load_or_create(&config.storage.data_dir)?;
+        // Read-only: offline, keys are only read (the daemon creates, moves and deletes them).
+        let keys = crate::traffic::KeyRing::load(
+            &config.key_dir(),
+            &config.storage.data_dir,
+            config.traffic.retention_days,
+        )
+        .context("loading the traffic pseudonym keys offline")?;
         let service = Service::new(
             store,
             audit,
             config.next_hop_settings(),
             config.limits.clone(),
         )
-        .with_traffic(admin::TrafficService::new(traffic.clone(), key, config));
+        .with_traffic(admin::TrafficService::new(
+            traffic.clone(),
+            std::sync::Arc::new(keys),
+            config,
+        ));
         let response = service
             .handle(local_uid(), request, SystemTime::now())
             .await;
         traffic.flush().await?;
         Ok(response)
+    });
+    let response = response.map_err(|e| {
+        super::data_dir::explain_permission(e, &config.storage.data_dir, &[&config.key_dir()])
     })?;
     if let Response::Error { message } = response {
         bail!("{message}");

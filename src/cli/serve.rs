@@ -65,11 +65,14 @@ pub fn run(config_path: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode>
     // Run the listeners on a worker thread, not on this one: a connection accepted by a worker starts its
     // session on that worker's own queue, where one accepted here had to wake a worker (a futex wake and a
     // thread switch per connection).
-    runtime.block_on(async {
+    let (data_dir, key_dir) = (config.storage.data_dir.clone(), config.key_dir());
+    let served = runtime.block_on(async {
         tokio::spawn(serve(config_path, args, config, engine))
             .await
             .context("the server task failed")?
-    })?;
+    });
+    // A store another user owns keeps the daemon from starting: say which file, whose, and the fix.
+    served.map_err(|e| super::data_dir::explain_permission(e, &data_dir, &[&key_dir]))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -101,29 +104,36 @@ async fn serve(
         .flush()
         .await
         .context("flushing the quarantine index")?;
-    info!(
-        entries = report.entries,
-        index_rebuilt = report.rebuilt,
-        unreadable = report.unreadable,
-        "quarantine opened"
-    );
-    let traffic_store = crate::traffic::TrafficStore::open(&config.storage.data_dir)
-        .context("opening the traffic store")?;
-    let traffic_key = crate::traffic::PseudonymKey::load_or_create(&config.storage.data_dir)
-        .context("loading the traffic pseudonym key")?;
+    log_quarantine_opened(&report);
+    let (traffic_store, recovered) = crate::traffic::TrafficStore::open_or_recover(
+        &config.storage.data_dir,
+        std::time::SystemTime::now(),
+    )
+    .context("opening the traffic store")?;
+    if let Some(recovered) = recovered {
+        // Traffic records are secondary: a damaged database must not stop mail. Kept for inspection.
+        error!(
+            moved_to = %recovered.moved_to.display(),
+            error = %recovered.error,
+            "the traffic store (verkeersgegevens) was damaged: moved aside and started afresh; mail is not affected"
+        );
+        crate::metrics::store_recovered(crate::metrics::RecoveredStore::Traffic);
+    }
+    let traffic_keys = Arc::new(open_keys(&config)?);
     let traffic_service =
-        crate::admin::TrafficService::new(traffic_store.clone(), traffic_key.clone(), &config);
+        crate::admin::TrafficService::new(traffic_store.clone(), traffic_keys.clone(), &config);
     info!(
         retention_days = config.traffic.retention_days,
         k_anonymity = config.traffic.k_anonymity,
         inquiry_max_days = config.traffic.inquiry_max_days,
+        notify_within_days = config.traffic.notify_within_days,
         "traffic records (verkeersgegevens) kept"
     );
-    let traffic_purge = spawn_traffic_retention(traffic_store.clone(), traffic_service.clone());
+    warn_code_deviations(&config);
     let traffic_flush = traffic_store.clone();
     let (recorder, traffic_writer) = crate::traffic::spawn_writer(
         traffic_store.clone(),
-        traffic_key.clone(),
+        traffic_keys.clone(),
         crate::traffic::QUEUE,
     );
     let metrics = match &config.metrics.listen {
@@ -151,18 +161,40 @@ async fn serve(
         )
         .with_traffic(traffic_service.clone()),
     );
-    let retention = spawn_retention(service.clone(), config.quarantine.retention_days);
+    settle_audit(&service);
+    let retention = spawn_retention(
+        service.clone(),
+        config.quarantine.retention_days,
+        config.storage.data_dir.clone(),
+    );
+    let traffic_purge = spawn_traffic_retention(
+        traffic_store.clone(),
+        traffic_service.clone(),
+        traffic_keys,
+        service.clone(),
+        config.storage.data_dir.clone(),
+    );
     let admin = tokio::spawn(crate::admin::server::serve(
         admin_listener,
         service,
         std::future::pending::<()>(),
     ));
     info!(socket = %socket.display(), "admin socket listening");
+    let notices = crate::bounce::NoticeMemory::new(config.storage.data_dir.join("notices"));
+    match notices
+        .sweep(std::time::SystemTime::now(), engine.remember)
+        .await
+    {
+        Ok(expired) => info!(expired, "notice memory opened"),
+        // Never a reason not to start: without the memory a retried message may repeat its notice.
+        Err(e) => warn!(error = %e, "notice memory unreadable"),
+    }
     let pipeline = Pipeline::new(
         engine,
         NextHop::new(config.next_hop_settings()),
         mailer,
         Arc::new(store.clone()),
+        notices,
     );
     // Kept to write the queued traffic records before stopping.
     let traffic_recorder = recorder.clone();
@@ -171,7 +203,7 @@ async fn serve(
     let settings = Arc::new(ArcSwap::from_pointee(config.server_settings()));
     let milter_settings = Arc::new(ArcSwap::from_pointee(config.milter_settings()));
     if config.organisation.local_domains.is_empty() {
-        warn!("no [organisation] local_domains configured: every sender is screened and every recipient counts as external");
+        warn!("no [organisation] local_domains configured: every sender is screened, every recipient counts as external, and only mail Postfix marks XFORWARD SOURCE=LOCAL gets notices (other suspect mail is handled per [policy] on_unnotifiable)");
     }
     let config_name = config_path
         .as_ref()
@@ -226,6 +258,13 @@ async fn serve(
                             );
                         }
                     }
+                    if current.key_dir() != new.key_dir() {
+                        warn!(
+                            setting = "key_dir",
+                            "changed setting takes effect only after a restart"
+                        );
+                    }
+                    warn_code_deviations(&new);
                     if current.traffic.retention_days != new.traffic.retention_days {
                         info!(
                             old = current.traffic.retention_days,
@@ -322,6 +361,37 @@ async fn serve(
     Ok(())
 }
 
+/// Log what opening the quarantine found; a damaged index also counts in the metrics.
+fn log_quarantine_opened(report: &crate::quarantine::OpenReport) {
+    if let Some(aside) = &report.index_moved_aside {
+        error!(
+            moved_to = %aside.display(),
+            "the quarantine index was damaged: moved aside and rebuilt from the quarantine files"
+        );
+        crate::metrics::store_recovered(crate::metrics::RecoveredStore::QuarantineIndex);
+    }
+    if !report.damaged.is_empty() {
+        warn!(
+            ids = %report.damaged.join(","),
+            "quarantined messages without readable metadata: listed as \"{}\", purged by retention",
+            crate::quarantine::METADATA_DAMAGED
+        );
+    }
+    if !report.without_message.is_empty() {
+        warn!(
+            ids = %report.without_message.join(","),
+            "quarantine entries whose message file is missing"
+        );
+    }
+    info!(
+        entries = report.entries,
+        index_rebuilt = report.rebuilt,
+        damaged = report.damaged.len(),
+        temporary_removed = report.temporary_removed,
+        "quarantine opened"
+    );
+}
+
 /// Bind the milter listener: `host:port`, or a unix socket created like the admin socket (a stale socket
 /// replaced, mode 0660, optional group so Postfix can connect).
 async fn bind_milter(
@@ -342,6 +412,32 @@ async fn bind_milter(
     }
 }
 
+/// Check the audit log against its head at start. Damage is recorded in the log as a break entry (never
+/// healed silently) and logged as an error, but the daemon keeps serving: the audit log is not needed to
+/// answer Postfix, and refusing reviews would not undo the damage, only block incident work.
+fn settle_audit(service: &crate::admin::Service) {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    match service.settle_audit(uid, std::time::SystemTime::now()) {
+        Ok(settled) => {
+            for problem in &settled.recorded {
+                error!(
+                    problem = %problem,
+                    "the audit log was changed, cut or removed; recorded as a break in the log \
+                     (`mailwacht audit list` reports it)"
+                );
+            }
+            if settled.anchored && settled.recorded.is_empty() {
+                info!("audit log head (audit.head) written");
+            }
+        }
+        Err(e) => error!(
+            error = %e,
+            "cannot check or anchor the audit log; reviews fail until it can be written (mail keeps flowing)"
+        ),
+    }
+}
+
 /// How often retention runs (besides at start).
 const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -349,6 +445,7 @@ const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3
 fn spawn_retention(
     service: Arc<crate::admin::Service>,
     retention_days: u64,
+    data_dir: PathBuf,
 ) -> tokio::task::JoinHandle<()> {
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
@@ -369,16 +466,78 @@ fn spawn_retention(
                 Ok(_) => {}
                 Err(e) => error!(error = %e, "quarantine retention failed"),
             }
+            purge_damaged(&data_dir, "quarantine.sled", retention_days);
         }
     })
 }
 
-/// Purge traffic records older than the retention now and every [`RETENTION_INTERVAL`] (WereldKidz 6.7);
-/// the retention is read each time so a reload takes effect at the next run.
+/// Open the pseudonym keys (`[traffic] key_dir`, apart from the data directory), moving an older version's
+/// `traffic.key` out of the data directory.
+fn open_keys(config: &Config) -> anyhow::Result<crate::traffic::KeyRing> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let key_dir = config.key_dir();
+    let (keys, report) = crate::traffic::KeyRing::open(
+        &key_dir,
+        &config.storage.data_dir,
+        config.traffic.retention_days,
+        now,
+    )
+    .context("opening the traffic pseudonym keys")?;
+    info!(key_dir = %key_dir.display(), keys = report.keys, "pseudonym keys kept apart from the data");
+    if let Some((_, to)) = report.migrated {
+        warn!(
+            key_dir = %key_dir.display(),
+            until = %crate::traffic::summary::date(to),
+            "traffic.key moved out of the data directory into the key directory; it is used until the end of the current key period, then rotated. Backups of the data directory made before this hold that key: delete them"
+        );
+    }
+    if report.discarded_legacy {
+        warn!("a traffic.key in the data directory was deleted: its period is covered by a key in the key directory");
+    }
+    Ok(keys)
+}
+
+/// Warn (at every start and reload) about each privacy setting beyond the codes of conduct that
+/// `[traffic] code_of_conduct_deviation` allowed.
+fn warn_code_deviations(config: &Config) {
+    let why = config
+        .traffic
+        .code_of_conduct_deviation
+        .as_deref()
+        .unwrap_or("");
+    for (setting, text) in config.code_deviations() {
+        warn!(setting, deviation = why, "{text}");
+    }
+}
+
+/// Delete copies of a damaged `store` older than the retention (they hold the same kind of data).
+fn purge_damaged(data_dir: &std::path::Path, store: &str, retention_days: u64) {
+    let now = std::time::SystemTime::now();
+    match crate::storage::purge_damaged(data_dir, store, now, retention_days) {
+        Ok(purged) => {
+            for path in purged {
+                info!(path = %path.display(), retention_days, "expired copy of a damaged store deleted");
+            }
+        }
+        Err(e) => error!(store, error = %e, "deleting expired copies of a damaged store failed"),
+    }
+}
+
+/// Purge traffic records older than the retention now and every [`RETENTION_INTERVAL`] (WereldKidz 6.7),
+/// then delete the pseudonym keys whose records are all gone and close the inquiries whose window ended
+/// (audited); the retention is read each time so a reload takes effect at the next run.
 fn spawn_traffic_retention(
     store: crate::traffic::TrafficStore,
     settings: crate::admin::TrafficService,
+    keys: Arc<crate::traffic::KeyRing>,
+    service: Arc<crate::admin::Service>,
+    data_dir: PathBuf,
 ) -> tokio::task::JoinHandle<()> {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(RETENTION_INTERVAL);
         loop {
@@ -388,17 +547,43 @@ fn spawn_traffic_retention(
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
-            let store = store.clone();
-            match tokio::task::spawn_blocking(move || store.purge(now, days)).await {
-                Ok(Ok(0)) => {}
-                Ok(Ok(purged)) => info!(
-                    purged,
-                    retention_days = days,
-                    "expired traffic records deleted"
-                ),
+            let (store, ring) = (store.clone(), keys.clone());
+            let purged = tokio::task::spawn_blocking(move || {
+                // Keys go only after their records: a failed purge keeps them.
+                let purged = store.purge(now, days).map_err(|e| e.to_string())?;
+                let expired = ring.expire(now, days).map_err(|e| e.to_string())?;
+                Ok::<_, String>((purged, expired))
+            })
+            .await;
+            match purged {
+                Ok(Ok((purged, expired))) => {
+                    if purged > 0 {
+                        info!(
+                            purged,
+                            retention_days = days,
+                            "expired traffic records deleted"
+                        );
+                    }
+                    for (from, to) in expired {
+                        info!(
+                            from = %crate::traffic::summary::date(from),
+                            to = %crate::traffic::summary::date(to),
+                            "pseudonym key of an expired key period deleted"
+                        );
+                    }
+                }
                 Ok(Err(e)) => error!(error = %e, "traffic retention failed"),
                 Err(e) => error!(error = %e, "traffic retention failed"),
             }
+            match service.close_ended_inquiries(uid, std::time::SystemTime::now()) {
+                Ok(ids) => {
+                    for id in ids {
+                        info!(inquiry = id, "inquiry closed: its window ended (audited)");
+                    }
+                }
+                Err(e) => error!(error = %e, "closing ended inquiries failed"),
+            }
+            purge_damaged(&data_dir, "traffic.sled", days);
         }
     })
 }

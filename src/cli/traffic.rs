@@ -10,10 +10,11 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 
 use super::quarantine::{call, config_with, when};
-use crate::admin::traffic::ReportLine;
+use crate::admin::traffic::{Listed, ReportLine};
 use crate::admin::{Request, Response, TrafficRequest, TrafficResponse};
 use crate::config::Config;
-use crate::traffic::summary::{parse_date, Group, Period, Summary};
+use crate::traffic::inquiry::who;
+use crate::traffic::summary::{parse_date, Group, Summary};
 use crate::traffic::{Inquiry, DAY};
 
 #[derive(Debug, clap::Args)]
@@ -37,16 +38,14 @@ enum SummaryFormat {
 
 #[derive(Debug, clap::Subcommand)]
 enum TrafficCommand {
-    /// Aggregated figures per period and group; cells with fewer than k distinct senders are suppressed.
+    /// Aggregated figures of whole, completed periods; a figure fewer than k distinct senders contributed
+    /// to (or that one sender dominates) is suppressed everywhere.
     Summary {
-        /// First day (YYYY-MM-DD, UTC).
-        #[arg(long, value_name = "DATE")]
-        from: String,
-        /// Last day, included (YYYY-MM-DD, UTC).
-        #[arg(long, value_name = "DATE")]
-        to: String,
-        #[arg(long, value_enum, default_value = "day")]
-        by: Period,
+        /// A whole period of [traffic] summary_period: a week like 2026-W47, or a day like 2026-11-23.
+        /// Repeat for several. Default: every period that has ended and lies inside the retention window.
+        #[arg(long = "period", value_name = "PERIOD")]
+        periods: Vec<String>,
+        /// Rows per sender domain, verdict, rule category, or domain and verdict (the base cells).
         #[arg(long, value_enum, default_value = "domain")]
         group: Group,
         #[arg(long, value_enum, default_value = "table")]
@@ -76,20 +75,22 @@ enum ReportFormat {
 
 #[derive(Debug, clap::Subcommand)]
 enum InquiryCommand {
-    /// Open an inquiry on one address for a fixed window (at most [traffic] inquiry_max_days; audited).
+    /// Open an inquiry on one address for a fixed window (at most [traffic] inquiry_max_days; no overlap
+    /// with or chaining onto another inquiry on the same person; audited with your uid).
     Open {
         /// The address under inquiry.
         #[arg(long, value_name = "ADDR")]
         person: String,
-        /// The suspicion that justifies it (goes to the audit log and the notification).
+        /// The suspicion that justifies it, at least 10 characters (goes to the audit log and the
+        /// notification).
         #[arg(long, value_name = "TEXT")]
         reason: String,
         /// Length of the window in days.
         #[arg(long, value_name = "N")]
         days: u64,
-        /// Who is responsible (name).
+        /// Who is responsible (a name). Default: your full name from the password database.
         #[arg(long, value_name = "NAME")]
-        by: String,
+        by: Option<String>,
         /// Start of the window (YYYY-MM-DD, UTC; within the retention period). Default: now.
         #[arg(long, value_name = "DATE")]
         from: Option<String>,
@@ -100,8 +101,20 @@ enum InquiryCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: ReportFormat,
     },
-    /// Close an inquiry (audited); its report then includes the notification for the person (art. 6.6).
+    /// Close an inquiry before its window ends (audited); its report then includes the notification for
+    /// the person (art. 6.6). An inquiry whose window ended is closed automatically.
     Close { id: u64 },
+    /// Record that the person was informed after the inquiry (WereldKidz 6.6): when and how; you are
+    /// recorded as the one who did (audited).
+    Notified {
+        id: u64,
+        /// The day the person was informed (YYYY-MM-DD, UTC). Default: today.
+        #[arg(long, value_name = "DATE")]
+        date: Option<String>,
+        /// How, e.g. "gesprek" or "brief".
+        #[arg(long, value_name = "TEXT")]
+        how: String,
+    },
     /// All inquiries.
     List {
         /// Print JSON.
@@ -120,30 +133,16 @@ fn traffic(config: &Config, request: TrafficRequest) -> anyhow::Result<TrafficRe
 pub fn run_traffic(config: Option<PathBuf>, args: TrafficArgs) -> anyhow::Result<ExitCode> {
     let config = config_with(config, args.data_dir)?;
     let TrafficCommand::Summary {
-        from,
-        to,
-        by,
+        periods,
         group,
         format,
         out,
     } = args.command;
-    let from = parse_date(&from)?;
-    let to = parse_date(&to)? + DAY;
-    if to <= from {
-        bail!("--to lies before --from");
-    }
     if format == SummaryFormat::Xlsx && out.is_none() {
         bail!("--format xlsx needs --out FILE");
     }
-    let TrafficResponse::Summary { summary } = traffic(
-        &config,
-        TrafficRequest::Summary {
-            from,
-            to,
-            by,
-            group,
-        },
-    )?
+    let TrafficResponse::Summary { summary } =
+        traffic(&config, TrafficRequest::Summary { periods, group })?
     else {
         bail!("unexpected answer from the daemon");
     };
@@ -151,7 +150,11 @@ pub fn run_traffic(config: Option<PathBuf>, args: TrafficArgs) -> anyhow::Result
     match out {
         Some(path) => {
             std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
-            println!("wrote {} ({} rows)", path.display(), summary.rows.len());
+            println!(
+                "wrote {} ({} rows)",
+                path.display(),
+                summary.table().rows.len()
+            );
         }
         None => {
             use std::io::Write;
@@ -196,11 +199,16 @@ pub fn run_inquiry(config: Option<PathBuf>, args: InquiryArgs) -> anyhow::Result
                 bail!("unexpected answer from the daemon");
             };
             println!(
-                "inquiry {} opened on {} from {} to {} (audited)",
+                "inquiry {} opened on {} from {} to {}, by {}, opened by {} (audited)",
                 inquiry.id,
                 inquiry.person,
                 when(inquiry.from),
-                when(inquiry.to)
+                when(inquiry.to),
+                inquiry.by,
+                who(
+                    inquiry.opened_uid.unwrap_or_default(),
+                    inquiry.opened_login.as_deref()
+                )
             );
         }
         InquiryCommand::Report { id, format } => {
@@ -232,8 +240,35 @@ pub fn run_inquiry(config: Option<PathBuf>, args: InquiryArgs) -> anyhow::Result
                 bail!("unexpected answer from the daemon");
             };
             println!(
-                "inquiry {} closed; `mailwacht inquiry report {}` now includes the notification for {} (art. 6.6)",
-                inquiry.id, inquiry.id, inquiry.person
+                "inquiry {} closed; `mailwacht inquiry report {}` now includes the notification for {} (art. 6.6); \
+                 once informed: `mailwacht inquiry notified {} --how ...`",
+                inquiry.id, inquiry.id, inquiry.person, inquiry.id
+            );
+        }
+        InquiryCommand::Notified { id, date, how } => {
+            let date = match date {
+                Some(d) => parse_date(&d)?,
+                None => {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0);
+                    now - now % DAY
+                }
+            };
+            let TrafficResponse::Inquiry { inquiry } =
+                traffic(&config, TrafficRequest::InquiryNotified { id, date, how })?
+            else {
+                bail!("unexpected answer from the daemon");
+            };
+            println!(
+                "inquiry {}: {} notified {} (audited)",
+                inquiry.id,
+                inquiry.person,
+                inquiry
+                    .notified
+                    .as_ref()
+                    .map_or(String::new(), notified_text)
             );
         }
         InquiryCommand::List { json } => {
@@ -245,20 +280,8 @@ pub fn run_inquiry(config: Option<PathBuf>, args: InquiryArgs) -> anyhow::Result
             if json {
                 println!("{}", serde_json::to_string_pretty(&inquiries)?);
             } else {
-                for i in &inquiries {
-                    println!(
-                        "{:>4}  {:<30} {} .. {}  {}  by {}  reason: {:?}",
-                        i.id,
-                        i.person,
-                        when(i.from),
-                        when(i.to),
-                        match i.closed {
-                            Some(c) => format!("closed {}", when(c)),
-                            None => "open".into(),
-                        },
-                        i.by,
-                        i.reason
-                    );
+                for listed in &inquiries {
+                    println!("{}", list_line(listed));
                 }
                 if inquiries.is_empty() {
                     println!("no inquiries");
@@ -267,6 +290,84 @@ pub fn run_inquiry(config: Option<PathBuf>, args: InquiryArgs) -> anyhow::Result
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `yes (DATE, by WHO, HOW)`.
+fn notified_text(n: &crate::traffic::inquiry::Notified) -> String {
+    format!(
+        "yes ({}, by {}, {:?})",
+        crate::traffic::summary::date(n.date),
+        who(n.uid, n.login.as_deref()),
+        n.how
+    )
+}
+
+/// One line of `inquiry list`: window, state, who, whether the person was informed (WereldKidz 6.6).
+fn list_line(listed: &Listed) -> String {
+    let i = &listed.inquiry;
+    let state = match (i.closed, i.auto_closed) {
+        (Some(c), true) => format!("closed {} (window ended)", when(c)),
+        (Some(c), false) => format!("closed {}", when(c)),
+        (None, _) => "open".into(),
+    };
+    let opened_by = i
+        .opened_uid
+        .map(|uid| format!(", opened by {}", who(uid, i.opened_login.as_deref())))
+        .unwrap_or_default();
+    let notified = match (&i.notified, i.closed) {
+        (Some(n), _) => notified_text(n),
+        (None, None) => "no (inquiry open)".into(),
+        (None, Some(_)) if listed.overdue => format!(
+            "no, OVERDUE since {} / te laat",
+            crate::traffic::summary::date(listed.notify_by)
+        ),
+        (None, Some(_)) => format!(
+            "no (due by {})",
+            crate::traffic::summary::date(listed.notify_by)
+        ),
+    };
+    format!(
+        "{:>4}  {:<30} {} .. {}  {}  by {}{}  notified: {}  reason: {:?}",
+        i.id,
+        i.person,
+        when(i.from),
+        when(i.to),
+        state,
+        i.by,
+        opened_by,
+        notified,
+        i.reason
+    )
+}
+
+/// Warning lines for `mailwacht audit list`, one per inquiry whose person should have been informed by now
+/// (WereldKidz 6.6, `[traffic] notify_within_days`). Never fails the audit listing: a problem asking for
+/// the inquiries becomes a warning line of its own.
+pub(super) fn overdue_notifications(config: &Config) -> Vec<String> {
+    let inquiries = match traffic(config, TrafficRequest::InquiryList) {
+        Ok(TrafficResponse::Inquiries { inquiries }) => inquiries,
+        Ok(_) => return vec!["WARNING: unexpected answer when checking inquiry notifications".into()],
+        Err(e) => {
+            return vec![format!(
+                "WAARSCHUWING: kennisgevingen van onderzoeken niet gecontroleerd / WARNING: inquiry notifications not checked: {e:#}"
+            )]
+        }
+    };
+    inquiries
+        .iter()
+        .filter(|l| l.overdue)
+        .map(|l| {
+            let i = &l.inquiry;
+            format!(
+                "WAARSCHUWING: betrokkene van onderzoek {id} ({person}) is nog niet ingelicht, uiterlijk {due} (WereldKidz 6.6) / \
+                 WARNING: the person of inquiry {id} ({person}) has not been notified; it was due by {due} \
+                 (`mailwacht inquiry notified {id} --how ...`)",
+                id = i.id,
+                person = i.person,
+                due = crate::traffic::summary::date(l.notify_by),
+            )
+        })
+        .collect()
 }
 
 /// The report as CSV for Dutch Excel (BOM, `;`).

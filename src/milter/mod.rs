@@ -26,7 +26,7 @@ use tracing::warn;
 
 use crate::bounce::{self, Reason};
 use crate::config::OnInfected;
-use crate::pipeline::{analyse_off_reactor, new_queue_id, Outcome, Pipeline};
+use crate::pipeline::{analyse_off_reactor, Outcome, Pipeline};
 use crate::policy::Verdict;
 use crate::quarantine::Quarantine;
 use crate::smtp::Reply;
@@ -106,7 +106,7 @@ impl Milter {
     }
 
     async fn evaluate(&self, msg: Collected, on_infected: OnInfected) -> Vec<Response> {
-        let queue_id = new_queue_id();
+        let queue_id = crate::queue_id::new();
         let received = SystemTime::now();
         let engine = self.pipeline.engine();
         let size = msg.data.len();
@@ -153,7 +153,12 @@ impl Milter {
                 let stored = self
                     .quarantine
                     .store(&queue_id, &envelope, &data, &decision.detections, received)
-                    .await;
+                    .await
+                    .inspect(|id| {
+                        if *id != queue_id {
+                            warn!(queue_id, stored_as = %id, "queue id already in the quarantine; stored under a new id");
+                        }
+                    });
                 match (stored, on_infected) {
                     (Err(e), _) => {
                         warn!(queue_id, error = %e, "quarantine store failed");
@@ -163,16 +168,16 @@ impl Milter {
                             ("deferred", reply),
                         )
                     }
-                    (Ok(()), OnInfected::Reject) => {
+                    (Ok(_), OnInfected::Reject) => {
                         let reply = bounce::reject_reply(&Reason::Infected(&decision.detections));
                         (
                             vec![Response::ReplyCode(reply_code(&reply))],
                             ("quarantined", reply),
                         )
                     }
-                    (Ok(()), OnInfected::Discard) => {
+                    (Ok(stored_id), OnInfected::Discard) => {
                         let reply =
-                            Reply::new(250, "2.7.0", format!("{queue_id} quarantined, discarded"));
+                            Reply::new(250, "2.7.0", format!("{stored_id} quarantined, discarded"));
                         (vec![Response::Discard], ("quarantined", reply))
                     }
                 }
@@ -203,7 +208,7 @@ impl Milter {
             size,
             attachments,
             &decision,
-            &Outcome { reply, action },
+            &Outcome::new(reply, action),
         );
         responses
     }

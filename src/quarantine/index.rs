@@ -50,10 +50,7 @@ impl Index {
     pub fn open(path: &Path) -> Result<Index, IndexError> {
         let name = path.display().to_string();
         let db = sled::Config::new().path(path).open().map_err(|source| {
-            // sled reports the lock held by another process as an I/O error "WouldBlock".
-            let locked = matches!(&source, sled::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-                || source.to_string().contains("lock");
-            if locked {
+            if crate::storage::classify_sled(&source) == crate::storage::OpenFailure::Locked {
                 IndexError::Locked { path: name.clone() }
             } else {
                 IndexError::Sled {

@@ -2,13 +2,17 @@
 //!
 //! The pipeline calls [`Quarantine::store`] and answers `250` only once it returned `Ok`: the message is then
 //! durably on disk. [`FileQuarantine`] writes each message as two files, `<id>.eml` (the original bytes) and
-//! `<id>.json` (envelope, time, detections), each with write → fsync → rename → fsync(dir), owner-only
-//! permissions. The `.json` is renamed last, so a `.json` always has its `.eml`: the files alone are the
-//! truth. [`Store`] adds the sled [`index`] (rebuilt from the files when missing or behind), status changes,
-//! deletion and retention; it is what `serve` and the offline CLI use.
+//! `<id>.json` (envelope, time, detections), owner-only. A new entry never replaces anything: each file is
+//! written to a temporary file of its own (`O_EXCL`), fsynced, then hard-linked into place — `link` fails
+//! when the name exists — and the directory fsynced. An id that is taken (by an entry of an earlier process)
+//! is retried with a new id, and the id actually used is returned. The `.json` is linked last, so a
+//! complete entry always has both files: the files alone are the truth. [`Store`] adds the sled [`index`]
+//! (rebuilt from the files when missing or behind), status changes, deletion and retention, and clears up
+//! after a crash when it opens; it is what `serve` and the offline CLI use.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -20,7 +24,17 @@ pub mod index;
 mod store;
 
 pub use index::{Index, IndexError};
-pub use store::{Store, StoreError};
+pub use store::{OpenReport, Store, StoreError};
+
+pub(crate) use crate::storage::create_private_dir;
+
+/// How many ids a new entry tries before the store gives up (then the pipeline answers `451`). A second
+/// try is already a one-in-10^12 event (see [`crate::queue_id`]).
+const ID_ATTEMPTS: usize = 8;
+
+/// The detection recorded for an entry whose metadata was lost (an `.eml` whose `.json` is missing or
+/// unreadable), so that it is listed, can be reviewed and deleted, and retention removes it.
+pub const METADATA_DAMAGED: &str = "metadata beschadigd (damaged)";
 
 /// What is stored with a quarantined message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,7 +104,8 @@ pub enum QuarantineError {
 
 /// Where the pipeline puts infected mail.
 pub trait Quarantine: Send + Sync {
-    /// Store the message durably; `Ok` only when it is safely on disk.
+    /// Store the message durably under `id`, or under a new id when `id` is taken (never replacing an
+    /// entry); `Ok` with the id used, only when it is safely on disk.
     fn store<'a>(
         &'a self,
         id: &'a str,
@@ -98,7 +113,20 @@ pub trait Quarantine: Send + Sync {
         raw: &'a [u8],
         detections: &'a [Detection],
         received: SystemTime,
-    ) -> BoxFuture<'a, Result<(), QuarantineError>>;
+    ) -> BoxFuture<'a, Result<String, QuarantineError>>;
+}
+
+/// What the quarantine directory holds besides complete entries (see [`FileQuarantine::scan`]).
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Entries whose metadata reads, oldest first.
+    pub entries: Vec<Entry>,
+    /// Ids with an `.eml` whose `.json` is missing or unreadable.
+    pub damaged: Vec<String>,
+    /// Ids with a `.json` but no `.eml` (listed, but their content is gone).
+    pub without_message: Vec<String>,
+    /// Temporary files of writes that never finished (a crash, a full disk).
+    pub temporary: Vec<PathBuf>,
 }
 
 /// The file store: one directory, two files per message.
@@ -118,13 +146,38 @@ impl FileQuarantine {
         &self.dir
     }
 
-    fn store_blocking(&self, entry: &Entry, raw: &[u8]) -> std::io::Result<()> {
+    /// Create a new entry's files; when its id is taken, try new ids. `entry.id` ends as the id used.
+    fn store_blocking(&self, entry: &mut Entry, raw: &[u8]) -> std::io::Result<()> {
         create_private_dir(&self.dir)?;
-        write_durably(&self.dir, &format!("{}.eml", entry.id), raw)?;
-        self.write_entry(entry)
+        for attempt in 0..ID_ATTEMPTS {
+            if attempt > 0 {
+                entry.id = crate::queue_id::new();
+            }
+            match self.create_entry(entry, raw) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                done => return done,
+            }
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{ID_ATTEMPTS} ids in a row were taken"),
+        ))
     }
 
-    /// Write (or replace) the metadata file of an entry durably.
+    /// Create both files of `entry`, or neither: `AlreadyExists` when either name is taken.
+    fn create_entry(&self, entry: &Entry, raw: &[u8]) -> std::io::Result<()> {
+        let eml = format!("{}.eml", entry.id);
+        create_durably(&self.dir, &eml, raw)?;
+        let meta = serde_json::to_vec_pretty(entry).map_err(std::io::Error::other)?;
+        if let Err(e) = create_durably(&self.dir, &format!("{}.json", entry.id), &meta) {
+            // The `.eml` was created by us a moment ago (link never replaces): take it back.
+            let _ = std::fs::remove_file(self.dir.join(&eml));
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Write (or replace) the metadata file of an existing entry durably.
     pub fn write_entry(&self, entry: &Entry) -> std::io::Result<()> {
         let meta = serde_json::to_vec_pretty(entry).map_err(std::io::Error::other)?;
         write_durably(&self.dir, &format!("{}.json", entry.id), &meta)
@@ -135,10 +188,15 @@ impl FileQuarantine {
         std::fs::read(self.dir.join(format!("{id}.eml")))
     }
 
-    /// Remove both files of entry `id`: the `.json` first (so a crash in between leaves an `.eml` without
-    /// metadata, which is not listed), then the `.eml`, then fsync the directory.
+    /// Remove the files of entry `id`: the `.json` first, then the `.eml` (a crash in between leaves an
+    /// `.eml` without metadata, listed as damaged at the next start), then a damaged `.json` kept aside, then
+    /// fsync the directory.
     pub fn remove(&self, id: &str) -> std::io::Result<()> {
-        for name in [format!("{id}.json"), format!("{id}.eml")] {
+        for name in [
+            format!("{id}.json"),
+            format!("{id}.eml"),
+            format!("{id}.json.damaged"),
+        ] {
             match std::fs::remove_file(self.dir.join(name)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -148,29 +206,91 @@ impl FileQuarantine {
         std::fs::File::open(&self.dir)?.sync_all()
     }
 
-    /// Every entry whose metadata can be read (unreadable files are skipped and reported).
-    pub fn entries(&self) -> std::io::Result<(Vec<Entry>, Vec<PathBuf>)> {
-        let mut entries = Vec::new();
-        let mut broken = Vec::new();
+    /// Every entry whose metadata can be read, and what else is in the directory (see [`Scan`]).
+    pub fn scan(&self) -> std::io::Result<Scan> {
+        let mut scan = Scan::default();
         let read = match std::fs::read_dir(&self.dir) {
             Ok(r) => r,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((entries, broken)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(scan),
             Err(e) => return Err(e),
         };
+        let (mut emls, mut jsons) = (std::collections::BTreeSet::new(), Vec::new());
         for item in read {
             let path = item?.path();
-            if path.extension().is_some_and(|e| e == "json") {
-                match std::fs::read(&path)
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<Entry>(&b).ok())
-                {
-                    Some(e) => entries.push(e),
-                    None => broken.push(path),
-                }
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                scan.temporary.push(path);
+            } else if let Some(id) = name.strip_suffix(".eml").filter(|id| valid_id(id)) {
+                emls.insert(id.to_string());
+            } else if let Some(id) = name.strip_suffix(".json").filter(|id| valid_id(id)) {
+                jsons.push((id.to_string(), path));
             }
         }
-        entries.sort_by(|a, b| (a.received, &a.id).cmp(&(b.received, &b.id)));
-        Ok((entries, broken))
+        for (id, path) in jsons {
+            let has_message = emls.remove(&id);
+            match std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Entry>(&b).ok())
+                .filter(|e| e.id == id)
+            {
+                Some(entry) => {
+                    if !has_message {
+                        scan.without_message.push(id);
+                    }
+                    scan.entries.push(entry);
+                }
+                None if has_message => scan.damaged.push(id),
+                // Metadata that cannot be read and no message: nothing to review; left for inspection.
+                None => {}
+            }
+        }
+        scan.damaged.extend(emls);
+        scan.damaged.sort();
+        scan.entries
+            .sort_by(|a, b| (a.received, &a.id).cmp(&(b.received, &b.id)));
+        Ok(scan)
+    }
+
+    /// Every entry whose metadata can be read, oldest first.
+    pub fn entries(&self) -> std::io::Result<Vec<Entry>> {
+        Ok(self.scan()?.entries)
+    }
+
+    /// Give a message whose metadata is missing or unreadable new metadata from what the file itself
+    /// tells (id, size, modification time as the time received; sender and recipients unknown), with the
+    /// detection [`METADATA_DAMAGED`]. An unreadable `.json` is kept as `<id>.json.damaged`.
+    pub fn repair(&self, id: &str) -> std::io::Result<Entry> {
+        let meta = std::fs::metadata(self.dir.join(format!("{id}.eml")))?;
+        let received = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let json = self.dir.join(format!("{id}.json"));
+        if json.exists() {
+            match std::fs::hard_link(&json, self.dir.join(format!("{id}.json.damaged"))) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
+        }
+        let entry = Entry {
+            id: id.to_string(),
+            received,
+            mail_from: None,
+            rcpt_to: Vec::new(),
+            detections: vec![DetectionRecord {
+                name: METADATA_DAMAGED.into(),
+                location: "message".into(),
+            }],
+            size: usize::try_from(meta.len()).unwrap_or(usize::MAX),
+            mail_params: Vec::new(),
+            status: Status::Held,
+        };
+        self.write_entry(&entry)?;
+        Ok(entry)
     }
 }
 
@@ -195,7 +315,7 @@ impl FileQuarantine {
                     ),
                 });
             }
-            let entry = Entry {
+            let mut entry = Entry {
                 id: id.to_string(),
                 received: received
                     .duration_since(UNIX_EPOCH)
@@ -218,37 +338,67 @@ impl FileQuarantine {
             let raw = raw.to_vec();
             let dir = self.dir.display().to_string();
             let id = id.to_string();
-            tokio::task::spawn_blocking(move || store.store_blocking(&entry, &raw).map(|()| entry))
-                .await
-                .map_err(|e| QuarantineError::Task(e.to_string()))?
-                .map_err(|source| QuarantineError::Write { id, dir, source })
+            tokio::task::spawn_blocking(move || {
+                store.store_blocking(&mut entry, &raw).map(|()| entry)
+            })
+            .await
+            .map_err(|e| QuarantineError::Task(e.to_string()))?
+            .map_err(|source| QuarantineError::Write { id, dir, source })
         }
     }
 }
 
-/// Create `dir` (and parents) with owner-only permissions.
-pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+/// A temporary file beside `name` in `dir`, created exclusively (`O_EXCL`, 0600): never one another write
+/// uses, and never one left by an earlier process (those are removed when the [`Store`] opens).
+fn create_temporary(dir: &Path, name: &str) -> std::io::Result<(PathBuf, std::fs::File)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+        {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
-/// Write `name` in `dir` so that after return it survives a crash: temp file, fsync, rename, fsync(dir).
+/// Write `bytes` to a new temporary file in `dir` and fsync it.
+fn write_temporary(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    let (tmp, mut file) = create_temporary(dir, name)?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    if let Err(e) = written {
+        drop(file);
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(tmp)
+}
+
+/// Create `name` in `dir` with `bytes` so that after return it survives a crash, and never over an existing
+/// file: temporary file, fsync, `link` into place (`AlreadyExists` when the name is taken), fsync(dir).
+pub(crate) fn create_durably(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = write_temporary(dir, name, bytes)?;
+    let linked = std::fs::hard_link(&tmp, dir.join(name));
+    let _ = std::fs::remove_file(&tmp);
+    linked?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Replace `name` in `dir` so that after return it survives a crash: temp file, fsync, rename, fsync(dir).
+/// Only for files that are meant to be replaced (an entry's metadata when its status changes).
 pub(crate) fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, dir.join(name))?;
+    let tmp = write_temporary(dir, name, bytes)?;
+    if let Err(e) = std::fs::rename(&tmp, dir.join(name)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     std::fs::File::open(dir)?.sync_all()
 }
 
@@ -293,8 +443,7 @@ mod tests {
             .mode()
             & 0o777;
         assert_eq!(dmode, 0o700);
-        let (entries, broken) = q.entries().expect("entries");
-        assert!(broken.is_empty());
+        let entries = q.entries().expect("entries");
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].received, 42);
         assert_eq!(entries[0].detections[0].name, "Eicar-Test-Signature");

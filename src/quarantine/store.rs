@@ -1,9 +1,12 @@
 //! [`Store`]: the quarantine files plus the sled index, as one object the daemon owns.
 //!
-//! Every change goes to the files first (durable: write → fsync → rename → fsync dir), then to the index,
-//! then `flush_async`. A crash between the two leaves the index behind the files; [`Store::open`] compares
-//! the entries in both and rebuilds the index from the files when they differ or the index is missing. Time is
-//! always passed in (retention is tested without sleeping). Must not: log content, subjects or file names.
+//! Every change goes to the files first (durable: see [`super`]), then to the index, then `flush_async`. A
+//! crash between the two leaves the index behind the files; [`Store::open`] compares the entries in both and
+//! rebuilds the index from the files when they differ or the index is missing. It also clears up what a
+//! crash or a full disk left: temporary files are removed, and a message whose metadata is missing or
+//! unreadable gets metadata of its own ([`FileQuarantine::repair`]) so it is listed, reviewable and purged
+//! by retention like any entry. Retention's time is passed in (tested without sleeping).
+//! Must not: log content, subjects or file names.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,6 +17,7 @@ use super::{
 };
 use crate::envelope::Envelope;
 use crate::scan::{BoxFuture, Detection};
+use crate::storage::{classify_sled, move_aside, OpenFailure};
 
 /// A store operation that failed; messages name the id or path, never content.
 #[derive(Debug, thiserror::Error)]
@@ -41,14 +45,21 @@ pub struct Store {
 }
 
 /// What [`Store::open`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OpenReport {
     /// Entries in the files.
     pub entries: usize,
     /// True when the index was rebuilt from the files.
     pub rebuilt: bool,
-    /// Metadata files that could not be read (skipped; their `.eml` stays for inspection).
-    pub unreadable: usize,
+    /// Where a damaged index was moved (it was then rebuilt from the files).
+    pub index_moved_aside: Option<PathBuf>,
+    /// Messages whose metadata was missing or unreadable and has been repaired
+    /// ([`FileQuarantine::repair`]).
+    pub damaged: Vec<String>,
+    /// Entries whose message file is gone (listed; show and release fail for them).
+    pub without_message: Vec<String>,
+    /// Temporary files of unfinished writes that were removed.
+    pub temporary_removed: usize,
 }
 
 fn secs(t: SystemTime) -> u64 {
@@ -70,24 +81,38 @@ impl Store {
         create_private_dir(files.dir()).map_err(open_err(files.dir()))?;
         let index_path = index_path(data_dir);
         create_private_dir(&index_path).map_err(open_err(&index_path))?;
+        let mut report = OpenReport::default();
         let index = match Index::open(&index_path) {
             Ok(index) => index,
             // A damaged index is only a cache: move it aside (for inspection) and rebuild from the files,
-            // rather than keep the daemon from starting. A lock held by another process is not damage.
-            Err(IndexError::Sled { .. }) => {
+            // rather than keep the daemon from starting. A lock held by another process, an index owned by
+            // another user or a full disk is not damage: that is an error for the operator to fix.
+            Err(IndexError::Sled { source, .. })
+                if classify_sled(&source) == OpenFailure::Damaged =>
+            {
                 let aside =
-                    index_path.with_extension(format!("sled.damaged-{}", secs(SystemTime::now())));
-                std::fs::rename(&index_path, &aside).map_err(open_err(&index_path))?;
-                tracing::warn!(
-                    "quarantine index was damaged; moved aside and rebuilt from the files"
-                );
+                    move_aside(&index_path, SystemTime::now()).map_err(open_err(&index_path))?;
+                report.index_moved_aside = Some(aside);
                 create_private_dir(&index_path).map_err(open_err(&index_path))?;
                 Index::open(&index_path)?
             }
             Err(e) => return Err(e.into()),
         };
         restrict_files(&index_path).map_err(open_err(&index_path))?;
-        let (entries, broken) = files.entries().map_err(open_err(files.dir()))?;
+        let scan = files.scan().map_err(open_err(files.dir()))?;
+        // The index's lock is held now, so no other process writes here: a temporary file is debris.
+        for tmp in &scan.temporary {
+            std::fs::remove_file(tmp).map_err(open_err(tmp))?;
+        }
+        report.temporary_removed = scan.temporary.len();
+        let mut entries = scan.entries;
+        for id in &scan.damaged {
+            entries.push(files.repair(id).map_err(|source| StoreError::Io {
+                id: id.clone(),
+                source,
+            })?);
+        }
+        entries.sort_by(|a, b| (a.received, &a.id).cmp(&(b.received, &b.id)));
         // Compare everything, not only the ids: a crash between rewriting a `.json` (status) and the index
         // leaves the same ids with different metadata. An unreadable index (older layout) is rebuilt too.
         // Both lists are ordered by (received, id): ids are ASCII, so byte order is string order.
@@ -98,14 +123,11 @@ impl Store {
         if rebuilt {
             index.replace_all(&entries)?;
         }
-        Ok((
-            Store { files, index },
-            OpenReport {
-                entries: entries.len(),
-                rebuilt,
-                unreadable: broken.len(),
-            },
-        ))
+        report.entries = entries.len();
+        report.rebuilt = rebuilt;
+        report.damaged = scan.damaged;
+        report.without_message = scan.without_message;
+        Ok((Store { files, index }, report))
     }
 
     /// Flush the index (after a rebuild or a change).
@@ -221,7 +243,7 @@ impl Quarantine for Store {
         raw: &'a [u8],
         detections: &'a [Detection],
         received: SystemTime,
-    ) -> BoxFuture<'a, Result<(), QuarantineError>> {
+    ) -> BoxFuture<'a, Result<String, QuarantineError>> {
         Box::pin(async move {
             let entry = self
                 .files
@@ -229,7 +251,7 @@ impl Quarantine for Store {
                 .await?;
             self.index.put(&entry)?;
             self.index.flush().await?;
-            Ok(())
+            Ok(entry.id)
         })
     }
 }
@@ -430,12 +452,130 @@ mod tests {
         }
         let (store, report) = Store::open(tmp.path()).expect("opens despite damage");
         assert!(report.rebuilt);
+        assert!(report.index_moved_aside.is_some());
         let aside = std::fs::read_dir(tmp.path())
             .expect("dir")
             .filter_map(|e| e.ok())
             .any(|e| e.file_name().to_string_lossy().contains("damaged"));
         assert!(aside, "the damaged index was moved aside");
         assert_eq!(store.get("A").expect("A").received, 5);
+    }
+
+    #[tokio::test]
+    async fn an_index_in_use_is_an_error_and_not_moved_aside() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (_first, _) = Store::open(tmp.path()).expect("open");
+        let second = Store::open(tmp.path());
+        assert!(
+            matches!(second, Err(StoreError::Index(IndexError::Locked { .. }))),
+            "{second:?}"
+        );
+        let names: Vec<_> = std::fs::read_dir(tmp.path())
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.contains("damaged")), "{names:?}");
+    }
+
+    /// Issue 12 item 2: an id that is taken never replaces the entry that has it; the second message is
+    /// stored under a new id, and that id is returned.
+    #[tokio::test]
+    async fn a_taken_id_never_replaces_the_entry_and_gets_a_new_id() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (store, _) = Store::open(tmp.path()).expect("open");
+        let first = store
+            .store("MWSAME", &envelope(), b"first\r\n", &det(), at(10))
+            .await
+            .expect("first");
+        assert_eq!(first, "MWSAME");
+        let second = store
+            .store("MWSAME", &envelope(), b"second\r\n", &det(), at(11))
+            .await
+            .expect("second");
+        assert_ne!(second, "MWSAME");
+        assert!(valid_id(&second));
+        assert_eq!(store.get_raw("MWSAME").expect("first").1, b"first\r\n");
+        let (entry, raw) = store.get_raw(&second).expect("second");
+        assert_eq!((entry.received, raw.as_slice()), (11, &b"second\r\n"[..]));
+        // Files left by an earlier process are never replaced either: an `.eml` without metadata, and
+        // metadata without an `.eml` (the new entry then leaves no file under the taken id).
+        let dir = tmp.path().join("quarantine");
+        std::fs::write(dir.join("MWEML.eml"), b"orphan").expect("write");
+        std::fs::write(dir.join("MWJSON.json"), b"{}").expect("write");
+        for taken in ["MWEML", "MWJSON"] {
+            let id = store
+                .store(taken, &envelope(), b"new\r\n", &det(), at(12))
+                .await
+                .expect("stored");
+            assert_ne!(id, taken);
+            assert_eq!(store.get_raw(&id).expect("new").1, b"new\r\n");
+        }
+        assert_eq!(
+            std::fs::read(dir.join("MWEML.eml")).expect("eml"),
+            b"orphan"
+        );
+        assert_eq!(std::fs::read(dir.join("MWJSON.json")).expect("json"), b"{}");
+        assert!(!dir.join("MWJSON.eml").exists());
+        let stray: Vec<_> = std::fs::read_dir(&dir)
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(stray.is_empty(), "{stray:?}");
+    }
+
+    /// Issue 12 (low): what a crash or a full disk leaves is cleared up at open: temporary files removed,
+    /// a message without readable metadata listed as damaged (and reviewable), and purged by retention.
+    #[tokio::test]
+    async fn debris_is_cleared_at_open_and_damaged_entries_are_listed_and_purged() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        {
+            let (store, _) = Store::open(tmp.path()).expect("open");
+            store
+                .store("MWGOOD", &envelope(), b"good", &det(), at(100))
+                .await
+                .expect("store");
+        }
+        let dir = tmp.path().join("quarantine");
+        std::fs::write(dir.join(".MWTMP.eml.tmp"), b"half a message").expect("tmp");
+        std::fs::write(dir.join(".MWTMP.json.77-0.tmp"), b"{").expect("tmp");
+        std::fs::write(dir.join("MWNOJSON.eml"), b"no metadata").expect("eml");
+        std::fs::write(dir.join("MWBROKEN.eml"), b"broken metadata").expect("eml");
+        std::fs::write(dir.join("MWBROKEN.json"), b"{\"id\": \"MWBRO").expect("json");
+        let (store, report) = Store::open(tmp.path()).expect("open");
+        assert_eq!(report.temporary_removed, 2);
+        assert_eq!(report.damaged, vec!["MWBROKEN", "MWNOJSON"]);
+        assert!(!dir.join(".MWTMP.eml.tmp").exists());
+        assert!(!dir.join(".MWTMP.json.77-0.tmp").exists());
+        let mut ids: Vec<_> = store
+            .list(at(0))
+            .expect("list")
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        ids.sort();
+        assert_eq!(ids, vec!["MWBROKEN", "MWGOOD", "MWNOJSON"]);
+        let (entry, raw) = store.get_raw("MWBROKEN").expect("reviewable");
+        assert_eq!(raw, b"broken metadata");
+        assert_eq!(entry.size, raw.len());
+        assert_eq!(entry.detections[0].name, super::super::METADATA_DAMAGED);
+        // The unreadable metadata is kept for inspection.
+        assert_eq!(
+            std::fs::read(dir.join("MWBROKEN.json.damaged")).expect("kept"),
+            b"{\"id\": \"MWBRO"
+        );
+        // A second open finds nothing left to clear up.
+        drop(store);
+        let (store, report) = Store::open(tmp.path()).expect("reopen");
+        assert!(report.damaged.is_empty() && report.temporary_removed == 0);
+        // Retention by the file's time (written just now): a cut-off in the future purges all three.
+        let future = SystemTime::now() + Duration::from_secs(40 * 86_400);
+        let mut purged = store.purge(future, 30).await.expect("purge");
+        purged.sort();
+        assert_eq!(purged, vec!["MWBROKEN", "MWGOOD", "MWNOJSON"]);
+        assert_eq!(std::fs::read_dir(&dir).expect("dir").count(), 0);
     }
 
     /// Model test: the store against a BTreeMap under a pseudo-random sequence of operations.

@@ -31,6 +31,11 @@ pub struct LineDecoder {
 }
 
 impl LineDecoder {
+    /// Inside an over-long line whose end has not arrived yet (its bytes were consumed and dropped).
+    pub fn is_discarding(&self) -> bool {
+        self.discarding
+    }
+
     /// Takes the next event off the front of `buf` and returns it with the number of bytes consumed.
     /// The caller removes the consumed bytes. A line ends at LF; a CR before it is dropped (bare LF is
     /// tolerated in commands, as Postfix does, since it cannot end DATA by accident).
@@ -256,6 +261,24 @@ pub enum SyntaxError {
     Address { verb: &'static str },
     #[error("XFORWARD: unsupported attribute {0:?}")]
     XforwardAttribute(String),
+    /// An address that is not UTF-8 (RFC 6531 allows UTF-8 only): refused, never rewritten, since a
+    /// replacement character would deliver to, or bounce from, an address nobody gave.
+    #[error("{verb}: the address is not valid UTF-8")]
+    NotUtf8 { verb: &'static str },
+}
+
+impl SyntaxError {
+    /// The enhanced status code (RFC 3463) of the `501` reply: bad sender (5.1.7) or destination (5.1.3)
+    /// address syntax, or a plain syntax error (5.5.4).
+    pub fn status(&self) -> &'static str {
+        match self {
+            SyntaxError::Address { verb: "MAIL" } | SyntaxError::NotUtf8 { verb: "MAIL" } => {
+                "5.1.7"
+            }
+            SyntaxError::Address { .. } | SyntaxError::NotUtf8 { .. } => "5.1.3",
+            _ => "5.5.4",
+        }
+    }
 }
 
 /// XFORWARD attributes this server accepts (and advertises), per Postfix XFORWARD_README.
@@ -264,6 +287,18 @@ pub const XFORWARD_ATTRIBUTES: &[&str] =
 
 /// Parses one command line (without its line end).
 pub fn parse_command(line: &[u8]) -> Result<Command, SyntaxError> {
+    if std::str::from_utf8(line).is_err() {
+        // Addresses are refused rather than rewritten; for other verbs only the argument is damaged.
+        let verb = line
+            .split(|b| *b == b' ')
+            .next()
+            .map(<[u8]>::to_ascii_uppercase);
+        match verb.as_deref() {
+            Some(b"MAIL") => return Err(SyntaxError::NotUtf8 { verb: "MAIL" }),
+            Some(b"RCPT") => return Err(SyntaxError::NotUtf8 { verb: "RCPT" }),
+            _ => {}
+        }
+    }
     let text = String::from_utf8_lossy(line);
     let text = text.trim_end_matches([' ', '\t']);
     let (verb, arg) = match text.split_once(' ') {
@@ -775,6 +810,35 @@ mod tests {
                 "{line} should be a syntax error"
             );
         }
+    }
+
+    /// Addresses that are not UTF-8 are refused with the right status, never turned into U+FFFD.
+    #[test]
+    fn non_utf8_addresses_are_refused_not_rewritten() {
+        let cases: [(&[u8], &str); 5] = [
+            (b"RCPT TO:<j\xe9r\xf4me@school.example>", "5.1.3"),
+            (b"rcpt to:<a@b> ORCPT=rfc822;\xff", "5.1.3"),
+            (b"MAIL FROM:<\xc3@school.example>", "5.1.7"),
+            (b"mail FROM:<a@b> BODY=8BITMIME \x80", "5.1.7"),
+            (b"RCPT TO:<a b@c>", "5.1.3"),
+        ];
+        for (line, status) in cases {
+            let err = parse_command(line).expect_err("refused");
+            assert_eq!(err.status(), status, "{err}");
+        }
+        // Valid UTF-8 (RFC 6531) passes untouched; other verbs keep their lenient reading.
+        assert_eq!(
+            parse_command("RCPT TO:<jérôme@school.example>".as_bytes()),
+            Ok(Command::Rcpt {
+                to: "jérôme@school.example".into(),
+                params: vec![],
+            })
+        );
+        assert_eq!(parse_command(b"NOOP \xff"), Ok(Command::Noop));
+        assert_eq!(
+            parse_command(b"MAILBOX \xff"),
+            Ok(Command::Unknown("MAILBOX".into()))
+        );
     }
 
     #[test]

@@ -119,6 +119,8 @@ pub struct ServerSettings {
     pub max_connections: usize,
     /// Idle time allowed while waiting for a command or for the next chunk of DATA.
     pub read_timeout: Duration,
+    /// Longest a command line may take from its first byte to its line end (a client trickling bytes).
+    pub command_timeout: Duration,
     /// Longest a whole DATA phase may take (slow clients).
     pub data_timeout: Duration,
     /// How long shutdown waits for in-flight transactions.
@@ -133,6 +135,7 @@ impl Default for ServerSettings {
             max_recipients: 1000,
             max_connections: 100,
             read_timeout: Duration::from_secs(300),
+            command_timeout: Duration::from_secs(60),
             data_timeout: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(60),
         }

@@ -10,6 +10,11 @@
 //! deferring mail. `max_connections` is read once when `serve` starts; the other settings are read per
 //! new connection, so a reload applies to new connections.
 //!
+//! Slow clients cannot keep a slot (slowloris): besides the idle limit per read (`read_timeout`), a command
+//! line must be complete within `command_timeout` of its first byte (Postfix's `smtpd_per_record_deadline`
+//! idea), the whole DATA phase within `data_timeout`, and the session ends after too many commands without
+//! a message (`session`). Each ends the connection with `421`.
+//!
 //! Must not: log message content or addresses (only the peer's IP address at debug level), buffer input
 //! without bound, or time out the handler (Postfix waits up to `smtp_data_done_timeout`, 600 s).
 
@@ -177,6 +182,8 @@ async fn run_session(
         read_timeout,
     };
     let mut lines = LineDecoder::default();
+    // When the first byte of the command line still incomplete arrived (its deadline runs from there).
+    let mut command_started: Option<Instant> = None;
     conn.push(&session.greeting());
 
     loop {
@@ -187,9 +194,10 @@ async fn run_session(
             conn.input.drain(..used);
             let action = match event {
                 LineEvent::NeedMore => break,
-                LineEvent::TooLong => Action::Reply(session.line_too_long()),
+                LineEvent::TooLong => session.line_too_long(),
                 LineEvent::Line(line) => session.command(parse_command(&line)),
             };
+            command_started = None;
             match action {
                 Action::Reply(reply) => conn.push(&reply),
                 Action::StartData(reply) => {
@@ -224,7 +232,15 @@ async fn run_session(
         if *stop.borrow() {
             return conn.close_with(&session.shutdown_reply()).await;
         }
-        let read = tokio::time::timeout(read_timeout, conn.read_some());
+        // Part of a command line is here (or being discarded): it must be complete by its deadline.
+        if !conn.input.is_empty() || lines.is_discarding() {
+            command_started.get_or_insert_with(Instant::now);
+        }
+        let idle = Instant::now() + read_timeout;
+        let until = command_started.map_or(idle, |started| {
+            idle.min(started + session.settings().command_timeout)
+        });
+        let read = tokio::time::timeout_at(until, conn.read_some());
         tokio::select! {
             result = read => match result {
                 Err(_) => return conn.close_with(&session.timeout_reply()).await,

@@ -4,6 +4,10 @@
 //! server (`server.rs`) owns the socket, the timers and the handler call. Must not do I/O, read clocks or
 //! log message content.
 //!
+//! A session ends with `421` after [`JUNK_LIMIT`] commands without a message in between (as Postfix's
+//! `smtpd_junk_command_limit`), so a client that trickles NOOPs inside every timeout still cannot keep its
+//! slot for ever.
+//!
 //! XFORWARD semantics follow Postfix (`smtpd.c`, `mail_reset()`): attributes may be sent any time except
 //! between MAIL and the final dot, apply to the next transaction, and are cleared when that transaction
 //! ends (final dot), by RSET and by HELO/EHLO.
@@ -14,6 +18,11 @@ use std::sync::Arc;
 use super::codec::{Command, DataDecoder, SyntaxError, XFORWARD_ATTRIBUTES};
 use super::{Reply, ServerSettings, Transaction};
 use crate::envelope::{Envelope, Recipient};
+
+/// Commands allowed between two messages (or before the first) that do not move a message forward:
+/// NOOP, RSET, VRFY, HELP, EHLO/HELO, XFORWARD, unknown or malformed commands, and MAIL/RCPT/DATA refused
+/// with a `5xx`. Postfix needs a handful per message (EHLO, XFORWARD, RSET); its own smtpd allows 100.
+pub const JUNK_LIMIT: u32 = 100;
 
 /// What the server must do after a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +48,8 @@ pub struct Session {
     xforward: Vec<(String, String)>,
     /// The transaction in progress: `Some` from an accepted MAIL until the final dot or RSET.
     envelope: Option<Envelope>,
+    /// Commands since the last message that did not move one forward (see [`JUNK_LIMIT`]).
+    junk: u32,
 }
 
 impl Session {
@@ -50,6 +61,7 @@ impl Session {
             helo: None,
             xforward: Vec::new(),
             envelope: None,
+            junk: 0,
         }
     }
 
@@ -72,9 +84,29 @@ impl Session {
         self.envelope.is_some()
     }
 
-    /// The reply to a command line longer than the codec's limit.
-    pub fn line_too_long(&self) -> Reply {
-        Reply::new(500, "5.5.2", "Error: line too long")
+    /// The answer to a command line longer than the codec's limit.
+    pub fn line_too_long(&mut self) -> Action {
+        self.count_junk(Action::Reply(Reply::new(
+            500,
+            "5.5.2",
+            "Error: line too long",
+        )))
+    }
+
+    /// Counts a command that did not move a message forward; past [`JUNK_LIMIT`] the session ends.
+    fn count_junk(&mut self, action: Action) -> Action {
+        self.junk = self.junk.saturating_add(1);
+        if self.junk > JUNK_LIMIT && !matches!(action, Action::Quit(_)) {
+            return Action::Quit(Reply::new(
+                421,
+                "4.7.0",
+                format!(
+                    "{} Error: too many commands without a message, closing transmission channel",
+                    self.settings.hostname
+                ),
+            ));
+        }
+        action
     }
 
     /// `421` for a connection closed because the client was idle too long.
@@ -105,9 +137,27 @@ impl Session {
 
     /// Applies one parsed command line.
     pub fn command(&mut self, parsed: Result<Command, SyntaxError>) -> Action {
+        let forward = matches!(
+            parsed,
+            Ok(Command::Mail { .. } | Command::Rcpt { .. } | Command::Data)
+        );
+        let action = self.answer(parsed);
+        let refused = match &action {
+            Action::Reply(r) => r.is_permanent(),
+            Action::StartData(_) => false,
+            Action::Quit(_) => return action,
+        };
+        if forward && !refused {
+            action
+        } else {
+            self.count_junk(action)
+        }
+    }
+
+    fn answer(&mut self, parsed: Result<Command, SyntaxError>) -> Action {
         let cmd = match parsed {
             Ok(cmd) => cmd,
-            Err(e) => return Action::Reply(Reply::new(501, "5.5.4", format!("Syntax: {e}"))),
+            Err(e) => return Action::Reply(Reply::new(501, e.status(), format!("Syntax: {e}"))),
         };
         match cmd {
             Command::Ehlo(name) => Action::Reply(self.handle_ehlo(name, true)),
@@ -140,6 +190,7 @@ impl Session {
     pub fn finish_data(&mut self, data: Vec<u8>, overflowed: bool) -> Result<Transaction, Reply> {
         let envelope = self.envelope.take();
         self.xforward.clear();
+        self.junk = 0;
         let envelope = match envelope {
             Some(e) => e,
             // Cannot happen: DATA is only started with an envelope. Answer as an internal failure.
@@ -374,6 +425,81 @@ mod tests {
                 assert_eq!(code(&run(&mut s, line)), want, "{name}: {line}");
             }
         }
+    }
+
+    #[test]
+    fn non_utf8_addresses_get_501_and_the_transaction_goes_on() {
+        let mut s = session(5);
+        let reply = |a: Action| match a {
+            Action::Reply(r) => (r.code, r.status),
+            other => panic!("{other:?}"),
+        };
+        run(&mut s, "EHLO x");
+        assert_eq!(
+            reply(s.command(parse_command(b"MAIL FROM:<\xff@b>"))),
+            (501, "5.1.7".into())
+        );
+        run(&mut s, "MAIL FROM:<a@b>");
+        assert_eq!(
+            reply(s.command(parse_command(b"RCPT TO:<\xe9@d>"))),
+            (501, "5.1.3".into())
+        );
+        assert_eq!(reply(run(&mut s, "RCPT TO:<c@d>")), (250, "2.1.5".into()));
+        assert!(matches!(run(&mut s, "DATA"), Action::StartData(_)));
+        let txn = s.finish_data(Vec::new(), false).expect("transaction");
+        assert_eq!(txn.envelope.recipients().collect::<Vec<_>>(), vec!["c@d"]);
+    }
+
+    #[test]
+    fn junk_commands_end_the_session_and_a_message_resets_the_count() {
+        let quit_at = |s: &mut Session, line: &str| -> Option<u32> {
+            (1..=JUNK_LIMIT + 1).find(|_| matches!(run(s, line), Action::Quit(_)))
+        };
+        for line in [
+            "NOOP",
+            "RSET",
+            "VRFY x",
+            "HELP",
+            "ETRN x",
+            "MAIL FROM",
+            "EHLO x",
+        ] {
+            let mut s = session(2);
+            assert_eq!(quit_at(&mut s, line), Some(JUNK_LIMIT + 1), "{line}");
+        }
+        let mut s = session(2);
+        let Action::Quit(r) = ({
+            for _ in 0..JUNK_LIMIT {
+                run(&mut s, "NOOP");
+            }
+            run(&mut s, "NOOP")
+        }) else {
+            panic!("not closed")
+        };
+        assert_eq!((r.code, r.status.as_str()), (421, "4.7.0"));
+
+        // Postfix's way: EHLO, then per message XFORWARD, MAIL, RCPT, DATA, RSET — never near the limit;
+        // refused (452) surplus recipients do not count either.
+        let mut s = session(1);
+        for _ in 0..JUNK_LIMIT {
+            for line in [
+                "EHLO x",
+                "XFORWARD NAME=a",
+                "MAIL FROM:<a@b>",
+                "RCPT TO:<c@d>",
+                "RCPT TO:<e@d>",
+                "DATA",
+            ] {
+                assert!(!matches!(run(&mut s, line), Action::Quit(_)), "{line}");
+            }
+            s.finish_data(b"x\r\n".to_vec(), false).expect("message");
+            assert!(!matches!(run(&mut s, "RSET"), Action::Quit(_)));
+        }
+        let mut s = session(2);
+        for _ in 0..JUNK_LIMIT {
+            assert!(matches!(s.line_too_long(), Action::Reply(_)));
+        }
+        assert!(matches!(s.line_too_long(), Action::Quit(_)));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! *Verkeersgegevens*: one traffic record per message the filter handles, kept 28 days (WereldKidz 6.7),
-//! read only as k-anonymous aggregates (SOML/ProCon 8.2, Uniek 3.2.5b) or by a time-limited targeted
+//! read only as k-anonymous aggregates of whole periods (SOML/ProCon 8.2, Uniek 3.2.5b) or by a time-limited targeted
 //! inquiry on one person (SOML/ProCon 8.3, WereldKidz 6.6).
 //!
 //! ## The record, field by field ([`Record`])
@@ -7,7 +7,7 @@
 //! | field | meaning | why it cannot reveal content |
 //! |---|---|---|
 //! | `time` | seconds since the epoch when the message was handled | time only (art. 8.7) |
-//! | `sender` | HMAC-SHA256 of the lowercased envelope sender under a secret key, hex | keyed pseudonym: without the key (`traffic.key`, 0600 in the data directory) the address cannot be computed back; an inquiry re-identifies one address by computing its pseudonym |
+//! | `sender` | HMAC-SHA256 of the lowercased envelope sender under the key of the record's key period, hex | keyed pseudonym: without the key ([`keys`]: kept outside the data directory, rotated per key period, deleted with the period's last record) the address cannot be computed back; an inquiry re-identifies one address by computing its pseudonym under each key |
 //! | `sender_domain` | domain of the envelope sender (`<>` for the null sender) | a domain, not a person |
 //! | `rcpt_local` / `rcpt_external` | number of recipients inside / outside `[organisation] local_domains` | counts |
 //! | `rcpt_domains` | distinct recipient domains, sorted | never the local parts |
@@ -22,14 +22,14 @@
 //! ## Paths
 //! [`Record::from_message`] is pure. The pipeline hands records to a [`Recorder`] (bounded channel,
 //! `try_send`): when the channel is full or the writer is gone the record is dropped, counted and logged —
-//! recording never delays or fails mail. A writer task ([`spawn_writer`]) puts them in the [`store`] in
-//! batches: it lets records gather for [`GATHER`] after the first one and writes them with one trip to the
-//! blocking pool, so that under load a message costs no thread wake-up of its own. [`Recorder::flush`]
+//! recording never delays or fails mail. A writer task ([`spawn_writer`]) pseudonymises them (the sender
+//! address travels only through that channel, in memory) and puts them in the [`store`] in batches: it lets
+//! records gather for [`GATHER`] after the first one and handles them with one trip to the blocking pool
+//! (where a new key period's key file is created), so that under load a message costs no thread wake-up
+//! of its own and the pipeline never touches the disk. [`Recorder::flush`]
 //! waits until everything recorded before it is written (shutdown).
 //! Must not: store or log anything from the message content, or block the pipeline.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -41,13 +41,15 @@ use crate::envelope::{domain_of, is_local, Envelope};
 use crate::policy::{Decision, Exemption, Verdict};
 
 pub mod inquiry;
+pub mod keys;
 pub mod report;
 pub mod store;
 pub mod summary;
 
 pub use inquiry::{Inquiry, InquiryError};
+pub use keys::{EpochKey, KeyError, KeyRing};
 pub use store::{StoreError, TrafficStore};
-pub use summary::{Group, Period, Summary};
+pub use summary::{Group, Summary, Unit};
 
 /// Seconds in a day.
 pub const DAY: u64 = 86_400;
@@ -90,6 +92,22 @@ impl Record {
         attachments: usize,
         decision: &Decision,
     ) -> Record {
+        let mut record =
+            Record::unkeyed(time, envelope, local_domains, size, attachments, decision);
+        record.sender = key.pseudonym(envelope.mail_from.as_deref().unwrap_or(""));
+        record
+    }
+
+    /// The record without its pseudonym (`sender` empty): the writer adds it under the key of the record's
+    /// key period.
+    fn unkeyed(
+        time: u64,
+        envelope: &Envelope,
+        local_domains: &[String],
+        size: usize,
+        attachments: usize,
+        decision: &Decision,
+    ) -> Record {
         let sender = envelope.mail_from.as_deref().unwrap_or("");
         let mut rcpt_domains: Vec<String> = envelope.recipients().filter_map(domain_of).collect();
         rcpt_domains.sort();
@@ -101,7 +119,7 @@ impl Record {
         let total = envelope.rcpt_to.len();
         Record {
             time,
-            sender: key.pseudonym(sender),
+            sender: String::new(),
             sender_domain: domain_of(sender).unwrap_or_else(|| "<>".into()),
             rcpt_local: u32::try_from(local).unwrap_or(u32::MAX),
             rcpt_external: u32::try_from(total.saturating_sub(local)).unwrap_or(u32::MAX),
@@ -136,7 +154,7 @@ pub fn verdict_name(v: Verdict) -> &'static str {
     }
 }
 
-/// The secret key of the sender pseudonyms (32 random bytes in `<data_dir>/traffic.key`, mode 0600).
+/// The secret key of the sender pseudonyms of one key period (see [`keys`]).
 #[derive(Clone)]
 pub struct PseudonymKey {
     /// HMAC-SHA256 already keyed: the key's inner and outer blocks are hashed once, not per message.
@@ -150,61 +168,12 @@ impl std::fmt::Debug for PseudonymKey {
     }
 }
 
-/// The key file cannot be read or created, or has the wrong length.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    #[error("traffic key {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("traffic key {path} is {len} bytes, expected 32")]
-    Length { path: String, len: usize },
-}
-
 impl PseudonymKey {
-    /// A key from bytes (tests).
+    /// A key from its 32 bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> PseudonymKey {
         PseudonymKey {
             mac: hmac::Hmac::<sha2::Sha256>::new_from_slice(&bytes).ok(),
         }
-    }
-
-    /// The key file in `data_dir`, created with 32 bytes from the OS random source (mode 0600) when missing.
-    pub fn load_or_create(data_dir: &Path) -> Result<PseudonymKey, KeyError> {
-        let path: PathBuf = data_dir.join("traffic.key");
-        let err = |source| KeyError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                let len = bytes.len();
-                let key: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Length {
-                    path: path.display().to_string(),
-                    len,
-                })?;
-                return Ok(PseudonymKey::from_bytes(key));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(err(e)),
-        }
-        std::fs::create_dir_all(data_dir).map_err(err)?;
-        let mut key = [0u8; 32];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))
-            .map_err(err)?;
-        use std::os::unix::fs::OpenOptionsExt;
-        // create_new: two processes starting at once cannot overwrite each other's key.
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(err)?;
-        file.write_all(&key).map_err(err)?;
-        file.sync_all().map_err(err)?;
-        Ok(PseudonymKey::from_bytes(key))
     }
 
     /// The pseudonym of an address: HMAC-SHA256(key, lowercased trimmed address), hex.
@@ -234,16 +203,31 @@ impl PseudonymKey {
 #[derive(Debug, Clone)]
 pub struct Recorder {
     tx: tokio::sync::mpsc::Sender<Queued>,
-    key: PseudonymKey,
     dropped: Arc<AtomicU64>,
 }
 
 /// What travels from the [`Recorder`] to the writer, in order.
 #[derive(Debug)]
 enum Queued {
-    Record(Record),
+    /// A record still without its pseudonym, and the sender address it is computed from.
+    Record(Unkeyed),
     /// Answered once every record queued before it has been written (or failed).
     Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// A record on its way to the writer: the pseudonym is computed there, under its key period's key.
+struct Unkeyed {
+    record: Record,
+    sender: String,
+}
+
+impl std::fmt::Debug for Unkeyed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The address stays out of any debug output.
+        f.debug_struct("Unkeyed")
+            .field("time", &self.record.time)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How many records may wait for the writer before new ones are dropped.
@@ -269,16 +253,9 @@ impl Recorder {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let record = Record::from_message(
-            now,
-            &self.key,
-            envelope,
-            local_domains,
-            size,
-            attachments,
-            decision,
-        );
-        if let Err(e) = self.tx.try_send(Queued::Record(record)) {
+        let record = Record::unkeyed(now, envelope, local_domains, size, attachments, decision);
+        let sender = envelope.mail_from.clone().unwrap_or_default();
+        if let Err(e) = self.tx.try_send(Queued::Record(Unkeyed { record, sender })) {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             crate::metrics::traffic_dropped();
             let why = match e {
@@ -304,11 +281,12 @@ impl Recorder {
     }
 }
 
-/// Start the writer task: records from the returned [`Recorder`] go into `store`, in batches (see
-/// [`GATHER`]); write failures are counted and logged, never passed back to mail.
+/// Start the writer task: records from the returned [`Recorder`] are pseudonymised under the key of their
+/// key period from `keys` and go into `store`, in batches (see [`GATHER`]); failures (also a key that
+/// cannot be created) are counted and logged, never passed back to mail.
 pub fn spawn_writer(
     store: TrafficStore,
-    key: PseudonymKey,
+    keys: Arc<KeyRing>,
     capacity: usize,
 ) -> (Recorder, tokio::task::JoinHandle<()>) {
     let capacity = capacity.max(1);
@@ -334,8 +312,8 @@ pub fn spawn_writer(
                 .iter()
                 .filter(|q| matches!(q, Queued::Record(_)))
                 .count();
-            let store = store.clone();
-            let errors = tokio::task::spawn_blocking(move || write_batch(&store, queued))
+            let (store, keys) = (store.clone(), keys.clone());
+            let errors = tokio::task::spawn_blocking(move || write_batch(&store, &keys, queued))
                 .await
                 .unwrap_or_else(|e| vec![e.to_string(); records]);
             for error in errors {
@@ -345,16 +323,23 @@ pub fn spawn_writer(
             }
         }
     });
-    (Recorder { tx, key, dropped }, task)
+    (Recorder { tx, dropped }, task)
 }
 
 /// Writes a batch in order, answering each flush request once the records before it are written. Returns
 /// the error of every record that could not be written.
-fn write_batch(store: &TrafficStore, batch: Vec<Queued>) -> Vec<String> {
+fn write_batch(store: &TrafficStore, keys: &KeyRing, batch: Vec<Queued>) -> Vec<String> {
     let mut errors = Vec::new();
     for queued in batch {
         match queued {
-            Queued::Record(record) => {
+            Queued::Record(Unkeyed { mut record, sender }) => {
+                match keys.key_for(record.time) {
+                    Ok(key) => record.sender = key.pseudonym(&sender),
+                    Err(e) => {
+                        errors.push(e.to_string());
+                        continue;
+                    }
+                }
                 if let Err(e) = store.insert(&record) {
                     errors.push(e.to_string());
                 }

@@ -2,24 +2,30 @@
 //! self-contained HTML report with inline SVG charts (volume per period by verdict, top categories) for
 //! people who would rather look than read.
 //!
-//! Pure: no file or clock access (the CLI writes the bytes). Charts are drawn from the unsuppressed cells
-//! only, so a chart can never show what the table hides (SOML/ProCon 8.2). Must not: add figures of
-//! suppressed cells anywhere.
+//! Pure: no file or clock access (the CLI writes the bytes). Tables and charts are drawn from the
+//! summary's releases, which hold shown figures only, so a chart can never show what a table hides
+//! (SOML/ProCon 8.2). Must not: take figures from anywhere but [`Summary::table`] and the releases.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::summary::{Summary, VERDICTS};
+use super::summary::{row_text, Figure, Summary, VERDICTS};
 
 /// An XLSX export failed (rust_xlsxwriter's message).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the xlsx workbook: {0}")]
 pub struct XlsxError(String);
 
-/// The summary as an XLSX workbook: header lines, then the table; figures as numbers.
+/// The summary as an XLSX workbook: header lines, then the table; shown figures as numbers, suppressed ones
+/// as the text `x`. The workbook's creation date is the end of the last period, so the same summary always
+/// gives the same bytes.
 pub fn to_xlsx(summary: &Summary) -> Result<Vec<u8>, XlsxError> {
     let err = |e: rust_xlsxwriter::XlsxError| XlsxError(e.to_string());
     let mut book = rust_xlsxwriter::Workbook::new();
+    let created = summary.releases.last().map_or(0, |r| r.period.end);
+    let created =
+        rust_xlsxwriter::ExcelDateTime::from_timestamp(i64::try_from(created).unwrap_or(0))
+            .map_err(err)?;
+    book.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(&created));
     let sheet = book.add_worksheet();
     sheet.set_name("verkeersgegevens").map_err(err)?;
     let bold = rust_xlsxwriter::Format::new().set_bold();
@@ -29,20 +35,23 @@ pub fn to_xlsx(summary: &Summary) -> Result<Vec<u8>, XlsxError> {
         row += 1;
     }
     row += 1;
-    for (col, name) in summary.columns().iter().enumerate() {
+    let table = summary.table();
+    for (col, name) in table.columns.iter().enumerate() {
         let col = u16::try_from(col).unwrap_or(u16::MAX);
         sheet
             .write_string_with_format(row, col, name, &bold)
             .map_err(err)?;
     }
-    for cells in summary.cells() {
+    for r in &table.rows {
         row += 1;
-        for (col, cell) in cells.iter().enumerate() {
-            let col = u16::try_from(col).unwrap_or(u16::MAX);
-            // Period and group stay text; figures become numbers Excel can sum.
-            match cell.parse::<u64>() {
-                Ok(n) if col >= 2 => sheet.write_number(row, col, n as f64).map_err(err)?,
-                _ => sheet.write_string(row, col, cell).map_err(err)?,
+        sheet.write_string(row, 0, &r.period).map_err(err)?;
+        sheet.write_string(row, 1, &r.group).map_err(err)?;
+        for (col, figure) in r.figures.iter().enumerate() {
+            let col = u16::try_from(col + 2).unwrap_or(u16::MAX);
+            // Figures become numbers Excel can sum; a suppressed one stays the text marker.
+            match figure {
+                Figure::Shown(n) => sheet.write_number(row, col, *n as f64).map_err(err)?,
+                Figure::Suppressed => sheet.write_string(row, col, figure.text()).map_err(err)?,
             };
         }
     }
@@ -60,41 +69,12 @@ fn escape(text: &str) -> String {
 /// Bar colours per verdict.
 const COLOURS: [&str; 4] = ["#4c9a2a", "#d9822b", "#c23030", "#8a8a8a"];
 
-/// Messages per period and verdict, from unsuppressed cells only.
-fn volume(summary: &Summary) -> BTreeMap<String, [u64; 4]> {
-    let mut out: BTreeMap<String, [u64; 4]> = BTreeMap::new();
-    for (row, cells) in summary.rows.iter().zip(summary.cells()) {
-        let Some(c) = &row.counts else { continue };
-        let label = cells.first().cloned().unwrap_or_default();
-        let slot = out.entry(label).or_default();
-        for (i, v) in VERDICTS.iter().enumerate() {
-            slot[i] += c.verdicts.get(*v).copied().unwrap_or(0);
-        }
-    }
-    out
-}
-
-/// Messages per category over the whole summary, from unsuppressed cells only, largest first (top 10).
-fn top_categories(summary: &Summary) -> Vec<(String, u64)> {
-    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
-    for row in &summary.rows {
-        if let Some(c) = &row.counts {
-            for (cat, n) in &c.categories {
-                *totals.entry(cat.clone()).or_default() += n;
-            }
-        }
-    }
-    let mut v: Vec<(String, u64)> = totals.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    v.truncate(10);
-    v
-}
-
+/// Messages per period by verdict, from the shown cells of the releases.
 fn volume_svg(summary: &Summary) -> String {
-    let data = volume(summary);
+    let data = summary.verdict_volume();
     let max = data
-        .values()
-        .map(|v| v.iter().sum::<u64>())
+        .iter()
+        .map(|(_, v)| v.iter().sum::<u64>())
         .max()
         .unwrap_or(0)
         .max(1);
@@ -141,10 +121,12 @@ fn volume_svg(summary: &Summary) -> String {
     svg
 }
 
+/// The ten largest category counts over all periods, from the shown counts of the releases.
 fn categories_svg(summary: &Summary) -> String {
-    let data = top_categories(summary);
+    let mut data = summary.category_totals();
+    data.truncate(10);
     if data.is_empty() {
-        return "<p>No rule categories in the unsuppressed cells.</p>".into();
+        return "<p>No rule category has a count that may be shown.</p>".into();
     }
     let max = data.first().map_or(1, |d| d.1.max(1));
     let row = 22u64;
@@ -190,25 +172,26 @@ pub fn to_html(summary: &Summary) -> String {
     }
     html.push_str("</p>\n");
     html.push_str(&volume_svg(summary));
-    html.push_str("\n<p><small>Charts use only the cells that are not suppressed.</small></p>\n");
+    html.push_str("\n<p><small>Charts use only the figures that are shown.</small></p>\n");
     html.push_str("<h2>Top categories</h2>\n");
     html.push_str(&categories_svg(summary));
     html.push_str("\n<h2>Table</h2>\n<table><tr>");
-    for c in summary.columns() {
-        let _ = write!(html, "<th>{}</th>", escape(&c));
+    let table = summary.table();
+    for c in &table.columns {
+        let _ = write!(html, "<th>{}</th>", escape(c));
     }
     html.push_str("</tr>\n");
-    for (row, cells) in summary.rows.iter().zip(summary.cells()) {
+    for row in &table.rows {
         html.push_str("<tr>");
-        for (i, c) in cells.iter().enumerate() {
-            let class = if row.counts.is_none() && i >= 2 {
-                " class=\"s\""
-            } else {
-                ""
-            };
+        for (i, c) in row_text(row).iter().enumerate() {
+            let suppressed = i >= 2 && row.figures.get(i - 2) == Some(&Figure::Suppressed);
+            let class = if suppressed { " class=\"s\"" } else { "" };
             let _ = write!(html, "<td{class}>{}</td>", escape(c));
         }
         html.push_str("</tr>\n");
+    }
+    if table.rows.is_empty() {
+        html.push_str("<tr><td colspan=\"2\">nothing to show: no figure in these periods has enough senders</td></tr>\n");
     }
     html.push_str("</table>\n</body></html>\n");
     html
@@ -217,24 +200,9 @@ pub fn to_html(summary: &Summary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::traffic::summary::{summarize, Group, Period};
+    use crate::traffic::summary::tests::{rec, MON};
+    use crate::traffic::summary::{release, Group, Unit};
     use crate::traffic::{Record, DAY};
-
-    fn rec(time: u64, sender: &str, verdict: &str, cats: &[&str], size: u64) -> Record {
-        Record {
-            time,
-            sender: sender.into(),
-            sender_domain: "school.example".into(),
-            rcpt_local: 0,
-            rcpt_external: 1,
-            rcpt_domains: vec![],
-            size,
-            attachments: 0,
-            verdict: verdict.into(),
-            categories: cats.iter().map(|c| c.to_string()).collect(),
-            exempt: None,
-        }
-    }
 
     fn sample() -> Summary {
         // Day 0: ten senders, five bounced for "pesten". Day 1: one sender (suppressed) with "geheim".
@@ -245,17 +213,22 @@ mod tests {
                 } else {
                     ("pass", &[])
                 };
-                rec(i, &format!("s{i}"), v, c, 100)
+                rec(MON + i, &format!("s{i}"), "school.example", v, c, 100)
             })
             .collect();
         r.push(rec(
-            DAY + 1,
+            MON + DAY + 1,
             "lonely",
+            "school.example",
             "bounce",
             &["geheim<script>"],
             777_777,
         ));
-        summarize(&r, 0, 2 * DAY, Period::Day, Group::Domain, 5, 28)
+        let releases = [MON, MON + DAY]
+            .into_iter()
+            .map(|t| release(&r, Unit::Day, Unit::Day.period_of(t), 5))
+            .collect();
+        Summary::new(Unit::Day, Group::Domain, 5, 28, releases)
     }
 
     #[test]
@@ -274,21 +247,28 @@ mod tests {
             !html.contains("geheim") && !html.contains("777777"),
             "{html}"
         );
-        assert!(html.contains("suppressed (&lt;5)"));
+        assert!(html.contains("<td class=\"s\">x</td>"));
     }
 
     #[test]
-    fn charts_count_unsuppressed_cells_only() {
-        let v = volume(&sample());
-        assert_eq!(v.len(), 1);
-        assert_eq!(v.get("1970-01-01"), Some(&[5, 5, 0, 0]));
-        assert_eq!(top_categories(&sample()), vec![("pesten".to_string(), 5)]);
+    fn charts_count_shown_figures_only() {
+        let s = sample();
+        assert_eq!(
+            s.verdict_volume(),
+            vec![
+                ("2026-11-02".to_string(), [5, 5, 0, 0]),
+                ("2026-11-03".to_string(), [0, 0, 0, 0])
+            ]
+        );
+        assert_eq!(s.category_totals(), vec![("pesten".to_string(), 5)]);
     }
 
     #[test]
-    fn xlsx_is_a_zip_workbook() {
+    fn xlsx_is_a_zip_workbook_and_the_same_summary_gives_the_same_bytes() {
         let bytes = to_xlsx(&sample()).expect("xlsx");
         assert!(bytes.starts_with(b"PK"), "an xlsx file is a zip archive");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(to_xlsx(&sample()).expect("xlsx"), bytes);
         let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("zip");
         let mut sheet = String::new();
         std::io::Read::read_to_string(
@@ -303,7 +283,7 @@ mod tests {
         )
         .expect("read");
         assert!(strings.contains("fewer than 5 distinct senders"));
-        assert!(strings.contains("suppressed (&lt;5)") || strings.contains("suppressed (<5)"));
+        assert!(strings.contains("<t>x</t>"), "{strings}");
         assert!(!sheet.contains("777777") && !strings.contains("geheim"));
     }
 }

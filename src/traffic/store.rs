@@ -7,12 +7,22 @@
 //!   [`VALUE_VERSION`] ++ the [`Record`] as JSON.
 //! - tree `inquiries`: key = inquiry id as 8 bytes big-endian; value = [`VALUE_VERSION`] ++ the
 //!   [`Inquiry`] as JSON.
+//! - tree `meta`: key `purged_before` = the latest purge cut-off as 8 bytes big-endian (records before it
+//!   may be gone; summaries refuse periods that begin earlier).
 //!
-//! Must not: hold anything but records and inquiries; decide anything (retention's cut-off is passed in).
+//! The records are secondary: mail never waits for them. So a database that is damaged (sled cannot open
+//! it) is moved aside for forensics and a fresh one started ([`TrafficStore::open_or_recover`]), rather than
+//! keep the daemon, and with it all mail, from starting. One that is locked, not ours or on a full disk is
+//! not damaged and is left alone (an error for the operator).
+//!
+//! Must not: hold anything but records, inquiries and that cut-off; decide anything (retention's cut-off is
+//! passed in).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use super::{Inquiry, Record, DAY};
+use crate::storage::{classify_sled, create_private_dir, move_aside, OpenFailure};
 
 /// First byte of every value; a future layout bumps it.
 pub const VALUE_VERSION: u8 = 1;
@@ -26,6 +36,20 @@ pub enum StoreError {
     Locked { path: String },
     #[error("traffic store value at {key} has an unknown layout")]
     Layout { key: String },
+    #[error("traffic store {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// A damaged traffic store that [`TrafficStore::open_or_recover`] moved aside.
+#[derive(Debug)]
+pub struct Recovered {
+    /// Where the damaged store is kept now.
+    pub moved_to: PathBuf,
+    /// Why it could not be opened.
+    pub error: sled::Error,
 }
 
 /// The traffic database (see the module docs). Cheap to clone.
@@ -34,8 +58,12 @@ pub struct TrafficStore {
     db: sled::Db,
     records: sled::Tree,
     inquiries: sled::Tree,
+    meta: sled::Tree,
     path: String,
 }
+
+/// Key in `meta` of the latest purge cut-off.
+const PURGED_BEFORE: &[u8] = b"purged_before";
 
 fn record_key(time: u64, seq: u64) -> [u8; 16] {
     let mut key = [0u8; 16];
@@ -70,9 +98,60 @@ impl TrafficStore {
         TrafficStore::open_path(&data_dir.join("traffic.sled"))
     }
 
+    /// Open (or create) the store at `<data_dir>/traffic.sled`; when it is damaged, move it aside
+    /// (`traffic.sled.damaged-<seconds>`, `now`) and start a fresh one whose [`TrafficStore::purged_before`]
+    /// is `now`. Any other failure (locked, not ours, disk full) is an error and nothing is moved.
+    pub fn open_or_recover(
+        data_dir: &Path,
+        now: SystemTime,
+    ) -> Result<(TrafficStore, Option<Recovered>), StoreError> {
+        let path = data_dir.join("traffic.sled");
+        match TrafficStore::open_path(&path) {
+            Ok(store) => Ok((store, None)),
+            Err(StoreError::Sled { source, .. })
+                if classify_sled(&source) == OpenFailure::Damaged =>
+            {
+                let moved_to = move_aside(&path, now).map_err(|source| StoreError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                let store = TrafficStore::open_path(&path)?;
+                // The records before now went with the damaged store: summaries of periods that begin
+                // earlier are refused, as after a purge (they would differ from ones made before).
+                let lost_before = now
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                store
+                    .meta
+                    .insert(PURGED_BEFORE, &lost_before.to_be_bytes())
+                    .map_err(|e| store.err(e))?;
+                Ok((
+                    store,
+                    Some(Recovered {
+                        moved_to,
+                        error: source,
+                    }),
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Open (or create) the store at `path`.
     pub fn open_path(path: &Path) -> Result<TrafficStore, StoreError> {
         let name = path.display().to_string();
+        // Owner-only whatever the umask (sled would create it with the umask's mode). Something other
+        // than a directory in the way is left for sled to report (as damage).
+        match create_private_dir(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::Io {
+                    path: name,
+                    source: e,
+                })
+            }
+            _ => {}
+        }
         // sled's page cache defaults to 1 GiB and kept every record written since start in memory: RSS grew
         // 43 MB between 10,000 and 100,000 messages (6 MB with this cache; BENCHMARKS.md). Records are
         // written once and read rarely (summaries, inquiries), so a small cache costs no throughput.
@@ -81,27 +160,27 @@ impl TrafficStore {
             .cache_capacity(TRAFFIC_CACHE_BYTES)
             .open()
             .map_err(|source| {
-            let locked = matches!(&source, sled::Error::Io(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-                || source.to_string().contains("lock");
-            if locked {
-                StoreError::Locked { path: name.clone() }
-            } else {
-                StoreError::Sled {
-                    path: name.clone(),
-                    source,
+                if classify_sled(&source) == OpenFailure::Locked {
+                    StoreError::Locked { path: name.clone() }
+                } else {
+                    StoreError::Sled {
+                        path: name.clone(),
+                        source,
+                    }
                 }
-            }
-        })?;
+            })?;
         let err = |source| StoreError::Sled {
             path: name.clone(),
             source,
         };
         let records = db.open_tree("records").map_err(err)?;
         let inquiries = db.open_tree("inquiries").map_err(err)?;
+        let meta = db.open_tree("meta").map_err(err)?;
         Ok(TrafficStore {
             db,
             records,
             inquiries,
+            meta,
             path: name,
         })
     }
@@ -146,9 +225,15 @@ impl TrafficStore {
     }
 
     /// Delete every record older than `retention_days` before `now` (seconds since the epoch), i.e. with
-    /// `time < now - retention_days × 86400`; returns how many were deleted (WereldKidz 6.7).
+    /// `time < now - retention_days × 86400`; returns how many were deleted (WereldKidz 6.7). The cut-off is
+    /// remembered first ([`TrafficStore::purged_before`]).
     pub fn purge(&self, now: u64, retention_days: u64) -> Result<usize, StoreError> {
         let cutoff = now.saturating_sub(retention_days.saturating_mul(DAY));
+        if cutoff > self.purged_before()? {
+            self.meta
+                .insert(PURGED_BEFORE, &cutoff.to_be_bytes())
+                .map_err(|e| self.err(e))?;
+        }
         let mut n = 0;
         for item in self.records.range(..record_key(cutoff, 0)) {
             let (k, _) = item.map_err(|e| self.err(e))?;
@@ -156,6 +241,18 @@ impl TrafficStore {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// The latest purge cut-off: records before it may have been deleted (0: never purged). A summary of a
+    /// period that begins earlier would miss records a summary made before the purge saw.
+    pub fn purged_before(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .meta
+            .get(PURGED_BEFORE)
+            .map_err(|e| self.err(e))?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
     }
 
     /// A new inquiry id (1, 2, ...).
@@ -213,6 +310,68 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
+    /// Issue 12 item 9: a damaged database is moved aside (kept, byte for byte) and a fresh one opened; a
+    /// database in use by another process is an error and is not touched.
+    #[test]
+    fn a_damaged_store_is_moved_aside_and_started_afresh() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000);
+        {
+            let (store, recovered) = TrafficStore::open_or_recover(tmp.path(), now).expect("open");
+            assert!(recovered.is_none());
+            store.insert(&record(5, "a")).expect("insert");
+            store.db.flush().expect("flush");
+        }
+        let conf = tmp.path().join("traffic.sled/conf");
+        let mut damaged = std::fs::read(&conf).expect("conf");
+        damaged[10] ^= 0x01;
+        std::fs::write(&conf, &damaged).expect("damage");
+        // What the old code did: refuse to open (and so `serve` exited).
+        assert!(matches!(
+            TrafficStore::open(tmp.path()),
+            Err(StoreError::Sled { .. })
+        ));
+        let (store, recovered) = TrafficStore::open_or_recover(tmp.path(), now).expect("recovered");
+        let recovered = recovered.expect("moved aside");
+        assert_eq!(
+            recovered.moved_to,
+            tmp.path().join("traffic.sled.damaged-1000")
+        );
+        assert_eq!(
+            std::fs::read(recovered.moved_to.join("conf")).expect("kept"),
+            damaged
+        );
+        assert!(store.is_empty());
+        assert_eq!(
+            store.purged_before().expect("meta"),
+            1_000,
+            "summaries of periods before the recovery are refused"
+        );
+        store
+            .insert(&record(6, "b"))
+            .expect("a fresh store takes records");
+
+        let locked = TrafficStore::open_or_recover(tmp.path(), now);
+        assert!(
+            matches!(locked, Err(StoreError::Locked { .. })),
+            "{locked:?}"
+        );
+        assert!(!tmp.path().join("traffic.sled.damaged-1000-1").exists());
+    }
+
+    #[test]
+    fn a_new_store_is_owner_only_whatever_the_umask_says() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = TrafficStore::open(tmp.path()).expect("open");
+        let mode = std::fs::metadata(tmp.path().join("traffic.sled"))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        drop(store);
+    }
+
     pub(crate) fn record(time: u64, sender: &str) -> Record {
         Record {
             time,
@@ -254,6 +413,10 @@ mod tests {
         // A second purge at the same time deletes nothing more; a day later the next one goes.
         assert_eq!(store.purge(now, 28).unwrap(), 0);
         assert_eq!(store.purge(now + 1, 28).unwrap(), 1);
+        // The latest cut-off is remembered, also when the retention is raised afterwards.
+        assert_eq!(store.purged_before().unwrap(), cutoff + 1);
+        assert_eq!(store.purge(now + 1, 60).unwrap(), 0);
+        assert_eq!(store.purged_before().unwrap(), cutoff + 1);
     }
 
     #[test]
@@ -287,6 +450,10 @@ mod tests {
             to: 20,
             opened: 10,
             closed: None,
+            opened_uid: Some(1000),
+            opened_login: None,
+            auto_closed: false,
+            notified: None,
         };
         store.put_inquiry(&inq).unwrap();
         assert_eq!(store.next_inquiry_id().unwrap(), 2);

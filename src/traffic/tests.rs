@@ -89,31 +89,21 @@ fn pseudonyms_are_hmac_sha256_in_lowercase_hex() {
     assert_eq!(key.pseudonym("a@b"), key.clone().pseudonym("a@b"));
 }
 
-#[test]
-fn key_file_is_created_once_owner_only() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let k1 = PseudonymKey::load_or_create(dir.path()).unwrap();
-    let mode = std::fs::metadata(dir.path().join("traffic.key"))
+/// A key ring in `dir/keys` (apart from the store in `dir/data`).
+fn ring(dir: &std::path::Path) -> Arc<KeyRing> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
-    let k2 = PseudonymKey::load_or_create(dir.path()).unwrap();
-    assert_eq!(k1.pseudonym("a@b"), k2.pseudonym("a@b"));
-    std::fs::write(dir.path().join("traffic.key"), b"short").unwrap();
-    assert!(matches!(
-        PseudonymKey::load_or_create(dir.path()),
-        Err(KeyError::Length { len: 5, .. })
-    ));
+        .as_secs();
+    let (ring, _) = KeyRing::open(&dir.join("keys"), &dir.join("data"), 28, now).unwrap();
+    Arc::new(ring)
 }
 
 #[tokio::test]
 async fn recorder_never_waits_and_counts_drops() {
     let dir = tempfile::tempdir().unwrap();
-    let store = TrafficStore::open(dir.path()).unwrap();
-    let key = PseudonymKey::from_bytes([3; 32]);
-    let (recorder, task) = spawn_writer(store.clone(), key, 2);
+    let store = TrafficStore::open(&dir.path().join("data")).unwrap();
+    let (recorder, task) = spawn_writer(store.clone(), ring(dir.path()), 2);
     // Stop the writer: every further record is dropped and counted, none blocks.
     task.abort();
     let _ = task.await;
@@ -127,9 +117,9 @@ async fn recorder_never_waits_and_counts_drops() {
 #[tokio::test]
 async fn recorder_writes_to_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let store = TrafficStore::open(dir.path()).unwrap();
-    let key = PseudonymKey::from_bytes([3; 32]);
-    let (recorder, _task) = spawn_writer(store.clone(), key.clone(), 16);
+    let store = TrafficStore::open(&dir.path().join("data")).unwrap();
+    let keys = ring(dir.path());
+    let (recorder, _task) = spawn_writer(store.clone(), keys.clone(), 16);
     let env = envelope("a@b.example", &["c@d.example"]);
     recorder.record(&env, &[], 10, 0, &decision(Verdict::Pass));
     for _ in 0..100 {
@@ -140,16 +130,17 @@ async fn recorder_writes_to_the_store() {
     }
     let all = store.range(0, u64::MAX).unwrap();
     assert_eq!(all.len(), 1);
+    let key = keys.key_for(all[0].time).unwrap();
     assert_eq!(all[0].sender, key.pseudonym("a@b.example"));
+    assert_eq!(keys.keys().len(), 1, "the record's key period got its key");
     assert_eq!(recorder.dropped(), 0);
 }
 
 #[tokio::test]
 async fn flush_waits_for_every_record_queued_before_it() {
     let dir = tempfile::tempdir().unwrap();
-    let store = TrafficStore::open(dir.path()).unwrap();
-    let key = PseudonymKey::from_bytes([4; 32]);
-    let (recorder, task) = spawn_writer(store.clone(), key, 64);
+    let store = TrafficStore::open(&dir.path().join("data")).unwrap();
+    let (recorder, task) = spawn_writer(store.clone(), ring(dir.path()), 64);
     let env = envelope("a@b.example", &["c@d.example"]);
     for _ in 0..50 {
         recorder.record(&env, &[], 10, 0, &decision(Verdict::Pass));

@@ -88,6 +88,32 @@ impl Client {
         }
     }
 
+    /// Send `bytes` one at a time, `every` apart (a slowloris client), until the server answers; returns
+    /// that answer's first line as (code, text). Panics when all bytes were sent and nothing came.
+    pub async fn trickle(&mut self, bytes: &[u8], every: Duration) -> Answer {
+        let writer = &mut self.writer;
+        let send = async {
+            for byte in bytes {
+                tokio::time::sleep(every).await;
+                if writer.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+            }
+            // Everything sent (or the server closed): the answer must come within the read limit.
+            tokio::time::sleep(READ_LIMIT).await;
+        };
+        let mut line = String::new();
+        tokio::select! {
+            () = send => panic!("no answer while trickling"),
+            read = self.reader.read_line(&mut line) => {
+                assert!(read.expect("read") > 0, "closed without an answer");
+            }
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        let code = line.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+        (code, line.get(4..).unwrap_or("").to_string())
+    }
+
     /// True when the server closed the connection (reads EOF within the read limit).
     pub async fn closed(&mut self) -> bool {
         let mut line = String::new();

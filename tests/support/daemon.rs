@@ -135,7 +135,56 @@ pub fn spawn_serve(
     serve_args: &[&str],
     ready_key: &'static str,
 ) -> (Child, String, Arc<Mutex<Vec<String>>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+    spawn_serve_as(
+        Identity::default(),
+        config_path,
+        data_dir,
+        serve_args,
+        ready_key,
+    )
+}
+
+/// Who a started process runs as: another uid (and the gid of the same number, no supplementary groups)
+/// and/or another umask, set in the child before `exec`. The default changes nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Identity {
+    pub uid: Option<u32>,
+    pub umask: Option<u32>,
+}
+
+/// `mailwacht` as a command that starts as `identity`.
+pub fn command_as(identity: Identity) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mailwacht"));
+    // SAFETY: between fork and exec only async-signal-safe calls (setgroups, setgid, setuid, umask).
+    unsafe {
+        command.pre_exec(move || {
+            if let Some(mask) = identity.umask {
+                libc::umask(mask);
+            }
+            if let Some(uid) = identity.uid {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(uid) != 0
+                    || libc::setuid(uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
+/// [`spawn_serve`], started as `identity`.
+pub fn spawn_serve_as(
+    identity: Identity,
+    config_path: &Path,
+    data_dir: &Path,
+    serve_args: &[&str],
+    ready_key: &'static str,
+) -> (Child, String, Arc<Mutex<Vec<String>>>) {
+    let mut child = command_as(identity)
         .arg("--config")
         .arg(config_path)
         .arg("serve")
@@ -178,7 +227,17 @@ pub fn spawn_serve(
 
 /// Run `mailwacht --config <config> <args> --data-dir <data_dir>`; (exit code, stdout, stderr).
 pub fn run_cli(config_path: &Path, data_dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+    run_cli_as(Identity::default(), config_path, data_dir, args)
+}
+
+/// [`run_cli`], run as `identity`.
+pub fn run_cli_as(
+    identity: Identity,
+    config_path: &Path,
+    data_dir: &Path,
+    args: &[&str],
+) -> (i32, String, String) {
+    let out = command_as(identity)
         .arg("--config")
         .arg(config_path)
         .args(args)

@@ -32,6 +32,9 @@ pub struct SinkBehaviour {
     pub mail_reply: u16,
     /// Code answering the final dot (250 when 0).
     pub data_reply: u16,
+    /// `(substring, code)`: the first transaction whose MAIL FROM contains the substring gets this code at
+    /// the final dot instead; later ones get `data_reply` (a next hop that fails once, then recovers).
+    pub data_reply_once: Option<(String, u16)>,
     /// Close right after the greeting.
     pub close_after_greeting: bool,
     /// Answer the first command of every transaction after the first on a connection with `421` and close
@@ -54,6 +57,7 @@ impl Default for SinkBehaviour {
             rcpt_replies: Vec::new(),
             mail_reply: 0,
             data_reply: 0,
+            data_reply_once: None,
             close_after_greeting: false,
             reject_reuse_with_421: false,
             delay: Duration::ZERO,
@@ -83,6 +87,8 @@ struct Shared {
     open: AtomicUsize,
     max_open: AtomicUsize,
     commands: Mutex<Vec<String>>,
+    /// `data_reply_once` has been used.
+    data_reply_once_used: std::sync::atomic::AtomicBool,
 }
 
 /// A running sink; stops when dropped.
@@ -278,7 +284,16 @@ async fn serve_one(
                 };
                 data.extend_from_slice(content);
             }
-            let code = if b.data_reply == 0 { 250 } else { b.data_reply };
+            let once = b.data_reply_once.as_ref().and_then(|(needle, code)| {
+                (current.mail_from.contains(needle.as_str())
+                    && !shared.data_reply_once_used.swap(true, Ordering::SeqCst))
+                .then_some(*code)
+            });
+            let code = match once {
+                Some(code) => code,
+                None if b.data_reply == 0 => 250,
+                None => b.data_reply,
+            };
             if code == 250 {
                 current.data = data;
                 if let Ok(mut m) = shared.messages.lock() {

@@ -236,6 +236,42 @@ async fn idle_client_times_out() {
     assert!(c.reply().await.is_none());
 }
 
+/// Slowloris: a command line trickled a byte at a time, each read well inside the idle limit, is cut off
+/// with `421` once it has taken longer than `command_timeout`; complete lines are unaffected.
+#[tokio::test]
+async fn a_command_trickled_byte_by_byte_hits_the_command_deadline() {
+    let handler = Arc::new(FakeHandler::new(Reply::new(250, "2.0.0", "Ok")));
+    let s = ServerSettings {
+        read_timeout: Duration::from_secs(5),
+        command_timeout: Duration::from_millis(300),
+        ..settings()
+    };
+    let server = start(s, handler.clone()).await;
+    let mut c = Client::connect(server.addr).await;
+    c.reply().await.unwrap();
+    c.send(b"HELO mx\r\n").await;
+    assert_eq!(c.codes(1).await, vec![250]);
+    let Client { reader, writer } = &mut c;
+    // A 200-byte NOOP line over 10 s: without a deadline the server answers it with 250 at its end.
+    let trickle = async {
+        for byte in b"NOOP ".iter().chain(&[b'x'; 193]).chain(b"\r\n") {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if writer.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+        }
+        std::future::pending::<()>().await;
+    };
+    let mut line = String::new();
+    tokio::select! {
+        () = trickle => unreachable!(),
+        _ = reader.read_line(&mut line) => {}
+    }
+    assert!(line.starts_with("421 4.4.2 localhost"), "{line:?}");
+    let mut rest = String::new();
+    assert_eq!(reader.read_line(&mut rest).await.unwrap_or(0), 0, "closed");
+}
+
 #[tokio::test]
 async fn slow_data_hits_data_timeout() {
     let handler = Arc::new(FakeHandler::new(Reply::new(250, "2.0.0", "Ok")));
