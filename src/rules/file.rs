@@ -544,8 +544,7 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
                 ));
             }
             let window = def.window.unwrap_or(80);
-            let matcher = BsnMatcher::new(&keywords, window)
-                .map_err(|e| invalid(format!("keywords: {e}")))?;
+            let matcher = BsnMatcher::new(&keywords, window).map_err(|e| invalid(e.to_string()))?;
             Check::Bsn { matcher, places }
         }
         Kind::VisibleRecipients => Check::VisibleRecipients {

@@ -4,7 +4,9 @@
 //! word (`ik sla je helemaal verrot`), a plural or another verb form. A `near` rule names groups of words
 //! instead, each word with its forms (`steek|steken|gestoken`); it hits when one word of every group occurs
 //! within `window` words of each other, in any order, inside one sentence. An optional `unless` group
-//! cancels the hit when one of its words is in that window too.
+//! cancels the hit when one of its words is anywhere in that sentence: context words (`les`, `game`,
+//! `geadresseerde`) seldom sit right beside the words they excuse (`bent u niet de juiste geadresseerde,
+//! verwijder dit bericht dan en informeer de afzender`).
 //!
 //! Alternatives use the word-list syntax of [`super::words`]: `word`, `word*` (word start), `*word` (word end),
 //! `*word*`, and phrases (`in elkaar`). Text and alternatives are folded the same way ([`super::normalize`]).
@@ -182,18 +184,17 @@ impl NearMatcher {
             }
             found.push(m);
         }
-        let unless = self
+        if self
             .unless
             .as_ref()
-            .map(|u| u.matches(&tokens))
-            .unwrap_or_default();
+            .is_some_and(|u| !u.matches(&tokens).is_empty())
+        {
+            return false;
+        }
         // Every window of `window` tokens that holds an anchor match.
         anchor_hits.iter().any(|&(a_start, a_end)| {
             let lowest = a_end.saturating_sub(self.window);
-            (lowest..=a_start).any(|from| {
-                let to = from + self.window;
-                !unless.iter().any(|&(s, e)| s >= from && e <= to) && assign(&found, from, to, 0)
-            })
+            (lowest..=a_start).any(|from| assign(&found, from, from + self.window, 0))
         })
     }
 }
@@ -215,8 +216,8 @@ fn assign(found: &[Vec<(usize, usize)>], from: usize, to: usize, used: u64) -> b
 
 static EMPTY_GROUP: std::sync::LazyLock<Group> = std::sync::LazyLock::new(Group::default);
 
-/// The sentences of a text: ended by `.`, `!`, `?` or `;` before white space (or the end), or by an empty
-/// line. A dot inside a word (`k.a.n.k.e.r`, `3.5`, `o.a`) does not end one; a single line break does not
+/// The sentences of a text: ended by `.`, `!`, `?` or `;` before white space (or the end), by an empty
+/// line, or by a line break before a capital. A dot inside a word (`k.a.n.k.e.r`, `3.5`, `o.a`) does not end one; a single line break does not
 /// either (plain-text mail wraps lines).
 fn sentences(text: &str) -> impl Iterator<Item = &str> {
     let bytes = text.as_bytes();
@@ -229,13 +230,17 @@ fn sentences(text: &str) -> impl Iterator<Item = &str> {
             let ends = match b {
                 b'.' | b'!' | b'?' | b';' => next.is_none_or(|n| n.is_ascii_whitespace()),
                 b'\n' => {
-                    // An empty line: only white space up to the next line break.
+                    // An empty line (only white space up to the next line break), or a line that starts
+                    // with a capital: HTML paragraphs and a salutation (`Beste ouders,`) end in one line
+                    // break, while a wrapped line of plain text goes on in lower case.
                     let rest = bytes.get(i + 1..).unwrap_or_default();
                     let gap = rest
                         .iter()
                         .take_while(|c| matches!(c, b' ' | b'\t' | b'\r'))
                         .count();
+                    let next_line = text.get(i + 1 + gap..).unwrap_or_default();
                     rest.get(gap) == Some(&b'\n')
+                        || next_line.chars().next().is_some_and(char::is_uppercase)
                 }
                 _ => false,
             };
@@ -286,6 +291,12 @@ mod tests {
             ("Wij slaan jullie morgen in elkaar", true),
             ("Morgen word je door ons neergestoken", false),
             ("Ik steek je niet neer, rustig maar.", false),
+            // The `unless` word counts anywhere in the sentence, not only in the window.
+            (
+                "Ik sla je verrot, zei hij, maar dat zeg ik echt nooit meer tegen iemand",
+                false,
+            ),
+            ("Ik sla je verrot. Dat zeg ik nooit meer.", true),
             // Too far apart, or in two sentences.
             (
                 "Ik steek morgen de vlag uit op het dak van het huis van je opa neer",
@@ -293,8 +304,9 @@ mod tests {
             ),
             ("Ik sla je boek open. Dood spoor.", false),
             ("Ik sla je\n\nverrot", false),
-            // One line break is not a sentence end.
+            // One line break is not a sentence end, unless a capital follows (a new paragraph in HTML).
             ("ik sla je\nverrot", true),
+            ("Ik sla je,\nVerrot", false),
             ("k.a.n ik sla je verrot", true),
         ];
         for (text, want) in cases {
@@ -326,10 +338,18 @@ mod tests {
 
     #[test]
     fn sentences_split_where_a_reader_would() {
-        let got: Vec<&str> = sentences("Een. Twee!Drie? v.d. a\nb\n \nc; d").collect();
+        let got: Vec<&str> = sentences("Een. Twee!Drie? v.d. a\nb\n \nc; d\nE").collect();
         assert_eq!(
             got,
-            vec!["Een.", " Twee!Drie?", " v.d.", " a\nb\n", " \nc;", " d"]
+            vec![
+                "Een.",
+                " Twee!Drie?",
+                " v.d.",
+                " a\nb\n",
+                " \nc;",
+                " d\n",
+                "E"
+            ]
         );
     }
 
@@ -364,10 +384,8 @@ mod tests {
                 .all(|(i, a)| chosen.iter().skip(i + 1).all(|b| a.1 <= b.0 || b.1 <= a.0));
             let lo = chosen.iter().map(|m| m.0).min().unwrap_or(0);
             let hi = chosen.iter().map(|m| m.1).max().unwrap_or(0);
-            apart
-                && hi - lo <= window
-                && (hi.saturating_sub(window)..=lo)
-                    .any(|from| !un.iter().any(|&(s, e)| s >= from && e <= from + window))
+            // An `unless` word anywhere in the sentence cancels.
+            un.is_empty() && apart && hi - lo <= window
         };
         choose(&found, &mut Vec::new(), &ok)
     }
