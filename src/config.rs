@@ -775,22 +775,16 @@ impl Config {
                 ));
             }
         }
-        for c in &self.exemptions.counsellors {
-            if !c.contains('@') {
-                return Err(invalid(
-                    "exemptions",
-                    "counsellors",
-                    format!("{c:?} is not an address"),
-                ));
-            }
-        }
-        for r in &self.exemptions.report_to {
-            if !r.contains('@') {
-                return Err(invalid(
-                    "exemptions",
-                    "report_to",
-                    format!("{r:?} is not an address or *@domain"),
-                ));
+        for (key, list, what) in [
+            ("counsellors", &self.exemptions.counsellors, "an address"),
+            (
+                "report_to",
+                &self.exemptions.report_to,
+                "an address or *@domain",
+            ),
+        ] {
+            if let Some(bad) = list.iter().find(|a| !a.contains('@')) {
+                return Err(invalid("exemptions", key, format!("{bad:?} is not {what}")));
             }
         }
         for (key, w) in [

@@ -7,7 +7,7 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
-use super::bytes::span;
+use super::bytes::{span, widen};
 
 /// Separators allowed between digit groups of a BSN written as `1234.56.782` or `123 456 782`.
 fn is_group_sep(b: u8) -> bool {
@@ -265,14 +265,7 @@ fn floor_char(text: &str, mut i: usize) -> usize {
 /// Whether the line around byte `at` looks like the header of a table: it has column separators.
 fn is_table_header(text: &str, at: usize) -> bool {
     let b = text.as_bytes();
-    let start = b
-        .get(..at)
-        .and_then(|h| h.iter().rposition(|c| *c == b'\n'))
-        .map_or(0, |p| p + 1);
-    let end = b
-        .get(at..)
-        .and_then(|t| t.iter().position(|c| *c == b'\n'))
-        .map_or(b.len(), |p| at + p);
+    let (start, end) = widen(b, at, at, |c| c == b'\n');
     b.get(start..end)
         .is_some_and(|line| line.iter().any(|c| matches!(c, b'\t' | b'|' | b';' | b',')))
 }

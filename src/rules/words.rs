@@ -81,15 +81,7 @@ fn bounded(text: &[u8], start: usize, end: usize, mode: Mode) -> bool {
 
 /// Extend `start..end` to the whole words it touches.
 fn token_span(text: &[u8], start: usize, end: usize) -> (usize, usize) {
-    let s = text
-        .get(..start)
-        .and_then(|b| b.iter().rposition(|c| *c == b' '))
-        .map_or(0, |p| p + 1);
-    let e = text
-        .get(end..)
-        .and_then(|b| b.iter().position(|c| *c == b' '))
-        .map_or(text.len(), |p| end + p);
-    (s, e)
+    super::bytes::widen(text, start, end, |c| c == b' ')
 }
 
 /// One automaton pattern's owners.
