@@ -487,9 +487,15 @@ impl RuleSet {
             if let Some(readings) = unmask::readings(&text.text) {
                 self.scan_words(&normalize::fold(&readings), text.origin, &mut seen, None);
             }
+            // Split and fold the sentences once for every near rule with an anchor here.
+            let sentences = if anchored.is_empty() {
+                Vec::new()
+            } else {
+                near::folded_sentences(&text.text)
+            };
             for rule in anchored {
                 if let Some(Check::Near { matcher, .. }) = self.checks.get(rule) {
-                    if matcher.matches(&text.text) {
+                    if matcher.matches_folded(&sentences) {
                         if let Some(s) = seen.get_mut(rule) {
                             *s = true;
                         }

@@ -155,7 +155,13 @@ impl NearMatcher {
 
     /// True when `text` (decoded, not folded) holds the combination in one sentence.
     pub fn matches(&self, text: &str) -> bool {
-        sentences(text).any(|s| self.matches_sentence(&fold(s).text))
+        self.matches_folded(&folded_sentences(text))
+    }
+
+    /// The same on the sentences of a text, folded once by [`folded_sentences`] for all near rules whose
+    /// anchor occurs in it.
+    pub fn matches_folded(&self, sentences: &[String]) -> bool {
+        sentences.iter().any(|s| self.matches_sentence(s))
     }
 
     /// True when one folded sentence holds the combination within the window.
@@ -215,6 +221,14 @@ fn assign(found: &[Vec<(usize, usize)>], from: usize, to: usize, used: u64) -> b
 }
 
 static EMPTY_GROUP: std::sync::LazyLock<Group> = std::sync::LazyLock::new(Group::default);
+
+/// The sentences of `text` (decoded, not folded), each folded; empty ones left out.
+pub fn folded_sentences(text: &str) -> Vec<String> {
+    sentences(text)
+        .map(|s| fold(s).text)
+        .filter(|f| !f.is_empty())
+        .collect()
+}
 
 /// The sentences of a text: ended by `.`, `!`, `?` or `;` before white space (or the end), by an empty
 /// line, or by a line break before a capital. A dot inside a word (`k.a.n.k.e.r`, `3.5`, `o.a`) does not end one; a single line break does not
