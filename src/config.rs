@@ -84,8 +84,13 @@ pub struct SendAs {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Exemptions {
-    /// Envelope senders that are *vertrouwenspersonen*: their mail skips every content rule.
+    /// *Vertrouwenspersonen*: mail from them, and mail to them alone, skips the content rules (WereldKidz 6.9);
+    /// security and identity rules still apply.
     pub counsellors: Vec<String>,
+    /// Reporting destinations (police, the inspectorate's meldpunt, Veilig Thuis, management): mail whose
+    /// every recipient is one of these (or a counsellor) skips the content rules. Addresses or globs
+    /// (`*@politie.nl`).
+    pub report_to: Vec<String>,
     /// `Sensitivity:` header values that mark mail *persoonlijk* (Outlook's Persoonlijk/Privé labels).
     pub sensitivity: Vec<String>,
     /// Subject labels that mark mail *persoonlijk*: `[label]`, `(label)`, `label:` or `label -` at the start
@@ -97,6 +102,7 @@ impl Default for Exemptions {
     fn default() -> Self {
         Exemptions {
             counsellors: Vec::new(),
+            report_to: Vec::new(),
             sensitivity: vec!["personal".into(), "private".into()],
             subject_labels: vec!["persoonlijk".into(), "privé".into()],
         }
@@ -164,6 +170,11 @@ pub struct Policy {
     /// `local-senders`: content rules apply to mail from the local domains (outgoing and internal mail);
     /// `all`: to every message. Malware scanning always applies to all.
     pub screen: Screen,
+    /// What a hit in text the sender quotes (reply quotes, forwarded mail) weighs, as a fraction of the
+    /// rule's weight. 0.0: quotes never bounce on their own; a rule may set its own `quote-weight`.
+    pub quote_weight: f64,
+    /// The same for speech the sender reports in their own text (`hij riep: "…"`).
+    pub reported_speech_weight: f64,
     /// A message that should go back to a sender who may not get a notice (not one of ours, automatic mail,
     /// an unusable address; see [`crate::bounce::may_notify`]): `quarantine` (held for ICT) or `discard`
     /// (dropped and logged). After-queue mode only; the milter refuses such mail with `550`.
@@ -176,6 +187,8 @@ impl Default for Policy {
             threshold: 5.0,
             bounce_mode: BounceMode::Dsn,
             screen: Screen::LocalSenders,
+            quote_weight: 0.0,
+            reported_speech_weight: 0.5,
             on_unnotifiable: OnUnnotifiable::Quarantine,
         }
     }
@@ -406,6 +419,9 @@ impl Config {
             threshold: self.policy.threshold,
             screen_local_senders_only: self.policy.screen == Screen::LocalSenders,
             counsellors: self.exemptions.counsellors.clone(),
+            report_to: crate::rules::address::Globs::new(&self.exemptions.report_to),
+            quote_weight: self.policy.quote_weight,
+            reported_speech_weight: self.policy.reported_speech_weight,
             sensitivity: self.exemptions.sensitivity.clone(),
             subject_labels: self.exemptions.subject_labels.clone(),
             pass_unscanned: self.scan.on_error == ScanOnError::Pass,
@@ -810,6 +826,9 @@ impl Config {
         for c in &mut self.exemptions.counsellors {
             *c = c.trim().to_lowercase();
         }
+        for r in &mut self.exemptions.report_to {
+            *r = r.trim().to_lowercase();
+        }
         for s in &mut self.exemptions.sensitivity {
             *s = s.trim().to_lowercase();
         }
@@ -958,13 +977,24 @@ impl Config {
                 );
             }
         }
-        for c in &self.exemptions.counsellors {
-            if !c.contains('@') {
-                invalid(
-                    "exemptions",
-                    "counsellors",
-                    format!("{c:?} is not an address"),
-                );
+        for (key, list, what) in [
+            ("counsellors", &self.exemptions.counsellors, "an address"),
+            (
+                "report_to",
+                &self.exemptions.report_to,
+                "an address or *@domain",
+            ),
+        ] {
+            for bad in list.iter().filter(|a| !a.contains('@')) {
+                invalid("exemptions", key, format!("{bad:?} is not {what}"));
+            }
+        }
+        for (key, w) in [
+            ("quote_weight", self.policy.quote_weight),
+            ("reported_speech_weight", self.policy.reported_speech_weight),
+        ] {
+            if !(0.0..=1.0).contains(&w) {
+                invalid("policy", key, format!("{w} is not between 0.0 and 1.0"));
             }
         }
         for p in &self.organisation.send_as {
@@ -1176,6 +1206,12 @@ mod tests {
             ("[milter]\non_infected = \"ignore\"\n", "on_infected"),
             ("[milter]\ntimeout_secs = 0\n", "timeout_secs"),
             ("[policy]\nthreshold = 0.0\n", "threshold"),
+            ("[policy]\nquote_weight = 1.5\n", "quote_weight"),
+            (
+                "[policy]\nreported_speech_weight = -0.1\n",
+                "reported_speech_weight",
+            ),
+            ("[exemptions]\nreport_to = [\"politie.nl\"]\n", "report_to"),
             (
                 "[policy]\non_unnotifiable = \"bounce\"\n",
                 "on_unnotifiable",

@@ -882,6 +882,7 @@ pub(crate) fn log_message(
     let exempt = match decision.exempt {
         Some(policy::Exemption::Persoonlijk) => "persoonlijk",
         Some(policy::Exemption::Vertrouwenspersoon) => "vertrouwenspersoon",
+        Some(policy::Exemption::Melding) => "melding",
         None => "-",
     };
     let detections: Vec<&str> = decision
@@ -946,6 +947,9 @@ mod tests {
                 threshold: 5.0,
                 screen_local_senders_only: true,
                 counsellors: Vec::new(),
+                report_to: crate::rules::address::Globs::new([""; 0]),
+                quote_weight: 0.0,
+                reported_speech_weight: 0.5,
                 sensitivity: Vec::new(),
                 subject_labels: Vec::new(),
                 pass_unscanned: false,

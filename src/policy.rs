@@ -2,14 +2,24 @@
 //! the analysed message and the scan result into a [`Decision`]. No I/O, no clock.
 //!
 //! - *Persoonlijk* (WereldKidz 6.8): mail labelled personal is spared from content rules.
-//! - *Vertrouwenspersoon* (WereldKidz 6.9): mail of confidential counsellors is excluded from content rules.
-//! - Malware scanning applies to all mail (WereldKidz 8.5).
+//! - *Vertrouwenspersoon* (WereldKidz 6.9): mail from a confidential counsellor, and mail to counsellors
+//!   alone, is excluded from content rules: the confidential channel works both ways.
+//! - *Melding*: mail to reporting destinations alone (`[exemptions] report_to`: police, the inspectorate,
+//!   Veilig Thuis, management) is excluded from content rules, so that a report may quote what it reports.
+//! - Exemptions are scoped: they lift the content rules only. Security and identity rules (attachment types
+//!   and archives, sender/From, destinations, visible recipients, damage) still apply, and so does malware
+//!   scanning (WereldKidz 8.5, 4.2a): a label in the subject must not let an executable or a forged
+//!   director's From through.
+//! - Text the sender quotes counts with `[policy] quote_weight` times a rule's weight (default 0: quotes
+//!   never bounce on their own), speech the sender reports with `reported_speech_weight` (default 0.5); a
+//!   rule may set its own `quote-weight` (the BSN rule counts quotes in full: forwarding a BSN leaks it).
 
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::{is_local, Envelope};
 use crate::message::Analysis;
-use crate::rules::{Action, Hit, OrgContext, RuleContext, RuleSet};
+use crate::rules::address::Globs;
+use crate::rules::{Action, Hit, OrgContext, Place, RuleContext, RuleSet};
 use crate::scan::Detection;
 
 /// Why a message skipped the content rules.
@@ -18,8 +28,11 @@ use crate::scan::Detection;
 pub enum Exemption {
     /// Labelled *persoonlijk* (`Sensitivity: Personal`/`Private`, or a subject label). WereldKidz 6.8.
     Persoonlijk,
-    /// Sent by a *vertrouwenspersoon* (confidential counsellor). WereldKidz 6.9.
+    /// Sent by a *vertrouwenspersoon* (confidential counsellor), or sent to counsellors (and reporting
+    /// destinations) only. WereldKidz 6.9.
     Vertrouwenspersoon,
+    /// Sent to reporting destinations only (`[exemptions] report_to`): a report about abuse.
+    Melding,
 }
 
 /// What happens to the message.
@@ -85,6 +98,12 @@ pub struct PolicySettings {
     pub screen_local_senders_only: bool,
     /// *Vertrouwenspersonen* (lowercase addresses).
     pub counsellors: Vec<String>,
+    /// Reporting destinations (lowercase addresses or globs such as `*@politie.nl`).
+    pub report_to: Globs,
+    /// Weight factor for hits in quoted text (see the module docs).
+    pub quote_weight: f64,
+    /// Weight factor for hits in reported speech.
+    pub reported_speech_weight: f64,
     /// `Sensitivity:` values that mean *persoonlijk* (lowercase).
     pub sensitivity: Vec<String>,
     /// Subject labels that mean *persoonlijk* (lowercase).
@@ -129,8 +148,12 @@ impl From<Result<crate::scan::ScanOutcome, crate::scan::ScanError>> for ScanResu
     }
 }
 
-/// Which exemption, if any, applies. *Vertrouwenspersoon* wins over *persoonlijk* (it is the stronger one:
-/// excluded from content control altogether, WereldKidz 6.9).
+/// Which exemption, if any, applies. All three lift the content rules only; the first that applies is
+/// named: mail from a counsellor, then mail to counsellors and reporting destinations only (named
+/// *vertrouwenspersoon* when a counsellor is among them, else *melding*), then the *persoonlijk* label.
+///
+/// Mixed recipients: when any recipient is neither a counsellor nor a reporting destination, the message is
+/// screened as usual, for that recipient reads it too.
 pub fn exemption(
     settings: &PolicySettings,
     envelope: &Envelope,
@@ -140,6 +163,22 @@ pub fn exemption(
         let sender = sender.to_lowercase();
         if settings.counsellors.contains(&sender) {
             return Some(Exemption::Vertrouwenspersoon);
+        }
+    }
+    let mut recipients = envelope.recipients().map(str::to_lowercase).peekable();
+    if recipients.peek().is_some() {
+        let (mut counsellor, mut all_protected) = (false, true);
+        for r in recipients {
+            let is_counsellor = settings.counsellors.contains(&r);
+            counsellor |= is_counsellor;
+            all_protected &= is_counsellor || settings.report_to.matches(&r);
+        }
+        if all_protected {
+            return Some(if counsellor {
+                Exemption::Vertrouwenspersoon
+            } else {
+                Exemption::Melding
+            });
         }
     }
     if let Some(value) = &analysis.headers.sensitivity {
@@ -201,7 +240,8 @@ fn in_scope(settings: &PolicySettings, org: &OrgContext, envelope: &Envelope) ->
 }
 
 /// The verdict for one message. Order: malware first (it applies to exempt mail too, art. 8.5), then the
-/// exemptions (art. 6.8, 6.9), then the content rules, whose weights add up once per rule.
+/// exemptions (art. 6.8, 6.9), which lift the content rules, then the rules, whose weights add up once per
+/// rule (a rule hit in several places counts its largest weight).
 pub fn decide(
     rules: &RuleSet,
     settings: &PolicySettings,
@@ -232,23 +272,42 @@ pub fn decide(
         }
         ScanResult::Failed(_) | ScanResult::Clean => {}
     }
-    if exempt.is_some() || !in_scope(settings, org, envelope) {
+    if !in_scope(settings, org, envelope) {
         return decision;
     }
-    let hits = rules.evaluate(&RuleContext {
-        envelope,
-        analysis,
-        org,
-    });
-    let mut counted: Vec<&str> = Vec::new();
+    let mut hits = rules.evaluate_scoped(
+        &RuleContext {
+            envelope,
+            analysis,
+            org,
+        },
+        exempt.is_none(),
+    );
     let mut forced = false;
-    for hit in &hits {
-        forced |= hit.action == Action::Bounce;
-        if !counted.contains(&hit.rule_id.as_str()) {
-            counted.push(&hit.rule_id);
-            decision.score += hit.weight;
+    // (rule id, largest weight it adds)
+    let mut counted: Vec<(&str, f64)> = Vec::new();
+    for hit in &mut hits {
+        let own_factor = rules.treatment(&hit.rule_id).and_then(|t| t.quote_weight);
+        let factor = match hit.place {
+            Place::Quote => own_factor.unwrap_or(settings.quote_weight),
+            Place::ReportedSpeech => own_factor.unwrap_or(settings.reported_speech_weight),
+            _ => 1.0,
+        };
+        if factor < 1.0 {
+            // Quoted text never forces a bounce; it adds its share of the weight.
+            hit.weight *= factor;
+            hit.action = Action::Score;
+            hit.counted = hit.weight > 0.0;
         }
     }
+    for hit in hits.iter().filter(|h| h.counted) {
+        forced |= hit.action == Action::Bounce;
+        match counted.iter_mut().find(|(id, _)| *id == hit.rule_id) {
+            Some((_, w)) => *w = w.max(hit.weight),
+            None => counted.push((&hit.rule_id, hit.weight)),
+        }
+    }
+    decision.score = counted.iter().map(|(_, w)| w).sum();
     if forced || decision.score >= settings.threshold {
         decision.verdict = Verdict::Bounce;
     }
@@ -257,18 +316,23 @@ pub fn decide(
 }
 
 impl Decision {
-    /// The distinct categories of the hits, sorted.
+    /// The distinct categories of the hits that count, sorted.
     pub fn categories(&self) -> Vec<&str> {
-        let mut c: Vec<&str> = self.hits.iter().map(|h| h.category.as_str()).collect();
+        let mut c: Vec<&str> = self
+            .hits
+            .iter()
+            .filter(|h| h.counted)
+            .map(|h| h.category.as_str())
+            .collect();
         c.sort_unstable();
         c.dedup();
         c
     }
 
-    /// The distinct rule ids of the hits, in order of first hit.
+    /// The distinct rule ids of the hits that count, in order of first hit.
     pub fn rule_ids(&self) -> Vec<&str> {
         let mut ids: Vec<&str> = Vec::new();
-        for h in &self.hits {
+        for h in self.hits.iter().filter(|h| h.counted) {
             if !ids.contains(&h.rule_id.as_str()) {
                 ids.push(&h.rule_id);
             }
@@ -288,13 +352,16 @@ mod tests {
             threshold: 5.0,
             screen_local_senders_only: true,
             counsellors: vec!["vp@school.example".into()],
+            report_to: Globs::new(["*@politie.nl", "directie@school.example"]),
+            quote_weight: 0.0,
+            reported_speech_weight: 0.5,
             sensitivity: vec!["personal".into(), "private".into()],
             subject_labels: vec!["persoonlijk".into()],
             pass_unscanned: false,
         }
     }
 
-    fn envelope(from: &str) -> Envelope {
+    pub(super) fn envelope(from: &str) -> Envelope {
         Envelope {
             mail_from: Some(from.into()),
             rcpt_to: vec![Recipient {
@@ -388,6 +455,52 @@ mod tests {
         for (from, subject, sensitivity, want) in cases {
             let got = exemption(&s, &envelope(from), &analysis(*subject, *sensitivity));
             assert_eq!(got, *want, "{from} {subject:?} {sensitivity:?}");
+        }
+    }
+
+    fn envelope_to(from: &str, rcpts: &[&str]) -> Envelope {
+        Envelope {
+            mail_from: Some(from.into()),
+            rcpt_to: rcpts
+                .iter()
+                .map(|r| Recipient {
+                    address: (*r).into(),
+                    params: vec![],
+                })
+                .collect(),
+            ..Envelope::default()
+        }
+    }
+
+    /// WereldKidz 6.9 both ways, and reports: the exemption depends on every recipient.
+    #[test]
+    fn exemptions_by_recipient() {
+        let s = settings();
+        let cases: &[(&[&str], Option<Exemption>)] = &[
+            (&["vp@school.example"], Some(Exemption::Vertrouwenspersoon)),
+            (&["VP@School.Example"], Some(Exemption::Vertrouwenspersoon)),
+            (
+                &["vp@school.example", "directie@school.example"],
+                Some(Exemption::Vertrouwenspersoon),
+            ),
+            (&["wijkagent@politie.nl"], Some(Exemption::Melding)),
+            (
+                &["wijkagent@politie.nl", "directie@school.example"],
+                Some(Exemption::Melding),
+            ),
+            // Anyone else among the recipients reads the message too: screened.
+            (&["vp@school.example", "vriend@example.org"], None),
+            (&["wijkagent@politie.nl", "ouder@example.org"], None),
+            (&["agent@politie.nl.example.org"], None),
+            (&[], None),
+        ];
+        for (rcpts, want) in cases {
+            let got = exemption(
+                &s,
+                &envelope_to("leerling@school.example", rcpts),
+                &analysis(None, None),
+            );
+            assert_eq!(got, *want, "{rcpts:?}");
         }
     }
 
@@ -492,7 +605,7 @@ mod tests {
         let d = decide_text("hallo", "een stroopwafel");
         assert_eq!((d.verdict, d.score), (Verdict::Bounce, 0.0));
         assert_eq!(d.categories(), vec!["beledigend"]);
-        // Exempt mail is not screened at all.
+        // Exempt mail is not screened for content.
         let mut a = analysis(Some("hallo"), Some("Personal"));
         a.texts = vec![crate::message::Text {
             origin: crate::message::TextOrigin::Body { part: 0 },
@@ -509,6 +622,226 @@ mod tests {
         assert_eq!(
             (d.verdict, d.exempt, d.hits.len()),
             (Verdict::Pass, Some(Exemption::Persoonlijk), 0)
+        );
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+    use crate::message::{Attachment, HeaderView, Text, TextOrigin};
+
+    const RULES: &str = r#"
+[[rule]]
+id = "T-WOORD"
+kind = "words"
+category = "beledigend"
+article = "SOML 2.1"
+words = ["stroopwafel"]
+message_nl = "x"
+message_en = "x"
+
+[[rule]]
+id = "T-DREIGING"
+kind = "words"
+category = "intimiderend"
+article = "SOML 2.2"
+action = "bounce"
+words = ["appelflap"]
+message_nl = "x"
+message_en = "x"
+
+[[rule]]
+id = "T-LEK"
+kind = "words"
+category = "privacy"
+article = "AVG"
+quote-weight = 1.0
+words = ["boterkoek"]
+message_nl = "x"
+message_en = "x"
+
+[[rule]]
+id = "T-EXE"
+kind = "attachment"
+category = "bijlage"
+article = "WereldKidz 5.7k"
+extensions = ["exe"]
+message_nl = "x"
+message_en = "x"
+
+[[rule]]
+id = "T-WOORD-IN-NAAM"
+kind = "words"
+category = "bijlage"
+article = "WereldKidz 5.7k"
+scope = "security"
+in = ["attachment-name"]
+words = ["factuur"]
+message_nl = "x"
+message_en = "x"
+"#;
+
+    fn settings() -> PolicySettings {
+        PolicySettings {
+            threshold: 5.0,
+            screen_local_senders_only: true,
+            counsellors: vec!["vp@school.example".into()],
+            report_to: Globs::new(["*@politie.nl"]),
+            quote_weight: 0.0,
+            reported_speech_weight: 0.5,
+            sensitivity: vec!["personal".into()],
+            subject_labels: vec!["persoonlijk".into()],
+            pass_unscanned: false,
+        }
+    }
+
+    fn decide_with(
+        s: &PolicySettings,
+        sensitivity: Option<&str>,
+        texts: &[(TextOrigin, &str)],
+        exe: bool,
+    ) -> Decision {
+        let rules =
+            RuleSet::from_sources([("t.toml".to_string(), RULES.to_string())]).expect("rules");
+        let analysis = Analysis {
+            headers: HeaderView {
+                sensitivity: sensitivity.map(String::from),
+                ..HeaderView::default()
+            },
+            texts: texts
+                .iter()
+                .map(|(origin, text)| Text {
+                    origin: *origin,
+                    text: (*text).into(),
+                })
+                .collect(),
+            attachments: if exe {
+                vec![Attachment {
+                    part: 2,
+                    name: Some("factuur.exe".into()),
+                    ..Attachment::default()
+                }]
+            } else {
+                vec![]
+            },
+            ..Analysis::default()
+        };
+        let env = super::tests::envelope("juf@school.example");
+        let org = OrgContext {
+            local_domains: vec!["school.example".into()],
+            ..OrgContext::default()
+        };
+        decide(&rules, s, &org, &env, &analysis, &ScanResult::Clean)
+    }
+
+    const BODY: TextOrigin = TextOrigin::Body { part: 1 };
+    const QUOTE: TextOrigin = TextOrigin::Quote { part: 1 };
+    const REPORTED: TextOrigin = TextOrigin::ReportedSpeech { part: 1 };
+    const NAME: TextOrigin = TextOrigin::AttachmentName { part: 2 };
+
+    /// WereldKidz 6.8: the label lifts content rules, not the attachment and identity rules.
+    #[test]
+    fn exemptions_lift_content_rules_only() {
+        let s = settings();
+        let d = decide_with(
+            &s,
+            Some("Personal"),
+            &[(BODY, "stroopwafel appelflap"), (NAME, "factuur.exe")],
+            true,
+        );
+        assert_eq!(
+            (d.verdict, d.exempt),
+            (Verdict::Bounce, Some(Exemption::Persoonlijk))
+        );
+        assert_eq!(d.rule_ids(), vec!["T-EXE", "T-WOORD-IN-NAAM"]);
+        let d = decide_with(
+            &s,
+            Some("Personal"),
+            &[(BODY, "stroopwafel appelflap")],
+            false,
+        );
+        assert_eq!((d.verdict, d.hits.len()), (Verdict::Pass, 0));
+        let d = decide_with(&s, None, &[(BODY, "stroopwafel")], false);
+        assert_eq!(d.verdict, Verdict::Bounce);
+    }
+
+    /// (texts, verdict, score, counted rule ids, hits shown)
+    #[test]
+    fn quotes_and_reported_speech_have_their_own_weight() {
+        let s = settings();
+        type Case<'a> = (
+            &'a [(TextOrigin, &'a str)],
+            Verdict,
+            f64,
+            &'a [&'a str],
+            usize,
+        );
+        let cases: &[Case] = &[
+            // A quoted insult or threat alone does not bounce; it is shown, not counted.
+            (
+                &[(QUOTE, "stroopwafel appelflap")],
+                Verdict::Pass,
+                0.0,
+                &[],
+                2,
+            ),
+            // Reported speech counts half and never forces a bounce.
+            (
+                &[(REPORTED, "stroopwafel")],
+                Verdict::Pass,
+                2.5,
+                &["T-WOORD"],
+                1,
+            ),
+            (
+                &[(REPORTED, "appelflap")],
+                Verdict::Pass,
+                2.5,
+                &["T-DREIGING"],
+                1,
+            ),
+            (
+                &[(REPORTED, "stroopwafel appelflap")],
+                Verdict::Bounce,
+                5.0,
+                &["T-WOORD", "T-DREIGING"],
+                2,
+            ),
+            // The sender's own words count in full, whatever the quote holds.
+            (
+                &[(BODY, "stroopwafel"), (QUOTE, "stroopwafel")],
+                Verdict::Bounce,
+                5.0,
+                &["T-WOORD"],
+                2,
+            ),
+            (
+                &[(BODY, "appelflap")],
+                Verdict::Bounce,
+                5.0,
+                &["T-DREIGING"],
+                1,
+            ),
+            // A rule with its own quote weight counts quoted text in full.
+            (&[(QUOTE, "boterkoek")], Verdict::Bounce, 5.0, &["T-LEK"], 1),
+        ];
+        for (texts, verdict, score, ids, shown) in cases {
+            let d = decide_with(&s, None, texts, false);
+            assert_eq!(
+                (d.verdict, d.score, d.rule_ids(), d.hits.len()),
+                (*verdict, *score, ids.to_vec(), *shown),
+                "{texts:?}"
+            );
+        }
+        // A quote weight of 1 treats quotes as the sender's own text.
+        let full = PolicySettings {
+            quote_weight: 1.0,
+            ..settings()
+        };
+        assert_eq!(
+            decide_with(&full, None, &[(QUOTE, "appelflap")], false).verdict,
+            Verdict::Bounce
         );
     }
 }

@@ -135,8 +135,9 @@ fn print_text(
             .rule(&hit.rule_id)
             .map(|r| r.article.as_str())
             .unwrap_or("");
+        let note = if hit.counted { "" } else { ", not counted" };
         println!(
-            "  hit {} [{}] weight {} in {} ({article})",
+            "  hit {} [{}] weight {} in {} ({article}{note})",
             hit.rule_id, hit.category, hit.weight, hit.location
         );
     }

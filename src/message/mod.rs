@@ -11,6 +11,7 @@ pub mod archive;
 pub mod extract;
 pub mod html;
 mod parse;
+pub mod quote;
 pub mod raw;
 pub mod sniff;
 #[cfg(test)]
@@ -120,9 +121,15 @@ pub enum TextOrigin {
     Html { part: usize },
     /// The file name of an attachment (or archive member).
     AttachmentName { part: usize },
-    /// Text extracted from an attachment (`member: None`) or from one of its archive members (`member` = index
-    /// into [`Attachment::members`]): documents, spreadsheets (one line per row, cells separated by tabs),
-    /// PDF, plain text and CSV. See [`extract`].
+    /// Text the sender quotes in a text/plain or text/html part (index as for `Body`): reply quotes (`>`
+    /// lines, `<blockquote type="cite">`), the earlier mail below an Outlook `Van:/Verzonden:` or
+    /// `-----Original Message-----` header block, forwarded messages. Screened with its own weight (issue 14).
+    Quote { part: usize },
+    /// Speech the sender reports inside their own text: a quoted utterance introduced by a third person and
+    /// a reporting verb (`hij riep: "…"`). Still the sender's own text, counted with its own weight.
+    ReportedSpeech { part: usize },
+    /// Text extracted from an attachment (`member: None`) or from a member of an archive attachment
+    /// (`member: Some(i)`, an index into [`Attachment::members`]).
     AttachmentText { part: usize, member: Option<usize> },
     /// The raw message body, scanned because the MIME structure was damaged (see [`Damage`]).
     Raw,

@@ -11,7 +11,8 @@ use mail_parser::{
 
 use super::archive::{self, Format};
 use super::extract::{self, doc_kind, DocKind, Extracted};
-use super::html::html_to_text;
+use super::html::{html_to_text, html_to_text_split};
+use super::quote;
 use super::raw::{boundary_mid_line, header_block, nesting_risk, raw_body_text};
 use super::sniff::classify;
 use super::{Analysis, ArchiveMember, Attachment, Damage, HeaderView, Limits, Text, TextOrigin};
@@ -189,12 +190,12 @@ impl Walk<'_> {
     }
 
     fn run(&mut self, top: &Message<'_>) {
-        // (message, part id within it, depth); children are pushed in reverse so they pop in message order,
-        // which makes the running part number equal mail-parser's part index for messages without attached
-        // messages.
-        let mut stack: Vec<(&Message<'_>, u32, usize)> = vec![(top, 0, 0)];
+        // (message, part id within it, depth, inside a forwarded message); children are pushed in reverse so
+        // they pop in message order, which makes the running part number equal mail-parser's part index for
+        // messages without attached messages.
+        let mut stack: Vec<(&Message<'_>, u32, usize, bool)> = vec![(top, 0, 0, false)];
         let mut number = 0usize;
-        while let Some((msg, id, depth)) = stack.pop() {
+        while let Some((msg, id, depth, forwarded)) = stack.pop() {
             let Some(part) = msg.parts.get(id as usize) else {
                 continue;
             };
@@ -218,7 +219,7 @@ impl Walk<'_> {
                         continue;
                     }
                     for &child in children.iter().rev() {
-                        stack.push((msg, child, depth + 1));
+                        stack.push((msg, child, depth + 1, forwarded));
                     }
                 }
                 PartType::Message(inner) => {
@@ -228,19 +229,20 @@ impl Walk<'_> {
                             .get(part.offset_body as usize..part.offset_end as usize);
                         self.attachment(this, part, data.unwrap_or_default());
                     }
-                    // The subject of an attached message is part of that part's content.
+                    // The subject of an attached message is part of that message, which the sender forwards:
+                    // quoted text, as everything inside it.
                     if let Some(subject) = inner
                         .parts
                         .first()
                         .and_then(|p| header_text(p.headers(), "Subject"))
                     {
-                        self.texts.push(TextOrigin::Body { part: this }, subject);
+                        self.texts.push(TextOrigin::Quote { part: this }, subject);
                     }
                     if depth + 1 > self.limits.max_depth {
                         self.damage(Damage::TooDeep);
                         continue;
                     }
-                    stack.push((inner, 0, depth + 1));
+                    stack.push((inner, 0, depth + 1, true));
                 }
                 // A named text part is an attached file (a CSV, a note, a web page): its text is read as the
                 // attachment's, tagged as such and rendered as its type says (CSV rows as tab-separated lines).
@@ -250,16 +252,40 @@ impl Walk<'_> {
                 PartType::Html(html) if is_named(part) => {
                     self.attachment(this, part, html.as_bytes())
                 }
-                PartType::Text(text) => self.texts.push(TextOrigin::Body { part: this }, text),
+                PartType::Text(text) => {
+                    self.push_written(this, TextOrigin::Body { part: this }, text, forwarded)
+                }
                 PartType::Html(html) => {
+                    let converted = html_to_text_split(html);
+                    self.push_written(
+                        this,
+                        TextOrigin::Html { part: this },
+                        &converted.own,
+                        forwarded,
+                    );
                     self.texts
-                        .push_owned(TextOrigin::Html { part: this }, html_to_text(html));
+                        .push_owned(TextOrigin::Quote { part: this }, converted.quoted);
                 }
                 PartType::Binary(data) | PartType::InlineBinary(data) => {
                     self.attachment(this, part, data)
                 }
             }
         }
+    }
+
+    /// The text of a text or HTML part, split by who wrote it ([`quote::split`]); all of it is quoted when
+    /// the part belongs to a forwarded message.
+    fn push_written(&mut self, part: usize, own: TextOrigin, text: &str, forwarded: bool) {
+        if forwarded {
+            self.texts.push(TextOrigin::Quote { part }, text);
+            return;
+        }
+        let split = quote::split(text);
+        self.texts.push(own, &split.own);
+        self.texts
+            .push_owned(TextOrigin::ReportedSpeech { part }, split.reported);
+        self.texts
+            .push_owned(TextOrigin::Quote { part }, split.quoted);
     }
 
     fn attachment(&mut self, number: usize, part: &MessagePart<'_>, data: &[u8]) {

@@ -11,7 +11,7 @@ use crate::envelope::{domain_of, is_local};
 
 /// A list of address globs, lowercased once when the rules load. An address is lowercased once per
 /// [`Globs::matches`], not once per pattern.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Globs {
     patterns: Vec<String>,
 }

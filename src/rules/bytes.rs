@@ -20,10 +20,39 @@ pub(crate) fn span(bytes: &[u8], keep: impl Fn(u8) -> bool) -> usize {
     n + rest.iter().position(|&b| !keep(b)).unwrap_or(rest.len())
 }
 
+/// Widen `start..end` of `bytes` to the run it lies in: back to just after the last byte before `start` that is
+/// `stop`, forward to the first `stop` byte from `end` (or the ends of `bytes`). The word around a match
+/// (`stop` = space), the line around a keyword (`stop` = line break).
+pub(crate) fn widen(
+    bytes: &[u8],
+    start: usize,
+    end: usize,
+    stop: impl Fn(u8) -> bool,
+) -> (usize, usize) {
+    let s = bytes
+        .get(..start)
+        .and_then(|b| b.iter().rposition(|&c| stop(c)))
+        .map_or(0, |p| p + 1);
+    let e = bytes
+        .get(end..)
+        .and_then(|b| b.iter().position(|&c| stop(c)))
+        .map_or(bytes.len(), |p| end + p);
+    (s, e)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn widen_to_the_run() {
+        let space = |c: u8| c == b' ';
+        assert_eq!(widen(b"ab cdef gh", 4, 5, space), (3, 7));
+        assert_eq!(widen(b"abc", 1, 2, space), (0, 3));
+        assert_eq!(widen(b"", 0, 0, space), (0, 0));
+        assert_eq!(widen(b"ab", 5, 9, space), (0, 2));
+    }
 
     #[test]
     fn span_table() {

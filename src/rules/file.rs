@@ -9,9 +9,10 @@ use serde::Deserialize;
 
 use super::address::Globs;
 use super::attachment::AttachmentCheck;
+use super::near::{Group, NearMatcher};
 use super::privacy::BsnMatcher;
-use super::words::{parse_entry, AllowList, Entry};
-use super::{Action, RuleInfo, RulesError};
+use super::words::{parse_entry, AllowList, Compounds, Entry};
+use super::{Action, RuleInfo, RulesError, Scope, Treatment};
 use crate::message::{ArchiveProblem, Damage, FileKind, TextOrigin};
 
 /// The categories a rule may have (fixed: reports and bounce texts group by them).
@@ -55,6 +56,7 @@ struct RuleFile {
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     Words,
+    Near,
     Sender,
     SenderMismatch,
     Destination,
@@ -65,9 +67,24 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The scope a rule of this kind has unless it says otherwise: text rules guard content, the others
+    /// security and identity.
+    fn default_scope(self) -> Scope {
+        match self {
+            Kind::Words | Kind::Near | Kind::Bsn => Scope::Content,
+            Kind::Sender
+            | Kind::SenderMismatch
+            | Kind::Destination
+            | Kind::Attachment
+            | Kind::VisibleRecipients
+            | Kind::Damage => Scope::Security,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Kind::Words => "words",
+            Kind::Near => "near",
             Kind::Sender => "sender",
             Kind::SenderMismatch => "sender-mismatch",
             Kind::Destination => "destination",
@@ -89,12 +106,15 @@ struct RuleDef {
     article: String,
     weight: Option<f64>,
     action: Option<Action>,
+    scope: Option<Scope>,
+    quote_weight: Option<f64>,
     #[serde(rename = "message_nl")]
     message_nl: String,
     #[serde(rename = "message_en")]
     message_en: String,
     // words
     words: Option<Vec<String>>,
+    compounds: Option<Vec<CompoundDef>>,
     regex: Option<Vec<String>>,
     allow: Option<Vec<String>>,
     #[serde(rename = "in")]
@@ -108,6 +128,9 @@ struct RuleDef {
     kinds: Option<Vec<String>>,
     archive_members: Option<bool>,
     archive_problems: Option<ProblemsDef>,
+    // near
+    groups: Option<Vec<Vec<String>>>,
+    unless: Option<Vec<String>>,
     // bsn
     keywords: Option<Vec<String>>,
     window: Option<usize>,
@@ -125,31 +148,50 @@ enum ProblemsDef {
     Some(Vec<String>),
 }
 
-/// Where a `words` or `bsn` rule looks.
+/// One `compounds` table of a `words` rule: every head followed by every tail.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompoundDef {
+    heads: Vec<String>,
+    tails: Vec<String>,
+}
+
+/// Where a text rule (`words`, `near`, `bsn`) looks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Places {
     pub subject: bool,
+    /// The sender's own text of text and HTML parts (reported speech included).
     pub body: bool,
     pub attachment_name: bool,
-    /// Text extracted from attachments and archive members ([`TextOrigin::AttachmentText`]).
+    /// Text extracted from attachments and archive members.
     pub attachment_text: bool,
+    /// Text the sender quotes (counted with the quote weight, see `[policy] quote_weight`).
+    pub quote: bool,
 }
 
 impl Places {
-    const ALL: Places = Places {
+    pub const ALL: Places = Places {
         subject: true,
         body: true,
         attachment_name: true,
         attachment_text: true,
+        quote: true,
     };
+
+    /// The names `in` accepts.
+    const NAMES: &'static str = "subject, body, attachment-name, attachment-text, quote";
 
     /// True when text from `origin` is to be searched.
     pub fn covers(self, origin: TextOrigin) -> bool {
         match origin {
             TextOrigin::Subject => self.subject,
-            TextOrigin::Body { .. } | TextOrigin::Html { .. } | TextOrigin::Raw => self.body,
+            TextOrigin::Body { .. }
+            | TextOrigin::Html { .. }
+            | TextOrigin::ReportedSpeech { .. }
+            | TextOrigin::Raw => self.body,
             TextOrigin::AttachmentName { .. } => self.attachment_name,
             TextOrigin::AttachmentText { .. } => self.attachment_text,
+            TextOrigin::Quote { .. } => self.quote,
         }
     }
 }
@@ -159,8 +201,13 @@ impl Places {
 pub enum Check {
     Words {
         entries: Vec<Entry>,
+        compounds: Vec<Compounds>,
         regexes: Vec<Regex>,
         allow: AllowList,
+        places: Places,
+    },
+    Near {
+        matcher: NearMatcher,
         places: Places,
     },
     Sender {
@@ -184,11 +231,22 @@ pub enum Check {
     },
 }
 
+impl Check {
+    /// True for the checks that search the message's texts.
+    pub fn reads_text(&self) -> bool {
+        matches!(
+            self,
+            Check::Words { .. } | Check::Near { .. } | Check::Bsn { .. }
+        )
+    }
+}
+
 /// A validated rule: what the user sees, and what the engine runs.
 #[derive(Debug)]
 pub struct Compiled {
     pub info: RuleInfo,
     pub check: Check,
+    pub treatment: Treatment,
 }
 
 /// The 1-based line of byte offset `pos` in `src`.
@@ -243,6 +301,13 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
     if !weight.is_finite() || weight < 0.0 {
         return Err(invalid(format!("weight {weight} must be a number ≥ 0")));
     }
+    if let Some(q) = def.quote_weight {
+        if !(0.0..=1.0).contains(&q) {
+            return Err(invalid(format!(
+                "quote-weight {q} must be between 0.0 and 1.0"
+            )));
+        }
+    }
     for (key, value) in [
         ("article", &def.article),
         ("message_nl", &def.message_nl),
@@ -253,11 +318,23 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         }
     }
     // Keys that belong to another kind are mistakes, not silently ignored options.
-    let present: [(&str, bool, &[Kind]); 15] = [
+    let present: [(&str, bool, &[Kind]); 19] = [
         ("words", def.words.is_some(), &[Kind::Words]),
+        ("compounds", def.compounds.is_some(), &[Kind::Words]),
         ("regex", def.regex.is_some(), &[Kind::Words]),
         ("allow", def.allow.is_some(), &[Kind::Words]),
-        ("in", def.places.is_some(), &[Kind::Words, Kind::Bsn]),
+        (
+            "in",
+            def.places.is_some(),
+            &[Kind::Words, Kind::Near, Kind::Bsn],
+        ),
+        ("groups", def.groups.is_some(), &[Kind::Near]),
+        ("unless", def.unless.is_some(), &[Kind::Near]),
+        (
+            "quote-weight",
+            def.quote_weight.is_some(),
+            &[Kind::Words, Kind::Near, Kind::Bsn],
+        ),
         (
             "patterns",
             def.patterns.is_some(),
@@ -282,7 +359,7 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         ),
         ("kinds", def.kinds.is_some(), &[Kind::Attachment]),
         ("keywords", def.keywords.is_some(), &[Kind::Bsn]),
-        ("window", def.window.is_some(), &[Kind::Bsn]),
+        ("window", def.window.is_some(), &[Kind::Near, Kind::Bsn]),
         ("max", def.max.is_some(), &[Kind::VisibleRecipients]),
         ("damage", def.damage.is_some(), &[Kind::Damage]),
     ];
@@ -304,10 +381,12 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
                     "body" => p.body = true,
                     "attachment-name" => p.attachment_name = true,
                     "attachment-text" => p.attachment_text = true,
+                    "quote" => p.quote = true,
                     other => {
                         return Err(invalid(format!(
-                        "unknown place `{other}` in `in` (known: subject, body, attachment-name, attachment-text)"
-                    )))
+                            "unknown place `{other}` in `in` (known: {})",
+                            Places::NAMES
+                        )))
                     }
                 }
             }
@@ -321,9 +400,22 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         Kind::Words => {
             let words = def.words.clone().unwrap_or_default();
             let regex_src = def.regex.clone().unwrap_or_default();
-            if words.is_empty() && regex_src.is_empty() {
+            let compounds = def
+                .compounds
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .map(|c| {
+                    if c.heads.is_empty() || c.tails.is_empty() {
+                        return Err(invalid("compounds: empty `heads` or `tails`".to_string()));
+                    }
+                    Compounds::new(&c.heads, &c.tails)
+                        .map_err(|e| invalid(format!("compounds: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if words.is_empty() && regex_src.is_empty() && compounds.is_empty() {
                 return Err(invalid(
-                    "empty word list (give `words` and/or `regex`)".to_string(),
+                    "empty word list (give `words`, `compounds` and/or `regex`)".to_string(),
                 ));
             }
             let entries = words
@@ -351,8 +443,37 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
                 .map_err(|e| invalid(format!("allow list: {}", one_line(&e.to_string()))))?;
             Check::Words {
                 entries,
+                compounds,
                 regexes,
                 allow,
+                places,
+            }
+        }
+        Kind::Near => {
+            let raw = def.groups.clone().unwrap_or_default();
+            if raw.len() < 2 {
+                return Err(invalid(
+                    "`groups` needs at least two groups of words".to_string(),
+                ));
+            }
+            let groups = raw
+                .iter()
+                .enumerate()
+                .map(|(n, g)| Group::parse(g).map_err(|e| invalid(format!("group {}: {e}", n + 1))))
+                .collect::<Result<Vec<_>, _>>()?;
+            let unless = match &def.unless {
+                None => None,
+                Some(u) => Some(Group::parse(u).map_err(|e| invalid(format!("unless: {e}")))?),
+            };
+            let window = def.window.unwrap_or(8);
+            if window < groups.len() || window > 50 {
+                return Err(invalid(format!(
+                    "window {window} must be at least the number of groups ({}) and at most 50 words",
+                    groups.len()
+                )));
+            }
+            Check::Near {
+                matcher: NearMatcher::new(groups, unless, window),
                 places,
             }
         }
@@ -472,8 +593,7 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
                 ));
             }
             let window = def.window.unwrap_or(80);
-            let matcher = BsnMatcher::new(&keywords, window)
-                .map_err(|e| invalid(format!("keywords: {e}")))?;
+            let matcher = BsnMatcher::new(&keywords, window).map_err(|e| invalid(e.to_string()))?;
             Check::Bsn { matcher, places }
         }
         Kind::VisibleRecipients => Check::VisibleRecipients {
@@ -503,7 +623,15 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         message_en: def.message_en.trim().to_string(),
         file: file.to_string(),
     };
-    Ok(Compiled { info, check })
+    let treatment = Treatment {
+        scope: def.scope.unwrap_or(def.kind.default_scope()),
+        quote_weight: def.quote_weight,
+    };
+    Ok(Compiled {
+        info,
+        check,
+        treatment,
+    })
 }
 
 fn lower_nonempty(list: Option<Vec<String>>, key: &str) -> Result<Vec<String>, String> {

@@ -21,8 +21,10 @@ pub mod address;
 pub mod attachment;
 mod bytes;
 pub mod file;
+pub mod near;
 pub mod normalize;
 pub mod privacy;
+pub mod unmask;
 pub mod words;
 
 #[cfg(test)]
@@ -100,6 +102,8 @@ pub struct RuleSet {
     rules: Vec<RuleInfo>,
     /// The kind-specific compiled checks, parallel to `rules`.
     checks: Vec<Check>,
+    /// Scope and quote weight of each rule, parallel to `rules`.
+    treatments: Vec<Treatment>,
     /// The word entries of all `words` rules in one automaton (one pass over each text).
     words: WordMatcher,
 }
@@ -125,6 +129,28 @@ pub struct RuleInfo {
     pub file: String,
 }
 
+/// How the engine treats a rule's hits, beside what the user sees in [`RuleInfo`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Treatment {
+    /// Content or security: what the *persoonlijk* and counsellor exemptions lift (content only).
+    pub scope: Scope,
+    /// This rule's own weight factor for hits in quoted text and reported speech, instead of `[policy]
+    /// quote_weight` / `reported_speech_weight`.
+    pub quote_weight: Option<f64>,
+}
+
+/// What a rule guards, which decides whether an exemption lifts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// What a message says: words, phrases, word combinations, a BSN in text. Lifted by *persoonlijk*
+    /// (WereldKidz 6.8), by the counsellor exemption (6.9) and for reporting destinations.
+    Content,
+    /// Whether a message is safe and who sent it: attachment types and archives, sender and From,
+    /// destinations, visible recipients, damage. Never lifted (WereldKidz 8.5, 4.2a).
+    Security,
+}
+
 /// What a hit does to the verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -141,10 +167,58 @@ pub enum Action {
 pub struct Hit {
     pub rule_id: String,
     pub category: String,
+    /// What the hit adds to the score: the rule's weight, times the quote weight for quoted text.
     pub weight: f64,
     pub action: Action,
     /// Where it matched.
     pub location: Location,
+    /// The kind of place, for people and `check --json`: `subject`, `body`, `quote`, `reported-speech`,
+    /// `attachment-name`, `attachment-text`, `archive-member`, `attachment`, `envelope`, `headers`, `message`.
+    pub place: Place,
+    /// False for a hit that adds nothing (quoted text under a quote weight of 0): shown, but not a reason.
+    pub counted: bool,
+}
+
+/// The kind of place a hit is in (see [`Hit::place`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Place {
+    Subject,
+    Body,
+    Quote,
+    ReportedSpeech,
+    AttachmentName,
+    AttachmentText,
+    ArchiveMember,
+    Attachment,
+    Envelope,
+    Headers,
+    Message,
+}
+
+impl Location {
+    /// The kind of place this location is.
+    pub fn place(&self) -> Place {
+        use crate::message::TextOrigin;
+        match self {
+            Location::EnvelopeSender | Location::Recipient { .. } => Place::Envelope,
+            Location::FromHeader | Location::RecipientHeaders => Place::Headers,
+            Location::Message => Place::Message,
+            Location::Attachment { .. } => Place::Attachment,
+            Location::ArchiveMember { .. } => Place::ArchiveMember,
+            Location::Text { origin } => match origin {
+                TextOrigin::Subject => Place::Subject,
+                TextOrigin::Body { .. } | TextOrigin::Html { .. } | TextOrigin::Raw => Place::Body,
+                TextOrigin::Quote { .. } => Place::Quote,
+                TextOrigin::ReportedSpeech { .. } => Place::ReportedSpeech,
+                TextOrigin::AttachmentName { .. } => Place::AttachmentName,
+                TextOrigin::AttachmentText { member: None, .. } => Place::AttachmentText,
+                TextOrigin::AttachmentText {
+                    member: Some(_), ..
+                } => Place::ArchiveMember,
+            },
+        }
+    }
 }
 
 /// Where a rule matched (no content: safe to log and to show in `check`).
@@ -184,6 +258,10 @@ impl std::fmt::Display for Location {
                 TextOrigin::Body { part } => write!(f, "text of part {part}"),
                 TextOrigin::Html { part } => write!(f, "HTML text of part {part}"),
                 TextOrigin::AttachmentName { part } => write!(f, "attachment name in part {part}"),
+                TextOrigin::Quote { part } => write!(f, "quoted text of part {part}"),
+                TextOrigin::ReportedSpeech { part } => {
+                    write!(f, "reported speech in the text of part {part}")
+                }
                 TextOrigin::AttachmentText { part, member: None } => {
                     write!(f, "text of the attachment in part {part}")
                 }
@@ -281,10 +359,24 @@ impl RuleSet {
         }
         let mut builder = WordMatcherBuilder::default();
         for (i, c) in compiled.iter().enumerate() {
-            if let Check::Words { entries, .. } = &c.check {
-                for e in entries {
-                    builder.add(i, e);
+            match &c.check {
+                Check::Words {
+                    entries, compounds, ..
+                } => {
+                    for e in entries {
+                        builder.add(i, e);
+                    }
+                    for (k, c) in compounds.iter().enumerate() {
+                        builder.add_heads(i, k, c);
+                    }
                 }
+                // Only the anchor group: a text without one cannot hit.
+                Check::Near { matcher, .. } => {
+                    for e in matcher.anchor().entries() {
+                        builder.add(i, e);
+                    }
+                }
+                _ => {}
             }
         }
         let words = builder.build().map_err(|e| RulesError::Invalid {
@@ -292,10 +384,12 @@ impl RuleSet {
             rule_id: "(word lists)".to_string(),
             message: format!("cannot compile the word lists: {e}"),
         })?;
+        let treatments = compiled.iter().map(|c| c.treatment).collect();
         let (rules, checks) = compiled.into_iter().map(|c| (c.info, c.check)).unzip();
         Ok(RuleSet {
             rules,
             checks,
+            treatments,
             words,
         })
     }
@@ -310,15 +404,44 @@ impl RuleSet {
         self.rules.iter().find(|r| r.id == id)
     }
 
+    /// How the engine treats the hits of the rule with this id.
+    pub fn treatment(&self, id: &str) -> Option<Treatment> {
+        let i = self.rules.iter().position(|r| r.id == id)?;
+        self.treatments.get(i).copied()
+    }
+
     /// Every hit for one message, in rule order. Pure; at most one hit per rule and location.
     pub fn evaluate(&self, ctx: &RuleContext<'_>) -> Vec<Hit> {
+        self.evaluate_scoped(ctx, true)
+    }
+
+    /// Like [`RuleSet::evaluate`], with the content rules left out when `content` is false (exempt mail:
+    /// only security and identity rules apply).
+    pub fn evaluate_scoped(&self, ctx: &RuleContext<'_>, content: bool) -> Vec<Hit> {
         let mut found: Vec<(usize, Location)> = Vec::new();
-        for text in &ctx.analysis.texts {
-            self.evaluate_text(text, &mut found);
+        let applies = |i: usize| {
+            content
+                || self
+                    .treatments
+                    .get(i)
+                    .is_some_and(|t| t.scope == Scope::Security)
+        };
+        let text_rules_apply = self
+            .checks
+            .iter()
+            .enumerate()
+            .any(|(i, c)| c.reads_text() && applies(i));
+        if text_rules_apply {
+            for text in &ctx.analysis.texts {
+                self.evaluate_text(text, &mut found);
+            }
         }
         for (i, check) in self.checks.iter().enumerate() {
-            self.evaluate_check(i, check, ctx, &mut found);
+            if applies(i) {
+                self.evaluate_check(i, check, ctx, &mut found);
+            }
         }
+        found.retain(|(i, _)| applies(*i));
         // Rule order, then the order found: stable and easy to read in `check` output.
         found.sort_by_key(|(i, _)| *i);
         let mut hits: Vec<Hit> = Vec::with_capacity(found.len());
@@ -338,6 +461,8 @@ impl RuleSet {
                 weight: info.weight,
                 action: info.action,
                 location,
+                place: location.place(),
+                counted: true,
             });
         }
         hits
@@ -348,25 +473,35 @@ impl RuleSet {
         let location = Location::Text {
             origin: text.origin,
         };
-        let needs_words = self
-            .checks
-            .iter()
-            .any(|c| matches!(c, Check::Words { places, .. } if places.covers(text.origin)));
+        let needs_words = self.checks.iter().any(|c| match c {
+            Check::Words { places, .. } | Check::Near { places, .. } => places.covers(text.origin),
+            _ => false,
+        });
         let mut seen = vec![false; self.checks.len()];
         if needs_words {
             let folded = normalize::fold(&text.text);
-            self.words.find(&folded, |rule, start, end| {
-                if seen.get(rule).copied().unwrap_or(true) {
-                    return;
-                }
-                if let Some(Check::Words { allow, places, .. }) = self.checks.get(rule) {
-                    if places.covers(text.origin) && !allow.covers(&folded, start, end) {
+            // Near rules whose anchor occurs in the text: checked in full after the scan.
+            let mut anchored: Vec<usize> = Vec::new();
+            self.scan_words(&folded, text.origin, &mut seen, Some(&mut anchored));
+            // Words with masked or look-alike letters, read every way they can be.
+            if let Some(readings) = unmask::readings(&text.text) {
+                self.scan_words(&normalize::fold(&readings), text.origin, &mut seen, None);
+            }
+            // Split and fold the sentences once for every near rule with an anchor here.
+            let sentences = if anchored.is_empty() {
+                Vec::new()
+            } else {
+                near::folded_sentences(&text.text)
+            };
+            for rule in anchored {
+                if let Some(Check::Near { matcher, .. }) = self.checks.get(rule) {
+                    if matcher.matches_folded(&sentences) {
                         if let Some(s) = seen.get_mut(rule) {
                             *s = true;
                         }
                     }
                 }
-            });
+            }
             for (i, check) in self.checks.iter().enumerate() {
                 let Check::Words {
                     regexes,
@@ -411,6 +546,56 @@ impl RuleSet {
         );
     }
 
+    /// One automaton pass over folded text: mark the word rules that hit (compound heads with their tail,
+    /// allow lists applied) and, when `anchored` is given, collect the near rules whose anchor occurs.
+    fn scan_words(
+        &self,
+        folded: &normalize::Folded,
+        origin: crate::message::TextOrigin,
+        seen: &mut [bool],
+        mut anchored: Option<&mut Vec<usize>>,
+    ) {
+        self.words.find(folded, |rule, start, end, head| {
+            if seen.get(rule).copied().unwrap_or(true) {
+                return;
+            }
+            match self.checks.get(rule) {
+                Some(Check::Words {
+                    allow,
+                    places,
+                    compounds,
+                    ..
+                }) => {
+                    if !places.covers(origin) {
+                        return;
+                    }
+                    // A compound head counts with its tail, the whole compound then being the hit.
+                    let end = match head {
+                        None => Some(end),
+                        Some(k) => compounds
+                            .get(k)
+                            .and_then(|c| c.tail_end(folded.text.as_bytes(), end)),
+                    };
+                    if let Some(end) = end {
+                        if !allow.covers(folded, start, end) {
+                            if let Some(s) = seen.get_mut(rule) {
+                                *s = true;
+                            }
+                        }
+                    }
+                }
+                Some(Check::Near { places, .. }) => {
+                    if let Some(list) = anchored.as_deref_mut() {
+                        if places.covers(origin) && !list.contains(&rule) {
+                            list.push(rule);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        });
+    }
+
     /// The checks that look at the envelope, headers, attachments and damage.
     fn evaluate_check(
         &self,
@@ -423,7 +608,7 @@ impl RuleSet {
         let headers = &ctx.analysis.headers;
         let local = &ctx.org.local_domains;
         match check {
-            Check::Words { .. } => {}
+            Check::Words { .. } | Check::Near { .. } => {}
             Check::Bsn { .. } => {
                 // The texts were searched in `evaluate_text`; a BSN only counts in mail that leaves the
                 // organisation (ProCon 10.3: the leak is the BSN going outside).

@@ -7,7 +7,7 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
-use super::bytes::span;
+use super::bytes::{span, widen};
 
 /// Separators allowed between digit groups of a BSN written as `1234.56.782` or `123 456 782`.
 fn is_group_sep(b: u8) -> bool {
@@ -113,24 +113,88 @@ fn push_if_valid(b: &[u8], s: usize, e: usize, out: &mut Vec<(usize, usize)>) {
 }
 
 /// Keywords that mark a number as a BSN, compiled for case-insensitive search.
+/// Labels of other numbers that pass the 11-test as often as a BSN does: an RSIN, an order or invoice number,
+/// a customer or pupil number. A number after one of these belongs to it, however far a BSN label is.
+const OTHER_LABELS: &[&str] = &[
+    "rsin",
+    "kvk",
+    "iban",
+    "btw",
+    "bestelnummer",
+    "bestelnr",
+    "ordernummer",
+    "ordernr",
+    "factuurnummer",
+    "factuurnr",
+    "klantnummer",
+    "klantnr",
+    "leerlingnummer",
+    "kenmerk",
+    "referentie",
+    "dossiernummer",
+    "polisnummer",
+    "artikelnummer",
+    "rekeningnummer",
+    "rekening",
+    "telefoon",
+    "tel.",
+    "debiteurnummer",
+    "relatienummer",
+    "contractnummer",
+    "zaaknummer",
+    "ticket",
+];
+
+/// How far (in bytes) a BSN label reaches forward in running text: a paragraph or two ("hieronder het
+/// burgerservicenummer van de leerling … ").
+const FAR_REACH: usize = 600;
+
+/// How far (in bytes) around a number a pupil record's other fields are looked for.
+const RECORD_REACH: usize = 160;
+
+/// Finds a BSN that the text says is one, or that sits in a record of a person.
 #[derive(Debug, Clone)]
 pub struct BsnMatcher {
     keywords: AhoCorasick,
-    /// Largest distance in characters between a keyword and the number.
+    /// Labels of other numbers ([`OTHER_LABELS`]).
+    others: AhoCorasick,
+    /// Largest distance in characters between a keyword and the number, either side.
     window: usize,
+    /// A date of birth (`14-03-2012`, `14/3/2012`, `2012-03-14`).
+    date: regex::Regex,
+    /// A Dutch postcode (`1234 AB`) or a field name of a person's record.
+    record: regex::Regex,
 }
 
 impl BsnMatcher {
-    /// Compile the keyword list.
-    pub fn new(keywords: &[String], window: usize) -> Result<BsnMatcher, aho_corasick::BuildError> {
-        let keywords = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(keywords)?;
-        Ok(BsnMatcher { keywords, window })
+    /// Compile the keywords; `window` is the distance in characters for a label on either side.
+    pub fn new(keywords: &[String], window: usize) -> Result<BsnMatcher, BsnError> {
+        let build = |words: &[&str]| {
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(words)
+        };
+        let keys: Vec<&str> = keywords.iter().map(String::as_str).collect();
+        let date =
+            regex::Regex::new(r"\b(\d{1,2}[-/.]\d{1,2}[-/.](19|20)\d\d|(19|20)\d\d-\d\d-\d\d)\b")?;
+        let record = regex::Regex::new(
+            r"(\b\d{4} ?[A-Z]{2}\b)|(?i)\b(geboren|geboortedatum|geb\.|adres|woonplaats|leerling|naam)\b",
+        )?;
+        Ok(BsnMatcher {
+            keywords: build(&keys)?,
+            others: build(OTHER_LABELS)?,
+            window,
+            date,
+            record,
+        })
     }
 
-    /// True when `text` holds a valid BSN within `window` characters of a keyword.
+    /// True when `text` holds a valid BSN that is labelled as one: a keyword within `window` characters; a
+    /// keyword earlier in the paragraph (up to [`FAR_REACH`] bytes) with no other number's label in between;
+    /// a keyword in the header line of a table (`Naam | Geboortedatum | BSN`, tab, `;` or `,` separated),
+    /// which covers the whole table; or, without any label, a number in the shape of a pupil record (a date
+    /// and a postcode or a field name close by, and no other number's label before it).
     pub fn matches(&self, text: &str) -> bool {
         let numbers = find_bsns(text);
         if numbers.is_empty() {
@@ -141,8 +205,11 @@ impl BsnMatcher {
             .find_iter(text)
             .map(|m| (m.start(), m.end()))
             .collect();
+        let others: Vec<usize> = self.others.find_iter(text).map(|m| m.end()).collect();
+        // Whether another number's label sits between `from` and the number at `at`.
+        let other_between = |from: usize, at: usize| others.iter().any(|&o| o > from && o <= at);
         numbers.iter().any(|&(ns, ne)| {
-            keys.iter().any(|&(ks, ke)| {
+            let labelled = keys.iter().any(|&(ks, ke)| {
                 let (a, b) = if ke <= ns {
                     (ke, ns)
                 } else if ne <= ks {
@@ -150,11 +217,63 @@ impl BsnMatcher {
                 } else {
                     return true;
                 };
-                text.get(a..b)
-                    .is_some_and(|between| between.chars().count() <= self.window)
-            })
+                let close = text
+                    .get(a..b)
+                    .is_some_and(|between| between.chars().count() <= self.window);
+                if close {
+                    return true;
+                }
+                if ke > ns || other_between(ke, ns) {
+                    return false;
+                }
+                ns - ke <= FAR_REACH || (is_table_header(text, ks) && same_block(text, ke, ns))
+            });
+            labelled || self.record_shape(text, ns, ne, &others)
         })
     }
+
+    /// A number with a date and a postcode or field name around it, and no other number's label just before.
+    fn record_shape(&self, text: &str, ns: usize, ne: usize, others: &[usize]) -> bool {
+        let from = floor_char(text, ns.saturating_sub(RECORD_REACH));
+        let to = floor_char(text, (ne + RECORD_REACH).min(text.len()));
+        let Some(around) = text.get(from..to) else {
+            return false;
+        };
+        !others.iter().any(|&o| o > from && o <= ns)
+            && self.date.is_match(around)
+            && self.record.is_match(around)
+    }
+}
+
+/// A BSN matcher that cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BsnError {
+    #[error("keywords: {0}")]
+    Keywords(#[from] aho_corasick::BuildError),
+    #[error("record pattern: {0}")]
+    Pattern(#[from] regex::Error),
+}
+
+/// The largest char boundary at or before `i`.
+fn floor_char(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Whether the line around byte `at` looks like the header of a table: it has column separators.
+fn is_table_header(text: &str, at: usize) -> bool {
+    let b = text.as_bytes();
+    let (start, end) = widen(b, at, at, |c| c == b'\n');
+    b.get(start..end)
+        .is_some_and(|line| line.iter().any(|c| matches!(c, b'\t' | b'|' | b';' | b',')))
+}
+
+/// Whether no empty line lies between `from` and `to`: the table goes on.
+fn same_block(text: &str, from: usize, to: usize) -> bool {
+    text.get(from..to)
+        .is_some_and(|between| !between.replace('\r', "").contains("\n\n"))
 }
 
 /// Number of distinct addresses in `to` + `cc` that are not in `local_domains` (all of them when it is empty).
@@ -231,6 +350,21 @@ mod tests {
             ("Het BSN van Piet is bekend. Bestelnummer 123456782", false),
             ("Ordernummer 123456782", false),
             ("BSN: 123456789", false),
+            // A label a paragraph away, unless another number's label comes between.
+            (
+                "Hieronder het BSN van de leerling, zoals besproken met de ouders tijdens het gesprek.\n\nSem, 12-03-2014\n123456782",
+                true,
+            ),
+            ("Het BSN hebben we niet. Ons RSIN is 123456782.", false),
+            // A table whose header says BSN, however long.
+            (
+                &format!("Naam;BSN\n{}Sem;123456782\n", "Anna;niet bekend\n".repeat(20)),
+                true,
+            ),
+            // A pupil record without a label; an order number with a date stays clean.
+            ("Sem de Vries\t12-03-2014\tDorpsstraat 4, 1234 AB Ons Dorp\t123456782", true),
+            ("Bestelnummer 123456782 van 12-03-2024, afleveradres 1234 AB", false),
+            ("Betaald op 12-03-2024: 123456782", false),
         ];
         for (s, want) in cases {
             assert_eq!(m.matches(s), *want, "{s}");

@@ -41,6 +41,8 @@ pub enum EntryError {
     Empty(String),
     #[error("entry `{0}` has `*` in the middle; only `word*`, `*word` and `*word*` are allowed")]
     InnerStar(String),
+    #[error("compound part `{0}` must be one word without `*`")]
+    NotOneWord(String),
 }
 
 /// Parse one list entry: strip and remember its `*` marks, fold the rest.
@@ -79,15 +81,7 @@ fn bounded(text: &[u8], start: usize, end: usize, mode: Mode) -> bool {
 
 /// Extend `start..end` to the whole words it touches.
 fn token_span(text: &[u8], start: usize, end: usize) -> (usize, usize) {
-    let s = text
-        .get(..start)
-        .and_then(|b| b.iter().rposition(|c| *c == b' '))
-        .map_or(0, |p| p + 1);
-    let e = text
-        .get(end..)
-        .and_then(|b| b.iter().position(|c| *c == b' '))
-        .map_or(text.len(), |p| end + p);
-    (s, e)
+    super::bytes::widen(text, start, end, |c| c == b' ')
 }
 
 /// One automaton pattern's owners.
@@ -98,6 +92,63 @@ struct Owner {
     mode: Mode,
     /// The pattern is the single-letter variant of an entry with double letters: only stretched text counts.
     needs_stretch: bool,
+    /// The pattern is the head of the rule's compound list with this index: it counts only with a tail.
+    head: Option<usize>,
+}
+
+/// Shortest entry that also gets split variants (`kanker lijer` for `kankerlijer`).
+const SPLIT_FROM: usize = 6;
+
+/// Shortest part on either side of a split: `kl ootzak` is not a way anybody writes `klootzak`, and short
+/// parts would turn ordinary word pairs into hits.
+const SPLIT_PART: usize = 3;
+
+/// Words formed by a head and a tail: `kanker` + `lijer`, `kut` + `marokkanen`. The heads go into the
+/// automaton; a head counts only when a tail follows it in the same word or as the next word
+/// (`kankerlijer`, `kanker-lijer`, `kanker lijer`). Listing the tails (insult nouns, not every word) keeps
+/// `kankeronderzoek` and `kankerend` clean without an allow list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Compounds {
+    /// Folded heads.
+    pub heads: Vec<String>,
+    /// Folded tails.
+    pub tails: std::collections::HashSet<String>,
+}
+
+impl Compounds {
+    /// Parse and fold the two lists; every item must fold to one word.
+    pub fn new(heads: &[String], tails: &[String]) -> Result<Compounds, EntryError> {
+        let one_word = |w: &String| {
+            let f = fold_entry(w);
+            if f.is_empty() || f.contains(' ') || w.contains('*') {
+                Err(EntryError::NotOneWord(w.clone()))
+            } else {
+                Ok(f)
+            }
+        };
+        Ok(Compounds {
+            heads: heads.iter().map(one_word).collect::<Result<_, _>>()?,
+            tails: tails.iter().map(one_word).collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Where the compound whose head ends at `end` of `text` ends, if a tail follows: the rest of the word,
+    /// or (when the head is a whole word) the next word.
+    pub fn tail_end(&self, text: &[u8], end: usize) -> Option<usize> {
+        let word_end = |from: usize| {
+            text.get(from..).map_or(from, |r| {
+                from + r.iter().position(|c| *c == b' ').unwrap_or(r.len())
+            })
+        };
+        let rest_end = word_end(end);
+        let (from, to) = if rest_end > end {
+            (end, rest_end)
+        } else {
+            (end + 1, word_end(end + 1))
+        };
+        let tail = std::str::from_utf8(text.get(from..to)?).ok()?;
+        self.tails.contains(tail).then_some(to)
+    }
 }
 
 /// All entries of all `words` rules, compiled into one automaton.
@@ -118,24 +169,60 @@ pub struct WordMatcherBuilder {
 }
 
 impl WordMatcherBuilder {
-    /// Add one entry of rule `rule` (plus its single-letter variant for stretched text).
+    /// Add one entry of rule `rule`, plus its single-letter variant for stretched text and, for a whole
+    /// word of [`SPLIT_FROM`] letters or more, the same word split in two by a space (`kanker lijer`: a
+    /// space, hyphen or non-breaking space between the parts folds to one space).
     pub fn add(&mut self, rule: usize, entry: &Entry) {
+        self.push_owner(rule, entry.folded.clone(), entry.mode, None);
+        let f = &entry.folded;
+        let splits = entry.mode == Mode::Whole
+            && f.len() >= SPLIT_FROM
+            && f.bytes().all(|b| b.is_ascii_lowercase());
+        if splits {
+            for k in SPLIT_PART..=f.len() - SPLIT_PART {
+                if let (Some(left), Some(right)) = (f.get(..k), f.get(k..)) {
+                    self.push(
+                        format!("{left} {right}"),
+                        Owner {
+                            rule,
+                            mode: Mode::Whole,
+                            needs_stretch: false,
+                            head: None,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Add the heads of compound list `index` of rule `rule` (see [`Compounds`]).
+    pub fn add_heads(&mut self, rule: usize, index: usize, compounds: &Compounds) {
+        for h in &compounds.heads {
+            self.push_owner(rule, h.clone(), Mode::Prefix, Some(index));
+        }
+    }
+
+    /// One pattern and its stretched variant.
+    fn push_owner(&mut self, rule: usize, folded: String, mode: Mode, head: Option<usize>) {
+        let collapsed = collapse_doubles(&folded);
+        let stretched = collapsed != folded;
         self.push(
-            entry.folded.clone(),
+            folded,
             Owner {
                 rule,
-                mode: entry.mode,
+                mode,
                 needs_stretch: false,
+                head,
             },
         );
-        let collapsed = collapse_doubles(&entry.folded);
-        if collapsed != entry.folded {
+        if stretched {
             self.push(
                 collapsed,
                 Owner {
                     rule,
-                    mode: entry.mode,
+                    mode,
                     needs_stretch: true,
+                    head,
                 },
             );
         }
@@ -179,9 +266,14 @@ impl WordMatcherBuilder {
 }
 
 impl WordMatcher {
-    /// Every (rule, start, end) where an entry matches `folded` within its boundaries. Allow lists are not
-    /// applied here (see [`AllowList::covers`]).
-    pub fn find(&self, folded: &Folded, mut on_match: impl FnMut(usize, usize, usize)) {
+    /// Every (rule, start, end, compound head) where an entry matches `folded` within its boundaries. For a
+    /// compound head the tail is not checked here (see [`Compounds::tail_end`]), nor are allow lists (see
+    /// [`AllowList::covers`]).
+    pub fn find(
+        &self,
+        folded: &Folded,
+        mut on_match: impl FnMut(usize, usize, usize, Option<usize>),
+    ) {
         let Some(dfa) = &self.automaton else { return };
         let text = folded.text.as_bytes();
         scan_overlapping(dfa, text, |pattern, end| {
@@ -198,7 +290,7 @@ impl WordMatcher {
                 if o.needs_stretch && !folded.any_stretched(start, end) {
                     continue;
                 }
-                on_match(o.rule, start, end);
+                on_match(o.rule, start, end, o.head);
             }
         });
     }
@@ -340,7 +432,7 @@ mod tests {
     fn hits(m: &WordMatcher, allow: &AllowList, text: &str) -> usize {
         let f = fold(text);
         let mut n = 0;
-        m.find(&f, |_, s, e| {
+        m.find(&f, |_, s, e, _| {
             if !allow.covers(&f, s, e) {
                 n += 1;
             }

@@ -136,6 +136,7 @@ impl Record {
                 match e {
                     Exemption::Persoonlijk => "persoonlijk",
                     Exemption::Vertrouwenspersoon => "vertrouwenspersoon",
+                    Exemption::Melding => "melding",
                 }
                 .to_string()
             }),
