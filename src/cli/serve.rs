@@ -12,7 +12,7 @@ use tracing::{error, info, warn};
 
 use crate::bounce::Mailer;
 use crate::config::{Config, RuntimeSection};
-use crate::pipeline::{Engine, Pipeline, BOUNCE_TIMEOUT};
+use crate::filter::{Engine, Pipeline, BOUNCE_TIMEOUT};
 use crate::quarantine::Store;
 use crate::smtp::client::NextHop;
 

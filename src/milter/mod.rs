@@ -4,7 +4,7 @@
 //! - `codec`: packets ↔ commands and responses (Sendmail milter protocol v6). No I/O.
 //! - `session`: the per-connection state machine; rebuilds the message. No I/O.
 //! - `server`: the TCP / unix-socket listener with connection cap, timeouts and graceful shutdown.
-//! - this file: [`Milter`], which runs [`crate::pipeline::Engine::evaluate`] at end-of-message and turns
+//! - this file: [`Milter`], which runs [`crate::filter::Engine::evaluate`] at end-of-message and turns
 //!   the decision into the milter answer (pass → continue, bounce → `550 5.7.1` with the bounce text,
 //!   quarantine → stored, then reject or discard, anything failing → `451`).
 //!
@@ -12,7 +12,7 @@
 //! project's EUPL-1.2 licence.
 //!
 //! Must not: send a DSN (Postfix tells the client), accept mail it could not evaluate, or log content or
-//! local parts (the one log line per message is [`crate::pipeline::log_message`]'s).
+//! local parts (the one log line per message is [`crate::filter::log_message`]'s).
 
 pub mod codec;
 pub mod server;
@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use crate::bounce::{self, Reason};
-use crate::pipeline::{analyse_off_reactor, Outcome, Pipeline};
+use crate::filter::{analyse_off_reactor, Outcome, Pipeline};
 use crate::policy::Verdict;
 use crate::quarantine::Quarantine;
 use crate::smtp::reply::Reply;

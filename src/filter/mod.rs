@@ -1,4 +1,4 @@
-//! The pipeline: the one place that turns a received message into an action and an SMTP reply.
+//! The filter: the one place that turns a received message into an action and an SMTP reply.
 //!
 //! [`Engine`] is the pure part (analyse → scan → decide), shared by `serve` and `check` so both run exactly
 //! the same code. [`Pipeline`] adds the actions and owns the rule of rules: **`250` only when the message is
