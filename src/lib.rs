@@ -21,9 +21,10 @@
 //!   sled, 28-day retention, k-anonymous summaries for auditors, time-limited targeted inquiries.
 //! - [`admin`]: the admin socket ICT staff review the quarantine through, and the chained audit log.
 //! - [`metrics`]: Prometheus `/metrics` on a loopback port (aggregates only).
-//! - [`filter`]: the one place that turns a received message into an action and an SMTP reply
-//!   (`250` only when the message is safe).
-//! - [`milter`]: the same policy before the queue (Postfix `smtpd_milters`): refuse at end of DATA.
+//! - [`filter`]: the one path from a received message to verdict, action, answer and account (log line,
+//!   metrics, traffic record) for both modes: after the queue (relay, DSN, quarantine → SMTP reply; `250`
+//!   only when the message is safe) and before it (continue, reject, discard → milter reply).
+//! - [`milter`]: the milter protocol before the queue (Postfix `smtpd_milters`): codec, session, server.
 //! - [`smtp`]: the SMTP server Postfix talks to, and the client that relays to the next hop.
 //! - `accept`: the accept loop (connection cap, shutdown, grace) the SMTP and milter servers share.
 //! - [`queue_id`]: the id of one message (time-sortable, unique across processes and clock steps).

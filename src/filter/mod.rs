@@ -1,10 +1,19 @@
-//! The filter: the one place that turns a received message into an action and an SMTP reply.
+//! The filter: the one path from a received message to its verdict, action, answer and account, for both
+//! modes (issue 13 step 4).
 //!
-//! [`Engine`] is the pure part (analyse → scan → decide), shared by `serve` and `check` so both run exactly
-//! the same code. [`Pipeline`] adds the actions and owns the rule of rules: **`250` only when the message is
-//! safe** — relayed and accepted by the next hop, or its bounce accepted by the next hop, or durably
-//! quarantined (or, only when `[policy] on_unnotifiable = "discard"` says so, deliberately dropped and
-//! logged). Every failure on the way becomes a `4xx` here, so Postfix keeps the message and retries.
+//! - this file: [`Engine`], the pure part (analyse → scan → decide), shared by `serve` and `check` so both
+//!   run exactly the same code; [`Filter`] with the front half both faces share (`decide`: queue id,
+//!   analysis off the reactor, scan with its latency, verdict) and the one `account` (the log line, the
+//!   metrics and the traffic record), a message refused for its size included.
+//! - `after_queue`: the SMTP face (Postfix `content_filter`): relay, DSN or quarantine → SMTP reply.
+//!   **`250` only when the message is safe** — relayed and accepted by the next hop, or its bounce accepted
+//!   by the next hop, or durably quarantined (or, only when `[policy] on_unnotifiable = "discard"` says so,
+//!   deliberately dropped and logged). Every failure on the way becomes a `4xx`, so Postfix retries.
+//! - `before_queue`: the milter face (Postfix `smtpd_milters`): continue, reject or discard → milter reply.
+//! - `replies`: every `250`/`4xx`/`5xx` text either face answers with.
+//!
+//! The servers (`crate::smtp::server`, `crate::milter::server`) are shells that call this through their
+//! `Handler` traits, each behind the one panic guard ([`crate::util::guarded`]).
 //!
 //! Notices go only where [`bounce::may_notify`] allows (our own senders, never automatic mail: no
 //! backscatter); a message that should go back to anyone else is kept per `[policy] on_unnotifiable`. Each
@@ -28,6 +37,11 @@ use crate::rules::{OrgContext, RuleSet, RulesError};
 use crate::scan::{Detection, Scanner};
 use crate::smtp::client::{NextHop, Outbound};
 use crate::smtp::{Handler, Reply, Transaction};
+use crate::traffic::TOO_BIG;
+
+mod after_queue;
+mod before_queue;
+mod replies;
 
 /// Messages larger than this are analysed on the blocking pool so a big message never stalls the reactor.
 /// With the default single worker thread every other session waits while a message is analysed inline, so
@@ -128,7 +142,7 @@ pub(crate) async fn analyse_off_reactor(
 
 /// The filter stage: engine + next hop + bounce mailer + quarantine. Cheap to clone.
 #[derive(Clone)]
-pub struct Pipeline {
+pub struct Filter {
     inner: Arc<Inner>,
 }
 
@@ -143,17 +157,18 @@ struct Inner {
     traffic: std::sync::OnceLock<crate::traffic::Recorder>,
 }
 
-/// What happened to a message, for the log line (also built by the milter, which logs the same line).
-pub(crate) struct Outcome {
-    pub(crate) reply: Reply,
-    pub(crate) action: &'static str,
+/// What happened to a message, for the log line (both faces build one).
+struct Outcome {
+    /// The answer in SMTP terms (the before-queue face sends its code and text as the milter reply).
+    reply: Reply,
+    action: &'static str,
     /// What became of the notice to the sender.
-    pub(crate) notice: Notice,
+    notice: Notice,
 }
 
 impl Outcome {
     /// An outcome that involved no notice.
-    pub(crate) fn new(reply: Reply, action: &'static str) -> Outcome {
+    fn new(reply: Reply, action: &'static str) -> Outcome {
         Outcome {
             reply,
             action,
@@ -169,7 +184,7 @@ impl Outcome {
 
 /// What became of the notice to the sender, for the log line (`notice=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Notice {
+enum Notice {
     /// None was due.
     None,
     /// Handed to the next hop now.
@@ -202,15 +217,15 @@ const NOTICE_BOUNCE: &[u8] = b"bounce";
 const NOTICE_INFECTED: &[u8] = b"infected";
 const NOTICE_REFUSED: &[u8] = b"refused";
 
-impl Pipeline {
+impl Filter {
     pub fn new(
         engine: Engine,
         next_hop: NextHop,
         mailer: Mailer,
         quarantine: Arc<dyn Quarantine>,
         memory: NoticeMemory,
-    ) -> Pipeline {
-        Pipeline {
+    ) -> Filter {
+        Filter {
             inner: Arc::new(Inner {
                 engine: ArcSwap::from_pointee(engine),
                 next_hop,
@@ -237,636 +252,140 @@ impl Pipeline {
         self.inner.engine.load_full()
     }
 
-    /// Decide about one received message, act, and return the reply to the final dot.
-    pub async fn process(&self, txn: Transaction) -> Reply {
+    /// The front half both faces share: give the message its queue id, analyse it (off the reactor when
+    /// large), scan and decide, recording the scan latency. `Err` is the `451` for a failed analysis (the
+    /// message is not accounted: nothing is known about it).
+    async fn decide(&self, envelope: &Envelope, data: Vec<u8>) -> Result<Decided, Reply> {
         let queue_id = crate::queue_id::new();
         let received = SystemTime::now();
         let engine = self.engine();
-        let size = txn.data.len();
-        let (data, mut analysis) = match analyse_off_reactor(&engine.limits, txn.data).await {
+        let size = data.len();
+        let (data, mut analysis) = match analyse_off_reactor(&engine.limits, data).await {
             Ok(done) => done,
             Err(e) => {
                 warn!(queue_id, error = %e, "analysis task failed");
-                return internal_error(&queue_id).reply;
+                return Err(replies::internal_error(&queue_id));
             }
         };
-        let msg = InFlight {
-            engine: &engine,
-            queue_id: &queue_id,
-            envelope: &txn.envelope,
-            data: &data,
-            // Only the bounce uses the header block: moved out, not copied.
-            original_headers: std::mem::take(&mut analysis.headers.raw_header_block),
-            auto_generated: analysis.headers.auto_generated,
-            received,
-        };
+        // Only the after-queue bounce uses the header block: moved out, not copied.
+        let original_headers = std::mem::take(&mut analysis.headers.raw_header_block);
+        let auto_generated = analysis.headers.auto_generated;
         let attachments = analysis.attachments.len();
         let scan_started = std::time::Instant::now();
-        let decision = engine.evaluate(&txn.envelope, &data, analysis).await;
+        let decision = engine.evaluate(envelope, &data, analysis).await;
         crate::metrics::scan_latency(scan_started.elapsed());
-        let outcome = match decision.verdict {
-            Verdict::Pass => {
-                let started = std::time::Instant::now();
-                let outcome = self.relay(&msg).await;
-                crate::metrics::relay_latency(started.elapsed());
-                outcome
-            }
-            Verdict::Bounce => self.bounce(&msg, &decision).await,
-            Verdict::Quarantine => self.quarantine(&msg, &decision).await,
-            Verdict::Tempfail => {
-                // The reason names the scanner and its error (never content), for the operator.
-                warn!(
-                    queue_id,
-                    reason = decision.tempfail_reason.as_deref().unwrap_or("-"),
-                    "malware scan failed; deferring"
-                );
-                Outcome::new(
-                    Reply::new(
-                        451,
-                        "4.7.0",
-                        format!("{queue_id} temporary failure: malware scan unavailable, try again later"),
-                    ),
-                    "tempfail",
-                )
-            }
-        };
-        self.account(
-            &queue_id,
-            &txn.envelope,
+        Ok(Decided {
+            queue_id,
+            received,
+            engine,
+            data,
             size,
             attachments,
-            &decision,
-            &outcome,
-        );
-        outcome.reply
+            original_headers,
+            auto_generated,
+            decision,
+        })
     }
 
-    /// Everything that follows a decided message in either mode (SMTP relay or milter): the one log line,
-    /// the metrics and the traffic record (*verkeersgegevens*, never waits or fails: see [`crate::traffic`]).
-    pub(crate) fn account(
-        &self,
-        queue_id: &str,
-        envelope: &Envelope,
-        size: usize,
-        attachments: usize,
-        decision: &Decision,
-        outcome: &Outcome,
-    ) {
-        log_message(queue_id, envelope, size, attachments, decision, outcome);
-        crate::metrics::message(decision.verdict.name(), size);
+    /// Everything that follows a decided message in either mode (after or before the queue): the one log
+    /// line, the metrics and the traffic record (*verkeersgegevens*, never waits or fails: see
+    /// [`crate::traffic`]).
+    fn account(&self, decided: &Decided, envelope: &Envelope, outcome: &Outcome) {
+        let Decided {
+            queue_id,
+            size,
+            attachments,
+            decision,
+            ..
+        } = decided;
+        let (size, attachments) = (*size, *attachments);
+        let line = Line {
+            verdict: decision.verdict.name(),
+            limit: None,
+            size,
+            attachments,
+        };
+        log_message(queue_id, envelope, &line, decision, outcome);
+        crate::metrics::message(line.verdict, size);
         if let Some(traffic) = self.inner.traffic.get() {
             let local_domains = &self.engine().org.local_domains;
             traffic.record(envelope, local_domains, size, attachments, decision);
         }
     }
 
-    /// Pass the message on unchanged. Recipients the next hop refuses permanently while it accepts others
-    /// are dealt with first ([`Pipeline::refused_part`]: a notice to the sender, or kept per
-    /// `on_unnotifiable`), then the message goes to the others; any temporary refusal defers the whole
-    /// message.
-    async fn relay(&self, msg: &InFlight<'_>) -> Outcome {
-        let (queue_id, envelope) = (msg.queue_id, msg.envelope);
-        let out = match self.inner.next_hop.begin(envelope).await {
-            Ok(out) => out,
-            Err(e) => return next_hop_down(queue_id, &e),
+    /// The account of a message refused for its size (`552`) in either mode: nothing was decided, so the
+    /// verdict is [`TOO_BIG`], with `limit` (the size it went over) as its size; log line, metrics and
+    /// traffic record as for any other message.
+    fn account_too_big(&self, envelope: &Envelope, limit: usize) {
+        let queue_id = crate::queue_id::new();
+        let undecided = Decision {
+            verdict: Verdict::Pass,
+            exempt: None,
+            score: 0.0,
+            hits: Vec::new(),
+            detections: Vec::new(),
+            tempfail_reason: None,
         };
-        if !out.mail_reply.is_positive() {
-            let reply = out.mail_reply.clone();
-            out.abort().await;
-            return passed_back(queue_id, reply, "refused");
-        }
-        let transient = out.rcpt_replies.iter().find(|r| r.is_transient()).cloned();
-        if let Some(reply) = transient {
-            out.abort().await;
-            return passed_back(queue_id, reply, "deferred");
-        }
-        let rejected: Vec<(String, Reply)> = envelope
-            .rcpt_to
-            .iter()
-            .zip(&out.rcpt_replies)
-            .filter(|(_, r)| r.is_permanent())
-            .map(|(rcpt, r)| (rcpt.address.clone(), r.clone()))
-            .collect();
-        if rejected.is_empty() {
-            return self.send_data(queue_id, out, msg.data).await;
-        }
-        if rejected.len() == envelope.rcpt_to.len() {
-            // The next hop's own refusal of the whole message goes back to Postfix unchanged; Postfix then
-            // applies its own bounce rules, as for any refusal by a next hop.
-            let reply = out
-                .rcpt_replies
-                .first()
-                .cloned()
-                .unwrap_or_else(|| Reply::new(550, "5.1.1", "rejected"));
-            out.abort().await;
-            return passed_back(queue_id, reply, "refused");
-        }
-        // Mixed: deal with the refused recipients, then deliver to the others.
-        out.abort().await;
-        let notice = match self.refused_part(msg, &rejected).await {
-            Ok(notice) => notice,
-            Err(outcome) => return outcome,
+        let line = Line {
+            verdict: TOO_BIG,
+            limit: Some(limit),
+            size: limit,
+            attachments: 0,
         };
-        let mut accepted = envelope.clone();
-        accepted
-            .rcpt_to
-            .retain(|r| !rejected.iter().any(|(a, _)| *a == r.address));
-        let out = match self.inner.next_hop.begin(&accepted).await {
-            Ok(out) => out,
-            Err(e) => return next_hop_down(queue_id, &e).with_notice(notice),
-        };
-        if !out.mail_reply.is_positive() || out.rcpt_replies.iter().any(|r| !r.is_positive()) {
-            out.abort().await;
-            return Outcome {
-                reply: Reply::new(
-                    451,
-                    "4.4.0",
-                    format!("{queue_id} next hop changed its answer, try again later"),
-                ),
-                action: "deferred",
-                notice,
-            };
-        }
-        self.send_data(queue_id, out, msg.data)
-            .await
-            .with_notice(notice)
-    }
-
-    /// The recipients the next hop refused permanently while it accepted others: tell the sender (RFC 3464),
-    /// or, when the sender may not be notified or the notice is refused for good, keep that part of the
-    /// message per `on_unnotifiable` (quarantined for exactly those recipients, or dropped) — never silently.
-    /// Done once per message: a retry of the same message finds it in the notice memory and skips it.
-    /// `Err` is the outcome to answer with (a `4xx`: nothing has been delivered yet).
-    async fn refused_part(
-        &self,
-        msg: &InFlight<'_>,
-        rejected: &[(String, Reply)],
-    ) -> Result<Notice, Outcome> {
-        let queue_id = msg.queue_id;
-        let failed: Vec<String> = rejected.iter().map(|(a, _)| a.clone()).collect();
-        let mut domains: Vec<String> = failed.iter().filter_map(|a| domain_of(a)).collect();
-        domains.sort();
-        domains.dedup();
-        let key = notice_key(NOTICE_REFUSED, msg, &failed);
-        let notice = if self.remembered(msg, key).await {
-            Notice::AlreadySent
-        } else {
-            let withheld = match self.may_notify(msg) {
-                Err(why) => Some(why),
-                Ok(sender) => {
-                    match self
-                        .send_dsn(msg, sender, &failed, Reason::Rejected(rejected))
-                        .await
-                    {
-                        Ok(()) => None,
-                        Err(e) if e.is_permanent() => Some(Withheld::NoticeRefused),
-                        Err(_) => return Err(notice_deferred(queue_id)),
-                    }
-                }
-            };
-            if withheld.is_some() {
-                let mut part = msg.envelope.clone();
-                part.rcpt_to
-                    .retain(|r| rejected.iter().any(|(a, _)| *a == r.address));
-                let detections: Vec<Detection> = msg
-                    .envelope
-                    .recipients()
-                    .enumerate()
-                    .filter_map(|(i, rcpt)| {
-                        let (_, reply) = rejected.iter().find(|(a, _)| a == rcpt)?;
-                        Some(Detection {
-                            name: format!(
-                                "refused by the next hop ({})",
-                                bounce::refusal_code(reply)
-                            ),
-                            location: format!("envelope recipient {}", i + 1),
-                        })
-                    })
-                    .collect();
-                self.keep_unnotifiable(msg, &part, &detections).await?;
-            }
-            self.remember(msg, key).await;
-            withheld.map_or(Notice::Sent, Notice::Withheld)
-        };
-        // Refused recipients are never dropped without a trace (domains only: no local parts in logs).
-        warn!(
-            queue_id,
-            refused = failed.len(),
-            refused_domains = %domains.join(","),
-            notice = %notice,
-            kept = if matches!(notice, Notice::Withheld(_)) {
-                on_unnotifiable_name(msg.engine.on_unnotifiable)
-            } else {
-                "-"
-            },
-            "next hop refused some recipients permanently; delivering to the others"
-        );
-        Ok(notice)
-    }
-
-    async fn send_data(&self, queue_id: &str, out: Outbound, data: &[u8]) -> Outcome {
-        match out.send_data(data).await {
-            Ok(reply) if reply.is_positive() => Outcome::new(
-                Reply::new(
-                    250,
-                    "2.0.0",
-                    format!("Ok: {queue_id} passed, next hop: {}", reply_summary(&reply)),
-                ),
-                "relayed",
-            ),
-            Ok(reply) => passed_back(queue_id, reply, "refused"),
-            Err(e) => next_hop_down(queue_id, &e),
-        }
-    }
-
-    /// Send the message back to its sender (WereldKidz 6.5); recipients get nothing. A sender who may not be
-    /// notified gets nothing either: the message is kept per `on_unnotifiable`.
-    async fn bounce(&self, msg: &InFlight<'_>, decision: &Decision) -> Outcome {
-        let rules = msg.engine.hit_rules(decision);
-        let reason = Reason::Rules(&rules);
-        let sender = match self.may_notify(msg) {
-            Ok(sender) => sender,
-            Err(why) => return self.unnotifiable(msg, decision, why).await,
-        };
-        if msg.engine.bounce_mode == BounceMode::Reject {
-            // Postfix writes the bounce on this 550 (after the queue); the sender may get it.
-            return Outcome {
-                reply: bounce::reject_reply(&reason),
-                action: "rejected",
-                notice: Notice::ByPostfix,
-            };
-        }
-        let failed: Vec<String> = msg.envelope.recipients().map(String::from).collect();
-        let key = notice_key(NOTICE_BOUNCE, msg, &failed);
-        let notice = if self.remembered(msg, key).await {
-            Notice::AlreadySent
-        } else {
-            match self.send_dsn(msg, sender, &failed, reason).await {
-                Ok(()) => {
-                    self.remember(msg, key).await;
-                    Notice::Sent
-                }
-                Err(e) if e.is_permanent() => {
-                    return self
-                        .unnotifiable(msg, decision, Withheld::NoticeRefused)
-                        .await
-                }
-                Err(_) => return notice_deferred(msg.queue_id),
-            }
-        };
-        Outcome {
-            reply: Reply::new(
-                250,
-                "2.7.0",
-                format!(
-                    "Ok: {} not delivered, returned to sender (policy)",
-                    msg.queue_id
-                ),
-            ),
-            action: "bounced",
-            notice,
-        }
-    }
-
-    /// A policy bounce whose sender may not be notified: quarantined with the rules that hit (ICT can
-    /// release a mistake) or, when configured, dropped. `250` either way: a notice can never go out, so a
-    /// retry would not help.
-    async fn unnotifiable(
-        &self,
-        msg: &InFlight<'_>,
-        decision: &Decision,
-        why: Withheld,
-    ) -> Outcome {
-        let mut detections: Vec<Detection> = Vec::new();
-        for hit in &decision.hits {
-            let d = Detection {
-                name: format!("{} [{}]", hit.rule_id, hit.category),
-                location: hit.location.to_string(),
-            };
-            if !detections.contains(&d) {
-                detections.push(d);
-            }
-        }
-        if let Err(outcome) = self.keep_unnotifiable(msg, msg.envelope, &detections).await {
-            return outcome;
-        }
-        let (text, action) = match msg.engine.on_unnotifiable {
-            OnUnnotifiable::Quarantine => ("quarantined", "quarantined"),
-            OnUnnotifiable::Discard => ("discarded", "discarded"),
-        };
-        Outcome {
-            reply: Reply::new(
-                250,
-                "2.7.0",
-                format!(
-                    "Ok: {} not delivered (policy), {text}; sender not notified",
-                    msg.queue_id
-                ),
-            ),
-            action,
-            notice: Notice::Withheld(why),
-        }
-    }
-
-    /// Keep (the part of) a message that cannot go back to its sender, per `on_unnotifiable`: stored durably
-    /// in the quarantine for `envelope`'s recipients with `detections` as the reason, or nothing. `Err` is
-    /// the `4xx` to answer when the store fails.
-    async fn keep_unnotifiable(
-        &self,
-        msg: &InFlight<'_>,
-        envelope: &Envelope,
-        detections: &[Detection],
-    ) -> Result<(), Outcome> {
-        if msg.engine.on_unnotifiable == OnUnnotifiable::Discard {
-            return Ok(());
-        }
-        let stored =
-            self.inner
-                .quarantine
-                .store(msg.queue_id, envelope, msg.data, detections, msg.received);
-        let stored_id = stored.await.map_err(|e| {
-            warn!(queue_id = msg.queue_id, error = %e, "quarantine store failed");
-            internal_error(msg.queue_id)
-        })?;
-        // The id was taken by an entry of an earlier process: the quarantine chose a new one.
-        if stored_id != msg.queue_id {
-            warn!(queue_id = msg.queue_id, stored_as = %stored_id, "queue id already in the quarantine; stored under a new id");
-        }
-        Ok(())
-    }
-
-    /// Keep the infected message apart (WereldKidz 8.5), then tell the sender if they may be told;
-    /// recipients get nothing.
-    async fn quarantine(&self, msg: &InFlight<'_>, decision: &Decision) -> Outcome {
-        let queue_id = msg.queue_id;
-        let stored = self.inner.quarantine.store(
-            queue_id,
-            msg.envelope,
-            msg.data,
-            &decision.detections,
-            msg.received,
-        );
-        let stored_id = match stored.await {
-            Ok(id) => id,
-            Err(e) => {
-                warn!(queue_id, error = %e, "quarantine store failed");
-                return internal_error(queue_id);
-            }
-        };
-        // The id was taken by an entry of an earlier process: the quarantine chose a new one, and the reply
-        // and the notice name the id the message is stored under.
-        let renamed;
-        let msg = if stored_id == queue_id {
-            msg
-        } else {
-            warn!(queue_id, stored_as = %stored_id, "queue id already in the quarantine; stored under a new id");
-            renamed = InFlight {
-                queue_id: &stored_id,
-                original_headers: msg.original_headers.clone(),
-                ..*msg
-            };
-            &renamed
-        };
-        let queue_id = msg.queue_id;
-        // The message is safe now; a failed notice must not make Postfix send it again.
-        let notice = match self.may_notify(msg) {
-            Err(why) => Notice::Withheld(why),
-            Ok(sender) => {
-                let failed: Vec<String> = msg.envelope.recipients().map(String::from).collect();
-                let key = notice_key(NOTICE_INFECTED, msg, &failed);
-                if self.remembered(msg, key).await {
-                    Notice::AlreadySent
-                } else {
-                    let reason = Reason::Infected(&decision.detections);
-                    match self.send_dsn(msg, sender, &failed, reason).await {
-                        Ok(()) => {
-                            self.remember(msg, key).await;
-                            Notice::Sent
-                        }
-                        Err(_) => Notice::Failed,
-                    }
-                }
-            }
-        };
-        Outcome {
-            reply: Reply::new(
-                250,
-                "2.7.0",
-                format!("Ok: {queue_id} quarantined (infected), not delivered"),
-            ),
-            action: "quarantined",
-            notice,
-        }
-    }
-
-    /// May this message's sender get a notice? The sender's address when yes.
-    fn may_notify<'m>(&self, msg: &InFlight<'m>) -> Result<&'m str, Withheld> {
-        let sender = msg.envelope.mail_from.as_deref();
-        bounce::may_notify(
-            &msg.engine.notices,
-            sender,
-            &msg.envelope.xforward,
-            msg.auto_generated,
-        )?;
-        sender.ok_or(Withheld::NullSender)
-    }
-
-    /// Build a DSN for `failed` and hand it to the next hop. Errors are logged here (no addresses);
-    /// [`BounceError::is_permanent`] tells the caller whether a retry could help.
-    async fn send_dsn(
-        &self,
-        msg: &InFlight<'_>,
-        sender: &str,
-        failed: &[String],
-        reason: Reason<'_>,
-    ) -> Result<(), BounceError> {
-        let queue_id = msg.queue_id;
-        let input = DsnInput {
-            queue_id,
-            envelope_sender: sender,
-            failed_recipients: failed,
-            original_headers: &msg.original_headers,
-            arrival: msg.received,
-            reason,
-        };
-        let dsn =
-            bounce::build_dsn(&msg.engine.bounce, &input, SystemTime::now()).map_err(|e| {
-                warn!(queue_id, error = %e, "cannot build bounce");
-                e
-            })?;
-        self.inner.mailer.send(sender, &dsn).await.map_err(|e| {
-            warn!(queue_id, error = %e, permanent = e.is_permanent(), "bounce not accepted by next hop");
-            e
-        })
-    }
-
-    /// True when this notice was sent on an earlier attempt of the message. A memory that cannot be read
-    /// counts as "not sent": at worst the sender hears twice, and the message is never held up.
-    async fn remembered(&self, msg: &InFlight<'_>, key: NoticeKey) -> bool {
-        let seen = self
-            .inner
-            .memory
-            .seen(key, SystemTime::now(), msg.engine.remember)
-            .await;
-        seen.unwrap_or_else(|e| {
-            warn!(queue_id = msg.queue_id, error = %e, "notice memory unreadable; the notice is sent");
-            false
-        })
-    }
-
-    /// Remember a notice as sent. A failure is logged and otherwise ignored: the message goes on, and a
-    /// retry of it may repeat the notice.
-    async fn remember(&self, msg: &InFlight<'_>, key: NoticeKey) {
-        let written = self
-            .inner
-            .memory
-            .remember(key, SystemTime::now(), msg.engine.remember)
-            .await;
-        if let Err(e) = written {
-            warn!(
-                queue_id = msg.queue_id,
-                error = %e,
-                "notice memory not written; a retry of this message may repeat the notice"
-            );
+        let outcome = Outcome::new(replies::too_big(limit), "rejected");
+        log_message(&queue_id, envelope, &line, &undecided, &outcome);
+        crate::metrics::message(TOO_BIG, limit);
+        if let Some(traffic) = self.inner.traffic.get() {
+            let local_domains = &self.engine().org.local_domains;
+            traffic.record_too_big(envelope, local_domains, limit);
         }
     }
 }
 
-/// What identifies a notice: its kind, the message bytes, the envelope (sender, recipients, and the XFORWARD
-/// attributes, whose `IDENT` is Postfix's queue id), and the recipients it is about. Postfix sends the same
-/// queue file with the same attributes on every retry, so a retry gets the same key; two messages Postfix
-/// queued separately never do (each got its own `Received:` line and queue id).
-fn notice_key(kind: &[u8], msg: &InFlight<'_>, failed: &[String]) -> NoticeKey {
-    let envelope = msg.envelope;
-    let sender = envelope.mail_from.as_deref().unwrap_or("");
-    let rcpts = (envelope.rcpt_to.len() as u64).to_be_bytes();
-    let attributes = (envelope.xforward.len() as u64).to_be_bytes();
-    let parts = [kind, msg.data, sender.as_bytes(), &rcpts]
-        .into_iter()
-        .chain(envelope.recipients().map(str::as_bytes))
-        .chain(std::iter::once(attributes.as_slice()))
-        .chain(
-            envelope
-                .xforward
-                .iter()
-                .flat_map(|(name, value)| [name.as_bytes(), value.as_bytes()]),
-        )
-        .chain(failed.iter().map(|f| f.as_bytes()));
-    NoticeKey::new(parts)
-}
-
-fn on_unnotifiable_name(on: OnUnnotifiable) -> &'static str {
-    match on {
-        OnUnnotifiable::Quarantine => "quarantined",
-        OnUnnotifiable::Discard => "discarded",
-    }
-}
-
-/// A notice that could not be handed on (yet): Postfix keeps the message and retries.
-fn notice_deferred(queue_id: &str) -> Outcome {
-    Outcome::new(
-        Reply::new(
-            451,
-            "4.4.1",
-            format!("{queue_id} cannot hand the bounce to the next hop, try again later"),
-        ),
-        "deferred",
-    )
-}
-
-/// One message on its way through the pipeline: what the actions need besides the decision.
-struct InFlight<'a> {
+/// A decided message: what both faces act on and account for.
+struct Decided {
+    queue_id: String,
+    received: SystemTime,
     /// The engine the decision was made with (a reload mid-message does not mix rule sets).
-    engine: &'a Engine,
-    queue_id: &'a str,
-    envelope: &'a Envelope,
+    engine: Arc<Engine>,
     /// The message exactly as received.
-    data: &'a [u8],
+    data: Vec<u8>,
+    /// Its size in bytes, as logged, counted and recorded.
+    size: usize,
+    attachments: usize,
     /// The header block, for the DSN's `text/rfc822-headers` part.
     original_headers: Vec<u8>,
     /// Automatic mail is never bounced to.
     auto_generated: bool,
-    received: SystemTime,
+    decision: Decision,
 }
 
-impl Handler for Pipeline {
-    fn handle(&self, txn: Transaction) -> crate::util::BoxFuture<'static, Reply> {
-        let pipeline = self.clone();
-        Box::pin(async move { pipeline.process(txn).await })
-    }
+/// The scanner failed and the policy defers (both modes answer the same `451`).
+fn tempfail(queue_id: &str, decision: &Decision) -> Outcome {
+    // The reason names the scanner and its error (never content), for the operator.
+    warn!(
+        queue_id,
+        reason = decision.tempfail_reason.as_deref().unwrap_or("-"),
+        "malware scan failed; deferring"
+    );
+    Outcome::new(replies::scan_unavailable(queue_id), "tempfail")
 }
 
-fn internal_error(queue_id: &str) -> Outcome {
-    Outcome::new(
-        Reply::new(
-            451,
-            "4.3.0",
-            format!("{queue_id} internal error, try again later"),
-        ),
-        "deferred",
-    )
-}
-
-fn next_hop_down(queue_id: &str, error: &crate::smtp::client::RelayError) -> Outcome {
-    warn!(queue_id, error = %error, "next hop unavailable");
-    crate::metrics::next_hop_error();
-    Outcome::new(
-        Reply::new(
-            451,
-            "4.4.1",
-            format!("{queue_id} next hop unavailable, try again later"),
-        ),
-        "deferred",
-    )
-}
-
-/// A next-hop refusal passed back upstream with its class kept (4xx stays 4xx, 5xx stays 5xx).
-fn passed_back(queue_id: &str, reply: Reply, action: &'static str) -> Outcome {
-    let code = if reply.is_permanent() {
-        reply.code
-    } else {
-        451
-    };
-    let status = match (reply.status.is_empty(), reply.is_permanent()) {
-        (false, _) => reply.status.clone(),
-        (true, true) => "5.0.0".to_string(),
-        (true, false) => "4.0.0".to_string(),
-    };
-    let action = if reply.is_permanent() {
-        action
-    } else {
-        "deferred"
-    };
-    Outcome::new(
-        Reply::new(
-            code,
-            &status,
-            format!("{queue_id} next hop said: {}", reply_summary(&reply)),
-        ),
-        action,
-    )
-}
-
-/// The next hop's reply in one line, bounded.
-fn reply_summary(reply: &Reply) -> String {
-    let mut text = format!("{} {}", reply.code, reply.lines.join(" "));
-    if text.len() > 200 {
-        let mut cut = 200;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-    }
-    text
+/// The parts of the log line that do not come from the decision.
+struct Line {
+    verdict: &'static str,
+    /// For a message refused for its size: the limit it went over.
+    limit: Option<usize>,
+    size: usize,
+    attachments: usize,
 }
 
 /// One line per message: queue id, verdict, action, rule ids, categories, sizes and domains. Never subjects,
 /// bodies, file names, matched words or local parts.
-pub(crate) fn log_message(
+fn log_message(
     queue_id: &str,
     envelope: &Envelope,
-    size: usize,
-    attachments: usize,
+    line: &Line,
     decision: &Decision,
     outcome: &Outcome,
 ) {
@@ -878,7 +397,6 @@ pub(crate) fn log_message(
     let mut rcpt_domains: Vec<String> = envelope.recipients().filter_map(domain_of).collect();
     rcpt_domains.sort();
     rcpt_domains.dedup();
-    let verdict = decision.verdict.name();
     let exempt = match decision.exempt {
         Some(policy::Exemption::Persoonlijk) => "persoonlijk",
         Some(policy::Exemption::Vertrouwenspersoon) => "vertrouwenspersoon",
@@ -891,7 +409,7 @@ pub(crate) fn log_message(
         .collect();
     info!(
         queue_id,
-        verdict,
+        verdict = line.verdict,
         action = outcome.action,
         reply = outcome.reply.code,
         exempt,
@@ -899,8 +417,9 @@ pub(crate) fn log_message(
         rules = %decision.rule_ids().join(","),
         categories = %decision.categories().join(","),
         detections = %detections.join(","),
-        size,
-        attachments,
+        size = line.size,
+        attachments = line.attachments,
+        limit = line.limit.map(|l| l as u64),
         sender_domain = %sender_domain,
         rcpts = envelope.rcpt_to.len(),
         rcpt_domains = %rcpt_domains.join(","),
@@ -962,7 +481,7 @@ mod tests {
         let unused = "127.0.0.1:9";
         let mailer = Mailer::new(unused, "localhost", Duration::from_secs(1)).expect("mailer");
         let tmp = tempfile::tempdir().expect("tempdir");
-        let pipeline = Pipeline::new(
+        let pipeline = Filter::new(
             engine,
             NextHop::new(crate::smtp::NextHopSettings::default()),
             mailer,
