@@ -47,3 +47,26 @@ impl<T> Future for CatchUnwind<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value comes back; a panic while building the future or while polling it comes back as `Err` with
+    /// its message, and nothing unwinds into the caller.
+    #[tokio::test]
+    async fn guarded_turns_panics_into_errors() {
+        let ok = guarded(|| Box::pin(async { 7 }) as BoxFuture<'static, i32>).await;
+        assert_eq!(ok, Ok(7));
+        let before = guarded(|| -> BoxFuture<'static, i32> { panic!("before any future") }).await;
+        assert_eq!(before, Err("before any future".to_string()));
+        let polled = guarded(|| -> BoxFuture<'static, i32> {
+            Box::pin(async {
+                tokio::task::yield_now().await;
+                panic!("{}", String::from("while polled"))
+            })
+        })
+        .await;
+        assert_eq!(polled, Err("while polled".to_string()));
+    }
+}

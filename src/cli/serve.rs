@@ -148,6 +148,8 @@ async fn serve(
             let addr = l.local_addr().context("reading metrics address")?;
             info!(address = %addr, "metrics served on /metrics");
             crate::metrics::declare_verdicts(&crate::policy::Verdict::NAMES);
+            // A message refused for its size is counted in either mode (see `crate::filter`).
+            crate::metrics::declare_verdicts(&[crate::traffic::TOO_BIG]);
             Some(tokio::spawn(crate::metrics::serve(l)))
         }
         None => None,

@@ -161,11 +161,7 @@ async fn run_connection(
                             Err(panic) => {
                                 // A panic inside becomes a tempfail, never an acceptance.
                                 tracing::error!(panic, "milter evaluation failed");
-                                vec![Response::ReplyCode(reply_code(&Reply::new(
-                                    451,
-                                    "4.3.0",
-                                    "Error: internal error, try again later",
-                                )))]
+                                vec![Response::ReplyCode(reply_code(&Reply::handler_failed()))]
                             }
                         };
                     for r in responses {

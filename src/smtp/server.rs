@@ -264,7 +264,7 @@ async fn call_handler(handler: &Arc<dyn Handler>, txn: super::Transaction) -> Re
         Ok(reply) => reply,
         Err(panic) => {
             tracing::error!(panic, "message handler failed");
-            Reply::new(451, "4.3.0", "Error: internal error, try again later")
+            Reply::handler_failed()
         }
     }
 }
