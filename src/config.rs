@@ -16,9 +16,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::bounce::{self, BounceMode, BounceSettings, OnUnnotifiable};
+use crate::filter::{Engine, EngineError};
 use crate::message::Limits;
 use crate::milter::OnInfected;
-use crate::pipeline::{Engine, EngineError};
 use crate::policy::{PolicySettings, ScanOnError, Screen};
 use crate::rules::RuleSet;
 use crate::scan::{BuiltinScanner, ClamdAddr, ClamdScanner, ScanBackend, Scanner};

@@ -4,7 +4,7 @@
 //! `use crate::…` points down (`tests/layers.rs` keeps it so and prints the graph): leaves (`message`,
 //! `envelope`, `metrics`, `smtp::reply`, `util`, `accept`, `queue_id`, `storage`) → pure core (`rules`,
 //! `scan`, `policy`) → protocols and stores (`smtp`, `milter`, `quarantine`, `traffic`, `bounce`) → the
-//! filter (`pipeline`) → review (`admin`) → `config` → `cli`.
+//! filter (`filter`) → review (`admin`) → `config` → `cli`.
 //!
 //! - [`config`]: one TOML file (or the embedded defaults) → validated section structs → one `compile`
 //!   into what the daemon runs.
@@ -21,9 +21,10 @@
 //!   sled, 28-day retention, k-anonymous summaries for auditors, time-limited targeted inquiries.
 //! - [`admin`]: the admin socket ICT staff review the quarantine through, and the chained audit log.
 //! - [`metrics`]: Prometheus `/metrics` on a loopback port (aggregates only).
-//! - [`pipeline`]: the one place that turns a received message into an action and an SMTP reply
-//!   (`250` only when the message is safe).
-//! - [`milter`]: the same policy before the queue (Postfix `smtpd_milters`): refuse at end of DATA.
+//! - [`filter`]: the one path from a received message to verdict, action, answer and account (log line,
+//!   metrics, traffic record) for both modes: after the queue (relay, DSN, quarantine → SMTP reply; `250`
+//!   only when the message is safe) and before it (continue, reject, discard → milter reply).
+//! - [`milter`]: the milter protocol before the queue (Postfix `smtpd_milters`): codec, session, server.
 //! - [`smtp`]: the SMTP server Postfix talks to, and the client that relays to the next hop.
 //! - `accept`: the accept loop (connection cap, shutdown, grace) the SMTP and milter servers share.
 //! - [`queue_id`]: the id of one message (time-sortable, unique across processes and clock steps).
@@ -39,10 +40,10 @@ pub mod bounce;
 pub mod cli;
 pub mod config;
 pub mod envelope;
+pub mod filter;
 pub mod message;
 pub mod metrics;
 pub mod milter;
-pub mod pipeline;
 pub mod policy;
 pub mod quarantine;
 pub mod queue_id;

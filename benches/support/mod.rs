@@ -2,7 +2,7 @@
 //! single-threaded runtime to drive its async `check`.
 
 use mailwacht::config::Config;
-use mailwacht::pipeline::Engine;
+use mailwacht::filter::Engine;
 
 /// The engine with the default rules for `school.example`, and a current-thread runtime.
 pub fn engine() -> (Engine, tokio::runtime::Runtime) {

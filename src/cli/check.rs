@@ -1,5 +1,5 @@
 //! `mailwacht check`: run the filter's decision on .eml files and print verdict, score, exemption and hits.
-//! Runs exactly the code `serve` runs ([`crate::pipeline::Engine`]); sends nothing.
+//! Runs exactly the code `serve` runs ([`crate::filter::Engine`]); sends nothing.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,8 +8,8 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::envelope::{Envelope, Recipient};
+use crate::filter::Engine;
 use crate::message::Analysis;
-use crate::pipeline::Engine;
 use crate::policy::{Decision, Verdict};
 
 #[derive(Debug, clap::Args)]

@@ -12,7 +12,7 @@ use tracing::{error, info, warn};
 
 use crate::bounce::Mailer;
 use crate::config::{Config, RuntimeSection};
-use crate::pipeline::{Engine, Pipeline, BOUNCE_TIMEOUT};
+use crate::filter::{Engine, Filter, BOUNCE_TIMEOUT};
 use crate::quarantine::Store;
 use crate::smtp::client::NextHop;
 
@@ -166,6 +166,8 @@ async fn serve(
             let addr = l.local_addr().context("reading metrics address")?;
             info!(address = %addr, "metrics served on /metrics");
             crate::metrics::declare_verdicts(&crate::policy::Verdict::NAMES);
+            // A message refused for its size is counted in either mode (see `crate::filter`).
+            crate::metrics::declare_verdicts(&[crate::traffic::TOO_BIG]);
             Some(tokio::spawn(crate::metrics::serve(l)))
         }
         None => None,
@@ -212,7 +214,7 @@ async fn serve(
         // Never a reason not to start: without the memory a retried message may repeat its notice.
         Err(e) => warn!(error = %e, "notice memory unreadable"),
     }
-    let pipeline = Pipeline::new(
+    let pipeline = Filter::new(
         engine,
         NextHop::new(config.next_hop_settings()),
         mailer,
@@ -222,7 +224,7 @@ async fn serve(
     // Kept to write the queued traffic records before stopping.
     let traffic_recorder = recorder.clone();
     pipeline.set_traffic(recorder);
-    let milter = crate::milter::Milter::new(pipeline.clone(), Arc::new(store.clone()));
+    let milter: Arc<dyn crate::milter::Handler> = Arc::new(pipeline.clone());
     let settings = Arc::new(ArcSwap::from_pointee(config.server_settings()));
     let milter_settings = Arc::new(ArcSwap::from_pointee(config.milter_settings()));
     if config.organisation.local_domains.is_empty() {

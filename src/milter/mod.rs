@@ -4,35 +4,30 @@
 //! - `codec`: packets ↔ commands and responses (Sendmail milter protocol v6). No I/O.
 //! - `session`: the per-connection state machine; rebuilds the message. No I/O.
 //! - `server`: the TCP / unix-socket listener with connection cap, timeouts and graceful shutdown.
-//! - this file: [`Milter`], which runs [`crate::pipeline::Engine::evaluate`] at end-of-message and turns
-//!   the decision into the milter answer (pass → continue, bounce → `550 5.7.1` with the bounce text,
-//!   quarantine → stored, then reject or discard, anything failing → `451`).
+//! - this file: the settings and the [`Handler`] the server calls at end-of-message. Deciding and acting
+//!   (pass → continue, bounce → `550 5.7.1` with the bounce text, quarantine → stored, then reject or
+//!   discard, anything failing → `451`) is the filter's before-queue face, `crate::filter::before_queue`.
 //!
 //! The protocol is implemented here rather than with `indymilter` (GPL-3.0-or-later), which would bind the
 //! project's EUPL-1.2 licence.
 //!
 //! Must not: send a DSN (Postfix tells the client), accept mail it could not evaluate, or log content or
-//! local parts (the one log line per message is [`crate::pipeline::log_message`]'s).
+//! local parts (the one log line per message is the filter's).
 
 pub mod codec;
 pub mod server;
 pub mod session;
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tracing::warn;
 
-use crate::bounce::{self, Reason};
-use crate::pipeline::{analyse_off_reactor, Outcome, Pipeline};
-use crate::policy::Verdict;
-use crate::quarantine::Quarantine;
-use crate::smtp::reply::Reply;
+use crate::envelope::Envelope;
+use crate::util::BoxFuture;
 
 use codec::Response;
-use session::{reply_code, Collected, SessionSettings};
+use session::{Collected, SessionSettings};
 
 /// The header added to passed mail when `[milter] add_header = true`.
 pub const HEADER_NAME: &str = "X-Mailwacht";
@@ -81,157 +76,20 @@ pub struct MilterSettings {
     pub shutdown_grace: Duration,
 }
 
-/// End-of-message evaluation: the pipeline's engine (reloaded with it) and the quarantine.
-#[derive(Clone)]
-pub struct Milter {
-    pipeline: Pipeline,
-    quarantine: Arc<dyn Quarantine>,
-}
-
-impl Milter {
-    pub fn new(pipeline: Pipeline, quarantine: Arc<dyn Quarantine>) -> Milter {
-        Milter {
-            pipeline,
-            quarantine,
-        }
-    }
-
+/// What the milter server calls; the filter's before-queue face implements it ([`crate::filter`]). The
+/// server stays a shell: it speaks the protocol, guards against panics and answers what the handler says.
+pub trait Handler: Send + Sync + 'static {
     /// Decide about one message and return the responses to SMFIC_BODYEOB (modifications first, then the
-    /// final answer). A panic inside becomes a tempfail, never an acceptance.
-    pub async fn end_of_message(&self, msg: Collected, on_infected: OnInfected) -> Vec<Response> {
-        let milter = self.clone();
-        match tokio::spawn(async move { milter.evaluate(msg, on_infected).await }).await {
-            Ok(responses) => responses,
-            Err(e) => {
-                tracing::error!(error = %e, "milter evaluation failed");
-                vec![Response::ReplyCode(reply_code(&Reply::new(
-                    451,
-                    "4.3.0",
-                    "Error: internal error, try again later",
-                )))]
-            }
-        }
-    }
+    /// final answer).
+    fn end_of_message(
+        &self,
+        msg: Collected,
+        on_infected: OnInfected,
+    ) -> BoxFuture<'static, Vec<Response>>;
 
-    async fn evaluate(&self, msg: Collected, on_infected: OnInfected) -> Vec<Response> {
-        let queue_id = crate::queue_id::new();
-        let received = SystemTime::now();
-        let engine = self.pipeline.engine();
-        let size = msg.data.len();
-        let Collected {
-            envelope,
-            policy_envelope,
-            data,
-            may_add_header,
-            header_leading_space,
-        } = msg;
-        let (data, analysis) = match analyse_off_reactor(&engine.limits, data).await {
-            Ok(done) => done,
-            Err(e) => {
-                warn!(queue_id, error = %e, "analysis task failed");
-                return vec![internal_error(&queue_id)];
-            }
-        };
-        let attachments = analysis.attachments.len();
-        let decision = engine.evaluate(&policy_envelope, &data, analysis).await;
-        let (responses, outcome) = match decision.verdict {
-            Verdict::Pass => {
-                let mut responses = Vec::new();
-                if may_add_header {
-                    // Postfix shows `Name:value` as given once HDR_LEADSPC is on, `Name: value` otherwise.
-                    let space = if header_leading_space { " " } else { "" };
-                    responses.push(Response::AddHeader {
-                        name: HEADER_NAME.into(),
-                        value: format!("{space}pass ({queue_id})"),
-                    });
-                }
-                responses.push(Response::Continue);
-                let reply = Reply::new(250, "2.0.0", format!("{queue_id} passed"));
-                (responses, ("accepted", reply))
-            }
-            Verdict::Bounce => {
-                let rules = engine.hit_rules(&decision);
-                let reply = bounce::reject_reply(&Reason::Rules(&rules));
-                (
-                    vec![Response::ReplyCode(reply_code(&reply))],
-                    ("rejected", reply),
-                )
-            }
-            Verdict::Quarantine => {
-                let stored = self
-                    .quarantine
-                    .store(&queue_id, &envelope, &data, &decision.detections, received)
-                    .await
-                    .inspect(|id| {
-                        if *id != queue_id {
-                            warn!(queue_id, stored_as = %id, "queue id already in the quarantine; stored under a new id");
-                        }
-                    });
-                match (stored, on_infected) {
-                    (Err(e), _) => {
-                        warn!(queue_id, error = %e, "quarantine store failed");
-                        let reply = internal_reply(&queue_id);
-                        (
-                            vec![Response::ReplyCode(reply_code(&reply))],
-                            ("deferred", reply),
-                        )
-                    }
-                    (Ok(_), OnInfected::Reject) => {
-                        let reply = bounce::reject_reply(&Reason::Infected(&decision.detections));
-                        (
-                            vec![Response::ReplyCode(reply_code(&reply))],
-                            ("quarantined", reply),
-                        )
-                    }
-                    (Ok(stored_id), OnInfected::Discard) => {
-                        let reply =
-                            Reply::new(250, "2.7.0", format!("{stored_id} quarantined, discarded"));
-                        (vec![Response::Discard], ("quarantined", reply))
-                    }
-                }
-            }
-            Verdict::Tempfail => {
-                warn!(
-                    queue_id,
-                    reason = decision.tempfail_reason.as_deref().unwrap_or("-"),
-                    "malware scan failed; deferring"
-                );
-                let reply = Reply::new(
-                    451,
-                    "4.7.0",
-                    format!(
-                        "{queue_id} temporary failure: malware scan unavailable, try again later"
-                    ),
-                );
-                (
-                    vec![Response::ReplyCode(reply_code(&reply))],
-                    ("tempfail", reply),
-                )
-            }
-        };
-        let (action, reply) = outcome;
-        self.pipeline.account(
-            &queue_id,
-            &policy_envelope,
-            size,
-            attachments,
-            &decision,
-            &Outcome::new(reply, action),
-        );
-        responses
-    }
-}
-
-fn internal_reply(queue_id: &str) -> Reply {
-    Reply::new(
-        451,
-        "4.3.0",
-        format!("{queue_id} internal error, try again later"),
-    )
-}
-
-fn internal_error(queue_id: &str) -> Response {
-    Response::ReplyCode(reply_code(&internal_reply(queue_id)))
+    /// A message refused for its size (`552 5.3.4`, nothing evaluated): keep the account of it (log line,
+    /// metrics, traffic record) as for any other message. `limit` is the size it went over.
+    fn refused_too_big(&self, envelope: &Envelope, limit: usize);
 }
 
 #[cfg(test)]

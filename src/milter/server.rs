@@ -17,10 +17,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::watch;
 
-use super::codec::{decode_packet, Command};
-use super::session::{Action, Session};
-use super::{Milter, MilterSettings};
+use super::codec::{decode_packet, Command, Response};
+use super::session::{reply_code, Action, Session};
+use super::{Handler, MilterSettings};
 use crate::accept::{serve_connections, Accept};
+use crate::smtp::reply::Reply;
 
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 64 * 1024;
@@ -52,7 +53,7 @@ impl Listener {
 pub async fn serve(
     listener: Listener,
     settings: Arc<ArcSwap<MilterSettings>>,
-    milter: Milter,
+    handler: Arc<dyn Handler>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let max_connections = settings.load().max_connections;
@@ -65,9 +66,9 @@ pub async fn serve(
         grace,
         |stream, stop| {
             let conn_settings = settings.load_full();
-            let milter = milter.clone();
+            let handler = handler.clone();
             async move {
-                if let Err(e) = run_connection(stream, &conn_settings, &milter, stop).await {
+                if let Err(e) = run_connection(stream, &conn_settings, &handler, stop).await {
                     tracing::debug!(error = %e, "milter connection error");
                 }
             }
@@ -113,7 +114,7 @@ impl Accept for Listener {
 async fn run_connection(
     mut stream: Box<dyn Stream>,
     settings: &MilterSettings,
-    milter: &Milter,
+    handler: &Arc<dyn Handler>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let mut session = Session::new(settings.session.clone());
@@ -151,19 +152,25 @@ async fn run_connection(
                 Action::Evaluate(msg) => {
                     // Answer what came before first, so the MTA is not kept waiting on those.
                     write(&mut stream, &mut output, settings.read_timeout).await?;
-                    for r in milter.end_of_message(msg, settings.on_infected).await {
+                    let on_infected = settings.on_infected;
+                    let responses =
+                        match crate::util::guarded(|| handler.end_of_message(msg, on_infected))
+                            .await
+                        {
+                            Ok(responses) => responses,
+                            Err(panic) => {
+                                // A panic inside becomes a tempfail, never an acceptance.
+                                tracing::error!(panic, "milter evaluation failed");
+                                vec![Response::ReplyCode(reply_code(&Reply::handler_failed()))]
+                            }
+                        };
+                    for r in responses {
                         output.extend_from_slice(&r.encode());
                     }
                 }
-                Action::TooBig(response) => {
-                    // Nothing was evaluated; still one line for the message (no content, no addresses).
-                    tracing::info!(
-                        verdict = "too-big",
-                        action = "rejected",
-                        reply = 552,
-                        limit = settings.session.max_message_size,
-                        "message"
-                    );
+                Action::TooBig(response, envelope) => {
+                    // Nothing was evaluated; the handler still accounts for the message.
+                    handler.refused_too_big(&envelope, settings.session.max_message_size);
                     output.extend_from_slice(&response.encode());
                 }
                 Action::Close => {

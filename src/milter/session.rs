@@ -68,8 +68,9 @@ pub enum Action {
     Reply(Vec<Response>),
     /// End of message: evaluate and answer.
     Evaluate(Collected),
-    /// The message went over the size limit: send this refusal and log it (once per message).
-    TooBig(Response),
+    /// The message went over the size limit: send this refusal and account for it (once per message); the
+    /// envelope is the message's.
+    TooBig(Response, Envelope),
     /// SMFIC_QUIT: close the connection.
     Close,
 }
@@ -226,7 +227,8 @@ impl Session {
                 self.end_headers();
                 self.append(&chunk);
                 if self.msg.oversize {
-                    self.too_big()
+                    let envelope = self.msg.envelope.clone();
+                    self.too_big(envelope)
                 } else {
                     Action::Reply(vec![Response::Continue])
                 }
@@ -237,7 +239,7 @@ impl Session {
                 let msg = std::mem::take(&mut self.msg);
                 if msg.oversize {
                     self.msg.oversize_reported = msg.oversize_reported;
-                    let action = self.too_big();
+                    let action = self.too_big(msg.envelope);
                     self.msg = Message {
                         auth_authen: msg.auth_authen,
                         ..Message::default()
@@ -298,12 +300,12 @@ impl Session {
     }
 
     /// The first refusal of a message is [`Action::TooBig`], repeats are plain replies.
-    fn too_big(&mut self) -> Action {
+    fn too_big(&mut self, envelope: Envelope) -> Action {
         let reply = self.oversize_reply();
         if std::mem::replace(&mut self.msg.oversize_reported, true) {
             Action::Reply(vec![reply])
         } else {
-            Action::TooBig(reply)
+            Action::TooBig(reply, envelope)
         }
     }
 
@@ -594,7 +596,7 @@ mod tests {
             s.handle(Command::Body(big.clone())),
             Ok(Action::Reply(vec![Response::Continue]))
         );
-        let Ok(Action::TooBig(r)) = s.handle(Command::Body(big.clone())) else {
+        let Ok(Action::TooBig(r, _)) = s.handle(Command::Body(big.clone())) else {
             panic!("no refusal");
         };
         assert!(
@@ -611,7 +613,7 @@ mod tests {
         s.handle(header("X-Big", &"y".repeat(1200))).expect("hdr");
         assert!(matches!(
             s.handle(Command::EndOfMessage(Vec::new())),
-            Ok(Action::TooBig(Response::ReplyCode(_)))
+            Ok(Action::TooBig(Response::ReplyCode(_), _))
         ));
         // The next message on the same connection starts clean.
         s.handle(Command::Mail(vec!["<a@b>".into()])).expect("mail");

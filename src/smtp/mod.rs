@@ -40,6 +40,13 @@ pub struct Transaction {
 /// as the answer to DATA; the handler must answer `250` only once the message is safe.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, txn: Transaction) -> BoxFuture<'static, Reply>;
+
+    /// Called when a message was refused for its size (`552 5.3.4`, nothing evaluated), so the handler can
+    /// keep its account of it (log line, metrics, traffic record) as for any other message. `limit` is the
+    /// size it went over. A handler that keeps no account (a test's) ignores it.
+    fn refused_too_big(&self, envelope: &Envelope, limit: usize) {
+        let _ = (envelope, limit);
+    }
 }
 
 /// Server settings (from `[smtp]` in the configuration).

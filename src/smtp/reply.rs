@@ -13,6 +13,12 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The answer when handling a message failed inside (a panic caught by [`crate::util::guarded`]): a
+    /// temporary failure, never an acceptance. The SMTP server sends it, the milter server as its reply code.
+    pub fn handler_failed() -> Reply {
+        Reply::new(451, "4.3.0", "Error: internal error, try again later")
+    }
+
     /// A one-line reply.
     pub fn new(code: u16, status: &str, text: impl Into<String>) -> Reply {
         Reply {

@@ -20,10 +20,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -36,7 +33,6 @@ use super::codec::{parse_command, LineDecoder, LineEvent, MAX_LINE};
 use super::session::{Action, Session};
 use super::{Handler, Reply, ServerSettings};
 use crate::accept::serve_connections;
-use crate::util::BoxFuture;
 
 /// Room for one read from the socket: a 20 KB message that has arrived is taken in one read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -213,9 +209,16 @@ async fn run_session(
         if start_data {
             let reply = match conn.read_data(&session).await? {
                 DataEnd::Complete(content, overflowed) => {
+                    let too_big = overflowed.then(|| session.envelope().cloned()).flatten();
                     match session.finish_data(content, overflowed) {
                         Ok(txn) => call_handler(&handler, txn).await,
-                        Err(reply) => reply,
+                        Err(reply) => {
+                            if let Some(envelope) = &too_big {
+                                handler
+                                    .refused_too_big(envelope, session.settings().max_message_size);
+                            }
+                            reply
+                        }
                     }
                 }
                 DataEnd::TimedOut => return conn.close_with(&session.timeout_reply()).await,
@@ -253,43 +256,15 @@ async fn run_session(
     }
 }
 
-/// Calls the handler so that a panic in the pipeline becomes `451`, not a dropped connection (an internal
-/// failure must never look like acceptance, nor leave Postfix guessing).
-///
-/// The handler runs in the session's own task, under `catch_unwind`: a task spawned per message only to
-/// catch its panic cost a task allocation, a scheduling round and a wake-up of the session.
+/// Calls the handler so that a panic in the filter becomes `451`, not a dropped connection (an internal
+/// failure must never look like acceptance, nor leave Postfix guessing). The guard is
+/// [`crate::util::guarded`], the one the milter server uses too.
 async fn call_handler(handler: &Arc<dyn Handler>, txn: super::Transaction) -> Reply {
-    let handled = match std::panic::catch_unwind(AssertUnwindSafe(|| handler.handle(txn))) {
-        Ok(future) => CatchUnwind(future).await,
-        Err(panic) => Err(panic),
-    };
-    match handled {
+    match crate::util::guarded(|| handler.handle(txn)).await {
         Ok(reply) => reply,
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("-");
-            tracing::error!(panic = message, "message handler failed");
-            Reply::new(451, "4.3.0", "Error: internal error, try again later")
-        }
-    }
-}
-
-/// The handler's future, with a panic while polling it turned into an `Err` (it is not polled again).
-struct CatchUnwind(BoxFuture<'static, Reply>);
-
-impl Future for CatchUnwind {
-    type Output = std::thread::Result<Reply>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let future = &mut self.0;
-        // Unwind safety: after a panic the future is dropped unpolled and only the 451 goes out.
-        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(reply)) => Poll::Ready(Ok(reply)),
-            Err(panic) => Poll::Ready(Err(panic)),
+            tracing::error!(panic, "message handler failed");
+            Reply::handler_failed()
         }
     }
 }

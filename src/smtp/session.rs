@@ -84,6 +84,11 @@ impl Session {
         self.envelope.is_some()
     }
 
+    /// The envelope of the transaction in progress (its sender and recipients so far).
+    pub fn envelope(&self) -> Option<&Envelope> {
+        self.envelope.as_ref()
+    }
+
     /// The answer to a command line longer than the codec's limit.
     pub fn line_too_long(&mut self) -> Action {
         self.count_junk(Action::Reply(Reply::new(

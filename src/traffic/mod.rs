@@ -220,6 +220,10 @@ impl std::fmt::Debug for Unkeyed {
     }
 }
 
+/// The verdict of a message refused for its size (`552`) before it was decided, as logs, metrics and
+/// traffic records spell it.
+pub const TOO_BIG: &str = "too-big";
+
 /// How many records may wait for the writer before new ones are dropped.
 pub const QUEUE: usize = 4096;
 
@@ -244,6 +248,30 @@ impl Recorder {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let record = Record::unkeyed(now, envelope, local_domains, size, attachments, decision);
+        self.queue(record, envelope);
+    }
+
+    /// Record a message refused for its size before it was decided: verdict [`TOO_BIG`], no categories,
+    /// no attachments, `limit` (the size it went over) as its size. Never waits and never fails.
+    pub fn record_too_big(&self, envelope: &Envelope, local_domains: &[String], limit: usize) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let undecided = Decision {
+            verdict: crate::policy::Verdict::Pass,
+            exempt: None,
+            score: 0.0,
+            hits: Vec::new(),
+            detections: Vec::new(),
+            tempfail_reason: None,
+        };
+        let mut record = Record::unkeyed(now, envelope, local_domains, limit, 0, &undecided);
+        record.verdict = TOO_BIG.into();
+        self.queue(record, envelope);
+    }
+
+    fn queue(&self, record: Record, envelope: &Envelope) {
         let sender = envelope.mail_from.clone().unwrap_or_default();
         if let Err(e) = self.tx.try_send(Queued::Record(Unkeyed { record, sender })) {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;

@@ -1,6 +1,6 @@
 //! Check a message (role `ict`): upload an `.eml` or paste one, and see the verdict with every hit, its
 //! rule, category, article and the part it came from — the engine of `mailwacht check` and of the running
-//! filter ([`crate::pipeline::Engine::check`]), with the envelope taken from the headers as `check` does
+//! filter ([`crate::filter::Engine::check`]), with the envelope taken from the headers as `check` does
 //! without flags. Nothing is stored, audited or logged: the message is a teacher's mail.
 
 use std::sync::Arc;

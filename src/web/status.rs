@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::pipeline::Engine;
+use crate::filter::Engine;
 
 /// How long each probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,9 +48,9 @@ pub struct Status {
 }
 
 impl StatusSource {
-    /// The facts of a running daemon: `pipeline`'s engine, `config`'s next hop and listeners.
+    /// The facts of a running daemon: the filter's engine, `config`'s next hop and listeners.
     pub fn of_daemon(
-        pipeline: crate::pipeline::Pipeline,
+        filter: crate::filter::Filter,
         config: &crate::config::Config,
         loaded: Arc<Mutex<SystemTime>>,
     ) -> StatusSource {
@@ -62,7 +62,7 @@ impl StatusSource {
             mode.push(format!("milter ({})", config.milter.listen));
         }
         StatusSource {
-            engine: Box::new(move || pipeline.engine()),
+            engine: Box::new(move || filter.engine()),
             next_hop: config.smtp.next_hop.clone(),
             mode: mode.join(" + "),
             loaded,
