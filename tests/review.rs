@@ -72,7 +72,8 @@ fn run_ok(program: &str, args: &[&str]) {
 /// `system_config` as the system configuration and no --config; (exit code, stdout, stderr).
 fn as_user(user: &str, system_config: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new("runuser")
-        .args(["-u", user, "--", env!("CARGO_BIN_EXE_mailwacht")])
+        .args(["-u", user, "--"])
+        .arg(support::daemon::binary_for_anyone())
         .args(args)
         .env_remove("MAILWACHT_CONFIG")
         .env_remove("MAILWACHT_SOCKET")
@@ -122,7 +123,7 @@ fn a_group_member_reviews_through_the_socket_and_an_outsider_is_told_which_group
     let mut runuser = Command::new("runuser");
     runuser
         .args(["-u", "nobody", "-g", "nogroup", "-G", &accounts.group, "--"])
-        .arg(env!("CARGO_BIN_EXE_mailwacht"));
+        .arg(support::daemon::binary_for_anyone());
     let (mut child, _, log) = support::daemon::spawn_serve_with(
         runuser,
         &config,

@@ -152,10 +152,43 @@ pub struct Identity {
     pub umask: Option<u32>,
 }
 
+/// The `mailwacht` binary at a path every user can execute. Cargo's own may sit below a directory only its
+/// owner can enter (a clone under `mktemp -d`, mode 0700), where another uid cannot run it: tests that
+/// change users run a copy in a world-readable directory of the system's temporary directory, one per
+/// build (named after the binary's size and modification time), made once and kept for the next run.
+pub fn binary_for_anyone() -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let built = Path::new(env!("CARGO_BIN_EXE_mailwacht"));
+        let meta = std::fs::metadata(built).expect("the built binary");
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("mailwacht-test-bin-{}-{mtime}", meta.len()));
+        let path = dir.join("mailwacht");
+        if !path.exists() {
+            std::fs::create_dir_all(&dir).expect("binary directory");
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            let tmp = dir.join(format!("mailwacht.{}", std::process::id()));
+            std::fs::copy(built, &tmp).expect("copy the binary");
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            std::fs::rename(&tmp, &path).expect("rename");
+        }
+        path
+    })
+    .clone()
+}
+
 /// `mailwacht` as a command that starts as `identity`.
 pub fn command_as(identity: Identity) -> Command {
     use std::os::unix::process::CommandExt;
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mailwacht"));
+    let mut command = match identity.uid {
+        Some(_) => Command::new(binary_for_anyone()),
+        None => Command::new(env!("CARGO_BIN_EXE_mailwacht")),
+    };
     // SAFETY: between fork and exec only async-signal-safe calls (setgroups, setgid, setuid, umask).
     unsafe {
         command.pre_exec(move || {
