@@ -58,12 +58,13 @@ chmod 0644 "$stage"/usr/share/{bash-completion/completions,zsh/vendor-completion
 # Shared libraries the binary needs → the packages that hold them, with the glibc version it needs.
 depends=()
 for lib in $(readelf -d "$stage/usr/bin/mailwacht" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
-    path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64|64bit|AArch64/ {print $NF; exit}')
-    [ -n "$path" ] || path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
+    # awk reads all of its input (no early `exit`): under pipefail a writer cut off by SIGPIPE fails the build.
+    path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64|64bit|AArch64/ && !p {p = $NF} END {print p}')
+    [ -n "$path" ] || path=$(ldconfig -p | awk -v l="$lib" '$1 == l && !p {p = $NF} END {print p}')
     # dpkg knows the path the package ships (/lib/... on a merged-/usr system too), or the resolved one.
     pkg=""
     for candidate in "$path" "$(readlink -f "$path")" "/usr$path"; do
-        pkg=$(dpkg -S "$candidate" 2>/dev/null | head -1 | cut -d: -f1) && [ -n "$pkg" ] && break
+        pkg=$(dpkg -S "$candidate" 2>/dev/null | sed -n '1s/:.*//p') && [ -n "$pkg" ] && break
     done
     [ -n "$pkg" ] || { echo "build.sh: no package holds $lib ($path)" >&2; exit 1; }
     depends+=("$pkg")

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "run as root (installs and purges the package)"
-if dpkg-query -W -f='${Status}' mailwacht 2>/dev/null | grep -q installed; then
+if [[ $(dpkg-query -W -f='${Status}' mailwacht 2>/dev/null) == *installed* ]]; then
     fail "mailwacht is installed on this machine; this check installs and purges it, so it runs only where it is not"
 fi
 if ! command -v lintian >/dev/null; then
@@ -32,7 +32,7 @@ apt-get install -y "$deb" >/dev/null
 mailwacht --version
 getent passwd mailwacht >/dev/null || fail "no mailwacht user"
 getent group mailwacht-ict >/dev/null || fail "no mailwacht-ict group"
-id -nG mailwacht | grep -qw mailwacht-ict || fail "mailwacht is not in mailwacht-ict (cannot give it the admin socket)"
+[[ " $(id -nG mailwacht) " == *" mailwacht-ict "* ]] || fail "mailwacht is not in mailwacht-ict (cannot give it the admin socket)"
 [ "$(stat -c '%a %U:%G' /etc/mailwacht/mailwacht.toml)" = "640 root:mailwacht" ] \
     || fail "configuration mode: $(stat -c '%a %U:%G' /etc/mailwacht/mailwacht.toml)"
 [ "$(stat -c '%a %U' /var/lib/mailwacht)" = "700 mailwacht" ] || fail "data directory mode"
