@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "run as root (installs and purges the package)"
-if [[ $(dpkg-query -W -f='${Status}' mailwacht 2>/dev/null) == *installed* ]]; then
+if [[ $(dpkg-query -W -f='${Status}' mailwacht 2>/dev/null) == "install ok installed" ]]; then
     fail "mailwacht is installed on this machine; this check installs and purges it, so it runs only where it is not"
 fi
 if ! command -v lintian >/dev/null; then
