@@ -201,6 +201,16 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// [`CONFIG`] with `/metrics` on a free loopback port, and that port.
+fn config_with_metrics() -> (String, u16) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let config = format!("{CONFIG}[metrics]\nlisten = \"127.0.0.1:{port}\"\n");
+    (config, port)
+}
+
 async fn relays(addr: std::net::SocketAddr, sink: &Sink) {
     let before = sink.messages().len();
     let mut client = Client::connect_ehlo(addr).await;
@@ -410,11 +420,7 @@ async fn the_daemon_names_a_permission_problem_and_moves_nothing_aside() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_traffic_store_does_not_stop_mail() {
     let sink = Sink::start(SinkBehaviour::default()).await;
-    let metrics_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
-    let config = format!("{CONFIG}[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n");
+    let (config, metrics_port) = config_with_metrics();
     let mut daemon = Daemon::start(sink.addr(), &config);
     daemon.kill();
     let conf = daemon.data_dir.join("traffic.sled/conf");
@@ -470,11 +476,7 @@ async fn a_damaged_audit_log_does_not_stop_mail() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unusable_key_directory_does_not_stop_mail() {
     let sink = Sink::start(SinkBehaviour::default()).await;
-    let metrics_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
-    let config = format!("{CONFIG}[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n");
+    let (config, metrics_port) = config_with_metrics();
     let mut daemon = Daemon::start(sink.addr(), &config);
     daemon.kill();
     let mut key_dir = daemon.data_dir.clone().into_os_string();
