@@ -39,6 +39,7 @@ pub mod admin;
 pub mod bounce;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod envelope;
 pub mod filter;
 pub mod message;

@@ -62,7 +62,7 @@ impl Args {
 pub fn run(config_path: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode> {
     let mut config = super::load_config(config_path.as_ref())?;
     args.apply(&mut config);
-    super::logging::init(config.log.format);
+    crate::daemon::logging::init(config.log.format);
     if !config.smtp.enabled && !config.milter.enabled {
         anyhow::bail!(
             "nothing to serve: [smtp] enabled = false and [milter] enabled = false; enable at least one"
