@@ -585,6 +585,8 @@ pub struct Compiled {
     pub config: Config,
     /// Rules, scanner, policy and notice settings, compiled once.
     pub engine: Engine,
+    /// Where it came from: the file, or [`EMBEDDED_NAME`] (the daemon's start line names it).
+    pub name: String,
 }
 
 /// A configuration that loads but cannot run: every problem found, each naming its section and key.
@@ -699,6 +701,7 @@ impl Config {
             Some(engine) if problems.is_empty() => Ok(Compiled {
                 config: self,
                 engine,
+                name: path.to_string(),
             }),
             _ => Err(CompileError {
                 path: path.to_string(),
