@@ -1321,12 +1321,12 @@ mod tests {
 
     #[test]
     fn shipped_example_configuration_is_valid() {
-        let text = include_str!("../deploy/mailwacht.toml");
+        let text = include_str!("../../deploy/mailwacht.toml");
         let c = Config::parse(text, "deploy/mailwacht.toml").expect("example config");
         assert_eq!(c.storage.data_dir, PathBuf::from("/var/lib/mailwacht"));
         // The directory the systemd unit creates (StateDirectory=mailwacht mailwacht-keys).
         assert_eq!(c.key_dir(), PathBuf::from("/var/lib/mailwacht-keys"));
-        let unit = include_str!("../deploy/mailwacht.service");
+        let unit = include_str!("../../deploy/mailwacht.service");
         assert!(unit.contains("StateDirectory=mailwacht mailwacht-keys"));
         // Apart from the example values it documents, the file shows the defaults.
         let mut defaults = Config::default();
