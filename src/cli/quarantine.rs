@@ -225,6 +225,7 @@ fn offline(
         .context("loading the traffic pseudonym keys offline")?;
         let (service, _) = crate::daemon::review::service(
             config,
+            config.traffic_settings(),
             store,
             audit,
             traffic.clone(),

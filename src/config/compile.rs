@@ -16,8 +16,16 @@ use crate::scan::{BuiltinScanner, ClamdAddr, ClamdScanner, ScanBackend, Scanner}
 pub struct Compiled {
     /// The validated sections (what `mailwacht config` prints).
     pub config: Config,
-    /// Rules, scanner, policy and notice settings, compiled once.
+    /// Rules, scanner, policy and notice settings (the bounce's among them), compiled once.
     pub engine: Engine,
+    /// The SMTP server's settings (`[smtp]`).
+    pub server: crate::smtp::ServerSettings,
+    /// The milter server's settings (`[milter]`, with `[smtp]`'s size limit and grace).
+    pub milter: crate::milter::MilterSettings,
+    /// The next-hop client's settings (relaying, releases and notices go there).
+    pub next_hop: crate::smtp::NextHopSettings,
+    /// What the review service answers traffic questions with (`[traffic]`).
+    pub traffic: crate::admin::TrafficSettings,
     /// Where it came from: the file, or [`super::EMBEDDED_NAME`] (the daemon's start line names it).
     pub name: String,
 }
@@ -132,6 +140,10 @@ impl Config {
         }
         match engine {
             Some(engine) if problems.is_empty() => Ok(Compiled {
+                server: self.server_settings(),
+                milter: self.milter_settings(),
+                next_hop: self.next_hop_settings(),
+                traffic: self.traffic_settings(),
                 config: self,
                 engine,
                 name: path.to_string(),

@@ -142,9 +142,9 @@ pub async fn stop_signal() {
     }
 }
 
-/// The bounce mailer for notices to the sender (`[smtp] next_hop`, `[smtp] hostname`).
-fn bounce_mailer(config: &Config) -> anyhow::Result<Mailer> {
-    Mailer::new(&config.smtp.next_hop, &config.smtp.hostname, BOUNCE_TIMEOUT)
+/// The bounce mailer for notices to the sender: to the next hop, greeting as `[smtp] hostname`.
+fn bounce_mailer(next_hop: &crate::smtp::NextHopSettings) -> anyhow::Result<Mailer> {
+    Mailer::new(&next_hop.address, &next_hop.helo_name, BOUNCE_TIMEOUT)
         .context("setting up bounce mailer")
 }
 
@@ -160,9 +160,13 @@ pub async fn run(
     let Compiled {
         config,
         engine,
+        server,
+        milter,
+        next_hop,
+        traffic,
         name,
     } = compiled;
-    let mailer = bounce_mailer(&config)?;
+    let mailer = bounce_mailer(&next_hop)?;
     let stores = stores::Stores::open(&config).await?;
     info!(
         retention_days = config.traffic.retention_days,
@@ -193,6 +197,7 @@ pub async fn run(
         .context("opening the audit log")?;
     let (service, traffic_service) = review::service(
         &config,
+        traffic,
         stores.quarantine.clone(),
         audit,
         stores.traffic.clone(),
@@ -229,7 +234,7 @@ pub async fn run(
     }
     let filter = Filter::new(
         engine,
-        NextHop::new(config.next_hop_settings()),
+        NextHop::new(next_hop),
         mailer,
         Arc::new(stores.quarantine.clone()),
         notices,
@@ -237,8 +242,8 @@ pub async fn run(
     // Kept to write the queued traffic records before stopping.
     let traffic_recorder = recorder.clone();
     filter.set_traffic(recorder);
-    let settings = Arc::new(ArcSwap::from_pointee(config.server_settings()));
-    let milter_settings = Arc::new(ArcSwap::from_pointee(config.milter_settings()));
+    let settings = Arc::new(ArcSwap::from_pointee(server));
+    let milter_settings = Arc::new(ArcSwap::from_pointee(milter));
     log_start(&config, &name, &listeners.smtp, &listeners.milter, &filter);
 
     // Removed on exit when it is a unix socket we created.

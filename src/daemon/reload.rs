@@ -44,10 +44,7 @@ pub fn spawn(
         let mut current = current;
         while hangup.recv().await.is_some() {
             match reload() {
-                Ok(compiled) => {
-                    apply(&current, &compiled.config, compiled.engine, &targets);
-                    current = compiled.config;
-                }
+                Ok(compiled) => current = apply(&current, compiled, &targets),
                 Err(e) => {
                     error!(error = %format!("{e:#}"), "reload failed; the previous configuration and rules stay active")
                 }
@@ -56,8 +53,17 @@ pub fn spawn(
     }))
 }
 
-/// Swap in `new` (compiled: nothing here can fail), warning about what waits for a restart.
-fn apply(current: &Config, new: &Config, engine: crate::filter::Engine, targets: &Targets) {
+/// Swap in `compiled` (nothing here can fail), warning about what waits for a restart; returns the
+/// configuration now in effect.
+fn apply(current: &Config, compiled: Compiled, targets: &Targets) -> Config {
+    let Compiled {
+        config: new,
+        engine,
+        server,
+        milter,
+        traffic,
+        ..
+    } = compiled;
     for (what, old, now) in [
         ("listen", &current.smtp.listen, &new.smtp.listen),
         ("next_hop", &current.smtp.next_hop, &new.smtp.next_hop),
@@ -81,7 +87,7 @@ fn apply(current: &Config, new: &Config, engine: crate::filter::Engine, targets:
             "changed setting takes effect only after a restart"
         );
     }
-    super::warn_code_deviations(new);
+    super::warn_code_deviations(&new);
     if current.traffic.retention_days != new.traffic.retention_days {
         info!(
             old = current.traffic.retention_days,
@@ -89,16 +95,15 @@ fn apply(current: &Config, new: &Config, engine: crate::filter::Engine, targets:
             "traffic retention changed"
         );
     }
-    targets.traffic.reload(new.traffic_settings());
+    targets.traffic.reload(traffic);
     if (current.smtp.enabled, current.milter.enabled) != (new.smtp.enabled, new.milter.enabled) {
         warn!("enabling or disabling a listener takes effect only after a restart");
     }
-    targets.settings.store(Arc::new(new.server_settings()));
-    targets
-        .milter_settings
-        .store(Arc::new(new.milter_settings()));
+    targets.settings.store(Arc::new(server));
+    targets.milter_settings.store(Arc::new(milter));
     let rules = engine.rules.rules().len();
     targets.filter.reload(engine);
     info!(rules, "configuration and rules reloaded");
     *targets.loaded.lock().unwrap_or_else(|e| e.into_inner()) = SystemTime::now();
+    new
 }

@@ -11,16 +11,17 @@ use crate::config::Config;
 use crate::quarantine::Store;
 use crate::traffic::{KeyRing, TrafficStore};
 
-/// The review service over open stores, with `config`'s next hop (for releases), limits and traffic
-/// settings; also the traffic part alone, which a reload updates and traffic retention reads.
+/// The review service over open stores, with `config`'s next hop (for releases) and limits and the
+/// `traffic` settings; also the traffic part alone, which a reload updates and traffic retention reads.
 pub fn service(
     config: &Config,
+    traffic_settings: crate::admin::TrafficSettings,
     quarantine: Store,
     audit: AuditLog,
     traffic: TrafficStore,
     keys: Arc<KeyRing>,
 ) -> (Service, TrafficService) {
-    let traffic = TrafficService::new(traffic, keys, config.traffic_settings());
+    let traffic = TrafficService::new(traffic, keys, traffic_settings);
     let service = Service::new(
         quarantine,
         audit,
