@@ -8,6 +8,12 @@
 //! The enums the components act on live with them (`policy::Screen`, `bounce::BounceMode`, …); the
 //! sections embed them.
 //! Unknown keys are errors that name the file and line (`deny_unknown_fields`), so typos don't pass silently.
+//!
+//! Files: one per group of sections (`organisation`, `smtp` with `[milter]`, `policy` with `[rules]` and
+//! `[scan]`, `bounce`, `traffic`, `storage` with `[quarantine]` and `[admin]`, `process` with `[runtime]`,
+//! `[log]` and `[metrics]`), each the raw section as the file has it; `load` (text → sections, every key
+//! checked, every problem with its line) and `compile` (sections → [`Compiled`], as ripgrep's `lowargs.rs`
+//! → `hiargs.rs`). A new key goes into its section's file, and its check into `load` or `compile`.
 
 mod bounce;
 mod compile;
