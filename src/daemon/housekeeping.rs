@@ -5,6 +5,7 @@
 //!
 //! Must not: stop mail. Every failure here is logged and retried at the next run.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -77,6 +78,21 @@ pub fn settle_audit(service: &crate::admin::Service) {
     }
 }
 
+/// Run `job` now and every [`RETENTION_INTERVAL`], until the task is aborted.
+fn spawn_hourly<F, Fut>(mut job: F) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+        loop {
+            tick.tick().await;
+            job().await;
+        }
+    })
+}
+
 /// Purge expired quarantine entries now and every [`RETENTION_INTERVAL`] (audited as the daemon's uid).
 pub fn spawn_retention(
     service: Arc<crate::admin::Service>,
@@ -84,23 +100,27 @@ pub fn spawn_retention(
     data_dir: PathBuf,
 ) -> JoinHandle<()> {
     let uid = daemon_uid();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(RETENTION_INTERVAL);
-        loop {
-            tick.tick().await;
-            match service.purge(uid, SystemTime::now(), retention_days).await {
-                Ok(purged) if !purged.is_empty() => {
-                    info!(
-                        purged = purged.len(),
-                        retention_days, "expired quarantine entries deleted"
-                    )
-                }
-                Ok(_) => {}
-                Err(e) => error!(error = %e, "quarantine retention failed"),
-            }
-            purge_damaged(&data_dir, "quarantine.sled", retention_days);
+    spawn_hourly(move || purge_quarantine(service.clone(), uid, retention_days, data_dir.clone()))
+}
+
+/// One run of quarantine retention: expired entries, then expired copies of a damaged index.
+async fn purge_quarantine(
+    service: Arc<crate::admin::Service>,
+    uid: u32,
+    retention_days: u64,
+    data_dir: PathBuf,
+) {
+    match service.purge(uid, SystemTime::now(), retention_days).await {
+        Ok(purged) if !purged.is_empty() => {
+            info!(
+                purged = purged.len(),
+                retention_days, "expired quarantine entries deleted"
+            )
         }
-    })
+        Ok(_) => {}
+        Err(e) => error!(error = %e, "quarantine retention failed"),
+    }
+    purge_damaged(&data_dir, "quarantine.sled", retention_days);
 }
 
 /// Delete copies of a damaged `store` older than the retention (they hold the same kind of data).
@@ -127,54 +147,67 @@ pub fn spawn_traffic_retention(
     data_dir: PathBuf,
 ) -> JoinHandle<()> {
     let uid = daemon_uid();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(RETENTION_INTERVAL);
-        loop {
-            tick.tick().await;
-            let days = settings.retention_days();
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            let (store, ring) = (store.clone(), keys.clone());
-            let purged = tokio::task::spawn_blocking(move || {
-                // Keys go only after their records: a failed purge keeps them.
-                let purged = store.purge(now, days).map_err(|e| e.to_string())?;
-                let expired = ring.expire(now, days).map_err(|e| e.to_string())?;
-                Ok::<_, String>((purged, expired))
-            })
-            .await;
-            match purged {
-                Ok(Ok((purged, expired))) => {
-                    if purged > 0 {
-                        info!(
-                            purged,
-                            retention_days = days,
-                            "expired traffic records deleted"
-                        );
-                    }
-                    for (from, to) in expired {
-                        info!(
-                            from = %crate::traffic::summary::date(from),
-                            to = %crate::traffic::summary::date(to),
-                            "pseudonym key of an expired key period deleted"
-                        );
-                    }
-                }
-                Ok(Err(e)) => error!(error = %e, "traffic retention failed"),
-                Err(e) => error!(error = %e, "traffic retention failed"),
-            }
-            match service.close_ended_inquiries(uid, SystemTime::now()) {
-                Ok(ids) => {
-                    for id in ids {
-                        info!(inquiry = id, "inquiry closed: its window ended (audited)");
-                    }
-                }
-                Err(e) => error!(error = %e, "closing ended inquiries failed"),
-            }
-            purge_damaged(&data_dir, "traffic.sled", days);
-        }
+    spawn_hourly(move || {
+        purge_traffic(
+            store.clone(),
+            settings.retention_days(),
+            keys.clone(),
+            service.clone(),
+            data_dir.clone(),
+            uid,
+        )
     })
+}
+
+/// One run of traffic retention (see [`spawn_traffic_retention`]).
+async fn purge_traffic(
+    store: crate::traffic::TrafficStore,
+    days: u64,
+    keys: Arc<crate::traffic::KeyRing>,
+    service: Arc<crate::admin::Service>,
+    data_dir: PathBuf,
+    uid: u32,
+) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let purged = tokio::task::spawn_blocking(move || {
+        // Keys go only after their records: a failed purge keeps them.
+        let purged = store.purge(now, days).map_err(|e| e.to_string())?;
+        let expired = keys.expire(now, days).map_err(|e| e.to_string())?;
+        Ok::<_, String>((purged, expired))
+    })
+    .await;
+    match purged {
+        Ok(Ok((purged, expired))) => {
+            if purged > 0 {
+                info!(
+                    purged,
+                    retention_days = days,
+                    "expired traffic records deleted"
+                );
+            }
+            for (from, to) in expired {
+                info!(
+                    from = %crate::traffic::summary::date(from),
+                    to = %crate::traffic::summary::date(to),
+                    "pseudonym key of an expired key period deleted"
+                );
+            }
+        }
+        Ok(Err(e)) => error!(error = %e, "traffic retention failed"),
+        Err(e) => error!(error = %e, "traffic retention failed"),
+    }
+    match service.close_ended_inquiries(uid, SystemTime::now()) {
+        Ok(ids) => {
+            for id in ids {
+                info!(inquiry = id, "inquiry closed: its window ended (audited)");
+            }
+        }
+        Err(e) => error!(error = %e, "closing ended inquiries failed"),
+    }
+    purge_damaged(&data_dir, "traffic.sled", days);
 }
 
 #[cfg(test)]
