@@ -1,13 +1,27 @@
 //! mailwacht — a mail gateway that enforces the ICT codes of conduct of Dutch school boards.
 //!
 //! Map of the crate (the folder layout is the architecture). The modules form layers and every
-//! `use crate::…` points down (`tests/layers.rs` keeps it so and prints the graph): leaves (`message`,
-//! `envelope`, `metrics`, `smtp::reply`, `util`, `accept`, `queue_id`, `storage`) → pure core (`rules`,
-//! `scan`, `policy`) → protocols and stores (`smtp`, `milter`, `quarantine`, `traffic`, `bounce`) → the
-//! filter (`filter`) → review (`admin`) → `config` → `cli`.
+//! `use crate::…` points down (`tests/layers.rs` keeps it so and prints the graph):
 //!
-//! - [`config`]: one TOML file (or the embedded defaults) → validated section structs → one `compile`
-//!   into what the daemon runs.
+//! 1. leaves — `message`, `envelope`, `metrics`, `smtp::reply`, `util`, `accept`, `queue_id`, `storage`,
+//!    `web::settings`: plain data and small helpers.
+//! 2. pure core — `rules`, `scan`, `policy`: from a message to hits and a verdict; no I/O after loading.
+//! 3. protocols and stores — `smtp`, `milter`, `quarantine`, `traffic`, `bounce`: bytes on sockets, files on
+//!    disk.
+//! 4. `filter` — the one path from a received message to verdict, action, answer and account.
+//! 5. `admin` — the review service (quarantine, traffic, audit) every front end calls.
+//! 6. `config` — the raw sections and the one `compile` into what the daemon runs.
+//! 7. `web` — the web console, a front end over `admin` that the daemon starts.
+//! 8. `daemon` — the wiring `serve` runs: listeners, stores, reload, background tasks.
+//! 9. `cli` — the command line: flags → the library.
+//!
+//! - [`config`]: one TOML file (or the embedded defaults) → validated section structs (one file per group
+//!   of sections) → one `compile` into what the daemon runs (engine, server, milter, next-hop and traffic
+//!   settings).
+//! - [`daemon`]: `run(compiled, listeners, reload, shutdown)`, as mini-redis' `server::run`: opens the
+//!   stores, starts the SMTP, milter, admin, `/metrics` and web servers, reloads on SIGHUP, and owns the
+//!   retention and purge tasks through one guard; the review service built the same way for the offline
+//!   CLI; the log line format.
 //! - [`envelope`]: the SMTP envelope of one message (sender, recipients, XFORWARD attributes).
 //! - [`message`]: a parsed, read-only view of one mail: headers, decoded text, attachments, archive members,
 //!   and the damage found while parsing. Pure, no I/O.
@@ -32,13 +46,15 @@
 //! - [`storage`]: the data directory's files: owner-only creation, who owns what, damaged or not ours.
 //! - [`web`]: the web console (`[web]`): login, roles, quarantine review under four eyes, audit trail,
 //!   status and traffic reports — a front end over the same [`admin::Service`] as the socket and the CLI.
-//! - [`cli`]: the `mailwacht` command line (thin: parses flags and calls the modules above).
+//! - [`cli`]: the `mailwacht` command line (thin: parses flags and calls the modules above; `serve` is flags
+//!   → load → compile → bind → [`daemon::run`]).
 
 mod accept;
 pub mod admin;
 pub mod bounce;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod envelope;
 pub mod filter;
 pub mod message;

@@ -37,8 +37,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("filter", &["filter"]),
     ("review", &["admin"]),
     ("config", &["config"]),
-    // The web console is a front end of the daemon, beside the admin socket.
-    ("daemon", &["daemon", "web"]),
+    // The web console is a front end the daemon starts, as it starts the SMTP and milter servers: below
+    // the daemon, never reaching up into it.
+    ("web console", &["web"]),
+    // The wiring: listeners, stores, reload, background tasks (mini-redis `server::run`).
+    ("daemon", &["daemon"]),
     ("command line", &["cli"]),
 ];
 

@@ -153,32 +153,3 @@ impl Drop for ActingAsOwner {
         }
     }
 }
-
-/// When `error` was caused by a permission error, say which file in `data_dir` (or, next, in the other
-/// directories mailwacht keeps: the key directory) is not ours, whose it is and how to fix it (see
-/// [`crate::storage::permission_problem`]). "Ours" is the effective user's, or, for root, the data
-/// directory owner's: the offline CLI acted as the owner, and root is not refused otherwise.
-pub(super) fn explain_permission(
-    error: anyhow::Error,
-    data_dir: &Path,
-    others: &[&Path],
-) -> anyhow::Error {
-    if !error.chain().any(crate::storage::is_permission_denied) {
-        return error;
-    }
-    // SAFETY: geteuid and getegid have no preconditions and cannot fail.
-    let (mut uid, mut gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    if uid == 0 {
-        match std::fs::metadata(data_dir) {
-            Ok(meta) if meta.uid() != 0 => (uid, gid) = (meta.uid(), meta.gid()),
-            _ => return error,
-        }
-    }
-    let problem = std::iter::once(data_dir)
-        .chain(others.iter().copied())
-        .find_map(|dir| crate::storage::permission_problem(dir, uid, gid));
-    match problem {
-        Some(problem) => error.context(problem.to_string()),
-        None => error,
-    }
-}

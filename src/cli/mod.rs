@@ -8,7 +8,6 @@
 mod audit;
 mod check;
 mod data_dir;
-mod logging;
 mod quarantine;
 mod serve;
 mod traffic;

@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 use base64::Engine as _;
 
 use super::ConfigSource;
-use crate::admin::{self, AuditLog, Request, Response, Service};
+use crate::admin::{self, AuditLog, Request, Response};
 use crate::config::{Config, ConfigError};
 use crate::quarantine::{Entry, Store};
 
@@ -223,17 +223,14 @@ fn offline(
             config.traffic.retention_days,
         )
         .context("loading the traffic pseudonym keys offline")?;
-        let service = Service::new(
+        let (service, _) = crate::daemon::review::service(
+            config,
+            config.traffic_settings(),
             store,
             audit,
-            config.next_hop_settings(),
-            config.limits.clone(),
-        )
-        .with_traffic(admin::TrafficService::new(
             traffic.clone(),
             std::sync::Arc::new(keys),
-            config.traffic_settings(),
-        ));
+        );
         let response = service
             .handle(local_uid(), request, SystemTime::now())
             .await;
@@ -241,7 +238,7 @@ fn offline(
         Ok(response)
     });
     response.map_err(|e| {
-        super::data_dir::explain_permission(e, &config.storage.data_dir, &[&config.key_dir()])
+        crate::daemon::explain_permission(e, &config.storage.data_dir, &[&config.key_dir()])
     })
 }
 

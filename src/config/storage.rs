@@ -1,0 +1,87 @@
+//! `[storage]` (the data directory), `[quarantine]` (retention) and `[admin]` (the control socket), and the
+//! paths in effect derived from them (admin socket, pseudonym key directory).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::Config;
+
+/// `[storage]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    /// Where the quarantine, the traffic records and the audit log live. Default: `$XDG_STATE_HOME/mailwacht`,
+    /// else `~/.local/state/mailwacht`, else `./mailwacht-data`; the Debian package uses `/var/lib/mailwacht`.
+    pub data_dir: PathBuf,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            data_dir: default_data_dir(),
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(state) = std::env::var_os("XDG_STATE_HOME").filter(|s| !s.is_empty()) {
+        return PathBuf::from(state).join("mailwacht");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|s| !s.is_empty()) {
+        return PathBuf::from(home).join(".local/state/mailwacht");
+    }
+    PathBuf::from("mailwacht-data")
+}
+
+/// `[quarantine]`: keeping infected mail (WereldKidz 8.5).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuarantineSection {
+    /// Entries older than this many days are purged (at start and every hour).
+    pub retention_days: u64,
+}
+
+impl Default for QuarantineSection {
+    fn default() -> Self {
+        QuarantineSection { retention_days: 30 }
+    }
+}
+
+/// `[admin]`: the control socket ICT staff's `mailwacht quarantine ...` commands talk to.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    /// The unix socket (mode 0660). Default: `<data_dir>/admin.sock`.
+    pub socket: Option<PathBuf>,
+    /// A group given access to the socket (chown); members may review the quarantine.
+    pub group: Option<String>,
+}
+
+impl Config {
+    /// The admin socket path in effect.
+    pub fn admin_socket(&self) -> PathBuf {
+        self.admin
+            .socket
+            .clone()
+            .unwrap_or_else(|| self.storage.data_dir.join("admin.sock"))
+    }
+
+    /// The pseudonym key directory in effect: `[traffic] key_dir`, or `<data_dir>-keys` beside the data
+    /// directory (never inside it: a copy of the data directory must not hold the key).
+    pub fn key_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.traffic.key_dir {
+            return dir.clone();
+        }
+        let data = &self.storage.data_dir;
+        let name = data
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "mailwacht".into());
+        let parent = data
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        parent.join(format!("{name}-keys"))
+    }
+}

@@ -1,0 +1,159 @@
+//! The stores the daemon opens at start: the quarantine, the traffic records (*verkeersgegevens*) and
+//! their pseudonym keys, each with what opening it found logged; and [`explain_permission`], which names
+//! a store another user owns (for the daemon and the offline command line alike).
+//!
+//! Must not: stop mail for a secondary store. A damaged traffic store is moved aside and started afresh,
+//! and unusable keys mean no traffic records (each counted as dropped), never a refused message.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::quarantine::Store;
+use crate::traffic::{KeyRing, TrafficStore};
+
+/// The daemon's stores, open.
+pub struct Stores {
+    /// Infected mail kept apart (art. 8.5).
+    pub quarantine: Store,
+    /// The traffic records.
+    pub traffic: TrafficStore,
+    /// The pseudonym keys of the traffic records (`[traffic] key_dir`).
+    pub keys: Arc<KeyRing>,
+}
+
+impl Stores {
+    /// Open (or create) every store of `config`'s data directory and key directory.
+    pub async fn open(config: &Config) -> anyhow::Result<Stores> {
+        let (quarantine, report) =
+            Store::open(&config.storage.data_dir).context("opening the quarantine")?;
+        quarantine
+            .flush()
+            .await
+            .context("flushing the quarantine index")?;
+        log_quarantine_opened(&report);
+        let (traffic, recovered) =
+            TrafficStore::open_or_recover(&config.storage.data_dir, SystemTime::now())
+                .context("opening the traffic store")?;
+        if let Some(recovered) = recovered {
+            // Traffic records are secondary: a damaged database must not stop mail. Kept for inspection.
+            error!(
+                moved_to = %recovered.moved_to.display(),
+                error = %recovered.error,
+                "the traffic store (verkeersgegevens) was damaged: moved aside and started afresh; mail is not affected"
+            );
+            crate::metrics::store_recovered(crate::metrics::RecoveredStore::Traffic);
+        }
+        let keys = Arc::new(open_keys(config).unwrap_or_else(|e| {
+            // Like a damaged traffic store: the keys serve only the traffic records, so mail goes on
+            // without them and no record is kept (each counted as dropped) until the key directory is
+            // usable again.
+            let e = explain_permission(e, &config.storage.data_dir, &[&config.key_dir()]);
+            error!(
+                key_dir = %config.key_dir().display(),
+                error = format!("{e:#}"),
+                "the pseudonym keys cannot be opened: traffic records (verkeersgegevens) are not kept until this is fixed and mailwacht restarted; mail is not affected"
+            );
+            KeyRing::unavailable(&config.key_dir(), config.traffic.retention_days)
+        }));
+        Ok(Stores {
+            quarantine,
+            traffic,
+            keys,
+        })
+    }
+}
+
+/// Log what opening the quarantine found; a damaged index also counts in the metrics.
+fn log_quarantine_opened(report: &crate::quarantine::OpenReport) {
+    if let Some(aside) = &report.index_moved_aside {
+        error!(
+            moved_to = %aside.display(),
+            "the quarantine index was damaged: moved aside and rebuilt from the quarantine files"
+        );
+        crate::metrics::store_recovered(crate::metrics::RecoveredStore::QuarantineIndex);
+    }
+    if !report.damaged.is_empty() {
+        warn!(
+            ids = %report.damaged.join(","),
+            "quarantined messages without readable metadata: listed as \"{}\", purged by retention",
+            crate::quarantine::METADATA_DAMAGED
+        );
+    }
+    if !report.without_message.is_empty() {
+        warn!(
+            ids = %report.without_message.join(","),
+            "quarantine entries whose message file is missing"
+        );
+    }
+    info!(
+        entries = report.entries,
+        index_rebuilt = report.rebuilt,
+        damaged = report.damaged.len(),
+        temporary_removed = report.temporary_removed,
+        "quarantine opened"
+    );
+}
+
+/// Open the pseudonym keys (`[traffic] key_dir`, apart from the data directory), moving an older version's
+/// `traffic.key` out of the data directory.
+fn open_keys(config: &Config) -> anyhow::Result<KeyRing> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let key_dir = config.key_dir();
+    let (keys, report) = KeyRing::open(
+        &key_dir,
+        &config.storage.data_dir,
+        config.traffic.retention_days,
+        now,
+    )
+    .context("opening the traffic pseudonym keys")?;
+    info!(key_dir = %key_dir.display(), keys = report.keys, "pseudonym keys kept apart from the data");
+    if let Some((_, to)) = report.migrated {
+        warn!(
+            key_dir = %key_dir.display(),
+            until = %crate::traffic::summary::date(to),
+            "traffic.key moved out of the data directory into the key directory; it is used until the end of the current key period, then rotated. Backups of the data directory made before this hold that key: delete them"
+        );
+    }
+    if report.discarded_legacy {
+        warn!("a traffic.key in the data directory was deleted: its period is covered by a key in the key directory");
+    }
+    Ok(keys)
+}
+
+/// When `error` was caused by a permission error, say which file in `data_dir` (or, next, in the other
+/// directories mailwacht keeps: the key directory) is not ours, whose it is and how to fix it (see
+/// [`crate::storage::permission_problem`]). "Ours" is the effective user's, or, for root, the data
+/// directory owner's: the offline CLI acted as the owner, and root is not refused otherwise.
+pub fn explain_permission(
+    error: anyhow::Error,
+    data_dir: &Path,
+    others: &[&Path],
+) -> anyhow::Error {
+    if !error.chain().any(crate::storage::is_permission_denied) {
+        return error;
+    }
+    // SAFETY: geteuid and getegid have no preconditions and cannot fail.
+    let (mut uid, mut gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if uid == 0 {
+        match std::fs::metadata(data_dir) {
+            Ok(meta) if meta.uid() != 0 => (uid, gid) = (meta.uid(), meta.gid()),
+            _ => return error,
+        }
+    }
+    let problem = std::iter::once(data_dir)
+        .chain(others.iter().copied())
+        .find_map(|dir| crate::storage::permission_problem(dir, uid, gid));
+    match problem {
+        Some(problem) => error.context(problem.to_string()),
+        None => error,
+    }
+}
