@@ -10,9 +10,8 @@ use arc_swap::ArcSwap;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, warn};
 
-use crate::bounce::Mailer;
 use crate::config::{Config, RuntimeSection};
-use crate::filter::{Engine, Filter, BOUNCE_TIMEOUT};
+use crate::filter::{Engine, Filter};
 use crate::quarantine::Store;
 use crate::smtp::client::NextHop;
 
@@ -105,8 +104,6 @@ async fn serve(
     } else {
         None
     };
-    let mailer = Mailer::new(&config.smtp.next_hop, &config.smtp.hostname, BOUNCE_TIMEOUT)
-        .context("setting up bounce mailer")?;
     let (store, report) =
         Store::open(&config.storage.data_dir).context("opening the quarantine")?;
     store
@@ -216,8 +213,7 @@ async fn serve(
     }
     let pipeline = Filter::new(
         engine,
-        NextHop::new(config.next_hop_settings()),
-        mailer,
+        Arc::new(NextHop::new(config.next_hop_settings())),
         Arc::new(store.clone()),
         notices,
     );
