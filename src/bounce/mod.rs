@@ -37,12 +37,17 @@
 //!
 //! `{{` and `}}` stand for literal braces. Any other `{name}` is an error ([`validate_template`]), so a typo in
 //! a custom template is found when the configuration loads, not when the first bounce is built.
+//!
+//! The wording of `{summary}`, `{advice}` and the `{reasons}` items (per kind of reason, Dutch and English)
+//! is not in the Rust code either: it comes from `templates/nl-parts.txt` and `templates/en-parts.txt`,
+//! embedded and compiled once (`wording.rs`).
 
 mod dsn;
 mod mailer;
 mod memory;
 mod notify;
 mod template;
+mod wording;
 
 pub use dsn::{build_dsn, check_host_name, probe_dsn};
 pub use mailer::{check_next_hop, dsn_envelope, dsn_outcome, send_dsn};
@@ -174,6 +179,8 @@ pub enum BounceError {
     Date { what: &'static str, reason: String },
     #[error("invalid next hop {address:?}: expected host:port")]
     InvalidNextHop { address: String },
+    #[error("embedded DSN wording {file}: {message}")]
+    Wording { file: &'static str, message: String },
     #[error("the next hop did not take the bounce: {reason}")]
     Send { reason: String },
     #[error("the next hop refused the bounce permanently ({reply})")]
