@@ -330,7 +330,7 @@ impl Filter {
             size: limit,
             attachments: 0,
         };
-        let outcome = Outcome::new(replies::too_big(limit), "rejected");
+        let outcome = Outcome::new(replies::too_big(), "rejected");
         log_message(&queue_id, envelope, &line, &undecided, &outcome);
         crate::metrics::message(TOO_BIG, limit);
         if let Some(traffic) = self.inner.traffic.get() {
