@@ -363,6 +363,15 @@ async fn both_modes_account_pass_bounce_quarantine_and_oversize_alike() {
     let (smtp, milter) = same_account(&both, &oversize(), 6).await;
     assert!(smtp.starts_with("552"), "{smtp}");
     assert!(milter.starts_with("y 552"), "{milter}");
+    // One text for the size refusal in both modes (the milter once said it in other words).
+    // (The milter's reply text ends with its NUL terminator, shown as `|`.)
+    assert_eq!(
+        milter
+            .strip_prefix("y 552 ")
+            .map(|t| t.trim_end_matches('|')),
+        smtp.strip_prefix("552 "),
+        "the size refusal differs by mode"
+    );
     let line = both.nth_message_line(6);
     assert!(
         line.contains("verdict=\"too-big\"") && line.contains("limit=2000"),

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::template::render;
+use super::wording::{wording, Lang};
 use super::{
     detection_names, refusal_code, valid_status, BounceError, BounceSettings, DsnInput, Reason,
     ARTICLE_MALWARE, TEMPLATE_EN, TEMPLATE_NL,
@@ -127,22 +128,23 @@ fn human_text(
         .map(|r| format!("- {}\n", r.trim()))
         .collect();
     let recipients = recipients.as_str();
-    let fill = |lang: Lang| {
-        move |name: &str| match name {
+    let fill = |lang: Lang| -> Result<_, BounceError> {
+        let reasons = reasons(lang, &input.reason, settings)?;
+        let summary = wrap(&summary(lang, &input.reason, settings)?, WRAP).join("\n");
+        let advice = wrap(&advice(lang, &input.reason, settings, queue_id)?, WRAP).join("\n");
+        Ok(move |name: &str| match name {
             "organisation" => settings.organisation.clone(),
             "helpdesk" => settings.helpdesk.clone(),
-            "reasons" => reasons(lang, &input.reason, settings)
-                .trim_end()
-                .to_string(),
+            "reasons" => reasons.trim_end().to_string(),
             "recipients" => recipients.trim_end().to_string(),
             "queue_id" => queue_id.to_string(),
-            "summary" => wrap(&summary(lang, &input.reason, settings), WRAP).join("\n"),
-            "advice" => wrap(&advice(lang, &input.reason, settings, queue_id), WRAP).join("\n"),
+            "summary" => summary.clone(),
+            "advice" => advice.clone(),
             _ => String::new(),
-        }
+        })
     };
-    let dutch = render(nl, fill(Lang::Nl))?;
-    let english = render(en, fill(Lang::En))?;
+    let dutch = render(nl, fill(Lang::Nl)?)?;
+    let english = render(en, fill(Lang::En)?)?;
     let mut text = String::new();
     text.push_str("(English version below)\n\n");
     text.push_str(dutch.trim_end());
@@ -154,102 +156,46 @@ fn human_text(
     Ok(text)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Lang {
-    Nl,
-    En,
-}
-
 /// The `{summary}` text: what happened, in one paragraph fitting the kind of reason.
-fn summary(lang: Lang, reason: &Reason<'_>, settings: &BounceSettings) -> String {
-    let org = &settings.organisation;
-    match (lang, reason) {
-        (Lang::Nl, Reason::Rules(_)) => format!(
-            "Uw e-mailbericht is niet verzonden. Het e-mailfilter van {org} heeft het automatisch aan u \
-             teruggestuurd, omdat het niet voldoet aan de gedragscode voor het gebruik van e-mail en ICT."
-        ),
-        (Lang::En, Reason::Rules(_)) => format!(
-            "Your e-mail message has not been sent. The e-mail filter of {org} returned it to you \
-             automatically because it does not comply with the code of conduct for the use of e-mail and ICT."
-        ),
-        (Lang::Nl, Reason::Infected(_)) => format!(
-            "Uw e-mailbericht is niet verzonden. Het e-mailfilter van {org} heeft er schadelijke software \
-             (een virus of iets dergelijks) in gevonden."
-        ),
-        (Lang::En, Reason::Infected(_)) => format!(
-            "Your e-mail message has not been sent. The e-mail filter of {org} found malicious software \
-             (a virus or the like) in it."
-        ),
-        (Lang::Nl, Reason::Rejected(_)) => "Uw e-mailbericht is niet bij alle ontvangers bezorgd: de \
-             ontvangende mailserver weigerde een of meer adressen. De andere ontvangers hebben het bericht wel \
-             gekregen."
-            .to_string(),
-        (Lang::En, Reason::Rejected(_)) => "Your e-mail message was not delivered to every recipient: the \
-             receiving mail server refused one or more addresses. The other recipients did receive it."
-            .to_string(),
-    }
+fn summary(
+    lang: Lang,
+    reason: &Reason<'_>,
+    settings: &BounceSettings,
+) -> Result<String, BounceError> {
+    Ok(wording(lang)?.summary(reason, &settings.organisation))
 }
 
 /// The `{advice}` text: what the sender can do.
-fn advice(lang: Lang, reason: &Reason<'_>, settings: &BounceSettings, queue_id: &str) -> String {
-    let desk = &settings.helpdesk;
-    match (lang, reason) {
-        (Lang::Nl, Reason::Rules(_)) => format!(
-            "Pas uw bericht zo nodig aan en verstuur het daarna opnieuw. Is het een privebericht? Geef het \
-             dan het label Persoonlijk (in Outlook: Opties > Gevoeligheid: Persoonlijk); persoonlijke berichten \
-             worden niet op inhoud gecontroleerd. Denkt u dat het filter zich vergist, of heeft u vragen? \
-             Neem dan contact op met {desk} en vermeld daarbij het kenmerk {queue_id}."
-        ),
-        (Lang::En, Reason::Rules(_)) => format!(
-            "Change your message where needed and send it again. Is it a private message? Then label it \
-             Personal (in Outlook: Options > Sensitivity: Personal); personal messages are not checked for \
-             content. Do you think the filter made a mistake, or do you have questions? Please contact {desk} \
-             and mention the reference {queue_id}."
-        ),
-        (Lang::Nl, Reason::Infected(_)) => format!(
-            "Verstuur het bericht niet opnieuw. Laat uw computer controleren op virussen en neem contact op \
-             met {desk}; vermeld daarbij het kenmerk {queue_id}."
-        ),
-        (Lang::En, Reason::Infected(_)) => format!(
-            "Do not send the message again. Have your computer checked for viruses and contact {desk}, \
-             mentioning the reference {queue_id}."
-        ),
-        (Lang::Nl, Reason::Rejected(_)) => format!(
-            "Controleer de adressen hieronder op typefouten en verstuur het bericht zo nodig opnieuw aan alleen \
-             die ontvangers. Lukt het niet, neem dan contact op met {desk} en vermeld het kenmerk {queue_id}."
-        ),
-        (Lang::En, Reason::Rejected(_)) => format!(
-            "Check the addresses below for typing errors and, if needed, send the message again to those \
-             recipients only. If that fails, please contact {desk} and mention the reference {queue_id}."
-        ),
-    }
+fn advice(
+    lang: Lang,
+    reason: &Reason<'_>,
+    settings: &BounceSettings,
+    queue_id: &str,
+) -> Result<String, BounceError> {
+    Ok(wording(lang)?.advice(reason, &settings.helpdesk, queue_id))
 }
 
 /// The `{reasons}` text: one item per reason, citing the article. Never any content of the message.
-fn reasons(lang: Lang, reason: &Reason<'_>, settings: &BounceSettings) -> String {
+fn reasons(
+    lang: Lang,
+    reason: &Reason<'_>,
+    settings: &BounceSettings,
+) -> Result<String, BounceError> {
+    let wording = wording(lang)?;
     let mut out = String::new();
     match reason {
         Reason::Rules(rules) => {
             for r in rules.iter() {
                 let article = r.article.trim();
-                let (head, cite) = match lang {
-                    Lang::Nl => (
-                        format!("Categorie: {}", r.category),
-                        format!("Gedragscode: {article}"),
-                    ),
-                    Lang::En => (
-                        format!("Category: {}", r.category),
-                        format!("Code of conduct: {article}"),
-                    ),
-                };
                 let message = if lang == Lang::Nl {
                     &r.message_nl
                 } else {
                     &r.message_en
                 };
-                let mut lines = vec![head];
+                let mut lines =
+                    vec![wording.render("reason.category", &[("category", &r.category)])];
                 if !article.is_empty() {
-                    lines.push(cite);
+                    lines.push(wording.render("reason.article", &[("article", article)]));
                 }
                 lines.push(message.clone());
                 push_item(&mut out, &lines);
@@ -257,48 +203,26 @@ fn reasons(lang: Lang, reason: &Reason<'_>, settings: &BounceSettings) -> String
         }
         Reason::Infected(detections) => {
             let names = detection_names(detections);
-            let (head, body) = match lang {
-                Lang::Nl => (
-                    format!("Schadelijke software gevonden: {names} ({ARTICLE_MALWARE})."),
-                    format!(
-                        "Het bericht is in quarantaine geplaatst: het wordt apart bewaard voor onderzoek en \
-                         niemand heeft het ontvangen. Laat uw computer controleren op virussen en neem contact \
-                         op met {}.",
-                        settings.helpdesk
-                    ),
-                ),
-                Lang::En => (
-                    format!("Malicious software found: {names} ({ARTICLE_MALWARE})."),
-                    format!(
-                        "The message has been quarantined: it is kept apart for investigation and nobody has \
-                         received it. Have your computer checked for viruses and contact {}.",
-                        settings.helpdesk
-                    ),
-                ),
-            };
+            let head = wording.render(
+                "reason.malware",
+                &[("names", &names), ("article", ARTICLE_MALWARE)],
+            );
+            let body = wording.render("reason.quarantined", &[("helpdesk", &settings.helpdesk)]);
             push_item(&mut out, &[head, body]);
         }
         Reason::Rejected(rejections) => {
             // The code and status only: the next hop's free text is not the sender's to read (it can quote
             // other addresses, internal host names or map names).
             for (address, reply) in rejections.iter() {
-                let line = match lang {
-                    Lang::Nl => format!(
-                        "{}: de ontvangende mailserver weigerde dit adres ({}).",
-                        address.trim(),
-                        refusal_code(reply)
-                    ),
-                    Lang::En => format!(
-                        "{}: the receiving mail server refused this address ({}).",
-                        address.trim(),
-                        refusal_code(reply)
-                    ),
-                };
+                let line = wording.render(
+                    "reason.refused",
+                    &[("address", address.trim()), ("code", &refusal_code(reply))],
+                );
                 push_item(&mut out, &[line]);
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// One `- ` item: each paragraph wrapped and indented under the dash.

@@ -7,8 +7,8 @@
 //! - [`reject_reply`] is the SMTP answer for `bounce_mode = "reject"` (Postfix then writes the bounce itself).
 //! - [`may_notify`] (in `notify.rs`) is pure: it decides whether a sender may get a notice at all (only our
 //!   own senders, never automatic mail or an address no notice can reach: no backscatter).
-//! - [`Mailer`] (in `mailer.rs`) hands a finished DSN to the next hop; [`NoticeMemory`] (in `memory.rs`)
-//!   remembers which notices went out, so a message Postfix retries does not cause a second one. These two
+//! - [`send_dsn`] (in `mailer.rs`) hands a finished DSN to the next hop through the same client as relayed
+//!   mail ([`crate::smtp::Deliver`]); [`NoticeMemory`] (in `memory.rs`) remembers which notices went out, so a message Postfix retries does not cause a second one. These two
 //!   are the only I/O here.
 //!
 //! What this module must never do: carry the forbidden content or an infected file back to the sender, or
@@ -37,15 +37,20 @@
 //!
 //! `{{` and `}}` stand for literal braces. Any other `{name}` is an error ([`validate_template`]), so a typo in
 //! a custom template is found when the configuration loads, not when the first bounce is built.
+//!
+//! The wording of `{summary}`, `{advice}` and the `{reasons}` items (per kind of reason, Dutch and English)
+//! is not in the Rust code either: it comes from `templates/nl-parts.txt` and `templates/en-parts.txt`,
+//! embedded and compiled once (`wording.rs`).
 
 mod dsn;
 mod mailer;
 mod memory;
 mod notify;
 mod template;
+mod wording;
 
 pub use dsn::{build_dsn, check_host_name, probe_dsn};
-pub use mailer::{check_next_hop, Mailer};
+pub use mailer::{check_next_hop, dsn_envelope, dsn_outcome, send_dsn};
 pub use memory::{MemoryError, NoticeKey, NoticeMemory};
 pub use notify::{check_address, may_notify, AddressProblem, NoticePolicy, Withheld};
 pub use template::{validate_template, PLACEHOLDERS};
@@ -174,14 +179,14 @@ pub enum BounceError {
     Date { what: &'static str, reason: String },
     #[error("invalid next hop {address:?}: expected host:port")]
     InvalidNextHop { address: String },
-    #[error("next hop {address} did not accept the bounce: {reason}")]
-    Send { address: String, reason: String },
-    #[error("next hop {address} refused the bounce permanently: {reason}")]
-    Refused { address: String, reason: String },
-    #[error("next hop {address} answered {code} instead of 250 to the bounce")]
-    NotAccepted { address: String, code: u16 },
-    #[error("sending the bounce to next hop {address} timed out after {seconds} s")]
-    Timeout { address: String, seconds: u64 },
+    #[error("embedded DSN wording {file}: {message}")]
+    Wording { file: &'static str, message: String },
+    #[error("the next hop did not take the bounce: {reason}")]
+    Send { reason: String },
+    #[error("the next hop refused the bounce permanently ({reply})")]
+    Refused { reply: String },
+    #[error("the next hop answered {code} instead of 250 to the bounce")]
+    NotAccepted { code: u16 },
 }
 
 impl BounceError {

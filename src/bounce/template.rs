@@ -24,6 +24,11 @@ enum Piece<'a> {
 
 /// Split a template into literal text and placeholders; every error names the offending input.
 fn parse(text: &str) -> Result<Vec<Piece<'_>>, BounceError> {
+    parse_with(text, PLACEHOLDERS)
+}
+
+/// [`parse`] with its own set of placeholder names (the wording's sections each have theirs).
+fn parse_with<'a>(text: &'a str, known: &[&str]) -> Result<Vec<Piece<'a>>, BounceError> {
     let mut pieces = Vec::new();
     let bytes = text.as_bytes();
     let mut start = 0;
@@ -44,7 +49,7 @@ fn parse(text: &str) -> Result<Vec<Piece<'_>>, BounceError> {
                     if name.contains('{') || name.contains('\n') {
                         return Err(BounceError::UnclosedPlaceholder { offset: i });
                     }
-                    if !PLACEHOLDERS.contains(&name) {
+                    if !known.contains(&name) {
                         return Err(BounceError::UnknownPlaceholder {
                             name: name.to_string(),
                         });
@@ -79,15 +84,40 @@ pub fn validate_template(text: &str) -> Result<(), BounceError> {
 
 /// Fill in a template. `value` gives the text for each placeholder name.
 pub(super) fn render(text: &str, value: impl Fn(&str) -> String) -> Result<String, BounceError> {
-    let mut out = String::with_capacity(text.len() + 256);
-    for piece in parse(text)? {
+    Ok(fill(&parse(text)?, value))
+}
+
+/// A template parsed once and filled in many times (the embedded DSN wording).
+#[derive(Debug)]
+pub(super) struct Compiled {
+    pieces: Vec<Piece<'static>>,
+}
+
+impl Compiled {
+    /// Parse `text`, allowing only the placeholders in `known`.
+    pub(super) fn new(text: &'static str, known: &[&str]) -> Result<Compiled, BounceError> {
+        Ok(Compiled {
+            pieces: parse_with(text, known)?,
+        })
+    }
+
+    /// Fill in the template. `value` gives the text for each placeholder name.
+    pub(super) fn render(&self, value: impl Fn(&str) -> String) -> String {
+        fill(&self.pieces, value)
+    }
+}
+
+/// The pieces with each placeholder replaced, literally.
+fn fill(pieces: &[Piece<'_>], value: impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(256);
+    for piece in pieces {
         match piece {
             Piece::Literal(s) => out.push_str(s),
-            Piece::Brace(c) => out.push(c),
+            Piece::Brace(c) => out.push(*c),
             Piece::Placeholder(name) => out.push_str(&value(name)),
         }
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

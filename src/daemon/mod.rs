@@ -24,9 +24,9 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, warn};
 
-use crate::bounce::{Mailer, NoticeMemory};
+use crate::bounce::NoticeMemory;
 use crate::config::{Compiled, Config, RuntimeSection};
-use crate::filter::{Filter, BOUNCE_TIMEOUT};
+use crate::filter::Filter;
 use crate::smtp::client::NextHop;
 
 pub use reload::Reload;
@@ -142,12 +142,6 @@ pub async fn stop_signal() {
     }
 }
 
-/// The bounce mailer for notices to the sender: to the next hop, greeting as `[smtp] hostname`.
-fn bounce_mailer(next_hop: &crate::smtp::NextHopSettings) -> anyhow::Result<Mailer> {
-    Mailer::new(&next_hop.address, &next_hop.helo_name, BOUNCE_TIMEOUT)
-        .context("setting up bounce mailer")
-}
-
 /// Serve `compiled` on `listeners` until `shutdown` completes, then finish the transactions in flight
 /// (within `shutdown_grace`), write the queued traffic records and remove the sockets it made. `reload`
 /// makes the configuration a SIGHUP applies.
@@ -166,7 +160,6 @@ pub async fn run(
         traffic,
         name,
     } = compiled;
-    let mailer = bounce_mailer(&next_hop)?;
     let stores = stores::Stores::open(&config).await?;
     info!(
         retention_days = config.traffic.retention_days,
@@ -234,8 +227,7 @@ pub async fn run(
     }
     let filter = Filter::new(
         engine,
-        NextHop::new(next_hop),
-        mailer,
+        Arc::new(NextHop::new(next_hop)),
         Arc::new(stores.quarantine.clone()),
         notices,
     );

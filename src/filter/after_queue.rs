@@ -43,43 +43,39 @@ impl Filter {
     /// message.
     async fn relay(&self, msg: &InFlight<'_>) -> Outcome {
         let (queue_id, envelope) = (msg.queue_id, msg.envelope);
-        let out = match self.inner.next_hop.begin(envelope).await {
-            Ok(out) => out,
+        // The content goes out only when MAIL and every recipient were accepted ([`Deliver`]).
+        let sent = match self.inner.next_hop.send(envelope, msg.data).await {
+            Ok(sent) => sent,
             Err(e) => return next_hop_down(queue_id, &e),
         };
-        if !out.mail_reply.is_positive() {
-            let reply = out.mail_reply.clone();
-            out.abort().await;
-            return passed_back(queue_id, reply, "refused");
+        if !sent.mail_reply.is_positive() {
+            return passed_back(queue_id, sent.mail_reply, "refused");
         }
-        let transient = out.rcpt_replies.iter().find(|r| r.is_transient()).cloned();
+        let transient = sent.rcpt_replies.iter().find(|r| r.is_transient()).cloned();
         if let Some(reply) = transient {
-            out.abort().await;
             return passed_back(queue_id, reply, "deferred");
         }
         let rejected: Vec<(String, Reply)> = envelope
             .rcpt_to
             .iter()
-            .zip(&out.rcpt_replies)
+            .zip(&sent.rcpt_replies)
             .filter(|(_, r)| r.is_permanent())
             .map(|(rcpt, r)| (rcpt.address.clone(), r.clone()))
             .collect();
         if rejected.is_empty() {
-            return self.send_data(queue_id, out, msg.data).await;
+            return delivered(queue_id, sent);
         }
         if rejected.len() == envelope.rcpt_to.len() {
             // The next hop's own refusal of the whole message goes back to Postfix unchanged; Postfix then
             // applies its own bounce rules, as for any refusal by a next hop.
-            let reply = out
+            let reply = sent
                 .rcpt_replies
-                .first()
-                .cloned()
+                .into_iter()
+                .next()
                 .unwrap_or_else(|| Reply::new(550, "5.1.1", "rejected"));
-            out.abort().await;
             return passed_back(queue_id, reply, "refused");
         }
         // Mixed: deal with the refused recipients, then deliver to the others.
-        out.abort().await;
         let notice = match self.refused_part(msg, &rejected).await {
             Ok(notice) => notice,
             Err(outcome) => return outcome,
@@ -88,21 +84,18 @@ impl Filter {
         accepted
             .rcpt_to
             .retain(|r| !rejected.iter().any(|(a, _)| *a == r.address));
-        let out = match self.inner.next_hop.begin(&accepted).await {
-            Ok(out) => out,
+        let sent = match self.inner.next_hop.send(&accepted, msg.data).await {
+            Ok(sent) => sent,
             Err(e) => return next_hop_down(queue_id, &e).with_notice(notice),
         };
-        if !out.mail_reply.is_positive() || out.rcpt_replies.iter().any(|r| !r.is_positive()) {
-            out.abort().await;
+        if sent.envelope_refused() {
             return Outcome {
                 reply: replies::next_hop_changed(queue_id),
                 action: "deferred",
                 notice,
             };
         }
-        self.send_data(queue_id, out, msg.data)
-            .await
-            .with_notice(notice)
+        delivered(queue_id, sent).with_notice(notice)
     }
 
     /// The recipients the next hop refused permanently while it accepted others: tell the sender (RFC 3464),
@@ -175,16 +168,6 @@ impl Filter {
             "next hop refused some recipients permanently; delivering to the others"
         );
         Ok(notice)
-    }
-
-    async fn send_data(&self, queue_id: &str, out: Outbound, data: &[u8]) -> Outcome {
-        match out.send_data(data).await {
-            Ok(reply) if reply.is_positive() => {
-                Outcome::new(replies::relayed(queue_id, &reply), "relayed")
-            }
-            Ok(reply) => passed_back(queue_id, reply, "refused"),
-            Err(e) => next_hop_down(queue_id, &e),
-        }
     }
 
     /// Send the message back to its sender (WereldKidz 6.5); recipients get nothing. A sender who may not be
@@ -384,7 +367,7 @@ impl Filter {
                 warn!(queue_id, error = %e, "cannot build bounce");
                 e
             })?;
-        self.inner.mailer.send(sender, &dsn).await.map_err(|e| {
+        bounce::send_dsn(&*self.inner.next_hop, sender, &dsn).await.map_err(|e| {
             warn!(queue_id, error = %e, permanent = e.is_permanent(), "bounce not accepted by next hop");
             e
         })
@@ -491,6 +474,21 @@ fn next_hop_down(queue_id: &str, error: &crate::smtp::client::RelayError) -> Out
     warn!(queue_id, error = %error, "next hop unavailable");
     crate::metrics::next_hop_error();
     Outcome::new(replies::next_hop_down(queue_id), "deferred")
+}
+
+/// The next hop's answer to the content of a relayed message: `250` only when it accepted it.
+fn delivered(queue_id: &str, sent: Delivery) -> Outcome {
+    match sent.data_reply {
+        Some(reply) if reply.is_positive() => {
+            Outcome::new(replies::relayed(queue_id, &reply), "relayed")
+        }
+        Some(reply) => passed_back(queue_id, reply, "refused"),
+        // Not sent although the envelope was accepted: the client broke its promise; never a `250`.
+        None => next_hop_down(
+            queue_id,
+            &crate::smtp::client::RelayError::Closed { stage: "DATA" },
+        ),
+    }
 }
 
 /// A next-hop refusal passed back upstream with its class kept; a temporary one defers the message.

@@ -26,8 +26,8 @@ use arc_swap::ArcSwap;
 use tracing::{info, warn};
 
 use crate::bounce::{
-    self, BounceError, BounceMode, BounceSettings, DsnInput, Mailer, NoticeKey, NoticeMemory,
-    NoticePolicy, OnUnnotifiable, Reason, Withheld,
+    self, BounceError, BounceMode, BounceSettings, DsnInput, NoticeKey, NoticeMemory, NoticePolicy,
+    OnUnnotifiable, Reason, Withheld,
 };
 use crate::envelope::{domain_of, Envelope};
 use crate::message::{self, Analysis, Limits};
@@ -35,7 +35,7 @@ use crate::policy::{self, Decision, PolicySettings, ScanResult, Verdict};
 use crate::quarantine::Quarantine;
 use crate::rules::{OrgContext, RuleSet, RulesError};
 use crate::scan::{Detection, Scanner};
-use crate::smtp::client::{NextHop, Outbound};
+use crate::smtp::client::{Deliver, Delivery};
 use crate::smtp::{Handler, Reply, Transaction};
 use crate::traffic::TOO_BIG;
 
@@ -140,7 +140,7 @@ pub(crate) async fn analyse_off_reactor(
     .await
 }
 
-/// The filter stage: engine + next hop + bounce mailer + quarantine. Cheap to clone.
+/// The filter stage: engine + next hop + quarantine. Cheap to clone.
 #[derive(Clone)]
 pub struct Filter {
     inner: Arc<Inner>,
@@ -148,8 +148,8 @@ pub struct Filter {
 
 struct Inner {
     engine: ArcSwap<Engine>,
-    next_hop: NextHop,
-    mailer: Mailer,
+    /// Where relayed mail and DSNs go: the one SMTP client ([`crate::smtp::NextHop`] in the daemon).
+    next_hop: Arc<dyn Deliver>,
     quarantine: Arc<dyn Quarantine>,
     /// Notices already sent, so a retried message does not repeat them.
     memory: NoticeMemory,
@@ -220,8 +220,7 @@ const NOTICE_REFUSED: &[u8] = b"refused";
 impl Filter {
     pub fn new(
         engine: Engine,
-        next_hop: NextHop,
-        mailer: Mailer,
+        next_hop: Arc<dyn Deliver>,
         quarantine: Arc<dyn Quarantine>,
         memory: NoticeMemory,
     ) -> Filter {
@@ -229,7 +228,6 @@ impl Filter {
             inner: Arc::new(Inner {
                 engine: ArcSwap::from_pointee(engine),
                 next_hop,
-                mailer,
                 quarantine,
                 memory,
                 traffic: std::sync::OnceLock::new(),
@@ -332,7 +330,7 @@ impl Filter {
             size: limit,
             attachments: 0,
         };
-        let outcome = Outcome::new(replies::too_big(limit), "rejected");
+        let outcome = Outcome::new(replies::too_big(), "rejected");
         log_message(&queue_id, envelope, &line, &undecided, &outcome);
         crate::metrics::message(TOO_BIG, limit);
         if let Some(traffic) = self.inner.traffic.get() {
@@ -429,14 +427,12 @@ fn log_message(
     );
 }
 
-/// How long the bounce mailer may take for one DSN.
-pub const BOUNCE_TIMEOUT: Duration = Duration::from_secs(60);
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::quarantine::QuarantineError;
     use crate::scan::Detection;
+    use crate::smtp::RelayError;
     use crate::util::BoxFuture;
 
     /// A quarantine that stores every message under another id, as after a clash with an earlier process.
@@ -455,12 +451,10 @@ mod tests {
         }
     }
 
-    /// The reply names the id the message is stored under, not the one it was received as (the id `quarantine
-    /// show` knows). A null sender: no notice, so nothing is sent.
-    #[tokio::test]
-    async fn a_message_stored_under_a_new_id_is_answered_with_that_id() {
-        // The filter's own test: an engine of embedded rules and the built-in scanner, no configuration.
-        let engine = Engine {
+    /// The filter's own test engine: the embedded rules and the built-in scanner, no configuration; `local`
+    /// are the organisation's domains (whose senders are screened and may get notices).
+    fn test_engine(local: &[&str]) -> Engine {
+        Engine {
             rules: RuleSet::embedded().expect("embedded rules"),
             policy: PolicySettings {
                 threshold: 5.0,
@@ -473,22 +467,35 @@ mod tests {
                 subject_labels: Vec::new(),
                 pass_unscanned: false,
             },
-            org: OrgContext::default(),
+            org: OrgContext {
+                local_domains: local.iter().map(|d| d.to_string()).collect(),
+                ..OrgContext::default()
+            },
             limits: Limits::default(),
             scanner: Box::new(crate::scan::BuiltinScanner::embedded(Limits::default())),
             bounce: BounceSettings::default(),
             bounce_mode: BounceMode::Dsn,
-            notices: NoticePolicy::default(),
+            notices: NoticePolicy {
+                local_domains: local.iter().map(|d| d.to_string()).collect(),
+                ..NoticePolicy::default()
+            },
             on_unnotifiable: OnUnnotifiable::Quarantine,
             remember: Duration::from_secs(86_400),
-        };
-        let unused = "127.0.0.1:9";
-        let mailer = Mailer::new(unused, "localhost", Duration::from_secs(1)).expect("mailer");
+        }
+    }
+
+    /// The reply names the id the message is stored under, not the one it was received as (the id `quarantine
+    /// show` knows). A null sender: no notice, so nothing is sent.
+    #[tokio::test]
+    async fn a_message_stored_under_a_new_id_is_answered_with_that_id() {
+        let engine = test_engine(&[]);
         let tmp = tempfile::tempdir().expect("tempdir");
         let pipeline = Filter::new(
             engine,
-            NextHop::new(crate::smtp::NextHopSettings::default()),
-            mailer,
+            Arc::new(crate::smtp::NextHop::new(crate::smtp::NextHopSettings {
+                address: "127.0.0.1:9".into(),
+                ..crate::smtp::NextHopSettings::default()
+            })),
             Arc::new(Renaming),
             NoticeMemory::new(tmp.path().join("notices")),
         );
@@ -516,6 +523,285 @@ mod tests {
         let reply = pipeline.process(txn).await;
         assert_eq!(reply.code, 250, "{reply:?}");
         assert!(reply.lines.join(" ").contains("MWRENAMED"), "{reply:?}");
+    }
+
+    /// One scripted answer of the fake next hop.
+    type Answer = Result<Delivery, RelayError>;
+
+    /// A next hop that answers from a script, in order, and records every transaction it was given.
+    #[derive(Default)]
+    struct FakeHop {
+        answers: std::sync::Mutex<std::collections::VecDeque<Result<Delivery, RelayError>>>,
+        sent: std::sync::Mutex<Vec<(Envelope, Vec<u8>)>>,
+    }
+
+    impl FakeHop {
+        fn new(answers: Vec<Result<Delivery, RelayError>>) -> Arc<FakeHop> {
+            Arc::new(FakeHop {
+                answers: std::sync::Mutex::new(answers.into()),
+                sent: std::sync::Mutex::default(),
+            })
+        }
+
+        fn sent(&self) -> Vec<(Envelope, Vec<u8>)> {
+            self.sent.lock().expect("lock").clone()
+        }
+    }
+
+    impl Deliver for FakeHop {
+        fn send<'a>(
+            &'a self,
+            envelope: &'a Envelope,
+            data: &'a [u8],
+        ) -> BoxFuture<'a, Result<Delivery, RelayError>> {
+            self.sent
+                .lock()
+                .expect("lock")
+                .push((envelope.clone(), data.to_vec()));
+            let answer = self.answers.lock().expect("lock").pop_front();
+            Box::pin(async move {
+                answer.unwrap_or_else(|| {
+                    Err(RelayError::Protocol {
+                        stage: "test",
+                        reply_text: "the script has no more answers".into(),
+                    })
+                })
+            })
+        }
+    }
+
+    fn ok() -> Reply {
+        Reply::new(250, "2.0.0", "Ok")
+    }
+
+    /// The next hop's answer: MAIL accepted, `rcpts` for the recipients, and `data` for the content (sent only
+    /// when no recipient was refused, as the real client does).
+    fn answer(rcpts: &[Reply], data: Option<Reply>) -> Result<Delivery, RelayError> {
+        Ok(Delivery {
+            mail_reply: ok(),
+            rcpt_replies: rcpts.to_vec(),
+            data_reply: data,
+        })
+    }
+
+    const SENDER: &str = "juf.anna@school.example";
+
+    fn txn(rcpts: &[&str], body: &str) -> Transaction {
+        let data = format!(
+            "From: {SENDER}\r\nTo: {}\r\nSubject: Ouderavond\r\nMessage-ID: <t-1@school.example>\r\n\r\n{body}\r\n",
+            rcpts.join(", ")
+        );
+        Transaction {
+            peer: "127.0.0.1:25".parse().expect("addr"),
+            helo: "localhost".into(),
+            envelope: Envelope {
+                mail_from: Some(SENDER.into()),
+                rcpt_to: rcpts
+                    .iter()
+                    .map(|a| crate::envelope::Recipient {
+                        address: a.to_string(),
+                        params: vec![],
+                    })
+                    .collect(),
+                ..Envelope::default()
+            },
+            data: data.into_bytes(),
+        }
+    }
+
+    const CLEAN: &str = "Beste ouders, de ouderavond is donderdag.";
+    const CURSE: &str = "Je bent een kankerlijer.";
+
+    /// The filter with `hop` as its next hop; the tempdir holds the notice memory.
+    fn filter(hop: Arc<FakeHop>) -> (Filter, tempfile::TempDir) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let filter = Filter::new(
+            test_engine(&["school.example"]),
+            hop,
+            Arc::new(Renaming),
+            NoticeMemory::new(tmp.path().join("notices")),
+        );
+        (filter, tmp)
+    }
+
+    /// What the next hop's answers to a relayed message mean for the reply to Postfix: `250` only when it
+    /// accepted the content; its refusals passed back with their class; no answer is a `451`.
+    #[tokio::test]
+    async fn relay_replies_follow_the_next_hop() {
+        let cases: Vec<(Answer, u16, &str)> = vec![
+            (answer(&[ok()], Some(ok())), 250, "2.0.0"),
+            (
+                answer(&[ok()], Some(Reply::new(554, "5.7.1", "no"))),
+                554,
+                "5.7.1",
+            ),
+            (
+                answer(&[ok()], Some(Reply::new(452, "4.3.1", "full"))),
+                451,
+                "4.3.1",
+            ),
+            (
+                answer(&[Reply::new(450, "4.2.0", "grey")], None),
+                451,
+                "4.2.0",
+            ),
+            (
+                answer(&[Reply::new(550, "5.1.1", "unknown")], None),
+                550,
+                "5.1.1",
+            ),
+            (
+                Ok(Delivery {
+                    mail_reply: Reply::new(553, "5.7.1", "sender"),
+                    rcpt_replies: vec![Reply::new(553, "5.7.1", "sender")],
+                    data_reply: None,
+                }),
+                553,
+                "5.7.1",
+            ),
+            (Err(RelayError::Timeout { stage: "DATA" }), 451, "4.4.1"),
+            (Err(RelayError::Closed { stage: "MAIL" }), 451, "4.4.1"),
+        ];
+        for (next_hop, code, status) in cases {
+            let shown = format!("{next_hop:?}");
+            let hop = FakeHop::new(vec![next_hop]);
+            let (filter, _tmp) = filter(hop.clone());
+            let txn = txn(&["ouder@example.org"], CLEAN);
+            let data = txn.data.clone();
+            let reply = filter.process(txn).await;
+            assert_eq!(
+                (reply.code, reply.status.as_str()),
+                (code, status),
+                "{shown}"
+            );
+            let sent = hop.sent();
+            assert_eq!(sent.len(), 1, "{shown}");
+            assert_eq!(sent[0].1, data, "the content byte for byte");
+            assert_eq!(sent[0].0.mail_from.as_deref(), Some(SENDER));
+        }
+    }
+
+    /// What the next hop's answer to a DSN means for the reply to Postfix: accepted → `250`; a temporary
+    /// failure → `451` (Postfix retries, the message is not lost); a permanent refusal → the message is
+    /// kept per `on_unnotifiable` and answered `250`. The DSN goes out with the null sender to the sender
+    /// only, through the same next hop.
+    #[tokio::test]
+    async fn bounce_replies_follow_the_next_hops_answer_to_the_dsn() {
+        let cases: Vec<(Answer, u16, &str, &str)> = vec![
+            (
+                answer(&[ok()], Some(ok())),
+                250,
+                "2.7.0",
+                "returned to sender",
+            ),
+            (
+                answer(&[ok()], Some(Reply::new(451, "4.3.0", "later"))),
+                451,
+                "4.4.1",
+                "cannot hand the bounce",
+            ),
+            (
+                answer(&[ok()], Some(Reply::new(251, "2.1.5", "forward"))),
+                451,
+                "4.4.1",
+                "cannot hand the bounce",
+            ),
+            (
+                Err(RelayError::Closed { stage: "DATA" }),
+                451,
+                "4.4.1",
+                "cannot hand the bounce",
+            ),
+            (
+                answer(&[Reply::new(550, "5.1.1", "unknown")], None),
+                250,
+                "2.7.0",
+                "quarantined; sender not notified",
+            ),
+            (
+                answer(&[ok()], Some(Reply::new(554, "5.7.1", "no"))),
+                250,
+                "2.7.0",
+                "quarantined; sender not notified",
+            ),
+        ];
+        for (next_hop, code, status, text) in cases {
+            let shown = format!("{next_hop:?}");
+            let hop = FakeHop::new(vec![next_hop]);
+            let (filter, _tmp) = filter(hop.clone());
+            let reply = filter.process(txn(&["ouder@example.org"], CURSE)).await;
+            assert_eq!(
+                (reply.code, reply.status.as_str()),
+                (code, status),
+                "{shown}"
+            );
+            assert!(reply.lines.join(" ").contains(text), "{shown}: {reply:?}");
+            let sent = hop.sent();
+            assert_eq!(sent.len(), 1, "only the DSN, never the message: {shown}");
+            let (envelope, dsn) = &sent[0];
+            assert_eq!(envelope.mail_from, None, "null sender");
+            assert_eq!(envelope.recipients().collect::<Vec<_>>(), [SENDER]);
+            assert!(envelope.xforward.is_empty());
+            let dsn = String::from_utf8_lossy(dsn);
+            assert!(
+                dsn.contains("multipart/report; report-type=delivery-status"),
+                "{dsn}"
+            );
+            assert!(!dsn.contains(CURSE), "the DSN never carries the body");
+        }
+    }
+
+    /// A recipient refused for good while another is accepted: the sender gets a DSN for that one, then the
+    /// message goes to the other in a second transaction; a changed answer then defers the whole message.
+    #[tokio::test]
+    async fn partial_refusal_sends_a_dsn_then_relays_to_the_rest() {
+        let refused = Reply::new(550, "5.1.1", "unknown");
+        let first = || answer(&[ok(), refused.clone()], None);
+        let dsn_ok = || answer(&[ok()], Some(ok()));
+        let cases: Vec<(Vec<Answer>, u16, &str)> = vec![
+            (
+                vec![first(), dsn_ok(), answer(&[ok()], Some(ok()))],
+                250,
+                "2.0.0",
+            ),
+            (
+                vec![
+                    first(),
+                    dsn_ok(),
+                    answer(&[Reply::new(450, "4.2.0", "grey")], None),
+                ],
+                451,
+                "4.4.0",
+            ),
+            (
+                vec![
+                    first(),
+                    answer(&[ok()], Some(Reply::new(421, "4.3.2", "bye"))),
+                ],
+                451,
+                "4.4.1",
+            ),
+        ];
+        for (script, code, status) in cases {
+            let calls = script.len();
+            let hop = FakeHop::new(script);
+            let (filter, _tmp) = filter(hop.clone());
+            let reply = filter
+                .process(txn(&["ouder@example.org", "weg@example.net"], CLEAN))
+                .await;
+            assert_eq!(
+                (reply.code, reply.status.as_str()),
+                (code, status),
+                "{reply:?}"
+            );
+            let sent = hop.sent();
+            assert_eq!(sent.len(), calls);
+            assert_eq!(sent[1].0.mail_from, None, "the DSN");
+            assert_eq!(sent[1].0.recipients().collect::<Vec<_>>(), [SENDER]);
+            if let Some((rest, _)) = sent.get(2) {
+                assert_eq!(rest.recipients().collect::<Vec<_>>(), ["ouder@example.org"]);
+            }
+        }
     }
 
     /// Inline or on the blocking pool, a message gets the same analysis and comes back unchanged.

@@ -1,6 +1,7 @@
 //! Every answer the filter gives, in one place: the `250`s that say a message is safe and the `4xx`/`5xx`
 //! that say it is not, for both faces (the before-queue face sends the same code, status and text as the
-//! milter reply). The protocol-level refusals (syntax, size, too many recipients) are the servers' own.
+//! milter reply). The protocol-level refusals (syntax, too many recipients) are the servers' own; the size
+//! refusal is [`Reply::too_big`] in both servers and here alike.
 //!
 //! Must not: name content, rules' matched words or local parts; the queue id is always there, so an
 //! operator can find the message's log line.
@@ -127,14 +128,10 @@ pub(super) fn refused(reason: &Reason<'_>) -> Reply {
     bounce::reject_reply(reason)
 }
 
-/// A message over the size limit. Both sessions answer it themselves with their own text; this is the
-/// code and status the account logs.
-pub(super) fn too_big(limit: usize) -> Reply {
-    Reply::new(
-        552,
-        "5.3.4",
-        format!("message too big: the limit is {limit} bytes"),
-    )
+/// A message over the size limit: both sessions refuse it before the filter sees it, with the one
+/// [`Reply::too_big`] (a leaf, so the protocols can reach it); the account logs the same reply.
+pub(super) fn too_big() -> Reply {
+    Reply::too_big()
 }
 
 /// The next hop's reply in one line, bounded.

@@ -310,14 +310,7 @@ impl Session {
     }
 
     fn oversize_reply(&self) -> Response {
-        Response::ReplyCode(reply_code(&Reply::new(
-            552,
-            "5.3.4",
-            format!(
-                "Message too big: the limit is {} bytes",
-                self.settings.max_message_size
-            ),
-        )))
+        Response::ReplyCode(reply_code(&Reply::too_big()))
     }
 }
 

@@ -12,6 +12,9 @@
 //! the envelope is retried once on a fresh connection. A retry only ever happens before the content is sent,
 //! so a message is never sent twice.
 //!
+//! [`Deliver`] is the one way a finished message leaves mailwacht: relayed mail and DSNs alike go through
+//! it (issue 13, one SMTP client), and tests put a fake next hop behind it.
+//!
 //! Must not: change content bytes, log addresses or content, or retry after content was sent.
 
 use std::sync::{Arc, Mutex};
@@ -27,6 +30,7 @@ use tokio::time::Instant;
 use super::codec::{parse_reply_line, split_status, xtext_encode};
 use super::{NextHopSettings, Reply};
 use crate::envelope::Envelope;
+use crate::util::BoxFuture;
 
 /// Longest XFORWARD command line, CRLF included (Postfix XFORWARD_README: the server limit is 512).
 const XFORWARD_LINE_MAX: usize = 512;
@@ -63,6 +67,82 @@ pub enum RelayError {
     Closed { stage: &'static str },
     #[error("next hop accepted no recipient")]
     NoAcceptedRecipients,
+}
+
+/// The next hop's answers to one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The reply to MAIL FROM.
+    pub mail_reply: Reply,
+    /// `rcpt_replies[i]` answers `envelope.rcpt_to[i]`; every one is the MAIL reply when MAIL was refused.
+    pub rcpt_replies: Vec<Reply>,
+    /// The answer to the content (to the final dot, or to DATA when DATA itself was refused); `None` when
+    /// the content was not sent because MAIL or a recipient was refused.
+    pub data_reply: Option<Reply>,
+}
+
+impl Delivery {
+    /// True when the next hop refused (`4xx`/`5xx`) MAIL or any recipient, so the content was not sent.
+    pub fn envelope_refused(&self) -> bool {
+        !self.mail_reply.is_positive() || self.rcpt_replies.iter().any(refused)
+    }
+}
+
+/// A recipient the next hop refused, temporarily or for good.
+fn refused(reply: &Reply) -> bool {
+    reply.is_transient() || reply.is_permanent()
+}
+
+/// Where a finished message goes: one SMTP transaction with the next hop. The content is sent only when
+/// MAIL and every recipient were accepted; otherwise the transaction is abandoned before the content (so a
+/// message is never half delivered) and the replies say who refused what. `Err` means nothing was
+/// delivered and the next hop's answer is unknown or did not come (connection, timeout, protocol).
+///
+/// [`NextHop`] is the real one (pool, XFORWARD, retry of a stale pooled connection, timeouts); relaying
+/// and DSNs both use it through this trait, and tests use a fake.
+pub trait Deliver: Send + Sync {
+    fn send<'a>(
+        &'a self,
+        envelope: &'a Envelope,
+        data: &'a [u8],
+    ) -> BoxFuture<'a, Result<Delivery, RelayError>>;
+}
+
+impl Deliver for NextHop {
+    fn send<'a>(
+        &'a self,
+        envelope: &'a Envelope,
+        data: &'a [u8],
+    ) -> BoxFuture<'a, Result<Delivery, RelayError>> {
+        Box::pin(async move {
+            let mut out = self.begin(envelope).await?;
+            // Moved out, not copied: the connection needs none of them any more.
+            let mail_reply = std::mem::replace(
+                &mut out.mail_reply,
+                Reply {
+                    code: 0,
+                    status: String::new(),
+                    lines: Vec::new(),
+                },
+            );
+            let rcpt_replies = std::mem::take(&mut out.rcpt_replies);
+            let mut delivery = Delivery {
+                mail_reply,
+                rcpt_replies,
+                data_reply: None,
+            };
+            if delivery.envelope_refused() {
+                out.abort().await;
+                return Ok(delivery);
+            }
+            if delivery.rcpt_replies.is_empty() {
+                out.abort().await;
+                return Err(RelayError::NoAcceptedRecipients);
+            }
+            delivery.data_reply = Some(out.transmit(data).await?);
+            Ok(delivery)
+        })
+    }
 }
 
 /// What the next hop offered in its EHLO reply.
@@ -607,11 +687,16 @@ impl Outbound {
     /// Sends DATA and the content (byte-exact; dot-stuffing and, when missing, a final CRLF are added) and
     /// returns the next hop's answer to the final dot, or its refusal of DATA itself. Requires at least one
     /// accepted recipient. On success the connection goes back to the pool.
-    pub async fn send_data(mut self, data: &[u8]) -> Result<Reply, RelayError> {
+    pub async fn send_data(self, data: &[u8]) -> Result<Reply, RelayError> {
         if !self.any_accepted() {
             self.abort().await;
             return Err(RelayError::NoAcceptedRecipients);
         }
+        self.transmit(data).await
+    }
+
+    /// [`Outbound::send_data`] once the caller has checked that a recipient was accepted.
+    async fn transmit(mut self, data: &[u8]) -> Result<Reply, RelayError> {
         let Some(mut conn) = self.conn.take() else {
             return Err(RelayError::Closed { stage: "DATA" });
         };

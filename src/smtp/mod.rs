@@ -6,7 +6,8 @@
 //! - `server`: the accept loop, connection cap, timeouts, graceful shutdown.
 //! - `reply`: an SMTP reply and its wire form; a leaf every layer may use (the milter and the filter
 //!   answer with it too).
-//! - `client`: the next-hop client and its connection pool (PIPELINING, XFORWARD, byte-exact DATA).
+//! - `client`: the next-hop client and its connection pool (PIPELINING, XFORWARD, byte-exact DATA), behind
+//!   the one [`Deliver`] trait relayed mail and DSNs both go out through.
 
 pub mod client;
 pub mod codec;
@@ -14,7 +15,7 @@ pub mod reply;
 pub mod server;
 pub mod session;
 
-pub use client::{NextHop, Outbound, RelayError};
+pub use client::{Deliver, Delivery, NextHop, Outbound, RelayError};
 pub use reply::Reply;
 pub use server::serve;
 

@@ -19,6 +19,14 @@ impl Reply {
         Reply::new(451, "4.3.0", "Error: internal error, try again later")
     }
 
+    /// The refusal of a message over the size limit (`552 5.3.4`, RFC 5321 §4.5.3.1.10, RFC 1870), in
+    /// Postfix's own words. The one text for it in both modes: the SMTP session (for `MAIL FROM … SIZE=` and
+    /// after the content), the milter session and the filter's account (`filter::replies::too_big`) all
+    /// answer with this; it lives in this leaf because the protocols may not use the filter above them.
+    pub fn too_big() -> Reply {
+        Reply::new(552, "5.3.4", "Error: message size exceeds fixed limit")
+    }
+
     /// A one-line reply.
     pub fn new(code: u16, status: &str, text: impl Into<String>) -> Reply {
         Reply {

@@ -202,11 +202,7 @@ impl Session {
             None => return Err(Reply::new(451, "4.3.0", "Error: internal error")),
         };
         if overflowed {
-            return Err(Reply::new(
-                552,
-                "5.3.4",
-                "Error: message size exceeds fixed limit",
-            ));
+            return Err(Reply::too_big());
         }
         Ok(Transaction {
             peer: self.peer,
@@ -272,7 +268,7 @@ impl Session {
             if key.eq_ignore_ascii_case("SIZE") {
                 match value.parse::<u64>() {
                     Ok(size) if size > self.settings.max_message_size as u64 => {
-                        return Reply::new(552, "5.3.4", "Error: message size exceeds fixed limit");
+                        return Reply::too_big();
                     }
                     Ok(_) => {}
                     Err(_) => return Reply::new(501, "5.5.4", "Syntax: bad SIZE parameter"),
