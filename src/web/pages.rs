@@ -189,6 +189,7 @@ pub(super) async fn login(
         )
     });
     if !allowed {
+        // Audited once, when the lockout began (below); not each try during it.
         tracing::warn!(client = %ip, "console login refused: locked out after failed attempts");
         return login_page(
             &web,
@@ -206,10 +207,26 @@ pub(super) async fn login(
     let account = match checked {
         Ok(Ok(account)) => account,
         _ => {
-            if let Ok(mut t) = web.throttle.lock() {
+            let locked = web.throttle.lock().is_ok_and(|mut t| {
                 t.failed(&name, ip, now);
-            }
+                !t.allowed(
+                    &name,
+                    ip,
+                    web.settings.max_failed_logins,
+                    web.settings.lockout(),
+                    now,
+                )
+            });
             tracing::info!(client = %ip, "console login failed");
+            let detail = format!("password, from {ip}");
+            web.audit_login("login-failed", &name, &detail, now);
+            if locked {
+                let detail = format!(
+                    "locked out for {} minutes after failed logins, from {ip}",
+                    web.settings.lockout_minutes
+                );
+                web.audit_login("lockout", &name, &detail, now);
+            }
             return login_page(
                 &web,
                 &headers,
@@ -230,6 +247,7 @@ pub(super) async fn login(
         return (StatusCode::SERVICE_UNAVAILABLE, "no session available").into_response();
     };
     tracing::info!(client = %ip, role = account.role.as_str(), "console login");
+    web.audit_login("login", &account.name, &format!("password, from {ip}"), now);
     let mut r = Redirect::to("/").into_response();
     let h = r.headers_mut();
     h.append(header::SET_COOKIE, cookie(&web, SESSION_COOKIE, &key, None));
@@ -250,14 +268,17 @@ pub(super) async fn logout(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     let all = [Role::Ict, Role::Privacy, Role::Auditor];
-    if let Err(r) = authorise_form(&web, &headers, &all, &form.csrf, SystemTime::now()) {
-        return *r;
-    }
+    let now = SystemTime::now();
+    let session = match authorise_form(&web, &headers, &all, &form.csrf, now) {
+        Ok((session, _)) => session,
+        Err(r) => return *r,
+    };
     if let (Some(key), Ok(mut sessions)) =
         (cookies(&headers).get(SESSION_COOKIE), web.sessions.lock())
     {
         sessions.close(key);
     }
+    web.audit_login("logout", &session.user, "", now);
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
