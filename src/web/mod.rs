@@ -223,6 +223,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/status", get(pages::status))
         .route("/traffic", get(pages::traffic))
         .route("/traffic.csv", get(pages::traffic_csv))
+        .route("/traffic.xlsx", get(pages::traffic_xlsx))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(web.clone(), sso::sso))
         .layer(axum::middleware::map_response(security_headers))

@@ -999,17 +999,19 @@ pub(super) async fn audit_csv(
 
 /// A CSV answer that downloads as `name`.
 fn csv_download(text: String, name: &str) -> Response {
+    download(text.into_bytes(), "text/csv; charset=utf-8", name)
+}
+
+/// `bytes` of `content_type`, downloaded as `name`.
+fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response {
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
     (
         [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CONTENT_DISPOSITION, disposition),
         ],
-        text,
+        bytes,
     )
         .into_response()
 }
@@ -1079,6 +1081,8 @@ struct TrafficPage<'a> {
     group: &'static str,
     columns: Vec<String>,
     rows: Vec<Vec<String>>,
+    /// The HTML report's charts ([`crate::traffic::report::charts_html`]): inline SVG, no script.
+    charts: String,
 }
 
 /// The summary of every period that may be shown now, from the same service call as `traffic summary`.
@@ -1125,9 +1129,11 @@ pub(super) async fn traffic(
         Err(other) => return service_error(&page, other, "/"),
     };
     let table = summary.table();
+    let charts = crate::traffic::report::charts_html(&summary);
     render(
         StatusCode::OK,
         &TrafficPage {
+            charts,
             page: &page,
             k: summary.k,
             retention: summary.retention_days,
@@ -1145,6 +1151,41 @@ pub(super) async fn traffic(
                 .collect(),
         },
     )
+}
+
+/// The summary as the same Dutch XLSX workbook as `mailwacht traffic summary --format xlsx`.
+pub(super) async fn traffic_xlsx(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(q): Query<TrafficQuery>,
+) -> Response {
+    let now = SystemTime::now();
+    let (session, page) = match authorise(&web, &headers, &[Role::Auditor, Role::Privacy], now) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let group = q.group.unwrap_or(Group::Domain);
+    let summary = match summary(&web, &session, group, now).await {
+        Ok(s) => s,
+        Err(other) => return service_error(&page, other, "/traffic"),
+    };
+    let made = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match crate::traffic::report::to_xlsx(&summary, made) {
+        Ok(bytes) => download(
+            bytes,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &format!("verkeersgegevens-{}.xlsx", group.name()),
+        ),
+        Err(e) => message(
+            &page,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "err.title",
+            e.to_string(),
+            "/traffic",
+        ),
+    }
 }
 
 pub(super) async fn traffic_csv(

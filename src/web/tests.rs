@@ -73,6 +73,38 @@ async fn world_with(adjust: impl FnOnce(&mut WebSection)) -> World {
         .await
         .expect("quarantine");
     let traffic = crate::traffic::TrafficStore::open(&data).expect("traffic");
+    // Last week (a whole, ended period): twelve senders of school.example, six bounced for "pesten"; and
+    // one lone sender, whose row and category must never show.
+    let last_week = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("now")
+        .as_secs()
+        - 7 * 86_400;
+    for i in 0..12u64 {
+        let (verdict, cats): (&str, &[&str]) = if i < 6 {
+            ("bounce", &["pesten"])
+        } else {
+            ("pass", &[])
+        };
+        let record = crate::traffic::summary::tests::rec(
+            last_week + i,
+            &format!("sender{i}"),
+            "school.example",
+            verdict,
+            cats,
+            1000,
+        );
+        traffic.insert(&record).expect("record");
+    }
+    let lone = crate::traffic::summary::tests::rec(
+        last_week,
+        "alleen",
+        "eenling.example",
+        "bounce",
+        &["geheimcategorie"],
+        5,
+    );
+    traffic.insert(&lone).expect("record");
     let (keys, _) =
         crate::traffic::KeyRing::open(&dir.path().join("keys"), &data, 28, 0).expect("keys");
     let mut config = Config::default();
@@ -168,6 +200,7 @@ impl World {
             status,
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
+            raw: body.to_vec(),
         }
     }
 
@@ -268,6 +301,20 @@ struct Answer {
     status: StatusCode,
     headers: axum::http::HeaderMap,
     body: String,
+    raw: Vec<u8>,
+}
+
+/// The text of an XLSX workbook: its shared strings and first sheet (zip members read with `zip`).
+fn xlsx_sheet(bytes: &[u8]) -> String {
+    use std::io::Read as _;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("xlsx is a zip");
+    let mut text = String::new();
+    for name in ["xl/sharedStrings.xml", "xl/worksheets/sheet1.xml"] {
+        if let Ok(mut member) = zip.by_name(name) {
+            member.read_to_string(&mut text).expect("member");
+        }
+    }
+    text
 }
 
 impl Answer {
@@ -675,6 +722,55 @@ async fn audit_status_and_traffic_pages() {
     assert!(report.body.contains("Verkeersrapport") && report.body.contains("k-anonimiteit"));
     let csv = w.get(&aart, "/traffic.csv?group=verdict").await;
     assert_eq!(csv.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    // The charts are the HTML report's own: inline SVG, no script, no style attribute (strict CSP).
+    let charts = report
+        .body
+        .split("<section id=\"charts\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .expect("charts section");
+    assert!(charts.matches("<svg").count() == 2, "{charts}");
+    assert!(charts.contains("pesten") && charts.contains("teruggestuurd"));
+    for banned in ["<script", "style=", "geheimcategorie", "eenling"] {
+        assert!(!report.body.contains(banned), "{banned} on the page");
+    }
+    assert!(report.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .expect("csp")
+        .starts_with("default-src 'none'"));
+    let mut summary = None;
+    if let Some(summary_text) = report.body.split("<table id=\"traffic\">").nth(1) {
+        summary = Some(summary_text.contains("school.example"));
+    }
+    assert_eq!(summary, Some(true), "{}", report.body);
+    // The XLSX download: the CLI's writer (a zip with the workbook's sheet, Dutch column names).
+    let xlsx = w.get(&aart, "/traffic.xlsx?group=verdict").await;
+    assert_eq!(xlsx.status, StatusCode::OK);
+    assert_eq!(
+        xlsx.headers[header::CONTENT_TYPE],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    assert!(xlsx.headers[header::CONTENT_DISPOSITION]
+        .to_str()
+        .expect("disposition")
+        .contains("verkeersgegevens-verdict.xlsx"));
+    assert!(xlsx.raw.starts_with(b"PK\x03\x04"), "a zip file");
+    let sheet = xlsx_sheet(&xlsx.raw);
+    assert!(
+        sheet.contains("teruggestuurd") && sheet.contains("uitkomst"),
+        "{sheet}"
+    );
+    assert!(!sheet.contains("geheimcategorie"));
+    // Not for ICT, and a bad group is refused.
+    let anna = w.login("anna").await;
+    assert_eq!(
+        w.get(&anna, "/traffic.xlsx").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        w.get(&aart, "/traffic.xlsx?group=nonsense").await.status,
+        StatusCode::BAD_REQUEST
+    );
     assert_eq!(
         w.get(&aart, "/traffic?group=nonsense").await.status,
         StatusCode::BAD_REQUEST

@@ -147,6 +147,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("tr.group", "Indeling", "Group by"),
     ("tr.csv", "Download CSV", "Download CSV"),
+    ("tr.xlsx", "Download Excel (XLSX)", "Download Excel (XLSX)"),
     ("tr.none", "Nog geen afgesloten perioden om te tonen.", "No completed periods to show yet."),
     ("tr.k", "k-anonimiteit", "k-anonymity"),
     ("tr.retention", "bewaartermijn (dagen)", "retention (days)"),
