@@ -18,6 +18,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 # The EICAR test string (harmless by design, detected by every scanner).
 EICAR = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 REASON = "melding helpdesk 4711: bijlage controleren"
+RELEASE_REASON = "vals alarm volgens melding 4712, ouder wacht erop"
 
 
 def quarantine_eicar(port):
@@ -79,7 +80,54 @@ class Console:
             raise AssertionError(f"{what} (url {self.driver.current_url}; screenshot {path})")
 
 
-def scenario(c):
+def sink_files(sink):
+    return [os.path.join(sink, n) for n in sorted(os.listdir(sink))]
+
+
+def release(c, qid, sink):
+    """Request 2: anna asks to release the message, bert approves, anna releases it once; it reaches the
+    next hop (smtp-sink), and a second use of the same approval (a stale copy of the page) is refused."""
+    c.open(f"/quarantine/{qid}")
+    Select(c.driver.find_element(By.ID, "action")).select_by_value("release")
+    c.driver.find_element(By.ID, "reason").send_keys(RELEASE_REASON)
+    c.click(c.driver.find_element(By.ID, "request"))
+    c.check("wacht op goedkeuring" in c.request_row(2).text, "release request pending")
+    c.check(not c.request_row(2).find_elements(By.CSS_SELECTOR, "button.use"), "no release yet")
+    c.logout()
+
+    c.login("bert")
+    c.open("/access")
+    c.click(c.request_row(2).find_element(By.CSS_SELECTOR, "button.approve"))
+    c.check("goedgekeurd door bert" in c.request_row(2).text, "release approved by bert")
+    c.logout()
+
+    c.login("anna")
+    c.open("/access")
+    first = c.driver.current_window_handle
+    c.driver.switch_to.new_window("tab")
+    c.open("/access")
+    stale = c.driver.current_window_handle
+    c.driver.switch_to.window(first)
+    c.check(sink_files(sink) == [], "nothing relayed before the release")
+    c.click(c.request_row(2).find_element(By.CSS_SELECTOR, "button.use"))
+    c.check("Vrijgegeven aan" in c.text() and "ouder@example.org" in c.text(), "released")
+    deadline = time.time() + 15
+    while not sink_files(sink) and time.time() < deadline:
+        time.sleep(0.2)
+    files = sink_files(sink)
+    c.check(len(files) == 1, f"one message at the next hop, got {files}")
+    with open(files[0], "rb") as f:
+        c.check(EICAR.encode() in f.read(), "the released message is the quarantined one")
+    c.driver.switch_to.window(stale)
+    c.click(c.request_row(2).find_element(By.CSS_SELECTOR, "button.use"))
+    c.check("good for one use" in c.text(), "a second use of the approval is refused")
+    c.driver.close()
+    c.driver.switch_to.window(first)
+    time.sleep(1)
+    c.check(len(sink_files(sink)) == 1, "still one message at the next hop")
+
+
+def scenario(c, sink):
     c.login("anna")
     c.open("/quarantine")
     ids = [a.text for a in c.driver.find_elements(By.CSS_SELECTOR, "#quarantine a.qid")]
@@ -116,6 +164,7 @@ def scenario(c):
     c.check(c.driver.find_elements(By.CSS_SELECTOR, "#structure tr.infected"), "infected part marked")
     c.open("/access")
     c.check("uitgevoerd" in c.request_row(1).text, "the approval is spent")
+    release(c, qid, sink)
     c.logout()
 
     c.login("aart")
@@ -132,13 +181,13 @@ def scenario(c):
     days.clear()
     days.send_keys("3")
     c.click(c.driver.find_element(By.ID, "request-inquiry"))
-    row = c.driver.find_element(By.ID, "inquiry-request-2")
+    row = c.driver.find_element(By.ID, "inquiry-request-3")
     c.check("wacht op goedkeuring" in row.text, f"inquiry requested: {row.text}")
     c.logout()
 
     c.login("petra")
     c.open("/inquiries")
-    c.click(c.driver.find_element(By.CSS_SELECTOR, "#inquiry-request-2 button.approve"))
+    c.click(c.driver.find_element(By.CSS_SELECTOR, "#inquiry-request-3 button.approve"))
     c.check("piet@school.example" in c.driver.find_element(By.ID, "inquiry-1").text, "inquiry opened")
     c.click(c.driver.find_element(By.CSS_SELECTOR, "#inquiry-1 button.close"))
     c.driver.find_element(By.ID, "date-1").send_keys(time.strftime("%Y-%m-%d", time.gmtime()))
@@ -155,11 +204,12 @@ def main():
     p.add_argument("--web", required=True)
     p.add_argument("--smtp-port", type=int, required=True)
     p.add_argument("--shots", required=True)
+    p.add_argument("--sink", required=True, help="smtp-sink's dump directory (the next hop)")
     args = p.parse_args()
     quarantine_eicar(args.smtp_port)
     c = Console(args.web, args.shots)
     try:
-        scenario(c)
+        scenario(c, args.sink)
     except Exception as e:  # one line for the suite's output
         print(f"browser scenario: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

@@ -46,6 +46,11 @@ async fn world() -> World {
 
 /// A world whose `[web]` settings `adjust` changes.
 async fn world_with(adjust: impl FnOnce(&mut WebSection)) -> World {
+    world_relaying_to(dead_addr(), adjust).await
+}
+
+/// A world whose next hop (for releases) is `next_hop`.
+async fn world_relaying_to(next_hop: String, adjust: impl FnOnce(&mut WebSection)) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let audit = AuditLog::open(data.join("audit.log")).expect("audit");
@@ -108,7 +113,7 @@ async fn world_with(adjust: impl FnOnce(&mut WebSection)) -> World {
     let (keys, _) =
         crate::traffic::KeyRing::open(&dir.path().join("keys"), &data, 28, 0).expect("keys");
     let mut config = Config::default();
-    config.smtp.next_hop = dead_addr();
+    config.smtp.next_hop = next_hop;
     let service = Arc::new(
         Service::new(
             store,
@@ -1381,4 +1386,87 @@ async fn the_console_serves_tls_itself_and_plain_http_on_its_port_gets_no_page()
         .expect("server stops")
         .expect("join")
         .expect("served");
+}
+
+// ------------------------------------------------------------------------------------------------------
+// Release through the console
+// ------------------------------------------------------------------------------------------------------
+
+#[path = "../../tests/support/sink.rs"]
+mod sink;
+
+#[tokio::test]
+async fn a_release_is_requested_approved_by_another_performed_once_and_reaches_the_next_hop() {
+    let hop = sink::Sink::start(sink::SinkBehaviour::default()).await;
+    let w = world_relaying_to(hop.addr().to_string(), |_| {}).await;
+    let anna = w.login("anna").await;
+    let bert = w.login("bert").await;
+    let request = [
+        ("csrf", anna.csrf.clone()),
+        ("action", "release".to_string()),
+        (
+            "reason",
+            "vals alarm: melding helpdesk 77, door ouder gevraagd".to_string(),
+        ),
+    ];
+    let filed = w
+        .post_owned(&anna, "/quarantine/MW1/request", &request)
+        .await;
+    assert_eq!(
+        (filed.status, filed.location()),
+        (StatusCode::SEE_OTHER, "/access"),
+        "{}",
+        filed.body
+    );
+    // Nothing leaves before a second person approved.
+    assert_eq!(
+        w.step(&anna, "/access/1/use").await.status,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        w.step(&anna, "/access/1/approve").await.status,
+        StatusCode::CONFLICT
+    );
+    assert!(hop.messages().is_empty());
+    let approved = w.step(&bert, "/access/1/approve").await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let released = w.step(&anna, "/access/1/use").await;
+    assert_eq!(released.status, StatusCode::OK, "{}", released.body);
+    assert!(
+        released.body.contains("ouder@example.org"),
+        "{}",
+        released.body
+    );
+    let delivered = hop.messages();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].rcpts, vec!["<ouder@example.org>".to_string()]);
+    assert!(String::from_utf8_lossy(&delivered[0].data).contains("Hallo inhoud"));
+    // The approval was for one release: a second use is refused and sends nothing.
+    let twice = w.step(&anna, "/access/1/use").await;
+    assert_eq!(twice.status, StatusCode::CONFLICT, "{}", twice.body);
+    assert_eq!(hop.messages().len(), 1);
+    let entry = w.get(&anna, "/quarantine/MW1").await;
+    assert!(entry.body.contains("vrijgegeven"), "{}", entry.body);
+    let audit: Vec<(String, String)> = w
+        .audit()
+        .into_iter()
+        .filter(|e| e.action != audit::BREAK_ACTION)
+        .map(|e| (e.action, e.detail))
+        .collect();
+    assert_eq!(audit.len(), 3, "{audit:?}");
+    assert_eq!(audit[0].0, "access-request");
+    assert_eq!(
+        audit[1],
+        (
+            "access-approve".to_string(),
+            "web user bert; approves release for anna (request 1)".to_string()
+        )
+    );
+    assert_eq!(audit[2].0, "release");
+    assert!(
+        audit[2]
+            .1
+            .starts_with("web user anna, approved by bert (request 1)"),
+        "{audit:?}"
+    );
 }
