@@ -676,4 +676,4 @@ impl Outbound {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1392,8 +1392,8 @@ async fn the_console_serves_tls_itself_and_plain_http_on_its_port_gets_no_page()
 // Release through the console
 // ------------------------------------------------------------------------------------------------------
 
-#[path = "../../tests/support/sink.rs"]
-mod sink;
+// The test next hop of the SMTP client's tests (tests/support/sink.rs, compiled once).
+use crate::smtp::client::tests::sink;
 
 #[tokio::test]
 async fn a_release_is_requested_approved_by_another_performed_once_and_reaches_the_next_hop() {
