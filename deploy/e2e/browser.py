@@ -73,6 +73,27 @@ class Console:
     def request_row(self, number):
         return self.driver.find_element(By.ID, f"request-{number}")
 
+    def request(self, qid, action, reason, number):
+        """Ask for `action` on quarantined message `qid`; it must become request `number`, pending."""
+        self.open(f"/quarantine/{qid}")
+        Select(self.driver.find_element(By.ID, "action")).select_by_value(action)
+        self.driver.find_element(By.ID, "reason").send_keys(reason)
+        self.click(self.driver.find_element(By.ID, "request"))
+        row = self.request_row(number)
+        self.check("wacht op goedkeuring" in row.text, f"request {number} pending: {row.text}")
+        self.check(not row.find_elements(By.CSS_SELECTOR, "button.use"), "nothing to use yet")
+        return row
+
+    def approve_as(self, name, number):
+        """Log in as `name`, approve request `number` (which `name` then cannot use), log out."""
+        self.login(name)
+        self.open("/access")
+        self.click(self.request_row(number).find_element(By.CSS_SELECTOR, "button.approve"))
+        row = self.request_row(number)
+        self.check(f"goedgekeurd door {name}" in row.text, f"request {number} approved by {name}")
+        self.check(not row.find_elements(By.CSS_SELECTOR, "button.use"), f"{name} cannot use it")
+        self.logout()
+
     def check(self, condition, what):
         if not condition:
             path = os.path.join(self.shots, "failure.png")
@@ -87,19 +108,9 @@ def sink_files(sink):
 def release(c, qid, sink):
     """Request 2: anna asks to release the message, bert approves, anna releases it once; it reaches the
     next hop (smtp-sink), and a second use of the same approval (a stale copy of the page) is refused."""
-    c.open(f"/quarantine/{qid}")
-    Select(c.driver.find_element(By.ID, "action")).select_by_value("release")
-    c.driver.find_element(By.ID, "reason").send_keys(RELEASE_REASON)
-    c.click(c.driver.find_element(By.ID, "request"))
-    c.check("wacht op goedkeuring" in c.request_row(2).text, "release request pending")
-    c.check(not c.request_row(2).find_elements(By.CSS_SELECTOR, "button.use"), "no release yet")
+    c.request(qid, "release", RELEASE_REASON, 2)
     c.logout()
-
-    c.login("bert")
-    c.open("/access")
-    c.click(c.request_row(2).find_element(By.CSS_SELECTOR, "button.approve"))
-    c.check("goedgekeurd door bert" in c.request_row(2).text, "release approved by bert")
-    c.logout()
+    c.approve_as("bert", 2)
 
     c.login("anna")
     c.open("/access")
@@ -138,24 +149,14 @@ def scenario(c, sink):
     c.check(c.driver.find_element(By.ID, "entry-id").text == qid, "entry page of the listed id")
     c.check(EICAR not in c.driver.page_source, "no content before approval")
     c.check("eicar.com" in c.text(), "the MIME structure names the attachment")
-    Select(c.driver.find_element(By.ID, "action")).select_by_value("show-raw")
-    c.driver.find_element(By.ID, "reason").send_keys(REASON)
-    c.click(c.driver.find_element(By.ID, "request"))
-    row = c.request_row(1)
-    c.check("wacht op goedkeuring" in row.text, f"request pending: {row.text}")
+    row = c.request(qid, "show-raw", REASON, 1)
     c.click(row.find_element(By.CSS_SELECTOR, "button.approve"))
     c.check("another person must approve" in c.text(), "own approval refused")
     c.open("/access")
     c.check("wacht op goedkeuring" in c.request_row(1).text, "still pending after own approval")
     c.check(not c.request_row(1).find_elements(By.CSS_SELECTOR, "button.use"), "nothing to use yet")
     c.logout()
-
-    c.login("bert")
-    c.open("/access")
-    c.click(c.request_row(1).find_element(By.CSS_SELECTOR, "button.approve"))
-    c.check("goedgekeurd door bert" in c.request_row(1).text, "approved by bert")
-    c.check(not c.request_row(1).find_elements(By.CSS_SELECTOR, "button.use"), "bert cannot use it")
-    c.logout()
+    c.approve_as("bert", 1)
 
     c.login("anna")
     c.open("/access")

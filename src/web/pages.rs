@@ -1106,6 +1106,23 @@ async fn summary(
     }
 }
 
+/// For the traffic page and its downloads (roles `auditor` and `privacy`): the page frame, the chosen
+/// group and its summary; or the answer to give instead (an error links to `back`).
+async fn traffic_summary(
+    web: &Web,
+    headers: &HeaderMap,
+    q: &TrafficQuery,
+    back: &str,
+) -> Result<(Page, Group, crate::traffic::summary::Summary), Box<Response>> {
+    let now = SystemTime::now();
+    let (session, page) = authorise(web, headers, &[Role::Auditor, Role::Privacy], now)?;
+    let group = q.group.unwrap_or(Group::Domain);
+    match summary(web, &session, group, now).await {
+        Ok(summary) => Ok((page, group, summary)),
+        Err(other) => Err(Box::new(service_error(&page, other, back))),
+    }
+}
+
 const GROUPS: [Group; 4] = [
     Group::Domain,
     Group::Verdict,
@@ -1118,15 +1135,9 @@ pub(super) async fn traffic(
     headers: HeaderMap,
     Query(q): Query<TrafficQuery>,
 ) -> Response {
-    let now = SystemTime::now();
-    let (session, page) = match authorise(&web, &headers, &[Role::Auditor, Role::Privacy], now) {
-        Ok(s) => s,
+    let (page, group, summary) = match traffic_summary(&web, &headers, &q, "/").await {
+        Ok(found) => found,
         Err(r) => return *r,
-    };
-    let group = q.group.unwrap_or(Group::Domain);
-    let summary = match summary(&web, &session, group, now).await {
-        Ok(s) => s,
-        Err(other) => return service_error(&page, other, "/"),
     };
     let table = summary.table();
     let charts = crate::traffic::report::charts_html(&summary);
@@ -1159,17 +1170,11 @@ pub(super) async fn traffic_xlsx(
     headers: HeaderMap,
     Query(q): Query<TrafficQuery>,
 ) -> Response {
-    let now = SystemTime::now();
-    let (session, page) = match authorise(&web, &headers, &[Role::Auditor, Role::Privacy], now) {
-        Ok(s) => s,
+    let (page, group, summary) = match traffic_summary(&web, &headers, &q, "/traffic").await {
+        Ok(found) => found,
         Err(r) => return *r,
     };
-    let group = q.group.unwrap_or(Group::Domain);
-    let summary = match summary(&web, &session, group, now).await {
-        Ok(s) => s,
-        Err(other) => return service_error(&page, other, "/traffic"),
-    };
-    let made = now
+    let made = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     match crate::traffic::report::to_xlsx(&summary, made) {
@@ -1193,17 +1198,11 @@ pub(super) async fn traffic_csv(
     headers: HeaderMap,
     Query(q): Query<TrafficQuery>,
 ) -> Response {
-    let now = SystemTime::now();
-    let (session, page) = match authorise(&web, &headers, &[Role::Auditor, Role::Privacy], now) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let group = q.group.unwrap_or(Group::Domain);
-    match summary(&web, &session, group, now).await {
-        Ok(summary) => csv_download(
+    match traffic_summary(&web, &headers, &q, "/traffic").await {
+        Ok((_, group, summary)) => csv_download(
             summary.to_csv(),
             &format!("verkeersgegevens-{}.csv", group.name()),
         ),
-        Err(other) => service_error(&page, other, "/traffic"),
+        Err(r) => *r,
     }
 }

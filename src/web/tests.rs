@@ -1104,7 +1104,6 @@ async fn logins_failures_lockouts_and_logouts_are_audited_without_passwords() {
         "anna".to_string(),
         "web user anna; password, from 0.0.0.0".to_string(),
     );
-    let event = |a: &str, id: &str, d: &str| (a.to_string(), id.to_string(), d.to_string());
     assert_eq!(
         w.sign_ins(),
         vec![
@@ -1133,6 +1132,11 @@ async fn logins_failures_lockouts_and_logouts_are_audited_without_passwords() {
     let petra = w.login("petra").await;
     let page = w.get(&petra, "/audit?person=bert&action=logout").await;
     assert!(page.body.contains("web user bert"), "{}", page.body);
+}
+
+/// A sign-in event as [`World::sign_ins`] lists it.
+fn event(action: &str, id: &str, detail: &str) -> (String, String, String) {
+    (action.to_string(), id.to_string(), detail.to_string())
 }
 
 /// `path` from TCP peer `peer` with the proxy's header naming `user` (when given) and `cookie`.
@@ -1204,7 +1208,6 @@ async fn single_sign_on_only_from_a_trusted_proxy_and_only_for_an_enabled_accoun
             .location(),
         "/login"
     );
-    let event = |a: &str, id: &str, d: &str| (a.to_string(), id.to_string(), d.to_string());
     assert_eq!(
         w.sign_ins(),
         vec![
