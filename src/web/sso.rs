@@ -50,6 +50,11 @@ pub(super) async fn sso(
         .map(str::trim)
         .unwrap_or_default()
         .to_string();
+    if name.is_empty() {
+        // The proxy names nobody (nginx sends an empty value as no header; others may not): a password
+        // login, as without the header.
+        return next.run(request).await;
+    }
     // A session of this person already: nothing to do. A session of someone else: it ends.
     if same_person(&web, &request, &name, now) {
         return next.run(request).await;

@@ -1201,13 +1201,17 @@ async fn single_sign_on_only_from_a_trusted_proxy_and_only_for_an_enabled_accoun
         assert!(refused.body.contains("no enabled mailwacht account"));
         assert!(refused.cookie(SESSION_COOKIE).is_none());
     }
-    // Without the header the proxy's clients log in with a password as before.
-    assert_eq!(
-        via(&w, "127.0.0.1", None, "/quarantine", "")
-            .await
-            .location(),
-        "/login"
-    );
+    // Without the header, or with an empty one, the proxy's clients log in with a password as before.
+    for user in [None, Some(""), Some("  ")] {
+        let answer = via(&w, "127.0.0.1", user, "/quarantine", "").await;
+        assert_eq!(
+            answer.location(),
+            "/login",
+            "{user:?} {} {}",
+            answer.status,
+            answer.body
+        );
+    }
     assert_eq!(
         w.sign_ins(),
         vec![
