@@ -8,6 +8,9 @@ import os
 import smtplib
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -107,20 +110,19 @@ def sink_files(sink):
 
 def release(c, qid, sink):
     """Request 2: anna asks to release the message, bert approves, anna releases it once; it reaches the
-    next hop (smtp-sink), and a second use of the same approval (a stale copy of the page) is refused."""
+    next hop (smtp-sink), and a second use of the same approval (the form posted again) is refused."""
     c.request(qid, "release", RELEASE_REASON, 2)
     c.logout()
     c.approve_as("bert", 2)
 
     c.login("anna")
     c.open("/access")
-    first = c.driver.current_window_handle
-    c.driver.switch_to.new_window("tab")
-    c.open("/access")
-    stale = c.driver.current_window_handle
-    c.driver.switch_to.window(first)
+    # What a stale copy of this page would post again: the same form, the same session and token.
+    use = c.request_row(2).find_element(By.CSS_SELECTOR, "form[action='/access/2/use']")
+    token = use.find_element(By.NAME, "csrf").get_attribute("value")
+    cookie = "; ".join(f"{k['name']}={k['value']}" for k in c.driver.get_cookies())
     c.check(sink_files(sink) == [], "nothing relayed before the release")
-    c.click(c.request_row(2).find_element(By.CSS_SELECTOR, "button.use"))
+    c.click(use.find_element(By.CSS_SELECTOR, "button.use"))
     c.check("Vrijgegeven aan" in c.text() and "ouder@example.org" in c.text(), "released")
     deadline = time.time() + 15
     while not sink_files(sink) and time.time() < deadline:
@@ -129,11 +131,17 @@ def release(c, qid, sink):
     c.check(len(files) == 1, f"one message at the next hop, got {files}")
     with open(files[0], "rb") as f:
         c.check(EICAR.encode() in f.read(), "the released message is the quarantined one")
-    c.driver.switch_to.window(stale)
-    c.click(c.request_row(2).find_element(By.CSS_SELECTOR, "button.use"))
-    c.check("good for one use" in c.text(), "a second use of the approval is refused")
-    c.driver.close()
-    c.driver.switch_to.window(first)
+    again = urllib.request.Request(
+        c.base + "/access/2/use",
+        data=urllib.parse.urlencode({"csrf": token}).encode(),
+        headers={"Cookie": cookie},
+    )
+    try:
+        with urllib.request.urlopen(again, timeout=15) as r:
+            status, page = r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        status, page = e.code, e.read().decode()
+    c.check(status == 409 and "good for one use" in page, f"second use refused: {status}")
     time.sleep(1)
     c.check(len(sink_files(sink)) == 1, "still one message at the next hop")
 
