@@ -175,6 +175,14 @@ pub fn store_recovered(store: RecoveredStore) {
     METRICS.recovered[store as usize].fetch_add(1, Ordering::Relaxed);
 }
 
+// Web console (issue 16): single sign-on headers that came from an address not in `[web] trusted_proxies`.
+static WEB_SSO_IGNORED: AtomicU64 = AtomicU64::new(0);
+
+/// A single sign-on header from an untrusted address was ignored.
+pub fn web_sso_header_ignored() {
+    WEB_SSO_IGNORED.fetch_add(1, Ordering::Relaxed);
+}
+
 /// An open SMTP connection; counted while the value lives.
 #[derive(Debug)]
 pub struct Connection(());
@@ -226,6 +234,12 @@ pub fn render() -> String {
             "Traffic records dropped (queue full or write failed).",
             "counter",
             m.traffic_dropped.load(Ordering::Relaxed) as i64,
+        ),
+        (
+            "mailwacht_web_sso_header_ignored_total",
+            "Web console single sign-on headers ignored: not from a trusted proxy.",
+            "counter",
+            WEB_SSO_IGNORED.load(Ordering::Relaxed) as i64,
         ),
         (
             "mailwacht_open_connections",

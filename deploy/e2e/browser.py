@@ -8,6 +8,9 @@ import os
 import smtplib
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -18,6 +21,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 # The EICAR test string (harmless by design, detected by every scanner).
 EICAR = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 REASON = "melding helpdesk 4711: bijlage controleren"
+RELEASE_REASON = "vals alarm volgens melding 4712, ouder wacht erop"
 
 
 def quarantine_eicar(port):
@@ -72,6 +76,27 @@ class Console:
     def request_row(self, number):
         return self.driver.find_element(By.ID, f"request-{number}")
 
+    def request(self, qid, action, reason, number):
+        """Ask for `action` on quarantined message `qid`; it must become request `number`, pending."""
+        self.open(f"/quarantine/{qid}")
+        Select(self.driver.find_element(By.ID, "action")).select_by_value(action)
+        self.driver.find_element(By.ID, "reason").send_keys(reason)
+        self.click(self.driver.find_element(By.ID, "request"))
+        row = self.request_row(number)
+        self.check("wacht op goedkeuring" in row.text, f"request {number} pending: {row.text}")
+        self.check(not row.find_elements(By.CSS_SELECTOR, "button.use"), "nothing to use yet")
+        return row
+
+    def approve_as(self, name, number):
+        """Log in as `name`, approve request `number` (which `name` then cannot use), log out."""
+        self.login(name)
+        self.open("/access")
+        self.click(self.request_row(number).find_element(By.CSS_SELECTOR, "button.approve"))
+        row = self.request_row(number)
+        self.check(f"goedgekeurd door {name}" in row.text, f"request {number} approved by {name}")
+        self.check(not row.find_elements(By.CSS_SELECTOR, "button.use"), f"{name} cannot use it")
+        self.logout()
+
     def check(self, condition, what):
         if not condition:
             path = os.path.join(self.shots, "failure.png")
@@ -79,7 +104,49 @@ class Console:
             raise AssertionError(f"{what} (url {self.driver.current_url}; screenshot {path})")
 
 
-def scenario(c):
+def sink_files(sink):
+    return [os.path.join(sink, n) for n in sorted(os.listdir(sink))]
+
+
+def release(c, qid, sink):
+    """Request 2: anna asks to release the message, bert approves, anna releases it once; it reaches the
+    next hop (smtp-sink), and a second use of the same approval (the form posted again) is refused."""
+    c.request(qid, "release", RELEASE_REASON, 2)
+    c.logout()
+    c.approve_as("bert", 2)
+
+    c.login("anna")
+    c.open("/access")
+    # What a stale copy of this page would post again: the same form, the same session and token.
+    use = c.request_row(2).find_element(By.CSS_SELECTOR, "form[action='/access/2/use']")
+    token = use.find_element(By.NAME, "csrf").get_attribute("value")
+    cookie = "; ".join(f"{k['name']}={k['value']}" for k in c.driver.get_cookies())
+    c.check(sink_files(sink) == [], "nothing relayed before the release")
+    c.click(use.find_element(By.CSS_SELECTOR, "button.use"))
+    c.check("Vrijgegeven aan" in c.text() and "ouder@example.org" in c.text(), "released")
+    deadline = time.time() + 15
+    while not sink_files(sink) and time.time() < deadline:
+        time.sleep(0.2)
+    files = sink_files(sink)
+    c.check(len(files) == 1, f"one message at the next hop, got {files}")
+    with open(files[0], "rb") as f:
+        c.check(EICAR.encode() in f.read(), "the released message is the quarantined one")
+    again = urllib.request.Request(
+        c.base + "/access/2/use",
+        data=urllib.parse.urlencode({"csrf": token}).encode(),
+        headers={"Cookie": cookie},
+    )
+    try:
+        with urllib.request.urlopen(again, timeout=15) as r:
+            status, page = r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        status, page = e.code, e.read().decode()
+    c.check(status == 409 and "good for one use" in page, f"second use refused: {status}")
+    time.sleep(1)
+    c.check(len(sink_files(sink)) == 1, "still one message at the next hop")
+
+
+def scenario(c, sink):
     c.login("anna")
     c.open("/quarantine")
     ids = [a.text for a in c.driver.find_elements(By.CSS_SELECTOR, "#quarantine a.qid")]
@@ -90,24 +157,14 @@ def scenario(c):
     c.check(c.driver.find_element(By.ID, "entry-id").text == qid, "entry page of the listed id")
     c.check(EICAR not in c.driver.page_source, "no content before approval")
     c.check("eicar.com" in c.text(), "the MIME structure names the attachment")
-    Select(c.driver.find_element(By.ID, "action")).select_by_value("show-raw")
-    c.driver.find_element(By.ID, "reason").send_keys(REASON)
-    c.click(c.driver.find_element(By.ID, "request"))
-    row = c.request_row(1)
-    c.check("wacht op goedkeuring" in row.text, f"request pending: {row.text}")
+    row = c.request(qid, "show-raw", REASON, 1)
     c.click(row.find_element(By.CSS_SELECTOR, "button.approve"))
     c.check("another person must approve" in c.text(), "own approval refused")
     c.open("/access")
     c.check("wacht op goedkeuring" in c.request_row(1).text, "still pending after own approval")
     c.check(not c.request_row(1).find_elements(By.CSS_SELECTOR, "button.use"), "nothing to use yet")
     c.logout()
-
-    c.login("bert")
-    c.open("/access")
-    c.click(c.request_row(1).find_element(By.CSS_SELECTOR, "button.approve"))
-    c.check("goedgekeurd door bert" in c.request_row(1).text, "approved by bert")
-    c.check(not c.request_row(1).find_elements(By.CSS_SELECTOR, "button.use"), "bert cannot use it")
-    c.logout()
+    c.approve_as("bert", 1)
 
     c.login("anna")
     c.open("/access")
@@ -116,6 +173,7 @@ def scenario(c):
     c.check(c.driver.find_elements(By.CSS_SELECTOR, "#structure tr.infected"), "infected part marked")
     c.open("/access")
     c.check("uitgevoerd" in c.request_row(1).text, "the approval is spent")
+    release(c, qid, sink)
     c.logout()
 
     c.login("aart")
@@ -132,13 +190,13 @@ def scenario(c):
     days.clear()
     days.send_keys("3")
     c.click(c.driver.find_element(By.ID, "request-inquiry"))
-    row = c.driver.find_element(By.ID, "inquiry-request-2")
+    row = c.driver.find_element(By.ID, "inquiry-request-3")
     c.check("wacht op goedkeuring" in row.text, f"inquiry requested: {row.text}")
     c.logout()
 
     c.login("petra")
     c.open("/inquiries")
-    c.click(c.driver.find_element(By.CSS_SELECTOR, "#inquiry-request-2 button.approve"))
+    c.click(c.driver.find_element(By.CSS_SELECTOR, "#inquiry-request-3 button.approve"))
     c.check("piet@school.example" in c.driver.find_element(By.ID, "inquiry-1").text, "inquiry opened")
     c.click(c.driver.find_element(By.CSS_SELECTOR, "#inquiry-1 button.close"))
     c.driver.find_element(By.ID, "date-1").send_keys(time.strftime("%Y-%m-%d", time.gmtime()))
@@ -155,11 +213,12 @@ def main():
     p.add_argument("--web", required=True)
     p.add_argument("--smtp-port", type=int, required=True)
     p.add_argument("--shots", required=True)
+    p.add_argument("--sink", required=True, help="smtp-sink's dump directory (the next hop)")
     args = p.parse_args()
     quarantine_eicar(args.smtp_port)
     c = Console(args.web, args.shots)
     try:
-        scenario(c)
+        scenario(c, args.sink)
     except Exception as e:  # one line for the suite's output
         print(f"browser scenario: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

@@ -4,11 +4,13 @@
 # with `[web] enabled` on loopback. Scenario (deploy/e2e/browser.py): an EICAR message is quarantined over
 # SMTP; `ict` user anna logs in, sees its queue id in /quarantine, opens it (structure, no content),
 # requests to view it, fails to approve her own request; `ict` user bert approves; anna then sees the
-# content once; auditor aart opens the Dutch traffic report and requests an inquiry, which privacy officer
+# content once; anna asks to release it, bert approves, anna releases it once and it reaches the next hop
+# (smtp-sink), while a second use of the same approval is refused; auditor aart opens the Dutch traffic report and requests an inquiry, which privacy officer
 # petra approves (opening it), ends and records the person's notification of. Then the audit log must name
 # both people of each four-eyes step.
 #
-# Installs chromium, chromium-driver and python3-venv from Debian when missing (needs root then).
+# Installs chromium, chromium-driver, python3-venv and postfix (for smtp-sink) from Debian when missing
+# (needs root then).
 # Output: `PASS browser` or `FAIL browser: why`; exit status 1 on failure. Screenshots (on failure only)
 # stay in the private directory, never in git.
 #
@@ -18,6 +20,8 @@ set -uo pipefail
 export LC_ALL=C.UTF-8
 
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=deploy/e2e/postfix-instance.sh
+. "$REPO/deploy/e2e/postfix-instance.sh"
 say() { echo "browser: $*" >&2; }
 fail() { echo "FAIL browser: $*"; exit 1; }
 
@@ -25,12 +29,12 @@ missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+command -v smtp-sink >/dev/null || missing+=(postfix)
 if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || fail "${missing[*]} missing and not root to install them"
     say "installing ${missing[*]}"
-    apt-get update -qq >/dev/null 2>&1
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-        >/dev/null 2>&1 || fail "apt-get install ${missing[*]} failed"
+    # pf_install preseeds postfix ("Local only"), so no question is asked; no service is started here.
+    why=$(pf_install browser.localdomain "${missing[@]}" 2>&1) || fail "installing ${missing[*]}: $why"
 fi
 
 MW_BIN="${MAILWACHT_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/debug/mailwacht}"
@@ -41,8 +45,10 @@ fi
 
 PRIV=$(mktemp -d "${TMPDIR:-/tmp}/mailwacht-browser.XXXXXX")
 MW_PID=""
+SINK_PID=""
 cleanup() {
     local status=$?
+    [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null
     if [ -n "$MW_PID" ]; then
         kill -TERM "$MW_PID" 2>/dev/null
         for _ in $(seq 100); do kill -0 "$MW_PID" 2>/dev/null || break; sleep 0.1; done
@@ -67,6 +73,21 @@ python3 -m venv "$PRIV/venv" >/dev/null 2>&1 || fail "python3 -m venv failed"
 read -r SMTP_PORT HOP_PORT WEB_PORT < <(python3 "$REPO/deploy/e2e/e2e.py" free-ports --base 25825 --count 3) \
     || fail "no free ports"
 mkdir -m 700 "$PRIV/data" "$PRIV/keys"
+
+# The next hop for the release: smtp-sink, one dump file per transaction (as user nobody when root, which
+# must reach its directory).
+mkdir "$PRIV/sink"
+sink_user=()
+if [ "$(id -u)" = 0 ]; then
+    chmod 0711 "$PRIV"
+    chown nobody: "$PRIV/sink"
+    sink_user=(-u nobody)
+fi
+smtp-sink "${sink_user[@]}" -h sink.browser.localdomain -d "$PRIV/sink/%s." "127.0.0.1:$HOP_PORT" 10 \
+    >>"$PRIV/smtp-sink.log" 2>&1 &
+SINK_PID=$!
+python3 "$REPO/deploy/e2e/e2e.py" wait-port "$HOP_PORT" --timeout 10 >/dev/null \
+    || fail "smtp-sink did not listen on $HOP_PORT (see $PRIV/smtp-sink.log)"
 cat >"$PRIV/mailwacht.toml" <<CONF
 [smtp]
 listen = "127.0.0.1:$SMTP_PORT"
@@ -104,12 +125,13 @@ done
 
 # Chromium's profile and scratch directories go into the private directory, and away with it.
 TMPDIR="$PRIV" "$PRIV/venv/bin/python" "$REPO/deploy/e2e/browser.py" \
-    --web "http://127.0.0.1:$WEB_PORT" --smtp-port "$SMTP_PORT" --shots "$PRIV" \
+    --web "http://127.0.0.1:$WEB_PORT" --smtp-port "$SMTP_PORT" --shots "$PRIV" --sink "$PRIV/sink" \
     || fail "scenario failed (see above; screenshots in $PRIV)"
 
 audit=$("$MW_BIN" --config "$PRIV/mailwacht.toml" audit list --json) || fail "audit list failed"
 for needle in '"action": "access-request"' 'web user bert; approves show-raw for anna' \
-    'web user anna, approved by bert' 'web user aart, approved by petra' \
+    'web user anna, approved by bert' 'web user aart, approved by petra' '"action": "release"' \
+    'approves release for anna' '"action": "login"' '"action": "logout"' \
     '"action": "inquiry-notified"'; do
     grep -qF "$needle" <<<"$audit" || fail "audit log lacks: $needle"
 done

@@ -654,6 +654,31 @@ impl Service {
             .unwrap_or_default()
     }
 
+    /// A console sign-in event, audited as `uid` (the daemon): `login`, `login-failed`, `logout` or
+    /// `lockout`, with `detail` (how, from where). The entry names the account only when it exists (a
+    /// mistyped name may be a password); a password never reaches this function.
+    pub fn record_web_login(
+        &self,
+        uid: u32,
+        action: &str,
+        name: &str,
+        detail: &str,
+        now: SystemTime,
+    ) -> Result<(), String> {
+        let known = self
+            .accounts
+            .list()
+            .is_ok_and(|list| list.iter().any(|a| a.name == name));
+        let (caller, id, detail) = if known {
+            (Caller::web(uid, name), name, detail.to_string())
+        } else {
+            (Caller::local(uid), "", format!("unknown account; {detail}"))
+        };
+        self.record(&caller, now, action, id, "", &detail)
+            .map(drop)
+            .map_err(error)
+    }
+
     /// A user request ([`UserRequest`]); each change is audited (`user-add`, `user-passwd`, `user-disable`).
     fn answer_user(
         &self,

@@ -761,4 +761,4 @@ impl Outbound {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -197,6 +197,10 @@ fn escape(text: &str) -> String {
 /// Bar colours per verdict.
 const COLOURS: [&str; 4] = ["#4c9a2a", "#d9822b", "#c23030", "#8a8a8a"];
 
+/// The height of the volume chart's legend, and the width it needs.
+const LEGEND_HEIGHT: u64 = 24;
+const LEGEND_WIDTH: u64 = 560;
+
 /// Messages per period by verdict, from the shown cells of the releases.
 fn volume_svg(summary: &Summary) -> String {
     let data = summary.verdict_volume();
@@ -207,12 +211,23 @@ fn volume_svg(summary: &Summary) -> String {
         .unwrap_or(0)
         .max(1);
     let (bar, gap, height) = (28u64, 10u64, 200u64);
-    let width = 60 + data.len() as u64 * (bar + gap);
+    let width = (60 + data.len() as u64 * (bar + gap)).max(LEGEND_WIDTH);
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" role=\"img\" \
          aria-label=\"berichten per periode naar uitkomst\">",
-        height + 90
+        height + 90 + LEGEND_HEIGHT
     );
+    // The legend inside the chart (no style attribute, so a strict Content-Security-Policy shows it).
+    for (i, (v, c)) in VERDICTS_NL.iter().zip(COLOURS).enumerate() {
+        let x = i as u64 * 140;
+        let _ = write!(
+            svg,
+            "<rect x=\"{x}\" y=\"2\" width=\"12\" height=\"12\" fill=\"{c}\"/>\
+             <text x=\"{}\" y=\"12\" font-size=\"11\">{v}</text>",
+            x + 16
+        );
+    }
+    let _ = write!(svg, "<g transform=\"translate(0,{LEGEND_HEIGHT})\">");
     let _ = write!(
         svg,
         "<text x=\"0\" y=\"12\" font-size=\"11\">max {max}</text>\
@@ -245,7 +260,7 @@ fn volume_svg(summary: &Summary) -> String {
             escape(label)
         );
     }
-    svg.push_str("</svg>");
+    svg.push_str("</g></svg>");
     svg
 }
 
@@ -281,6 +296,18 @@ fn categories_svg(summary: &Summary) -> String {
     svg
 }
 
+/// The two charts under their Dutch headings: inline SVG with no script and no style attribute, so the
+/// HTML report and the web console's traffic page (strict Content-Security-Policy) show the same charts.
+pub fn charts_html(summary: &Summary) -> String {
+    let mut html = String::from("<h2>Berichten per periode naar uitkomst</h2>\n");
+    html.push_str(&volume_svg(summary));
+    html.push_str("\n<p><small>De grafieken tellen alleen getoonde cijfers.</small></p>\n");
+    html.push_str("<h2>Meest voorkomende regelcategorieën</h2>\n");
+    html.push_str(&categories_svg(summary));
+    html.push('\n');
+    html
+}
+
 /// A self-contained HTML report in Dutch: header (organisation, periods, day made, k, retention), two
 /// charts, the table. Fits a 1,280-pixel screen and prints on A4. `made` is the day named as made.
 pub fn to_html(summary: &Summary, made: u64) -> String {
@@ -293,7 +320,7 @@ pub fn to_html(summary: &Summary, made: u64) -> String {
          table{{border-collapse:collapse;font-size:12px;max-width:100%}}\
          td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}td:nth-child(-n+2),th:nth-child(-n+2){{text-align:left}}\
          svg{{max-width:100%;height:auto}}\
-         .s{{color:#999;font-style:italic}}.legend span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}}\
+         .s{{color:#999;font-style:italic}}\
          @page{{size:A4;margin:15mm}}@media print{{body{{margin:0;max-width:none}}h2{{break-after:avoid}}tr{{break-inside:avoid}}}}\
          </style></head><body>\n<h1>{}</h1>\n",
         escape(&header[0]),
@@ -302,16 +329,8 @@ pub fn to_html(summary: &Summary, made: u64) -> String {
     for h in &header[1..] {
         let _ = writeln!(html, "<p>{}</p>", escape(h));
     }
-    html.push_str("<h2>Berichten per periode naar uitkomst</h2>\n<p class=\"legend\">");
-    for (v, c) in VERDICTS_NL.iter().zip(COLOURS) {
-        let _ = write!(html, "<span style=\"background:{c}\"></span>{v}");
-    }
-    html.push_str("</p>\n");
-    html.push_str(&volume_svg(summary));
-    html.push_str("\n<p><small>De grafieken tellen alleen getoonde cijfers.</small></p>\n");
-    html.push_str("<h2>Meest voorkomende regelcategorieën</h2>\n");
-    html.push_str(&categories_svg(summary));
-    html.push_str("\n<h2>Tabel</h2>\n<table><tr>");
+    html.push_str(&charts_html(summary));
+    html.push_str("<h2>Tabel</h2>\n<table><tr>");
     let table = summary.table();
     for c in &table.columns {
         let _ = write!(html, "<th>{}</th>", escape(&column_nl(c, summary.group)));

@@ -1,6 +1,7 @@
 //! The web console (`[web] enabled = true`): quarantine review under four eyes for ICT staff, the audit
 //! trail for the privacy officer, traffic reports for auditors, and a status page — served by
-//! `mailwacht serve` on `[web] listen` (loopback by default; TLS by a reverse proxy, see the README).
+//! `mailwacht serve` on `[web] listen` (loopback by default; TLS by a reverse proxy or, with `[web]
+//! tls_cert`/`tls_key`, by the console itself; single sign-on by a trusted proxy's header: see the README).
 //!
 //! A front end only: every review, traffic and audit step is a call into [`crate::admin::Service`], the
 //! same service the admin socket and the offline CLI use (one path per job); this module adds login,
@@ -31,8 +32,10 @@ mod inquiries;
 mod pages;
 mod session;
 pub mod settings;
+mod sso;
 mod status;
 mod text;
+pub mod tls;
 
 pub use settings::WebSection;
 pub use status::StatusSource;
@@ -122,12 +125,24 @@ impl Web {
             .unwrap_or_else(|| secs.to_string())
     }
 
+    /// Write a sign-in event to the audit log ([`Service::record_web_login`]); a failure is logged, and
+    /// the login goes on (the audit log's own checks report a damaged log).
+    fn audit_login(&self, action: &str, name: &str, detail: &str, now: SystemTime) {
+        if let Err(e) = self
+            .service
+            .record_web_login(self.uid, action, name, detail, now)
+        {
+            tracing::error!(error = %e, action, "cannot audit a console sign-in event");
+        }
+    }
+
     fn caller(&self, session: &session::Session) -> Caller {
         Caller::web(self.uid, &session.user)
     }
 }
 
-/// When `[web] enabled`: bind `[web] listen` and serve the console over `service` until `shutdown`.
+/// When `[web] enabled`: bind `[web] listen` and serve the console over `service` until `shutdown` (over
+/// TLS when `[web] tls_cert`/`tls_key` are set).
 pub async fn start(
     settings: &WebSection,
     service: Arc<Service>,
@@ -137,28 +152,45 @@ pub async fn start(
     if !settings.enabled {
         return Ok(None);
     }
+    let tls = match settings.tls() {
+        Some((cert, key)) => Some(tls::server_config(cert, key).map_err(std::io::Error::other)?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(&settings.listen).await?;
     tracing::info!(
         listen = %listener.local_addr()?,
+        tls = tls.is_some(),
         secure_cookies = !settings.plain_http_loopback,
+        single_sign_on = settings.trusted_user_header.is_some(),
         "web console listening"
     );
     let web = Arc::new(Web::new(service, settings.clone(), status));
-    Ok(Some(tokio::spawn(serve(listener, web, shutdown))))
+    Ok(Some(tokio::spawn(serve(listener, tls, web, shutdown))))
 }
 
-/// Serve the console on `listener` until `shutdown` completes.
+/// Serve the console on `listener` until `shutdown` completes: over TLS with `tls` (then a client that
+/// speaks plain HTTP gets no answer), else plain HTTP for a TLS proxy in front.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     web: Arc<Web>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(web).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    use axum::serve::ListenerExt as _;
+    let app = router(web).into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        // `tap_io` only to get axum's connect info (the peer's address) for a listener of our own.
+        Some(config) => {
+            axum::serve(tls::TlsListener::new(listener, config)?.tap_io(|_| ()), app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 /// Every route of the console.
@@ -191,7 +223,9 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/status", get(pages::status))
         .route("/traffic", get(pages::traffic))
         .route("/traffic.csv", get(pages::traffic_csv))
+        .route("/traffic.xlsx", get(pages::traffic_xlsx))
         .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(web.clone(), sso::sso))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(web)
 }

@@ -189,6 +189,7 @@ pub(super) async fn login(
         )
     });
     if !allowed {
+        // Audited once, when the lockout began (below); not each try during it.
         tracing::warn!(client = %ip, "console login refused: locked out after failed attempts");
         return login_page(
             &web,
@@ -206,10 +207,26 @@ pub(super) async fn login(
     let account = match checked {
         Ok(Ok(account)) => account,
         _ => {
-            if let Ok(mut t) = web.throttle.lock() {
+            let locked = web.throttle.lock().is_ok_and(|mut t| {
                 t.failed(&name, ip, now);
-            }
+                !t.allowed(
+                    &name,
+                    ip,
+                    web.settings.max_failed_logins,
+                    web.settings.lockout(),
+                    now,
+                )
+            });
             tracing::info!(client = %ip, "console login failed");
+            let detail = format!("password, from {ip}");
+            web.audit_login("login-failed", &name, &detail, now);
+            if locked {
+                let detail = format!(
+                    "locked out for {} minutes after failed logins, from {ip}",
+                    web.settings.lockout_minutes
+                );
+                web.audit_login("lockout", &name, &detail, now);
+            }
             return login_page(
                 &web,
                 &headers,
@@ -230,6 +247,7 @@ pub(super) async fn login(
         return (StatusCode::SERVICE_UNAVAILABLE, "no session available").into_response();
     };
     tracing::info!(client = %ip, role = account.role.as_str(), "console login");
+    web.audit_login("login", &account.name, &format!("password, from {ip}"), now);
     let mut r = Redirect::to("/").into_response();
     let h = r.headers_mut();
     h.append(header::SET_COOKIE, cookie(&web, SESSION_COOKIE, &key, None));
@@ -250,14 +268,17 @@ pub(super) async fn logout(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     let all = [Role::Ict, Role::Privacy, Role::Auditor];
-    if let Err(r) = authorise_form(&web, &headers, &all, &form.csrf, SystemTime::now()) {
-        return *r;
-    }
+    let now = SystemTime::now();
+    let session = match authorise_form(&web, &headers, &all, &form.csrf, now) {
+        Ok((session, _)) => session,
+        Err(r) => return *r,
+    };
     if let (Some(key), Ok(mut sessions)) =
         (cookies(&headers).get(SESSION_COOKIE), web.sessions.lock())
     {
         sessions.close(key);
     }
+    web.audit_login("logout", &session.user, "", now);
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
@@ -978,17 +999,19 @@ pub(super) async fn audit_csv(
 
 /// A CSV answer that downloads as `name`.
 fn csv_download(text: String, name: &str) -> Response {
+    download(text.into_bytes(), "text/csv; charset=utf-8", name)
+}
+
+/// `bytes` of `content_type`, downloaded as `name`.
+fn download(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response {
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
     (
         [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CONTENT_DISPOSITION, disposition),
         ],
-        text,
+        bytes,
     )
         .into_response()
 }
@@ -1058,6 +1081,8 @@ struct TrafficPage<'a> {
     group: &'static str,
     columns: Vec<String>,
     rows: Vec<Vec<String>>,
+    /// The HTML report's charts ([`crate::traffic::report::charts_html`]): inline SVG, no script.
+    charts: String,
 }
 
 /// The summary of every period that may be shown now, from the same service call as `traffic summary`.
@@ -1081,6 +1106,23 @@ async fn summary(
     }
 }
 
+/// For the traffic page and its downloads (roles `auditor` and `privacy`): the page frame, the chosen
+/// group and its summary; or the answer to give instead (an error links to `back`).
+async fn traffic_summary(
+    web: &Web,
+    headers: &HeaderMap,
+    q: &TrafficQuery,
+    back: &str,
+) -> Result<(Page, Group, crate::traffic::summary::Summary), Box<Response>> {
+    let now = SystemTime::now();
+    let (session, page) = authorise(web, headers, &[Role::Auditor, Role::Privacy], now)?;
+    let group = q.group.unwrap_or(Group::Domain);
+    match summary(web, &session, group, now).await {
+        Ok(summary) => Ok((page, group, summary)),
+        Err(other) => Err(Box::new(service_error(&page, other, back))),
+    }
+}
+
 const GROUPS: [Group; 4] = [
     Group::Domain,
     Group::Verdict,
@@ -1093,20 +1135,16 @@ pub(super) async fn traffic(
     headers: HeaderMap,
     Query(q): Query<TrafficQuery>,
 ) -> Response {
-    let now = SystemTime::now();
-    let (session, page) = match authorise(&web, &headers, &[Role::Auditor, Role::Privacy], now) {
-        Ok(s) => s,
+    let (page, group, summary) = match traffic_summary(&web, &headers, &q, "/").await {
+        Ok(found) => found,
         Err(r) => return *r,
     };
-    let group = q.group.unwrap_or(Group::Domain);
-    let summary = match summary(&web, &session, group, now).await {
-        Ok(s) => s,
-        Err(other) => return service_error(&page, other, "/"),
-    };
     let table = summary.table();
+    let charts = crate::traffic::report::charts_html(&summary);
     render(
         StatusCode::OK,
         &TrafficPage {
+            charts,
             page: &page,
             k: summary.k,
             retention: summary.retention_days,
@@ -1126,22 +1164,45 @@ pub(super) async fn traffic(
     )
 }
 
+/// The summary as the same Dutch XLSX workbook as `mailwacht traffic summary --format xlsx`.
+pub(super) async fn traffic_xlsx(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(q): Query<TrafficQuery>,
+) -> Response {
+    let (page, group, summary) = match traffic_summary(&web, &headers, &q, "/traffic").await {
+        Ok(found) => found,
+        Err(r) => return *r,
+    };
+    let made = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match crate::traffic::report::to_xlsx(&summary, made) {
+        Ok(bytes) => download(
+            bytes,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &format!("verkeersgegevens-{}.xlsx", group.name()),
+        ),
+        Err(e) => message(
+            &page,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "err.title",
+            e.to_string(),
+            "/traffic",
+        ),
+    }
+}
+
 pub(super) async fn traffic_csv(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
     Query(q): Query<TrafficQuery>,
 ) -> Response {
-    let now = SystemTime::now();
-    let (session, page) = match authorise(&web, &headers, &[Role::Auditor, Role::Privacy], now) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let group = q.group.unwrap_or(Group::Domain);
-    match summary(&web, &session, group, now).await {
-        Ok(summary) => csv_download(
+    match traffic_summary(&web, &headers, &q, "/traffic").await {
+        Ok((_, group, summary)) => csv_download(
             summary.to_csv(),
             &format!("verkeersgegevens-{}.csv", group.name()),
         ),
-        Err(other) => service_error(&page, other, "/traffic"),
+        Err(r) => *r,
     }
 }

@@ -1,7 +1,8 @@
 //! `[web]`: the console's settings (embedded in [`crate::config::Config`]; validated there through
 //! [`WebSection::validate`]).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,16 @@ pub struct WebSection {
     pub request_valid_minutes: u64,
     /// Minutes an approval can be used (once).
     pub approval_valid_minutes: u64,
+    /// TLS in the binary: the certificate chain (PEM, leaf first). With `tls_key`; else plain HTTP for a
+    /// TLS proxy in front.
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// Single sign-on through a reverse proxy: the request header that names the logged-in person
+    /// (`X-Remote-User`), believed only on connections from `trusted_proxies`.
+    pub trusted_user_header: Option<String>,
+    /// The proxies' addresses (the TCP peer, never a forwarded-for header).
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for WebSection {
@@ -40,6 +51,10 @@ impl Default for WebSection {
             lockout_minutes: 15,
             request_valid_minutes: 24 * 60,
             approval_valid_minutes: 15,
+            tls_cert: None,
+            tls_key: None,
+            trusted_user_header: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -85,7 +100,59 @@ impl WebSection {
         if self.max_failed_logins == 0 {
             return Err(("max_failed_logins", "must be greater than 0".into()));
         }
-        Ok(())
+        self.validate_tls()?;
+        self.validate_sso()
+    }
+
+    /// Both TLS files or neither; when the console is enabled they must load and belong together.
+    fn validate_tls(&self) -> Result<(), (&'static str, String)> {
+        match (&self.tls_cert, &self.tls_key) {
+            (None, None) => Ok(()),
+            (Some(_), None) => Err(("tls_key", "tls_cert needs tls_key (the private key)".into())),
+            (None, Some(_)) => Err((
+                "tls_cert",
+                "tls_key needs tls_cert (the certificate)".into(),
+            )),
+            (Some(_), Some(_)) if self.plain_http_loopback => Err((
+                "plain_http_loopback",
+                "cannot be combined with tls_cert: with TLS the cookies stay Secure".into(),
+            )),
+            (Some(cert), Some(key)) if self.enabled => {
+                super::tls::server_config(cert, key).map(drop).map_err(|e| {
+                    let key = match e {
+                        super::tls::TlsError::Key { .. } => "tls_key",
+                        _ => "tls_cert",
+                    };
+                    (key, e.to_string())
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A header name that is one, and proxies to believe it from.
+    fn validate_sso(&self) -> Result<(), (&'static str, String)> {
+        match &self.trusted_user_header {
+            None if !self.trusted_proxies.is_empty() => Err((
+                "trusted_proxies",
+                "only used with trusted_user_header".into(),
+            )),
+            None => Ok(()),
+            Some(name) if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() => Err((
+                "trusted_user_header",
+                format!("{name:?} is not a header name"),
+            )),
+            Some(_) if self.trusted_proxies.is_empty() => Err((
+                "trusted_proxies",
+                "trusted_user_header needs the proxies' addresses (e.g. [\"127.0.0.1\"])".into(),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Whether the console serves TLS itself.
+    pub fn tls(&self) -> Option<(&std::path::Path, &std::path::Path)> {
+        Some((self.tls_cert.as_deref()?, self.tls_key.as_deref()?))
     }
 
     pub fn idle(&self) -> Duration {

@@ -27,8 +27,13 @@ const PASSWORD: &str = "een lang wachtwoord";
 
 struct World {
     dir: tempfile::TempDir,
+    web: Arc<Web>,
     router: Router,
 }
+
+/// The sign-in events of the audit log (kept apart so the other tests' audit expectations need not list
+/// every login).
+const SIGN_INS: [&str; 4] = ["login", "login-failed", "logout", "lockout"];
 
 fn dead_addr() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -36,6 +41,16 @@ fn dead_addr() -> String {
 }
 
 async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+/// A world whose `[web]` settings `adjust` changes.
+async fn world_with(adjust: impl FnOnce(&mut WebSection)) -> World {
+    world_relaying_to(dead_addr(), adjust).await
+}
+
+/// A world whose next hop (for releases) is `next_hop`.
+async fn world_relaying_to(next_hop: String, adjust: impl FnOnce(&mut WebSection)) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let audit = AuditLog::open(data.join("audit.log")).expect("audit");
@@ -63,10 +78,42 @@ async fn world() -> World {
         .await
         .expect("quarantine");
     let traffic = crate::traffic::TrafficStore::open(&data).expect("traffic");
+    // Last week (a whole, ended period): twelve senders of school.example, six bounced for "pesten"; and
+    // one lone sender, whose row and category must never show.
+    let last_week = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("now")
+        .as_secs()
+        - 7 * 86_400;
+    for i in 0..12u64 {
+        let (verdict, cats): (&str, &[&str]) = if i < 6 {
+            ("bounce", &["pesten"])
+        } else {
+            ("pass", &[])
+        };
+        let record = crate::traffic::summary::tests::rec(
+            last_week + i,
+            &format!("sender{i}"),
+            "school.example",
+            verdict,
+            cats,
+            1000,
+        );
+        traffic.insert(&record).expect("record");
+    }
+    let lone = crate::traffic::summary::tests::rec(
+        last_week,
+        "alleen",
+        "eenling.example",
+        "bounce",
+        &["geheimcategorie"],
+        5,
+    );
+    traffic.insert(&lone).expect("record");
     let (keys, _) =
         crate::traffic::KeyRing::open(&dir.path().join("keys"), &data, 28, 0).expect("keys");
     let mut config = Config::default();
-    config.smtp.next_hop = dead_addr();
+    config.smtp.next_hop = next_hop;
     let service = Arc::new(
         Service::new(
             store,
@@ -99,20 +146,39 @@ async fn world() -> World {
         mode: "content_filter (SMTP 127.0.0.1:10025)".into(),
         loaded: Arc::new(Mutex::new(now)),
     };
-    let settings = WebSection {
+    let mut settings = WebSection {
         enabled: true,
         max_failed_logins: 3,
         ..WebSection::default()
     };
+    adjust(&mut settings);
     let web = Arc::new(Web::new(service, settings, status));
     World {
         dir,
-        router: router(web),
+        router: router(web.clone()),
+        web,
     }
 }
 
 impl World {
+    /// The audit log but for sign-in events.
     fn audit(&self) -> Vec<AuditEntry> {
+        self.all_audit()
+            .into_iter()
+            .filter(|e| !SIGN_INS.contains(&e.action.as_str()))
+            .collect()
+    }
+
+    /// The sign-in events of the audit log: (action, id, detail).
+    fn sign_ins(&self) -> Vec<(String, String, String)> {
+        self.all_audit()
+            .into_iter()
+            .filter(|e| SIGN_INS.contains(&e.action.as_str()))
+            .map(|e| (e.action, e.id, e.detail))
+            .collect()
+    }
+
+    fn all_audit(&self) -> Vec<AuditEntry> {
         let (entries, v) = audit::read(&self.dir.path().join("data/audit.log")).expect("audit");
         assert!(v.intact, "{v:?}");
         entries
@@ -139,6 +205,7 @@ impl World {
             status,
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
+            raw: body.to_vec(),
         }
     }
 
@@ -239,6 +306,20 @@ struct Answer {
     status: StatusCode,
     headers: axum::http::HeaderMap,
     body: String,
+    raw: Vec<u8>,
+}
+
+/// The text of an XLSX workbook: its shared strings and first sheet (zip members read with `zip`).
+fn xlsx_sheet(bytes: &[u8]) -> String {
+    use std::io::Read as _;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("xlsx is a zip");
+    let mut text = String::new();
+    for name in ["xl/sharedStrings.xml", "xl/worksheets/sheet1.xml"] {
+        if let Ok(mut member) = zip.by_name(name) {
+            member.read_to_string(&mut text).expect("member");
+        }
+    }
+    text
 }
 
 impl Answer {
@@ -646,6 +727,55 @@ async fn audit_status_and_traffic_pages() {
     assert!(report.body.contains("Verkeersrapport") && report.body.contains("k-anonimiteit"));
     let csv = w.get(&aart, "/traffic.csv?group=verdict").await;
     assert_eq!(csv.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    // The charts are the HTML report's own: inline SVG, no script, no style attribute (strict CSP).
+    let charts = report
+        .body
+        .split("<section id=\"charts\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .expect("charts section");
+    assert!(charts.matches("<svg").count() == 2, "{charts}");
+    assert!(charts.contains("pesten") && charts.contains("teruggestuurd"));
+    for banned in ["<script", "style=", "geheimcategorie", "eenling"] {
+        assert!(!report.body.contains(banned), "{banned} on the page");
+    }
+    assert!(report.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .expect("csp")
+        .starts_with("default-src 'none'"));
+    let mut summary = None;
+    if let Some(summary_text) = report.body.split("<table id=\"traffic\">").nth(1) {
+        summary = Some(summary_text.contains("school.example"));
+    }
+    assert_eq!(summary, Some(true), "{}", report.body);
+    // The XLSX download: the CLI's writer (a zip with the workbook's sheet, Dutch column names).
+    let xlsx = w.get(&aart, "/traffic.xlsx?group=verdict").await;
+    assert_eq!(xlsx.status, StatusCode::OK);
+    assert_eq!(
+        xlsx.headers[header::CONTENT_TYPE],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    assert!(xlsx.headers[header::CONTENT_DISPOSITION]
+        .to_str()
+        .expect("disposition")
+        .contains("verkeersgegevens-verdict.xlsx"));
+    assert!(xlsx.raw.starts_with(b"PK\x03\x04"), "a zip file");
+    let sheet = xlsx_sheet(&xlsx.raw);
+    assert!(
+        sheet.contains("teruggestuurd") && sheet.contains("uitkomst"),
+        "{sheet}"
+    );
+    assert!(!sheet.contains("geheimcategorie"));
+    // Not for ICT, and a bad group is refused.
+    let anna = w.login("anna").await;
+    assert_eq!(
+        w.get(&anna, "/traffic.xlsx").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        w.get(&aart, "/traffic.xlsx?group=nonsense").await.status,
+        StatusCode::BAD_REQUEST
+    );
     assert_eq!(
         w.get(&aart, "/traffic?group=nonsense").await.status,
         StatusCode::BAD_REQUEST
@@ -951,5 +1081,399 @@ async fn checking_a_message_gives_the_engines_verdict_and_hits_and_stores_nothin
             .count(),
         2,
         "nothing stored beside MW1"
+    );
+}
+
+// ------------------------------------------------------------------------------------------------------
+// Sign-ins in the audit log, single sign-on through a trusted proxy, TLS in the binary
+// ------------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn logins_failures_lockouts_and_logouts_are_audited_without_passwords() {
+    let w = world().await;
+    for _ in 0..3 {
+        w.try_login("anna", "wrong password!").await;
+    }
+    let unknown = w.try_login("niemand", "geheim-wachtwoord-123").await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    let bert = w.login("bert").await;
+    let out = w.step(&bert, "/logout").await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let failed = (
+        "login-failed".to_string(),
+        "anna".to_string(),
+        "web user anna; password, from 0.0.0.0".to_string(),
+    );
+    assert_eq!(
+        w.sign_ins(),
+        vec![
+            failed.clone(),
+            failed.clone(),
+            failed,
+            event(
+                "lockout",
+                "anna",
+                "web user anna; locked out for 15 minutes after failed logins, from 0.0.0.0"
+            ),
+            event(
+                "login-failed",
+                "",
+                "unknown account; password, from 0.0.0.0"
+            ),
+            event("login", "bert", "web user bert; password, from 0.0.0.0"),
+            event("logout", "bert", "web user bert"),
+        ]
+    );
+    let log = std::fs::read_to_string(w.dir.path().join("data/audit.log")).expect("log");
+    for secret in ["wrong password", "geheim", "niemand", PASSWORD] {
+        assert!(!log.contains(secret), "{secret} in the audit log");
+    }
+    // The audit page finds a person's sign-ins like their other actions.
+    let petra = w.login("petra").await;
+    let page = w.get(&petra, "/audit?person=bert&action=logout").await;
+    assert!(page.body.contains("web user bert"), "{}", page.body);
+}
+
+/// A sign-in event as [`World::sign_ins`] lists it.
+fn event(action: &str, id: &str, detail: &str) -> (String, String, String) {
+    (action.to_string(), id.to_string(), detail.to_string())
+}
+
+/// `path` from TCP peer `peer` with the proxy's header naming `user` (when given) and `cookie`.
+async fn via(w: &World, peer: &str, user: Option<&str>, path: &str, cookie: &str) -> Answer {
+    let mut request = HttpRequest::get(path).header(header::COOKIE, cookie);
+    if let Some(user) = user {
+        request = request.header("X-Remote-User", user);
+    }
+    let mut request = request.body(Body::empty()).expect("request");
+    let peer = SocketAddr::new(peer.parse().expect("ip"), 40_000);
+    request.extensions_mut().insert(ConnectInfo(peer));
+    w.send(request).await
+}
+
+fn ignored_sso_headers() -> u64 {
+    crate::metrics::render()
+        .lines()
+        .find_map(|l| l.strip_prefix("mailwacht_web_sso_header_ignored_total "))
+        .and_then(|n| n.parse().ok())
+        .expect("metric")
+}
+
+#[tokio::test]
+async fn single_sign_on_only_from_a_trusted_proxy_and_only_for_an_enabled_account() {
+    let w = world_with(|s| {
+        s.trusted_user_header = Some("X-Remote-User".into());
+        s.trusted_proxies = vec!["127.0.0.1".parse().expect("ip")];
+    })
+    .await;
+    // From the proxy: a session for anna, with her role.
+    let first = via(&w, "127.0.0.1", Some("anna"), "/quarantine", "").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert!(first.body.contains(">MW1<"));
+    let key = first.cookie(SESSION_COOKIE).expect("session cookie");
+    let cookie = format!("{SESSION_COOKIE}={key}");
+    // The next request of that session opens no second one.
+    let again = via(&w, "127.0.0.1", Some("anna"), "/quarantine/MW1", &cookie).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert!(again.cookie(SESSION_COOKIE).is_none());
+    // The role is the account's: an auditor by single sign-on still may not see the quarantine.
+    let aart = via(&w, "127.0.0.1", Some("aart"), "/quarantine", "").await;
+    assert_eq!(aart.status, StatusCode::FORBIDDEN);
+    // From anywhere else the header is ignored (and counted): no session, to the login page.
+    let before = ignored_sso_headers();
+    let forged = via(&w, "192.0.2.7", Some("anna"), "/quarantine", "").await;
+    assert_eq!(
+        (forged.status, forged.location()),
+        (StatusCode::SEE_OTHER, "/login")
+    );
+    assert!(forged.cookie(SESSION_COOKIE).is_none());
+    assert!(ignored_sso_headers() > before);
+    // Unknown and disabled names: 403 in Dutch and English, no session.
+    w.web
+        .service
+        .accounts()
+        .disable("bert")
+        .expect("disable bert");
+    for name in ["onbekend", "bert"] {
+        let refused = via(&w, "127.0.0.1", Some(name), "/quarantine", "").await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{name}");
+        assert!(refused.body.contains("geen actief mailwacht-account"));
+        assert!(refused.body.contains("no enabled mailwacht account"));
+        assert!(refused.cookie(SESSION_COOKIE).is_none());
+    }
+    // Without the header, or with an empty one, the proxy's clients log in with a password as before.
+    for user in [None, Some(""), Some("  ")] {
+        let answer = via(&w, "127.0.0.1", user, "/quarantine", "").await;
+        assert_eq!(
+            answer.location(),
+            "/login",
+            "{user:?} {} {}",
+            answer.status,
+            answer.body
+        );
+    }
+    assert_eq!(
+        w.sign_ins(),
+        vec![
+            event(
+                "login",
+                "anna",
+                "web user anna; single sign-on, via proxy 127.0.0.1"
+            ),
+            event(
+                "login",
+                "aart",
+                "web user aart; single sign-on, via proxy 127.0.0.1"
+            ),
+            event(
+                "login-failed",
+                "",
+                "unknown account; single sign-on: no enabled account, via proxy 127.0.0.1"
+            ),
+            event(
+                "login-failed",
+                "bert",
+                "web user bert; single sign-on: no enabled account, via proxy 127.0.0.1"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn sso_and_tls_settings_are_checked_when_the_configuration_loads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = self_signed(dir.path(), "a");
+    let (_, other_key) = self_signed(dir.path(), "b");
+    let with = |f: &dyn Fn(&mut WebSection)| {
+        let mut s = WebSection {
+            enabled: true,
+            ..WebSection::default()
+        };
+        f(&mut s);
+        s.validate()
+    };
+    assert!(with(&|s| {
+        s.tls_cert = Some(cert.clone());
+        s.tls_key = Some(key.clone());
+    })
+    .is_ok());
+    let (k, why) = with(&|s| {
+        s.tls_cert = Some(cert.clone());
+        s.tls_key = Some(other_key.clone());
+    })
+    .unwrap_err();
+    assert_eq!(k, "tls_cert");
+    assert!(why.contains("does not belong"), "{why}");
+    let (k, why) = with(&|s| {
+        s.tls_cert = Some(cert.clone());
+        s.tls_key = Some(dir.path().join("nope.pem"));
+    })
+    .unwrap_err();
+    assert_eq!(k, "tls_key");
+    assert!(why.contains("nope.pem"), "{why}");
+    let (k, why) = with(&|s| {
+        s.tls_cert = Some(key.clone());
+        s.tls_key = Some(key.clone());
+    })
+    .unwrap_err();
+    assert_eq!(k, "tls_cert", "{why}");
+    assert_eq!(
+        with(&|s| s.tls_cert = Some(cert.clone())).unwrap_err().0,
+        "tls_key"
+    );
+    assert_eq!(
+        with(&|s| {
+            s.tls_cert = Some(cert.clone());
+            s.tls_key = Some(key.clone());
+            s.plain_http_loopback = true;
+        })
+        .unwrap_err()
+        .0,
+        "plain_http_loopback"
+    );
+    assert_eq!(
+        with(&|s| s.trusted_user_header = Some("X-Remote-User".into()))
+            .unwrap_err()
+            .0,
+        "trusted_proxies"
+    );
+    assert_eq!(
+        with(&|s| {
+            s.trusted_user_header = Some("X Remote User".into());
+            s.trusted_proxies = vec!["127.0.0.1".parse().expect("ip")];
+        })
+        .unwrap_err()
+        .0,
+        "trusted_user_header"
+    );
+}
+
+/// A self-signed certificate for `localhost` and its key, as `NAME-cert.pem` and `NAME-key.pem`.
+fn self_signed(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("rcgen");
+    let (cert, key) = (
+        dir.join(format!("{name}-cert.pem")),
+        dir.join(format!("{name}-key.pem")),
+    );
+    std::fs::write(&cert, made.cert.pem()).expect("cert");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("key");
+    (cert, key)
+}
+
+/// Everything a connection sends until it closes (or errs, or 10 s pass).
+async fn read_all(mut stream: impl tokio::io::AsyncRead + Unpin) -> Vec<u8> {
+    use tokio::io::AsyncReadExt as _;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_console_serves_tls_itself_and_plain_http_on_its_port_gets_no_page() {
+    use tokio::io::AsyncWriteExt as _;
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    use tokio_rustls::rustls::{self, pki_types};
+    let w = world().await;
+    let (cert, key) = self_signed(w.dir.path(), "web");
+    let config = tls::server_config(&cert, &key).expect("server config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, Some(config), w.web.clone(), async {
+        let _ = stopped.await;
+    }));
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(&cert).expect("read cert");
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(c.expect("pem")).expect("root");
+    }
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let name = pki_types::ServerName::try_from("localhost").expect("name");
+    let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+    tls.write_all(b"GET /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let page = String::from_utf8_lossy(&read_all(tls).await).into_owned();
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("Aanmelden"));
+    let set_cookie = page
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie: mw_login="))
+        .expect("login cookie");
+    assert!(set_cookie.contains("; Secure"), "{set_cookie}");
+    // Plain HTTP to the same port: no page, the connection is closed.
+    let mut plain = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    plain
+        .write_all(b"GET /login HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("write");
+    let answer = read_all(plain).await;
+    assert!(!answer.starts_with(b"HTTP/"), "{answer:?}");
+    assert!(!String::from_utf8_lossy(&answer).contains("Aanmelden"));
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("server stops")
+        .expect("join")
+        .expect("served");
+}
+
+// ------------------------------------------------------------------------------------------------------
+// Release through the console
+// ------------------------------------------------------------------------------------------------------
+
+// The test next hop of the SMTP client's tests (tests/support/sink.rs, compiled once).
+use crate::smtp::client::tests::sink;
+
+#[tokio::test]
+async fn a_release_is_requested_approved_by_another_performed_once_and_reaches_the_next_hop() {
+    let hop = sink::Sink::start(sink::SinkBehaviour::default()).await;
+    let w = world_relaying_to(hop.addr().to_string(), |_| {}).await;
+    let anna = w.login("anna").await;
+    let bert = w.login("bert").await;
+    let request = [
+        ("csrf", anna.csrf.clone()),
+        ("action", "release".to_string()),
+        (
+            "reason",
+            "vals alarm: melding helpdesk 77, door ouder gevraagd".to_string(),
+        ),
+    ];
+    let filed = w
+        .post_owned(&anna, "/quarantine/MW1/request", &request)
+        .await;
+    assert_eq!(
+        (filed.status, filed.location()),
+        (StatusCode::SEE_OTHER, "/access"),
+        "{}",
+        filed.body
+    );
+    // Nothing leaves before a second person approved.
+    assert_eq!(
+        w.step(&anna, "/access/1/use").await.status,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        w.step(&anna, "/access/1/approve").await.status,
+        StatusCode::CONFLICT
+    );
+    assert!(hop.messages().is_empty());
+    let approved = w.step(&bert, "/access/1/approve").await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let released = w.step(&anna, "/access/1/use").await;
+    assert_eq!(released.status, StatusCode::OK, "{}", released.body);
+    assert!(
+        released.body.contains("ouder@example.org"),
+        "{}",
+        released.body
+    );
+    let delivered = hop.messages();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].rcpts, vec!["<ouder@example.org>".to_string()]);
+    assert!(String::from_utf8_lossy(&delivered[0].data).contains("Hallo inhoud"));
+    // The approval was for one release: a second use is refused and sends nothing.
+    let twice = w.step(&anna, "/access/1/use").await;
+    assert_eq!(twice.status, StatusCode::CONFLICT, "{}", twice.body);
+    assert_eq!(hop.messages().len(), 1);
+    let entry = w.get(&anna, "/quarantine/MW1").await;
+    assert!(entry.body.contains("vrijgegeven"), "{}", entry.body);
+    let audit: Vec<(String, String)> = w
+        .audit()
+        .into_iter()
+        .filter(|e| e.action != audit::BREAK_ACTION)
+        .map(|e| (e.action, e.detail))
+        .collect();
+    assert_eq!(audit.len(), 3, "{audit:?}");
+    assert_eq!(audit[0].0, "access-request");
+    assert_eq!(
+        audit[1],
+        (
+            "access-approve".to_string(),
+            "web user bert; approves release for anna (request 1)".to_string()
+        )
+    );
+    assert_eq!(audit[2].0, "release");
+    assert!(
+        audit[2]
+            .1
+            .starts_with("web user anna, approved by bert (request 1)"),
+        "{audit:?}"
     );
 }

@@ -147,6 +147,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("tr.group", "Indeling", "Group by"),
     ("tr.csv", "Download CSV", "Download CSV"),
+    ("tr.xlsx", "Download Excel (XLSX)", "Download Excel (XLSX)"),
     ("tr.none", "Nog geen afgesloten perioden om te tonen.", "No completed periods to show yet."),
     ("tr.k", "k-anonimiteit", "k-anonymity"),
     ("tr.retention", "bewaartermijn (dagen)", "retention (days)"),
@@ -207,6 +208,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("err.forbidden", "Uw rol geeft geen toegang tot deze pagina.", "Your role gives no access to this page."),
     ("err.csrf", "Het formulier is verlopen of ongeldig; laad de pagina opnieuw.", "The form expired or is invalid; reload the page."),
     ("err.not_found", "Niet gevonden.", "Not found."),
+    (
+        "err.sso",
+        "U bent aangemeld bij uw organisatie, maar er is geen actief mailwacht-account met deze naam; vraag ICT-beheer om een account met een rol.",
+        "You are signed in with your organisation, but there is no enabled mailwacht account of this name; ask ICT staff for an account with a role.",
+    ),
     ("back", "Terug", "Back"),
 ];
 

@@ -1,7 +1,7 @@
 //! Next-hop client tests against the test sink (`tests/support/sink.rs`).
 
 #[path = "../../../tests/support/sink.rs"]
-mod sink;
+pub(crate) mod sink;
 
 use sink::{Sink, SinkBehaviour};
 

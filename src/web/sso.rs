@@ -1,0 +1,134 @@
+//! Single sign-on through a trusted reverse proxy (`[web] trusted_user_header`, `trusted_proxies`): a
+//! proxy that did the login (oauth2-proxy with Entra ID or Google, Apache mod_auth_mellon with Entree
+//! Federatie) names the person in a header, and the console opens a session for that local account.
+//!
+//! The header is believed only on a connection whose TCP peer is one of the proxies — never on the word of
+//! an `X-Forwarded-For` — and the name must be an enabled local account, whose role decides what it sees
+//! (unknown or disabled: 403). From any other address the header is removed, counted and logged without
+//! the name. A session opened this way is audited as `login` like a password login.
+//!
+//! Must not: log the header's value for an untrusted peer, or let the header pick a role.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::extract::{Request, State};
+use axum::http::header::{self, HeaderValue};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::text::{self, Lang};
+use super::{cookie, cookies, lang_of, ClientIp, Page, Web, SESSION_COOKIE};
+
+/// Run before every handler: turn a trusted proxy's header into a session, or drop an untrusted one.
+pub(super) async fn sso(
+    State(web): State<Arc<Web>>,
+    ClientIp(ip): ClientIp,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(header_name) = web.settings.trusted_user_header.as_deref() else {
+        return next.run(request).await;
+    };
+    let Some(value) = request.headers().get(header_name).cloned() else {
+        return next.run(request).await;
+    };
+    if !web.settings.trusted_proxies.contains(&ip) {
+        crate::metrics::web_sso_header_ignored();
+        tracing::warn!(
+            client = %ip,
+            header = header_name,
+            "single sign-on header ignored: the client is not a trusted proxy"
+        );
+        request.headers_mut().remove(header_name);
+        return next.run(request).await;
+    }
+    let now = SystemTime::now();
+    let name = value
+        .to_str()
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_string();
+    if name.is_empty() {
+        // The proxy names nobody (nginx sends an empty value as no header; others may not): a password
+        // login, as without the header.
+        return next.run(request).await;
+    }
+    // A session of this person already: nothing to do. A session of someone else: it ends.
+    if same_person(&web, &request, &name, now) {
+        return next.run(request).await;
+    }
+    let role = match web.service.accounts().role_of(&name) {
+        Ok(Some(role)) if crate::admin::accounts::valid_name(&name) => role,
+        _ => {
+            tracing::info!(client = %ip, "single sign-on refused: no enabled account of that name");
+            web.audit_login(
+                "login-failed",
+                &name,
+                &format!("single sign-on: no enabled account, via proxy {ip}"),
+                now,
+            );
+            return refused(&request);
+        }
+    };
+    let key = web
+        .sessions
+        .lock()
+        .ok()
+        .and_then(|mut s| s.open(&name, role, now));
+    let Some(key) = key else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no session available").into_response();
+    };
+    tracing::info!(client = %ip, role = role.as_str(), "console login by single sign-on");
+    web.audit_login(
+        "login",
+        &name,
+        &format!("single sign-on, via proxy {ip}"),
+        now,
+    );
+    // This request already counts as the new session's (the later cookie wins in [`cookies`]).
+    if let Ok(cookie_header) = HeaderValue::from_str(&format!("{SESSION_COOKIE}={key}")) {
+        request.headers_mut().append(header::COOKIE, cookie_header);
+    }
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, cookie(&web, SESSION_COOKIE, &key, None));
+    response
+}
+
+/// Whether the request's session is `name`'s; a session of someone else ends here.
+fn same_person(web: &Web, request: &Request, name: &str, now: SystemTime) -> bool {
+    let Some(key) = cookies(request.headers()).get(SESSION_COOKIE).cloned() else {
+        return false;
+    };
+    let Ok(mut sessions) = web.sessions.lock() else {
+        return false;
+    };
+    match sessions.touch(&key, web.settings.idle(), now) {
+        Some(s) if s.user == name => true,
+        Some(_) => {
+            sessions.close(&key);
+            false
+        }
+        None => false,
+    }
+}
+
+/// The 403 page for a name without an enabled account: in Dutch and English both, since the person has
+/// no account whose language could be known.
+fn refused(request: &Request) -> Response {
+    let page = Page {
+        lang: lang_of(request.headers()),
+        user: None,
+        role: None,
+        csrf: String::new(),
+    };
+    let both = format!(
+        "{} / {}",
+        text::t(Lang::Nl, "err.sso"),
+        text::t(Lang::En, "err.sso")
+    );
+    super::pages::message(&page, StatusCode::FORBIDDEN, "err.title", both, "/")
+}
