@@ -61,6 +61,71 @@ fn check_json_reports_verdict_exemption_score_and_hits() {
     );
 }
 
+/// `check --json` says where each hit was found (`place`), one fixture per kind of place, and a quoted hit
+/// is reported as not counted.
+#[test]
+fn check_json_names_the_place_of_each_hit() {
+    let cases: &[(&str, &str, &str, bool)] = &[
+        (
+            "fixtures/evasion/quoted-printable-zachte-regelbreuk.eml",
+            "MW-BELEDIGEND-01",
+            "body",
+            true,
+        ),
+        (
+            "fixtures/evasion/rfc2047-onderwerp.eml",
+            "MW-BELEDIGEND-01",
+            "subject",
+            true,
+        ),
+        (
+            "fixtures/pass/antwoord-met-citaat.eml",
+            "MW-BELEDIGEND-01",
+            "quote",
+            false,
+        ),
+        (
+            "fixtures/bounce/bijlage-exe.eml",
+            "MW-BIJLAGE-01",
+            "attachment",
+            true,
+        ),
+        (
+            "fixtures/bounce/bijlage-zip-met-exe.eml",
+            "MW-BIJLAGE-01",
+            "archive-member",
+            true,
+        ),
+        (
+            "fixtures/bounce/bijlage-tekst-pdf.eml",
+            "MW-BELEDIGEND-01",
+            "attachment-text",
+            true,
+        ),
+    ];
+    let files: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    let out = mailwacht(&[&["check", "--json"][..], &files].concat());
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), cases.len(), "{}", stderr(&out));
+    for ((file, rule, place, counted), line) in cases.iter().zip(&lines) {
+        let hits = line["hits"].as_array().expect("hits");
+        let hit = hits
+            .iter()
+            .find(|h| h["rule_id"] == *rule)
+            .unwrap_or_else(|| panic!("{file}: no hit of {rule}: {line}"));
+        assert_eq!(hit["place"], *place, "{file}: {hit}");
+        assert_eq!(hit["counted"], *counted, "{file}: {hit}");
+        // Every hit has a place.
+        assert!(
+            hits.iter().all(|h| h["place"].is_string()),
+            "{file}: {line}"
+        );
+    }
+}
+
 #[test]
 fn check_takes_the_envelope_from_flags() {
     // The same mail from a vertrouwenspersoon passes; from anyone else it bounces.

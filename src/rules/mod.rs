@@ -479,23 +479,28 @@ impl RuleSet {
         });
         let mut seen = vec![false; self.checks.len()];
         if needs_words {
-            let folded = normalize::fold(&text.text);
-            // Near rules whose anchor occurs in the text: checked in full after the scan.
-            let mut anchored: Vec<usize> = Vec::new();
-            self.scan_words(&folded, text.origin, &mut seen, Some(&mut anchored));
+            // Folded sentence by sentence, so that a near rule's anchor hit names its sentence.
+            let sentences = near::FoldedSentences::new(&text.text);
+            let folded = &sentences.folded;
+            // Near rules and where their anchor occurs: each such sentence is checked in full after the scan.
+            let mut anchored: Vec<(usize, usize)> = Vec::new();
+            self.scan_words(folded, text.origin, &mut seen, Some(&mut anchored));
             // Words with masked or look-alike letters, read every way they can be.
             if let Some(readings) = unmask::readings(&text.text) {
                 self.scan_words(&normalize::fold(&readings), text.origin, &mut seen, None);
             }
-            // Split and fold the sentences once for every near rule with an anchor here.
-            let sentences = if anchored.is_empty() {
-                Vec::new()
-            } else {
-                near::folded_sentences(&text.text)
-            };
-            for rule in anchored {
+            let mut candidates: Vec<(usize, usize)> = anchored
+                .into_iter()
+                .map(|(rule, at)| (rule, sentences.index_at(at)))
+                .collect();
+            candidates.sort_unstable();
+            candidates.dedup();
+            for (rule, index) in candidates {
+                if seen.get(rule).copied().unwrap_or(true) {
+                    continue;
+                }
                 if let Some(Check::Near { matcher, .. }) = self.checks.get(rule) {
-                    if matcher.matches_folded(&sentences) {
+                    if matcher.matches_sentence(sentences.sentence(index)) {
                         if let Some(s) = seen.get_mut(rule) {
                             *s = true;
                         }
@@ -520,7 +525,7 @@ impl RuleSet {
                 }
                 let hit = regexes.iter().any(|re| {
                     re.find_iter(&folded.text)
-                        .any(|m| !allow.covers(&folded, m.start(), m.end()))
+                        .any(|m| !allow.covers(folded, m.start(), m.end()))
                 });
                 if hit {
                     if let Some(s) = seen.get_mut(i) {
@@ -547,13 +552,14 @@ impl RuleSet {
     }
 
     /// One automaton pass over folded text: mark the word rules that hit (compound heads with their tail,
-    /// allow lists applied) and, when `anchored` is given, collect the near rules whose anchor occurs.
+    /// allow lists applied) and, when `anchored` is given, collect the near rules whose anchor occurs and where
+    /// (the offset of each anchor hit in `folded`).
     fn scan_words(
         &self,
         folded: &normalize::Folded,
         origin: crate::message::TextOrigin,
         seen: &mut [bool],
-        mut anchored: Option<&mut Vec<usize>>,
+        mut anchored: Option<&mut Vec<(usize, usize)>>,
     ) {
         self.words.find(folded, |rule, start, end, head| {
             if seen.get(rule).copied().unwrap_or(true) {
@@ -586,8 +592,8 @@ impl RuleSet {
                 }
                 Some(Check::Near { places, .. }) => {
                     if let Some(list) = anchored.as_deref_mut() {
-                        if places.covers(origin) && !list.contains(&rule) {
-                            list.push(rule);
+                        if places.covers(origin) && list.last() != Some(&(rule, start)) {
+                            list.push((rule, start));
                         }
                     }
                 }

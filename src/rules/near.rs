@@ -12,15 +12,17 @@
 //! `*word*`, and phrases (`in elkaar`). Text and alternatives are folded the same way ([`super::normalize`]).
 //!
 //! Speed: the group whose shortest alternative is longest is the *anchor*. Its alternatives go into the one
-//! automaton of all word lists, so a text without an anchor costs nothing extra. Only a text with an anchor is
-//! split into sentences, each folded and checked in full. The anchor choice changes the speed, never the
-//! result (a property test checks this against every choice).
+//! automaton of all word lists, which runs over the text folded sentence by sentence ([`FoldedSentences`]),
+//! so each anchor hit names its sentence and only those sentences are checked in full; a text without an
+//! anchor costs nothing extra, and the text is folded once, not once more for the near rules. The anchor
+//! choice changes the speed, never the result (a property test checks this against every choice).
 //!
 //! Pure, never panics, no allocation unless an anchor was found.
 
 use std::collections::HashSet;
 
-use super::normalize::fold;
+use super::bytes::span;
+use super::normalize::{fold_into, Folded};
 use super::words::{parse_entry, Entry, EntryError, Mode};
 
 /// One alternative of a group, as tokens of folded text.
@@ -155,17 +157,13 @@ impl NearMatcher {
 
     /// True when `text` (decoded, not folded) holds the combination in one sentence.
     pub fn matches(&self, text: &str) -> bool {
-        self.matches_folded(&folded_sentences(text))
-    }
-
-    /// The same on the sentences of a text, folded once by [`folded_sentences`] for all near rules whose
-    /// anchor occurs in it.
-    pub fn matches_folded(&self, sentences: &[String]) -> bool {
-        sentences.iter().any(|s| self.matches_sentence(s))
+        FoldedSentences::new(text)
+            .iter()
+            .any(|s| self.matches_sentence(s))
     }
 
     /// True when one folded sentence holds the combination within the window.
-    fn matches_sentence(&self, folded: &str) -> bool {
+    pub fn matches_sentence(&self, folded: &str) -> bool {
         if folded.is_empty() {
             return false;
         }
@@ -222,12 +220,53 @@ fn assign(found: &[Vec<(usize, usize)>], from: usize, to: usize, used: u64) -> b
 
 static EMPTY_GROUP: std::sync::LazyLock<Group> = std::sync::LazyLock::new(Group::default);
 
-/// The sentences of `text` (decoded, not folded), each folded; empty ones left out.
-pub fn folded_sentences(text: &str) -> Vec<String> {
-    sentences(text)
-        .map(|s| fold(s).text)
-        .filter(|f| !f.is_empty())
-        .collect()
+/// A text folded sentence by sentence into one [`Folded`], with the end of each sentence in it: the word scan
+/// runs over [`FoldedSentences::folded`] as over any folded text, and a near rule whose anchor is found at
+/// some offset is then checked on that one sentence only ([`FoldedSentences::sentence_at`]).
+#[derive(Debug, Default)]
+pub struct FoldedSentences {
+    /// The whole text, each sentence folded on its own (see [`super::normalize::fold_into`]).
+    pub folded: Folded,
+    /// Where each non-empty sentence ends in `folded.text` (ascending); the next one starts a space later.
+    ends: Vec<usize>,
+}
+
+impl FoldedSentences {
+    /// Fold `text` (decoded) sentence by sentence; empty sentences leave no trace.
+    pub fn new(text: &str) -> FoldedSentences {
+        let mut out = FoldedSentences {
+            folded: Folded::with_capacity(text.len()),
+            ends: Vec::new(),
+        };
+        for sentence in sentences(text) {
+            let before = out.folded.text.len();
+            fold_into(sentence, &mut out.folded);
+            if out.folded.text.len() > before {
+                out.ends.push(out.folded.text.len());
+            }
+        }
+        out
+    }
+
+    /// The index of the sentence holding byte `offset` of the folded text.
+    pub fn index_at(&self, offset: usize) -> usize {
+        self.ends.partition_point(|&end| end <= offset)
+    }
+
+    /// The folded sentence with this index (empty past the end).
+    pub fn sentence(&self, index: usize) -> &str {
+        let start = match index.checked_sub(1) {
+            None => 0,
+            Some(before) => self.ends.get(before).map_or(usize::MAX, |&e| e + 1),
+        };
+        let end = self.ends.get(index).copied().unwrap_or(0);
+        self.folded.text.get(start..end).unwrap_or_default()
+    }
+
+    /// The folded sentences, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.ends.len()).map(|i| self.sentence(i))
+    }
 }
 
 /// The sentences of a text: ended by `.`, `!`, `?` or `;` before white space (or the end), by an empty
@@ -239,10 +278,29 @@ fn sentences(text: &str) -> impl Iterator<Item = &str> {
     let mut i = 0;
     std::iter::from_fn(move || {
         while i < bytes.len() {
-            let b = bytes.get(i).copied().unwrap_or(b' ');
+            // Most bytes cannot end a sentence: skip them a block at a time.
+            i += span(bytes.get(i..).unwrap_or_default(), |b| {
+                !matches!(b, b'.' | b'!' | b'?' | b';' | b'\n')
+            });
+            let Some(&b) = bytes.get(i) else {
+                break;
+            };
             let next = bytes.get(i + 1).copied();
             let ends = match b {
-                b'.' | b'!' | b'?' | b';' => next.is_none_or(|n| n.is_ascii_whitespace()),
+                // A letter standing alone before a dot is a letter spelt out (`k. a. n. k. e. r.`), not
+                // the end of a sentence: the word rules read those letters as one word.
+                b'.' | b'!' | b'?' | b';' => {
+                    let lone_letter = b == b'.'
+                        && i.checked_sub(1)
+                            .and_then(|p| bytes.get(p))
+                            .is_some_and(u8::is_ascii_alphabetic)
+                        && (i < 2
+                            || i - 1 == start
+                            || i.checked_sub(2)
+                                .and_then(|p| bytes.get(p))
+                                .is_some_and(u8::is_ascii_whitespace));
+                    next.is_none_or(|n| n.is_ascii_whitespace()) && !lone_letter
+                }
                 b'\n' => {
                     // An empty line (only white space up to the next line break), or a line that starts
                     // with a capital: HTML paragraphs and a salutation (`Beste ouders,`) end in one line
@@ -367,6 +425,35 @@ mod tests {
                 " d\n",
                 "E"
             ]
+        );
+    }
+
+    #[test]
+    fn folded_sentences_are_the_sentences_folded_apart() {
+        let texts = [
+            "Een. Twee!Drie? v.d. a\nb\n \nc; d\nE",
+            "Ik sla je k. a. n. k. e. r. Nee.\n\nKaaaanker; s t o m. Hoi",
+            "",
+            "...   ;\n\n",
+        ];
+        for text in texts {
+            let all = FoldedSentences::new(text);
+            let got: Vec<&str> = all.iter().collect();
+            let want: Vec<String> = sentences(text)
+                .map(|s| super::super::normalize::fold(s).text)
+                .filter(|f| !f.is_empty())
+                .collect();
+            assert_eq!(got, want, "{text:?}");
+            for (i, s) in all.iter().enumerate() {
+                let at = s.as_ptr() as usize - all.folded.text.as_ptr() as usize;
+                assert_eq!(all.index_at(at), i, "{text:?}");
+                assert_eq!(all.index_at(at + s.len() - 1), i, "{text:?}");
+            }
+        }
+        // Letters spelt out with dots stay one sentence, so the word rules still see one word.
+        assert_eq!(
+            FoldedSentences::new("k. a. n. k. e. r.").folded.text,
+            "kanker"
         );
     }
 

@@ -48,6 +48,14 @@ pub struct Folded {
 }
 
 impl Folded {
+    /// An empty folded text with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Folded {
+        Folded {
+            text: String::with_capacity(capacity),
+            stretched: Vec::new(),
+        }
+    }
+
     /// True when any byte in `start..end` comes from a stretched run.
     pub fn any_stretched(&self, start: usize, end: usize) -> bool {
         let first_after = self.stretched.partition_point(|&(_, e)| e <= start);
@@ -118,11 +126,16 @@ impl Folded {
 /// ([`word_at`]) and skips the cleaning and joining; everything else goes through the general steps
 /// ([`fold_general`]).
 pub fn fold(input: &str) -> Folded {
+    let mut folded = Folded::with_capacity(input.len());
+    fold_into(input, &mut folded);
+    folded
+}
+
+/// Fold `input` onto the end of `folded`, one space apart from what is there: the result is what folding
+/// the two texts apart and joining them with a space gives (nothing joins or collapses across the seam; a
+/// test checks this). Used to fold a text sentence by sentence in one pass and know where each ends.
+pub fn fold_into(input: &str, folded: &mut Folded) {
     let bytes = input.as_bytes();
-    let mut folded = Folded {
-        text: String::with_capacity(input.len()),
-        stretched: Vec::new(),
-    };
     let mut scratch = String::new();
     // `input[copy.0..copy.1]`: plain words without punctuation, single spaces between them, not yet written.
     let mut copy = (0, 0);
@@ -141,7 +154,7 @@ pub fn fold(input: &str) -> Folded {
             let (end, retry_from) = verbatim_blocks(bytes, i);
             blocks_from = retry_from;
             if end > i {
-                extend_copy(&mut copy, i, end, input, &mut folded);
+                extend_copy(&mut copy, i, end, input, folded);
                 i = end;
                 pending = i;
                 continue;
@@ -157,7 +170,7 @@ pub fn fold(input: &str) -> Folded {
             folded.push_verbatim(input.get(copy.0..copy.1).unwrap_or_default());
             fold_general(
                 input.get(pending..word.start).unwrap_or_default(),
-                &mut folded,
+                folded,
                 &mut scratch,
             );
             copy = (word.letters.start, word.letters.start);
@@ -167,7 +180,7 @@ pub fn fold(input: &str) -> Folded {
             folded.push_verbatim(input.get(copy.0..copy.1).unwrap_or_default());
             copy = (word.end, word.end);
             push_word(
-                &mut folded,
+                folded,
                 input.get(word.letters).unwrap_or_default(),
                 &mut scratch,
             );
@@ -181,7 +194,7 @@ pub fn fold(input: &str) -> Folded {
             word.letters.start,
             word.letters.end,
             input,
-            &mut folded,
+            folded,
         );
         if !bare {
             // Punctuation at the end ends the stretch: the next word is written on its own.
@@ -195,11 +208,10 @@ pub fn fold(input: &str) -> Folded {
     if general {
         fold_general(
             input.get(pending..).unwrap_or_default(),
-            &mut folded,
+            folded,
             &mut scratch,
         );
     }
-    folded
 }
 
 /// Add the plain words `input[start..end]` to the verbatim stretch `copy`: appended when a single space
@@ -923,6 +935,30 @@ mod tests {
         ) {
             let input: String = picks.iter().filter_map(|&i| TRICKY.get(i)).collect();
             assert_same_as_reference(&input);
+        }
+
+        /// Folding onto a folded text is folding apart and joining with a space: nothing joins or collapses
+        /// across the seam, and the stretch marks move along.
+        #[test]
+        fn fold_into_joins_at_a_seam(
+            a in proptest::collection::vec(0..TRICKY.len(), 0..12),
+            b in proptest::collection::vec(0..TRICKY.len(), 0..12),
+        ) {
+            let a: String = a.iter().filter_map(|&i| TRICKY.get(i).copied()).collect();
+            let b: String = b.iter().filter_map(|&i| TRICKY.get(i).copied()).collect();
+            let (fa, fb) = (fold(&a), fold(&b));
+            let mut joined = fold(&a);
+            fold_into(&b, &mut joined);
+            let shift = if fa.text.is_empty() || fb.text.is_empty() { fa.text.len() } else { fa.text.len() + 1 };
+            let mut want = fa.text.clone();
+            if !want.is_empty() && !fb.text.is_empty() {
+                want.push(' ');
+            }
+            want.push_str(&fb.text);
+            prop_assert_eq!(&joined.text, &want);
+            let mut stretched = fa.stretched.clone();
+            stretched.extend(fb.stretched.iter().map(|&(s, e)| (s + shift, e + shift)));
+            prop_assert_eq!(&joined.stretched, &stretched);
         }
 
         #[test]
