@@ -314,7 +314,11 @@ pub fn decide(
     // The sender's own words count rule by rule. What they quote or report counts once, with its largest
     // reduced weight: several rules hitting the same reported words (a slur list and a generalisation rule
     // on `vuile makak`) must not add up to a bounce the sender's own text does not earn (issue 14).
-    let own: f64 = counted.iter().filter(|c| !c.2).map(|c| c.1).sum();
+    let own = counted
+        .iter()
+        .filter(|c| !c.2)
+        .map(|c| c.1)
+        .fold(0.0, |a, b| a + b);
     let reported = counted
         .iter()
         .filter(|c| c.2)
