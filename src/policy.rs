@@ -284,9 +284,11 @@ pub fn decide(
         exempt.is_none(),
     );
     let mut forced = false;
-    // (rule id, largest weight it adds)
-    let mut counted: Vec<(&str, f64)> = Vec::new();
-    for hit in &mut hits {
+    // (rule id, largest weight it adds, whether that weight was reduced as quoted or reported)
+    let mut counted: Vec<(&str, f64, bool)> = Vec::new();
+    // The hits whose weight a quote or reported-speech factor reduced.
+    let mut reduced = vec![false; hits.len()];
+    for (hit, reduced) in hits.iter_mut().zip(reduced.iter_mut()) {
         let own_factor = rules.treatment(&hit.rule_id).and_then(|t| t.quote_weight);
         let factor = match hit.place {
             Place::Quote => own_factor.unwrap_or(settings.quote_weight),
@@ -298,16 +300,31 @@ pub fn decide(
             hit.weight *= factor;
             hit.action = Action::Score;
             hit.counted = hit.weight > 0.0;
+            *reduced = true;
         }
     }
-    for hit in hits.iter().filter(|h| h.counted) {
+    for (hit, &was_reduced) in hits.iter().zip(&reduced).filter(|(h, _)| h.counted) {
         forced |= hit.action == Action::Bounce;
-        match counted.iter_mut().find(|(id, _)| *id == hit.rule_id) {
-            Some((_, w)) => *w = w.max(hit.weight),
-            None => counted.push((&hit.rule_id, hit.weight)),
+        match counted.iter_mut().find(|(id, _, _)| *id == hit.rule_id) {
+            Some((_, w, r)) if hit.weight > *w => (*w, *r) = (hit.weight, was_reduced),
+            Some(_) => {}
+            None => counted.push((&hit.rule_id, hit.weight, was_reduced)),
         }
     }
-    decision.score = counted.iter().map(|(_, w)| w).sum();
+    // The sender's own words count rule by rule. What they quote or report counts once, with its largest
+    // reduced weight: several rules hitting the same reported words (a slur list and a generalisation rule
+    // on `vuile makak`) must not add up to a bounce the sender's own text does not earn (issue 14).
+    let own = counted
+        .iter()
+        .filter(|c| !c.2)
+        .map(|c| c.1)
+        .fold(0.0, |a, b| a + b);
+    let reported = counted
+        .iter()
+        .filter(|c| c.2)
+        .map(|c| c.1)
+        .fold(0.0, f64::max);
+    decision.score = own + reported;
     if forced || decision.score >= settings.threshold {
         decision.verdict = Verdict::Bounce;
     }
@@ -801,10 +818,20 @@ message_en = "x"
                 &["T-DREIGING"],
                 1,
             ),
+            // Two rules on reported words count once, with the larger share: reported speech alone never
+            // bounces however many rules its words hit.
             (
                 &[(REPORTED, "stroopwafel appelflap")],
+                Verdict::Pass,
+                2.5,
+                &["T-WOORD", "T-DREIGING"],
+                2,
+            ),
+            // With the sender's own words it still adds up.
+            (
+                &[(BODY, "stroopwafel"), (REPORTED, "appelflap")],
                 Verdict::Bounce,
-                5.0,
+                7.5,
                 &["T-WOORD", "T-DREIGING"],
                 2,
             ),

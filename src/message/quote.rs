@@ -251,6 +251,29 @@ const REPORTING_VERBS: &[&str] = &[
     "beweerde",
     "sprak",
     "tegen",
+    // What was written or posted: `een bericht gezet met de tekst '…'`, `met de woorden '…'`.
+    "tekst",
+    "woorden",
+    "gezet",
+];
+
+/// Participles that end a clause after what they report: `Sem werd 'vuile Turk' en 'kakkerlak' genoemd`.
+const REPORTING_PARTICIPLES: &[&str] = &[
+    "genoemd",
+    "geroepen",
+    "gezegd",
+    "geschreeuwd",
+    "geschreven",
+    "geappt",
+    "getypt",
+    "gestuurd",
+    "gepost",
+    "gezongen",
+    "uitgescholden",
+    "uitgemaakt",
+    "gescholden",
+    "toegeroepen",
+    "nageroepen",
 ];
 
 /// Words that make a clause first or second person: then the speech is the sender's own.
@@ -393,12 +416,41 @@ fn followed_by_report(text: &str, close: usize) -> bool {
     let tail = text.get(close..to).unwrap_or_default();
     let tail = tail.split(['.', '!', '?', '\n']).next().unwrap_or_default();
     let w = words(tail);
+    // A participle closing the clause (`… 'kakkerlak' genoemd.`): the report's subject came before the quote,
+    // so a first or second person there makes it the sender's own words.
+    if w.last()
+        .is_some_and(|last| REPORTING_PARTICIPLES.contains(&last.as_str()))
+        && !w.iter().any(|x| OWN_PERSONS.contains(&x.as_str()))
+    {
+        return !introduced_by_own_person(text, close);
+    }
     match (w.first(), w.get(1)) {
         (Some(verb), Some(subject)) => {
             REPORTING_VERBS.contains(&verb.as_str()) && !OWN_PERSONS.contains(&subject.as_str())
         }
         _ => false,
     }
+}
+
+/// Whether the sentence up to `close` has a first or second person outside quotation marks (`ik heb hem
+/// 'sukkel' genoemd` is the sender's own insult).
+fn introduced_by_own_person(text: &str, close: usize) -> bool {
+    let mut from = close.saturating_sub(240);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let window = text.get(from..close).unwrap_or_default();
+    let sentence = window
+        .rfind(['.', '!', '?'])
+        .map_or(window, |p| window.get(p + 1..).unwrap_or_default());
+    // Only the words outside quotation marks say who speaks.
+    let outside: Vec<&str> = sentence
+        .split(['\'', '"', '“', '”', '‘', '’'])
+        .step_by(2)
+        .collect();
+    words(&outside.join(" "))
+        .iter()
+        .any(|x| OWN_PERSONS.contains(&x.as_str()))
 }
 
 #[cfg(test)]
@@ -472,6 +524,26 @@ mod tests {
                 "jullie zijn dom",
             ),
             ("\"Ga weg\", riep hij.", "\" \", riep hij.", "", "Ga weg"),
+            // A participle closing the clause after the quotes, and what was posted `met de tekst '…'`.
+            (
+                "Sem werd door twee jongens 'sukkel' en 'loser' genoemd. Wij grepen in.",
+                "Sem werd door twee jongens ' ' en ' ' genoemd. Wij grepen in.",
+                "",
+                "sukkel\nloser",
+            ),
+            (
+                "Zij zette een bericht in de app met de tekst 'jullie zijn dom'. Zij krijgt een gesprek.",
+                "Zij zette een bericht in de app met de tekst ' '. Zij krijgt een gesprek.",
+                "",
+                "jullie zijn dom",
+            ),
+            // The sender's own insult stays the sender's.
+            (
+                "Ik heb hem 'sukkel' genoemd.",
+                "Ik heb hem 'sukkel' genoemd.",
+                "",
+                "",
+            ),
             // First or second person: the sender's own words.
             ("Ik zei: \"jij bent dom\".", "Ik zei: \"jij bent dom\".", "", ""),
             ("Toen zei ik: 'rot op'.", "Toen zei ik: 'rot op'.", "", ""),
