@@ -179,6 +179,10 @@ pub struct Policy {
     /// an unusable address; see [`crate::bounce::may_notify`]): `quarantine` (held for ICT) or `discard`
     /// (dropped and logged). After-queue mode only; the milter refuses such mail with `550`.
     pub on_unnotifiable: OnUnnotifiable,
+    /// `enforce` (the default) or `monitor`: every message is screened and accounted, the log line,
+    /// metrics and traffic record say what *would* have happened, and the mail goes on unchanged. Malware
+    /// is still quarantined. A rule file's `mode = "monitor"` does the same for one rule.
+    pub mode: crate::policy::Mode,
 }
 
 impl Default for Policy {
@@ -190,6 +194,7 @@ impl Default for Policy {
             quote_weight: 0.0,
             reported_speech_weight: 0.5,
             on_unnotifiable: OnUnnotifiable::Quarantine,
+            mode: crate::policy::Mode::Enforce,
         }
     }
 }
@@ -425,6 +430,7 @@ impl Config {
             sensitivity: self.exemptions.sensitivity.clone(),
             subject_labels: self.exemptions.subject_labels.clone(),
             pass_unscanned: self.scan.on_error == ScanOnError::Pass,
+            mode: self.policy.mode,
         }
     }
 

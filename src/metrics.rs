@@ -81,6 +81,8 @@ struct Metrics {
     next_hop_errors: AtomicU64,
     connections: AtomicI64,
     traffic_dropped: AtomicU64,
+    /// Messages monitor mode let through that enforcing would have bounced.
+    monitored_bounce: AtomicU64,
     /// Damaged stores moved aside and started afresh, per [`RecoveredStore`].
     recovered: [AtomicU64; 2],
 }
@@ -117,6 +119,7 @@ static METRICS: Metrics = Metrics {
     next_hop_errors: AtomicU64::new(0),
     connections: AtomicI64::new(0),
     traffic_dropped: AtomicU64::new(0),
+    monitored_bounce: AtomicU64::new(0),
     recovered: [const { AtomicU64::new(0) }; 2],
 };
 
@@ -143,6 +146,12 @@ fn count_verdict(verdicts: &mut Vec<(&'static str, u64)>, label: &'static str, n
     } else if verdicts.len() < MAX_VERDICTS {
         verdicts.push((label, n));
     }
+}
+
+/// Monitor mode let a message through that enforcing every rule would have bounced (`[policy] mode`, a
+/// rule's `mode`).
+pub fn monitored_bounce() {
+    METRICS.monitored_bounce.fetch_add(1, Ordering::Relaxed);
 }
 
 /// How long analysing and scanning one message took.
@@ -239,6 +248,13 @@ pub fn render() -> String {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP mailwacht_monitored_messages_total Messages monitor mode let through, by the verdict enforcing would have given.\n\
+         # TYPE mailwacht_monitored_messages_total counter\n\
+         mailwacht_monitored_messages_total{{would=\"bounce\"}} {}",
+        m.monitored_bounce.load(Ordering::Relaxed)
+    );
     out.push_str("# HELP mailwacht_store_recovered_total Damaged stores moved aside and started afresh.\n# TYPE mailwacht_store_recovered_total counter\n");
     for store in RecoveredStore::ALL {
         let _ = writeln!(

@@ -720,6 +720,7 @@ fn record(time: u64, sender: &str, verdict: &str, categories: &[&str], size: u64
         verdict: verdict.into(),
         categories: categories.iter().map(|c| c.to_string()).collect(),
         exempt: None,
+        would: None,
     }
 }
 

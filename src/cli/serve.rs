@@ -59,6 +59,9 @@ impl Args {
     }
 }
 
+/// How long the start-up scanner probe may take (the start line waits for it).
+const SCANNER_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub fn run(config_path: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode> {
     let mut config = super::load_config(config_path.as_ref())?;
     args.apply(&mut config);
@@ -238,12 +241,20 @@ async fn serve(
         crate::scan::ScanBackend::Builtin => "builtin (not an antivirus)",
         crate::scan::ScanBackend::Clamd => "clamd",
     };
+    // One bounded probe, so the start line says whether the scanner answers (issue 15).
+    let probe = pipeline.engine().probe_scanner(SCANNER_PROBE).await;
+    if let Err(reason) = &probe {
+        warn!(reason, "the malware scanner did not answer at start");
+    }
+    let (scanner_answered, mode) = (probe.is_ok(), pipeline.engine().policy.mode.name());
     if let Some((_, address)) = &listener {
         info!(
             listen = %address,
             next_hop = %config.smtp.next_hop,
             rules = pipeline.engine().rules.rules().len(),
             scanner,
+            scanner_answered,
+            mode,
             config = %config_name,
             "mailwacht listening"
         );
@@ -253,6 +264,8 @@ async fn serve(
             milter_listen = %l.describe(),
             rules = pipeline.engine().rules.rules().len(),
             scanner,
+            scanner_answered,
+            mode,
             config = %config_name,
             "mailwacht milter listening"
         );
@@ -314,9 +327,9 @@ async fn serve(
                     }
                     reload_settings.store(Arc::new(new.server_settings()));
                     reload_milter_settings.store(Arc::new(new.milter_settings()));
-                    let rules = engine.rules.rules().len();
+                    let (rules, mode) = (engine.rules.rules().len(), engine.policy.mode.name());
                     reload_pipeline.reload(engine);
-                    info!(rules, "configuration and rules reloaded");
+                    info!(rules, mode, "configuration and rules reloaded");
                     *loaded.lock().unwrap_or_else(|e| e.into_inner()) =
                         std::time::SystemTime::now();
                     current = new;

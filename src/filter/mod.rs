@@ -105,6 +105,18 @@ impl Engine {
         )
     }
 
+    /// Ask the scanner about an empty message once, within `within`: `Ok` when it answered (clean or not),
+    /// else why not (safe to log). For the start line: a clamd that is down shows at start, not at the
+    /// first message.
+    pub async fn probe_scanner(&self, within: Duration) -> Result<(), String> {
+        let analysis = Analysis::default();
+        match tokio::time::timeout(within, self.scanner.scan(b"", &analysis)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} s", within.as_secs())),
+        }
+    }
+
     /// Analyse and decide in one call, on the current thread (for `check` and tests).
     pub async fn check(&self, envelope: &Envelope, raw: &[u8]) -> (Analysis, Decision) {
         let analysis = message::analyse(raw, &self.limits);
@@ -112,10 +124,11 @@ impl Engine {
         (analysis, decision)
     }
 
-    /// The rules behind the hits of a decision, once each, in hit order.
+    /// The rules behind the enforced hits of a decision (the reasons a bounce gives; monitor-only hits are
+    /// no reason), once each, in hit order.
     pub(crate) fn hit_rules<'a>(&'a self, decision: &Decision) -> Vec<&'a crate::rules::RuleInfo> {
         decision
-            .rule_ids()
+            .enforced_rule_ids()
             .into_iter()
             .filter_map(|id| self.rules.rule(id))
             .collect()
@@ -307,6 +320,9 @@ impl Filter {
         };
         log_message(queue_id, envelope, &line, decision, outcome);
         crate::metrics::message(line.verdict, size);
+        if decision.would == Some(Verdict::Bounce) {
+            crate::metrics::monitored_bounce();
+        }
         if let Some(traffic) = self.inner.traffic.get() {
             let local_domains = &self.engine().org.local_domains;
             traffic.record(envelope, local_domains, size, attachments, decision);
@@ -318,14 +334,7 @@ impl Filter {
     /// traffic record as for any other message.
     fn account_too_big(&self, envelope: &Envelope, limit: usize) {
         let queue_id = crate::queue_id::new();
-        let undecided = Decision {
-            verdict: Verdict::Pass,
-            exempt: None,
-            score: 0.0,
-            hits: Vec::new(),
-            detections: Vec::new(),
-            tempfail_reason: None,
-        };
+        let undecided = Decision::undecided();
         let line = Line {
             verdict: TOO_BIG,
             limit: Some(limit),
@@ -381,7 +390,9 @@ struct Line {
 }
 
 /// One line per message: queue id, verdict, action, rule ids, categories, sizes and domains. Never subjects,
-/// bodies, file names, matched words or local parts.
+/// bodies, file names, matched words or local parts. In monitor mode `would` names the verdict enforcing
+/// every rule would have given (`verdict=pass action=relayed would=bounce`) and `monitor_rules` the rules
+/// that only reported.
 fn log_message(
     queue_id: &str,
     envelope: &Envelope,
@@ -416,6 +427,8 @@ fn log_message(
         exempt,
         score = decision.score,
         rules = %decision.rule_ids().join(","),
+        monitor_rules = %decision.monitor_rule_ids().join(","),
+        would = decision.would.map(Verdict::name),
         categories = %decision.categories().join(","),
         detections = %detections.join(","),
         size = line.size,
@@ -472,6 +485,7 @@ mod tests {
                 sensitivity: Vec::new(),
                 subject_labels: Vec::new(),
                 pass_unscanned: false,
+                mode: crate::rules::Mode::Enforce,
             },
             org: OrgContext::default(),
             limits: Limits::default(),

@@ -385,6 +385,7 @@ mod tests {
             verdict: "pass".into(),
             categories: vec![],
             exempt: None,
+            would: None,
         }
     }
 

@@ -31,6 +31,7 @@ pub(crate) fn rec(
         verdict: verdict.into(),
         categories: cats.iter().map(|c| c.to_string()).collect(),
         exempt: None,
+        would: None,
     }
 }
 
