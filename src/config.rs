@@ -245,11 +245,26 @@ impl Default for Scan {
 pub struct QuarantineSection {
     /// Entries older than this many days are purged (at start and every hour).
     pub retention_days: u64,
+    // --- alerts to ICT (issue 15; see `crate::filter::alerts`) ---
+    /// ICT's addresses for alerts about quarantined mail; empty: none.
+    pub notify: Vec<String>,
+    /// A notice per quarantined message (with `notify`).
+    pub notify_each: bool,
+    /// `daily`: one summary a day as well (or instead, with `notify_each = false`).
+    pub digest: crate::filter::alerts::Digest,
+    /// The alerts' envelope sender and `From:`; unset: the null sender.
+    pub notify_sender: Option<String>,
 }
 
 impl Default for QuarantineSection {
     fn default() -> Self {
-        QuarantineSection { retention_days: 30 }
+        QuarantineSection {
+            retention_days: 30,
+            notify: Vec::new(),
+            notify_each: true,
+            digest: crate::filter::alerts::Digest::Off,
+            notify_sender: None,
+        }
     }
 }
 
@@ -674,6 +689,14 @@ impl Config {
             notices: config.notice_policy(),
             on_unnotifiable: config.policy.on_unnotifiable,
             remember: Duration::from_secs(config.bounce.remember_days.saturating_mul(86_400)),
+            alerts: crate::filter::alerts::AlertSettings {
+                notify: config.quarantine.notify.clone(),
+                each: config.quarantine.notify_each,
+                digest: config.quarantine.digest,
+                sender: config.quarantine.notify_sender.clone(),
+                hostname: config.smtp.hostname.clone(),
+                organisation: config.organisation.name.clone(),
+            },
         })
     }
 
@@ -934,6 +957,21 @@ impl Config {
                 "retention_days",
                 "must be greater than 0".into(),
             );
+        }
+        let alert_addresses = self.quarantine.notify.iter().map(|a| ("notify", a));
+        for (key, address) in alert_addresses.chain(
+            self.quarantine
+                .notify_sender
+                .iter()
+                .map(|a| ("notify_sender", a)),
+        ) {
+            if let Err(e) = bounce::check_address(address) {
+                invalid(
+                    "quarantine",
+                    key,
+                    format!("{address:?} is not a usable address ({e:?})"),
+                );
+            }
         }
         if let Err((key, message)) = self.web.validate() {
             invalid("web", key, message);
@@ -1206,6 +1244,10 @@ mod tests {
             ("[scan]\ntimeout_secs = 0\n", "timeout_secs"),
             ("[scan]\nmax_stream = 0\n", "max_stream"),
             ("[quarantine]\nretention_days = 0\n", "retention_days"),
+            ("[quarantine]\nnotify = [\"ict\"]\n", "notify"),
+            ("[quarantine]\nnotify_sender = \"a b@c\"\n", "notify_sender"),
+            ("[quarantine]\ndigest = \"weekly\"\n", "digest"),
+            ("[policy]\nmode = \"audit\"\n", "mode"),
             ("[scan]\nbackend = \"norton\"\n", "backend"),
             ("[milter]\nlisten = \"unix:relative.sock\"\n", "listen"),
             ("[milter]\nlisten = \"11332\"\n", "listen"),

@@ -83,6 +83,8 @@ struct Metrics {
     traffic_dropped: AtomicU64,
     /// Messages monitor mode let through that enforcing would have bounced.
     monitored_bounce: AtomicU64,
+    /// Alerts to ICT about quarantined mail: [sent, failed].
+    alerts: [AtomicU64; 2],
     /// Damaged stores moved aside and started afresh, per [`RecoveredStore`].
     recovered: [AtomicU64; 2],
 }
@@ -120,6 +122,7 @@ static METRICS: Metrics = Metrics {
     connections: AtomicI64::new(0),
     traffic_dropped: AtomicU64::new(0),
     monitored_bounce: AtomicU64::new(0),
+    alerts: [const { AtomicU64::new(0) }; 2],
     recovered: [const { AtomicU64::new(0) }; 2],
 };
 
@@ -152,6 +155,11 @@ fn count_verdict(verdicts: &mut Vec<(&'static str, u64)>, label: &'static str, n
 /// rule's `mode`).
 pub fn monitored_bounce() {
     METRICS.monitored_bounce.fetch_add(1, Ordering::Relaxed);
+}
+
+/// An alert to ICT about quarantined mail was handed to the next hop (`true`) or not.
+pub fn alert(sent: bool) {
+    METRICS.alerts[usize::from(!sent)].fetch_add(1, Ordering::Relaxed);
 }
 
 /// How long analysing and scanning one message took.
@@ -255,6 +263,14 @@ pub fn render() -> String {
          mailwacht_monitored_messages_total{{would=\"bounce\"}} {}",
         m.monitored_bounce.load(Ordering::Relaxed)
     );
+    out.push_str("# HELP mailwacht_alerts_total Alerts to ICT about quarantined mail, by result.\n# TYPE mailwacht_alerts_total counter\n");
+    for (result, count) in ["sent", "failed"].iter().zip(&m.alerts) {
+        let _ = writeln!(
+            out,
+            "mailwacht_alerts_total{{result=\"{result}\"}} {}",
+            count.load(Ordering::Relaxed)
+        );
+    }
     out.push_str("# HELP mailwacht_store_recovered_total Damaged stores moved aside and started afresh.\n# TYPE mailwacht_store_recovered_total counter\n");
     for store in RecoveredStore::ALL {
         let _ = writeln!(

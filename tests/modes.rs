@@ -539,3 +539,102 @@ impl Both {
             .expect("the monitored counter is listed")
     }
 }
+
+/// The alerts to ICT (to `ict@school.example`) the sink got, once there are `n` (or after 30 s).
+fn alert_messages(sink: &Sink, n: usize) -> Vec<support::sink::SinkMessage> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let alerts: Vec<_> = sink
+            .messages()
+            .into_iter()
+            .filter(|m| m.rcpts.iter().any(|r| r.contains("ict@school.example")))
+            .collect();
+        if alerts.len() >= n || Instant::now() > deadline {
+            return alerts;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `[quarantine] notify` (issue 15, WereldKidz 8.5): each quarantined message, in either mode, gets a short
+/// notice to ICT through the next hop — null sender, `Auto-Submitted`, queue id, detection, sender domain and
+/// size, and no content, subject, local part or file name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantined_mail_alerts_ict_without_content_in_both_modes() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let both = Both::start(
+        sink.addr(),
+        "[quarantine]\nnotify = [\"ict@school.example\"]\n",
+    );
+    let (smtp, _) = same_account(&both, &infected(), 0).await;
+    assert!(smtp.starts_with("250"), "{smtp}");
+    let alerts = alert_messages(&sink, 2);
+    assert_eq!(alerts.len(), 2, "one per quarantined message, both modes");
+    // The queue ids of the two messages (SMTP, milter); the alerts may arrive in either order.
+    let ids: Vec<String> = (0..2)
+        .map(|n| {
+            let line = both.nth_message_line(n);
+            let id = line
+                .split("queue_id=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next());
+            id.expect("queue id").to_string()
+        })
+        .collect();
+    for alert in &alerts {
+        let text = String::from_utf8_lossy(&alert.data);
+        let id = ids
+            .iter()
+            .find(|id| text.contains(id.as_str()))
+            .expect("names its queue id");
+        assert_eq!(alert.mail_from, "<>", "null sender");
+        assert!(text.contains(&format!("quarantine show {id}")), "{text}");
+        for needle in [
+            "Auto-Submitted: auto-generated",
+            "Eicar-Test-Signature",
+            "Afzenderdomein: school.example",
+            "in quarantaine",
+            "quarantined",
+        ] {
+            assert!(text.contains(needle), "{needle} in {text}");
+        }
+        for secret in [
+            "juf.anna",
+            "ouder@",
+            "Rooster",
+            "rooster.com",
+            "Zie bijlage",
+            "EICAR-STANDARD",
+        ] {
+            assert!(!text.contains(secret), "{secret} leaked into {text}");
+        }
+    }
+}
+
+/// An alert the next hop refuses never holds up or loses the quarantined message: it is logged and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_alert_is_logged_and_counted_and_the_message_stays_quarantined() {
+    let sink = Sink::start(SinkBehaviour {
+        rcpt_replies: vec![("ict@".into(), 550)],
+        ..SinkBehaviour::default()
+    })
+    .await;
+    let both = Both::start(
+        sink.addr(),
+        "[quarantine]\nnotify = [\"ict@school.example\"]\n",
+    );
+    let mut client = Client::connect_ehlo(both.smtp).await;
+    let (code, text) = client.deliver(FROM, RCPTS, &infected()).await;
+    assert_eq!(code, 250, "{text}");
+    assert!(
+        both.wait_for(&["alert to ICT not sent", "550"]).is_some(),
+        "logged"
+    );
+    assert!(
+        both.scrape()
+            .contains("mailwacht_alerts_total{result=\"failed\"} 1"),
+        "counted"
+    );
+    let line = both.nth_message_line(0);
+    assert!(line.contains("action=\"quarantined\""), "{line}");
+}

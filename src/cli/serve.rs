@@ -224,6 +224,16 @@ async fn serve(
         Arc::new(store.clone()),
         notices,
     );
+    // The daily digest to ICT about quarantined mail (`[quarantine] digest`; nothing when off or empty).
+    let digest_pipeline = pipeline.clone();
+    let digest = tokio::spawn(async move {
+        let mut day = tokio::time::interval(crate::filter::alerts::DIGEST_EVERY);
+        day.tick().await;
+        loop {
+            day.tick().await;
+            digest_pipeline.send_digest().await;
+        }
+    });
     // Kept to write the queued traffic records before stopping.
     let traffic_recorder = recorder.clone();
     pipeline.set_traffic(recorder);
@@ -393,6 +403,7 @@ async fn serve(
     reload.abort();
     retention.abort();
     traffic_purge.abort();
+    digest.abort();
     if let Some(m) = metrics {
         m.abort();
     }
