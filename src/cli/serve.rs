@@ -59,6 +59,14 @@ impl Args {
     }
 }
 
+/// Now, in seconds since the epoch.
+fn epoch_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// How long the start-up scanner probe may take (the start line waits for it).
 const SCANNER_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -224,6 +232,22 @@ async fn serve(
         Arc::new(store.clone()),
         notices,
     );
+    // `/metrics`: the configuration loaded now, and the stores' sizes every minute.
+    crate::metrics::config_loaded(true, epoch_secs());
+    let (sized_quarantine, sized_traffic) = (store.clone(), traffic_store.clone());
+    let store_sizes = tokio::spawn(async move {
+        let mut minute = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            minute.tick().await;
+            let (q, t) = (sized_quarantine.clone(), sized_traffic.clone());
+            let measured = tokio::task::spawn_blocking(move || {
+                let (entries, bytes) = q.totals().unwrap_or_default();
+                let disk = t.size_on_disk().unwrap_or_default();
+                crate::metrics::stores(entries, bytes, t.len() as u64, disk);
+            });
+            let _ = measured.await;
+        }
+    });
     // The daily digest to ICT about quarantined mail (`[quarantine] digest`; nothing when off or empty).
     let digest_pipeline = pipeline.clone();
     let digest = tokio::spawn(async move {
@@ -340,11 +364,13 @@ async fn serve(
                     let (rules, mode) = (engine.rules.rules().len(), engine.policy.mode.name());
                     reload_pipeline.reload(engine);
                     info!(rules, mode, "configuration and rules reloaded");
+                    crate::metrics::config_loaded(true, epoch_secs());
                     *loaded.lock().unwrap_or_else(|e| e.into_inner()) =
                         std::time::SystemTime::now();
                     current = new;
                 }
                 Err(e) => {
+                    crate::metrics::config_loaded(false, epoch_secs());
                     error!(error = %format!("{e:#}"), "reload failed; the previous configuration and rules stay active")
                 }
             }
@@ -404,6 +430,7 @@ async fn serve(
     retention.abort();
     traffic_purge.abort();
     digest.abort();
+    store_sizes.abort();
     if let Some(m) = metrics {
         m.abort();
     }
