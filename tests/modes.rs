@@ -395,6 +395,13 @@ async fn both_modes_account_a_tempfail_alike() {
     assert_pairs(&records(&mut both, 1), 1);
 }
 
+/// Every one of `fields` (`key=value` as logged) is in the log line.
+fn assert_fields(line: &str, fields: &[&str]) {
+    for field in fields {
+        assert!(line.contains(field), "{field} in {line}");
+    }
+}
+
 /// `[policy] mode = "monitor"` (issue 15): a message that would bounce is screened and accounted as usual,
 /// with what would have happened (`would=bounce` in the log line, a metric, the traffic record), and goes
 /// on unchanged in both modes; malware is still quarantined.
@@ -412,15 +419,15 @@ async fn monitor_mode_relays_what_would_bounce_in_both_modes_and_still_quarantin
     let (smtp, milter) = same_account(&both, CURSE, 0).await;
     assert!(smtp.starts_with("250"), "{smtp}");
     assert!(milter.starts_with('c'), "relayed unchanged: {milter}");
-    let line = both.nth_message_line(0);
-    for field in [
-        "verdict=\"pass\"",
-        "action=\"relayed\"",
-        "would=\"bounce\"",
-        "monitor_rules=MW-",
-    ] {
-        assert!(line.contains(field), "{field} in {line}");
-    }
+    assert_fields(
+        &both.nth_message_line(0),
+        &[
+            "verdict=\"pass\"",
+            "action=\"relayed\"",
+            "would=\"bounce\"",
+            "monitor_rules=MW-",
+        ],
+    );
     assert!(
         both.nth_message_line(1).contains("action=\"accepted\""),
         "{}",
@@ -484,15 +491,15 @@ async fn a_monitor_rule_reports_while_the_others_enforce() {
     let (smtp, milter) = same_account(&both, CLEAN, 0).await;
     assert!(smtp.starts_with("250"), "{smtp}");
     assert!(milter.starts_with('c'), "{milter}");
-    let line = both.nth_message_line(0);
-    for field in [
-        "verdict=\"pass\"",
-        "would=\"bounce\"",
-        "rules=MW-NIEUW-01",
-        "monitor_rules=MW-NIEUW-01",
-    ] {
-        assert!(line.contains(field), "{field} in {line}");
-    }
+    assert_fields(
+        &both.nth_message_line(0),
+        &[
+            "verdict=\"pass\"",
+            "would=\"bounce\"",
+            "rules=MW-NIEUW-01",
+            "monitor_rules=MW-NIEUW-01",
+        ],
+    );
     assert_eq!(sink.messages().len(), 1);
 
     // The enforced rule still bounces.
