@@ -444,7 +444,7 @@ fn review_times_are_local_with_the_zone_and_json_has_rfc3339() {
     );
     let out = run("Europe/Amsterdam", &["audit", "list"]);
     assert!(
-        stdout(&out).contains(" CET  uid") || stdout(&out).contains(" CEST  uid"),
+        stdout(&out).contains(" CET  gebruiker") || stdout(&out).contains(" CEST  gebruiker"),
         "{}",
         stdout(&out)
     );

@@ -109,12 +109,13 @@ impl Engine {
         )
     }
 
-    /// Ask the scanner about an empty message once, within `within`: `Ok` when it answered (clean or not),
+    /// Ask the scanner about a tiny harmless message once, within `within`: `Ok` when it answered (clean or not),
     /// else why not (safe to log). For the start line: a clamd that is down shows at start, not at the
     /// first message.
     pub async fn probe_scanner(&self, within: Duration) -> Result<(), String> {
         let analysis = Analysis::default();
-        match tokio::time::timeout(within, self.scanner.scan(b"", &analysis)).await {
+        let probe = b"Subject: mailwacht scanner probe\r\n\r\nprobe\r\n";
+        match tokio::time::timeout(within, self.scanner.scan(probe, &analysis)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no answer within {} s", within.as_secs())),
