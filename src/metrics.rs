@@ -10,6 +10,8 @@
 //! handle. The HTTP endpoint is a few lines of tokio: it answers `GET /metrics` and nothing else.
 //! A leaf: labels arrive as `&'static str` from the caller (the verdict names are the policy's), so this
 //! module uses nothing else in the crate and every layer may record.
+//! Beside the counters: build info, the last configuration load, the stores' sizes (set by the daemon every
+//! minute) and the standard `process_*` metrics read from `/proc/self` at each scrape.
 //! Must not: carry any address, subject, file name, rule category or other per-person value in a label.
 
 use std::fmt::Write as _;
@@ -81,6 +83,17 @@ struct Metrics {
     next_hop_errors: AtomicU64,
     connections: AtomicI64,
     traffic_dropped: AtomicU64,
+    /// Messages monitor mode let through that enforcing would have bounced.
+    monitored_bounce: AtomicU64,
+    /// Alerts to ICT about quarantined mail: [sent, failed].
+    alerts: [AtomicU64; 2],
+    /// 1 when the last configuration load (start or SIGHUP) succeeded, else 0.
+    reload_ok: AtomicU64,
+    /// When the configuration last loaded successfully, seconds since the epoch.
+    reload_time: AtomicU64,
+    /// Sizes of the stores, as last measured ([`stores`]): quarantine entries and bytes, traffic records
+    /// and the traffic database's bytes on disk.
+    stores: [AtomicU64; 4],
     /// Damaged stores moved aside and started afresh, per [`RecoveredStore`].
     recovered: [AtomicU64; 2],
 }
@@ -117,6 +130,11 @@ static METRICS: Metrics = Metrics {
     next_hop_errors: AtomicU64::new(0),
     connections: AtomicI64::new(0),
     traffic_dropped: AtomicU64::new(0),
+    monitored_bounce: AtomicU64::new(0),
+    alerts: [const { AtomicU64::new(0) }; 2],
+    reload_ok: AtomicU64::new(0),
+    reload_time: AtomicU64::new(0),
+    stores: [const { AtomicU64::new(0) }; 4],
     recovered: [const { AtomicU64::new(0) }; 2],
 };
 
@@ -142,6 +160,44 @@ fn count_verdict(verdicts: &mut Vec<(&'static str, u64)>, label: &'static str, n
         *count += n;
     } else if verdicts.len() < MAX_VERDICTS {
         verdicts.push((label, n));
+    }
+}
+
+/// Monitor mode let a message through that enforcing every rule would have bounced (`[policy] mode`, a
+/// rule's `mode`).
+pub fn monitored_bounce() {
+    METRICS.monitored_bounce.fetch_add(1, Ordering::Relaxed);
+}
+
+/// An alert to ICT about quarantined mail was handed to the next hop (`true`) or not.
+pub fn alert(sent: bool) {
+    METRICS.alerts[usize::from(!sent)].fetch_add(1, Ordering::Relaxed);
+}
+
+/// The configuration was loaded (at start or on SIGHUP): `ok` false when a reload failed and the old
+/// configuration stayed; `at` is now, in seconds since the epoch.
+pub fn config_loaded(ok: bool, at: u64) {
+    METRICS.reload_ok.store(u64::from(ok), Ordering::Relaxed);
+    if ok {
+        METRICS.reload_time.store(at, Ordering::Relaxed);
+    }
+}
+
+/// The sizes of the stores now (measured by the daemon every minute).
+pub fn stores(
+    quarantine_entries: u64,
+    quarantine_bytes: u64,
+    traffic_records: u64,
+    traffic_bytes: u64,
+) {
+    let values = [
+        quarantine_entries,
+        quarantine_bytes,
+        traffic_records,
+        traffic_bytes,
+    ];
+    for (gauge, value) in METRICS.stores.iter().zip(values) {
+        gauge.store(value, Ordering::Relaxed);
     }
 }
 
@@ -253,6 +309,21 @@ pub fn render() -> String {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP mailwacht_monitored_messages_total Messages monitor mode let through, by the verdict enforcing would have given.\n\
+         # TYPE mailwacht_monitored_messages_total counter\n\
+         mailwacht_monitored_messages_total{{would=\"bounce\"}} {}",
+        m.monitored_bounce.load(Ordering::Relaxed)
+    );
+    out.push_str("# HELP mailwacht_alerts_total Alerts to ICT about quarantined mail, by result.\n# TYPE mailwacht_alerts_total counter\n");
+    for (result, count) in ["sent", "failed"].iter().zip(&m.alerts) {
+        let _ = writeln!(
+            out,
+            "mailwacht_alerts_total{{result=\"{result}\"}} {}",
+            count.load(Ordering::Relaxed)
+        );
+    }
     out.push_str("# HELP mailwacht_store_recovered_total Damaged stores moved aside and started afresh.\n# TYPE mailwacht_store_recovered_total counter\n");
     for store in RecoveredStore::ALL {
         let _ = writeln!(
@@ -262,6 +333,58 @@ pub fn render() -> String {
             m.recovered[store as usize].load(Ordering::Relaxed)
         );
     }
+    let [q_entries, q_bytes, t_records, t_bytes] =
+        m.stores.each_ref().map(|g| g.load(Ordering::Relaxed));
+    for (name, help, kind, value) in [
+        (
+            "mailwacht_config_last_reload_successful",
+            "Whether the last configuration load (start or SIGHUP) succeeded.",
+            "gauge",
+            m.reload_ok.load(Ordering::Relaxed),
+        ),
+        (
+            "mailwacht_config_last_reload_success_timestamp_seconds",
+            "When the configuration last loaded successfully.",
+            "gauge",
+            m.reload_time.load(Ordering::Relaxed),
+        ),
+        (
+            "mailwacht_quarantine_messages",
+            "Messages in the quarantine.",
+            "gauge",
+            q_entries,
+        ),
+        (
+            "mailwacht_quarantine_bytes",
+            "Bytes of the messages in the quarantine.",
+            "gauge",
+            q_bytes,
+        ),
+        (
+            "mailwacht_traffic_records",
+            "Traffic records (verkeersgegevens) kept.",
+            "gauge",
+            t_records,
+        ),
+        (
+            "mailwacht_traffic_store_bytes",
+            "Size of the traffic database on disk.",
+            "gauge",
+            t_bytes,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP mailwacht_build_info The running version.\n# TYPE mailwacht_build_info gauge\n\
+         mailwacht_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    process::render(&mut out);
     m.scan.render(
         &mut out,
         "mailwacht_scan_seconds",
@@ -273,6 +396,103 @@ pub fn render() -> String {
         "Time to relay one message to the next hop.",
     );
     out
+}
+
+/// The standard `process_*` metrics from `/proc/self` (Linux), as Prometheus client libraries name them.
+/// A value that cannot be read is left out, never guessed.
+mod process {
+    use std::fmt::Write as _;
+
+    pub(super) fn render(out: &mut String) {
+        let mut metric = |name: &str, help: &str, kind: &str, value: f64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
+        let ticks = clock_ticks();
+        let stat = std::fs::read_to_string("/proc/self/stat").ok();
+        // The fields after the command name (which may hold spaces), from field 3 (`state`) on.
+        let fields: Vec<&str> = stat
+            .as_deref()
+            .and_then(|s| s.rsplit_once(')'))
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<f64>().ok());
+        if let (Some(utime), Some(stime), Some(ticks)) = (field(14), field(15), ticks) {
+            metric(
+                "process_cpu_seconds_total",
+                "Total user and system CPU time spent in seconds.",
+                "counter",
+                (utime + stime) / ticks,
+            );
+        }
+        if let (Some(start), Some(ticks), Some(boot)) = (field(22), ticks, boot_time()) {
+            metric(
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds.",
+                "gauge",
+                boot + start / ticks,
+            );
+        }
+        if let Some(rss) = status_kib("VmRSS:") {
+            metric(
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                "gauge",
+                rss * 1024.0,
+            );
+        }
+        if let Some(vsize) = status_kib("VmSize:") {
+            metric(
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+                "gauge",
+                vsize * 1024.0,
+            );
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            metric(
+                "process_open_fds",
+                "Number of open file descriptors.",
+                "gauge",
+                fds.count() as f64,
+            );
+        }
+        if let Some(max) = max_fds() {
+            metric(
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+                "gauge",
+                max,
+            );
+        }
+    }
+
+    /// Clock ticks per second (`USER_HZ`), the unit of `/proc/self/stat` times.
+    fn clock_ticks() -> Option<f64> {
+        // SAFETY: sysconf only reads a system constant.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        (ticks > 0).then_some(ticks as f64)
+    }
+
+    fn boot_time() -> Option<f64> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        stat.lines()
+            .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())
+    }
+
+    fn status_kib(key: &str) -> Option<f64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with(key))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    fn max_fds() -> Option<f64> {
+        let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+        let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+        line.split_whitespace().nth(3)?.parse().ok()
+    }
 }
 
 /// Largest request head read.
@@ -322,6 +542,73 @@ pub async fn serve(listener: tokio::net::TcpListener) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The exposition rules `promtool check metrics` enforces that can be checked without it (the CI runs
+    /// the real one: deploy/e2e/metrics.sh): every family has HELP and TYPE before its samples, once;
+    /// counters end in `_total`; names are `[a-z_:][a-z0-9_:]*`; the wanted families are all there.
+    #[test]
+    fn the_exposition_follows_prometheus_conventions() {
+        config_loaded(true, 1_796_000_000);
+        let text = render();
+        let mut families: Vec<(String, String)> = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, help) = rest.split_once(' ').expect("help text");
+                assert!(!help.is_empty(), "{line}");
+                assert!(!families.iter().any(|(n, _)| n == name), "{name} twice");
+                families.push((name.to_string(), String::new()));
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("type");
+                let last = families.last_mut().expect("HELP before TYPE");
+                assert_eq!(last.0, name, "{line}");
+                last.1 = kind.to_string();
+                if kind == "counter" {
+                    assert!(name.ends_with("_total"), "counter {name}");
+                }
+            } else {
+                let name = line.split(['{', ' ']).next().unwrap_or_default();
+                let (family, kind) = families.last().expect("a sample after its HELP");
+                let base = name
+                    .strip_suffix("_bucket")
+                    .or_else(|| name.strip_suffix("_sum"))
+                    .or_else(|| name.strip_suffix("_count"))
+                    .filter(|_| kind == "histogram")
+                    .unwrap_or(name);
+                assert_eq!(base, family, "{line}");
+                assert!(
+                    name.chars().all(|c| c.is_ascii_lowercase()
+                        || c.is_ascii_digit()
+                        || c == '_'
+                        || c == ':'),
+                    "{name}"
+                );
+                let value = line.rsplit(' ').next().unwrap_or_default();
+                assert!(value.parse::<f64>().is_ok(), "{line}");
+            }
+        }
+        for wanted in [
+            "mailwacht_build_info",
+            "mailwacht_config_last_reload_successful",
+            "mailwacht_config_last_reload_success_timestamp_seconds",
+            "mailwacht_quarantine_messages",
+            "mailwacht_quarantine_bytes",
+            "mailwacht_traffic_records",
+            "mailwacht_traffic_store_bytes",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_cpu_seconds_total",
+        ] {
+            assert!(
+                families.iter().any(|(n, _)| n == wanted),
+                "{wanted} missing"
+            );
+        }
+        assert!(text.contains(&format!(
+            "mailwacht_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )));
+        assert!(text.contains("mailwacht_config_last_reload_success_timestamp_seconds 1796000000"));
+    }
 
     #[test]
     fn verdict_labels_are_declared_once_and_counted() {

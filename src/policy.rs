@@ -13,12 +13,17 @@
 //! - Text the sender quotes counts with `[policy] quote_weight` times a rule's weight (default 0: quotes
 //!   never bounce on their own), speech the sender reports with `reported_speech_weight` (default 0.5); a
 //!   rule may set its own `quote-weight` (the BSN rule counts quotes in full: forwarding a BSN leaks it).
+//! - Monitor mode (`[policy] mode = "monitor"`, or a rule's own `mode`): monitor hits count towards the
+//!   verdict that *would* have been given ([`Decision::would`]), not towards the one applied, so a rollout
+//!   or a new rule can be watched without bouncing. Malware is quarantined in every mode (WereldKidz 8.5),
+//!   and a scanner failure still defers: monitoring lifts the content and security rules, never the scan.
 
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::{is_local, Envelope};
 use crate::message::Analysis;
 use crate::rules::address::Globs;
+pub use crate::rules::Mode;
 use crate::rules::{Action, Hit, OrgContext, Place, RuleContext, RuleSet};
 use crate::scan::Detection;
 
@@ -87,6 +92,10 @@ pub struct Decision {
     pub detections: Vec<Detection>,
     /// For [`Verdict::Tempfail`]: why (safe to log).
     pub tempfail_reason: Option<String>,
+    /// The verdict enforcing every rule would have given, when monitor mode made it differ from
+    /// [`Decision::verdict`] (`bounce` while the message passes). `None` when nothing was held back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would: Option<Verdict>,
 }
 
 /// The policy settings (from `[policy]`, `[exemptions]` and `[scan]` of the configuration).
@@ -110,6 +119,8 @@ pub struct PolicySettings {
     pub subject_labels: Vec<String>,
     /// Pass unscanned mail when the scanner fails (false: tempfail, the default).
     pub pass_unscanned: bool,
+    /// `[policy] mode`: `monitor` makes every rule a monitor rule (see the module docs).
+    pub mode: Mode,
 }
 
 /// Which mail the content rules apply to (`[policy] screen`); malware scanning always applies to all.
@@ -258,6 +269,7 @@ pub fn decide(
         hits: Vec::new(),
         detections: Vec::new(),
         tempfail_reason: None,
+        would: None,
     };
     match scan {
         ScanResult::Infected(detections) => {
@@ -283,12 +295,14 @@ pub fn decide(
         },
         exempt.is_none(),
     );
-    let mut forced = false;
-    // (rule id, largest weight it adds, whether that weight was reduced as quoted or reported)
-    let mut counted: Vec<(&str, f64, bool)> = Vec::new();
+    // The applied verdict counts enforced hits; the one that would have been given counts all.
+    let (mut forced, mut forced_all) = (false, false);
+    // (rule id, largest weight it adds, whether that weight was reduced as quoted or reported, monitor only)
+    let mut counted: Vec<(&str, f64, bool, bool)> = Vec::new();
     // The hits whose weight a quote or reported-speech factor reduced.
     let mut reduced = vec![false; hits.len()];
     for (hit, reduced) in hits.iter_mut().zip(reduced.iter_mut()) {
+        hit.monitor |= settings.mode == Mode::Monitor;
         let own_factor = rules.treatment(&hit.rule_id).and_then(|t| t.quote_weight);
         let factor = match hit.place {
             Place::Quote => own_factor.unwrap_or(settings.quote_weight),
@@ -304,29 +318,33 @@ pub fn decide(
         }
     }
     for (hit, &was_reduced) in hits.iter().zip(&reduced).filter(|(h, _)| h.counted) {
-        forced |= hit.action == Action::Bounce;
-        match counted.iter_mut().find(|(id, _, _)| *id == hit.rule_id) {
-            Some((_, w, r)) if hit.weight > *w => (*w, *r) = (hit.weight, was_reduced),
+        forced_all |= hit.action == Action::Bounce;
+        forced |= hit.action == Action::Bounce && !hit.monitor;
+        match counted.iter_mut().find(|c| c.0 == hit.rule_id) {
+            Some(c) if hit.weight > c.1 => (c.1, c.2) = (hit.weight, was_reduced),
             Some(_) => {}
-            None => counted.push((&hit.rule_id, hit.weight, was_reduced)),
+            None => counted.push((&hit.rule_id, hit.weight, was_reduced, hit.monitor)),
         }
     }
     // The sender's own words count rule by rule. What they quote or report counts once, with its largest
     // reduced weight: several rules hitting the same reported words (a slur list and a generalisation rule
     // on `vuile makak`) must not add up to a bounce the sender's own text does not earn (issue 14).
-    let own = counted
-        .iter()
-        .filter(|c| !c.2)
-        .map(|c| c.1)
-        .fold(0.0, |a, b| a + b);
-    let reported = counted
-        .iter()
-        .filter(|c| c.2)
-        .map(|c| c.1)
-        .fold(0.0, f64::max);
-    decision.score = own + reported;
-    if forced || decision.score >= settings.threshold {
+    let score = |enforced_only: bool| {
+        let counts = counted.iter().filter(|c| !(enforced_only && c.3));
+        let own = counts
+            .clone()
+            .filter(|c| !c.2)
+            .map(|c| c.1)
+            .fold(0.0, |a, b| a + b);
+        let reported = counts.filter(|c| c.2).map(|c| c.1).fold(0.0, f64::max);
+        own + reported
+    };
+    // The score as screened (every counted hit), so monitor mode shows what enforcing would add up to.
+    decision.score = score(false);
+    if forced || score(true) >= settings.threshold {
         decision.verdict = Verdict::Bounce;
+    } else if forced_all || decision.score >= settings.threshold {
+        decision.would = Some(Verdict::Bounce);
     }
     decision.hits = hits;
     decision
@@ -346,15 +364,42 @@ impl Decision {
         c
     }
 
-    /// The distinct rule ids of the hits that count, in order of first hit.
+    /// The distinct rule ids of the hits that count, in order of first hit (monitor hits included).
     pub fn rule_ids(&self) -> Vec<&str> {
+        self.rule_ids_where(|_| true)
+    }
+
+    /// The rule ids of [`Decision::rule_ids`] whose hits are monitor only: reported, not acted on.
+    pub fn monitor_rule_ids(&self) -> Vec<&str> {
+        self.rule_ids_where(|h| h.monitor)
+    }
+
+    /// The rule ids of [`Decision::rule_ids`] that decided the verdict (the reasons a bounce gives).
+    pub fn enforced_rule_ids(&self) -> Vec<&str> {
+        self.rule_ids_where(|h| !h.monitor)
+    }
+
+    fn rule_ids_where(&self, keep: impl Fn(&Hit) -> bool) -> Vec<&str> {
         let mut ids: Vec<&str> = Vec::new();
-        for h in self.hits.iter().filter(|h| h.counted) {
+        for h in self.hits.iter().filter(|h| h.counted && keep(h)) {
             if !ids.contains(&h.rule_id.as_str()) {
                 ids.push(&h.rule_id);
             }
         }
         ids
+    }
+
+    /// A decision about a message that was not decided (refused for its size first): pass, nothing found.
+    pub fn undecided() -> Decision {
+        Decision {
+            verdict: Verdict::Pass,
+            exempt: None,
+            score: 0.0,
+            hits: Vec::new(),
+            detections: Vec::new(),
+            tempfail_reason: None,
+            would: None,
+        }
     }
 }
 
@@ -375,6 +420,7 @@ mod tests {
             sensitivity: vec!["personal".into(), "private".into()],
             subject_labels: vec!["persoonlijk".into()],
             pass_unscanned: false,
+            mode: Mode::Enforce,
         }
     }
 
@@ -710,6 +756,7 @@ message_en = "x"
             sensitivity: vec!["personal".into()],
             subject_labels: vec!["persoonlijk".into()],
             pass_unscanned: false,
+            mode: Mode::Enforce,
         }
     }
 
@@ -870,5 +917,90 @@ message_en = "x"
             decide_with(&full, None, &[(QUOTE, "appelflap")], false).verdict,
             Verdict::Bounce
         );
+    }
+    /// `[policy] mode = "monitor"`: hits are counted and shown as they would act, the message passes.
+    /// (texts, verdict, would, monitor rule ids)
+    #[test]
+    fn monitor_mode_passes_what_would_bounce() {
+        let monitor = PolicySettings {
+            mode: Mode::Monitor,
+            ..settings()
+        };
+        type Case<'a> = (&'a [(TextOrigin, &'a str)], Option<Verdict>, &'a [&'a str]);
+        let cases: &[Case] = &[
+            (
+                &[(BODY, "stroopwafel")],
+                Some(Verdict::Bounce),
+                &["T-WOORD"],
+            ),
+            (
+                &[(BODY, "appelflap")],
+                Some(Verdict::Bounce),
+                &["T-DREIGING"],
+            ),
+            // Below the threshold nothing would have happened either.
+            (&[(REPORTED, "stroopwafel")], None, &["T-WOORD"]),
+            (&[(BODY, "ouderavond")], None, &[]),
+        ];
+        for (texts, would, monitored) in cases {
+            let d = decide_with(&monitor, None, texts, false);
+            assert_eq!(
+                (d.verdict, d.would, d.monitor_rule_ids()),
+                (Verdict::Pass, *would, monitored.to_vec()),
+                "{texts:?}"
+            );
+            assert!(d.enforced_rule_ids().is_empty(), "{texts:?}");
+            // Enforcing gives the verdict monitor mode said it would.
+            let enforced = decide_with(&settings(), None, texts, false);
+            assert_eq!(enforced.verdict, would.unwrap_or(Verdict::Pass));
+            assert_eq!((enforced.would, d.score), (None, enforced.score));
+        }
+    }
+
+    /// A rule file's `mode = "monitor"`: that rule only reports; the others still decide, on their own
+    /// score (the monitor rule's weight does not push them over the threshold).
+    #[test]
+    fn a_monitor_rule_reports_while_the_others_enforce() {
+        let rules = format!(
+            "{RULES}\n[[rule]]\nid = \"T-NIEUW\"\nkind = \"words\"\ncategory = \"beledigend\"\n\
+             article = \"SOML 2.1\"\nmode = \"monitor\"\nwords = [\"spekkoek\"]\n\
+             message_nl = \"x\"\nmessage_en = \"x\"\n"
+        );
+        let rules = RuleSet::from_sources([("t.toml".to_string(), rules)]).expect("rules");
+        let org = OrgContext {
+            local_domains: vec!["school.example".into()],
+            ..OrgContext::default()
+        };
+        let env = super::tests::envelope("juf@school.example");
+        let decide_text = |text: &str| {
+            let analysis = Analysis {
+                texts: vec![Text {
+                    origin: REPORTED,
+                    text: text.into(),
+                }],
+                ..Analysis::default()
+            };
+            decide(
+                &rules,
+                &settings(),
+                &org,
+                &env,
+                &analysis,
+                &ScanResult::Clean,
+            )
+        };
+        // Reported speech, half weight each: 2.5 enforced + 2.5 monitor would bounce; it passes.
+        let d = decide_text("stroopwafel spekkoek");
+        assert_eq!(
+            (d.verdict, d.would, d.score),
+            (Verdict::Pass, Some(Verdict::Bounce), 5.0)
+        );
+        assert_eq!(d.monitor_rule_ids(), vec!["T-NIEUW"]);
+        assert_eq!(d.enforced_rule_ids(), vec!["T-WOORD"]);
+        // Enforced hits alone over the threshold still bounce, the monitor hit only shown.
+        let d = decide_text("stroopwafel appelflap spekkoek");
+        assert_eq!((d.verdict, d.would), (Verdict::Bounce, None));
+        assert_eq!(d.enforced_rule_ids(), vec!["T-WOORD", "T-DREIGING"]);
+        assert_eq!(d.monitor_rule_ids(), vec!["T-NIEUW"]);
     }
 }

@@ -509,7 +509,7 @@ fn review_times_are_local_with_the_zone_and_json_has_rfc3339() {
     );
     let out = run("Europe/Amsterdam", &["audit", "list"]);
     assert!(
-        stdout(&out).contains(" CET  uid") || stdout(&out).contains(" CEST  uid"),
+        stdout(&out).contains(" CET  gebruiker") || stdout(&out).contains(" CEST  gebruiker"),
         "{}",
         stdout(&out)
     );
@@ -616,4 +616,39 @@ fn user_accounts_are_added_listed_changed_and_disabled_with_audit_entries() {
         ]
     );
     assert!(!String::from_utf8_lossy(&audit.stdout).contains("wachtwoord"));
+}
+
+/// Issue 15: `check` shows the mode and which hits are monitor only, as text and as JSON, and exits 0 for a
+/// message monitor mode lets through.
+#[test]
+fn check_shows_monitor_mode_and_monitor_only_hits() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = tmp.path().join("mailwacht.toml");
+    std::fs::write(&config, "[policy]\nmode = \"monitor\"\n").expect("write config");
+    let config = config.to_str().expect("utf-8");
+    let file = "fixtures/bounce/beledigend-kankerlijer.eml";
+    let out = mailwacht(&["--config", config, "check", "--json", file]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("JSON");
+    assert_eq!(json["mode"], "monitor");
+    assert_eq!(json["verdict"], "pass");
+    assert_eq!(json["would"], "bounce");
+    assert_eq!(json["hits"][0]["monitor"], true, "{json}");
+
+    let out = mailwacht(&["--config", config, "check", file]);
+    let text = stdout(&out);
+    assert!(text.contains("mode: monitor"), "{text}");
+    assert!(text.contains("would: bounce"), "{text}");
+    assert!(text.contains(", monitor only)"), "{text}");
+
+    // Enforcing (the default): the same message bounces, and no hit is monitor only.
+    let out = mailwacht(&["check", "--json", file]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("JSON");
+    assert_eq!(
+        (json["mode"].as_str(), json["verdict"].as_str()),
+        (Some("enforce"), Some("bounce"))
+    );
+    assert!(json.get("would").is_none(), "{json}");
+    assert_eq!(json["hits"][0]["monitor"], false, "{json}");
 }

@@ -172,13 +172,8 @@ impl Both {
 
     /// The counters of `/metrics` this test compares: messages per verdict, bytes, scans.
     fn metrics(&self) -> BTreeMap<String, f64> {
-        use std::io::{Read, Write};
-        let mut stream =
-            std::net::TcpStream::connect(("127.0.0.1", self.metrics)).expect("metrics connect");
-        write!(stream, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
-        let mut out = String::new();
-        stream.read_to_string(&mut out).expect("read");
-        out.lines()
+        self.scrape()
+            .lines()
             .filter(|l| {
                 l.starts_with("mailwacht_messages_total")
                     || l.starts_with("mailwacht_message_bytes_total")
@@ -337,6 +332,8 @@ async fn both_modes_account_pass_bounce_quarantine_and_oversize_alike() {
     let sink = Sink::start(SinkBehaviour::default()).await;
     let mut both = Both::start(sink.addr(), "");
 
+    let start = both.wait_for(&["mailwacht listening"]).expect("start line");
+    assert!(start.contains("scanner_answered=true"), "{start}");
     let before = both.metrics();
     let (smtp, milter) = same_account(&both, CLEAN, 0).await;
     // Both modes record the scan latency (before: the SMTP mode only).
@@ -395,9 +392,265 @@ async fn both_modes_account_a_tempfail_alike() {
         free_port()
     );
     let mut both = Both::start(sink.addr(), &scanner);
+    let start = both.wait_for(&["mailwacht listening"]).expect("start line");
+    assert!(
+        start.contains("scanner_answered=false") && start.contains("mode=\"enforce\""),
+        "the start line says the scanner did not answer, and the mode: {start}"
+    );
     let (smtp, milter) = same_account(&both, CLEAN, 0).await;
     assert!(smtp.starts_with("451 4.7.0"), "{smtp}");
     assert!(milter.starts_with("y 451 4.7.0"), "{milter}");
     assert!(both.nth_message_line(0).contains("verdict=\"tempfail\""));
     assert_pairs(&records(&mut both, 1), 1);
+}
+
+/// Every one of `fields` (`key=value` as logged) is in the log line.
+fn assert_fields(line: &str, fields: &[&str]) {
+    for field in fields {
+        assert!(line.contains(field), "{field} in {line}");
+    }
+}
+
+/// `[policy] mode = "monitor"` (issue 15): a message that would bounce is screened and accounted as usual,
+/// with what would have happened (`would=bounce` in the log line, a metric, the traffic record), and goes
+/// on unchanged in both modes; malware is still quarantined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_mode_relays_what_would_bounce_in_both_modes_and_still_quarantines_malware() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let mut both = Both::start(sink.addr(), "[policy]\nmode = \"monitor\"\n");
+    assert!(
+        both.wait_for(&["mailwacht listening", "mode=\"monitor\""])
+            .is_some(),
+        "the start line names the mode: {:?}",
+        both.log.lock().expect("log")
+    );
+    let before = both.monitored();
+    let (smtp, milter) = same_account(&both, CURSE, 0).await;
+    assert!(smtp.starts_with("250"), "{smtp}");
+    assert!(milter.starts_with('c'), "relayed unchanged: {milter}");
+    assert_fields(
+        &both.nth_message_line(0),
+        &[
+            "verdict=\"pass\"",
+            "action=\"relayed\"",
+            "would=\"bounce\"",
+            "monitor_rules=MW-",
+        ],
+    );
+    assert!(
+        both.nth_message_line(1).contains("action=\"accepted\""),
+        "{}",
+        both.nth_message_line(1)
+    );
+    assert_eq!(both.monitored() - before, 2.0, "one per mode");
+    let relayed = sink.messages();
+    assert_eq!(relayed.len(), 1, "the SMTP face relayed it");
+    assert_eq!(relayed[0].data, CURSE, "unchanged");
+
+    let (smtp, milter) = same_account(&both, &infected(), 2).await;
+    assert!(smtp.starts_with("250"), "{smtp}");
+    assert!(milter.starts_with("y 550"), "malware is refused: {milter}");
+    let line = both.nth_message_line(2);
+    assert!(line.contains("verdict=\"quarantine\""), "{line}");
+    assert!(!line.contains("would="), "{line}");
+    let after = sink.messages();
+    assert!(
+        after[1..]
+            .iter()
+            .all(|m| m.mail_from == "<>"
+                && !String::from_utf8_lossy(&m.data).contains("EICAR-STANDARD")),
+        "malware not relayed, only the notice to the sender went out"
+    );
+
+    let records = records(&mut both, 2);
+    assert_pairs(&records, 2);
+    assert!(
+        records
+            .iter()
+            .any(|r| r.contains("verdict: \"pass\"") && r.contains("would: Some(\"bounce\")")),
+        "{records:#?}"
+    );
+}
+
+/// A rule file's `mode = "monitor"`: the new rule only reports while the others enforce, in both modes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_rule_reports_while_the_others_enforce() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let rules = tempfile::tempdir().expect("tempdir");
+    let rule = |id: &str, word: &str, mode: &str| {
+        format!(
+            "[[rule]]\nid = \"{id}\"\nkind = \"words\"\ncategory = \"beledigend\"\narticle = \"SOML/ProCon 2.1\"\n\
+             {mode}message_nl = \"Niet toegestaan.\"\nmessage_en = \"Not allowed.\"\nwords = [\"{word}\"]\n"
+        )
+    };
+    std::fs::write(
+        rules.path().join("10-oud.toml"),
+        rule("MW-OUD-01", "kankerlijer", ""),
+    )
+    .expect("write rule");
+    std::fs::write(
+        rules.path().join("20-nieuw.toml"),
+        rule("MW-NIEUW-01", "donderdag", "mode = \"monitor\"\n"),
+    )
+    .expect("write rule");
+    let extra = format!("[rules]\ndir = {:?}\n", rules.path());
+    let mut both = Both::start(sink.addr(), &extra);
+
+    // Only the monitor rule hits: relayed, with what it would have done.
+    let (smtp, milter) = same_account(&both, CLEAN, 0).await;
+    assert!(smtp.starts_with("250"), "{smtp}");
+    assert!(milter.starts_with('c'), "{milter}");
+    assert_fields(
+        &both.nth_message_line(0),
+        &[
+            "verdict=\"pass\"",
+            "would=\"bounce\"",
+            "rules=MW-NIEUW-01",
+            "monitor_rules=MW-NIEUW-01",
+        ],
+    );
+    assert_eq!(sink.messages().len(), 1);
+
+    // The enforced rule still bounces.
+    let (smtp, milter) = same_account(&both, CURSE, 2).await;
+    assert!(smtp.starts_with("250"), "{smtp}");
+    assert!(milter.starts_with("y 550"), "{milter}");
+    let line = both.nth_message_line(2);
+    assert!(line.contains("verdict=\"bounce\""), "{line}");
+    assert!(line.contains("rules=MW-OUD-01"), "{line}");
+    assert!(!line.contains("would="), "{line}");
+    assert_eq!(
+        sink.messages().len(),
+        2,
+        "the bounce notice, not the message"
+    );
+    assert!(
+        !String::from_utf8_lossy(&sink.messages()[1].data).contains("Je bent een"),
+        "the message itself was not relayed"
+    );
+    assert_pairs(&records(&mut both, 2), 2);
+}
+
+impl Both {
+    /// The whole `/metrics` answer.
+    fn scrape(&self) -> String {
+        use std::io::{Read, Write};
+        let mut stream =
+            std::net::TcpStream::connect(("127.0.0.1", self.metrics)).expect("metrics connect");
+        write!(stream, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+        let mut out = String::new();
+        stream.read_to_string(&mut out).expect("read");
+        out
+    }
+
+    /// `mailwacht_monitored_messages_total{would="bounce"}` now.
+    fn monitored(&self) -> f64 {
+        self.scrape()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("mailwacht_monitored_messages_total{would=\"bounce\"} ")?
+                    .parse()
+                    .ok()
+            })
+            .expect("the monitored counter is listed")
+    }
+}
+
+/// The alerts to ICT (to `ict@school.example`) the sink got, once there are `n` (or after 30 s).
+fn alert_messages(sink: &Sink, n: usize) -> Vec<support::sink::SinkMessage> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let alerts: Vec<_> = sink
+            .messages()
+            .into_iter()
+            .filter(|m| m.rcpts.iter().any(|r| r.contains("ict@school.example")))
+            .collect();
+        if alerts.len() >= n || Instant::now() > deadline {
+            return alerts;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `[quarantine] notify` (issue 15, WereldKidz 8.5): each quarantined message, in either mode, gets a short
+/// notice to ICT through the next hop — null sender, `Auto-Submitted`, queue id, detection, sender domain and
+/// size, and no content, subject, local part or file name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantined_mail_alerts_ict_without_content_in_both_modes() {
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let both = Both::start(
+        sink.addr(),
+        "[quarantine]\nnotify = [\"ict@school.example\"]\n",
+    );
+    let (smtp, _) = same_account(&both, &infected(), 0).await;
+    assert!(smtp.starts_with("250"), "{smtp}");
+    let alerts = alert_messages(&sink, 2);
+    assert_eq!(alerts.len(), 2, "one per quarantined message, both modes");
+    // The queue ids of the two messages (SMTP, milter); the alerts may arrive in either order.
+    let ids: Vec<String> = (0..2)
+        .map(|n| {
+            let line = both.nth_message_line(n);
+            let id = line
+                .split("queue_id=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next());
+            id.expect("queue id").to_string()
+        })
+        .collect();
+    for alert in &alerts {
+        let text = String::from_utf8_lossy(&alert.data);
+        let id = ids
+            .iter()
+            .find(|id| text.contains(id.as_str()))
+            .expect("names its queue id");
+        assert_eq!(alert.mail_from, "<>", "null sender");
+        assert!(text.contains(&format!("quarantine show {id}")), "{text}");
+        for needle in [
+            "Auto-Submitted: auto-generated",
+            "Eicar-Test-Signature",
+            "Afzenderdomein: school.example",
+            "in quarantaine",
+            "quarantined",
+        ] {
+            assert!(text.contains(needle), "{needle} in {text}");
+        }
+        for secret in [
+            "juf.anna",
+            "ouder@",
+            "Rooster",
+            "rooster.com",
+            "Zie bijlage",
+            "EICAR-STANDARD",
+        ] {
+            assert!(!text.contains(secret), "{secret} leaked into {text}");
+        }
+    }
+}
+
+/// An alert the next hop refuses never holds up or loses the quarantined message: it is logged and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_alert_is_logged_and_counted_and_the_message_stays_quarantined() {
+    let sink = Sink::start(SinkBehaviour {
+        rcpt_replies: vec![("ict@".into(), 550)],
+        ..SinkBehaviour::default()
+    })
+    .await;
+    let both = Both::start(
+        sink.addr(),
+        "[quarantine]\nnotify = [\"ict@school.example\"]\n",
+    );
+    let mut client = Client::connect_ehlo(both.smtp).await;
+    let (code, text) = client.deliver(FROM, RCPTS, &infected()).await;
+    assert_eq!(code, 250, "{text}");
+    assert!(
+        both.wait_for(&["alert to ICT not sent", "550"]).is_some(),
+        "logged"
+    );
+    assert!(
+        both.scrape()
+            .contains("mailwacht_alerts_total{result=\"failed\"} 1"),
+        "counted"
+    );
+    let line = both.nth_message_line(0);
+    assert!(line.contains("action=\"quarantined\""), "{line}");
 }

@@ -61,7 +61,8 @@ async fn clamd_down_with_on_error_pass_relays_unscanned() {
 
 /// With `backend = "clamd"`: clean mail relayed, infected mail quarantined with clamd's signature name,
 /// clamd's size-limit ERROR deferred with 451 (never clean, never infected).
-#[tokio::test]
+// Two workers: the test clamd answers the daemon's start-up probe while this thread waits for the start line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clamd_backend_end_to_end() {
     let sink = Sink::start(SinkBehaviour::default()).await;
     let clamd = TestClamd::start(ClamdBehaviour::Signatures).await;
@@ -70,6 +71,11 @@ async fn clamd_backend_end_to_end() {
         clamd.addr
     );
     let daemon = Daemon::start(sink.addr(), &config);
+    assert!(
+        daemon.wait_for_log("scanner_answered=true"),
+        "{}",
+        daemon.log_text()
+    );
     let mut client = Client::connect_ehlo(daemon.addr).await;
     let (code, text) = client
         .deliver("juf.anna@school.example", &["ouder@example.org"], CLEAN)
@@ -90,7 +96,8 @@ async fn clamd_backend_end_to_end() {
         .await;
     assert_eq!(code, 250, "{text}");
     assert!(text.contains("quarantined"), "{text}");
-    assert_eq!(clamd.scans(), 2);
+    // The probe at start (the start line says whether clamd answered), then one scan per message.
+    assert_eq!(clamd.scans(), 3);
     drop(client);
 
     let limited = TestClamd::start(ClamdBehaviour::SizeLimit(10)).await;

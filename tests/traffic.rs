@@ -198,6 +198,19 @@ async fn records_hold_no_content_and_inquiries_are_bounded_and_audited() {
         serde_json::json!(["example.org", "school.example"])
     );
     assert!(report["notification"].is_null());
+    // Terminal and CSV name their columns in Dutch; the JSON keys above stay English.
+    let (code, out, err) = daemon.cli(&["inquiry", "report", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("tijd") && out.contains("ontvangerdomeinen"),
+        "{out}"
+    );
+    let (code, out, err) = daemon.cli(&["inquiry", "report", "1", "--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("\u{feff}tijd;grootte (bytes);ontvangers intern;ontvangers extern;"),
+        "{out}"
+    );
 
     // Summaries: today's week is still running, so it cannot be summarised (a later summary of the whole
     // week could be subtracted from it); by default every completed week in the retention window is, here
@@ -212,7 +225,10 @@ async fn records_hold_no_content_and_inquiries_are_bounded_and_audited() {
     let (code, csv, err) = daemon.cli(&["traffic", "summary", "--format", "csv"]);
     assert_eq!(code, 0, "{err}");
     assert!(csv.starts_with('\u{feff}'), "BOM");
-    assert!(csv.contains("period;group;messages"), "{csv}");
+    assert!(
+        csv.contains("periode;afzenderdomein;berichten"),
+        "Dutch columns: {csv}"
+    );
     assert!(!csv.contains("school.example"), "{csv}");
     assert!(csv.contains("fewer than 5 distinct senders") && csv.contains("kept 28 days"));
 
@@ -720,6 +736,7 @@ fn record(time: u64, sender: &str, verdict: &str, categories: &[&str], size: u64
         verdict: verdict.into(),
         categories: categories.iter().map(|c| c.to_string()).collect(),
         exempt: None,
+        would: None,
     }
 }
 

@@ -553,6 +553,7 @@ mod tests {
             verdict: "pass".into(),
             categories: vec![],
             exempt: None,
+            would: None,
         }
     }
 

@@ -62,9 +62,10 @@ pub fn run(source: &super::ConfigSource, args: AuditArgs) -> anyhow::Result<Exit
             })))?
         );
     } else {
+        // Dutch labels, as the other review listings; `--json` keeps the English keys.
         for e in &entries {
             println!(
-                "{}  uid {:<6} {:<9} {}  reason: {:?}{}",
+                "{}  gebruiker {:<6} {:<9} {}  reden: {:?}{}",
                 when(e.time),
                 e.uid,
                 e.action,

@@ -1,4 +1,5 @@
-//! `mailwacht check`: run the filter's decision on .eml files and print verdict, score, exemption and hits.
+//! `mailwacht check`: run the filter's decision on .eml files and print verdict, mode, score, exemption and
+//! hits (monitor-only hits marked, and the verdict enforcing would have given).
 //! Runs exactly the code `serve` runs ([`crate::filter::Engine`]); sends nothing.
 
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ struct Report<'a> {
     file: String,
     mail_from: Option<&'a str>,
     rcpt_to: Vec<&'a str>,
+    /// `[policy] mode`: `enforce` or `monitor` (each hit's `monitor` says whether it only reports).
+    mode: &'static str,
     #[serde(flatten)]
     decision: &'a Decision,
     damage: &'a [crate::message::Damage],
@@ -57,6 +60,7 @@ pub fn run(config: Option<PathBuf>, args: Args) -> anyhow::Result<ExitCode> {
                 file: file.display().to_string(),
                 mail_from: envelope.mail_from.as_deref(),
                 rcpt_to: envelope.recipients().collect(),
+                mode: engine.policy.mode.name(),
                 decision: &decision,
                 damage: &analysis.damage,
             };
@@ -114,6 +118,10 @@ fn print_text(
         file.display(),
         decision.score
     );
+    println!("  mode: {}", engine.policy.mode.name());
+    if let Some(would) = decision.would {
+        println!("  would: {} (monitor mode: not acted on)", would.name());
+    }
     println!(
         "  envelope: {} -> {}",
         envelope.mail_from.as_deref().unwrap_or("<>"),
@@ -135,7 +143,11 @@ fn print_text(
             .rule(&hit.rule_id)
             .map(|r| r.article.as_str())
             .unwrap_or("");
-        let note = if hit.counted { "" } else { ", not counted" };
+        let note = match (hit.counted, hit.monitor) {
+            (false, _) => ", not counted",
+            (true, true) => ", monitor only",
+            (true, false) => "",
+        };
         println!(
             "  hit {} [{}] weight {} in {} ({article}{note})",
             hit.rule_id, hit.category, hit.weight, hit.location

@@ -377,10 +377,12 @@ pub(super) fn overdue_notifications(config: &ReviewTarget) -> Vec<String> {
         .collect()
 }
 
-/// The report as CSV for Dutch Excel (BOM, `;`).
+/// The report as CSV for Dutch Excel (BOM, `;`), with Dutch column names (`--format json` keeps the
+/// English keys).
 fn report_csv(records: &[ReportLine]) -> String {
     let mut out = String::from(
-        "\u{feff}time;size;rcpt_local;rcpt_external;rcpt_domains;attachments;verdict;categories;exempt\r\n",
+        "\u{feff}tijd;grootte (bytes);ontvangers intern;ontvangers extern;ontvangerdomeinen;bijlagen;uitkomst;\
+         categorieën;uitzondering\r\n",
     );
     for r in records {
         // Every cell through csv_field: a recipient domain is the sender's choice and must not become a
@@ -414,9 +416,14 @@ fn print_report(inquiry: &Inquiry, records: &[ReportLine], notification: Option<
         inquiry.reason
     );
     println!("traffic data only (SOML/ProCon 8.3): no subjects, bodies or file names are stored");
+    // Dutch column names, as the CSV; `--format json` keeps the English keys.
+    println!(
+        "{:<24}  {:>11}  {:>6} {:>6}  {:<10}  ontvangerdomeinen  categorieën",
+        "tijd", "grootte (B)", "intern", "extern", "uitkomst"
+    );
     for r in records {
         println!(
-            "{}  {:>9} B  rcpts {:>3} local {:>3} external  {:<10} {}  {}",
+            "{:<24}  {:>11}  {:>6} {:>6}  {:<10}  {}  {}",
             when(r.time),
             r.size,
             r.rcpt_local,

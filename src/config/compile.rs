@@ -111,6 +111,14 @@ impl Config {
             notices: config.notice_policy(),
             on_unnotifiable: config.policy.on_unnotifiable,
             remember: Duration::from_secs(config.bounce.remember_days.saturating_mul(86_400)),
+            alerts: crate::filter::alerts::AlertSettings {
+                notify: config.quarantine.notify.clone(),
+                each: config.quarantine.notify_each,
+                digest: config.quarantine.digest,
+                sender: config.quarantine.notify_sender.clone(),
+                hostname: config.smtp.hostname.clone(),
+                organisation: config.organisation.name.clone(),
+            },
         })
     }
 
@@ -192,6 +200,7 @@ impl Config {
             sensitivity: self.exemptions.sensitivity.clone(),
             subject_labels: self.exemptions.subject_labels.clone(),
             pass_unscanned: self.scan.on_error == ScanOnError::Pass,
+            mode: self.policy.mode,
         }
     }
 

@@ -220,6 +220,21 @@ impl Config {
                 "must be greater than 0".into(),
             );
         }
+        let alert_addresses = self.quarantine.notify.iter().map(|a| ("notify", a));
+        for (key, address) in alert_addresses.chain(
+            self.quarantine
+                .notify_sender
+                .iter()
+                .map(|a| ("notify_sender", a)),
+        ) {
+            if let Err(e) = bounce::check_address(address) {
+                invalid(
+                    "quarantine",
+                    key,
+                    format!("{address:?} is not a usable address ({e:?})"),
+                );
+            }
+        }
         if let Err((key, message)) = self.web.validate() {
             invalid("web", key, message);
         }

@@ -31,6 +31,10 @@ pub struct Policy {
     /// an unusable address; see [`crate::bounce::may_notify`]): `quarantine` (held for ICT) or `discard`
     /// (dropped and logged). After-queue mode only; the milter refuses such mail with `550`.
     pub on_unnotifiable: OnUnnotifiable,
+    /// `enforce` (the default) or `monitor`: every message is screened and accounted, the log line,
+    /// metrics and traffic record say what *would* have happened, and the mail goes on unchanged. Malware
+    /// is still quarantined. A rule file's `mode = "monitor"` does the same for one rule.
+    pub mode: crate::policy::Mode,
 }
 
 impl Default for Policy {
@@ -42,6 +46,7 @@ impl Default for Policy {
             quote_weight: 0.0,
             reported_speech_weight: 0.5,
             on_unnotifiable: OnUnnotifiable::Quarantine,
+            mode: crate::policy::Mode::Enforce,
         }
     }
 }

@@ -40,11 +40,26 @@ fn default_data_dir() -> PathBuf {
 pub struct QuarantineSection {
     /// Entries older than this many days are purged (at start and every hour).
     pub retention_days: u64,
+    // --- alerts to ICT (issue 15; see `crate::filter::alerts`) ---
+    /// ICT's addresses for alerts about quarantined mail; empty: none.
+    pub notify: Vec<String>,
+    /// A notice per quarantined message (with `notify`).
+    pub notify_each: bool,
+    /// `daily`: one summary a day as well (or instead, with `notify_each = false`).
+    pub digest: crate::filter::alerts::Digest,
+    /// The alerts' envelope sender and `From:`; unset: the null sender.
+    pub notify_sender: Option<String>,
 }
 
 impl Default for QuarantineSection {
     fn default() -> Self {
-        QuarantineSection { retention_days: 30 }
+        QuarantineSection {
+            retention_days: 30,
+            notify: Vec::new(),
+            notify_each: true,
+            digest: crate::filter::alerts::Digest::Off,
+            notify_sender: None,
+        }
     }
 }
 

@@ -93,6 +93,40 @@ where
     })
 }
 
+/// Measure the quarantine and the traffic store for `/metrics` now and every minute (off the runtime's
+/// threads: both walk their store).
+pub fn spawn_store_sizes(
+    quarantine: crate::quarantine::Store,
+    traffic: crate::traffic::TrafficStore,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut minute = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            minute.tick().await;
+            let (q, t) = (quarantine.clone(), traffic.clone());
+            let measured = tokio::task::spawn_blocking(move || {
+                let (entries, bytes) = q.totals().unwrap_or_default();
+                let disk = t.size_on_disk().unwrap_or_default();
+                crate::metrics::stores(entries, bytes, t.len() as u64, disk);
+            });
+            let _ = measured.await;
+        }
+    })
+}
+
+/// Send the daily digest to ICT about quarantined mail ([`crate::filter::alerts::DIGEST_EVERY`] after
+/// start, then again; nothing when `[quarantine] digest` is off or nothing was quarantined).
+pub fn spawn_digest(filter: crate::filter::Filter) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut day = tokio::time::interval(crate::filter::alerts::DIGEST_EVERY);
+        day.tick().await;
+        loop {
+            day.tick().await;
+            filter.send_digest().await;
+        }
+    })
+}
+
 /// Purge expired quarantine entries now and every [`RETENTION_INTERVAL`] (audited as the daemon's uid).
 pub fn spawn_retention(
     service: Arc<crate::admin::Service>,

@@ -231,12 +231,20 @@ pub async fn run(
         Arc::new(stores.quarantine.clone()),
         notices,
     );
+    // `/metrics`: the configuration loaded now, and the stores' sizes every minute.
+    crate::metrics::config_loaded(true, epoch_secs());
+    tasks.push(housekeeping::spawn_store_sizes(
+        stores.quarantine.clone(),
+        stores.traffic.clone(),
+    ));
+    // The daily digest to ICT about quarantined mail (`[quarantine] digest`; nothing when off or empty).
+    tasks.push(housekeeping::spawn_digest(filter.clone()));
     // Kept to write the queued traffic records before stopping.
     let traffic_recorder = recorder.clone();
     filter.set_traffic(recorder);
     let settings = Arc::new(ArcSwap::from_pointee(server));
     let milter_settings = Arc::new(ArcSwap::from_pointee(milter));
-    log_start(&config, &name, &listeners.smtp, &listeners.milter, &filter);
+    log_start(&config, &name, &listeners.smtp, &listeners.milter, &filter).await;
 
     // Removed on exit when it is a unix socket we created.
     let milter_listen = listeners
@@ -322,8 +330,20 @@ pub async fn run(
     Ok(())
 }
 
-/// The start lines: what listens where, with how many rules and which scanner.
-fn log_start(
+/// Now, in seconds since the epoch.
+fn epoch_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// How long the start-up scanner probe may take (the start line waits for it).
+const SCANNER_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The start lines: what listens where, with how many rules, which scanner (and whether it answered one
+/// bounded probe) and the mode.
+async fn log_start(
     config: &Config,
     config_name: &str,
     smtp: &Option<(TcpListener, SocketAddr)>,
@@ -338,12 +358,19 @@ fn log_start(
         crate::scan::ScanBackend::Clamd => "clamd",
     };
     let rules = filter.engine().rules.rules().len();
+    let probe = filter.engine().probe_scanner(SCANNER_PROBE).await;
+    if let Err(reason) = &probe {
+        warn!(reason, "the malware scanner did not answer at start");
+    }
+    let (scanner_answered, mode) = (probe.is_ok(), filter.engine().policy.mode.name());
     if let Some((_, address)) = smtp {
         info!(
             listen = %address,
             next_hop = %config.smtp.next_hop,
             rules,
             scanner,
+            scanner_answered,
+            mode,
             config = %config_name,
             "mailwacht listening"
         );
@@ -353,6 +380,8 @@ fn log_start(
             milter_listen = %l.describe(),
             rules,
             scanner,
+            scanner_answered,
+            mode,
             config = %config_name,
             "mailwacht milter listening"
         );

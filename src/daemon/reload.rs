@@ -46,6 +46,7 @@ pub fn spawn(
             match reload() {
                 Ok(compiled) => current = apply(&current, compiled, &targets),
                 Err(e) => {
+                    crate::metrics::config_loaded(false, super::epoch_secs());
                     error!(error = %format!("{e:#}"), "reload failed; the previous configuration and rules stay active")
                 }
             }
@@ -101,9 +102,10 @@ fn apply(current: &Config, compiled: Compiled, targets: &Targets) -> Config {
     }
     targets.settings.store(Arc::new(server));
     targets.milter_settings.store(Arc::new(milter));
-    let rules = engine.rules.rules().len();
+    let (rules, mode) = (engine.rules.rules().len(), engine.policy.mode.name());
     targets.filter.reload(engine);
-    info!(rules, "configuration and rules reloaded");
+    info!(rules, mode, "configuration and rules reloaded");
+    crate::metrics::config_loaded(true, super::epoch_secs());
     *targets.loaded.lock().unwrap_or_else(|e| e.into_inner()) = SystemTime::now();
     new
 }

@@ -11,6 +11,7 @@
 //!   deliberately dropped and logged). Every failure on the way becomes a `4xx`, so Postfix retries.
 //! - `before_queue`: the milter face (Postfix `smtpd_milters`): continue, reject or discard → milter reply.
 //! - `replies`: every `250`/`4xx`/`5xx` text either face answers with.
+//! - `alerts`: the notices and the daily digest to ICT about quarantined mail, sent from `account`.
 //!
 //! The servers (`crate::smtp::server`, `crate::milter::server`) are shells that call this through their
 //! `Handler` traits, each behind the one panic guard ([`crate::util::guarded`]).
@@ -40,6 +41,7 @@ use crate::smtp::{Handler, Reply, Transaction};
 use crate::traffic::TOO_BIG;
 
 mod after_queue;
+pub mod alerts;
 mod before_queue;
 mod replies;
 
@@ -64,6 +66,8 @@ pub struct Engine {
     pub on_unnotifiable: OnUnnotifiable,
     /// How long a sent notice is remembered (`[bounce] remember_days`).
     pub remember: Duration,
+    /// Alerts to ICT about quarantined mail (`[quarantine] notify`, `digest`).
+    pub alerts: alerts::AlertSettings,
 }
 
 /// A configuration whose rules, hash list or templates cannot be loaded.
@@ -105,6 +109,19 @@ impl Engine {
         )
     }
 
+    /// Ask the scanner about a tiny harmless message once, within `within`: `Ok` when it answered (clean or not),
+    /// else why not (safe to log). For the start line: a clamd that is down shows at start, not at the
+    /// first message.
+    pub async fn probe_scanner(&self, within: Duration) -> Result<(), String> {
+        let analysis = Analysis::default();
+        let probe = b"Subject: mailwacht scanner probe\r\n\r\nprobe\r\n";
+        match tokio::time::timeout(within, self.scanner.scan(probe, &analysis)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} s", within.as_secs())),
+        }
+    }
+
     /// Analyse and decide in one call, on the current thread (for `check` and tests).
     pub async fn check(&self, envelope: &Envelope, raw: &[u8]) -> (Analysis, Decision) {
         let analysis = message::analyse(raw, &self.limits);
@@ -112,10 +129,11 @@ impl Engine {
         (analysis, decision)
     }
 
-    /// The rules behind the hits of a decision, once each, in hit order.
+    /// The rules behind the enforced hits of a decision (the reasons a bounce gives; monitor-only hits are
+    /// no reason), once each, in hit order.
     pub(crate) fn hit_rules<'a>(&'a self, decision: &Decision) -> Vec<&'a crate::rules::RuleInfo> {
         decision
-            .rule_ids()
+            .enforced_rule_ids()
             .into_iter()
             .filter_map(|id| self.rules.rule(id))
             .collect()
@@ -155,6 +173,8 @@ struct Inner {
     memory: NoticeMemory,
     /// Where traffic records go (set once by `serve`; unset in `check` and tests: nothing recorded).
     traffic: std::sync::OnceLock<crate::traffic::Recorder>,
+    /// Quarantined messages waiting for the next digest to ICT.
+    digest: alerts::Pending,
 }
 
 /// What happened to a message, for the log line (both faces build one).
@@ -231,6 +251,7 @@ impl Filter {
                 quarantine,
                 memory,
                 traffic: std::sync::OnceLock::new(),
+                digest: alerts::Pending::default(),
             }),
         }
     }
@@ -305,9 +326,94 @@ impl Filter {
         };
         log_message(queue_id, envelope, &line, decision, outcome);
         crate::metrics::message(line.verdict, size);
+        if decision.would == Some(Verdict::Bounce) {
+            crate::metrics::monitored_bounce();
+        }
         if let Some(traffic) = self.inner.traffic.get() {
             let local_domains = &self.engine().org.local_domains;
             traffic.record(envelope, local_domains, size, attachments, decision);
+        }
+        if outcome.action == "quarantined" {
+            self.alert(decided, envelope);
+        }
+    }
+
+    /// Tell ICT about a quarantined message ([`alerts`]): a notice on its own task (the message is safe
+    /// already; a failure is logged and counted, never waited for) and/or a line in the next digest.
+    fn alert(&self, decided: &Decided, envelope: &Envelope) {
+        let settings = &decided.engine.alerts;
+        if settings.notify.is_empty() {
+            return;
+        }
+        let decision = &decided.decision;
+        let detection = if decision.detections.is_empty() {
+            let rules = decided.engine.hit_rules(decision);
+            let named: Vec<String> = rules
+                .iter()
+                .map(|r| format!("{} [{}]", r.id, r.category))
+                .collect();
+            named.join(", ")
+        } else {
+            let names: Vec<&str> = decision
+                .detections
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect();
+            names.join(", ")
+        };
+        let alert = alerts::Alert {
+            queue_id: decided.queue_id.clone(),
+            detection,
+            sender_domain: envelope
+                .mail_from
+                .as_deref()
+                .and_then(domain_of)
+                .unwrap_or_else(|| "<>".into()),
+            size: decided.size,
+            received: decided.received,
+        };
+        if settings.digest == alerts::Digest::Daily {
+            self.inner.digest.push(alert.clone());
+        }
+        if settings.each {
+            let message = alerts::build_notice(settings, &alert, SystemTime::now());
+            let (filter, engine, queue_id) = (self.clone(), decided.engine.clone(), alert.queue_id);
+            tokio::spawn(async move {
+                let sent =
+                    alerts::send(filter.inner.next_hop.as_ref(), &engine.alerts, &message).await;
+                filter.alert_sent(&queue_id, "notice", sent);
+            });
+        }
+    }
+
+    /// Send the digest of what was quarantined since the last one, if anything was and a digest is on.
+    pub async fn send_digest(&self) {
+        let engine = self.engine();
+        let (alerts, total) = self.inner.digest.take();
+        if total == 0
+            || engine.alerts.notify.is_empty()
+            || engine.alerts.digest != alerts::Digest::Daily
+        {
+            return;
+        }
+        let message = alerts::build_digest(&engine.alerts, &alerts, total, SystemTime::now());
+        let sent = alerts::send(self.inner.next_hop.as_ref(), &engine.alerts, &message).await;
+        self.alert_sent("-", "digest", sent);
+    }
+
+    fn alert_sent(&self, queue_id: &str, kind: &'static str, sent: Result<(), String>) {
+        match sent {
+            Ok(()) => {
+                crate::metrics::alert(true);
+                info!(queue_id, kind, "alert to ICT sent");
+            }
+            Err(error) => {
+                crate::metrics::alert(false);
+                warn!(
+                    queue_id,
+                    kind, error, "alert to ICT not sent; the message stays in the quarantine"
+                );
+            }
         }
     }
 
@@ -316,14 +422,7 @@ impl Filter {
     /// traffic record as for any other message.
     fn account_too_big(&self, envelope: &Envelope, limit: usize) {
         let queue_id = crate::queue_id::new();
-        let undecided = Decision {
-            verdict: Verdict::Pass,
-            exempt: None,
-            score: 0.0,
-            hits: Vec::new(),
-            detections: Vec::new(),
-            tempfail_reason: None,
-        };
+        let undecided = Decision::undecided();
         let line = Line {
             verdict: TOO_BIG,
             limit: Some(limit),
@@ -379,7 +478,9 @@ struct Line {
 }
 
 /// One line per message: queue id, verdict, action, rule ids, categories, sizes and domains. Never subjects,
-/// bodies, file names, matched words or local parts.
+/// bodies, file names, matched words or local parts. In monitor mode `would` names the verdict enforcing
+/// every rule would have given (`verdict=pass action=relayed would=bounce`) and `monitor_rules` the rules
+/// that only reported.
 fn log_message(
     queue_id: &str,
     envelope: &Envelope,
@@ -414,6 +515,8 @@ fn log_message(
         exempt,
         score = decision.score,
         rules = %decision.rule_ids().join(","),
+        monitor_rules = %decision.monitor_rule_ids().join(","),
+        would = decision.would.map(Verdict::name),
         categories = %decision.categories().join(","),
         detections = %detections.join(","),
         size = line.size,
@@ -466,6 +569,7 @@ mod tests {
                 sensitivity: Vec::new(),
                 subject_labels: Vec::new(),
                 pass_unscanned: false,
+                mode: crate::rules::Mode::Enforce,
             },
             org: OrgContext {
                 local_domains: local.iter().map(|d| d.to_string()).collect(),
@@ -481,6 +585,7 @@ mod tests {
             },
             on_unnotifiable: OnUnnotifiable::Quarantine,
             remember: Duration::from_secs(86_400),
+            alerts: alerts::AlertSettings::default(),
         }
     }
 

@@ -1235,10 +1235,10 @@ mod tests {
     }
 
     #[test]
-    fn long_hostile_input_is_linear() {
+    fn long_hostile_input_ends_and_stays_bounded() {
+        // Its cost is measured by the rules bench (`text/…`), not timed here.
         let html = "<".repeat(200_000) + &"&#".repeat(200_000) + &"<script>".repeat(10_000);
-        let started = std::time::Instant::now();
-        let _ = html_to_text(&html);
-        assert!(started.elapsed().as_secs() < 5);
+        let text = html_to_text(&html);
+        assert!(text.len() <= html.len(), "{}", text.len());
     }
 }

@@ -141,6 +141,13 @@ impl Store {
         Ok(self.index.since(secs(since))?)
     }
 
+    /// How many messages the quarantine holds and their bytes (for `/metrics`).
+    pub fn totals(&self) -> Result<(u64, u64), StoreError> {
+        let entries = self.index.since(0)?;
+        let bytes = entries.iter().map(|e| e.size as u64).sum();
+        Ok((entries.len() as u64, bytes))
+    }
+
     /// One entry's metadata.
     pub fn get(&self, id: &str) -> Result<Entry, StoreError> {
         if !valid_id(id) {

@@ -108,6 +108,8 @@ struct RuleDef {
     action: Option<Action>,
     scope: Option<Scope>,
     quote_weight: Option<f64>,
+    /// `monitor`: hits are reported, never acted on (see [`super::Mode`]).
+    mode: Option<super::Mode>,
     #[serde(rename = "message_nl")]
     message_nl: String,
     #[serde(rename = "message_en")]
@@ -626,6 +628,7 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
     let treatment = Treatment {
         scope: def.scope.unwrap_or(def.kind.default_scope()),
         quote_weight: def.quote_weight,
+        mode: def.mode.unwrap_or_default(),
     };
     Ok(Compiled {
         info,

@@ -137,6 +137,31 @@ pub struct Treatment {
     /// This rule's own weight factor for hits in quoted text and reported speech, instead of `[policy]
     /// quote_weight` / `reported_speech_weight`.
     pub quote_weight: Option<f64>,
+    /// `monitor`: the rule's hits are reported (log line, metrics, traffic record, `check`) but decide
+    /// nothing, so a new rule can be tried while the rest enforce.
+    pub mode: Mode,
+}
+
+/// Whether hits act or are only reported: `[policy] mode` for all rules, a rule file's `mode` for one.
+/// Monitor mode is Exchange's "audit mode" or rspamd's `no_action`: a way to roll out without bouncing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Hits decide the verdict (the default).
+    #[default]
+    Enforce,
+    /// Hits are reported with the verdict they would have given; the message goes on unchanged.
+    Monitor,
+}
+
+impl Mode {
+    /// The lowercase name, as configuration, logs and `check` spell it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Monitor => "monitor",
+        }
+    }
 }
 
 /// What a rule guards, which decides whether an exemption lifts it.
@@ -177,6 +202,9 @@ pub struct Hit {
     pub place: Place,
     /// False for a hit that adds nothing (quoted text under a quote weight of 0): shown, but not a reason.
     pub counted: bool,
+    /// True for a hit of a rule in monitor mode (or of any rule under `[policy] mode = "monitor"`): it
+    /// counts towards the verdict that *would* have been given, not towards the one applied.
+    pub monitor: bool,
 }
 
 /// The kind of place a hit is in (see [`Hit::place`]).
@@ -463,6 +491,10 @@ impl RuleSet {
                 location,
                 place: location.place(),
                 counted: true,
+                monitor: self
+                    .treatments
+                    .get(i)
+                    .is_some_and(|t| t.mode == Mode::Monitor),
             });
         }
         hits

@@ -592,6 +592,7 @@ mod tests {
             verdict: "pass".into(),
             categories: vec![],
             exempt: None,
+            would: None,
         }
     }
 

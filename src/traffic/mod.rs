@@ -79,6 +79,10 @@ pub struct Record {
     pub categories: Vec<String>,
     /// `persoonlijk` or `vertrouwenspersoon` when exempt.
     pub exempt: Option<String>,
+    /// In monitor mode: the verdict enforcing every rule would have given (`bounce`), when it differs.
+    /// Absent in records written before monitor mode existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub would: Option<String>,
 }
 
 impl Record {
@@ -140,6 +144,7 @@ impl Record {
                 }
                 .to_string()
             }),
+            would: decision.would.map(|v| v.name().to_string()),
         }
     }
 }
@@ -199,8 +204,9 @@ pub struct Recorder {
 /// What travels from the [`Recorder`] to the writer, in order.
 #[derive(Debug)]
 enum Queued {
-    /// A record still without its pseudonym, and the sender address it is computed from.
-    Record(Unkeyed),
+    /// A record still without its pseudonym, and the sender address it is computed from (boxed: the queue's
+    /// slots stay small).
+    Record(Box<Unkeyed>),
     /// Answered once every record queued before it has been written (or failed).
     Flush(tokio::sync::oneshot::Sender<()>),
 }
@@ -258,14 +264,7 @@ impl Recorder {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let undecided = Decision {
-            verdict: crate::policy::Verdict::Pass,
-            exempt: None,
-            score: 0.0,
-            hits: Vec::new(),
-            detections: Vec::new(),
-            tempfail_reason: None,
-        };
+        let undecided = Decision::undecided();
         let mut record = Record::unkeyed(now, envelope, local_domains, limit, 0, &undecided);
         record.verdict = TOO_BIG.into();
         self.queue(record, envelope);
@@ -273,7 +272,10 @@ impl Recorder {
 
     fn queue(&self, record: Record, envelope: &Envelope) {
         let sender = envelope.mail_from.clone().unwrap_or_default();
-        if let Err(e) = self.tx.try_send(Queued::Record(Unkeyed { record, sender })) {
+        if let Err(e) = self
+            .tx
+            .try_send(Queued::Record(Box::new(Unkeyed { record, sender })))
+        {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             crate::metrics::traffic_dropped();
             let why = match e {
@@ -350,7 +352,8 @@ fn write_batch(store: &TrafficStore, keys: &KeyRing, batch: Vec<Queued>) -> Vec<
     let mut errors = Vec::new();
     for queued in batch {
         match queued {
-            Queued::Record(Unkeyed { mut record, sender }) => {
+            Queued::Record(unkeyed) => {
+                let Unkeyed { mut record, sender } = *unkeyed;
                 match keys.key_for(record.time) {
                     Ok(key) => record.sender = key.pseudonym(&sender),
                     Err(e) => {

@@ -21,8 +21,9 @@ const VERDICTS_NL: [&str; 4] = [
     "tijdelijk geweigerd",
 ];
 
-/// A column of [`Summary::table`] in Dutch.
-fn column_nl(name: &str, group: Group) -> String {
+/// A column of [`Summary::table`] in Dutch (also the CSV's and the terminal table's column names; JSON keeps
+/// the English names as stable keys).
+pub(crate) fn column_nl(name: &str, group: Group) -> String {
     if let Some(category) = name.strip_prefix("cat:") {
         return format!("categorie {category}");
     }
@@ -46,7 +47,7 @@ fn column_nl(name: &str, group: Group) -> String {
 }
 
 /// A row label in Dutch: verdicts and the total translated, domains and categories as they are.
-fn label_nl(label: &str) -> String {
+pub(crate) fn label_nl(label: &str) -> String {
     if label == TOTAL {
         return "(totaal)".into();
     }
@@ -426,6 +427,22 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("<td class=\"s\">x</td>"));
+    }
+
+    /// The charts mean the same whatever the table's grouping (issue 15): both are drawn from the base
+    /// cells, never from the grouped rows, so every grouping draws the very same two charts.
+    #[test]
+    fn the_charts_do_not_change_with_the_grouping() {
+        let charts = |group: Group| {
+            let mut summary = sample();
+            summary.group = group;
+            (volume_svg(&summary), categories_svg(&summary))
+        };
+        let by_domain = charts(Group::Domain);
+        assert!(by_domain.1.contains("pesten"), "{}", by_domain.1);
+        for group in Group::ALL {
+            assert_eq!(charts(group), by_domain, "{}", group.name());
+        }
     }
 
     #[test]

@@ -219,6 +219,12 @@ impl TrafficStore {
         self.records.len()
     }
 
+    /// The database's size on disk in bytes (for `/metrics`; sled returns freed space to the OS only on
+    /// compaction).
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db.size_on_disk().map_err(|e| self.err(e))
+    }
+
     /// True when there are no records.
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
@@ -385,6 +391,7 @@ mod tests {
             verdict: "pass".into(),
             categories: vec![],
             exempt: None,
+            would: None,
         }
     }
 

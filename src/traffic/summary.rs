@@ -651,8 +651,7 @@ impl Summary {
     /// A plain-text table for the terminal.
     pub fn to_table(&self) -> String {
         let table = self.table();
-        let mut lines: Vec<Vec<String>> = vec![table.columns.clone()];
-        lines.extend(table.rows.iter().map(row_text));
+        let lines = self.lines_nl(&table);
         let widths: Vec<usize> = (0..table.columns.len())
             .map(|i| {
                 lines
@@ -681,6 +680,23 @@ impl Summary {
         out
     }
 
+    /// The table's lines as the CSV and the terminal show them: Dutch column names and row labels
+    /// (`periode;afzenderdomein;berichten;…`, `doorgelaten`, `(totaal)`), as the HTML report and the workbook.
+    fn lines_nl(&self, table: &Table) -> Vec<Vec<String>> {
+        let columns = table.columns.iter();
+        let mut lines = vec![columns
+            .map(|c| super::report::column_nl(c, self.group))
+            .collect()];
+        lines.extend(table.rows.iter().map(|row| {
+            let mut cells = row_text(row);
+            if let Some(label) = cells.get_mut(1) {
+                *label = super::report::label_nl(label);
+            }
+            cells
+        }));
+        lines
+    }
+
     /// CSV for Dutch Excel: UTF-8 with BOM, `;` separated, the header as the first lines, every cell
     /// through [`csv_field`] (no formulas). The figures are whole numbers, so no decimal separator occurs.
     pub fn to_csv(&self) -> String {
@@ -691,9 +707,7 @@ impl Summary {
             out.push_str(&field(&h));
             out.push_str("\r\n");
         }
-        let mut lines = vec![table.columns.clone()];
-        lines.extend(table.rows.iter().map(row_text));
-        for l in lines {
+        for l in self.lines_nl(&table) {
             let l: Vec<String> = l.iter().map(|c| field(c)).collect();
             out.push_str(&l.join(";"));
             out.push_str("\r\n");

@@ -25,6 +25,7 @@ fn decision(verdict: Verdict) -> Decision {
         hits: vec![],
         detections: vec![],
         tempfail_reason: None,
+        would: None,
     }
 }
 

@@ -2,7 +2,6 @@
 //! archive member), dangerous kinds are recognised, and hostile documents stay within their limits.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
 
 use crate::message::archive::tests::{gzip, make_cab, make_tar, make_zip};
 use crate::message::extract::{extract, DocKind};
@@ -399,23 +398,21 @@ fn dangerous_kinds_are_recognised_and_innocent_twins_are_not() {
     }
 }
 
-/// Time a hostile input may take in a debug build on a busy machine; a reader that loops over the whole input per
-/// object (quadratic) takes minutes.
-const BOUND: Duration = Duration::from_secs(20);
-
 #[test]
 fn hostile_documents_stay_bounded() {
-    // A docx bomb: document.xml of 100 MiB that deflates to ~100 KiB.
+    // What these inputs cost is measured in `benches/extract.rs`; here: each stops at its limit.
+    // A docx bomb: document.xml of 16 MiB that deflates to ~16 KiB, four times the input limit.
     let mut xml = b"<w:document><w:body>".to_vec();
-    xml.resize(100 * 1024 * 1024, b' ');
+    xml.resize(16 * 1024 * 1024, b' ');
     let bomb = make_zip(&[("word/document.xml", &xml)]);
     drop(xml);
-    let started = Instant::now();
     let a = analyse(
         &mail_with(Some("bom.docx"), "application/octet-stream", &bomb),
-        &Limits::default(),
+        &Limits {
+            extract_max_input_bytes: 4 * 1024 * 1024,
+            ..Limits::default()
+        },
     );
-    assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
     assert!(attachment_texts(&a).is_empty());
     assert!(a.damage.contains(&Damage::TextTruncated), "{:?}", a.damage);
     assert!(!a.attachments[0].archive_problems.is_empty());
@@ -448,10 +445,8 @@ fn hostile_documents_stay_bounded() {
             format!("{i} 0 obj << /Length 2 >>\nstream\nq\nendstream\nendobj\n").as_bytes(),
         );
     }
-    let started = Instant::now();
     let e = extract(&many, DocKind::Pdf, &Limits::default(), 1 << 20);
     assert!(e.truncated);
-    assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
     let a = analyse(
         &mail_with(Some("veel.pdf"), "application/pdf", &many),
         &Limits::default(),
@@ -475,9 +470,7 @@ fn hostile_documents_stay_bounded() {
         .extend_from_slice(format!("4 0 obj << /Length {} >>\nstream\n", content.len()).as_bytes());
     fonts.extend_from_slice(content);
     fonts.extend_from_slice(b"\nendstream\nendobj\n");
-    let started = Instant::now();
     let e = extract(&fonts, DocKind::Pdf, &Limits::default(), 1 << 20);
-    assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
     assert_eq!(e.text.trim(), "BBB");
     let zeros = vec![b'0'; 64 * 1024 * 1024];
     let mut content = b"BT (".to_vec();

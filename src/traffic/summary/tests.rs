@@ -31,6 +31,7 @@ pub(crate) fn rec(
         verdict: verdict.into(),
         categories: cats.iter().map(|c| c.to_string()).collect(),
         exempt: None,
+        would: None,
     }
 }
 
@@ -368,34 +369,34 @@ fn tables_add_up_the_shown_figures_of_the_base_cells() {
     assert_eq!(
         csv(Group::Domain),
         [
-            "period;group;messages;bytes;rcpt_local;rcpt_external;pass;bounce;quarantine;tempfail;cat:privacy",
+            "periode;afzenderdomein;berichten;bytes;ontvangers intern;ontvangers extern;doorgelaten;teruggestuurd;in quarantaine;tijdelijk geweigerd;categorie privacy",
             "2026-W45;a.example;12;1200;12;x;12;x;x;x;5",
             "2026-W45;c.example;5;x;5;x;5;x;x;x;x",
-            "2026-W45;(total);17;1200;17;x;17;x;x;x;5",
+            "2026-W45;(totaal);17;1200;17;x;17;x;x;x;5",
         ]
     );
     assert_eq!(
         csv(Group::Verdict),
         [
-            "period;group;messages;bytes;rcpt_local;rcpt_external;cat:privacy",
-            "2026-W45;pass;17;1200;17;x;5",
-            "2026-W45;(total);17;1200;17;x;5",
+            "periode;uitkomst;berichten;bytes;ontvangers intern;ontvangers extern;categorie privacy",
+            "2026-W45;doorgelaten;17;1200;17;x;5",
+            "2026-W45;(totaal);17;1200;17;x;5",
         ]
     );
     assert_eq!(
         csv(Group::Category),
         [
-            "period;group;messages;pass;bounce;quarantine;tempfail",
+            "periode;regelcategorie;berichten;doorgelaten;teruggestuurd;in quarantaine;tijdelijk geweigerd",
             "2026-W45;privacy;5;5;x;x;x",
         ]
     );
     assert_eq!(
         csv(Group::DomainVerdict),
         [
-            "period;group;messages;bytes;rcpt_local;rcpt_external;cat:privacy",
-            "2026-W45;a.example/pass;12;1200;12;x;5",
-            "2026-W45;c.example/pass;5;x;5;x;x",
-            "2026-W45;(total);17;1200;17;x;5",
+            "periode;afzenderdomein/uitkomst;berichten;bytes;ontvangers intern;ontvangers extern;categorie privacy",
+            "2026-W45;a.example/doorgelaten;12;1200;12;x;5",
+            "2026-W45;c.example/doorgelaten;5;x;5;x;x",
+            "2026-W45;(totaal);17;1200;17;x;5",
         ]
     );
 }
