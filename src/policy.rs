@@ -975,25 +975,28 @@ message_en = "x"
         let decide_text = |text: &str| {
             let analysis = Analysis {
                 texts: vec![Text {
-                    origin: REPORTED,
+                    origin: TextOrigin::Body { part: 0 },
                     text: text.into(),
                 }],
                 ..Analysis::default()
             };
             decide(
                 &rules,
-                &settings(),
+                &PolicySettings {
+                    threshold: 10.0,
+                    ..settings()
+                },
                 &org,
                 &env,
                 &analysis,
                 &ScanResult::Clean,
             )
         };
-        // Reported speech, half weight each: 2.5 enforced + 2.5 monitor would bounce; it passes.
+        // Threshold 10: 5 enforced + 5 monitor would bounce; it passes.
         let d = decide_text("stroopwafel spekkoek");
         assert_eq!(
             (d.verdict, d.would, d.score),
-            (Verdict::Pass, Some(Verdict::Bounce), 5.0)
+            (Verdict::Pass, Some(Verdict::Bounce), 10.0)
         );
         assert_eq!(d.monitor_rule_ids(), vec!["T-NIEUW"]);
         assert_eq!(d.enforced_rule_ids(), vec!["T-WOORD"]);

@@ -165,7 +165,9 @@ async fn screen_all_never_bounces_to_an_external_sender() {
             "{log}"
         );
         assert!(
-            !log.contains("Zwaluwstaart") && !log.contains("kankerlijer") && !log.contains("spammer"),
+            !log.contains("Zwaluwstaart")
+                && !log.contains("kankerlijer")
+                && !log.contains("spammer"),
             "{log}"
         );
     }
