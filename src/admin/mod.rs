@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::envelope::{Envelope, Recipient};
 use crate::message::{self, Limits, TextOrigin};
 use crate::quarantine::{Entry, Status, Store};
-use crate::smtp::client::NextHop;
+use crate::smtp::client::{Deliver, NextHop};
 use crate::smtp::NextHopSettings;
 
 pub mod accounts;
@@ -872,24 +872,18 @@ impl Service {
                 self.next_hop.address, entry.id
             ))
         };
-        let out = hop
-            .begin(&envelope)
+        // The same client and rules as relayed mail: the content only when the whole envelope is accepted.
+        let delivery = hop
+            .send(&envelope, bytes)
             .await
-            .map_err(|e| down(format!("is unavailable ({e})")))?;
-        if !out.mail_reply.is_positive() || out.rcpt_replies.iter().any(|r| !r.is_positive()) {
-            let refused = out
-                .rcpt_replies
-                .iter()
-                .find(|r| !r.is_positive())
-                .unwrap_or(&out.mail_reply)
-                .code;
-            out.abort().await;
-            return Err(down(format!("refused the envelope ({refused})")));
-        }
-        match out.send_data(bytes).await {
-            Ok(reply) if reply.is_positive() => Ok(()),
-            Ok(reply) => Err(down(format!("refused the message ({})", reply.code))),
-            Err(e) => Err(down(format!("failed ({e})"))),
+            .map_err(|e| down(format!("is unavailable or failed ({e})")))?;
+        match (delivery.refusal(), &delivery.data_reply) {
+            (None, Some(_)) => Ok(()),
+            (Some(reply), _) if delivery.envelope_refused() => {
+                Err(down(format!("refused the envelope ({})", reply.code)))
+            }
+            (Some(reply), _) => Err(down(format!("refused the message ({})", reply.code))),
+            (None, None) => Err(down("took no content".into())),
         }
     }
 }

@@ -227,11 +227,7 @@ pub async fn send(
             .send(&envelope, message)
             .await
             .map_err(|e| e.to_string())?;
-        let refused = std::iter::once(&delivery.mail_reply)
-            .chain(&delivery.rcpt_replies)
-            .chain(&delivery.data_reply)
-            .find(|r| !r.is_positive());
-        match (refused, &delivery.data_reply) {
+        match (delivery.refusal(), &delivery.data_reply) {
             (None, Some(_)) => Ok(()),
             (Some(reply), _) => Err(format!("refused by the next hop ({})", reply.code)),
             (None, None) => Err("the next hop took no content".to_string()),

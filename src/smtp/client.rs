@@ -86,6 +86,18 @@ impl Delivery {
     pub fn envelope_refused(&self) -> bool {
         !self.mail_reply.is_positive() || self.rcpt_replies.iter().any(refused)
     }
+
+    /// The first refusal of the transaction (MAIL, a recipient, or the content), if any: the one reply a
+    /// caller that needs the whole transaction to succeed (a release, an alert) reports.
+    pub fn refusal(&self) -> Option<&Reply> {
+        if !self.mail_reply.is_positive() {
+            return Some(&self.mail_reply);
+        }
+        self.rcpt_replies
+            .iter()
+            .chain(&self.data_reply)
+            .find(|r| refused(r))
+    }
 }
 
 /// A recipient the next hop refused, temporarily or for good.
