@@ -1027,6 +1027,7 @@ struct StatusPage<'a> {
     hop_ok: bool,
     hop_detail: String,
     mode: String,
+    screening: &'static str,
     rules: usize,
     version: &'static str,
     reloaded: String,
@@ -1055,6 +1056,10 @@ pub(super) async fn status(State(web): State<Arc<Web>>, headers: HeaderMap) -> R
             hop_ok: s.next_hop_probe.is_ok(),
             hop_detail: s.next_hop_probe.err().unwrap_or_default(),
             mode: web.status.mode.clone(),
+            screening: page.t(match s.screening {
+                crate::rules::Mode::Enforce => "status.enforce",
+                crate::rules::Mode::Monitor => "status.monitor",
+            }),
             rules: s.rules,
             version: env!("CARGO_PKG_VERSION"),
             reloaded: web.local_time(loaded),

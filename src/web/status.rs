@@ -44,6 +44,8 @@ pub struct Status {
     pub scanner_probe: Probe,
     pub next_hop_probe: Probe,
     pub rules: usize,
+    /// `[policy] mode` of the engine in use: does screening act, or only report (monitor mode)?
+    pub screening: crate::rules::Mode,
     pub loaded: SystemTime,
 }
 
@@ -79,6 +81,7 @@ impl StatusSource {
             scanner_probe,
             next_hop_probe,
             rules: engine.rules.rules().len(),
+            screening: engine.policy.mode,
             loaded: self
                 .loaded
                 .lock()

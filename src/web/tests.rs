@@ -722,6 +722,13 @@ async fn audit_status_and_traffic_pages() {
     );
     assert!(status.body.contains("antwoordt niet"), "next hop is down");
     assert!(status.body.contains("content_filter"));
+    assert!(
+        status
+            .body
+            .contains("<dd id=\"screening\">handhaven (enforce)"),
+        "{}",
+        status.body
+    );
     let aart = w.login("aart").await;
     let report = w.get(&aart, "/traffic").await;
     assert!(report.body.contains("Verkeersrapport") && report.body.contains("k-anonimiteit"));
