@@ -12,6 +12,8 @@
 //! - [`PgError`]: [`PgError::Unavailable`] (the server cannot be reached or the connection was lost: the
 //!   caller answers `451` and Postfix retries) apart from [`PgError::Query`] (the server answered with an
 //!   error) and [`PgError::Schema`] (a schema this binary does not know).
+//! - [`Blocking`]: the same database for callers that are not async (the audit log, the quarantine's reads,
+//!   which the review service calls from sync code): a thread of its own with its own runtime and pool.
 //! - [`migrate`]: the versioned schema, applied by `mailwacht store migrate`, checked at start.
 //! - [`locks`]: the advisory lock keys, one per job that must run on one node at a time.
 //!
@@ -254,6 +256,91 @@ impl Pg {
     }
 
     /// `host:port/dbname`, for log lines and messages.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+}
+
+/// A job for the [`Blocking`] thread.
+type Job = Box<dyn FnOnce(&Pg, &tokio::runtime::Runtime) + Send>;
+
+/// PostgreSQL for sync callers: one thread with a runtime and a pool of its own runs each call to the end
+/// while the caller waits (as a file store's fsync makes it wait). Its connections belong to its own
+/// runtime, so a caller that blocks a current-thread runtime (the offline command line) cannot stall them.
+/// Cheap to clone; the thread ends when the last clone is dropped.
+#[derive(Clone)]
+pub struct Blocking {
+    jobs: std::sync::mpsc::Sender<Job>,
+    target: String,
+}
+
+impl std::fmt::Debug for Blocking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blocking")
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+impl Blocking {
+    /// Start the thread with its pool for `settings` (no connection is made yet).
+    pub fn start(settings: &Settings) -> Result<Blocking, PgError> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let (ready, started) = std::sync::mpsc::channel();
+        let settings = settings.clone();
+        std::thread::Builder::new()
+            .name("mailwacht-pg".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = ready.send(Err(PgError::Settings(format!("runtime: {e}"))));
+                        return;
+                    }
+                };
+                // The pool is made inside the runtime: deadpool's timeouts need it.
+                let pg = match runtime.block_on(async { Pg::connect(&settings) }) {
+                    Ok(pg) => pg,
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(pg.target.clone()));
+                for job in queue {
+                    job(&pg, &runtime);
+                }
+            })
+            .map_err(|e| PgError::Settings(format!("starting the database thread: {e}")))?;
+        let target = started
+            .recv()
+            .map_err(|_| PgError::Settings("the database thread ended at start".into()))??;
+        Ok(Blocking { jobs, target })
+    }
+
+    /// Run `f` on the database thread and wait for its result.
+    pub fn run<T, F, Fut>(&self, f: F) -> Result<T, PgError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Pg) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, PgError>>,
+    {
+        let (reply, answer) = std::sync::mpsc::channel();
+        let job: Job = Box::new(move |pg: &Pg, runtime: &tokio::runtime::Runtime| {
+            let _ = reply.send(runtime.block_on(f(pg.clone())));
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| PgError::Unavailable("the database thread has ended".into()))?;
+        answer
+            .recv()
+            .map_err(|_| PgError::Unavailable("the database thread has ended".into()))?
+    }
+
+    /// `host:port/dbname`.
     pub fn target(&self) -> &str {
         &self.target
     }
