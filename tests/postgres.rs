@@ -553,3 +553,196 @@ async fn two_nodes_append_to_one_intact_audit_chain() {
     assert_eq!(report.entries.len(), 81);
     assert_eq!(report.entries[80].action, "audit-break");
 }
+
+// ------------------------------------------------------------------------------------------------------
+// Through the real binary: infected mail into PostgreSQL, the 250 contract while it is down, two nodes.
+
+use support::client::Client;
+use support::daemon::Daemon;
+use support::sink::{Sink, SinkBehaviour};
+
+const MAIL: &str = "[organisation]\nlocal_domains = [\"school.example\"]\n";
+
+const CLEAN: &[u8] =
+    b"From: juf.anna@school.example\r\nTo: ouder@example.org\r\nSubject: Ouderavond\r\n\r\nBeste ouders,\r\n";
+
+/// A node's configuration on database `url` (a short connect timeout: a database that is down is found out
+/// within 2 s).
+fn node_config(url: &str) -> String {
+    format!("{MAIL}[storage]\nbackend = \"postgres\"\nurl = \"{url} connect_timeout=2\"\n")
+}
+
+/// The EICAR test file as an attachment, in two halves so this source is not itself flagged.
+fn infected_mail() -> Vec<u8> {
+    let eicar = concat!(
+        "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR",
+        "-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+    );
+    format!(
+        "From: juf.anna@school.example\r\nTo: ouder@example.org\r\nSubject: Rooster\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain\r\n\r\nZie bijlage.\r\n\
+         --b1\r\nContent-Type: application/octet-stream; name=\"rooster.com\"\r\n\
+         Content-Disposition: attachment; filename=\"rooster.com\"\r\n\r\n{eicar}\r\n--b1--\r\n"
+    )
+    .into_bytes()
+}
+
+async fn deliver(daemon: &Daemon, mail: &[u8]) -> (u16, String) {
+    let mut client = Client::connect_ehlo(daemon.addr).await;
+    client
+        .deliver("juf.anna@school.example", &["ouder@example.org"], mail)
+        .await
+}
+
+/// The quarantine id in a `250 … MW… quarantined` reply.
+fn quarantined_id(code: u16, text: &str) -> String {
+    assert_eq!(code, 250, "{text}");
+    assert!(text.contains("quarantined"), "{text}");
+    text.split_whitespace()
+        .find(|w| w.starts_with("MW"))
+        .expect("queue id in reply")
+        .to_string()
+}
+
+fn listed(daemon: &Daemon) -> Vec<String> {
+    let (code, out, err) = daemon.cli(&["quarantine", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("list --json");
+    let mut ids: Vec<String> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| e["id"].as_str().expect("id").to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// How many relayed messages carry `needle` (the sink also receives the notices to the sender).
+fn relayed_with(sink: &Sink, needle: &str) -> usize {
+    sink.messages()
+        .iter()
+        .filter(|m| String::from_utf8_lossy(&m.data).contains(needle))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infected_mail_is_kept_in_postgres_and_deferred_while_it_is_down() {
+    let cluster = pg::Cluster::start();
+    let db = cluster.database();
+    migrate::migrate(&Pg::connect(&settings(&db.url)).expect("pool"))
+        .await
+        .expect("migrate");
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let daemon = Daemon::start(sink.addr(), &node_config(&db.url));
+    let (code, text) = deliver(&daemon, &infected_mail()).await;
+    let first = quarantined_id(code, &text);
+    assert_eq!(listed(&daemon), vec![first.clone()]);
+    assert!(
+        !daemon.data_dir.join("quarantine").exists(),
+        "nothing in the data directory's quarantine: it is the database's"
+    );
+
+    // PostgreSQL down: what must be stored is deferred, clean mail still flows.
+    cluster.stop();
+    let (code, text) = deliver(&daemon, &infected_mail()).await;
+    assert_eq!(code, 451, "{text}");
+    assert!(text.starts_with("4.3.0"), "{text}");
+    let (code, text) = deliver(&daemon, CLEAN).await;
+    assert_eq!(code, 250, "{text}");
+    assert_eq!(relayed_with(&sink, "Ouderavond"), 1);
+    assert_eq!(
+        relayed_with(&sink, "Zie bijlage"),
+        0,
+        "infected mail never relayed"
+    );
+
+    // PostgreSQL back: Postfix's retry is stored, once.
+    cluster.start_server();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let retried = loop {
+        let (code, text) = deliver(&daemon, &infected_mail()).await;
+        if code == 451 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        break quarantined_id(code, &text);
+    };
+    let mut want = vec![first, retried];
+    want.sort();
+    assert_eq!(listed(&daemon), want);
+    assert!(
+        daemon.log_text().contains("quarantine store failed"),
+        "{}",
+        daemon.log_text()
+    );
+}
+
+/// Two nodes on one database: each lists what the other quarantined, and reviews on both (two processes
+/// appending at once) make one intact audit chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_the_quarantine_and_one_audit_chain() {
+    let db = pg::database();
+    migrate::migrate(&Pg::connect(&settings(&db.url)).expect("pool"))
+        .await
+        .expect("migrate");
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let nodes = [
+        Daemon::start(sink.addr(), &node_config(&db.url)),
+        Daemon::start(sink.addr(), &node_config(&db.url)),
+    ];
+    let mut ids = Vec::new();
+    for node in &nodes {
+        for _ in 0..3 {
+            let (code, text) = deliver(node, &infected_mail()).await;
+            ids.push(quarantined_id(code, &text));
+        }
+    }
+    ids.sort();
+    for node in &nodes {
+        assert_eq!(listed(node), ids, "every node lists the whole quarantine");
+    }
+    // Reviews on both nodes at once: each `show --raw` is audited by the node that answers it.
+    let configs: Vec<_> = nodes
+        .iter()
+        .map(|n| (n.config_path.clone(), n.data_dir.clone()))
+        .collect();
+    let threads: Vec<_> = ids
+        .iter()
+        .flat_map(|id| configs.iter().map(move |c| (id.clone(), c.clone())))
+        .map(|(id, (config, data))| {
+            std::thread::spawn(move || {
+                support::daemon::run_cli(
+                    &config,
+                    &data,
+                    &[
+                        "quarantine",
+                        "show",
+                        &id,
+                        "--raw",
+                        "--reason",
+                        "onderzoek melding 17",
+                    ],
+                )
+            })
+        })
+        .collect();
+    for t in threads {
+        let (code, _, err) = t.join().expect("thread");
+        assert_eq!(code, 0, "{err}");
+    }
+    for node in &nodes {
+        let (code, out, err) = node.cli(&["audit", "list", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("audit --json");
+        assert_eq!(v["verification"]["intact"], true, "{out}");
+        let shown = v["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| e["action"] == "show-raw")
+            .count();
+        assert_eq!(shown, 2 * ids.len(), "{out}");
+    }
+}

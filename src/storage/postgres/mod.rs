@@ -219,6 +219,15 @@ impl Pg {
     /// A pool for `settings`. Makes no connection yet (the first [`Pg::client`] does), so a node starts
     /// while the database is down; [`migrate::check`] at start is what insists on reaching it.
     pub fn connect(settings: &Settings) -> Result<Pg, PgError> {
+        // A connection's task runs on the caller's runtime, which notices a closed connection as it
+        // happens: checking `is_closed` before reuse is enough.
+        Pg::connect_with(settings, deadpool_postgres::RecyclingMethod::Fast)
+    }
+
+    fn connect_with(
+        settings: &Settings,
+        recycling_method: deadpool_postgres::RecyclingMethod,
+    ) -> Result<Pg, PgError> {
         let mut config =
             parse_url(&settings.url).map_err(|e| PgError::Settings(format!("url {e}")))?;
         if let Some(file) = &settings.password_file {
@@ -235,9 +244,7 @@ impl Pg {
         let manager = deadpool_postgres::Manager::from_config(
             config,
             tokio_postgres::NoTls,
-            deadpool_postgres::ManagerConfig {
-                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-            },
+            deadpool_postgres::ManagerConfig { recycling_method },
         );
         let pool = deadpool_postgres::Pool::builder(manager)
             .max_size(POOL_SIZE)
@@ -301,8 +308,12 @@ impl Blocking {
                         return;
                     }
                 };
-                // The pool is made inside the runtime: deadpool's timeouts need it.
-                let pg = match runtime.block_on(async { Pg::connect(&settings) }) {
+                // The pool is made inside the runtime: deadpool's timeouts need it. Its connections' tasks
+                // only run while a job does, so a connection the server closed in between looks open:
+                // each is checked with an empty query before reuse.
+                let pg = match runtime.block_on(async {
+                    Pg::connect_with(&settings, deadpool_postgres::RecyclingMethod::Verified)
+                }) {
                     Ok(pg) => pg,
                     Err(e) => {
                         let _ = ready.send(Err(e));
