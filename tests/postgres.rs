@@ -644,8 +644,17 @@ async fn infected_mail_is_kept_in_postgres_and_deferred_while_it_is_down() {
         "nothing in the data directory's quarantine: it is the database's"
     );
 
-    // PostgreSQL down: what must be stored is deferred, clean mail still flows.
+    // PostgreSQL down: what must be stored is deferred, clean mail still flows, also on a node that
+    // starts meanwhile.
     cluster.stop();
+    let (code, text) = deliver(&daemon, &infected_mail()).await;
+    assert_eq!(code, 451, "{text}");
+    let daemon = daemon.restart();
+    assert!(
+        daemon.wait_for_log("unreachable at start"),
+        "{}",
+        daemon.log_text()
+    );
     let (code, text) = deliver(&daemon, &infected_mail()).await;
     assert_eq!(code, 451, "{text}");
     assert!(text.starts_with("4.3.0"), "{text}");

@@ -97,17 +97,29 @@ pub struct Shared {
 
 impl Shared {
     /// Reach the shared database of `config`, if it has one, and refuse a schema this version does not
-    /// know (newer: another node was upgraded; older: `mailwacht store migrate` was not run).
+    /// know (newer: another node was upgraded; older: `mailwacht store migrate` was not run). A database
+    /// that does not answer yet is no reason not to start (see [`Pg::checked_client`]).
     pub async fn open(config: &Config) -> anyhow::Result<Option<Shared>> {
         let Some(settings) = config.storage.postgres() else {
             return Ok(None);
         };
         let pg = Pg::connect(&settings)?;
-        let status = migrate::check(&pg)
-            .await
-            .with_context(|| format!("checking the database {}", pg.target()))?;
+        match pg.ensure_schema().await {
+            Ok(()) => {
+                info!(database = %pg.target(), schema = migrate::known(), "shared store (PostgreSQL) reached")
+            }
+            // Mail goes on: clean mail flows, what must be stored is deferred (451) until the database
+            // answers; its schema is checked then, before the first write.
+            Err(e) if e.is_unavailable() => warn!(
+                database = %pg.target(),
+                error = %e,
+                "shared store (PostgreSQL) unreachable at start: quarantined mail is deferred (451) until it answers"
+            ),
+            Err(e) => {
+                return Err(e).with_context(|| format!("checking the database {}", pg.target()))
+            }
+        }
         let blocking = Blocking::start(&settings)?;
-        info!(database = %pg.target(), schema = status.version, "shared store (PostgreSQL) reached");
         Ok(Some(Shared { pg, blocking }))
     }
 

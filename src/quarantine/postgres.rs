@@ -89,7 +89,7 @@ impl PgQuarantine {
     async fn insert(&self, mut entry: Entry, raw: &[u8]) -> Result<String, PgError> {
         let detections = serde_json::to_string(&entry.detections)
             .map_err(|e| PgError::Settings(format!("detections: {e}")))?;
-        let mut client = self.pg.client().await?;
+        let mut client = self.pg.checked_client().await?;
         for attempt in 0..ID_ATTEMPTS {
             if attempt > 0 {
                 entry.id = crate::queue_id::new();
@@ -134,7 +134,7 @@ impl PgQuarantine {
         id: Option<String>,
     ) -> Result<Vec<Entry>, StoreError> {
         Ok(self.blocking.run(move |pg| async move {
-            let client = pg.client().await?;
+            let client = pg.checked_client().await?;
             let rows = match (since, id) {
                 (Some(since), _) => client.query(&sql, &[&since]).await?,
                 (None, Some(id)) => client.query(&sql, &[&id]).await?,
@@ -194,7 +194,7 @@ impl QuarantineStore for PgQuarantine {
     fn totals(&self) -> Result<(u64, u64), StoreError> {
         Ok(self.blocking.run(|pg| async move {
             let row = pg
-                .client()
+                .checked_client()
                 .await?
                 .query_one(
                     "SELECT count(*), coalesce(sum(octet_length(raw)), 0)::bigint FROM quarantine",
@@ -224,7 +224,7 @@ impl QuarantineStore for PgQuarantine {
         let id = checked(id)?;
         let key = id.clone();
         let found = self.blocking.run(move |pg| async move {
-            let client = pg.client().await?;
+            let client = pg.checked_client().await?;
             let row = client
                 .query_opt(
                     &format!("SELECT {COLUMNS}, raw FROM quarantine WHERE id = $1"),
@@ -251,7 +251,7 @@ impl QuarantineStore for PgQuarantine {
     ) -> BoxFuture<'a, Result<Entry, StoreError>> {
         Box::pin(async move {
             let id = checked(id)?;
-            let client = self.pg.client().await.map_err(StoreError::from)?;
+            let client = self.pg.checked_client().await.map_err(StoreError::from)?;
             let row = client
                 .query_opt(
                     &format!("UPDATE quarantine SET status = $2 WHERE id = $1 RETURNING {COLUMNS}"),
@@ -269,7 +269,7 @@ impl QuarantineStore for PgQuarantine {
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Entry, StoreError>> {
         Box::pin(async move {
             let id = checked(id)?;
-            let client = self.pg.client().await.map_err(StoreError::from)?;
+            let client = self.pg.checked_client().await.map_err(StoreError::from)?;
             let row = client
                 .query_opt(
                     &format!("DELETE FROM quarantine WHERE id = $1 RETURNING {COLUMNS}"),
@@ -292,7 +292,7 @@ impl QuarantineStore for PgQuarantine {
         Box::pin(async move {
             let days = i64::try_from(retention_days).unwrap_or(i64::MAX);
             let cutoff = secs(now).saturating_sub(days.saturating_mul(86_400));
-            let mut client = self.pg.client().await.map_err(StoreError::from)?;
+            let mut client = self.pg.checked_client().await.map_err(StoreError::from)?;
             let purged = async {
                 let tx = client.transaction().await?;
                 let ours: bool = tx

@@ -23,7 +23,7 @@ pub(super) fn append(db: &Blocking, entry: AuditEntry) -> Result<AuditEntry, Aud
 }
 
 async fn append_async(pg: Pg, entry: AuditEntry) -> Result<(u64, AuditEntry, String), PgError> {
-    let mut client = pg.client().await?;
+    let mut client = pg.checked_client().await?;
     let tx = client.transaction().await?;
     tx.batch_execute("SET LOCAL synchronous_commit = on")
         .await?;
@@ -59,7 +59,7 @@ async fn append_async(pg: Pg, entry: AuditEntry) -> Result<(u64, AuditEntry, Str
 /// The rows as one log text and the head row.
 fn read(db: &Blocking) -> Result<(Vec<u8>, Head), AuditError> {
     Ok(db.run(|pg| async move {
-        let client = pg.client().await?;
+        let client = pg.checked_client().await?;
         // One snapshot for the rows and the head.
         let rows = client
             .query(

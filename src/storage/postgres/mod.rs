@@ -207,6 +207,8 @@ pub struct Pg {
     pool: deadpool_postgres::Pool,
     /// `host:port/dbname` for log lines and messages (never the user's password).
     target: String,
+    /// The schema was found to be this version's ([`Pg::checked_client`]); shared by the clones.
+    schema_checked: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Pg {
@@ -254,12 +256,34 @@ impl Pg {
             .recycle_timeout(Some(timeout))
             .build()
             .map_err(|e| PgError::Settings(format!("connection pool: {e}")))?;
-        Ok(Pg { pool, target })
+        Ok(Pg {
+            pool,
+            target,
+            schema_checked: Default::default(),
+        })
     }
 
     /// One connection from the pool (returned to it when dropped).
     pub async fn client(&self) -> Result<deadpool_postgres::Object, PgError> {
         Ok(self.pool.get().await?)
+    }
+
+    /// Check once that the schema is this version's ([`migrate::check`]); after that, at once.
+    pub async fn ensure_schema(&self) -> Result<(), PgError> {
+        use std::sync::atomic::Ordering;
+        if !self.schema_checked.load(Ordering::Acquire) {
+            migrate::check(self).await?;
+            self.schema_checked.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// A connection for a store: [`Pg::client`] once [`Pg::ensure_schema`] passed. A node that started while
+    /// the database was down checks the schema when it first reaches it, and never writes to one it does not
+    /// know.
+    pub async fn checked_client(&self) -> Result<deadpool_postgres::Object, PgError> {
+        self.ensure_schema().await?;
+        self.client().await
     }
 
     /// `host:port/dbname`, for log lines and messages.
