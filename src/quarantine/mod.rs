@@ -67,6 +67,37 @@ pub struct Entry {
     pub status: Status,
 }
 
+impl Entry {
+    /// The entry of a message quarantined now: held, with its envelope and what the scanner found.
+    pub fn held(
+        id: &str,
+        envelope: &Envelope,
+        raw: &[u8],
+        detections: &[Detection],
+        received: SystemTime,
+    ) -> Entry {
+        Entry {
+            id: id.to_string(),
+            received: received
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            mail_from: envelope.mail_from.clone(),
+            rcpt_to: envelope.recipients().map(String::from).collect(),
+            detections: detections
+                .iter()
+                .map(|d| DetectionRecord {
+                    name: d.name.clone(),
+                    location: d.location.clone(),
+                })
+                .collect(),
+            size: raw.len(),
+            mail_params: envelope.mail_params.clone(),
+            status: Status::Held,
+        }
+    }
+}
+
 /// Where a quarantined message stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -326,25 +357,7 @@ impl FileQuarantine {
                     ),
                 });
             }
-            let mut entry = Entry {
-                id: id.to_string(),
-                received: received
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0),
-                mail_from: envelope.mail_from.clone(),
-                rcpt_to: envelope.recipients().map(String::from).collect(),
-                detections: detections
-                    .iter()
-                    .map(|d| DetectionRecord {
-                        name: d.name.clone(),
-                        location: d.location.clone(),
-                    })
-                    .collect(),
-                size: raw.len(),
-                mail_params: envelope.mail_params.clone(),
-                status: Status::Held,
-            };
+            let mut entry = Entry::held(id, envelope, raw, detections, received);
             let store = self.clone();
             let raw = raw.to_vec();
             let dir = self.dir.display().to_string();

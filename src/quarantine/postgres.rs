@@ -161,22 +161,7 @@ impl Quarantine for PgQuarantine {
                     "{id:?} is not a quarantine id"
                 )));
             }
-            let entry = Entry {
-                id: id.to_string(),
-                received: u64::try_from(secs(received)).unwrap_or(0),
-                mail_from: envelope.mail_from.clone(),
-                rcpt_to: envelope.recipients().map(String::from).collect(),
-                detections: detections
-                    .iter()
-                    .map(|d| DetectionRecord {
-                        name: d.name.clone(),
-                        location: d.location.clone(),
-                    })
-                    .collect(),
-                size: raw.len(),
-                mail_params: envelope.mail_params.clone(),
-                status: Status::Held,
-            };
+            let entry = Entry::held(id, envelope, raw, detections, received);
             Ok(self.insert(entry, raw).await?)
         })
     }

@@ -273,7 +273,6 @@ mod tests {
     use super::super::Store;
     use super::*;
     use crate::envelope::Recipient;
-    use std::collections::BTreeMap;
     use std::time::Duration;
 
     fn envelope() -> Envelope {
@@ -591,48 +590,5 @@ mod tests {
         assert_eq!(std::fs::read_dir(&dir).expect("dir").count(), 0);
     }
 
-    /// Model test: the store against a BTreeMap under a pseudo-random sequence of operations.
-    #[tokio::test]
-    async fn behaves_like_a_map() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let (store, _) = Store::open(tmp.path()).expect("open");
-        let mut model: BTreeMap<String, u64> = BTreeMap::new();
-        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-        for _ in 0..200 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let id = format!("M{}", seed % 12);
-            let t = seed % 1000;
-            match seed % 3 {
-                0 | 1 => {
-                    if let std::collections::btree_map::Entry::Vacant(v) = model.entry(id.clone()) {
-                        store
-                            .store(&id, &envelope(), b"x", &det(), at(t))
-                            .await
-                            .expect("store");
-                        v.insert(t);
-                    }
-                }
-                _ => {
-                    let got = store.delete(&id).await.is_ok();
-                    assert_eq!(got, model.remove(&id).is_some(), "{id}");
-                }
-            }
-            let since = seed % 1000;
-            let mut want: Vec<(u64, String)> = model
-                .iter()
-                .filter(|(_, &t)| t >= since)
-                .map(|(k, &t)| (t, k.clone()))
-                .collect();
-            want.sort();
-            let got: Vec<(u64, String)> = store
-                .list(at(since))
-                .expect("list")
-                .into_iter()
-                .map(|e| (e.received, e.id))
-                .collect();
-            assert_eq!(got, want);
-        }
-    }
+    // The model test (the store against a BTreeMap) runs on both backends: tests/postgres.rs.
 }
