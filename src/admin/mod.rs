@@ -328,7 +328,13 @@ impl Service {
             // Not evidence either way; the audit list says what it can.
             Err(e) => tracing::warn!(error = %e, "cannot count the quarantine for the audit check"),
         }
-        match self.traffic.as_ref().map(|t| t.store().inquiries()) {
+        // The embedded store only: this check runs in a constructor, and a shared store's inquiries belong
+        // with a shared audit log (issue 17), which checks its own history.
+        let embedded = self.traffic.as_ref().and_then(|t| match t.store() {
+            crate::traffic::Traffic::Embedded(store) => Some(store),
+            crate::traffic::Traffic::Postgres(_) => None,
+        });
+        match embedded.map(|store| store.inquiries()) {
             Some(Ok(inquiries)) if inquiries.len() == 1 => held.push("1 inquiry was opened".into()),
             Some(Ok(inquiries)) if !inquiries.is_empty() => {
                 held.push(format!("{} inquiries were opened", inquiries.len()))
@@ -373,9 +379,13 @@ impl Service {
 
     /// Close the inquiries whose window has ended, audited as `uid` (the daemon's hourly run; see
     /// [`TrafficService::close_ended`]). Returns their ids.
-    pub fn close_ended_inquiries(&self, uid: u32, now: SystemTime) -> Result<Vec<u64>, String> {
+    pub async fn close_ended_inquiries(
+        &self,
+        uid: u32,
+        now: SystemTime,
+    ) -> Result<Vec<u64>, String> {
         match &self.traffic {
-            Some(t) => t.close_ended(&self.audit, uid, now),
+            Some(t) => t.close_ended(&self.audit, uid, now).await,
             None => Ok(Vec::new()),
         }
     }

@@ -214,7 +214,8 @@ fn offline(
             .context("no daemon answers on the admin socket; opening the quarantine offline")?;
         store.flush().await?;
         let audit = AuditLog::open(config.storage.data_dir.join("audit.log"))?;
-        let traffic = crate::traffic::TrafficStore::open(&config.storage.data_dir)
+        let traffic = crate::daemon::stores::traffic_offline(config)
+            .await
             .context("opening the traffic store offline")?;
         // Read-only: offline, keys are only read (the daemon creates, moves and deletes them).
         let keys = crate::traffic::KeyRing::load(

@@ -41,6 +41,12 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    /// The shared store (`[storage] backend = "postgres"`; see [`super::postgres`]).
+    #[error("traffic store (PostgreSQL): {0}")]
+    Postgres(#[from] crate::storage::postgres::PgError),
+    /// A blocking task that worked on the embedded store did not finish (it panicked or was cancelled).
+    #[error("traffic store: {0}")]
+    Task(String),
 }
 
 /// A damaged traffic store that [`TrafficStore::open_or_recover`] moved aside.

@@ -28,11 +28,20 @@ pub struct Migration {
 }
 
 /// Every migration this binary knows, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "quarantine_audit",
-    sql: include_str!("migrations/0001_quarantine_audit.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "quarantine_audit",
+        sql: include_str!("migrations/0001_quarantine_audit.sql"),
+    },
+    // -- t-pgt: traffic records and inquiries (issue 17, second half).
+    Migration {
+        version: 2,
+        name: "traffic_inquiries",
+        sql: include_str!("migrations/0002_traffic_inquiries.sql"),
+    },
+    // -- end t-pgt
+];
 
 /// The schema version this binary needs and knows.
 pub fn known() -> i32 {
