@@ -566,3 +566,110 @@ impl InsertMany for Traffic {
         }
     }
 }
+
+/// `mailwacht --config <config> <args>`: (exit code, stdout, stderr).
+fn mailwacht(config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run mailwacht");
+    support::daemon::outcome(&out)
+}
+
+/// Issue 17: `mailwacht store migrate --from embedded --to postgres` moves a node's traffic records and
+/// inquiries (with the purge cut-off), twice changes nothing, and `store check --from embedded` compares
+/// the counts on both sides (exit 2 when something was not moved).
+#[tokio::test]
+async fn an_embedded_store_is_moved_once_and_checked() {
+    let db = pg::database();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let records: Vec<Record> = (0..1_234u64)
+        .map(|i| {
+            record(
+                DAY + i * 60,
+                &format!("s{}", i % 7),
+                "school.example",
+                "pass",
+                &[],
+            )
+        })
+        .collect();
+    let inquiry = mailwacht::traffic::Inquiry {
+        id: 3,
+        person: "piet@school.example".into(),
+        reason: "vermoeden van datalek".into(),
+        by: "J. de Vries".into(),
+        from: DAY,
+        to: 3 * DAY,
+        opened: DAY,
+        closed: None,
+        opened_uid: Some(1000),
+        opened_login: None,
+        auto_closed: false,
+        notified: None,
+    };
+    {
+        let store = TrafficStore::open(&data).expect("embedded");
+        for r in &records {
+            store.insert(r).expect("insert");
+        }
+        // Same second as another record: both are kept and both move.
+        store.insert(&records[0]).expect("insert");
+        store.put_inquiry(&inquiry).expect("inquiry");
+        store.purge(DAY + 10 * 60, 0).expect("purge");
+        store.flush().await.expect("flush");
+    }
+    let config = tmp.path().join("mailwacht.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\ndata_dir = {data:?}\nbackend = \"postgres\"\nurl = {:?}\n",
+            db.url
+        ),
+    )
+    .expect("config");
+    let moved = 1_234 + 1 - 10 - 1;
+    for run in 0..2 {
+        let (code, out, err) = mailwacht(
+            &config,
+            &["store", "migrate", "--from", "embedded", "--to", "postgres"],
+        );
+        assert_eq!(code, 0, "{out}{err}");
+        let added = if run == 0 { moved } else { 0 };
+        assert!(
+            out.contains(&format!("traffic records: {moved} (nieuw / added {added})")),
+            "run {run}: {out}"
+        );
+        assert!(out.contains("inquiries: 1"), "{out}");
+    }
+    let shared = node(&db.url).await;
+    let got = shared.range(0, u64::MAX).await.expect("range");
+    let want = TrafficStore::open(&data)
+        .expect("embedded")
+        .range(0, u64::MAX)
+        .expect("range");
+    assert_eq!(got, want, "every record, in order, once");
+    assert_eq!(shared.inquiry(3).await.expect("get"), Some(inquiry));
+    assert_eq!(
+        shared.purged_before().await.expect("cut-off"),
+        DAY + 10 * 60
+    );
+    assert!(shared.next_inquiry_id().await.expect("id") > 3);
+    let (code, out, err) = mailwacht(&config, &["store", "check", "--from", "embedded"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("embedded {moved}, in database {moved}")),
+        "{out}"
+    );
+    TrafficStore::open(&data)
+        .expect("embedded")
+        .insert(&records[5])
+        .expect("insert");
+    let (code, out, err) = mailwacht(&config, &["store", "check", "--from", "embedded"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("not everything was moved"), "{err}");
+}

@@ -260,3 +260,126 @@ impl PgTraffic {
         Ok(locked.then_some(Exclusive { _client: client }))
     }
 }
+
+/// What [`import_embedded`] moved (and found already there).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Imported {
+    /// Records in the embedded store.
+    pub records: u64,
+    /// Of those, added now (the rest were moved by an earlier run).
+    pub records_added: u64,
+    /// Inquiries in the embedded store.
+    pub inquiries: u64,
+    /// Of those, added now.
+    pub inquiries_added: u64,
+}
+
+/// Both sides of a move, counted (`mailwacht store check --from embedded`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Compared {
+    /// Records in the embedded store, and those of them in PostgreSQL.
+    pub records: (u64, u64),
+    /// Inquiries in the embedded store, and those of them in PostgreSQL (the same id, the same inquiry).
+    pub inquiries: (u64, u64),
+}
+
+impl Compared {
+    /// True when everything in the embedded store is in PostgreSQL.
+    pub fn complete(&self) -> bool {
+        self.records.0 == self.records.1 && self.inquiries.0 == self.inquiries.1
+    }
+}
+
+/// Which embedded store records come from: this host's name and the data directory.
+pub fn origin(data_dir: &std::path::Path) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}:{}", host.trim(), data_dir.display())
+}
+
+/// Records moved per transaction.
+const IMPORT_BATCH: usize = 1_000;
+
+impl PgTraffic {
+    /// Move the records and inquiries of a node's embedded store here (`origin`: which store, e.g.
+    /// `host:/var/lib/mailwacht`), idempotently: a record already moved from the same origin (its key
+    /// there) is not added again, an inquiry already here unchanged is left. The embedded store's purge
+    /// cut-off comes along. An inquiry id another node's inquiry already holds is an error, naming it:
+    /// the audit log refers to inquiries by number, so they are not renumbered.
+    pub async fn import_embedded(
+        &self,
+        store: &super::TrafficStore,
+        origin: &str,
+    ) -> Result<Imported, StoreError> {
+        let mut done = Imported::default();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let chunk = store.keyed(after.as_deref(), IMPORT_BATCH)?;
+            let Some((last, _)) = chunk.last() else {
+                break;
+            };
+            after = Some(last.clone());
+            let (mut times, mut json, mut keys) = (Vec::new(), Vec::new(), Vec::new());
+            for (key, record) in &chunk {
+                times.push(db_time(record.time));
+                json.push(serde_json::to_string(record).unwrap_or_default());
+                keys.push(key.clone());
+            }
+            let client = self.pg.client().await?;
+            let added = client
+                .execute(
+                    "INSERT INTO traffic_record (time, record, origin, origin_key) \
+                     SELECT t, r::jsonb, $4, k \
+                     FROM unnest($1::bigint[], $2::text[], $3::bytea[]) WITH ORDINALITY AS x(t, r, k, n) \
+                     ORDER BY n ON CONFLICT (origin, origin_key) DO NOTHING",
+                    &[&times, &json, &keys, &origin],
+                )
+                .await?;
+            done.records += chunk.len() as u64;
+            done.records_added += added;
+        }
+        let mut taken = Vec::new();
+        for inquiry in store.inquiries()? {
+            done.inquiries += 1;
+            match self.inquiry(inquiry.id).await? {
+                Some(here) if here == inquiry => {}
+                Some(_) => taken.push(inquiry.id),
+                None => {
+                    self.put_inquiry(&inquiry).await?;
+                    done.inquiries_added += 1;
+                }
+            }
+        }
+        self.raise_purged_before(store.purged_before()?).await?;
+        if !taken.is_empty() {
+            return Err(StoreError::Taken { ids: taken });
+        }
+        Ok(done)
+    }
+
+    /// Count both sides of [`PgTraffic::import_embedded`] from `origin`.
+    pub async fn compare_embedded(
+        &self,
+        store: &super::TrafficStore,
+        origin: &str,
+    ) -> Result<Compared, StoreError> {
+        let client = self.pg.client().await?;
+        let here: i64 = client
+            .query_one(
+                "SELECT count(*) FROM traffic_record WHERE origin = $1",
+                &[&origin],
+            )
+            .await?
+            .get(0);
+        let mut inquiries = (0, 0);
+        for inquiry in store.inquiries()? {
+            inquiries.0 += 1;
+            if self.inquiry(inquiry.id).await?.as_ref() == Some(&inquiry) {
+                inquiries.1 += 1;
+            }
+        }
+        Ok(Compared {
+            records: (store.len() as u64, here.max(0) as u64),
+            inquiries,
+        })
+    }
+}

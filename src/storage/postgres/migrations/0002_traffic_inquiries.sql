@@ -8,7 +8,13 @@ CREATE TABLE traffic_record (
     seq     bigserial PRIMARY KEY,
     -- traffic::Record::time, seconds since the Unix epoch (also inside record; here for range and purge).
     time    bigint NOT NULL CHECK (time >= 0),
-    record  jsonb NOT NULL
+    record  jsonb NOT NULL,
+    -- Records moved from a node's embedded store (`mailwacht store migrate --from embedded`): which store
+    -- (host and data directory) and the record's key there, so that moving it again adds nothing.
+    -- NULL for records written here.
+    origin      text,
+    origin_key  bytea,
+    UNIQUE (origin, origin_key)
 );
 CREATE INDEX traffic_record_time ON traffic_record (time, seq);
 
