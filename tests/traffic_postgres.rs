@@ -673,3 +673,99 @@ async fn an_embedded_store_is_moved_once_and_checked() {
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("not everything was moved"), "{err}");
 }
+
+/// Issue 17: four eyes across nodes. An auditor asks on node A for an inquiry; the request is listed on
+/// node B, where the privacy officer approves it, which opens the inquiry in the shared store (seen on A);
+/// the approval is spent once, whichever node tries again; the requester cannot approve their own.
+#[tokio::test]
+async fn an_access_request_made_on_one_node_is_approved_on_another() {
+    use mailwacht::admin::{AccessState, Caller, Guarded, Role};
+    let db = pg::database();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let traffic = node(&db.url).await;
+    let pg = Pg::connect(&Settings {
+        url: db.url.clone(),
+        password_file: None,
+    })
+    .expect("pool");
+    let nodes: Vec<Service> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            let svc =
+                service(&tmp.path().join(n), traffic.clone(), 5).with_shared_access(pg.clone());
+            // The console accounts are each node's own file: the same people on both.
+            for (name, role) in [("aart", Role::Auditor), ("petra", Role::Privacy)] {
+                svc.accounts()
+                    .add(name, role, "een lang wachtwoord", at(0))
+                    .expect("account");
+            }
+            svc
+        })
+        .collect();
+    let now = 20 * DAY;
+    let request = nodes[0]
+        .request_access(
+            &Caller::web(0, "aart"),
+            Guarded::InquiryOpen { days: 7 },
+            "piet@school.example",
+            "vermoeden van datalek naar extern adres",
+            at(now),
+        )
+        .await
+        .expect("request on node A");
+    let listed = nodes[1].access_requests(at(now + 1)).await;
+    assert_eq!(
+        listed,
+        vec![request.clone()],
+        "node B sees node A's request"
+    );
+    let own = nodes[1]
+        .approve_access(&Caller::web(0, "aart"), request.number, at(now + 2))
+        .await;
+    assert!(own.is_err(), "{own:?}");
+    let approved = nodes[1]
+        .approve_access(&Caller::web(0, "petra"), request.number, at(now + 3))
+        .await
+        .expect("approved on node B");
+    assert!(
+        matches!(approved.state, AccessState::Used { ref approved_by } if approved_by == "petra")
+    );
+    let Response::Traffic(TrafficResponse::Inquiries { inquiries }) = nodes[0]
+        .handle(
+            1000,
+            Request::Traffic(TrafficRequest::InquiryList),
+            at(now + 4),
+        )
+        .await
+    else {
+        panic!("no list");
+    };
+    assert_eq!(inquiries.len(), 1, "opened by the approval on node B");
+    assert_eq!(inquiries[0].inquiry.person, "piet@school.example");
+    let again = nodes[0]
+        .approve_access(&Caller::web(0, "petra"), request.number, at(now + 5))
+        .await;
+    assert!(again.is_err(), "an approval is spent once: {again:?}");
+    let ask = |node: &'static str, person: &'static str| {
+        let svc = &nodes[usize::from(node == "b")];
+        async move {
+            svc.request_access(
+                &Caller::web(0, "aart"),
+                Guarded::InquiryOpen { days: 7 },
+                person,
+                "vermoeden van datalek naar extern adres",
+                at(now + 6),
+            )
+            .await
+            .expect("request")
+            .number
+        }
+    };
+    let (x, y) = tokio::join!(
+        ask("a", "jan@school.example"),
+        ask("b", "kees@school.example")
+    );
+    let numbers: BTreeSet<u64> = [x, y].into_iter().collect();
+    assert_eq!(numbers.len(), 2, "two nodes never hand out the same number");
+    assert!(!numbers.contains(&request.number));
+}

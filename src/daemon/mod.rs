@@ -196,6 +196,12 @@ pub async fn run(
         stores.traffic.clone(),
         stores.keys.clone(),
     );
+    // -- t-pgt: four-eyes requests shared by the nodes (issue 17).
+    let service = match &stores.pg {
+        Some(pg) => service.with_shared_access(pg.clone()),
+        None => service,
+    };
+    // -- end t-pgt
     let service = Arc::new(service);
     housekeeping::settle_audit(&service);
     tasks.push(housekeeping::spawn_retention(

@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "traffic_inquiries",
         sql: include_str!("migrations/0002_traffic_inquiries.sql"),
     },
+    Migration {
+        version: 3,
+        name: "access_requests",
+        sql: include_str!("migrations/0003_access_requests.sql"),
+    },
     // -- end t-pgt
 ];
 
