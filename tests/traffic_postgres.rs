@@ -346,6 +346,17 @@ async fn a_domain_below_k_on_each_node_is_shown_with_its_whole_count_over_both()
     assert_eq!(cell(&s, "klein.example"), [0, 0], "below k in total");
 }
 
+/// The request to open an inquiry on piet for `days` from now.
+fn open_on_piet(days: u64) -> Request {
+    Request::Traffic(TrafficRequest::InquiryOpen {
+        person: "piet@school.example".into(),
+        reason: "vermoeden van datalek naar extern adres".into(),
+        days,
+        by: Some("J. de Vries".into()),
+        from: None,
+    })
+}
+
 /// Inquiry ids come from one sequence: two nodes asking at once never get the same number; an inquiry
 /// opened on one node is listed and reported on the other.
 #[tokio::test]
@@ -375,15 +386,8 @@ async fn inquiry_ids_are_unique_across_nodes_and_an_inquiry_is_seen_by_both() {
     let node_a = service(&tmp.path().join("a"), a.clone(), 5);
     let node_b = service(&tmp.path().join("b"), b.clone(), 5);
     let now = 20 * DAY;
-    let open = Request::Traffic(TrafficRequest::InquiryOpen {
-        person: "piet@school.example".into(),
-        reason: "vermoeden van datalek naar extern adres".into(),
-        days: 7,
-        by: Some("J. de Vries".into()),
-        from: None,
-    });
     let Response::Traffic(TrafficResponse::Inquiry { inquiry }) =
-        node_a.handle(1000, open.clone(), at(now)).await
+        node_a.handle(1000, open_on_piet(7), at(now)).await
     else {
         panic!("not opened");
     };
@@ -397,7 +401,8 @@ async fn inquiry_ids_are_unique_across_nodes_and_an_inquiry_is_seen_by_both() {
     assert_eq!(inquiries.len(), 1);
     assert_eq!(inquiries[0].inquiry, inquiry);
     // The cap holds across nodes: the same person again on node B overlaps the window opened on A.
-    let Response::Error { message } = node_b.handle(1000, open, at(now + 60)).await else {
+    let Response::Error { message } = node_b.handle(1000, open_on_piet(7), at(now + 60)).await
+    else {
         panic!("a second, overlapping inquiry was opened on the other node");
     };
     assert!(!message.is_empty());
@@ -450,15 +455,8 @@ async fn an_ended_inquiry_is_closed_once_by_two_nodes() {
     let node_a = service(&tmp.path().join("a"), a.clone(), 5);
     let node_b = service(&tmp.path().join("b"), b.clone(), 5);
     let now = 20 * DAY;
-    let open = Request::Traffic(TrafficRequest::InquiryOpen {
-        person: "piet@school.example".into(),
-        reason: "vermoeden van datalek naar extern adres".into(),
-        days: 3,
-        by: Some("J. de Vries".into()),
-        from: None,
-    });
     let Response::Traffic(TrafficResponse::Inquiry { inquiry }) =
-        node_a.handle(1000, open, at(now)).await
+        node_a.handle(1000, open_on_piet(3), at(now)).await
     else {
         panic!("not opened");
     };

@@ -37,9 +37,9 @@ struct Moving {
     /// Move (migrate) or count (check) this node's embedded stores (the data directory; mailwacht serve
     /// stopped) into the database of [storage] url: traffic records and inquiries. Safe to repeat:
     /// nothing is added twice.
-    #[arg(long, value_parser = ["embedded"], requires = "to")]
+    #[arg(long, value_parser = ["embedded"])]
     from: Option<String>,
-    /// Where to: the database of [storage] url.
+    /// Where to: the database of [storage] url (the only target, so it may be left out).
     #[arg(long, value_parser = ["postgres"], requires = "from")]
     to: Option<String>,
 }
