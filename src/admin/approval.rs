@@ -5,7 +5,9 @@
 //! [`super::Service`] checks reasons and roles, writes the audit log and runs the approved action.
 //!
 //! Requests live in the daemon's memory: a restart drops open requests and unused approvals (they are
-//! short-lived by design; the audit log keeps what happened).
+//! short-lived by design; the audit log keeps what happened). With `[storage] backend = "postgres"` they
+//! live in the shared database instead ([`Shared`]), so that a request made on one node can be approved on
+//! another; the state machine is this one either way.
 //!
 //! Must not: hold content, or let an approval be used twice, by someone else, or after it expired.
 
@@ -94,14 +96,16 @@ pub enum AccessError {
     Expired(u64),
 }
 
-/// The open and recent requests of one daemon.
-#[derive(Debug)]
+/// The open and recent requests of one daemon (or, stored as JSON, of every node: see [`Shared`]).
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Approvals {
     next: u64,
     requests: BTreeMap<u64, AccessRequest>,
-    /// How long a request waits for approval.
+    /// How long a request waits for approval (each node's own `[web]` setting, never stored).
+    #[serde(skip)]
     request_valid: Duration,
-    /// How long an approval can be used.
+    /// How long an approval can be used (as `request_valid`).
+    #[serde(skip)]
     approval_valid: Duration,
 }
 
@@ -122,6 +126,11 @@ impl Approvals {
     pub fn set_limits(&mut self, request_valid: Duration, approval_valid: Duration) {
         self.request_valid = request_valid;
         self.approval_valid = approval_valid;
+    }
+
+    /// The time limits: how long a request waits, how long an approval can be used.
+    pub fn limits(&self) -> (Duration, Duration) {
+        (self.request_valid, self.approval_valid)
     }
 
     /// Expire what is past its time at `now` (seconds).
@@ -252,6 +261,50 @@ impl Approvals {
     pub fn list(&mut self, now: u64) -> Vec<AccessRequest> {
         self.expire(now);
         self.requests.values().rev().cloned().collect()
+    }
+}
+
+/// The requests of every node in the shared database (table `access_requests`, one row of JSON). Each step
+/// runs in one transaction with that row locked, so two nodes never hand out the same number or use an
+/// approval twice.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pg: crate::storage::postgres::Pg,
+}
+
+impl Shared {
+    pub fn new(pg: crate::storage::postgres::Pg) -> Shared {
+        Shared { pg }
+    }
+
+    /// Apply `step` to the shared requests, with this node's time `limits`, and store the result.
+    pub async fn with<T>(
+        &self,
+        limits: (Duration, Duration),
+        step: impl FnOnce(&mut Approvals) -> T,
+    ) -> Result<T, crate::storage::postgres::PgError> {
+        use crate::storage::postgres::PgError;
+        let mut client = self.pg.checked_client().await?;
+        let tx = client.transaction().await.map_err(PgError::from)?;
+        let row = tx
+            .query_one("SELECT state::text FROM access_requests FOR UPDATE", &[])
+            .await
+            .map_err(PgError::from)?;
+        let mut approvals: Approvals =
+            serde_json::from_str(row.get::<_, &str>(0)).map_err(|e| {
+                PgError::Settings(format!("access_requests has an unknown layout: {e}"))
+            })?;
+        approvals.set_limits(limits.0, limits.1);
+        let out = step(&mut approvals);
+        let json = serde_json::to_string(&approvals).unwrap_or_default();
+        tx.execute(
+            "UPDATE access_requests SET state = $1::text::jsonb",
+            &[&json],
+        )
+        .await
+        .map_err(PgError::from)?;
+        tx.commit().await.map_err(PgError::from)?;
+        Ok(out)
     }
 }
 

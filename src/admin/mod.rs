@@ -217,6 +217,9 @@ pub struct Service {
     accounts: Accounts,
     /// Four-eyes requests for content (kept in memory, see [`approval`]).
     approvals: std::sync::Mutex<approval::Approvals>,
+    /// With the shared store: the requests of every node live there instead (`approvals` then holds only
+    /// this node's time limits).
+    shared_access: Option<approval::Shared>,
 }
 
 /// The audit log as written for one caller: the names of a console user go before each entry's detail.
@@ -303,6 +306,7 @@ impl Service {
                 ACCESS_REQUEST_VALID,
                 ACCESS_APPROVAL_VALID,
             )),
+            shared_access: None,
         };
         service.tell_audit_what_the_stores_hold();
         service
@@ -328,7 +332,13 @@ impl Service {
             // Not evidence either way; the audit list says what it can.
             Err(e) => tracing::warn!(error = %e, "cannot count the quarantine for the audit check"),
         }
-        match self.traffic.as_ref().map(|t| t.store().inquiries()) {
+        // The embedded store only: this check runs in a constructor, and a shared store's inquiries belong
+        // with a shared audit log (issue 17), which checks its own history.
+        let embedded = self.traffic.as_ref().and_then(|t| match t.store() {
+            crate::traffic::Traffic::Embedded(store) => Some(store),
+            crate::traffic::Traffic::Postgres(_) => None,
+        });
+        match embedded.map(|store| store.inquiries()) {
             Some(Ok(inquiries)) if inquiries.len() == 1 => held.push("1 inquiry was opened".into()),
             Some(Ok(inquiries)) if !inquiries.is_empty() => {
                 held.push(format!("{} inquiries were opened", inquiries.len()))
@@ -373,9 +383,13 @@ impl Service {
 
     /// Close the inquiries whose window has ended, audited as `uid` (the daemon's hourly run; see
     /// [`TrafficService::close_ended`]). Returns their ids.
-    pub fn close_ended_inquiries(&self, uid: u32, now: SystemTime) -> Result<Vec<u64>, String> {
+    pub async fn close_ended_inquiries(
+        &self,
+        uid: u32,
+        now: SystemTime,
+    ) -> Result<Vec<u64>, String> {
         match &self.traffic {
-            Some(t) => t.close_ended(&self.audit, uid, now),
+            Some(t) => t.close_ended(&self.audit, uid, now).await,
             None => Ok(Vec::new()),
         }
     }
@@ -438,9 +452,30 @@ impl Service {
             .map_err(|_| error("the access requests are unavailable (lock poisoned)"))
     }
 
+    /// Keep the four-eyes requests in the shared database (`[storage] backend = "postgres"`), so that a
+    /// request made on one node can be approved and used on another.
+    pub fn with_shared_access(mut self, pg: crate::storage::postgres::Pg) -> Service {
+        self.shared_access = Some(approval::Shared::new(pg));
+        self
+    }
+
+    /// One step on the access requests: in memory, or on the shared ones (see [`approval::Shared`]).
+    async fn on_approvals<T>(
+        &self,
+        step: impl FnOnce(&mut approval::Approvals) -> T,
+    ) -> Result<T, String> {
+        match &self.shared_access {
+            None => Ok(step(&mut *self.approvals()?)),
+            Some(shared) => {
+                let limits = self.approvals()?.limits();
+                shared.with(limits, step).await.map_err(error)
+            }
+        }
+    }
+
     /// Console user `caller` asks to `action` quarantined message `id`, because `reason` (checked as for
     /// the CLI). Audited as `access-request`. Returns the request.
-    pub fn request_access(
+    pub async fn request_access(
         &self,
         caller: &Caller,
         action: Guarded,
@@ -468,8 +503,8 @@ impl Service {
         }
         let detail = format!("wants {}", action.action());
         let request = self
-            .approvals()?
-            .request(name, action, id, &reason, unix_secs(now));
+            .on_approvals(|a| a.request(name, action, id, &reason, unix_secs(now)))
+            .await?;
         self.record(
             caller,
             now,
@@ -493,8 +528,8 @@ impl Service {
     ) -> Result<AccessRequest, String> {
         let name = self.approver(caller)?;
         let pending = self
-            .approvals()?
-            .get(number, unix_secs(now))
+            .on_approvals(|a| a.get(number, unix_secs(now)))
+            .await?
             .map_err(error)?;
         if let Guarded::InquiryOpen { days } = pending.action {
             if self.accounts.role_of(&name).map_err(error)? != Some(Role::Privacy) {
@@ -502,11 +537,11 @@ impl Service {
                     "{name} may not approve an inquiry (role privacy needed: SOML/ProCon 8.3)"
                 )));
             }
-            let approved = self.approve_recorded(caller, &name, number, now)?;
+            let approved = self.approve_recorded(caller, &name, number, now).await?;
             let requester = Caller::web(caller.uid, &approved.requester);
             let used = self
-                .approvals()?
-                .take(number, &approved.requester, unix_secs(now))
+                .on_approvals(|a| a.take(number, &approved.requester, unix_secs(now)))
+                .await?
                 .map_err(error)?;
             let opener = Caller {
                 approved_by: Some((used.1, number)),
@@ -524,11 +559,11 @@ impl Service {
                 _ => Ok(used.0),
             };
         }
-        self.approve_recorded(caller, &name, number, now)
+        self.approve_recorded(caller, &name, number, now).await
     }
 
     /// Approve request `number` as `name` and write the `access-approve` entry.
-    fn approve_recorded(
+    async fn approve_recorded(
         &self,
         caller: &Caller,
         name: &str,
@@ -536,8 +571,8 @@ impl Service {
         now: SystemTime,
     ) -> Result<AccessRequest, String> {
         let approved = self
-            .approvals()?
-            .approve(number, name, unix_secs(now))
+            .on_approvals(|a| a.approve(number, name, unix_secs(now)))
+            .await?
             .map_err(error)?;
         self.record(
             caller,
@@ -556,7 +591,7 @@ impl Service {
     }
 
     /// Console user `caller` refuses request `number` (or the requester withdraws it). Audited.
-    pub fn refuse_access(
+    pub async fn refuse_access(
         &self,
         caller: &Caller,
         number: u64,
@@ -566,17 +601,17 @@ impl Service {
             .web_user
             .clone()
             .ok_or_else(|| error("access requests are for console users"))?;
-        let mut approvals = self.approvals()?;
-        let current = approvals.get(number, unix_secs(now)).map_err(error)?;
-        if current.requester != name {
-            drop(approvals);
-            self.approver(caller)?;
-            approvals = self.approvals()?;
-        }
-        let refused = approvals
-            .refuse(number, &name, unix_secs(now))
+        let current = self
+            .on_approvals(|a| a.get(number, unix_secs(now)))
+            .await?
             .map_err(error)?;
-        drop(approvals);
+        if current.requester != name {
+            self.approver(caller)?;
+        }
+        let refused = self
+            .on_approvals(|a| a.refuse(number, &name, unix_secs(now)))
+            .await?
+            .map_err(error)?;
         self.record(
             caller,
             now,
@@ -616,8 +651,9 @@ impl Service {
             };
         };
         let taken = self
-            .approvals()
-            .and_then(|mut a| a.take(number, &name, unix_secs(now)).map_err(error));
+            .on_approvals(|a| a.take(number, &name, unix_secs(now)))
+            .await
+            .and_then(|t| t.map_err(error));
         let (request, by) = match taken {
             Ok(t) => t,
             Err(message) => return Response::Error { message },
@@ -648,9 +684,9 @@ impl Service {
     }
 
     /// The kept access requests, newest first.
-    pub fn access_requests(&self, now: SystemTime) -> Vec<AccessRequest> {
-        self.approvals()
-            .map(|mut a| a.list(unix_secs(now)))
+    pub async fn access_requests(&self, now: SystemTime) -> Vec<AccessRequest> {
+        self.on_approvals(|a| a.list(unix_secs(now)))
+            .await
             .unwrap_or_default()
     }
 

@@ -425,9 +425,11 @@ async fn a_console_user_gets_content_only_through_a_request_another_ict_or_priva
             "melding helpdesk 1234",
             at(2000)
         )
+        .await
         .is_err());
     assert!(svc
         .request_access(&anna, Guarded::ShowRaw, "MW1", "kijken", at(2000))
+        .await
         .is_err());
     let request = svc
         .request_access(
@@ -437,6 +439,7 @@ async fn a_console_user_gets_content_only_through_a_request_another_ict_or_priva
             "melding helpdesk 1234",
             at(2000),
         )
+        .await
         .expect("request");
     let auditor = svc
         .approve_access(&Caller::web(0, "aart"), request.number, at(2001))

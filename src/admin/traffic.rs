@@ -11,15 +11,17 @@
 //! completed periods inside the retention window (see [`crate::traffic::summary`]), or reveal anything
 //! before its audit entry is written.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use super::AuditLog;
+use crate::storage::postgres::locks;
+use crate::traffic::backend::Held;
 use crate::traffic::inquiry::{self, Notified};
 use crate::traffic::summary::{self, Group, Summary, Unit, Window};
-use crate::traffic::{Inquiry, KeyRing, Record, TrafficStore};
+use crate::traffic::{Inquiry, KeyRing, Record, Traffic};
 
 /// One line of an inquiry report: traffic data only (art. 8.3), no content, no pseudonym.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,12 +138,13 @@ pub struct TrafficSettings {
 /// clone; clones share the settings, so [`TrafficService::reload`] on one reaches all.
 #[derive(Debug, Clone)]
 pub struct TrafficService {
-    store: TrafficStore,
+    store: Traffic,
     keys: Arc<KeyRing>,
     settings: Arc<arc_swap::ArcSwap<TrafficSettings>>,
     /// Held while inquiries are checked and changed: two requests at once cannot both pass the cap, take
-    /// the same id, or close the same inquiry twice.
-    changing: Arc<Mutex<()>>,
+    /// the same id, or close the same inquiry twice (with the shared store also across nodes: see
+    /// [`TrafficService::changing`]).
+    changing: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn secs(t: SystemTime) -> u64 {
@@ -187,16 +190,12 @@ fn own_uid() -> u32 {
 
 impl TrafficService {
     /// Over `store` with the pseudonym `keys`, using `settings` (`[traffic]` and the organisation's name).
-    pub fn new(
-        store: TrafficStore,
-        keys: Arc<KeyRing>,
-        settings: TrafficSettings,
-    ) -> TrafficService {
+    pub fn new(store: Traffic, keys: Arc<KeyRing>, settings: TrafficSettings) -> TrafficService {
         TrafficService {
             store,
             keys,
             settings: Arc::new(arc_swap::ArcSwap::from_pointee(settings)),
-            changing: Arc::new(Mutex::new(())),
+            changing: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -206,23 +205,36 @@ impl TrafficService {
         self.settings.store(Arc::new(settings));
     }
 
-    fn changing(&self) -> MutexGuard<'_, ()> {
-        // The guarded data is the store itself, which a panic cannot leave half-changed.
-        self.changing.lock().unwrap_or_else(|p| p.into_inner())
+    /// Take the right to change inquiries: in this process, and on the shared store across nodes
+    /// ([`locks::INQUIRY_EXPIRY`], waited for when `wait`); `None` when another node holds it and not `wait`.
+    async fn changing(
+        &self,
+        wait: bool,
+    ) -> Result<Option<(tokio::sync::MutexGuard<'_, ()>, Held)>, String> {
+        let local = self.changing.lock().await;
+        let shared = self
+            .store
+            .exclusive(locks::INQUIRY_EXPIRY, wait)
+            .await
+            .map_err(e)?;
+        Ok(shared.map(|shared| (local, shared)))
     }
 
     /// Close every inquiry whose window has ended and that nobody closed, each audited as `inquiry-close`
-    /// by `uid` with the reason "window ended". Idempotent: a closed inquiry is never closed again.
+    /// by `uid` with the reason "window ended". Idempotent: a closed inquiry is never closed again, also
+    /// when several nodes share the store (the one that holds the lock closes; the others skip this run).
     /// Returns the ids closed.
-    pub fn close_ended(
+    pub async fn close_ended(
         &self,
         audit: &AuditLog,
         uid: u32,
         now: SystemTime,
     ) -> Result<Vec<u64>, String> {
-        let _changing = self.changing();
+        let Some(_changing) = self.changing(false).await? else {
+            return Ok(Vec::new());
+        };
         let mut closed = Vec::new();
-        for mut inquiry in self.store.inquiries().map_err(e)? {
+        for mut inquiry in self.store.inquiries().await.map_err(e)? {
             if inquiry.closed.is_some() || secs(now) < inquiry.to {
                 continue;
             }
@@ -244,7 +256,7 @@ impl TrafficService {
                 .map_err(e)?;
             inquiry.closed = Some(inquiry.to);
             inquiry.auto_closed = true;
-            self.store.put_inquiry(&inquiry).map_err(e)?;
+            self.store.put_inquiry(&inquiry).await.map_err(e)?;
             closed.push(inquiry.id);
         }
         Ok(closed)
@@ -256,21 +268,18 @@ impl TrafficService {
     }
 
     /// The store (for the offline CLI to flush).
-    pub fn store(&self) -> &TrafficStore {
+    pub fn store(&self) -> &Traffic {
         &self.store
     }
 
     async fn range(&self, from: u64, to: u64) -> Result<Vec<Record>, String> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.range(from, to))
-            .await
-            .map_err(e)?
-            .map_err(e)
+        self.store.range(from, to).await.map_err(e)
     }
 
-    fn inquiry(&self, id: u64) -> Result<Inquiry, String> {
+    async fn inquiry(&self, id: u64) -> Result<Inquiry, String> {
         self.store
             .inquiry(id)
+            .await
             .map_err(e)?
             .ok_or_else(|| format!("no inquiry {id}"))
     }
@@ -287,7 +296,7 @@ impl TrafficService {
         let settings = self.settings.load_full();
         if !matches!(request, TrafficRequest::Summary { .. }) {
             // Whatever the request, an inquiry whose window has ended is shown closed, with its close audited.
-            self.close_ended(audit.log(), own_uid(), now)?;
+            self.close_ended(audit.log(), own_uid(), now).await?;
         }
         match request {
             TrafficRequest::Summary { periods, group } => {
@@ -295,7 +304,7 @@ impl TrafficService {
                     unit: settings.unit,
                     now: secs(now),
                     retention_days: settings.retention_days,
-                    purged_before: self.store.purged_before().map_err(e)?,
+                    purged_before: self.store.purged_before().await.map_err(e)?,
                 };
                 let spans = summary_periods(&window, &periods)?;
                 let mut releases = Vec::with_capacity(spans.len());
@@ -338,7 +347,7 @@ impl TrafficService {
                 by,
                 from,
             } => {
-                let _changing = self.changing();
+                let _changing = self.changing(true).await?;
                 let (login, full_name) = account(uid);
                 let by = by
                     .map(|b| b.trim().to_string())
@@ -354,7 +363,7 @@ impl TrafficService {
                     settings.retention_days,
                 )
                 .map_err(e)?;
-                let existing = self.store.inquiries().map_err(e)?;
+                let existing = self.store.inquiries().await.map_err(e)?;
                 inquiry::check_cap(
                     &person,
                     (from, to),
@@ -364,7 +373,7 @@ impl TrafficService {
                 )
                 .map_err(e)?;
                 let inquiry = Inquiry {
-                    id: self.store.next_inquiry_id().map_err(e)?,
+                    id: self.store.next_inquiry_id().await.map_err(e)?,
                     person,
                     reason: reason.trim().to_string(),
                     by,
@@ -395,11 +404,11 @@ impl TrafficService {
                         ),
                     )
                     .map_err(e)?;
-                self.store.put_inquiry(&inquiry).map_err(e)?;
+                self.store.put_inquiry(&inquiry).await.map_err(e)?;
                 Ok(TrafficResponse::Inquiry { inquiry })
             }
             TrafficRequest::InquiryReport { id } => {
-                let inquiry = self.inquiry(id)?;
+                let inquiry = self.inquiry(id).await?;
                 let records = self.range(inquiry.from, inquiry.end()).await?;
                 let mine = inquiry::select(&inquiry, &self.keys.keys(), &records);
                 audit
@@ -422,15 +431,15 @@ impl TrafficService {
                 })
             }
             TrafficRequest::InquiryClose { id } => {
-                let _changing = self.changing();
-                let mut inquiry = self.inquiry(id)?;
+                let _changing = self.changing(true).await?;
+                let mut inquiry = self.inquiry(id).await?;
                 if inquiry.closed.is_some() {
                     return Err(format!(
                         "onderzoek {id} is al gesloten / inquiry {id} is already closed"
                     ));
                 }
                 inquiry.closed = Some(secs(now));
-                self.store.put_inquiry(&inquiry).map_err(e)?;
+                self.store.put_inquiry(&inquiry).await.map_err(e)?;
                 audit
                     .append(
                         now,
@@ -444,8 +453,8 @@ impl TrafficService {
                 Ok(TrafficResponse::Inquiry { inquiry })
             }
             TrafficRequest::InquiryNotified { id, date, how } => {
-                let _changing = self.changing();
-                let mut inquiry = self.inquiry(id)?;
+                let _changing = self.changing(true).await?;
+                let mut inquiry = self.inquiry(id).await?;
                 let how = how.trim().to_string();
                 inquiry::check_notified(&inquiry, date, &how, secs(now)).map_err(e)?;
                 let (login, _) = account(uid);
@@ -472,7 +481,7 @@ impl TrafficService {
                     login,
                     recorded: secs(now),
                 });
-                self.store.put_inquiry(&inquiry).map_err(e)?;
+                self.store.put_inquiry(&inquiry).await.map_err(e)?;
                 Ok(TrafficResponse::Inquiry { inquiry })
             }
             TrafficRequest::InquiryList => {
@@ -482,6 +491,7 @@ impl TrafficService {
                     inquiries: self
                         .store
                         .inquiries()
+                        .await
                         .map_err(e)?
                         .into_iter()
                         .map(|inquiry| Listed {
@@ -563,7 +573,7 @@ mod tests {
         let data = dir.join("data");
         let (store, _) = crate::quarantine::Store::open(&data).expect("quarantine");
         let audit = AuditLog::open(data.join("audit.log")).expect("audit");
-        let traffic = TrafficStore::open(&data).expect("traffic");
+        let traffic = crate::traffic::TrafficStore::open(&data).expect("traffic");
         let (keys, _) = KeyRing::open(&dir.join("keys"), &data, 28, 0).expect("keys");
         for d in 1..=20 {
             traffic
@@ -580,7 +590,11 @@ mod tests {
             crate::smtp::NextHopSettings::default(),
             crate::message::Limits::default(),
         )
-        .with_traffic(TrafficService::new(traffic, Arc::new(keys), defaults()))
+        .with_traffic(TrafficService::new(
+            traffic.into(),
+            Arc::new(keys),
+            defaults(),
+        ))
     }
 
     /// The settings of the default configuration (`[traffic]` defaults, organisation `de school`).
@@ -853,6 +867,7 @@ mod tests {
         assert!(notification.is_some());
         assert!(service
             .close_ended_inquiries(0, at(later + 30))
+            .await
             .unwrap()
             .is_empty());
         let closes: Vec<_> = audit_log(dir.path())
@@ -952,6 +967,7 @@ mod tests {
             traffic
                 .store()
                 .insert(&record(&keys, 12 * DAY + i, &who))
+                .await
                 .expect("insert");
         }
         let summary = |periods: &[&str], now: u64| {

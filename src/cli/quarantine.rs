@@ -222,7 +222,7 @@ fn offline(
             }
         };
         let audit = crate::daemon::stores::open_audit(config, shared.as_ref())?;
-        let traffic = crate::traffic::TrafficStore::open(&config.storage.data_dir)
+        let traffic = crate::daemon::stores::traffic_offline(config, shared.as_ref())
             .context("opening the traffic store offline")?;
         // Read-only: offline, keys are only read (the daemon creates, moves and deletes them).
         let keys = crate::traffic::KeyRing::load(

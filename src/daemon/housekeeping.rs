@@ -97,19 +97,17 @@ where
 /// threads: both walk their store).
 pub fn spawn_store_sizes(
     quarantine: crate::quarantine::Store,
-    traffic: crate::traffic::TrafficStore,
+    traffic: crate::traffic::Traffic,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut minute = tokio::time::interval(Duration::from_secs(60));
         loop {
             minute.tick().await;
-            let (q, t) = (quarantine.clone(), traffic.clone());
-            let measured = tokio::task::spawn_blocking(move || {
-                let (entries, bytes) = q.totals().unwrap_or_default();
-                let disk = t.size_on_disk().unwrap_or_default();
-                crate::metrics::stores(entries, bytes, t.len() as u64, disk);
-            });
-            let _ = measured.await;
+            let q = quarantine.clone();
+            let measured = tokio::task::spawn_blocking(move || q.totals().unwrap_or_default());
+            let (entries, bytes) = measured.await.unwrap_or_default();
+            let (records, disk) = traffic.totals().await.unwrap_or_default();
+            crate::metrics::stores(entries, bytes, records, disk);
         }
     })
 }
@@ -174,7 +172,7 @@ fn purge_damaged(data_dir: &Path, store: &str, retention_days: u64) {
 /// then delete the pseudonym keys whose records are all gone and close the inquiries whose window ended
 /// (audited); the retention is read each time so a reload takes effect at the next run.
 pub fn spawn_traffic_retention(
-    store: crate::traffic::TrafficStore,
+    store: crate::traffic::Traffic,
     settings: crate::admin::TrafficService,
     keys: Arc<crate::traffic::KeyRing>,
     service: Arc<crate::admin::Service>,
@@ -195,7 +193,7 @@ pub fn spawn_traffic_retention(
 
 /// One run of traffic retention (see [`spawn_traffic_retention`]).
 async fn purge_traffic(
-    store: crate::traffic::TrafficStore,
+    store: crate::traffic::Traffic,
     days: u64,
     keys: Arc<crate::traffic::KeyRing>,
     service: Arc<crate::admin::Service>,
@@ -206,13 +204,20 @@ async fn purge_traffic(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let purged = tokio::task::spawn_blocking(move || {
-        // Keys go only after their records: a failed purge keeps them.
-        let purged = store.purge(now, days).map_err(|e| e.to_string())?;
-        let expired = keys.expire(now, days).map_err(|e| e.to_string())?;
-        Ok::<_, String>((purged, expired))
-    })
-    .await;
+    // Keys go only after their records: a failed purge keeps them, and so does one another node sharing
+    // the store is running now (this node's keys go at its next run).
+    let purged = match store.purge(now, days).await {
+        Ok(Some(purged)) => {
+            let expire = tokio::task::spawn_blocking(move || keys.expire(now, days));
+            match expire.await {
+                Ok(Ok(expired)) => Ok(Ok((purged, expired))),
+                Ok(Err(e)) => Ok(Err(e.to_string())),
+                Err(e) => Err(e),
+            }
+        }
+        Ok(None) => Ok(Ok((0, Vec::new()))),
+        Err(e) => Ok(Err(e.to_string())),
+    };
     match purged {
         Ok(Ok((purged, expired))) => {
             if purged > 0 {
@@ -233,7 +238,7 @@ async fn purge_traffic(
         Ok(Err(e)) => error!(error = %e, "traffic retention failed"),
         Err(e) => error!(error = %e, "traffic retention failed"),
     }
-    match service.close_ended_inquiries(uid, SystemTime::now()) {
+    match service.close_ended_inquiries(uid, SystemTime::now()).await {
         Ok(ids) => {
             for id in ids {
                 info!(inquiry = id, "inquiry closed: its window ended (audited)");

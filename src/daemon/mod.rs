@@ -195,6 +195,11 @@ pub async fn run(
         stores.traffic.clone(),
         stores.keys.clone(),
     );
+    // Four-eyes requests shared by the nodes (issue 17).
+    let service = match &stores.shared {
+        Some(shared) => service.with_shared_access(shared.pg.clone()),
+        None => service,
+    };
     let service = Arc::new(service);
     housekeeping::settle_audit(&service);
     tasks.push(housekeeping::spawn_retention(

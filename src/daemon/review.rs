@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::admin::{AuditLog, Service, TrafficService};
 use crate::config::Config;
 use crate::quarantine::Store;
-use crate::traffic::{KeyRing, TrafficStore};
+use crate::traffic::{KeyRing, Traffic};
 
 /// The review service over open stores, with `config`'s next hop (for releases) and limits and the
 /// `traffic` settings; also the traffic part alone, which a reload updates and traffic retention reads.
@@ -18,7 +18,7 @@ pub fn service(
     traffic_settings: crate::admin::TrafficSettings,
     quarantine: Store,
     audit: AuditLog,
-    traffic: TrafficStore,
+    traffic: Traffic,
     keys: Arc<KeyRing>,
 ) -> (Service, TrafficService) {
     let traffic = TrafficService::new(traffic, keys, traffic_settings);

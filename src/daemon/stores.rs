@@ -18,14 +18,14 @@ use crate::config::Config;
 use crate::quarantine::postgres::PgQuarantine;
 use crate::quarantine::Store;
 use crate::storage::postgres::{migrate, Blocking, Pg};
-use crate::traffic::{KeyRing, TrafficStore};
+use crate::traffic::{KeyRing, Traffic, TrafficStore};
 
 /// The daemon's stores, open.
 pub struct Stores {
     /// Infected mail kept apart (art. 8.5).
     pub quarantine: Store,
-    /// The traffic records.
-    pub traffic: TrafficStore,
+    /// The traffic records: `traffic.sled`, or the shared database's tables.
+    pub traffic: Traffic,
     /// The pseudonym keys of the traffic records (`[traffic] key_dir`).
     pub keys: Arc<KeyRing>,
     /// The shared database (`[storage] backend = "postgres"`), its schema checked; `None`: embedded.
@@ -49,18 +49,10 @@ impl Stores {
                 quarantine
             }
         };
-        let (traffic, recovered) =
-            TrafficStore::open_or_recover(&config.storage.data_dir, SystemTime::now())
-                .context("opening the traffic store")?;
-        if let Some(recovered) = recovered {
-            // Traffic records are secondary: a damaged database must not stop mail. Kept for inspection.
-            error!(
-                moved_to = %recovered.moved_to.display(),
-                error = %recovered.error,
-                "the traffic store (verkeersgegevens) was damaged: moved aside and started afresh; mail is not affected"
-            );
-            crate::metrics::store_recovered(crate::metrics::RecoveredStore::Traffic);
-        }
+        let traffic = match &shared {
+            Some(shared) => Traffic::Postgres(crate::traffic::postgres::PgTraffic::new(shared.pg.clone())),
+            None => Traffic::Embedded(open_traffic(config)?),
+        };
         let keys = Arc::new(open_keys(config).unwrap_or_else(|e| {
             // Like a damaged traffic store: the keys serve only the traffic records, so mail goes on
             // without them and no record is kept (each counted as dropped) until the key directory is
@@ -136,6 +128,32 @@ pub fn open_audit(config: &Config, shared: Option<&Shared>) -> anyhow::Result<Au
         Some(shared) => AuditLog::postgres(path, shared.blocking.clone()),
         None => AuditLog::open(path).context("opening the audit log")?,
     })
+}
+
+/// The traffic store for the offline command line: the shared database (its schema checked by
+/// [`Shared::open`]), or `traffic.sled` opened as it is (offline, nothing is recovered).
+pub fn traffic_offline(config: &Config, shared: Option<&Shared>) -> anyhow::Result<Traffic> {
+    Ok(match shared {
+        Some(shared) => Traffic::Postgres(crate::traffic::postgres::PgTraffic::new(shared.pg.clone())),
+        None => Traffic::Embedded(TrafficStore::open(&config.storage.data_dir)?),
+    })
+}
+
+/// Open `traffic.sled` in the data directory; a damaged one is moved aside and started afresh.
+fn open_traffic(config: &Config) -> anyhow::Result<TrafficStore> {
+    let (traffic, recovered) =
+        TrafficStore::open_or_recover(&config.storage.data_dir, SystemTime::now())
+            .context("opening the traffic store")?;
+    if let Some(recovered) = recovered {
+        // Traffic records are secondary: a damaged database must not stop mail. Kept for inspection.
+        error!(
+            moved_to = %recovered.moved_to.display(),
+            error = %recovered.error,
+            "the traffic store (verkeersgegevens) was damaged: moved aside and started afresh; mail is not affected"
+        );
+        crate::metrics::store_recovered(crate::metrics::RecoveredStore::Traffic);
+    }
+    Ok(traffic)
 }
 
 /// Log what opening the quarantine found; a damaged index also counts in the metrics.

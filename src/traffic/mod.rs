@@ -40,12 +40,15 @@ use tracing::warn;
 use crate::envelope::{domain_of, is_local, Envelope};
 use crate::policy::{Decision, Exemption};
 
+pub mod backend;
 pub mod inquiry;
 pub mod keys;
+pub mod postgres;
 pub mod report;
 pub mod store;
 pub mod summary;
 
+pub use backend::Traffic;
 pub use inquiry::{Inquiry, InquiryError};
 pub use keys::{EpochKey, KeyError, KeyRing};
 pub use store::{StoreError, TrafficStore};
@@ -305,7 +308,7 @@ impl Recorder {
 /// key period from `keys` and go into `store`, in batches (see [`GATHER`]); failures (also a key that
 /// cannot be created) are counted and logged, never passed back to mail.
 pub fn spawn_writer(
-    store: TrafficStore,
+    store: Traffic,
     keys: Arc<KeyRing>,
     capacity: usize,
 ) -> (Recorder, tokio::task::JoinHandle<()>) {
@@ -332,10 +335,15 @@ pub fn spawn_writer(
                 .iter()
                 .filter(|q| matches!(q, Queued::Record(_)))
                 .count();
-            let (store, keys) = (store.clone(), keys.clone());
-            let errors = tokio::task::spawn_blocking(move || write_batch(&store, &keys, queued))
-                .await
-                .unwrap_or_else(|e| vec![e.to_string(); records]);
+            let errors = match &store {
+                Traffic::Embedded(store) => {
+                    let (store, keys) = (store.clone(), keys.clone());
+                    tokio::task::spawn_blocking(move || write_batch(&store, &keys, queued))
+                        .await
+                        .unwrap_or_else(|e| vec![e.to_string(); records])
+                }
+                Traffic::Postgres(store) => write_shared(store, &keys, queued).await,
+            };
             for error in errors {
                 let dropped = counter.fetch_add(1, Ordering::Relaxed) + 1;
                 crate::metrics::traffic_dropped();
@@ -369,6 +377,49 @@ fn write_batch(store: &TrafficStore, keys: &KeyRing, batch: Vec<Queued>) -> Vec<
                 let _ = done.send(());
             }
         }
+    }
+    errors
+}
+
+/// [`write_batch`] for the shared store: the pseudonyms are computed on the blocking pool (a new key
+/// period's key file is created there), then the batch goes to PostgreSQL in one transaction, and only then
+/// are the flush requests answered. A database that cannot be reached fails the whole batch: each record is
+/// counted as dropped, mail is not affected.
+async fn write_shared(
+    store: &postgres::PgTraffic,
+    keys: &Arc<KeyRing>,
+    batch: Vec<Queued>,
+) -> Vec<String> {
+    let keys = keys.clone();
+    let keyed = tokio::task::spawn_blocking(move || {
+        let (mut records, mut flushes, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+        for queued in batch {
+            match queued {
+                Queued::Record(unkeyed) => {
+                    let Unkeyed { mut record, sender } = *unkeyed;
+                    match keys.key_for(record.time) {
+                        Ok(key) => {
+                            record.sender = key.pseudonym(&sender);
+                            records.push(record);
+                        }
+                        Err(e) => errors.push(e.to_string()),
+                    }
+                }
+                Queued::Flush(done) => flushes.push(done),
+            }
+        }
+        (records, flushes, errors)
+    })
+    .await;
+    let Ok((records, flushes, mut errors)) = keyed else {
+        // The batch's senders went with the failed task; its flush requests see their channel closed.
+        return vec!["pseudonymising a batch of traffic records failed".into()];
+    };
+    if let Err(e) = store.insert_many(&records).await {
+        errors.extend(std::iter::repeat_n(e.to_string(), records.len()));
+    }
+    for done in flushes {
+        let _ = done.send(());
     }
     errors
 }

@@ -41,6 +41,18 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    /// The shared store (`[storage] backend = "postgres"`; see [`super::postgres`]).
+    #[error("traffic store (PostgreSQL): {0}")]
+    Postgres(#[from] crate::storage::postgres::PgError),
+    /// A blocking task that worked on the embedded store did not finish (it panicked or was cancelled).
+    #[error("traffic store: {0}")]
+    Task(String),
+    /// Moving a store to PostgreSQL: these inquiry numbers are held by other inquiries there.
+    #[error(
+        "inquiries {ids:?} were not moved: their numbers are held by other inquiries in the shared \
+         database (the audit log names inquiries by number, so they are not renumbered: move them by hand)"
+    )]
+    Taken { ids: Vec<u64> },
 }
 
 /// A damaged traffic store that [`TrafficStore::open_or_recover`] moved aside.
@@ -210,6 +222,30 @@ impl TrafficStore {
         for item in self.records.range(record_key(from, 0)..record_key(to, 0)) {
             let (k, v) = item.map_err(|e| self.err(e))?;
             out.push(decode(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` records with their keys, in key order, after the key `after` (from the first when
+    /// `None`): for moving the store to PostgreSQL in pieces.
+    pub fn keyed(
+        &self,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Record)>, StoreError> {
+        use std::ops::Bound;
+        let from = match after {
+            Some(k) => Bound::Excluded(k.to_vec()),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for item in self
+            .records
+            .range::<Vec<u8>, _>((from, Bound::Unbounded))
+            .take(limit)
+        {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            out.push((k.to_vec(), decode(&k, &v)?));
         }
         Ok(out)
     }

@@ -104,7 +104,7 @@ fn ring(dir: &std::path::Path) -> Arc<KeyRing> {
 async fn recorder_never_waits_and_counts_drops() {
     let dir = tempfile::tempdir().unwrap();
     let store = TrafficStore::open(&dir.path().join("data")).unwrap();
-    let (recorder, task) = spawn_writer(store.clone(), ring(dir.path()), 2);
+    let (recorder, task) = spawn_writer(store.clone().into(), ring(dir.path()), 2);
     // Stop the writer: every further record is dropped and counted, none blocks.
     task.abort();
     let _ = task.await;
@@ -120,7 +120,7 @@ async fn recorder_writes_to_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = TrafficStore::open(&dir.path().join("data")).unwrap();
     let keys = ring(dir.path());
-    let (recorder, _task) = spawn_writer(store.clone(), keys.clone(), 16);
+    let (recorder, _task) = spawn_writer(store.clone().into(), keys.clone(), 16);
     let env = envelope("a@b.example", &["c@d.example"]);
     recorder.record(&env, &[], 10, 0, &decision(Verdict::Pass));
     for _ in 0..100 {
@@ -141,7 +141,7 @@ async fn recorder_writes_to_the_store() {
 async fn flush_waits_for_every_record_queued_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = TrafficStore::open(&dir.path().join("data")).unwrap();
-    let (recorder, task) = spawn_writer(store.clone(), ring(dir.path()), 64);
+    let (recorder, task) = spawn_writer(store.clone().into(), ring(dir.path()), 64);
     let env = envelope("a@b.example", &["c@d.example"]);
     for _ in 0..50 {
         recorder.record(&env, &[], 10, 0, &decision(Verdict::Pass));

@@ -92,6 +92,7 @@ pub(super) async fn list(State(web): State<Arc<Web>>, headers: HeaderMap) -> Res
     let pending = web
         .service
         .access_requests(now)
+        .await
         .into_iter()
         .filter_map(|r| {
             let Guarded::InquiryOpen { days } = r.action else {
@@ -161,13 +162,17 @@ pub(super) async fn request(
         );
     };
     let person = form.person.trim().to_lowercase();
-    match web.service.request_access(
-        &web.caller(&session),
-        Guarded::InquiryOpen { days },
-        &person,
-        &form.reason,
-        now,
-    ) {
+    match web
+        .service
+        .request_access(
+            &web.caller(&session),
+            Guarded::InquiryOpen { days },
+            &person,
+            &form.reason,
+            now,
+        )
+        .await
+    {
         Ok(_) => Redirect::to("/inquiries").into_response(),
         Err(text) => message(
             &page,

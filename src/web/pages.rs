@@ -610,6 +610,7 @@ pub(super) async fn request_access(
     match web
         .service
         .request_access(&web.caller(&session), action, &id, &form.reason, now)
+        .await
     {
         Ok(_) => Redirect::to("/access").into_response(),
         Err(text) => service_error(&page, Answer::Error { message: text }, &back),
@@ -689,6 +690,7 @@ pub(super) async fn access(State(web): State<Arc<Web>>, headers: HeaderMap) -> R
     let rows = web
         .service
         .access_requests(now)
+        .await
         .into_iter()
         .filter(|r| !matches!(r.action, Guarded::InquiryOpen { .. }))
         .map(|r| {
@@ -759,7 +761,7 @@ pub(super) async fn access_step(
             Ok(_) => Redirect::to("/access").into_response(),
             Err(text) => refused(text),
         },
-        "refuse" => match web.service.refuse_access(&caller, number, now) {
+        "refuse" => match web.service.refuse_access(&caller, number, now).await {
             Ok(r) if matches!(r.action, Guarded::InquiryOpen { .. }) => {
                 Redirect::to("/inquiries").into_response()
             }

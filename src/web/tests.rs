@@ -122,7 +122,7 @@ async fn world_relaying_to(next_hop: String, adjust: impl FnOnce(&mut WebSection
             crate::message::Limits::default(),
         )
         .with_traffic(TrafficService::new(
-            traffic,
+            traffic.into(),
             Arc::new(keys),
             config.traffic_settings(),
         )),

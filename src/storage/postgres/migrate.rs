@@ -8,9 +8,8 @@
 //! an advisory lock taken inside each transaction ([`super::locks::MIGRATE`]); the second finds the work
 //! done.
 //!
-//! Numbers: 0001 quarantine and audit log; 0002 traffic records and inquiries; 0003 console accounts and
-//! four-eyes requests (0002 and 0003 are reserved for that work). A released migration is never edited: a
-//! change is a new number.
+//! Numbers: 0001 quarantine and audit log; 0002 traffic records and inquiries; 0003 four-eyes access
+//! requests. A released migration is never edited: a change is a new number.
 //!
 //! Must not: drop or rewrite data in a migration without saying so in its file's first comment.
 
@@ -28,11 +27,25 @@ pub struct Migration {
 }
 
 /// Every migration this binary knows, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "quarantine_audit",
-    sql: include_str!("migrations/0001_quarantine_audit.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "quarantine_audit",
+        sql: include_str!("migrations/0001_quarantine_audit.sql"),
+    },
+    // -- t-pgt: traffic records and inquiries (issue 17, second half).
+    Migration {
+        version: 2,
+        name: "traffic_inquiries",
+        sql: include_str!("migrations/0002_traffic_inquiries.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "access_requests",
+        sql: include_str!("migrations/0003_access_requests.sql"),
+    },
+    // -- end t-pgt
+];
 
 /// The schema version this binary needs and knows.
 pub fn known() -> i32 {

@@ -1,0 +1,769 @@
+//! The traffic records and inquiries on PostgreSQL (issue 17, second half), against the embedded store:
+//! - the model test: the same random operations on a `BTreeMap`, the embedded store and PostgreSQL written
+//!   by two nodes give the same answers;
+//! - k-anonymity over all nodes: the same records, spread over two nodes writing to one database, give the
+//!   same summary, CSV, JSON, table and HTML report byte for byte as one embedded store holding them all;
+//!   and a sender domain below k on each node but above k in total is shown, with its whole count;
+//! - one node at a time: the retention purge and the closing of ended inquiries under advisory locks,
+//!   inquiry ids unique across nodes, an inquiry opened on one node reported on another;
+//! - PostgreSQL down: traffic records are dropped and counted, nothing waits.
+//!
+//! Each test has a database of its own on this binary's private cluster (tests/support/pg.rs).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mailwacht::admin::{
+    AuditLog, Request, Response, Service, TrafficRequest, TrafficResponse, TrafficService,
+    TrafficSettings,
+};
+use mailwacht::storage::postgres::{locks, migrate, Pg, Settings};
+use mailwacht::traffic::postgres::PgTraffic;
+use mailwacht::traffic::summary::{Group, Summary, Unit};
+use mailwacht::traffic::{KeyRing, Record, Traffic, TrafficStore, DAY};
+use proptest::prelude::*;
+use support::pg;
+
+/// A node's connection to `url`, the schema migrated (idempotent: the second node finds it done).
+async fn node(url: &str) -> Traffic {
+    let pg = Pg::connect(&Settings {
+        url: url.to_string(),
+        password_file: None,
+    })
+    .expect("pool");
+    migrate::migrate(&pg).await.expect("migrate");
+    Traffic::Postgres(PgTraffic::new(pg))
+}
+
+fn embedded(dir: &std::path::Path) -> Traffic {
+    Traffic::Embedded(TrafficStore::open(dir).expect("traffic.sled"))
+}
+
+/// A record as the writer stores it: `sender` is already a pseudonym.
+fn record(time: u64, sender: &str, domain: &str, verdict: &str, categories: &[&str]) -> Record {
+    Record {
+        time,
+        sender: sender.into(),
+        sender_domain: domain.into(),
+        rcpt_local: 1 + (time % 3) as u32,
+        rcpt_external: (time % 2) as u32,
+        rcpt_domains: vec!["school.example".into()],
+        size: 1_000 + time % 977,
+        attachments: 0,
+        verdict: verdict.into(),
+        categories: categories.iter().map(|c| c.to_string()).collect(),
+        exempt: None,
+        would: None,
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// A record at this time, written by node 0 or 1.
+    Insert(u64, usize),
+    Purge(u64, u64),
+    Range(u64, u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u64..40 * DAY, 0usize..2).prop_map(|(t, n)| Op::Insert(t, n)),
+        1 => (0u64..60 * DAY, 1u64..30).prop_map(|(n, d)| Op::Purge(n, d)),
+        2 => (0u64..40 * DAY, 0u64..40 * DAY).prop_map(|(a, b)| Op::Range(a, b)),
+    ]
+}
+
+/// Run `ops` on a BTreeMap keyed by (time, insertion number), the embedded store and two PostgreSQL nodes
+/// sharing one database; every answer must agree.
+async fn run_model(ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let db = pg::database();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sled = embedded(tmp.path());
+    let nodes = [node(&db.url).await, node(&db.url).await];
+    let mut model: BTreeMap<(u64, u64), Record> = BTreeMap::new();
+    let mut n = 0u64;
+    for op in ops {
+        match op {
+            Op::Insert(t, which) => {
+                let r = record(t, &format!("s{n}"), "school.example", "pass", &[]);
+                sled.insert(&r).await.expect("embedded insert");
+                nodes[which].insert(&r).await.expect("postgres insert");
+                model.insert((t, n), r);
+                n += 1;
+            }
+            Op::Purge(now, days) => {
+                let cutoff = now.saturating_sub(days * DAY);
+                let before = model.len();
+                model.retain(|(t, _), _| *t >= cutoff);
+                let want = Some(before - model.len());
+                prop_assert_eq!(sled.purge(now, days).await.expect("purge"), want);
+                prop_assert_eq!(
+                    nodes[n as usize % 2].purge(now, days).await.expect("purge"),
+                    want
+                );
+                prop_assert_eq!(
+                    sled.purged_before().await.expect("cut-off"),
+                    nodes[0].purged_before().await.expect("cut-off")
+                );
+            }
+            Op::Range(a, b) => {
+                let want: Vec<Record> = model
+                    .iter()
+                    .filter(|((t, _), _)| *t >= a && *t < b)
+                    .map(|(_, r)| r.clone())
+                    .collect();
+                prop_assert_eq!(&sled.range(a, b).await.expect("range"), &want);
+                for node in &nodes {
+                    prop_assert_eq!(&node.range(a, b).await.expect("range"), &want);
+                }
+            }
+        }
+    }
+    let len = model.len() as u64;
+    prop_assert_eq!(sled.totals().await.expect("totals").0, len);
+    prop_assert_eq!(nodes[1].totals().await.expect("totals").0, len);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+    /// Model test over both backends: a BTreeMap, `traffic.sled`, and PostgreSQL written by two nodes.
+    #[test]
+    fn both_stores_match_a_btreemap(ops in proptest::collection::vec(op(), 1..40)) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(run_model(ops))?;
+    }
+}
+
+/// The `[traffic]` settings of these tests: days as periods so that a few records make whole periods.
+fn settings(k: u64) -> TrafficSettings {
+    TrafficSettings {
+        retention_days: 28,
+        k,
+        unit: Unit::Day,
+        max_days: 14,
+        notify_within_days: 30,
+        organisation: "de school".into(),
+    }
+}
+
+/// A review service over `traffic` with its own quarantine and audit log in `dir`.
+fn service(dir: &std::path::Path, traffic: Traffic, k: u64) -> Service {
+    let data = dir.join("data");
+    let (quarantine, _) = mailwacht::quarantine::Store::open(&data).expect("quarantine");
+    let audit = AuditLog::open(data.join("audit.log")).expect("audit");
+    let keys = KeyRing::unavailable(&dir.join("keys"), 28);
+    Service::new(
+        quarantine,
+        audit,
+        Default::default(),
+        mailwacht::message::Limits::default(),
+    )
+    .with_traffic(TrafficService::new(traffic, Arc::new(keys), settings(k)))
+}
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+async fn summary(service: &Service, group: Group, now: u64) -> Summary {
+    let request = Request::Traffic(TrafficRequest::Summary {
+        periods: vec!["1970-01-11".into(), "1970-01-12".into()],
+        group,
+    });
+    match service.handle(1000, request, at(now)).await {
+        Response::Traffic(TrafficResponse::Summary { summary }) => summary,
+        other => panic!("no summary: {other:?}"),
+    }
+}
+
+/// Every rendering of a summary the console and the command line offer (the XLSX is left out: its zip
+/// stamps the time it is made; it is rendered from the same `Summary`).
+fn renderings(summary: &Summary) -> Vec<(String, Vec<u8>)> {
+    vec![
+        ("table".into(), summary.to_table().into_bytes()),
+        ("csv".into(), summary.to_csv().into_bytes()),
+        ("json".into(), summary.to_json().into_bytes()),
+        (
+            "html".into(),
+            mailwacht::traffic::report::to_html(summary, 30 * DAY).into_bytes(),
+        ),
+    ]
+}
+
+/// The records of two nodes on days 10 and 11 (1970-01-11 and -12). Senders are pseudonyms, the same on
+/// both nodes (the nodes share the key directory).
+/// - `groot.example`: nine senders, spread over both nodes, one of them on both;
+/// - `verdeeld.example`: three senders on node 0 and three others on node 1 — below k = 5 on each node,
+///   six in total (the differencing case);
+/// - `klein.example`: four senders over both nodes, below k in total;
+/// - `bounce` with category `pesten` for some, so categories are suppressed or shown on their own.
+fn two_nodes() -> [Vec<Record>; 2] {
+    let mut nodes = [Vec::new(), Vec::new()];
+    for day in [10, 11] {
+        let t = day * DAY + 3_600;
+        for i in 0..9u64 {
+            let verdict = if i < 6 { "bounce" } else { "pass" };
+            let cats: &[&str] = if i < 6 { &["pesten"] } else { &[] };
+            for m in 0..=(i % 3) {
+                let r = record(
+                    t + i * 60 + m,
+                    &format!("g{i}"),
+                    "groot.example",
+                    verdict,
+                    cats,
+                );
+                nodes[((i + m) % 2) as usize].push(r);
+            }
+        }
+        for i in 0..6u64 {
+            let r = record(
+                t + 900 + i,
+                &format!("v{i}"),
+                "verdeeld.example",
+                "pass",
+                &[],
+            );
+            nodes[(i / 3) as usize].push(r.clone());
+            nodes[(i / 3) as usize].push(record(
+                r.time + 1,
+                &r.sender,
+                &r.sender_domain,
+                "pass",
+                &[],
+            ));
+        }
+        for i in 0..4u64 {
+            let r = record(
+                t + 1_800 + i,
+                &format!("k{i}"),
+                "klein.example",
+                "pass",
+                &[],
+            );
+            nodes[(i % 2) as usize].push(r);
+        }
+    }
+    nodes
+}
+
+/// Issue 17: summaries are computed from the merged raw records of every node with the same suppression
+/// code; the same records give the same reports byte for byte from either store.
+#[tokio::test]
+async fn summaries_over_two_nodes_equal_those_of_one_embedded_store_byte_for_byte() {
+    let db = pg::database();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let records = two_nodes();
+    let all = embedded(&tmp.path().join("one"));
+    let shared = [node(&db.url).await, node(&db.url).await];
+    // Interleaved in time as two nodes would write them: each node in its own order, both at once.
+    for (records, node) in records.iter().zip(&shared) {
+        for r in records {
+            all.insert(r).await.expect("embedded");
+        }
+        node.insert_many_for_test(records).await;
+    }
+    let one = service(&tmp.path().join("svc-one"), all, 5);
+    let a = service(&tmp.path().join("svc-a"), shared[0].clone(), 5);
+    let b = service(&tmp.path().join("svc-b"), shared[1].clone(), 5);
+    let now = 30 * DAY;
+    for group in [
+        Group::Domain,
+        Group::Verdict,
+        Group::Category,
+        Group::DomainVerdict,
+    ] {
+        let want = renderings(&summary(&one, group, now).await);
+        for node in [&a, &b] {
+            let got = renderings(&summary(node, group, now).await);
+            for ((format, want), (_, got)) in want.iter().zip(&got) {
+                assert!(
+                    want == got,
+                    "{group:?} as {format} differs:\nembedded:\n{}\npostgres:\n{}",
+                    String::from_utf8_lossy(want),
+                    String::from_utf8_lossy(got)
+                );
+            }
+        }
+    }
+    // Not vacuous: something is shown, something suppressed.
+    let csv = summary(&a, Group::Domain, now).await.to_csv();
+    assert!(csv.contains("groot.example"), "{csv}");
+    assert!(!csv.contains("klein.example"), "{csv}");
+}
+
+/// Issue 17: k-anonymity per node, then added up, is wrong. A sender domain with three senders on each
+/// node (k = 5) is suppressed in each node's own summary but shown, with all twelve messages of a day, in
+/// the summary over the shared store; no figure is suppressed per node.
+#[tokio::test]
+async fn a_domain_below_k_on_each_node_is_shown_with_its_whole_count_over_both() {
+    let db = pg::database();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let records = two_nodes();
+    let shared = node(&db.url).await;
+    let mut alone = Vec::new();
+    for (i, records) in records.iter().enumerate() {
+        let own = embedded(&tmp.path().join(format!("node{i}")));
+        for r in records {
+            own.insert(r).await.expect("embedded");
+        }
+        shared.insert_many_for_test(records).await;
+        alone.push(service(&tmp.path().join(format!("svc{i}")), own, 5));
+    }
+    let now = 30 * DAY;
+    let cell = |s: &Summary, domain: &str| {
+        s.releases
+            .iter()
+            .map(|r| {
+                r.cells
+                    .iter()
+                    .filter(|c| c.domain == domain)
+                    .map(|c| c.messages)
+                    .sum::<u64>()
+            })
+            .collect::<Vec<u64>>()
+    };
+    for node in &alone {
+        let s = summary(node, Group::DomainVerdict, now).await;
+        assert_eq!(cell(&s, "verdeeld.example"), [0, 0], "suppressed per node");
+    }
+    let both = service(&tmp.path().join("svc-shared"), shared, 5);
+    let s = summary(&both, Group::DomainVerdict, now).await;
+    assert_eq!(
+        cell(&s, "verdeeld.example"),
+        [12, 12],
+        "six senders, two messages each, per day"
+    );
+    let v = s.releases[0]
+        .cells
+        .iter()
+        .find(|c| c.domain == "verdeeld.example")
+        .expect("cell");
+    assert!(v.bytes.is_some() && v.rcpt_local.is_some(), "{v:?}");
+    assert_eq!(cell(&s, "klein.example"), [0, 0], "below k in total");
+}
+
+/// The request to open an inquiry on piet for `days` from now.
+fn open_on_piet(days: u64) -> Request {
+    Request::Traffic(TrafficRequest::InquiryOpen {
+        person: "piet@school.example".into(),
+        reason: "vermoeden van datalek naar extern adres".into(),
+        days,
+        by: Some("J. de Vries".into()),
+        from: None,
+    })
+}
+
+/// Inquiry ids come from one sequence: two nodes asking at once never get the same number; an inquiry
+/// opened on one node is listed and reported on the other.
+#[tokio::test]
+async fn inquiry_ids_are_unique_across_nodes_and_an_inquiry_is_seen_by_both() {
+    let db = pg::database();
+    let (a, b) = (node(&db.url).await, node(&db.url).await);
+    let (x, y) = tokio::join!(
+        async {
+            let mut ids = Vec::new();
+            for _ in 0..20 {
+                ids.push(a.next_inquiry_id().await.expect("id"));
+            }
+            ids
+        },
+        async {
+            let mut ids = Vec::new();
+            for _ in 0..20 {
+                ids.push(b.next_inquiry_id().await.expect("id"));
+            }
+            ids
+        }
+    );
+    let ids: BTreeSet<u64> = x.iter().chain(&y).copied().collect();
+    assert_eq!(ids.len(), 40);
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let node_a = service(&tmp.path().join("a"), a.clone(), 5);
+    let node_b = service(&tmp.path().join("b"), b.clone(), 5);
+    let now = 20 * DAY;
+    let Response::Traffic(TrafficResponse::Inquiry { inquiry }) =
+        node_a.handle(1000, open_on_piet(7), at(now)).await
+    else {
+        panic!("not opened");
+    };
+    assert!(inquiry.id > 40, "after the ids taken above: {}", inquiry.id);
+    let Response::Traffic(TrafficResponse::Inquiries { inquiries }) = node_b
+        .handle(1000, Request::Traffic(TrafficRequest::InquiryList), at(now))
+        .await
+    else {
+        panic!("no list");
+    };
+    assert_eq!(inquiries.len(), 1);
+    assert_eq!(inquiries[0].inquiry, inquiry);
+    // The cap holds across nodes: the same person again on node B overlaps the window opened on A.
+    let Response::Error { message } = node_b.handle(1000, open_on_piet(7), at(now + 60)).await
+    else {
+        panic!("a second, overlapping inquiry was opened on the other node");
+    };
+    assert!(!message.is_empty());
+}
+
+/// The retention purge runs on one node at a time: while another node holds the purge lock a node skips
+/// its run; two nodes purging at once delete every expired record once between them.
+#[tokio::test]
+async fn retention_runs_on_one_node_at_a_time_and_never_deletes_twice() {
+    let db = pg::database();
+    let (a, b) = (node(&db.url).await, node(&db.url).await);
+    let records: Vec<Record> = (0..200u64)
+        .map(|i| record(i * 3_600, &format!("s{i}"), "school.example", "pass", &[]))
+        .collect();
+    a.insert_many_for_test(&records).await;
+    let now = 30 * DAY;
+    let expired = records.iter().filter(|r| r.time < now - 28 * DAY).count();
+    assert!(expired > 0);
+
+    let held = a
+        .exclusive(locks::TRAFFIC_PURGE, false)
+        .await
+        .expect("lock")
+        .expect("free");
+    assert_eq!(
+        b.purge(now, 28).await.expect("purge"),
+        None,
+        "skipped while another node purges"
+    );
+    assert_eq!(b.totals().await.expect("totals").0, 200);
+    drop(held);
+
+    let (x, y) = tokio::join!(a.purge(now, 28), b.purge(now, 28));
+    let deleted: usize = [x.expect("purge a"), y.expect("purge b")]
+        .into_iter()
+        .flatten()
+        .sum();
+    assert_eq!(deleted, expired, "each expired record deleted once");
+    assert_eq!(a.totals().await.expect("totals").0, (200 - expired) as u64);
+    assert_eq!(b.purged_before().await.expect("cut-off"), now - 28 * DAY);
+}
+
+/// Closing the inquiries whose window ended runs on one node at a time and closes (and audits) each once,
+/// also when the hourly runs of two nodes coincide.
+#[tokio::test]
+async fn an_ended_inquiry_is_closed_once_by_two_nodes() {
+    let db = pg::database();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (node(&db.url).await, node(&db.url).await);
+    let node_a = service(&tmp.path().join("a"), a.clone(), 5);
+    let node_b = service(&tmp.path().join("b"), b.clone(), 5);
+    let now = 20 * DAY;
+    let Response::Traffic(TrafficResponse::Inquiry { inquiry }) =
+        node_a.handle(1000, open_on_piet(3), at(now)).await
+    else {
+        panic!("not opened");
+    };
+    let later = at(inquiry.to + 60);
+    // While node A holds the lock, node B's run closes nothing (and waits for nothing).
+    let held = a
+        .exclusive(locks::INQUIRY_EXPIRY, false)
+        .await
+        .expect("lock")
+        .expect("free");
+    assert_eq!(
+        node_b.close_ended_inquiries(0, later).await.expect("run"),
+        Vec::<u64>::new()
+    );
+    drop(held);
+    let (x, y) = tokio::join!(
+        node_a.close_ended_inquiries(0, later),
+        node_b.close_ended_inquiries(0, later)
+    );
+    let mut closed = x.expect("a");
+    closed.extend(y.expect("b"));
+    assert_eq!(closed, vec![inquiry.id], "closed once");
+    let closes = ["a", "b"]
+        .iter()
+        .map(|n| {
+            let (entries, v) =
+                mailwacht::admin::audit::read(&tmp.path().join(n).join("data/audit.log"))
+                    .expect("audit");
+            assert!(v.intact);
+            entries
+                .iter()
+                .filter(|e| e.action == "inquiry-close")
+                .count()
+        })
+        .sum::<usize>();
+    assert_eq!(closes, 1, "audited once");
+    let stored = b.inquiry(inquiry.id).await.expect("get").expect("stored");
+    assert!(stored.auto_closed && stored.closed == Some(inquiry.to));
+}
+
+/// Traffic records are secondary (issue 17: "bounded buffer, then dropped with a metric, as today"): with
+/// PostgreSQL stopped the writer drops each record and counts it; the recorder never waits; after the
+/// database is back, records are stored again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_postgres_down_records_are_dropped_and_counted_and_nothing_waits() {
+    let cluster = pg::Cluster::start();
+    let db = cluster.database();
+    let url = format!("{} connect_timeout=1", db.url);
+    let store = node(&url).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (keys, _) =
+        KeyRing::open(&tmp.path().join("keys"), &tmp.path().join("data"), 28, 0).expect("keys");
+    let (recorder, _writer) = mailwacht::traffic::spawn_writer(store.clone(), Arc::new(keys), 64);
+    let envelope = mailwacht::envelope::Envelope {
+        mail_from: Some("piet@school.example".into()),
+        rcpt_to: vec![mailwacht::envelope::Recipient {
+            address: "jan@school.example".into(),
+            params: vec![],
+        }],
+        ..Default::default()
+    };
+    let local = vec!["school.example".to_string()];
+    recorder.record_too_big(&envelope, &local, 10);
+    recorder.flush().await;
+    assert_eq!(store.totals().await.expect("totals").0, 1);
+    let stored = store.range(0, u64::MAX).await.expect("range");
+    assert_eq!(stored[0].sender.len(), 64, "pseudonymised: {stored:?}");
+    assert!(!stored[0].sender.contains("piet"));
+
+    cluster.stop();
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        recorder.record_too_big(&envelope, &local, 10);
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "recording waited"
+    );
+    tokio::time::timeout(Duration::from_secs(30), recorder.flush())
+        .await
+        .expect("the writer gives up on a database that is down");
+    assert_eq!(recorder.dropped(), 3);
+
+    cluster.start_server();
+    recorder.record_too_big(&envelope, &local, 10);
+    recorder.flush().await;
+    assert_eq!(recorder.dropped(), 3);
+    assert_eq!(store.totals().await.expect("totals").0, 2);
+}
+
+/// Test helper: a batch written as the writer writes it.
+trait InsertMany {
+    async fn insert_many_for_test(&self, records: &[Record]);
+}
+
+impl InsertMany for Traffic {
+    async fn insert_many_for_test(&self, records: &[Record]) {
+        match self {
+            Traffic::Postgres(p) => p.insert_many(records).await.expect("insert"),
+            Traffic::Embedded(_) => {
+                for r in records {
+                    self.insert(r).await.expect("insert");
+                }
+            }
+        }
+    }
+}
+
+/// `mailwacht --config <config> <args>`: (exit code, stdout, stderr).
+fn mailwacht(config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run mailwacht");
+    support::daemon::outcome(&out)
+}
+
+/// Issue 17: `mailwacht store migrate --from embedded --to postgres` moves a node's traffic records and
+/// inquiries (with the purge cut-off), twice changes nothing, and `store check --from embedded` compares
+/// the counts on both sides (exit 2 when something was not moved).
+#[tokio::test]
+async fn an_embedded_store_is_moved_once_and_checked() {
+    let db = pg::database();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let records: Vec<Record> = (0..1_234u64)
+        .map(|i| {
+            record(
+                DAY + i * 60,
+                &format!("s{}", i % 7),
+                "school.example",
+                "pass",
+                &[],
+            )
+        })
+        .collect();
+    let inquiry = mailwacht::traffic::Inquiry {
+        id: 3,
+        person: "piet@school.example".into(),
+        reason: "vermoeden van datalek".into(),
+        by: "J. de Vries".into(),
+        from: DAY,
+        to: 3 * DAY,
+        opened: DAY,
+        closed: None,
+        opened_uid: Some(1000),
+        opened_login: None,
+        auto_closed: false,
+        notified: None,
+    };
+    {
+        let store = TrafficStore::open(&data).expect("embedded");
+        for r in &records {
+            store.insert(r).expect("insert");
+        }
+        // Same second as another record: both are kept and both move.
+        store.insert(&records[0]).expect("insert");
+        store.put_inquiry(&inquiry).expect("inquiry");
+        store.purge(DAY + 10 * 60, 0).expect("purge");
+        store.flush().await.expect("flush");
+    }
+    let config = tmp.path().join("mailwacht.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\ndata_dir = {data:?}\nbackend = \"postgres\"\nurl = {:?}\n",
+            db.url
+        ),
+    )
+    .expect("config");
+    let moved = 1_234 + 1 - 10 - 1;
+    for run in 0..2 {
+        let (code, out, err) = mailwacht(
+            &config,
+            &["store", "migrate", "--from", "embedded", "--to", "postgres"],
+        );
+        assert_eq!(code, 0, "{out}{err}");
+        let added = if run == 0 { moved } else { 0 };
+        assert!(
+            out.contains(&format!("traffic records: {moved} (nieuw / added {added})")),
+            "run {run}: {out}"
+        );
+        assert!(out.contains("inquiries: 1"), "{out}");
+    }
+    let shared = node(&db.url).await;
+    let got = shared.range(0, u64::MAX).await.expect("range");
+    let want = TrafficStore::open(&data)
+        .expect("embedded")
+        .range(0, u64::MAX)
+        .expect("range");
+    assert_eq!(got, want, "every record, in order, once");
+    assert_eq!(shared.inquiry(3).await.expect("get"), Some(inquiry));
+    assert_eq!(
+        shared.purged_before().await.expect("cut-off"),
+        DAY + 10 * 60
+    );
+    assert!(shared.next_inquiry_id().await.expect("id") > 3);
+    let (code, out, err) = mailwacht(&config, &["store", "check", "--from", "embedded"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("embedded {moved}, in database {moved}")),
+        "{out}"
+    );
+    TrafficStore::open(&data)
+        .expect("embedded")
+        .insert(&records[5])
+        .expect("insert");
+    let (code, out, err) = mailwacht(&config, &["store", "check", "--from", "embedded"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("not everything was moved"), "{err}");
+}
+
+/// Issue 17: four eyes across nodes. An auditor asks on node A for an inquiry; the request is listed on
+/// node B, where the privacy officer approves it, which opens the inquiry in the shared store (seen on A);
+/// the approval is spent once, whichever node tries again; the requester cannot approve their own.
+#[tokio::test]
+async fn an_access_request_made_on_one_node_is_approved_on_another() {
+    use mailwacht::admin::{AccessState, Caller, Guarded, Role};
+    let db = pg::database();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let traffic = node(&db.url).await;
+    let pg = Pg::connect(&Settings {
+        url: db.url.clone(),
+        password_file: None,
+    })
+    .expect("pool");
+    let nodes: Vec<Service> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            let svc =
+                service(&tmp.path().join(n), traffic.clone(), 5).with_shared_access(pg.clone());
+            // The console accounts are each node's own file: the same people on both.
+            for (name, role) in [("aart", Role::Auditor), ("petra", Role::Privacy)] {
+                svc.accounts()
+                    .add(name, role, "een lang wachtwoord", at(0))
+                    .expect("account");
+            }
+            svc
+        })
+        .collect();
+    let now = 20 * DAY;
+    let request = nodes[0]
+        .request_access(
+            &Caller::web(0, "aart"),
+            Guarded::InquiryOpen { days: 7 },
+            "piet@school.example",
+            "vermoeden van datalek naar extern adres",
+            at(now),
+        )
+        .await
+        .expect("request on node A");
+    let listed = nodes[1].access_requests(at(now + 1)).await;
+    assert_eq!(
+        listed,
+        vec![request.clone()],
+        "node B sees node A's request"
+    );
+    let own = nodes[1]
+        .approve_access(&Caller::web(0, "aart"), request.number, at(now + 2))
+        .await;
+    assert!(own.is_err(), "{own:?}");
+    let approved = nodes[1]
+        .approve_access(&Caller::web(0, "petra"), request.number, at(now + 3))
+        .await
+        .expect("approved on node B");
+    assert!(
+        matches!(approved.state, AccessState::Used { ref approved_by } if approved_by == "petra")
+    );
+    let Response::Traffic(TrafficResponse::Inquiries { inquiries }) = nodes[0]
+        .handle(
+            1000,
+            Request::Traffic(TrafficRequest::InquiryList),
+            at(now + 4),
+        )
+        .await
+    else {
+        panic!("no list");
+    };
+    assert_eq!(inquiries.len(), 1, "opened by the approval on node B");
+    assert_eq!(inquiries[0].inquiry.person, "piet@school.example");
+    let again = nodes[0]
+        .approve_access(&Caller::web(0, "petra"), request.number, at(now + 5))
+        .await;
+    assert!(again.is_err(), "an approval is spent once: {again:?}");
+    let ask = |node: &'static str, person: &'static str| {
+        let svc = &nodes[usize::from(node == "b")];
+        async move {
+            svc.request_access(
+                &Caller::web(0, "aart"),
+                Guarded::InquiryOpen { days: 7 },
+                person,
+                "vermoeden van datalek naar extern adres",
+                at(now + 6),
+            )
+            .await
+            .expect("request")
+            .number
+        }
+    };
+    let (x, y) = tokio::join!(
+        ask("a", "jan@school.example"),
+        ask("b", "kees@school.example")
+    );
+    let numbers: BTreeSet<u64> = [x, y].into_iter().collect();
+    assert_eq!(numbers.len(), 2, "two nodes never hand out the same number");
+    assert!(!numbers.contains(&request.number));
+}
