@@ -43,7 +43,8 @@
 //! - `accept`: the accept loop (connection cap, shutdown, grace) the SMTP and milter servers share.
 //! - [`queue_id`]: the id of one message (time-sortable, unique across processes and clock steps).
 //! - [`util`]: `BoxFuture`, shared by the object-safe async traits.
-//! - [`storage`]: the data directory's files: owner-only creation, who owns what, damaged or not ours.
+//! - [`storage`]: the data directory's files: owner-only creation, who owns what, damaged or not ours; the
+//!   backend (embedded, or PostgreSQL shared by several nodes: pool, errors, versioned schema).
 //! - [`web`]: the web console (`[web]`): login, roles, quarantine review under four eyes, audit trail,
 //!   status and traffic reports — a front end over the same [`admin::Service`] as the socket and the CLI.
 //! - [`cli`]: the `mailwacht` command line (thin: parses flags and calls the modules above; `serve` is flags

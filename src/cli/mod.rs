@@ -3,13 +3,14 @@
 //! Exit codes: `0` success (for `check`: every message passes), `1` `check` found a message that would not
 //! pass, or `audit list` found the audit log changed, cut or removed, `2` an error (bad configuration or
 //! rules, unreadable file, port in use, unknown quarantine id, export file exists, next hop down on release,
-//! inquiry refused).
+//! inquiry refused, the shared database unreachable or its schema not this version's).
 
 mod audit;
 mod check;
 mod data_dir;
 mod quarantine;
 mod serve;
+mod store;
 mod traffic;
 mod user;
 
@@ -69,6 +70,8 @@ enum Command {
     },
     /// Accounts of the web console (`[web]`): add, list, passwd, disable (audited).
     User(user::UserArgs),
+    /// The shared store (`[storage] backend = "postgres"`): migrate its schema, check it.
+    Store(store::StoreArgs),
 }
 
 /// Parse the command line and run it.
@@ -90,6 +93,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Traffic(args) => traffic::run_traffic(&source, args),
         Command::Inquiry(args) => traffic::run_inquiry(&source, args),
         Command::User(args) => user::run(&source, args),
+        Command::Store(args) => store::run(&source, args),
         Command::Completions { shell } => {
             let shell = match shell.as_str() {
                 "zsh" => clap_complete::Shell::Zsh,

@@ -213,6 +213,9 @@ impl Config {
                 ),
             );
         }
+        for (key, message) in self.storage.validate() {
+            invalid("storage", key, message);
+        }
         if self.quarantine.retention_days == 0 {
             invalid(
                 "quarantine",

@@ -14,13 +14,73 @@ pub struct Storage {
     /// Where the quarantine, the traffic records and the audit log live. Default: `$XDG_STATE_HOME/mailwacht`,
     /// else `~/.local/state/mailwacht`, else `./mailwacht-data`; the Debian package uses `/var/lib/mailwacht`.
     pub data_dir: PathBuf,
+    // --- several nodes, one store (issue 17; see `crate::storage::postgres`) ---
+    /// `embedded` (sled and files in `data_dir`, the default) or `postgres` (shared by several nodes).
+    pub backend: crate::storage::Backend,
+    /// With `postgres`: libpq `host=… port=… user=… dbname=…` or `postgres://user@host:port/dbname`, with no
+    /// password in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// With `postgres`: the file holding the password (absolute), or a systemd credential name read from
+    /// `$CREDENTIALS_DIRECTORY` (relative). Unset: no password (peer or trust authentication).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
 }
 
 impl Default for Storage {
     fn default() -> Self {
         Storage {
             data_dir: default_data_dir(),
+            backend: crate::storage::Backend::Embedded,
+            url: None,
+            password_file: None,
         }
+    }
+}
+
+impl Storage {
+    /// The PostgreSQL settings, with `backend = "postgres"`.
+    pub fn postgres(&self) -> Option<crate::storage::postgres::Settings> {
+        match (self.backend, &self.url) {
+            (crate::storage::Backend::Postgres, Some(url)) => {
+                Some(crate::storage::postgres::Settings {
+                    url: url.clone(),
+                    password_file: self.password_file.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The `[storage]` keys that cannot be used together: (key, message).
+    pub(super) fn validate(&self) -> Vec<(&'static str, String)> {
+        use crate::storage::Backend;
+        let mut problems = Vec::new();
+        match (self.backend, &self.url) {
+            (Backend::Postgres, None) => problems.push((
+                "url",
+                "is required with backend = \"postgres\" (e.g. \"host=127.0.0.1 port=5432 user=mailwacht dbname=mailwacht\")".into(),
+            )),
+            (Backend::Postgres, Some(url)) => {
+                if let Err(e) = crate::storage::postgres::parse_url(url) {
+                    problems.push(("url", e.to_string()));
+                }
+            }
+            (Backend::Embedded, _) => {
+                for (key, set) in [
+                    ("url", self.url.is_some()),
+                    ("password_file", self.password_file.is_some()),
+                ] {
+                    if set {
+                        problems.push((
+                            key,
+                            "is only used with backend = \"postgres\" (backend is \"embedded\")".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        problems
     }
 }
 

@@ -325,3 +325,44 @@ fn summaries_are_per_week_or_per_day_only() {
         assert!(Config::parse(&text, "t").is_err(), "{bad}");
     }
 }
+
+#[test]
+fn the_storage_backend_is_checked_with_its_line() {
+    use crate::storage::Backend;
+    assert_eq!(Config::default().storage.backend, Backend::Embedded);
+    assert_eq!(Config::default().storage.postgres(), None);
+    let good = "[storage]\nbackend = \"postgres\"\nurl = \"host=127.0.0.1 port=5432 user=mw dbname=mw\"\npassword_file = \"pg-password\"\n";
+    let c = Config::parse(good, "ok.toml").expect("valid");
+    let pg = c.storage.postgres().expect("postgres settings");
+    assert_eq!(pg.url, "host=127.0.0.1 port=5432 user=mw dbname=mw");
+    assert_eq!(pg.password_file.as_deref(), Some(Path::new("pg-password")));
+    for (text, want) in [
+        ("[storage]\nbackend = \"mysql\"\n", "line 2"),
+        (
+            "[storage]\nbackend = \"postgres\"\n",
+            "[storage] url: is required",
+        ),
+        (
+            "[storage]\nbackend = \"postgres\"\nurl = \"host=h\"\n",
+            "line 3: [storage] url: names no database",
+        ),
+        (
+            "[storage]\nbackend = \"postgres\"\nurl = \"postgres://u:pw@h/d\"\n",
+            "line 3: [storage] url: holds a password",
+        ),
+        (
+            "[storage]\nurl = \"host=h dbname=d\"\n",
+            "line 2: [storage] url: is only used with backend = \"postgres\"",
+        ),
+        (
+            "[storage]\npassword_file = \"/etc/pw\"\n",
+            "line 2: [storage] password_file: is only used",
+        ),
+    ] {
+        let err = Config::parse(text, "bad.toml").expect_err(text).to_string();
+        assert!(
+            err.contains("bad.toml") && err.contains(want),
+            "{text:?} gave {err}"
+        );
+    }
+}

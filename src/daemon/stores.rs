@@ -25,11 +25,17 @@ pub struct Stores {
     pub traffic: TrafficStore,
     /// The pseudonym keys of the traffic records (`[traffic] key_dir`).
     pub keys: Arc<KeyRing>,
+    /// The shared database (`[storage] backend = "postgres"`), its schema checked; `None`: embedded.
+    pub pg: Option<crate::storage::postgres::Pg>,
 }
 
 impl Stores {
     /// Open (or create) every store of `config`'s data directory and key directory.
     pub async fn open(config: &Config) -> anyhow::Result<Stores> {
+        let pg = match config.storage.postgres() {
+            Some(settings) => Some(open_pg(&settings).await?),
+            None => None,
+        };
         let (quarantine, report) =
             Store::open(&config.storage.data_dir).context("opening the quarantine")?;
         quarantine
@@ -65,8 +71,23 @@ impl Stores {
             quarantine,
             traffic,
             keys,
+            pg,
         })
     }
+}
+
+/// Reach the shared database and refuse to start on a schema this version does not know (newer: another
+/// node was upgraded; older: `mailwacht store migrate` was not run).
+async fn open_pg(
+    settings: &crate::storage::postgres::Settings,
+) -> anyhow::Result<crate::storage::postgres::Pg> {
+    use crate::storage::postgres::{migrate, Pg};
+    let pg = Pg::connect(settings)?;
+    let status = migrate::check(&pg)
+        .await
+        .with_context(|| format!("checking the database {}", pg.target()))?;
+    info!(database = %pg.target(), schema = status.version, "shared store (PostgreSQL) reached");
+    Ok(pg)
 }
 
 /// Log what opening the quarantine found; a damaged index also counts in the metrics.

@@ -5,6 +5,7 @@ pub mod clamd;
 pub mod client;
 pub mod daemon;
 pub mod milter_client;
+pub mod pg;
 pub mod sink;
 
 /// A test sink as next hop, `mailwacht serve` relaying to it with `config`, and a client that has said EHLO.

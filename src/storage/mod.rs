@@ -10,12 +10,29 @@
 //! another process, not ours (permission denied), out of a resource (disk full, read-only), or damaged. Only
 //! damage may be answered by moving the store aside ([`move_aside`]); which stores may be is the caller's
 //! choice. A permission problem is explained with the owner and the fix ([`permission_problem`]).
+//!
+//! Which engine holds the stores is [`Backend`]: the embedded one (sled and files in the data directory, one
+//! node) or PostgreSQL ([`postgres`], shared by several nodes).
+//!
 //! Must not: remove anything, or decide which store is expendable.
+
+pub mod postgres;
 
 use std::collections::VecDeque;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// `[storage] backend`: which engine holds the stores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// sled and files in `[storage] data_dir`: one node, no database (the default).
+    #[default]
+    Embedded,
+    /// PostgreSQL at `[storage] url`, shared by several nodes.
+    Postgres,
+}
 
 /// Make every file and directory this process creates owner-only, whatever umask it was started with.
 pub fn restrict_umask() {

@@ -1,0 +1,325 @@
+//! PostgreSQL as the shared store of several nodes (`[storage] backend = "postgres"`, issue 17): the
+//! connection settings, a small pool of connections, and the one error type every PostgreSQL store returns.
+//!
+//! - [`Settings`]: `[storage] url` (libpq key/value `host=… port=… user=… dbname=…` or `postgres://…`) and
+//!   the password, read from `[storage] password_file` at connect time — never from the URL, never logged.
+//!   A relative `password_file` is a systemd credential name, read from `$CREDENTIALS_DIRECTORY`
+//!   (`LoadCredential=`).
+//! - [`Pg`]: the pool (deadpool-postgres over tokio-postgres, no TLS: loopback or a unix socket, or a
+//!   network the operator secures). `client().await` hands out one connection; waiting for a connection and
+//!   connecting are both bounded ([`Settings::timeout`]), so a database that does not answer becomes an
+//!   error in seconds, never a hung SMTP session.
+//! - [`PgError`]: [`PgError::Unavailable`] (the server cannot be reached or the connection was lost: the
+//!   caller answers `451` and Postfix retries) apart from [`PgError::Query`] (the server answered with an
+//!   error) and [`PgError::Schema`] (a schema this binary does not know).
+//! - [`migrate`]: the versioned schema, applied by `mailwacht store migrate`, checked at start.
+//! - [`locks`]: the advisory lock keys, one per job that must run on one node at a time.
+//!
+//! Must not: know what is stored (the stores own their tables and queries), or put a password in an error.
+
+pub mod migrate;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use deadpool_postgres::tokio_postgres;
+
+/// The advisory lock keys (`pg_advisory_lock(key)`), one per job that runs on one node at a time. The
+/// numbers are arbitrary but fixed: two nodes must use the same. ("mw" in ASCII, then a job number.)
+pub mod locks {
+    /// Applying migrations (`mailwacht store migrate`, one transaction per migration).
+    pub const MIGRATE: i64 = 0x6d77_0001;
+    /// The quarantine's retention purge.
+    pub const QUARANTINE_PURGE: i64 = 0x6d77_0002;
+    /// The traffic records' retention purge (reserved for the traffic store on PostgreSQL).
+    pub const TRAFFIC_PURGE: i64 = 0x6d77_0003;
+    /// Inquiries' expiry (reserved for the inquiry store on PostgreSQL).
+    pub const INQUIRY_EXPIRY: i64 = 0x6d77_0004;
+}
+
+/// How long to wait for a free pooled connection, or for a new one to be made, when no `connect_timeout` is
+/// given in the URL.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections per node: enough for the SMTP sessions that quarantine at once plus the console; PostgreSQL's
+/// default `max_connections` (100) leaves room for several nodes.
+pub const POOL_SIZE: usize = 16;
+
+/// Where the database is and how to log in.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `[storage] url` as written (checked by [`parse_url`]; holds no password).
+    pub url: String,
+    /// `[storage] password_file`: absolute, or a credential name under `$CREDENTIALS_DIRECTORY`.
+    pub password_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL holds no password (parse_url refuses one); the file's contents are never read here.
+        f.debug_struct("Settings")
+            .field("url", &self.url)
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+/// `[storage] url` that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("is not a PostgreSQL connection string (host=… port=… user=… dbname=…, or postgres://user@host:port/dbname): {0}")]
+    Syntax(String),
+    #[error("holds a password: put it in [storage] password_file (or a systemd credential), so it is in no configuration file or log")]
+    Password,
+    #[error("names no database (dbname=…, or postgres://…/dbname)")]
+    NoDatabase,
+    #[error("names no host (host=127.0.0.1, or host=/run/postgresql for the unix socket)")]
+    NoHost,
+}
+
+/// Check `[storage] url` (libpq key/value or URL form) as the configuration is loaded.
+pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, UrlError> {
+    let config = tokio_postgres::Config::from_str(url).map_err(|e| {
+        // tokio-postgres' parse errors name the key, not the value; still, never echo a password.
+        UrlError::Syntax(e.to_string())
+    })?;
+    if config.get_password().is_some() {
+        return Err(UrlError::Password);
+    }
+    if config.get_dbname().is_none() {
+        return Err(UrlError::NoDatabase);
+    }
+    if config.get_hosts().is_empty() {
+        return Err(UrlError::NoHost);
+    }
+    Ok(config)
+}
+
+/// What went wrong talking to PostgreSQL.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// The server cannot be reached, refused us for now, or the connection was lost: temporary (`451`).
+    #[error("PostgreSQL is unreachable: {0}")]
+    Unavailable(String),
+    /// The server answered with an error.
+    #[error("PostgreSQL: {0}")]
+    Query(#[source] tokio_postgres::Error),
+    /// The database's schema is not the one this binary knows (see [`migrate::check`]).
+    #[error("{0}")]
+    Schema(#[from] migrate::SchemaError),
+    /// `[storage] url` or `password_file` cannot be used.
+    #[error("[storage]: {0}")]
+    Settings(String),
+}
+
+impl PgError {
+    /// True when waiting and retrying may help (the caller answers `451`).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, PgError::Unavailable(_))
+    }
+}
+
+impl From<tokio_postgres::Error> for PgError {
+    fn from(e: tokio_postgres::Error) -> PgError {
+        if is_connection_loss(&e) {
+            PgError::Unavailable(describe(&e))
+        } else {
+            PgError::Query(e)
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for PgError {
+    fn from(e: deadpool_postgres::PoolError) -> PgError {
+        use deadpool_postgres::PoolError as P;
+        match e {
+            P::Backend(e) => PgError::from(e),
+            P::Timeout(kind) => PgError::Unavailable(format!(
+                "no connection within the timeout ({kind:?}): the server does not answer, or every \
+                 pooled connection is busy"
+            )),
+            P::Closed => PgError::Unavailable("the connection pool is closed".into()),
+            other => PgError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// The error and its cause in one line (tokio-postgres' own text is only the kind: "error connecting to
+/// server").
+fn describe(e: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+/// A lost or refused connection, as opposed to an answer: I/O errors, a closed connection, a connect
+/// timeout, and the SQLSTATE classes that mean "not now" (08 connection exception, 57P admin or crash
+/// shutdown / cannot connect now, 53300 too many connections).
+fn is_connection_loss(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() || e.to_string() == "timeout waiting for server" {
+        return true;
+    }
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        return code.starts_with("08") || code.starts_with("57P") || code == "53300";
+    }
+    std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+}
+
+/// Read the password from `path`: absolute as is; relative from `$CREDENTIALS_DIRECTORY` (systemd
+/// `LoadCredential=`). One trailing newline is not part of it.
+pub fn read_password(path: &Path) -> Result<Vec<u8>, PgError> {
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        match std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty()) {
+            Some(dir) => PathBuf::from(dir).join(path),
+            None => {
+                return Err(PgError::Settings(format!(
+                    "password_file {} is relative, which names a systemd credential, but \
+                     $CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit, or give an \
+                     absolute path)",
+                    path.display()
+                )))
+            }
+        }
+    };
+    let mut bytes = std::fs::read(&path).map_err(|e| {
+        PgError::Settings(format!("cannot read password_file {}: {e}", path.display()))
+    })?;
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
+    Ok(bytes)
+}
+
+/// A pool of connections to one database, shared by every PostgreSQL store of the process. Cheap to clone.
+#[derive(Clone)]
+pub struct Pg {
+    /// The connections; deadpool makes them on demand and checks a returned one before reuse.
+    pool: deadpool_postgres::Pool,
+    /// `host:port/dbname` for log lines and messages (never the user's password).
+    target: String,
+}
+
+impl std::fmt::Debug for Pg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pg").field("target", &self.target).finish()
+    }
+}
+
+impl Pg {
+    /// A pool for `settings`. Makes no connection yet (the first [`Pg::client`] does), so a node starts
+    /// while the database is down; [`migrate::check`] at start is what insists on reaching it.
+    pub fn connect(settings: &Settings) -> Result<Pg, PgError> {
+        let mut config =
+            parse_url(&settings.url).map_err(|e| PgError::Settings(format!("url {e}")))?;
+        if let Some(file) = &settings.password_file {
+            config.password(read_password(file)?);
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(DEFAULT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("mailwacht");
+        }
+        let timeout = *config.get_connect_timeout().unwrap_or(&DEFAULT_TIMEOUT);
+        let target = describe_target(&config);
+        let manager = deadpool_postgres::Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        let pool = deadpool_postgres::Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
+            .build()
+            .map_err(|e| PgError::Settings(format!("connection pool: {e}")))?;
+        Ok(Pg { pool, target })
+    }
+
+    /// One connection from the pool (returned to it when dropped).
+    pub async fn client(&self) -> Result<deadpool_postgres::Object, PgError> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// `host:port/dbname`, for log lines and messages.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+}
+
+/// `host:port/dbname` (the first host, as a node connects to it first).
+fn describe_target(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => String::new(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", config.get_dbname().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_in_both_forms_are_accepted_without_a_password() {
+        for url in [
+            "host=127.0.0.1 port=5432 user=mailwacht dbname=mailwacht",
+            "host=/run/postgresql dbname=mailwacht",
+            "postgres://mailwacht@127.0.0.1:5433/mailwacht",
+            "postgresql://mailwacht@%2Frun%2Fpostgresql/mailwacht",
+        ] {
+            assert!(parse_url(url).is_ok(), "{url}: {:?}", parse_url(url).err());
+        }
+        for (url, expected) in [
+            (
+                "host=127.0.0.1 user=m password=geheim dbname=m",
+                UrlError::Password,
+            ),
+            ("postgres://m:geheim@127.0.0.1/m", UrlError::Password),
+            ("host=127.0.0.1 user=m", UrlError::NoDatabase),
+            ("dbname=m", UrlError::NoHost),
+        ] {
+            assert_eq!(parse_url(url).err(), Some(expected), "{url}");
+        }
+        let Err(UrlError::Syntax(text)) = parse_url("host=127.0.0.1 dbname=m password='geheim")
+        else {
+            panic!("an unterminated quote is a syntax error");
+        };
+        assert!(!text.contains("geheim"), "{text}");
+        assert!(matches!(parse_url("mysql://x/y"), Err(UrlError::Syntax(_))));
+    }
+
+    #[test]
+    fn the_password_file_loses_one_trailing_newline_and_a_relative_one_needs_credentials() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = tmp.path().join("pw");
+        std::fs::write(&file, "geheim \n").expect("write");
+        assert_eq!(read_password(&file).expect("read"), b"geheim ");
+        // A relative name without $CREDENTIALS_DIRECTORY (unset in the test environment unless systemd
+        // runs the tests) is refused with the reason, not read from the working directory.
+        if std::env::var_os("CREDENTIALS_DIRECTORY").is_none() {
+            let e = read_password(Path::new("pg-password")).expect_err("relative");
+            assert!(e.to_string().contains("CREDENTIALS_DIRECTORY"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_target_names_host_port_and_database_only() {
+        let config = parse_url("host=/tmp/pg port=5433 user=u dbname=d").expect("url");
+        assert_eq!(describe_target(&config), "/tmp/pg:5433/d");
+    }
+}
