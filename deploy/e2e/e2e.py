@@ -170,6 +170,8 @@ def burst(args):
                         conn.close()
                 finally:
                     conn = None
+        if args.pause:
+            time.sleep(args.pause)
         # A fresh connection now and then, as real submitters do (Postfix limits per-session work).
         if i % 50 == 0 and conn is not None:
             conn.quit()
@@ -306,7 +308,8 @@ def check_dsn(args):
 
 def tally(args):
     """For a burst: how many ids reached the recipient, how many bounced to the sender, duplicates, missing."""
-    pattern = re.compile(rb"X-E2E-Id: (" + re.escape(args.prefix.encode()) + rb"-\d{4})")
+    # A notice returns only some header fields of the message (Message-ID among them, X-E2E-Id not).
+    pattern = re.compile(rb"(?:X-E2E-Id: |Message-ID: <)(" + re.escape(args.prefix.encode()) + rb"-\d{4})")
     delivered = {}
     bounced = {}
     for d in dumps(args.dir):
@@ -390,6 +393,7 @@ def main():
     s.add_argument("--sender", required=True)
     s.add_argument("--rcpt", required=True)
     s.add_argument("--size", type=int, default=4096)
+    s.add_argument("--pause", type=float, default=0, help="seconds between messages, so a burst lasts")
     s.add_argument("--mix", metavar="EICAR_FILE", help="clean, suspect and infected mail (see mix_kind)")
     s.set_defaults(fn=burst)
     s = sub.add_parser("count")

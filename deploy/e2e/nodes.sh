@@ -72,7 +72,8 @@ mw() { local n=$1; shift; "$MW_BIN" --config "$PRIV/node$n.toml" "$@"; }
 start_node() {
     local n=$1 port
     port=$([ "$n" = 1 ] && echo "$MW1_PORT" || echo "$MW2_PORT")
-    mw "$n" serve >>"$PRIV/node$n.log" 2>&1 &
+    # The binary itself in the background (not the mw function: $! would be a subshell, not mailwacht).
+    "$MW_BIN" --config "$PRIV/node$n.toml" serve >>"$PRIV/node$n.log" 2>&1 &
     MW_PIDS[n - 1]=$!
     py wait-port "$port" --timeout 30
 }
@@ -195,7 +196,7 @@ field() { sed -n "s/.*$1=\([0-9]*\).*/\1/p" <<<"$2"; }
 # start_burst PREFIX COUNT: a mixed burst in the background.
 start_burst() {
     py burst --port "$IN_PORT" --count "$2" --prefix "$1" --sender "$SENDER" --rcpt "$RCPT" --size 8000 \
-        --mix "$PRIV/msg/eicar.com" >"$PRIV/$1.out" 2>"$PRIV/$1.err" &
+        --mix "$PRIV/msg/eicar.com" --pause 0.03 >"$PRIV/$1.out" 2>"$PRIV/$1.err" &
     BURST_PID=$!
 }
 
