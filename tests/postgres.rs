@@ -283,3 +283,475 @@ async fn an_unreachable_database_is_unavailable_within_the_timeout() {
         }
     }
 }
+
+// ------------------------------------------------------------------------------------------------------
+// The quarantine and the audit log on both backends.
+
+use mailwacht::admin::AuditLog;
+use mailwacht::envelope::{Envelope, Recipient};
+use mailwacht::quarantine::postgres::PgQuarantine;
+use mailwacht::quarantine::{Quarantine, Status, Store, StoreError};
+use mailwacht::scan::Detection;
+use mailwacht::storage::postgres::Blocking;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+fn envelope() -> Envelope {
+    Envelope {
+        mail_from: Some("juf@school.example".into()),
+        rcpt_to: vec![Recipient {
+            address: "ouder@example.org".into(),
+            params: vec![],
+        }],
+        mail_params: vec!["BODY=8BITMIME".into()],
+        ..Envelope::default()
+    }
+}
+
+fn detections() -> Vec<Detection> {
+    vec![Detection {
+        name: "Eicar-Test-Signature".into(),
+        location: "part 2".into(),
+    }]
+}
+
+/// A migrated database and the quarantine in it, as a node opens it.
+async fn pg_quarantine(db: &pg::TestDb) -> (Store, Pg, Blocking) {
+    let pg = Pg::connect(&settings(&db.url)).expect("pool");
+    migrate::migrate(&pg).await.expect("migrate");
+    let blocking = Blocking::start(&settings(&db.url)).expect("blocking");
+    let store = Store::postgres(PgQuarantine::new(pg.clone(), blocking.clone()));
+    (store, pg, blocking)
+}
+
+/// Both backends: (name, store, what keeps it alive).
+async fn both_backends() -> Vec<(&'static str, Store, Box<dyn std::any::Any + Send>)> {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (embedded, _) = Store::open(tmp.path()).expect("embedded");
+    let db = pg::database();
+    let (shared, _, _) = pg_quarantine(&db).await;
+    vec![
+        ("embedded", embedded, Box::new(tmp)),
+        ("postgres", shared, Box::new(db)),
+    ]
+}
+
+fn ids(store: &Store, since: u64) -> Vec<String> {
+    store
+        .list(at(since))
+        .expect("list")
+        .into_iter()
+        .map(|e| e.id)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_quarantine_store_works_alike_on_both_backends() {
+    for (backend, store, _keep) in both_backends().await {
+        for (id, t) in [("B", 200), ("A", 100), ("C", 300)] {
+            let stored = store
+                .store(id, &envelope(), b"raw\r\n\x00\xff", &detections(), at(t))
+                .await
+                .expect("store");
+            assert_eq!(stored, id, "{backend}");
+        }
+        assert_eq!(ids(&store, 150), vec!["B", "C"], "{backend}: time order");
+        let (entry, raw) = store.get_raw("A").expect("get_raw");
+        assert_eq!(raw, b"raw\r\n\x00\xff", "{backend}: bytes exact");
+        assert_eq!(entry.received, 100);
+        assert_eq!(entry.size, raw.len());
+        assert_eq!(entry.mail_from.as_deref(), Some("juf@school.example"));
+        assert_eq!(entry.rcpt_to, vec!["ouder@example.org"]);
+        assert_eq!(entry.mail_params, vec!["BODY=8BITMIME"]);
+        assert_eq!(entry.detections[0].name, "Eicar-Test-Signature");
+        assert_eq!(entry.status, Status::Held);
+        assert_eq!(store.totals().expect("totals"), (3, 3 * 7), "{backend}");
+        assert!(
+            matches!(store.get("Z"), Err(StoreError::UnknownId(_))),
+            "{backend}"
+        );
+        assert!(
+            matches!(store.get("../etc/passwd"), Err(StoreError::BadId(_))),
+            "{backend}"
+        );
+        // A taken id is never replaced: a new one is chosen and returned.
+        let second = store
+            .store("A", &envelope(), b"second", &detections(), at(400))
+            .await
+            .expect("store");
+        assert_ne!(second, "A", "{backend}");
+        assert_eq!(store.get_raw("A").expect("A").1, b"raw\r\n\x00\xff");
+        assert_eq!(store.get_raw(&second).expect("second").1, b"second");
+        let released = store.set_status("B", Status::Released).await.expect("set");
+        assert_eq!(released.status, Status::Released);
+        assert_eq!(store.get("B").expect("B").status, Status::Released);
+        store.delete("C").await.expect("delete");
+        assert!(matches!(
+            store.delete("C").await,
+            Err(StoreError::UnknownId(_))
+        ));
+        // Retention: now = 100 + 30 days + 50 s, 30 days: A (100) and B (200)… A goes, B (200) stays only
+        // when younger than the cut-off (150).
+        let purged = store.purge(at(30 * 86_400 + 150), 30).await.expect("purge");
+        assert_eq!(purged, vec!["A"], "{backend}");
+        assert_eq!(ids(&store, 0), vec!["B".to_string(), second.clone()]);
+        store.flush().await.expect("flush");
+    }
+}
+
+/// Model test (STYLE 11): each backend against a BTreeMap under the same pseudo-random operations.
+#[tokio::test]
+async fn the_quarantine_behaves_like_a_map_on_both_backends() {
+    use std::collections::BTreeMap;
+    for (backend, store, _keep) in both_backends().await {
+        let mut model: BTreeMap<String, (u64, Status)> = BTreeMap::new();
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        for step in 0..150 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let id = format!("M{}", seed % 12);
+            let t = seed % 1000;
+            match seed % 5 {
+                0 | 1 => {
+                    if let std::collections::btree_map::Entry::Vacant(v) = model.entry(id.clone()) {
+                        store
+                            .store(&id, &envelope(), b"x", &detections(), at(t))
+                            .await
+                            .expect("store");
+                        v.insert((t, Status::Held));
+                    }
+                }
+                2 => {
+                    let got = store.set_status(&id, Status::Released).await.is_ok();
+                    let want = model.get_mut(&id).map(|e| e.1 = Status::Released);
+                    assert_eq!(got, want.is_some(), "{backend} step {step}: {id}");
+                }
+                3 => {
+                    let got = store.delete(&id).await.is_ok();
+                    assert_eq!(got, model.remove(&id).is_some(), "{backend} step {step}");
+                }
+                _ => {
+                    // Retention with the cut-off at `t`: everything received before it goes.
+                    let mut got = store.purge(at(t + 86_400), 1).await.expect("purge");
+                    got.sort();
+                    let want: Vec<String> = model
+                        .iter()
+                        .filter(|(_, (r, _))| *r < t)
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    model.retain(|_, (r, _)| *r >= t);
+                    assert_eq!(got, want, "{backend} step {step}");
+                }
+            }
+            let since = seed % 1000;
+            let mut want: Vec<(u64, String, Status)> = model
+                .iter()
+                .filter(|(_, (t, _))| *t >= since)
+                .map(|(k, (t, s))| (*t, k.clone(), *s))
+                .collect();
+            want.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+            let got: Vec<(u64, String, Status)> = store
+                .list(at(since))
+                .expect("list")
+                .into_iter()
+                .map(|e| (e.received, e.id, e.status))
+                .collect();
+            assert_eq!(got, want, "{backend} step {step}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn retention_runs_on_one_node_at_a_time() {
+    let db = pg::database();
+    let (a, _, _) = pg_quarantine(&db).await;
+    let (b, _, _) = pg_quarantine(&db).await;
+    for i in 0..40u64 {
+        a.store(&format!("OLD{i}"), &envelope(), b"x", &detections(), at(i))
+            .await
+            .expect("store");
+    }
+    let now = at(100 * 86_400);
+    let (pa, pb) = tokio::join!(a.purge(now, 30), b.purge(now, 30));
+    let (pa, pb) = (pa.expect("purge a"), pb.expect("purge b"));
+    let mut all: Vec<String> = pa.iter().chain(&pb).cloned().collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), pa.len() + pb.len(), "no entry purged twice");
+    // Whatever the lock left to the other node is found by the next run.
+    let again = a.purge(now, 30).await.expect("again");
+    assert_eq!(all.len() + again.len(), 40);
+    assert!(a.list(at(0)).expect("list").is_empty());
+}
+
+/// Two nodes (two pools and database threads) append to one audit log from many threads at once: one
+/// chain, every entry in it, intact; a changed row is found and recorded as a break at the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_append_to_one_intact_audit_chain() {
+    let db = pg::database();
+    let (_, _, blocking_a) = pg_quarantine(&db).await;
+    let blocking_b = Blocking::start(&settings(&db.url)).expect("node b");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let logs = [
+        std::sync::Arc::new(AuditLog::postgres(
+            tmp.path().join("a/audit.log"),
+            blocking_a,
+        )),
+        std::sync::Arc::new(AuditLog::postgres(
+            tmp.path().join("b/audit.log"),
+            blocking_b,
+        )),
+    ];
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let log = logs[t % 2].clone();
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    log.append(
+                        at(1000 + i),
+                        1000,
+                        "delete",
+                        &format!("MW{t}x{i}"),
+                        "test",
+                        "",
+                    )
+                    .expect("append");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
+    for log in &logs {
+        let report = log.report(None).expect("report");
+        assert_eq!(report.entries.len(), 80);
+        assert!(report.verification.intact, "{:?}", report.verification);
+        assert_eq!(report.verification.anchored, Some(80));
+    }
+    // Only the table's owner, with the trigger off, can change a row; the chain shows it.
+    db.execute(
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only; \
+         UPDATE audit_log SET line = replace(line, '\"delete\"', '\"show-raw\"') WHERE seq = 40; \
+         ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only;",
+    );
+    let report = logs[0].report(None).expect("report");
+    assert!(!report.verification.intact);
+    assert_eq!(report.verification.broken_at, Some(41));
+    let settled = logs[1].settle(at(2000), 0).expect("settle");
+    assert_eq!(settled.recorded.len(), 1, "{settled:?}");
+    assert!(logs[0]
+        .settle(at(2001), 0)
+        .expect("again")
+        .recorded
+        .is_empty());
+    let report = logs[0].report(None).expect("report");
+    assert_eq!(report.entries.len(), 81);
+    assert_eq!(report.entries[80].action, "audit-break");
+}
+
+// ------------------------------------------------------------------------------------------------------
+// Through the real binary: infected mail into PostgreSQL, the 250 contract while it is down, two nodes.
+
+use support::client::Client;
+use support::daemon::Daemon;
+use support::sink::{Sink, SinkBehaviour};
+
+const MAIL: &str = "[organisation]\nlocal_domains = [\"school.example\"]\n";
+
+const CLEAN: &[u8] =
+    b"From: juf.anna@school.example\r\nTo: ouder@example.org\r\nSubject: Ouderavond\r\n\r\nBeste ouders,\r\n";
+
+/// A node's configuration on database `url` (a short connect timeout: a database that is down is found out
+/// within 2 s).
+fn node_config(url: &str) -> String {
+    format!("{MAIL}[storage]\nbackend = \"postgres\"\nurl = \"{url} connect_timeout=2\"\n")
+}
+
+/// The EICAR test file as an attachment, in two halves so this source is not itself flagged.
+fn infected_mail() -> Vec<u8> {
+    let eicar = concat!(
+        "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR",
+        "-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+    );
+    format!(
+        "From: juf.anna@school.example\r\nTo: ouder@example.org\r\nSubject: Rooster\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain\r\n\r\nZie bijlage.\r\n\
+         --b1\r\nContent-Type: application/octet-stream; name=\"rooster.com\"\r\n\
+         Content-Disposition: attachment; filename=\"rooster.com\"\r\n\r\n{eicar}\r\n--b1--\r\n"
+    )
+    .into_bytes()
+}
+
+async fn deliver(daemon: &Daemon, mail: &[u8]) -> (u16, String) {
+    let mut client = Client::connect_ehlo(daemon.addr).await;
+    client
+        .deliver("juf.anna@school.example", &["ouder@example.org"], mail)
+        .await
+}
+
+/// The quarantine id in a `250 … MW… quarantined` reply.
+fn quarantined_id(code: u16, text: &str) -> String {
+    assert_eq!(code, 250, "{text}");
+    assert!(text.contains("quarantined"), "{text}");
+    text.split_whitespace()
+        .find(|w| w.starts_with("MW"))
+        .expect("queue id in reply")
+        .to_string()
+}
+
+fn listed(daemon: &Daemon) -> Vec<String> {
+    let (code, out, err) = daemon.cli(&["quarantine", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("list --json");
+    let mut ids: Vec<String> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| e["id"].as_str().expect("id").to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// How many relayed messages carry `needle` (the sink also receives the notices to the sender).
+fn relayed_with(sink: &Sink, needle: &str) -> usize {
+    sink.messages()
+        .iter()
+        .filter(|m| String::from_utf8_lossy(&m.data).contains(needle))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infected_mail_is_kept_in_postgres_and_deferred_while_it_is_down() {
+    let cluster = pg::Cluster::start();
+    let db = cluster.database();
+    migrate::migrate(&Pg::connect(&settings(&db.url)).expect("pool"))
+        .await
+        .expect("migrate");
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let daemon = Daemon::start(sink.addr(), &node_config(&db.url));
+    let (code, text) = deliver(&daemon, &infected_mail()).await;
+    let first = quarantined_id(code, &text);
+    assert_eq!(listed(&daemon), vec![first.clone()]);
+    assert!(
+        !daemon.data_dir.join("quarantine").exists(),
+        "nothing in the data directory's quarantine: it is the database's"
+    );
+
+    // PostgreSQL down: what must be stored is deferred, clean mail still flows, also on a node that
+    // starts meanwhile.
+    cluster.stop();
+    let (code, text) = deliver(&daemon, &infected_mail()).await;
+    assert_eq!(code, 451, "{text}");
+    let daemon = daemon.restart();
+    assert!(
+        daemon.wait_for_log("unreachable at start"),
+        "{}",
+        daemon.log_text()
+    );
+    let (code, text) = deliver(&daemon, &infected_mail()).await;
+    assert_eq!(code, 451, "{text}");
+    assert!(text.starts_with("4.3.0"), "{text}");
+    let (code, text) = deliver(&daemon, CLEAN).await;
+    assert_eq!(code, 250, "{text}");
+    assert_eq!(relayed_with(&sink, "Ouderavond"), 1);
+    assert_eq!(
+        relayed_with(&sink, "Zie bijlage"),
+        0,
+        "infected mail never relayed"
+    );
+
+    // PostgreSQL back: Postfix's retry is stored, once.
+    cluster.start_server();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let retried = loop {
+        let (code, text) = deliver(&daemon, &infected_mail()).await;
+        if code == 451 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        break quarantined_id(code, &text);
+    };
+    let mut want = vec![first, retried];
+    want.sort();
+    assert_eq!(listed(&daemon), want);
+    assert!(
+        daemon.log_text().contains("quarantine store failed"),
+        "{}",
+        daemon.log_text()
+    );
+}
+
+/// Two nodes on one database: each lists what the other quarantined, and reviews on both (two processes
+/// appending at once) make one intact audit chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_the_quarantine_and_one_audit_chain() {
+    let db = pg::database();
+    migrate::migrate(&Pg::connect(&settings(&db.url)).expect("pool"))
+        .await
+        .expect("migrate");
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let nodes = [
+        Daemon::start(sink.addr(), &node_config(&db.url)),
+        Daemon::start(sink.addr(), &node_config(&db.url)),
+    ];
+    let mut ids = Vec::new();
+    for node in &nodes {
+        for _ in 0..3 {
+            let (code, text) = deliver(node, &infected_mail()).await;
+            ids.push(quarantined_id(code, &text));
+        }
+    }
+    ids.sort();
+    for node in &nodes {
+        assert_eq!(listed(node), ids, "every node lists the whole quarantine");
+    }
+    // Reviews on both nodes at once: each `show --raw` is audited by the node that answers it.
+    let configs: Vec<_> = nodes
+        .iter()
+        .map(|n| (n.config_path.clone(), n.data_dir.clone()))
+        .collect();
+    let threads: Vec<_> = ids
+        .iter()
+        .flat_map(|id| configs.iter().map(move |c| (id.clone(), c.clone())))
+        .map(|(id, (config, data))| {
+            std::thread::spawn(move || {
+                support::daemon::run_cli(
+                    &config,
+                    &data,
+                    &[
+                        "quarantine",
+                        "show",
+                        &id,
+                        "--raw",
+                        "--reason",
+                        "onderzoek melding 17",
+                    ],
+                )
+            })
+        })
+        .collect();
+    for t in threads {
+        let (code, _, err) = t.join().expect("thread");
+        assert_eq!(code, 0, "{err}");
+    }
+    for node in &nodes {
+        let (code, out, err) = node.cli(&["audit", "list", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("audit --json");
+        assert_eq!(v["verification"]["intact"], true, "{out}");
+        let shown = v["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| e["action"] == "show-raw")
+            .count();
+        assert_eq!(shown, 2 * ids.len(), "{out}");
+    }
+}

@@ -19,6 +19,10 @@
 //! every entry is also emitted as a `tracing` event at target `mailwacht::audit` (journald under systemd)
 //! with its number, hash, action, id and uid — not the reason or detail, which may name people.
 //!
+//! With `[storage] backend = "postgres"` the same entries, byte for byte, are rows of `audit_log` and the
+//! head is the row `audit_head`, appended in one transaction that locks the head row (see [`postgres`]), so
+//! two nodes never fork the chain; [`verify`]'s checks run over the rows.
+//!
 //! Must not: hold message content; the reason text is the reviewer's own words.
 
 use std::collections::HashSet;
@@ -29,6 +33,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+mod postgres;
 
 /// `prev` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -102,6 +108,9 @@ pub enum AuditError {
         path: String,
         source: std::io::Error,
     },
+    /// The shared database (`[storage] backend = "postgres"`).
+    #[error("audit log: {0}")]
+    Database(#[from] crate::storage::postgres::PgError),
 }
 
 /// Something about the log that shows it was changed, cut or removed.
@@ -232,6 +241,11 @@ fn scan(path: &Path) -> Result<Scan, AuditError> {
     };
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).map_err(&err)?;
+    Ok(scan_bytes(&bytes))
+}
+
+/// The lines of a log (a file's bytes, or the rows of the shared database joined by newlines).
+fn scan_bytes(bytes: &[u8]) -> Scan {
     let mut scan = Scan {
         exists: true,
         ends_clean: bytes.is_empty() || bytes.ends_with(b"\n"),
@@ -250,7 +264,7 @@ fn scan(path: &Path) -> Result<Scan, AuditError> {
         prev = line_hash(line);
         scan.lines.push((n + 1, prev.clone(), entry));
     }
-    Ok(scan)
+    scan
 }
 
 /// `Ok(None)` when there is no head; `Err` (the reason) when it cannot be read or parsed.
@@ -325,6 +339,11 @@ fn problems(
 pub fn verify(path: &Path, outside: Option<&str>) -> Result<Report, AuditError> {
     let scan = scan(path)?;
     let head = read_head(&head_path(path));
+    Ok(report(scan, head, outside))
+}
+
+/// The report on a scanned log and its head.
+fn report(scan: Scan, head: Result<Option<Head>, String>, outside: Option<&str>) -> Report {
     let mut list: Vec<Problem> = problems(&scan, &head, outside);
     for (entry, (_, _, e)) in scan.lines.iter().enumerate() {
         if let Some(e) = e.as_ref().filter(|e| e.action == BREAK_ACTION) {
@@ -339,7 +358,7 @@ pub fn verify(path: &Path, outside: Option<&str>) -> Result<Report, AuditError> 
         .into_iter()
         .filter_map(|(_, hash, e)| e.map(|e| (e, hash)))
         .unzip();
-    Ok(Report {
+    Report {
         entries,
         hashes,
         verification: Verification {
@@ -348,7 +367,7 @@ pub fn verify(path: &Path, outside: Option<&str>) -> Result<Report, AuditError> 
             problems: list.iter().map(ToString::to_string).collect(),
             anchored: head.ok().flatten().map(|h| h.entries),
         },
-    })
+    }
 }
 
 /// Read every entry of the log at `path` and verify it ([`verify`] without store facts).
@@ -381,6 +400,9 @@ pub struct AuditLog {
     path: PathBuf,
     head: PathBuf,
     state: Mutex<State>,
+    /// `Some`: the log is the shared database's (`path` then only places `users.json`), and `head` and
+    /// `state` are unused.
+    shared: Option<crate::storage::postgres::Blocking>,
 }
 
 /// What [`AuditLog::settle`] did.
@@ -422,7 +444,27 @@ impl AuditLog {
             }),
             path,
             head,
+            shared: None,
         })
+    }
+
+    /// The log in the shared database (`[storage] backend = "postgres"`); `path` is where the embedded log
+    /// would be (its directory holds the console's `users.json`).
+    pub fn postgres(path: impl Into<PathBuf>, db: crate::storage::postgres::Blocking) -> AuditLog {
+        let path = path.into();
+        AuditLog {
+            head: head_path(&path),
+            path,
+            state: Mutex::new(State {
+                last: GENESIS.to_string(),
+                entries: 0,
+                ends_clean: true,
+                head_stale: false,
+                pending: Vec::new(),
+                both_missing: false,
+            }),
+            shared: Some(db),
+        }
     }
 
     /// The log file.
@@ -433,6 +475,10 @@ impl AuditLog {
     /// Tell the log what the stores hold (e.g. "the quarantine holds 3 messages"): when log and head were
     /// both missing (or the log empty) at open, the log was deleted, which is recorded as a break.
     pub fn expect_history(&self, what: Option<String>) -> Result<(), AuditError> {
+        if self.shared.is_some() {
+            // The database's trigger keeps rows from being deleted; its head row always exists.
+            return Ok(());
+        }
         let mut state = self.lock()?;
         state.pending.retain(|p| !matches!(p, Problem::Deleted(_)));
         if let (true, Some(what)) = (state.both_missing, what) {
@@ -444,6 +490,9 @@ impl AuditLog {
     /// At daemon start: record every new problem as a break entry and bring the head up to date. The
     /// caller logs what was recorded; mail and reviews go on (the break stays in the log).
     pub fn settle(&self, now: SystemTime, uid: u32) -> Result<Settled, AuditError> {
+        if let Some(db) = &self.shared {
+            return postgres::settle(db, now, uid);
+        }
         let mut state = self.lock()?;
         let recorded = self.record_pending(&mut state, now, uid)?;
         let anchored = state.head_stale;
@@ -455,6 +504,9 @@ impl AuditLog {
 
     /// Verify the log as it is on disk now ([`verify`]).
     pub fn report(&self, outside: Option<&str>) -> Result<Report, AuditError> {
+        if let Some(db) = &self.shared {
+            return postgres::report(db);
+        }
         verify(&self.path, outside)
     }
 
@@ -469,9 +521,12 @@ impl AuditLog {
         reason: &str,
         detail: &str,
     ) -> Result<AuditEntry, AuditError> {
+        let entry = AuditEntry::new(now, uid, action, id, reason, detail);
+        if let Some(db) = &self.shared {
+            return postgres::append(db, entry);
+        }
         let mut state = self.lock()?;
         self.record_pending(&mut state, now, uid)?;
-        let entry = AuditEntry::new(now, uid, action, id, reason, detail);
         self.write_entry(&mut state, entry)
     }
 
@@ -534,17 +589,7 @@ impl AuditLog {
         state.entries += 1;
         state.ends_clean = true;
         self.write_head(state)?;
-        tracing::info!(
-            target: SHIP_TARGET,
-            entry = state.entries,
-            time = entry.time,
-            uid = entry.uid,
-            action = entry.action,
-            id = entry.id,
-            hash = %hash,
-            prev = %entry.prev,
-            "audit entry"
-        );
+        ship(state.entries, &entry, &hash);
         Ok(entry)
     }
 
@@ -574,6 +619,22 @@ impl AuditLog {
         state.both_missing = false;
         Ok(())
     }
+}
+
+/// Copy entry number `n` to the log ([`SHIP_TARGET`]): number, hash, action, id and uid, never the reason
+/// or detail.
+fn ship(n: u64, entry: &AuditEntry, hash: &str) {
+    tracing::info!(
+        target: SHIP_TARGET,
+        entry = n,
+        time = entry.time,
+        uid = entry.uid,
+        action = entry.action,
+        id = entry.id,
+        hash = %hash,
+        prev = %entry.prev,
+        "audit entry"
+    );
 }
 
 /// fsync the directory holding `path`, so a new name in it survives a crash.

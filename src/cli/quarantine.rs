@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 use base64::Engine as _;
 
 use super::ConfigSource;
-use crate::admin::{self, AuditLog, Request, Response};
+use crate::admin::{self, Request, Response};
 use crate::config::{Config, ConfigError};
 use crate::quarantine::{Entry, Store};
 
@@ -210,10 +210,18 @@ fn offline(
         // Offline: whatever is created from here on belongs to the data directory's owner (the daemon's
         // user), never to root; held until the stores below are closed.
         let _owner = super::data_dir::act_as_owner(&config.storage.data_dir)?;
-        let (store, _) = Store::open(&config.storage.data_dir)
-            .context("no daemon answers on the admin socket; opening the quarantine offline")?;
-        store.flush().await?;
-        let audit = AuditLog::open(config.storage.data_dir.join("audit.log"))?;
+        let shared = crate::daemon::stores::Shared::open(config).await?;
+        let store = match &shared {
+            Some(shared) => shared.quarantine(),
+            None => {
+                let (store, _) = Store::open(&config.storage.data_dir).context(
+                    "no daemon answers on the admin socket; opening the quarantine offline",
+                )?;
+                store.flush().await?;
+                store
+            }
+        };
+        let audit = crate::daemon::stores::open_audit(config, shared.as_ref())?;
         let traffic = crate::traffic::TrafficStore::open(&config.storage.data_dir)
             .context("opening the traffic store offline")?;
         // Read-only: offline, keys are only read (the daemon creates, moves and deletes them).

@@ -186,8 +186,7 @@ pub async fn run(
     let socket = config.admin_socket();
     let admin_listener = crate::admin::server::bind(&socket, config.admin.group.as_deref())
         .context("setting up the admin socket")?;
-    let audit = crate::admin::AuditLog::open(config.storage.data_dir.join("audit.log"))
-        .context("opening the audit log")?;
+    let audit = stores.audit(&config)?;
     let (service, traffic_service) = review::service(
         &config,
         traffic,

@@ -13,8 +13,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use tracing::{error, info, warn};
 
+use crate::admin::AuditLog;
 use crate::config::Config;
+use crate::quarantine::postgres::PgQuarantine;
 use crate::quarantine::Store;
+use crate::storage::postgres::{migrate, Blocking, Pg};
 use crate::traffic::{KeyRing, TrafficStore};
 
 /// The daemon's stores, open.
@@ -26,23 +29,26 @@ pub struct Stores {
     /// The pseudonym keys of the traffic records (`[traffic] key_dir`).
     pub keys: Arc<KeyRing>,
     /// The shared database (`[storage] backend = "postgres"`), its schema checked; `None`: embedded.
-    pub pg: Option<crate::storage::postgres::Pg>,
+    pub shared: Option<Shared>,
 }
 
 impl Stores {
     /// Open (or create) every store of `config`'s data directory and key directory.
     pub async fn open(config: &Config) -> anyhow::Result<Stores> {
-        let pg = match config.storage.postgres() {
-            Some(settings) => Some(open_pg(&settings).await?),
-            None => None,
+        let shared = Shared::open(config).await?;
+        let quarantine = match &shared {
+            Some(shared) => shared.quarantine(),
+            None => {
+                let (quarantine, report) =
+                    Store::open(&config.storage.data_dir).context("opening the quarantine")?;
+                quarantine
+                    .flush()
+                    .await
+                    .context("flushing the quarantine index")?;
+                log_quarantine_opened(&report);
+                quarantine
+            }
         };
-        let (quarantine, report) =
-            Store::open(&config.storage.data_dir).context("opening the quarantine")?;
-        quarantine
-            .flush()
-            .await
-            .context("flushing the quarantine index")?;
-        log_quarantine_opened(&report);
         let (traffic, recovered) =
             TrafficStore::open_or_recover(&config.storage.data_dir, SystemTime::now())
                 .context("opening the traffic store")?;
@@ -71,23 +77,65 @@ impl Stores {
             quarantine,
             traffic,
             keys,
-            pg,
+            shared,
         })
+    }
+
+    /// The audit log on the configured backend.
+    pub fn audit(&self, config: &Config) -> anyhow::Result<AuditLog> {
+        open_audit(config, self.shared.as_ref())
     }
 }
 
-/// Reach the shared database and refuse to start on a schema this version does not know (newer: another
-/// node was upgraded; older: `mailwacht store migrate` was not run).
-async fn open_pg(
-    settings: &crate::storage::postgres::Settings,
-) -> anyhow::Result<crate::storage::postgres::Pg> {
-    use crate::storage::postgres::{migrate, Pg};
-    let pg = Pg::connect(settings)?;
-    let status = migrate::check(&pg)
-        .await
-        .with_context(|| format!("checking the database {}", pg.target()))?;
-    info!(database = %pg.target(), schema = status.version, "shared store (PostgreSQL) reached");
-    Ok(pg)
+/// The shared database (`[storage] backend = "postgres"`): the pool for async work and the thread for the
+/// sync reads and the audit log (see [`crate::storage::postgres::Blocking`]).
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub pg: Pg,
+    pub blocking: Blocking,
+}
+
+impl Shared {
+    /// Reach the shared database of `config`, if it has one, and refuse a schema this version does not
+    /// know (newer: another node was upgraded; older: `mailwacht store migrate` was not run). A database
+    /// that does not answer yet is no reason not to start (see [`Pg::checked_client`]).
+    pub async fn open(config: &Config) -> anyhow::Result<Option<Shared>> {
+        let Some(settings) = config.storage.postgres() else {
+            return Ok(None);
+        };
+        let pg = Pg::connect(&settings)?;
+        match pg.ensure_schema().await {
+            Ok(()) => {
+                info!(database = %pg.target(), schema = migrate::known(), "shared store (PostgreSQL) reached")
+            }
+            // Mail goes on: clean mail flows, what must be stored is deferred (451) until the database
+            // answers; its schema is checked then, before the first write.
+            Err(e) if e.is_unavailable() => warn!(
+                database = %pg.target(),
+                error = %e,
+                "shared store (PostgreSQL) unreachable at start: quarantined mail is deferred (451) until it answers"
+            ),
+            Err(e) => {
+                return Err(e).with_context(|| format!("checking the database {}", pg.target()))
+            }
+        }
+        let blocking = Blocking::start(&settings)?;
+        Ok(Some(Shared { pg, blocking }))
+    }
+
+    /// The quarantine in the database.
+    pub fn quarantine(&self) -> Store {
+        Store::postgres(PgQuarantine::new(self.pg.clone(), self.blocking.clone()))
+    }
+}
+
+/// The audit log of `config`: in the shared database, or `audit.log` in the data directory.
+pub fn open_audit(config: &Config, shared: Option<&Shared>) -> anyhow::Result<AuditLog> {
+    let path = config.storage.data_dir.join("audit.log");
+    Ok(match shared {
+        Some(shared) => AuditLog::postgres(path, shared.blocking.clone()),
+        None => AuditLog::open(path).context("opening the audit log")?,
+    })
 }
 
 /// Log what opening the quarantine found; a damaged index also counts in the metrics.

@@ -6,9 +6,13 @@
 //! written to a temporary file of its own (`O_EXCL`), fsynced, then hard-linked into place — `link` fails
 //! when the name exists — and the directory fsynced. An id that is taken (by an entry of an earlier process)
 //! is retried with a new id, and the id actually used is returned. The `.json` is linked last, so a
-//! complete entry always has both files: the files alone are the truth. [`Store`] adds the sled [`index`]
+//! complete entry always has both files: the files alone are the truth. [`Embedded`] adds the sled [`index`]
 //! (rebuilt from the files when missing or behind), status changes, deletion and retention, and clears up
-//! after a crash when it opens; it is what `serve` and the offline CLI use.
+//! after a crash when it opens.
+//!
+//! [`Store`] is what `serve`, the review service and the offline CLI use: one handle over either backend
+//! ([`QuarantineStore`]): [`Embedded`], or [`postgres::PgQuarantine`] (one table shared by several nodes,
+//! `Ok` from `store` only after the transaction committed).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,11 +25,14 @@ use crate::envelope::Envelope;
 use crate::scan::Detection;
 use crate::util::BoxFuture;
 
+mod backend;
 pub mod index;
+pub mod postgres;
 mod store;
 
+pub use backend::{QuarantineStore, Store};
 pub use index::{Index, IndexError};
-pub use store::{OpenReport, Store, StoreError};
+pub use store::{Embedded, OpenReport, StoreError};
 
 pub(crate) use crate::storage::create_private_dir;
 
@@ -101,6 +108,9 @@ pub enum QuarantineError {
     Task(String),
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// The shared database: unreachable (the pipeline answers `451` and Postfix retries) or refusing.
+    #[error("quarantine: {0}")]
+    Database(#[from] crate::storage::postgres::PgError),
 }
 
 /// Where the pipeline puts infected mail.

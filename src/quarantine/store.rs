@@ -1,4 +1,5 @@
-//! [`Store`]: the quarantine files plus the sled index, as one object the daemon owns.
+//! [`Embedded`]: the quarantine files plus the sled index, as one object the daemon owns (the embedded
+//! backend behind [`super::Store`]).
 //!
 //! Every change goes to the files first (durable: see [`super`]), then to the index, then `flush_async`. A
 //! crash between the two leaves the index behind the files; [`Store::open`] compares the entries in both and
@@ -36,16 +37,19 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// The PostgreSQL backend's database (see [`super::postgres`]).
+    #[error("quarantine: {0}")]
+    Database(#[from] crate::storage::postgres::PgError),
 }
 
-/// The quarantine as the daemon (or the offline CLI) owns it.
+/// The quarantine in the data directory as the daemon (or the offline CLI) owns it.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub struct Embedded {
     files: FileQuarantine,
     index: Index,
 }
 
-/// What [`Store::open`] found.
+/// What [`Embedded::open`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OpenReport {
     /// Entries in the files.
@@ -69,10 +73,10 @@ fn secs(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-impl Store {
+impl Embedded {
     /// Open the store in `data_dir`: files in `quarantine/`, index in `quarantine.sled` (both 0700). The
     /// index is rebuilt from the files when its ids differ from theirs.
-    pub fn open(data_dir: &Path) -> Result<(Store, OpenReport), StoreError> {
+    pub fn open(data_dir: &Path) -> Result<(Embedded, OpenReport), StoreError> {
         let open_err = |path: &Path| {
             let path = path.display().to_string();
             move |source| StoreError::Open { path, source }
@@ -128,7 +132,7 @@ impl Store {
         report.rebuilt = rebuilt;
         report.damaged = scan.damaged;
         report.without_message = scan.without_message;
-        Ok((Store { files, index }, report))
+        Ok((Embedded { files, index }, report))
     }
 
     /// Flush the index (after a rebuild or a change).
@@ -242,7 +246,7 @@ fn restrict_files(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-impl Quarantine for Store {
+impl Quarantine for Embedded {
     /// Files first (durable), then the index and `flush_async`: `Ok` only when both are done.
     fn store<'a>(
         &'a self,
@@ -266,6 +270,7 @@ impl Quarantine for Store {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Store;
     use super::*;
     use crate::envelope::Recipient;
     use std::collections::BTreeMap;

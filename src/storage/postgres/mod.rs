@@ -12,6 +12,8 @@
 //! - [`PgError`]: [`PgError::Unavailable`] (the server cannot be reached or the connection was lost: the
 //!   caller answers `451` and Postfix retries) apart from [`PgError::Query`] (the server answered with an
 //!   error) and [`PgError::Schema`] (a schema this binary does not know).
+//! - [`Blocking`]: the same database for callers that are not async (the audit log, the quarantine's reads,
+//!   which the review service calls from sync code): a thread of its own with its own runtime and pool.
 //! - [`migrate`]: the versioned schema, applied by `mailwacht store migrate`, checked at start.
 //! - [`locks`]: the advisory lock keys, one per job that must run on one node at a time.
 //!
@@ -205,6 +207,8 @@ pub struct Pg {
     pool: deadpool_postgres::Pool,
     /// `host:port/dbname` for log lines and messages (never the user's password).
     target: String,
+    /// The schema was found to be this version's ([`Pg::checked_client`]); shared by the clones.
+    schema_checked: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Pg {
@@ -217,6 +221,15 @@ impl Pg {
     /// A pool for `settings`. Makes no connection yet (the first [`Pg::client`] does), so a node starts
     /// while the database is down; [`migrate::check`] at start is what insists on reaching it.
     pub fn connect(settings: &Settings) -> Result<Pg, PgError> {
+        // A connection's task runs on the caller's runtime, which notices a closed connection as it
+        // happens: checking `is_closed` before reuse is enough.
+        Pg::connect_with(settings, deadpool_postgres::RecyclingMethod::Fast)
+    }
+
+    fn connect_with(
+        settings: &Settings,
+        recycling_method: deadpool_postgres::RecyclingMethod,
+    ) -> Result<Pg, PgError> {
         let mut config =
             parse_url(&settings.url).map_err(|e| PgError::Settings(format!("url {e}")))?;
         if let Some(file) = &settings.password_file {
@@ -233,9 +246,7 @@ impl Pg {
         let manager = deadpool_postgres::Manager::from_config(
             config,
             tokio_postgres::NoTls,
-            deadpool_postgres::ManagerConfig {
-                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
-            },
+            deadpool_postgres::ManagerConfig { recycling_method },
         );
         let pool = deadpool_postgres::Pool::builder(manager)
             .max_size(POOL_SIZE)
@@ -245,7 +256,11 @@ impl Pg {
             .recycle_timeout(Some(timeout))
             .build()
             .map_err(|e| PgError::Settings(format!("connection pool: {e}")))?;
-        Ok(Pg { pool, target })
+        Ok(Pg {
+            pool,
+            target,
+            schema_checked: Default::default(),
+        })
     }
 
     /// One connection from the pool (returned to it when dropped).
@@ -253,7 +268,114 @@ impl Pg {
         Ok(self.pool.get().await?)
     }
 
+    /// Check once that the schema is this version's ([`migrate::check`]); after that, at once.
+    pub async fn ensure_schema(&self) -> Result<(), PgError> {
+        use std::sync::atomic::Ordering;
+        if !self.schema_checked.load(Ordering::Acquire) {
+            migrate::check(self).await?;
+            self.schema_checked.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// A connection for a store: [`Pg::client`] once [`Pg::ensure_schema`] passed. A node that started while
+    /// the database was down checks the schema when it first reaches it, and never writes to one it does not
+    /// know.
+    pub async fn checked_client(&self) -> Result<deadpool_postgres::Object, PgError> {
+        self.ensure_schema().await?;
+        self.client().await
+    }
+
     /// `host:port/dbname`, for log lines and messages.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+}
+
+/// A job for the [`Blocking`] thread.
+type Job = Box<dyn FnOnce(&Pg, &tokio::runtime::Runtime) + Send>;
+
+/// PostgreSQL for sync callers: one thread with a runtime and a pool of its own runs each call to the end
+/// while the caller waits (as a file store's fsync makes it wait). Its connections belong to its own
+/// runtime, so a caller that blocks a current-thread runtime (the offline command line) cannot stall them.
+/// Cheap to clone; the thread ends when the last clone is dropped.
+#[derive(Clone)]
+pub struct Blocking {
+    jobs: std::sync::mpsc::Sender<Job>,
+    target: String,
+}
+
+impl std::fmt::Debug for Blocking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blocking")
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+impl Blocking {
+    /// Start the thread with its pool for `settings` (no connection is made yet).
+    pub fn start(settings: &Settings) -> Result<Blocking, PgError> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let (ready, started) = std::sync::mpsc::channel();
+        let settings = settings.clone();
+        std::thread::Builder::new()
+            .name("mailwacht-pg".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = ready.send(Err(PgError::Settings(format!("runtime: {e}"))));
+                        return;
+                    }
+                };
+                // The pool is made inside the runtime: deadpool's timeouts need it. Its connections' tasks
+                // only run while a job does, so a connection the server closed in between looks open:
+                // each is checked with an empty query before reuse.
+                let pg = match runtime.block_on(async {
+                    Pg::connect_with(&settings, deadpool_postgres::RecyclingMethod::Verified)
+                }) {
+                    Ok(pg) => pg,
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(pg.target.clone()));
+                for job in queue {
+                    job(&pg, &runtime);
+                }
+            })
+            .map_err(|e| PgError::Settings(format!("starting the database thread: {e}")))?;
+        let target = started
+            .recv()
+            .map_err(|_| PgError::Settings("the database thread ended at start".into()))??;
+        Ok(Blocking { jobs, target })
+    }
+
+    /// Run `f` on the database thread and wait for its result.
+    pub fn run<T, F, Fut>(&self, f: F) -> Result<T, PgError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Pg) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, PgError>>,
+    {
+        let (reply, answer) = std::sync::mpsc::channel();
+        let job: Job = Box::new(move |pg: &Pg, runtime: &tokio::runtime::Runtime| {
+            let _ = reply.send(runtime.block_on(f(pg.clone())));
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| PgError::Unavailable("the database thread has ended".into()))?;
+        answer
+            .recv()
+            .map_err(|_| PgError::Unavailable("the database thread has ended".into()))?
+    }
+
+    /// `host:port/dbname`.
     pub fn target(&self) -> &str {
         &self.target
     }
