@@ -324,15 +324,19 @@ def tally(args):
         elif args.mix and any(r.startswith("q-") for r in d.rcpts):
             delivered[ident] = delivered.get(ident, 0) + 1
     wanted = {f"{args.prefix}-{i:04d}" for i in range(1, args.count + 1)}
+    if args.mix:
+        # An infected message's outcome is its quarantine entry (checked with `quarantined`); the notice to
+        # the sender is best effort (a failed one is logged, the message stays quarantined).
+        wanted = {ident for ident in wanted if mix_kind(int(ident[-4:])) != "infected"}
     missing = sorted(wanted - set(delivered) - set(bounced))
     dups = sum(n - 1 for n in delivered.values() if n > 1) + sum(n - 1 for n in bounced.values() if n > 1)
     line = f"delivered={len(delivered)} bounced={len(bounced)} duplicates={dups} missing={len(missing)}"
     if args.mix:
-        # Clean mail must be delivered and never bounced; suspect and infected mail the reverse.
+        # Clean mail is delivered and never bounced, suspect mail the reverse; infected mail never delivered.
+        infected = {f"{args.prefix}-{i:04d}" for i in range(1, args.count + 1) if mix_kind(i) == "infected"}
         wrong = sorted(
-            ident for ident in wanted
-            if (mix_kind(int(ident[-4:])) == "clean") != (ident in delivered) or
-            (mix_kind(int(ident[-4:])) != "clean") != (ident in bounced)
+            [i for i in wanted if (mix_kind(int(i[-4:])) == "clean") != (i in delivered) or
+             (mix_kind(int(i[-4:])) == "suspect") != (i in bounced)] + sorted(infected & set(delivered))
         )
         line += f" wrong={len(wrong)}"
         if wrong:

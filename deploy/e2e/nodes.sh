@@ -70,12 +70,15 @@ trap 'exit 130' INT TERM
 mw() { local n=$1; shift; "$MW_BIN" --config "$PRIV/node$n.toml" "$@"; }
 
 start_node() {
-    local n=$1 port
-    port=$([ "$n" = 1 ] && echo "$MW1_PORT" || echo "$MW2_PORT")
+    local n=$1 started
+    started=$(grep -c "mailwacht listening" "$PRIV/node$n.log" 2>/dev/null)
     # The binary itself in the background (not the mw function: $! would be a subshell, not mailwacht).
     "$MW_BIN" --config "$PRIV/node$n.toml" serve >>"$PRIV/node$n.log" 2>&1 &
     MW_PIDS[n - 1]=$!
-    py wait-port "$port" --timeout 30
+    # Not the SMTP port: it is bound before the stores and the admin socket are open; the start line comes
+    # after all of them.
+    listening() { [ "$(grep -c "mailwacht listening" "$PRIV/node$n.log")" -gt "${started:-0}" ]; }
+    poll 30 listening
 }
 
 stop_node() {
@@ -97,6 +100,9 @@ local_domains = ["school.example"]
 [smtp]
 listen = "127.0.0.1:$port"
 next_hop = "127.0.0.1:$RE_PORT"
+# Both nodes re-inject into one smtpd (maxproc 10): their idle pools together must stay below it, or a
+# connection waits un-greeted for a free smtpd process (README, "More than one node").
+pool_size = 4
 [storage]
 data_dir = "$PRIV/node$n"
 backend = "postgres"
@@ -191,7 +197,8 @@ queue_empty() { pf_queue_empty "$PRIV"; }
 queue_state_all() { postqueue -c "$PF" -p 2>/dev/null | tr -s ' \n' ' ' | cut -c1-300; }
 flush() { postqueue -c "$PF" -f >/dev/null 2>&1; }
 tally() { py tally "$SINK_DIR" --mix --prefix "$1" --count "$2" --sender "$SENDER" --rcpt "$RCPT" 2>/dev/null; }
-field() { sed -n "s/.*$1=\([0-9]*\).*/\1/p" <<<"$2"; }
+# field NAME "a=1 b=2": the value of NAME (a whole word: `expected` is not `unexpected`).
+field() { grep -oE "(^| )$1=[0-9]+" <<<"$2" | tail -1 | cut -d= -f2; }
 
 # start_burst PREFIX COUNT: a mixed burst in the background.
 start_burst() {
@@ -244,15 +251,26 @@ s_node_killed() {
         { WHY="quarantine: $q1"; return 1; }
     [ $(($(field entries "$q1") - $(field distinct "$q1"))) -le "$maxproc" ] ||
         { WHY="quarantine: $q1: more copies than messages in flight"; return 1; }
-    # The audit chain, appended by both nodes (each listing above is an audited access), verifies on both.
+    # Both nodes read quarantined content at the same time (each read is audited): one audit chain, appended
+    # by two processes under the head row's lock, must come out whole and identical on both.
+    local ids id n=0 reads=()
+    ids=$(mw 2 quarantine list --json | python3 -c 'import json, sys; print(" ".join(e["id"] for e in json.load(sys.stdin)))')
+    for id in $ids; do
+        n=$((n + 1))
+        mw $((n % 2 + 1)) quarantine show "$id" --raw --reason "onderzoek besmetting $n" >/dev/null 2>>"$PRIV/cli.err" &
+        reads+=($!)
+    done
+    for id in "${reads[@]}"; do wait "$id" || { WHY="a quarantine read failed: $(tail -2 "$PRIV/cli.err")"; return 1; }; done
     mw 1 audit list >"$PRIV/audit1.out" 2>&1 || { WHY="node 1: audit chain broken: $(tail -2 "$PRIV/audit1.out")"; return 1; }
     mw 2 audit list >"$PRIV/audit2.out" 2>&1 || { WHY="node 2: audit chain broken: $(tail -2 "$PRIV/audit2.out")"; return 1; }
     cmp -s "$PRIV/audit1.out" "$PRIV/audit2.out" || { WHY="the nodes show different audit logs"; return 1; }
+    [ "$(grep -c "onderzoek besmetting" "$PRIV/audit1.out")" = "$n" ] ||
+        { WHY="the audit log holds $(grep -c "onderzoek besmetting" "$PRIV/audit1.out") of $n reads"; return 1; }
     # One summary for the whole board, whichever node computes it.
     mw 1 traffic summary >"$PRIV/summary1.out" 2>&1
     mw 2 traffic summary >"$PRIV/summary2.out" 2>&1
     cmp -s "$PRIV/summary1.out" "$PRIV/summary2.out" || { WHY="the nodes give different summaries"; return 1; }
-    WHY="killed at $at_kill; $STATE; quarantine $q1"
+    WHY="killed at $at_kill; $STATE; quarantine $q1; $n audited reads from both nodes, one chain"
 }
 
 s_postgres_stopped() {
