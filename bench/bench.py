@@ -25,7 +25,6 @@ The messages of `corpus` say in their file name whether they are meant to bounce
 
 import argparse
 import asyncio
-import base64
 import io
 import os
 import random
@@ -191,24 +190,6 @@ def corpus(args):
             f.write(raw)
         total += len(raw)
     print(f"{args.count} messages, {total} bytes")
-
-
-def infected(args):
-    """COUNT messages of about SIZE bytes, each with the EICAR test file attached: all quarantined."""
-    os.makedirs(args.dir, exist_ok=True)
-    eicar = base64.b64encode(b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*").decode()
-    rng = random.Random(11)
-    for i in range(args.count):
-        raw = (
-            f"From: <{SENDER}>\r\nTo: <{RECIPIENT}>\r\nSubject: rooster {i}\r\n"
-            f"Message-ID: <infected-{i}@bench.example>\r\nMIME-Version: 1.0\r\n"
-            'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
-            "Content-Type: text/plain; charset=utf-8\r\n\r\n" + text_of(rng, args.size) + "\r\n--b\r\n"
-            'Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="rooster.com"\r\n'
-            f"Content-Transfer-Encoding: base64\r\n\r\n{eicar}\r\n--b--\r\n"
-        ).encode()
-        with open(os.path.join(args.dir, f"infected-{i:04d}.eml"), "wb") as f:
-            f.write(raw)
 
 
 # --- a minimal SMTP client (new session per message) ----------------------------------------------------
@@ -497,8 +478,6 @@ def main():
     a.add_argument("--timeout", type=float, default=10); a.set_defaults(f=wait_port)
     a = sub.add_parser("corpus"); a.add_argument("dir"); a.add_argument("--count", type=int, default=200)
     a.set_defaults(f=corpus)
-    a = sub.add_parser("infected"); a.add_argument("dir"); a.add_argument("--count", type=int, default=50)
-    a.add_argument("--size", type=int, default=20480); a.set_defaults(f=infected)
     a = sub.add_parser("send"); a.add_argument("dir"); a.add_argument("--port", type=int, required=True)
     a.add_argument("--concurrency", type=int, default=10); a.add_argument("--rounds", type=int, default=5)
     a.set_defaults(f=send)

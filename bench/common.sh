@@ -40,23 +40,11 @@ data_dir = "$PRIV/data"
 [runtime]
 worker_threads = ${WORKER_THREADS:-1}
 TOML
-    # STORE=postgres: the shared store of issue 17, a private PostgreSQL cluster on loopback.
-    if [ "${STORE:-embedded}" = postgres ]; then
-        local url
-        url=$(MAILWACHT_PG_PORT=$(py free-ports --count 1) bash "$REPO/deploy/e2e/postgres.sh" start "$PRIV/pg") ||
-            { say "PostgreSQL did not start"; exit 2; }
-        printf '[storage]\ndata_dir = "%s"\nbackend = "postgres"\nurl = "%s"\n' "$PRIV/data" "$url" \
-            >"$PRIV/storage.toml"
-        sed -i '/^\[storage\]$/,/^data_dir/d' "$PRIV/mailwacht.toml"
-        cat "$PRIV/storage.toml" >>"$PRIV/mailwacht.toml"
-        "$MW_BIN" --config "$PRIV/mailwacht.toml" store migrate >&2 || { say "store migrate failed"; exit 2; }
-    fi
 }
 
 sink_and_config_cleanup() {
     trap '' PIPE
     stop "$MW_PID"
     stop "$SINK_PID"
-    [ -d "$PRIV/pg" ] && bash "$REPO/deploy/e2e/postgres.sh" stop "$PRIV/pg" >/dev/null 2>&1
     if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $PRIV"; else rm -rf "$PRIV"; fi
 }

@@ -9,10 +9,8 @@
 # Environment: MAILWACHT_BIN (default: ${CARGO_TARGET_DIR:-target}/release/mailwacht, built when absent),
 # COUNT (messages per throughput run, default 20000), SIZE (bytes, default 20480), CONCURRENCY ("1 10 50"),
 # ROUNDS (realistic set: passes over the 200 messages, default 10), LAT_COUNT (default 2000),
-# MEM_COUNT (default 100000), PARTS (default "relay realistic latency memory"; also "quarantine": infected mail),
-# STORE (embedded or postgres: a private PostgreSQL cluster as the shared store of issue 17),
-# WORKER_THREADS (mailwacht's [runtime] worker_threads, default 1 as in the shipped configuration; 0: one per
-# core), BENCH_KEEP=1 keeps the dir.
+# MEM_COUNT (default 100000), PARTS (default "relay realistic latency memory"), WORKER_THREADS (mailwacht's
+# [runtime] worker_threads, default 1 as in the shipped configuration; 0: one per core), BENCH_KEEP=1 keeps the dir.
 set -uo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 export LC_ALL=C.UTF-8
@@ -117,28 +115,6 @@ if [[ " $PARTS " == *" realistic "* ]]; then
         awk -v c="$c" -v n="$n" -v t="$secs" -v b="$bytes" -v r="$refused" -v x="$bounced" \
             -v d="$((after - before))" -v tick="$TICK" \
             'BEGIN { printf "| %d | mailwacht | %d | %.0f | %.1f | %d | %d | %.3f |\n", c, n, n / t, b / t / 1e6, x, r, d / tick / n * 1000 }'
-    done
-fi
-
-# ---------------------------------------------------------------------------------------------------------
-if [[ " $PARTS " == *" quarantine "* ]]; then
-    restart_mailwacht
-    py infected "$PRIV/infected" --count 50 --size "$SIZE"
-    echo
-    echo "### Quarantine: 50 infected messages of ~$SIZE bytes × $ROUNDS, Python client, one session per message (store: ${STORE:-embedded})"
-    echo
-    echo "| concurrency | store | messages | msg/s | refused at SMTP | quarantine entries | mailwacht CPU s / 1,000 msgs |"
-    echo "|---:|---|---:|---:|---:|---:|---:|"
-    for c in 1 10; do
-        e0=$("$MW_BIN" --config "$PRIV/mailwacht.toml" quarantine list --json | grep -c '"id"')
-        before=$(cpu_ticks)
-        read -r n secs bytes refused <<<"$(py send "$PRIV/infected" --port "$MW_PORT" --concurrency "$c" --rounds "$ROUNDS")"
-        sleep 0.5
-        after=$(cpu_ticks)
-        e1=$("$MW_BIN" --config "$PRIV/mailwacht.toml" quarantine list --json | grep -c '"id"')
-        awk -v c="$c" -v s="${STORE:-embedded}" -v n="$n" -v t="$secs" -v r="$refused" -v e="$((e1 - e0))" \
-            -v d="$((after - before))" -v tick="$TICK" \
-            'BEGIN { printf "| %d | %s | %d | %.0f | %d | %d | %.3f |\n", c, s, n, n / t, r, e, d / tick / n * 1000 }'
     done
 fi
 
