@@ -10,8 +10,10 @@ smtp-sink (`-d DIR/...`) writes one file per transaction: its own envelope lines
 """
 
 import argparse
+import base64
 import email
 import email.policy
+import json
 import os
 import re
 import smtplib
@@ -110,18 +112,55 @@ def burst_message(sender, rcpt, ident, size):
     ).encode()
 
 
+# A mixed burst (`--mix EICAR_FILE`): every tenth message from the 3rd is suspect (a forbidden word: bounced
+# to the sender), every tenth from the 7th infected (quarantined, a notice to the sender) and addressed to its
+# own recipient `q-<id>@example.org`, so the quarantine list names it; the rest is clean.
+def mix_kind(i):
+    return {3: "suspect", 7: "infected"}.get(i % 10, "clean")
+
+
+def infected_rcpt(ident):
+    return f"q-{ident}@example.org"
+
+
+def mixed_message(sender, rcpt, ident, size, eicar):
+    kind = mix_kind(int(ident.rsplit("-", 1)[1]))
+    if kind == "clean":
+        return rcpt, burst_message(sender, rcpt, ident, size)
+    if kind == "suspect":
+        m = burst_message(sender, rcpt, ident, size)
+        return rcpt, m.replace(b"hierbij het rooster", b"je bent een kankerlijer, hierbij het rooster")
+    rcpt = infected_rcpt(ident)
+    boundary = f"b-{ident}"
+    data = base64.encodebytes(eicar).decode().replace("\n", "\r\n")
+    return rcpt, (
+        f"From: {sender}\r\nTo: {rcpt}\r\nSubject: burst {ident}\r\nX-E2E-Id: {ident}\r\n"
+        f"Message-ID: <{ident}@e2e.localdomain>\r\nMIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+        f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nZie de bijlage.\r\n"
+        f"--{boundary}\r\nContent-Type: application/octet-stream\r\n"
+        f'Content-Disposition: attachment; filename="rooster.com"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        f"{data}--{boundary}--\r\n"
+    ).encode()
+
+
 def burst(args):
     """Submit `count` messages with ids PREFIX-0001.. to Postfix, one per transaction, few connections."""
     sent = 0
     conn = None
+    eicar = open(args.mix, "rb").read() if args.mix else None
     for i in range(1, args.count + 1):
         ident = f"{args.prefix}-{i:04d}"
+        if eicar is None:
+            rcpt, message = args.rcpt, burst_message(args.sender, args.rcpt, ident, args.size)
+        else:
+            rcpt, message = mixed_message(args.sender, args.rcpt, ident, args.size, eicar)
         for attempt in range(3):
             try:
                 if conn is None:
                     conn = smtplib.SMTP("127.0.0.1", args.port, timeout=30)
                     conn.ehlo("burst.e2e")
-                conn.sendmail(args.sender, [args.rcpt], burst_message(args.sender, args.rcpt, ident, args.size))
+                conn.sendmail(args.sender, [rcpt], message)
                 sent += 1
                 break
             except (smtplib.SMTPException, OSError) as e:
@@ -131,6 +170,8 @@ def burst(args):
                         conn.close()
                 finally:
                     conn = None
+        if args.pause:
+            time.sleep(args.pause)
         # A fresh connection now and then, as real submitters do (Postfix limits per-session work).
         if i % 50 == 0 and conn is not None:
             conn.quit()
@@ -267,7 +308,8 @@ def check_dsn(args):
 
 def tally(args):
     """For a burst: how many ids reached the recipient, how many bounced to the sender, duplicates, missing."""
-    pattern = re.compile(rb"X-E2E-Id: (" + re.escape(args.prefix.encode()) + rb"-\d{4})")
+    # A notice returns only some header fields of the message (Message-ID among them, X-E2E-Id not).
+    pattern = re.compile(rb"(?:X-E2E-Id: |Message-ID: <)(" + re.escape(args.prefix.encode()) + rb"-\d{4})")
     delivered = {}
     bounced = {}
     for d in dumps(args.dir):
@@ -279,12 +321,50 @@ def tally(args):
             bounced[ident] = bounced.get(ident, 0) + 1
         elif args.rcpt.lower() in d.rcpts:
             delivered[ident] = delivered.get(ident, 0) + 1
+        elif args.mix and any(r.startswith("q-") for r in d.rcpts):
+            delivered[ident] = delivered.get(ident, 0) + 1
     wanted = {f"{args.prefix}-{i:04d}" for i in range(1, args.count + 1)}
+    if args.mix:
+        # An infected message's outcome is its quarantine entry (checked with `quarantined`); the notice to
+        # the sender is best effort (a failed one is logged, the message stays quarantined).
+        wanted = {ident for ident in wanted if mix_kind(int(ident[-4:])) != "infected"}
     missing = sorted(wanted - set(delivered) - set(bounced))
     dups = sum(n - 1 for n in delivered.values() if n > 1) + sum(n - 1 for n in bounced.values() if n > 1)
-    print(f"delivered={len(delivered)} bounced={len(bounced)} duplicates={dups} missing={len(missing)}")
+    line = f"delivered={len(delivered)} bounced={len(bounced)} duplicates={dups} missing={len(missing)}"
+    if args.mix:
+        # Clean mail is delivered and never bounced, suspect mail the reverse; infected mail never delivered.
+        infected = {f"{args.prefix}-{i:04d}" for i in range(1, args.count + 1) if mix_kind(i) == "infected"}
+        wrong = sorted(
+            [i for i in wanted if (mix_kind(int(i[-4:])) == "clean") != (i in delivered) or
+             (mix_kind(int(i[-4:])) == "suspect") != (i in bounced)] + sorted(infected & set(delivered))
+        )
+        line += f" wrong={len(wrong)}"
+        if wrong:
+            print("wrong: " + " ".join(wrong[:20]), file=sys.stderr)
+    print(line)
     if missing:
         print("missing: " + " ".join(missing[:20]), file=sys.stderr)
+
+
+def quarantined(args):
+    """From `mailwacht quarantine list --json` on stdin: the burst ids in quarantine, with how often each is
+    there. Prints `distinct=N entries=M` and, with --ids, the sorted ids one per line."""
+    entries = json.load(sys.stdin)
+    if isinstance(entries, dict):
+        entries = entries.get("entries", [])
+    pattern = re.compile(r"^q-(" + re.escape(args.prefix) + r"-\d{4})@")
+    seen = {}
+    for entry in entries:
+        for rcpt in entry.get("rcpt_to", []):
+            m = pattern.match(rcpt)
+            if m:
+                seen[m.group(1)] = seen.get(m.group(1), 0) + 1
+    if args.ids:
+        print("\n".join(sorted(seen)))
+    else:
+        expected = {f"{args.prefix}-{i:04d}" for i in range(1, args.count + 1) if mix_kind(i) == "infected"}
+        print(f"distinct={len(seen)} entries={sum(seen.values())} expected={len(expected)} "
+              f"missing={len(expected - set(seen))} unexpected={len(set(seen) - expected)}")
 
 
 def main():
@@ -317,6 +397,8 @@ def main():
     s.add_argument("--sender", required=True)
     s.add_argument("--rcpt", required=True)
     s.add_argument("--size", type=int, default=4096)
+    s.add_argument("--pause", type=float, default=0, help="seconds between messages, so a burst lasts")
+    s.add_argument("--mix", metavar="EICAR_FILE", help="clean, suspect and infected mail (see mix_kind)")
     s.set_defaults(fn=burst)
     s = sub.add_parser("count")
     s.add_argument("dir")
@@ -342,7 +424,14 @@ def main():
     s.add_argument("--count", type=int, required=True)
     s.add_argument("--sender", required=True)
     s.add_argument("--rcpt", required=True)
+    s.add_argument("--mix", action="store_true", help="the burst was mixed: check each kind's outcome")
     s.set_defaults(fn=tally)
+
+    s = sub.add_parser("quarantined")
+    s.add_argument("--prefix", required=True)
+    s.add_argument("--count", type=int, required=True)
+    s.add_argument("--ids", action="store_true")
+    s.set_defaults(fn=quarantined)
     args = p.parse_args()
     args.fn(args)
 
