@@ -538,14 +538,16 @@ impl RuleSet {
             let mut groups: [Vec<near::GroupHit>; words::STREAMS] =
                 std::array::from_fn(|_| Vec::with_capacity(room));
             self.scan_words(
-                folded,
+                &sentences,
                 text.origin,
                 &mut seen,
                 near_applies.then_some(&mut groups),
             );
-            // Words with masked or look-alike letters, read every way they can be.
+            // Words with masked or look-alike letters, read every way they can be (sentence by sentence too,
+            // so that no phrase or compound runs over a sentence end there either).
             if let Some(readings) = unmask::readings(&text.text) {
-                self.scan_words(&normalize::fold(&readings), text.origin, &mut seen, None);
+                let readings = near::FoldedSentences::new(&readings);
+                self.scan_words(&readings, text.origin, &mut seen, None);
             }
             if near_applies {
                 let wanted = |rule: usize| {
@@ -603,17 +605,20 @@ impl RuleSet {
         );
     }
 
-    /// One automaton pass over folded text: mark the word rules that hit (compound heads with their tail,
-    /// allow lists applied) and, when `groups` is given, collect where the near rules' groups occur.
+    /// One automaton pass over text folded sentence by sentence: mark the word rules that hit (compound heads
+    /// with their tail, allow lists applied; nothing read across a sentence end) and, when `groups` is given,
+    /// collect where the near rules' groups occur.
     fn scan_words(
         &self,
-        folded: &normalize::Folded,
+        sentences: &near::FoldedSentences,
         origin: crate::message::TextOrigin,
         seen: &mut [bool],
         mut groups: Option<&mut [Vec<near::GroupHit>; words::STREAMS]>,
     ) {
+        let folded = &sentences.folded;
         self.words.find_all(
             folded,
+            sentences.ends(),
             |rule, start, end, head| {
                 if seen.get(rule).copied().unwrap_or(true) {
                     return;
@@ -635,7 +640,7 @@ impl RuleSet {
                     None => Some(end),
                     Some(k) => compounds
                         .get(k)
-                        .and_then(|c| c.tail_end(folded.text.as_bytes(), end)),
+                        .and_then(|c| c.tail_end(folded.text.as_bytes(), end, sentences.ends())),
                 };
                 if let Some(end) = end {
                     if !allow.covers(folded, start, end) {

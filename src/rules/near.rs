@@ -12,9 +12,11 @@
 //! `*word*`, and phrases (`in elkaar`). Text and alternatives are folded the same way ([`super::normalize`]).
 //!
 //! Speed: every alternative of every group of every near rule goes into the one automaton of all word lists,
-//! which runs once over the text folded sentence by sentence ([`FoldedSentences`], itself one pass) and reports
-//! each group hit as (group, where); groups that several rules share (`je|jou|jullie|u`) are one group. Then
-//! [`NearIndex::find`] sorts the hits by group (they come in text order already) and, per rule, walks the
+//! written with the spaces its mode asks for (` u `, so that `u` inside `ouders` is never reported), which
+//! runs once over the text folded sentence by sentence ([`FoldedSentences`], itself one pass) and reports each
+//! match once, however many groups share the word; groups that several rules share (`je|jou|jullie|u`) are
+//! one group. Then [`NearIndex::find`] sorts the hits by group (they come in text order already) and, per
+//! rule, walks the
 //! hits of the group that is rarest *in this text*, checking the other groups only in those sentences: a rule
 //! one of whose groups is absent costs nothing, and a sentence is checked in full only when every group
 //! occurs in it. The `unless` words have an automaton of their own, run only over a sentence that would
@@ -418,12 +420,9 @@ impl FoldedSentences {
         self.ends.partition_point(|&end| end <= offset)
     }
 
-    /// True when `start..end` of the folded text runs over the end of a sentence (a phrase read across
-    /// `kanker; leerlingen` is no phrase).
-    pub fn crosses(&self, start: usize, end: usize) -> bool {
-        self.ends
-            .get(self.index_at(start))
-            .is_some_and(|&e| e < end)
+    /// Where each non-empty sentence ends in the folded text (ascending).
+    pub fn ends(&self) -> &[usize] {
+        &self.ends
     }
 
     /// The folded sentence with this index (empty past the end).
@@ -554,6 +553,7 @@ mod tests {
         let mut streams = vec![Vec::new(); STREAMS];
         words.find_all(
             &sentences.folded,
+            sentences.ends(),
             |_, _, _, _| {},
             |stream, pattern, start, end| {
                 streams[stream].push(GroupHit {

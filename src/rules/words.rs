@@ -111,8 +111,9 @@ const SPLIT_PART: usize = 3;
 pub struct Compounds {
     /// Folded heads.
     pub heads: Vec<String>,
-    /// Folded tails.
-    pub tails: std::collections::HashSet<String>,
+    /// Folded tails, sorted and without repeats: looked up by binary search (a head such as `kanker` starts
+    /// ordinary words like `kankeronderzoek`, and hashing each rest with SipHash cost more than the search).
+    pub tails: Vec<String>,
 }
 
 impl Compounds {
@@ -128,13 +129,19 @@ impl Compounds {
         };
         Ok(Compounds {
             heads: heads.iter().map(one_word).collect::<Result<_, _>>()?,
-            tails: tails.iter().map(one_word).collect::<Result<_, _>>()?,
+            tails: {
+                let mut t: Vec<String> = tails.iter().map(one_word).collect::<Result<_, _>>()?;
+                t.sort_unstable();
+                t.dedup();
+                t
+            },
         })
     }
 
     /// Where the compound whose head ends at `end` of `text` ends, if a tail follows: the rest of the word,
-    /// or (when the head is a whole word) the next word.
-    pub fn tail_end(&self, text: &[u8], end: usize) -> Option<usize> {
+    /// or (when the head is a whole word) the next word of the same sentence (`ends`: where the sentences
+    /// of `text` end, ascending; `kanker; leerlingen` is two clauses, not a compound).
+    pub fn tail_end(&self, text: &[u8], end: usize, ends: &[usize]) -> Option<usize> {
         let word_end = |from: usize| {
             text.get(from..).map_or(from, |r| {
                 from + r.iter().position(|c| *c == b' ').unwrap_or(r.len())
@@ -143,12 +150,24 @@ impl Compounds {
         let rest_end = word_end(end);
         let (from, to) = if rest_end > end {
             (end, rest_end)
+        } else if ends.binary_search(&end).is_ok() {
+            return None;
         } else {
             (end + 1, word_end(end + 1))
         };
         let tail = std::str::from_utf8(text.get(from..to)?).ok()?;
-        self.tails.contains(tail).then_some(to)
+        self.tails
+            .binary_search_by(|t| t.as_str().cmp(tail))
+            .is_ok()
+            .then_some(to)
     }
+}
+
+/// True when `start..end` of a folded text runs over one of `ends` (where its sentences end, ascending): a
+/// phrase read across `vuile. Jood` or `kanker; leerlingen` is no phrase.
+pub fn crosses(ends: &[usize], start: usize, end: usize) -> bool {
+    let i = ends.partition_point(|&e| e <= start);
+    ends.get(i).is_some_and(|&e| e < end)
 }
 
 /// All entries of all `words` rules and all alternatives of the groups of all `near` rules, compiled into
@@ -313,16 +332,18 @@ impl WordMatcher {
     /// compound head the tail is not checked here (see [`Compounds::tail_end`]), nor are allow lists (see
     /// [`AllowList::covers`]).
     pub fn find(&self, folded: &Folded, on_match: impl FnMut(usize, usize, usize, Option<usize>)) {
-        self.find_all(folded, on_match, |_, _, _, _| {});
+        self.find_all(folded, &[], on_match, |_, _, _, _| {});
     }
 
     /// [`WordMatcher::find`], and also every (piece, pattern, start, end) where an alternative of one or more
     /// near groups ([`WordMatcher::groups_of`] the pattern) matches within its boundaries: once per match,
     /// however many groups share the word. The text is scanned in [`STREAMS`] pieces (see
     /// [`scan_overlapping`]): each piece's group matches come in order of `end`, and the pieces in text order.
+    /// `ends`: where the sentences of `folded` end (ascending); an entry's match across one is no match.
     pub fn find_all(
         &self,
         folded: &Folded,
+        ends: &[usize],
         mut on_match: impl FnMut(usize, usize, usize, Option<usize>),
         mut on_group: impl FnMut(usize, u32, usize, usize),
     ) {
@@ -339,6 +360,9 @@ impl WordMatcher {
             let Some(owners) = self.owners.get(p) else {
                 return;
             };
+            if !owners.is_empty() && crosses(ends, start, end) {
+                return;
+            }
             for o in owners {
                 if !bounded(text, start, end, o.mode) {
                     continue;
@@ -683,6 +707,52 @@ mod tests {
             got.sort_unstable();
             want.sort_unstable();
             proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    /// A clause end between a compound's head and tail, or inside a phrase, breaks it: `kanker; leerlingen`
+    /// is a subject and what follows, not an insult.
+    #[test]
+    fn clause_ends_break_compounds_and_phrases() {
+        use super::super::near::FoldedSentences;
+        let tails = ["leerlingen".to_string(), "lijer".to_string()];
+        let compounds = Compounds::new(&["kanker".to_string()], &tails).unwrap();
+        let mut b = WordMatcherBuilder::default();
+        b.add_heads(0, 0, &compounds);
+        b.add(1, &parse_entry("vuile jood").unwrap());
+        let m = b.build().unwrap();
+        let hits = |text: &str| {
+            let s = FoldedSentences::new(text);
+            let mut n = 0;
+            m.find_all(
+                &s.folded,
+                s.ends(),
+                |_, _, end, head| {
+                    let whole = match head {
+                        None => Some(end),
+                        Some(_) => compounds.tail_end(s.folded.text.as_bytes(), end, s.ends()),
+                    };
+                    n += usize::from(whole.is_some());
+                },
+                |_, _, _, _| {},
+            );
+            n
+        };
+        let cases: &[(&str, usize)] = &[
+            ("Onderwerp: kanker; leerlingen die ziek zijn", 0),
+            ("kanker. Leerlingen mogen vragen stellen", 0),
+            ("kanker! lijer", 0),
+            ("Kanker?\nLijer", 0),
+            ("jij kanker leerlingen", 1),
+            ("kankerleerlingen", 1),
+            ("kanker-lijer", 1),
+            ("kanker lijer; ga weg", 1),
+            ("een vuile jood", 1),
+            ("een vuile. Jood", 0),
+            ("een vuile;\njood", 0),
+        ];
+        for (text, want) in cases {
+            assert_eq!(hits(text), *want, "{text:?}");
         }
     }
 
