@@ -57,6 +57,9 @@ fn bench_text(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(text.len() as u64));
     group.sample_size(20);
     group.bench_function("fold", |b| b.iter(|| normalize::fold(&text)));
+    group.bench_function("fold-sentences", |b| {
+        b.iter(|| mailwacht::rules::near::FoldedSentences::new(&text))
+    });
     group.bench_function("evaluate-default-rules", |b| {
         b.iter(|| {
             rules.evaluate(&RuleContext {

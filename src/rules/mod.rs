@@ -104,8 +104,11 @@ pub struct RuleSet {
     checks: Vec<Check>,
     /// Scope and quote weight of each rule, parallel to `rules`.
     treatments: Vec<Treatment>,
-    /// The word entries of all `words` rules in one automaton (one pass over each text).
+    /// The word entries of all `words` rules and the group alternatives of all `near` rules in one automaton
+    /// (one pass over each text).
     words: WordMatcher,
+    /// The `near` rules by their distinct groups, which the word automaton reports.
+    near: near::NearIndex,
 }
 
 /// The user-facing description of one rule (what the bounce shows).
@@ -386,6 +389,7 @@ impl RuleSet {
             }
         }
         let mut builder = WordMatcherBuilder::default();
+        let mut near = near::NearIndex::default();
         for (i, c) in compiled.iter().enumerate() {
             match &c.check {
                 Check::Words {
@@ -398,20 +402,24 @@ impl RuleSet {
                         builder.add_heads(i, k, c);
                     }
                 }
-                // Only the anchor group: a text without one cannot hit.
+                // Every group, each distinct group once.
                 Check::Near { matcher, .. } => {
-                    for e in matcher.anchor().entries() {
-                        builder.add(i, e);
+                    for (id, group) in near.add(i, matcher) {
+                        for e in group.entries() {
+                            builder.add_group(id, e);
+                        }
                     }
                 }
                 _ => {}
             }
         }
-        let words = builder.build().map_err(|e| RulesError::Invalid {
+        let invalid = |e: aho_corasick::BuildError| RulesError::Invalid {
             file: "(all files)".to_string(),
             rule_id: "(word lists)".to_string(),
             message: format!("cannot compile the word lists: {e}"),
-        })?;
+        };
+        let words = builder.build().map_err(invalid)?;
+        near.build().map_err(invalid)?;
         let treatments = compiled.iter().map(|c| c.treatment).collect();
         let (rules, checks) = compiled.into_iter().map(|c| (c.info, c.check)).unzip();
         Ok(RuleSet {
@@ -419,6 +427,7 @@ impl RuleSet {
             checks,
             treatments,
             words,
+            near,
         })
     }
 
@@ -511,31 +520,44 @@ impl RuleSet {
         });
         let mut seen = vec![false; self.checks.len()];
         if needs_words {
-            // Folded sentence by sentence, so that a near rule's anchor hit names its sentence.
+            // Folded sentence by sentence, so that a near rule's group hits fall in their sentence.
             let sentences = near::FoldedSentences::new(&text.text);
             let folded = &sentences.folded;
-            // Near rules and where their anchor occurs: each such sentence is checked in full after the scan.
-            let mut anchored: Vec<(usize, usize)> = Vec::new();
-            self.scan_words(folded, text.origin, &mut seen, Some(&mut anchored));
-            // Words with masked or look-alike letters, read every way they can be.
+            let near_applies = self
+                .checks
+                .iter()
+                .any(|c| matches!(c, Check::Near { places, .. } if places.covers(text.origin)));
+            // Where the near rules' groups occur, per piece of the scan (see `WordMatcher::find_all`).
+            // Room for a group word every 16 bytes (ordinary school mail has one every 25 or so): untouched
+            // capacity costs nothing, while growing the lists copies them.
+            let room = if near_applies {
+                folded.text.len() / 16 / words::STREAMS + 8
+            } else {
+                0
+            };
+            let mut groups: [Vec<near::GroupHit>; words::STREAMS] =
+                std::array::from_fn(|_| Vec::with_capacity(room));
+            self.scan_words(
+                &sentences,
+                text.origin,
+                &mut seen,
+                near_applies.then_some(&mut groups),
+            );
+            // Words with masked or look-alike letters, read every way they can be (sentence by sentence too,
+            // so that no phrase or compound runs over a sentence end there either).
             if let Some(readings) = unmask::readings(&text.text) {
-                self.scan_words(&normalize::fold(&readings), text.origin, &mut seen, None);
+                let readings = near::FoldedSentences::new(&readings);
+                self.scan_words(&readings, text.origin, &mut seen, None);
             }
-            let mut candidates: Vec<(usize, usize)> = anchored
-                .into_iter()
-                .map(|(rule, at)| (rule, sentences.index_at(at)))
-                .collect();
-            candidates.sort_unstable();
-            candidates.dedup();
-            for (rule, index) in candidates {
-                if seen.get(rule).copied().unwrap_or(true) {
-                    continue;
-                }
-                if let Some(Check::Near { matcher, .. }) = self.checks.get(rule) {
-                    if matcher.matches_sentence(sentences.sentence(index)) {
-                        if let Some(s) = seen.get_mut(rule) {
-                            *s = true;
-                        }
+            if near_applies {
+                let wanted = |rule: usize| {
+                    !seen.get(rule).copied().unwrap_or(true)
+                        && matches!(self.checks.get(rule),
+                            Some(Check::Near { places, .. }) if places.covers(text.origin))
+                };
+                for rule in self.near.find(&self.words, &sentences, &groups, wanted) {
+                    if let Some(s) = seen.get_mut(rule) {
+                        *s = true;
                     }
                 }
             }
@@ -583,55 +605,61 @@ impl RuleSet {
         );
     }
 
-    /// One automaton pass over folded text: mark the word rules that hit (compound heads with their tail,
-    /// allow lists applied) and, when `anchored` is given, collect the near rules whose anchor occurs and where
-    /// (the offset of each anchor hit in `folded`).
+    /// One automaton pass over text folded sentence by sentence: mark the word rules that hit (compound heads
+    /// with their tail, allow lists applied; nothing read across a sentence end) and, when `groups` is given,
+    /// collect where the near rules' groups occur.
     fn scan_words(
         &self,
-        folded: &normalize::Folded,
+        sentences: &near::FoldedSentences,
         origin: crate::message::TextOrigin,
         seen: &mut [bool],
-        mut anchored: Option<&mut Vec<(usize, usize)>>,
+        mut groups: Option<&mut [Vec<near::GroupHit>; words::STREAMS]>,
     ) {
-        self.words.find(folded, |rule, start, end, head| {
-            if seen.get(rule).copied().unwrap_or(true) {
-                return;
-            }
-            match self.checks.get(rule) {
-                Some(Check::Words {
+        let folded = &sentences.folded;
+        self.words.find_all(
+            folded,
+            sentences.ends(),
+            |rule, start, end, head| {
+                if seen.get(rule).copied().unwrap_or(true) {
+                    return;
+                }
+                let Some(Check::Words {
                     allow,
                     places,
                     compounds,
                     ..
-                }) => {
-                    if !places.covers(origin) {
-                        return;
-                    }
-                    // A compound head counts with its tail, the whole compound then being the hit.
-                    let end = match head {
-                        None => Some(end),
-                        Some(k) => compounds
-                            .get(k)
-                            .and_then(|c| c.tail_end(folded.text.as_bytes(), end)),
-                    };
-                    if let Some(end) = end {
-                        if !allow.covers(folded, start, end) {
-                            if let Some(s) = seen.get_mut(rule) {
-                                *s = true;
-                            }
+                }) = self.checks.get(rule)
+                else {
+                    return;
+                };
+                if !places.covers(origin) {
+                    return;
+                }
+                // A compound head counts with its tail, the whole compound then being the hit.
+                let end = match head {
+                    None => Some(end),
+                    Some(k) => compounds
+                        .get(k)
+                        .and_then(|c| c.tail_end(folded.text.as_bytes(), end, sentences.ends())),
+                };
+                if let Some(end) = end {
+                    if !allow.covers(folded, start, end) {
+                        if let Some(s) = seen.get_mut(rule) {
+                            *s = true;
                         }
                     }
                 }
-                Some(Check::Near { places, .. }) => {
-                    if let Some(list) = anchored.as_deref_mut() {
-                        if places.covers(origin) && list.last() != Some(&(rule, start)) {
-                            list.push((rule, start));
-                        }
-                    }
+            },
+            |stream, pattern, start, end| {
+                if let Some(list) = groups.as_deref_mut().and_then(|g| g.get_mut(stream)) {
+                    list.push(near::GroupHit {
+                        pattern,
+                        start,
+                        end,
+                    });
                 }
-                _ => {}
-            }
-        });
+            },
+        );
     }
 
     /// The checks that look at the envelope, headers, attachments and damage.

@@ -11,61 +11,25 @@
 //! Alternatives use the word-list syntax of [`super::words`]: `word`, `word*` (word start), `*word` (word end),
 //! `*word*`, and phrases (`in elkaar`). Text and alternatives are folded the same way ([`super::normalize`]).
 //!
-//! Speed: the group whose shortest alternative is longest is the *anchor*. Its alternatives go into the one
-//! automaton of all word lists, which runs over the text folded sentence by sentence ([`FoldedSentences`]),
-//! so each anchor hit names its sentence and only those sentences are checked in full; a text without an
-//! anchor costs nothing extra, and the text is folded once, not once more for the near rules. The anchor
-//! choice changes the speed, never the result (a property test checks this against every choice).
+//! Speed: every alternative of every group of every near rule goes into the one automaton of all word lists,
+//! written with the spaces its mode asks for (` u `, so that `u` inside `ouders` is never reported), which
+//! runs once over the text folded sentence by sentence ([`FoldedSentences`], itself one pass) and reports each
+//! match once, however many groups share the word; groups that several rules share (`je|jou|jullie|u`) are
+//! one group. Then [`NearIndex::find`] sorts the hits by group (they come in text order already) and, per
+//! rule, walks the
+//! hits of the group that is rarest *in this text*, checking the other groups only in those sentences: a rule
+//! one of whose groups is absent costs nothing, and a sentence is checked in full only when every group
+//! occurs in it. The `unless` words have an automaton of their own, run only over a sentence that would
+//! otherwise hit. No per-token hashing, no rescan per rule.
 //!
-//! Pure, never panics, no allocation unless an anchor was found.
+//! Pure, never panics; a text without group words allocates nothing here.
 
-use std::collections::HashSet;
+use super::normalize::{fold_seamed, Folded};
+use super::words::{parse_entry, Entry, EntryError, WordMatcher, WordMatcherBuilder};
 
-use super::bytes::span;
-use super::normalize::{fold_into, Folded};
-use super::words::{parse_entry, Entry, EntryError, Mode};
-
-/// One alternative of a group, as tokens of folded text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Alternative {
-    tokens: Vec<String>,
-    mode: Mode,
-}
-
-impl Alternative {
-    /// The end (exclusive) of a match starting at token `i`, if this alternative matches there.
-    fn match_at(&self, tokens: &[&str], i: usize) -> Option<usize> {
-        let n = self.tokens.len();
-        let window = tokens.get(i..i + n)?;
-        let last = n - 1;
-        let ok = self
-            .tokens
-            .iter()
-            .zip(window)
-            .enumerate()
-            .all(|(k, (want, got))| {
-                // Only the outer ends of an alternative may be open.
-                let open_start = k == 0 && matches!(self.mode, Mode::Suffix | Mode::Infix);
-                let open_end = k == last && matches!(self.mode, Mode::Prefix | Mode::Infix);
-                match (open_start, open_end) {
-                    (false, false) => got == want,
-                    (false, true) => got.starts_with(want.as_str()),
-                    (true, false) => got.ends_with(want.as_str()),
-                    (true, true) => got.contains(want.as_str()),
-                }
-            });
-        ok.then_some(i + n)
-    }
-}
-
-/// The alternatives of one group.
-#[derive(Debug, Clone, Default)]
+/// The alternatives of one group, as parsed entries (folded text and mode).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Group {
-    /// Single whole words, looked up directly.
-    whole: HashSet<String>,
-    /// Everything else: prefixes, suffixes, phrases.
-    others: Vec<Alternative>,
-    /// The parsed entries, for the anchor automaton.
     entries: Vec<Entry>,
 }
 
@@ -75,48 +39,13 @@ impl Group {
         let mut g = Group::default();
         for item in items {
             for alt in item.split('|') {
-                let entry = parse_entry(alt)?;
-                let tokens: Vec<String> = entry.folded.split(' ').map(str::to_owned).collect();
-                if tokens.len() == 1 && entry.mode == Mode::Whole {
-                    g.whole.insert(entry.folded.clone());
-                } else {
-                    g.others.push(Alternative {
-                        tokens,
-                        mode: entry.mode,
-                    });
-                }
-                g.entries.push(entry);
+                g.entries.push(parse_entry(alt)?);
             }
         }
         if g.entries.is_empty() {
             return Err(EntryError::Empty(items.join(", ")));
         }
         Ok(g)
-    }
-
-    /// The token ranges of `tokens` where an alternative matches, in order of start.
-    fn matches(&self, tokens: &[&str]) -> Vec<(usize, usize)> {
-        let mut out = Vec::new();
-        for i in 0..tokens.len() {
-            if tokens.get(i).is_some_and(|t| self.whole.contains(*t)) {
-                out.push((i, i + 1));
-            }
-            for alt in &self.others {
-                if let Some(end) = alt.match_at(tokens, i) {
-                    out.push((i, end));
-                }
-            }
-        }
-        out
-    }
-
-    /// The length of the shortest alternative (folded bytes): a longer one is rarer in text.
-    fn shortest(&self) -> usize {
-        self.entries
-            .iter()
-            .map(|e| e.folded.len())
-            .min()
-            .unwrap_or(0)
     }
 
     /// The entries of this group (for the shared automaton).
@@ -131,76 +60,321 @@ pub struct NearMatcher {
     groups: Vec<Group>,
     unless: Option<Group>,
     window: usize,
-    anchor: usize,
 }
 
 impl NearMatcher {
-    /// Compile from parsed groups; `window` is in words (≥ the number of groups).
+    /// Compile from parsed groups; `window` is in words (≥ the number of groups, ≤ 50).
     pub fn new(groups: Vec<Group>, unless: Option<Group>, window: usize) -> NearMatcher {
-        let anchor = groups
-            .iter()
-            .enumerate()
-            .max_by_key(|(i, g)| (g.shortest(), std::cmp::Reverse(*i)))
-            .map_or(0, |(i, _)| i);
         NearMatcher {
             groups,
             unless,
             window,
-            anchor,
         }
     }
 
-    /// The group whose words go into the shared automaton.
-    pub fn anchor(&self) -> &Group {
-        self.groups.get(self.anchor).unwrap_or(&EMPTY_GROUP)
+    /// The groups, in rule order.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
     }
 
-    /// True when `text` (decoded, not folded) holds the combination in one sentence.
-    pub fn matches(&self, text: &str) -> bool {
-        FoldedSentences::new(text)
+    /// The `unless` group, if any.
+    pub fn unless(&self) -> Option<&Group> {
+        self.unless.as_ref()
+    }
+
+    /// The window in words.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+}
+
+/// One near rule in a [`NearIndex`]: its groups as ids of distinct groups.
+#[derive(Debug, Clone)]
+struct IndexedRule {
+    /// The rule's index in the rule set (what [`NearIndex::find`] reports).
+    rule: usize,
+    /// Ids of its groups among the distinct groups (the word automaton reports these).
+    groups: Vec<u32>,
+    /// Id of its `unless` group among the distinct `unless` groups (only [`NearIndex`]'s own automaton
+    /// knows these: they are looked for only in a sentence that would otherwise hit).
+    unless: Option<u32>,
+    window: usize,
+}
+
+/// The groups of all near rules, each distinct group once, for the shared scan; and the `unless` groups in
+/// an automaton of their own. Context words (`les`, `ouders`, `rapport`) fill ordinary school mail: reported
+/// on every occurrence they would cost more than everything else, and they matter only in the rare sentence
+/// where a rule's groups all occur within its window.
+#[derive(Debug, Default)]
+pub struct NearIndex {
+    /// Distinct groups (their entries), in id order.
+    distinct: Vec<Group>,
+    /// Distinct `unless` groups, in id order.
+    distinct_unless: Vec<Group>,
+    /// The alternatives of the `unless` groups, until [`NearIndex::build`].
+    unless_builder: WordMatcherBuilder,
+    /// The `unless` groups' automaton (built by [`NearIndex::build`]).
+    unless_words: WordMatcher,
+    rules: Vec<IndexedRule>,
+}
+
+/// Where one alternative of one or more groups matched in the folded text: `start..end` bytes; `pattern` is
+/// the word automaton's pattern, whose groups [`WordMatcher::groups_of`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupHit {
+    pub pattern: u32,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// A group hit placed in its sentence (index into [`FoldedSentences`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct Placed {
+    sentence: usize,
+    start: usize,
+    end: usize,
+}
+
+/// The id of `g` among `distinct`, adding it when new (then also returned in `new`).
+fn id_of(distinct: &mut Vec<Group>, g: &Group, new: &mut Vec<(u32, Group)>) -> u32 {
+    let at = match distinct.iter().position(|d| d == g) {
+        Some(at) => at,
+        None => {
+            distinct.push(g.clone());
+            let at = distinct.len() - 1;
+            new.push((u32::try_from(at).unwrap_or(u32::MAX), g.clone()));
+            at
+        }
+    };
+    u32::try_from(at).unwrap_or(u32::MAX)
+}
+
+impl NearIndex {
+    /// Add near rule `rule`; returns its groups that are new (id and group), whose entries the caller puts
+    /// into the word automaton under that id ([`WordMatcherBuilder::add_group`]).
+    pub fn add(&mut self, rule: usize, matcher: &NearMatcher) -> Vec<(u32, Group)> {
+        let mut new = Vec::new();
+        let groups = matcher
+            .groups
             .iter()
-            .any(|s| self.matches_sentence(s))
+            .map(|g| id_of(&mut self.distinct, g, &mut new))
+            .collect();
+        let unless = matcher.unless.as_ref().map(|g| {
+            let mut fresh = Vec::new();
+            let id = id_of(&mut self.distinct_unless, g, &mut fresh);
+            for (id, g) in fresh {
+                for e in g.entries() {
+                    self.unless_builder.add_group(id, e);
+                }
+            }
+            id
+        });
+        self.rules.push(IndexedRule {
+            rule,
+            groups,
+            unless,
+            window: matcher.window,
+        });
+        new
     }
 
-    /// True when one folded sentence holds the combination within the window.
-    pub fn matches_sentence(&self, folded: &str) -> bool {
-        if folded.is_empty() {
-            return false;
+    /// Compile the `unless` automaton once every rule is added.
+    pub fn build(&mut self) -> Result<(), aho_corasick::BuildError> {
+        self.unless_words = std::mem::take(&mut self.unless_builder).build()?;
+        Ok(())
+    }
+
+    /// How many distinct groups there are (`unless` groups apart).
+    pub fn group_count(&self) -> usize {
+        self.distinct.len()
+    }
+
+    /// The near rules that hit, given the group hits of `words` (the automaton that holds this index's
+    /// groups) over `sentences.folded` (`streams`: one list per piece of the scan, each in order of `end`, the
+    /// pieces in text order). `wanted(rule)` says whether a rule still needs an answer (its places cover the
+    /// text, it has not hit yet). Returns the rules that hit.
+    pub fn find(
+        &self,
+        words: &WordMatcher,
+        sentences: &FoldedSentences,
+        streams: &[Vec<GroupHit>],
+        wanted: impl Fn(usize) -> bool,
+    ) -> Vec<usize> {
+        if streams.iter().all(Vec::is_empty) || self.rules.is_empty() {
+            return Vec::new();
         }
-        let tokens: Vec<&str> = folded.split(' ').collect();
-        // The anchor first: most sentences of a text with an anchor somewhere do not have it.
-        let Some(anchor) = self.groups.get(self.anchor) else {
+        // How often each group occurs: a rule one of whose groups is absent cannot hit.
+        let groups = self.distinct.len();
+        let mut counts = vec![0usize; groups];
+        for h in streams.iter().flatten() {
+            for &g in words.groups_of(h.pattern) {
+                if let Some(c) = counts.get_mut(g as usize) {
+                    *c += 1;
+                }
+            }
+        }
+        let count = |g: u32| counts.get(g as usize).copied().unwrap_or(0);
+        let live: Vec<&IndexedRule> = self
+            .rules
+            .iter()
+            .filter(|r| wanted(r.rule) && r.groups.iter().all(|&g| count(g) > 0))
+            .collect();
+        if live.is_empty() {
+            return Vec::new();
+        }
+        // The hits of the groups the live rules need, by group (a stable counting sort: each group's hits
+        // stay in text order), each placed in its sentence; a hit across a sentence end (a phrase over the
+        // seam) is no hit.
+        let mut needed = vec![false; groups];
+        for g in live.iter().flat_map(|r| &r.groups) {
+            if let Some(n) = needed.get_mut(*g as usize) {
+                *n = true;
+            }
+        }
+        let mut offsets = vec![0usize; groups + 1];
+        let mut sum = 0;
+        for (g, o) in offsets.iter_mut().enumerate() {
+            *o = sum;
+            if needed.get(g).copied().unwrap_or(false) {
+                sum += counts.get(g).copied().unwrap_or(0);
+            }
+        }
+        let mut by_group = vec![Placed::default(); sum];
+        let mut next = offsets.clone();
+        let mut filled = vec![0usize; groups];
+        let ends = &sentences.ends;
+        let mut s = 0;
+        for h in streams.iter().flatten() {
+            let groups_of = words.groups_of(h.pattern);
+            if !groups_of
+                .iter()
+                .any(|&g| needed.get(g as usize).copied().unwrap_or(false))
+            {
+                continue;
+            }
+            while ends.get(s).is_some_and(|&e| e < h.end) {
+                s += 1;
+            }
+            let sentence_start = s
+                .checked_sub(1)
+                .and_then(|p| ends.get(p))
+                .map_or(0, |e| e + 1);
+            if h.start < sentence_start {
+                continue;
+            }
+            for &g in groups_of {
+                let g = g as usize;
+                if !needed.get(g).copied().unwrap_or(false) {
+                    continue;
+                }
+                if let (Some(n), Some(f)) = (next.get_mut(g), filled.get_mut(g)) {
+                    if let Some(slot) = by_group.get_mut(*n) {
+                        *slot = Placed {
+                            sentence: s,
+                            start: h.start,
+                            end: h.end,
+                        };
+                        *n += 1;
+                        *f += 1;
+                    }
+                }
+            }
+        }
+        let hits_of = |g: u32| {
+            let g = g as usize;
+            let from = offsets.get(g).copied().unwrap_or(0);
+            let n = filled.get(g).copied().unwrap_or(0);
+            by_group.get(from..from + n).unwrap_or_default()
+        };
+        live.into_iter()
+            .filter(|r| self.rule_hits(r, sentences, &hits_of))
+            .map(|r| r.rule)
+            .collect()
+    }
+
+    /// Whether rule `r` hits in some sentence: walk the sentences of the hits of its rarest group in this
+    /// text, keeping a cursor into each other group's hits (all in text order), and check in full only the
+    /// sentences where every group occurs.
+    fn rule_hits<'h>(
+        &self,
+        r: &IndexedRule,
+        sentences: &FoldedSentences,
+        hits_of: &impl Fn(u32) -> &'h [Placed],
+    ) -> bool {
+        let lists: Vec<&[Placed]> = r.groups.iter().map(|&g| hits_of(g)).collect();
+        let Some(rarest) = lists.iter().copied().min_by_key(|l| l.len()) else {
             return false;
         };
-        let anchor_hits = anchor.matches(&tokens);
-        if anchor_hits.is_empty() {
-            return false;
-        }
-        let mut found: Vec<Vec<(usize, usize)>> = Vec::with_capacity(self.groups.len());
-        for (i, g) in self.groups.iter().enumerate() {
-            let m = if i == self.anchor {
-                anchor_hits.clone()
-            } else {
-                g.matches(&tokens)
-            };
-            if m.is_empty() {
-                return false;
+        let mut cursors = vec![0usize; lists.len()];
+        let mut last = usize::MAX;
+        let mut found: Vec<Vec<(usize, usize)>> = vec![Vec::new(); lists.len()];
+        let mut ranges: Vec<&[Placed]> = Vec::with_capacity(lists.len());
+        for a in rarest {
+            let s = a.sentence;
+            if s == last {
+                continue;
             }
-            found.push(m);
+            last = s;
+            // Each group's hits in sentence `s`.
+            ranges.clear();
+            for (list, cur) in lists.iter().zip(cursors.iter_mut()) {
+                *cur += list
+                    .get(*cur..)
+                    .unwrap_or_default()
+                    .partition_point(|p| p.sentence < s);
+                let rest = list.get(*cur..).unwrap_or_default();
+                let here = rest.get(..rest.partition_point(|p| p.sentence == s));
+                match here {
+                    Some(h) if !h.is_empty() => ranges.push(h),
+                    _ => break,
+                }
+            }
+            if ranges.len() < lists.len() {
+                continue;
+            }
+            // Token ranges within the sentence: a byte offset's token is the number of spaces before it.
+            let sentence = sentences.sentence(s);
+            let from = sentence.as_ptr() as usize - sentences.folded.text.as_ptr() as usize;
+            let token = |at: usize| {
+                sentence
+                    .as_bytes()
+                    .get(..at.saturating_sub(from))
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|b| **b == b' ')
+                    .count()
+            };
+            for (f, hits) in found.iter_mut().zip(&ranges) {
+                f.clear();
+                f.extend(hits.iter().map(|p| (token(p.start), token(p.end) + 1)));
+            }
+            if within_window(&found, r.window)
+                && !r.unless.is_some_and(|u| self.holds_unless(sentence, u))
+            {
+                return true;
+            }
         }
-        if self
-            .unless
-            .as_ref()
-            .is_some_and(|u| !u.matches(&tokens).is_empty())
-        {
-            return false;
-        }
-        // Every window of `window` tokens that holds an anchor match.
-        anchor_hits.iter().any(|&(a_start, a_end)| {
-            let lowest = a_end.saturating_sub(self.window);
-            (lowest..=a_start).any(|from| assign(&found, from, from + self.window, 0))
-        })
+        false
     }
+
+    /// Whether `unless` group `id` matches in the folded sentence.
+    fn holds_unless(&self, sentence: &str, id: u32) -> bool {
+        let mut found = false;
+        self.unless_words
+            .find_groups(sentence, |g, _, _| found |= g == id);
+        found
+    }
+}
+
+/// Whether one match per group (token ranges `start..end`), no two sharing a token, fits in `window` tokens:
+/// the lowest start of such a choice is some match's start, so each start is tried as a window's first token.
+fn within_window(found: &[Vec<(usize, usize)>], window: usize) -> bool {
+    let mut starts: Vec<usize> = found.iter().flatten().map(|m| m.0).collect();
+    starts.sort_unstable();
+    starts.dedup();
+    starts
+        .into_iter()
+        .any(|from| assign(found, from, from + window, 0))
 }
 
 /// Whether every group from the first has a match inside `from..to`, no two sharing a token (`used`: the
@@ -218,39 +392,37 @@ fn assign(found: &[Vec<(usize, usize)>], from: usize, to: usize, used: u64) -> b
     })
 }
 
-static EMPTY_GROUP: std::sync::LazyLock<Group> = std::sync::LazyLock::new(Group::default);
-
 /// A text folded sentence by sentence into one [`Folded`], with the end of each sentence in it: the word scan
-/// runs over [`FoldedSentences::folded`] as over any folded text, and a near rule whose anchor is found at
-/// some offset is then checked on that one sentence only ([`FoldedSentences::sentence_at`]).
+/// runs over [`FoldedSentences::folded`] as over any folded text, and each hit is placed in its sentence by
+/// its offset ([`FoldedSentences::index_at`]).
 #[derive(Debug, Default)]
 pub struct FoldedSentences {
-    /// The whole text, each sentence folded on its own (see [`super::normalize::fold_into`]).
+    /// The whole text, each sentence folded on its own (see [`super::normalize::fold_seamed`]).
     pub folded: Folded,
     /// Where each non-empty sentence ends in `folded.text` (ascending); the next one starts a space later.
     ends: Vec<usize>,
 }
 
 impl FoldedSentences {
-    /// Fold `text` (decoded) sentence by sentence; empty sentences leave no trace.
+    /// Fold `text` (decoded) sentence by sentence, in one pass; empty sentences leave no trace.
     pub fn new(text: &str) -> FoldedSentences {
         let mut out = FoldedSentences {
             folded: Folded::with_capacity(text.len()),
             ends: Vec::new(),
         };
-        for sentence in sentences(text) {
-            let before = out.folded.text.len();
-            fold_into(sentence, &mut out.folded);
-            if out.folded.text.len() > before {
-                out.ends.push(out.folded.text.len());
-            }
-        }
+        let seams = sentence_starts(text);
+        fold_seamed(text, &seams, &mut out.folded, &mut out.ends);
         out
     }
 
     /// The index of the sentence holding byte `offset` of the folded text.
     pub fn index_at(&self, offset: usize) -> usize {
         self.ends.partition_point(|&end| end <= offset)
+    }
+
+    /// Where each non-empty sentence ends in the folded text (ascending).
+    pub fn ends(&self) -> &[usize] {
+        &self.ends
     }
 
     /// The folded sentence with this index (empty past the end).
@@ -269,6 +441,15 @@ impl FoldedSentences {
     }
 }
 
+/// Where each sentence of `text` after the first starts (see [`sentences`]).
+fn sentence_starts(text: &str) -> Vec<usize> {
+    let base = text.as_ptr() as usize;
+    sentences(text)
+        .skip(1)
+        .map(|s| s.as_ptr() as usize - base)
+        .collect()
+}
+
 /// The sentences of a text: ended by `.`, `!`, `?` or `;` before white space (or the end), by an empty
 /// line, or by a line break before a capital. A dot inside a word (`k.a.n.k.e.r`, `3.5`, `o.a`) does not end one; a single line break does not
 /// either (plain-text mail wraps lines).
@@ -276,12 +457,26 @@ fn sentences(text: &str) -> impl Iterator<Item = &str> {
     let bytes = text.as_bytes();
     let mut start = 0;
     let mut i = 0;
+    // Most bytes cannot end a sentence: jump from one that may to the next with `memchr` (vector code), once
+    // for the common marks and once for the rare ones, each search kept until passed.
+    let mut common: Option<usize> = None;
+    let mut rare: Option<usize> = None;
     std::iter::from_fn(move || {
         while i < bytes.len() {
-            // Most bytes cannot end a sentence: skip them a block at a time.
-            i += span(bytes.get(i..).unwrap_or_default(), |b| {
-                !matches!(b, b'.' | b'!' | b'?' | b';' | b'\n')
-            });
+            let next_of = |found: &mut Option<usize>, search: &dyn Fn(&[u8]) -> Option<usize>| {
+                if found.is_none_or(|f| f < i) {
+                    *found = Some(
+                        bytes
+                            .get(i..)
+                            .and_then(search)
+                            .map_or(bytes.len(), |p| i + p),
+                    );
+                }
+                found.unwrap_or(bytes.len())
+            };
+            let c = next_of(&mut common, &|h| memchr::memchr3(b'.', b';', b'\n', h));
+            let r = next_of(&mut rare, &|h| memchr::memchr2(b'!', b'?', h));
+            i = c.min(r);
             let Some(&b) = bytes.get(i) else {
                 break;
             };
@@ -334,16 +529,50 @@ fn sentences(text: &str) -> impl Iterator<Item = &str> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::normalize::{fold, fold_into};
+    use super::super::words::{WordMatcherBuilder, STREAMS};
     use super::*;
 
     fn group(items: &[&str]) -> Group {
         Group::parse(&items.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
     }
 
+    /// One rule through the real pipeline: one automaton over the text folded sentence by sentence, then
+    /// [`NearIndex::find`].
+    fn matches(m: &NearMatcher, text: &str) -> bool {
+        let mut index = NearIndex::default();
+        let mut builder = WordMatcherBuilder::default();
+        for (id, g) in index.add(7, m) {
+            for e in g.entries() {
+                builder.add_group(id, e);
+            }
+        }
+        let words = builder.build().unwrap();
+        index.build().unwrap();
+        let sentences = FoldedSentences::new(text);
+        let mut streams = vec![Vec::new(); STREAMS];
+        words.find_all(
+            &sentences.folded,
+            sentences.ends(),
+            |_, _, _, _| {},
+            |stream, pattern, start, end| {
+                streams[stream].push(GroupHit {
+                    pattern,
+                    start,
+                    end,
+                })
+            },
+        );
+        let hits = index.find(&words, &sentences, &streams, |rule| rule == 7);
+        assert!(hits.iter().all(|&r| r == 7));
+        !hits.is_empty()
+    }
+
     /// Every text gives the wanted answer.
     fn expect(m: &NearMatcher, cases: &[(&str, bool)]) {
         for (text, want) in cases {
-            assert_eq!(m.matches(text), *want, "{text:?}");
+            assert_eq!(matches(m, text), *want, "{text:?}");
+            assert_eq!(reference::matches(m, text), *want, "reference: {text:?}");
         }
     }
 
@@ -383,6 +612,8 @@ mod tests {
             ),
             ("Ik sla je boek open. Dood spoor.", false),
             ("Ik sla je\n\nverrot", false),
+            // A phrase does not run over the end of a sentence.
+            ("Ik sla je in. Elkaar", false),
             // One line break is not a sentence end, unless a capital follows (a new paragraph in HTML).
             ("ik sla je\nverrot", true),
             ("Ik sla je,\nVerrot", false),
@@ -412,6 +643,22 @@ mod tests {
     }
 
     #[test]
+    fn groups_shared_between_rules_are_one_group() {
+        let mut index = NearIndex::default();
+        let a = NearMatcher::new(vec![group(&["ik|we"]), group(&["sla"])], None, 3);
+        let b = NearMatcher::new(
+            vec![group(&["we|ik"]), group(&["schop"])],
+            Some(group(&["sla"])),
+            3,
+        );
+        assert_eq!(index.add(0, &a).len(), 2);
+        // The same alternatives in the same order are the same group; another order is another group.
+        assert_eq!(index.add(1, &a).len(), 0);
+        assert_eq!(index.add(2, &b).len(), 2);
+        assert_eq!(index.group_count(), 4);
+    }
+
+    #[test]
     fn sentences_split_where_a_reader_would() {
         let got: Vec<&str> = sentences("Een. Twee!Drie? v.d. a\nb\n \nc; d\nE").collect();
         assert_eq!(
@@ -435,12 +682,18 @@ mod tests {
             "Ik sla je k. a. n. k. e. r. Nee.\n\nKaaaanker; s t o m. Hoi",
             "",
             "...   ;\n\n",
+            "a b c! d e f. Gaaat het? x; y z",
         ];
         for text in texts {
             let all = FoldedSentences::new(text);
+            assert_eq!(
+                all.folded,
+                reference::FoldedSentences::new(text).folded,
+                "{text:?}"
+            );
             let got: Vec<&str> = all.iter().collect();
             let want: Vec<String> = sentences(text)
-                .map(|s| super::super::normalize::fold(s).text)
+                .map(|s| fold(s).text)
                 .filter(|f| !f.is_empty())
                 .collect();
             assert_eq!(got, want, "{text:?}");
@@ -460,11 +713,16 @@ mod tests {
     /// Token ranges, one per group.
     type Spans = [(usize, usize)];
 
-    /// A naive search over every combination of matches, the specification `matches_sentence` meets.
+    /// A naive search over every combination of matches, the specification the matcher meets.
     fn naive(groups: &[Group], unless: Option<&Group>, window: usize, folded: &str) -> bool {
         let tokens: Vec<&str> = folded.split(' ').filter(|t| !t.is_empty()).collect();
-        let found: Vec<Vec<(usize, usize)>> = groups.iter().map(|g| g.matches(&tokens)).collect();
-        let un = unless.map(|u| u.matches(&tokens)).unwrap_or_default();
+        let found: Vec<Vec<(usize, usize)>> = groups
+            .iter()
+            .map(|g| reference::Group::new(g).matches(&tokens))
+            .collect();
+        let un = unless
+            .map(|u| reference::Group::new(u).matches(&tokens))
+            .unwrap_or_default();
         // Every choice of one match per group, pairwise apart, inside some window.
         fn choose(
             found: &[Vec<(usize, usize)>],
@@ -494,21 +752,218 @@ mod tests {
         choose(&found, &mut Vec::new(), &ok)
     }
 
+    /// Words, word pieces and sentence ends for the random texts below.
+    const VOCAB: &[&str] = &[
+        "a", "b", "c", "ab", "ba", "x", "abc", "cab", "xa", "Ab", "aaab", "k.a.n", "a.", "b!",
+        "c;", "?", "\n", "\n\n", "\nA", "é", "a-b", "x b",
+    ];
+
     proptest::proptest! {
-        /// Whatever group is the anchor, the answer is the naive one.
+        /// On one sentence, the answer is the naive one.
         #[test]
-        fn anchor_choice_never_changes_the_answer(
-            text in "((a|b|c|ab|ba|x) ){0,14}",
+        fn same_as_naive_on_a_sentence(
+            text in "((aa|bb|cc|aabb|bbaa|xx) ){0,14}",
             window in 2usize..6,
         ) {
-            let groups = vec![group(&["a|ab"]), group(&["b*"]), group(&["c|x b"])];
-            let unless = group(&["ba"]);
-            let want = naive(&groups, Some(&unless), window, text.trim());
-            for anchor in 0..groups.len() {
-                let mut m = NearMatcher::new(groups.clone(), Some(unless.clone()), window);
-                m.anchor = anchor;
-                proptest::prop_assert_eq!(m.matches_sentence(text.trim()), want, "anchor {}", anchor);
+            let groups = vec![group(&["aa|aabb"]), group(&["bb*"]), group(&["cc|xx bb"])];
+            let unless = group(&["bbaa"]);
+            let want = naive(&groups, Some(&unless), window, &fold(text.trim()).text);
+            let m = NearMatcher::new(groups, Some(unless), window);
+            proptest::prop_assert_eq!(matches(&m, text.trim()), want);
+        }
+
+        /// On random texts of several sentences, with groups of every mode and phrases, the one-pass matcher
+        /// answers as the old one did (each sentence folded apart, each rule checked token by token from
+        /// the hits of its longest group).
+        #[test]
+        fn same_as_the_rule_by_rule_matcher(
+            words in proptest::collection::vec(0..VOCAB.len(), 0..60),
+            raw_groups in proptest::collection::vec(
+                proptest::collection::vec("\\*?(a|b|c|ab|ba|x|a b|b c|abc|cab|xa|ab cab)\\*?", 1..3), 2..4),
+            unless in proptest::option::of("\\*?(ab|c|x a)\\*?"),
+            window in 4usize..9,
+        ) {
+            let text = words.iter().filter_map(|&i| VOCAB.get(i).copied()).collect::<Vec<_>>().join(" ");
+            let groups: Vec<Group> = raw_groups
+                .iter()
+                .map(|alts| group(&[alts.join("|").as_str()]))
+                .collect();
+            let unless = unless.map(|u| group(&[u.as_str()]));
+            let m = NearMatcher::new(groups, unless, window);
+            proptest::prop_assert_eq!(matches(&m, &text), reference::matches(&m, &text), "{:?}", text);
+        }
+
+        /// Folding in one pass with seams gives what folding each sentence apart gives.
+        #[test]
+        fn one_pass_fold_is_folding_sentence_by_sentence(
+            words in proptest::collection::vec(0..VOCAB.len(), 0..80),
+            seps in proptest::collection::vec(0..4usize, 80),
+        ) {
+            let mut text = String::new();
+            for (k, &i) in words.iter().enumerate() {
+                text.push_str(VOCAB.get(i).copied().unwrap_or_default());
+                text.push_str([" ", "", "  ", " . "].get(seps.get(k).copied().unwrap_or(0)).copied().unwrap_or(" "));
             }
+            let new = FoldedSentences::new(&text);
+            let old = reference::FoldedSentences::new(&text);
+            proptest::prop_assert_eq!(&new.folded, &old.folded, "{:?}", text);
+            proptest::prop_assert_eq!(&new.ends, &old.ends, "{:?}", text);
+        }
+    }
+
+    /// The matcher before the shared scan (kept as the specification): each sentence folded apart, and each
+    /// rule checked on the sentences holding its anchor (the group whose shortest alternative is longest),
+    /// token by token.
+    mod reference {
+        use std::collections::HashSet;
+
+        use super::super::super::words::{Entry, Mode};
+        use super::super::{assign, sentences, NearMatcher};
+        use super::{fold_into, Folded};
+
+        /// One alternative of a group, as tokens of folded text.
+        struct Alternative {
+            tokens: Vec<String>,
+            mode: Mode,
+        }
+
+        impl Alternative {
+            fn match_at(&self, tokens: &[&str], i: usize) -> Option<usize> {
+                let n = self.tokens.len();
+                let window = tokens.get(i..i + n)?;
+                let last = n - 1;
+                let ok = self
+                    .tokens
+                    .iter()
+                    .zip(window)
+                    .enumerate()
+                    .all(|(k, (want, got))| {
+                        let open_start = k == 0 && matches!(self.mode, Mode::Suffix | Mode::Infix);
+                        let open_end = k == last && matches!(self.mode, Mode::Prefix | Mode::Infix);
+                        match (open_start, open_end) {
+                            (false, false) => got == want,
+                            (false, true) => got.starts_with(want.as_str()),
+                            (true, false) => got.ends_with(want.as_str()),
+                            (true, true) => got.contains(want.as_str()),
+                        }
+                    });
+                ok.then_some(i + n)
+            }
+        }
+
+        pub struct Group {
+            whole: HashSet<String>,
+            others: Vec<Alternative>,
+            shortest: usize,
+        }
+
+        impl Group {
+            pub fn new(g: &super::Group) -> Group {
+                let mut out = Group {
+                    whole: HashSet::new(),
+                    others: Vec::new(),
+                    shortest: g
+                        .entries()
+                        .iter()
+                        .map(|e: &Entry| e.folded.len())
+                        .min()
+                        .unwrap_or(0),
+                };
+                for e in g.entries() {
+                    let tokens: Vec<String> = e.folded.split(' ').map(str::to_owned).collect();
+                    if tokens.len() == 1 && e.mode == Mode::Whole {
+                        out.whole.insert(e.folded.clone());
+                    } else {
+                        out.others.push(Alternative {
+                            tokens,
+                            mode: e.mode,
+                        });
+                    }
+                }
+                out
+            }
+
+            pub fn matches(&self, tokens: &[&str]) -> Vec<(usize, usize)> {
+                let mut out = Vec::new();
+                for i in 0..tokens.len() {
+                    if tokens.get(i).is_some_and(|t| self.whole.contains(*t)) {
+                        out.push((i, i + 1));
+                    }
+                    for alt in &self.others {
+                        if let Some(end) = alt.match_at(tokens, i) {
+                            out.push((i, end));
+                        }
+                    }
+                }
+                out
+            }
+        }
+
+        fn matches_sentence(m: &NearMatcher, folded: &str) -> bool {
+            if folded.is_empty() {
+                return false;
+            }
+            let groups: Vec<Group> = m.groups().iter().map(Group::new).collect();
+            let anchor = groups
+                .iter()
+                .enumerate()
+                .max_by_key(|(i, g)| (g.shortest, std::cmp::Reverse(*i)))
+                .map_or(0, |(i, _)| i);
+            let tokens: Vec<&str> = folded.split(' ').collect();
+            let anchor_hits = groups[anchor].matches(&tokens);
+            if anchor_hits.is_empty() {
+                return false;
+            }
+            let mut found = Vec::new();
+            for g in &groups {
+                let m = g.matches(&tokens);
+                if m.is_empty() {
+                    return false;
+                }
+                found.push(m);
+            }
+            if m.unless()
+                .is_some_and(|u| !Group::new(u).matches(&tokens).is_empty())
+            {
+                return false;
+            }
+            anchor_hits.iter().any(|&(a_start, a_end)| {
+                let lowest = a_end.saturating_sub(m.window());
+                (lowest..=a_start).any(|from| assign(&found, from, from + m.window(), 0))
+            })
+        }
+
+        /// Each sentence folded apart and joined.
+        pub struct FoldedSentences {
+            pub folded: Folded,
+            pub ends: Vec<usize>,
+        }
+
+        impl FoldedSentences {
+            pub fn new(text: &str) -> FoldedSentences {
+                let mut out = FoldedSentences {
+                    folded: Folded::default(),
+                    ends: Vec::new(),
+                };
+                for sentence in sentences(text) {
+                    let before = out.folded.text.len();
+                    fold_into(sentence, &mut out.folded);
+                    if out.folded.text.len() > before {
+                        out.ends.push(out.folded.text.len());
+                    }
+                }
+                out
+            }
+        }
+
+        pub fn matches(m: &NearMatcher, text: &str) -> bool {
+            let all = FoldedSentences::new(text);
+            let mut start = 0;
+            all.ends.iter().any(|&end| {
+                let s = all.folded.text.get(start..end).unwrap_or_default();
+                start = end + 1;
+                matches_sentence(m, s)
+            })
         }
     }
 }

@@ -111,8 +111,9 @@ const SPLIT_PART: usize = 3;
 pub struct Compounds {
     /// Folded heads.
     pub heads: Vec<String>,
-    /// Folded tails.
-    pub tails: std::collections::HashSet<String>,
+    /// Folded tails, sorted and without repeats: looked up by binary search (a head such as `kanker` starts
+    /// ordinary words like `kankeronderzoek`, and hashing each rest with SipHash cost more than the search).
+    pub tails: Vec<String>,
 }
 
 impl Compounds {
@@ -128,13 +129,19 @@ impl Compounds {
         };
         Ok(Compounds {
             heads: heads.iter().map(one_word).collect::<Result<_, _>>()?,
-            tails: tails.iter().map(one_word).collect::<Result<_, _>>()?,
+            tails: {
+                let mut t: Vec<String> = tails.iter().map(one_word).collect::<Result<_, _>>()?;
+                t.sort_unstable();
+                t.dedup();
+                t
+            },
         })
     }
 
     /// Where the compound whose head ends at `end` of `text` ends, if a tail follows: the rest of the word,
-    /// or (when the head is a whole word) the next word.
-    pub fn tail_end(&self, text: &[u8], end: usize) -> Option<usize> {
+    /// or (when the head is a whole word) the next word of the same sentence (`ends`: where the sentences
+    /// of `text` end, ascending; `kanker; leerlingen` is two clauses, not a compound).
+    pub fn tail_end(&self, text: &[u8], end: usize, ends: &[usize]) -> Option<usize> {
         let word_end = |from: usize| {
             text.get(from..).map_or(from, |r| {
                 from + r.iter().position(|c| *c == b' ').unwrap_or(r.len())
@@ -143,21 +150,41 @@ impl Compounds {
         let rest_end = word_end(end);
         let (from, to) = if rest_end > end {
             (end, rest_end)
+        } else if ends.binary_search(&end).is_ok() {
+            return None;
         } else {
             (end + 1, word_end(end + 1))
         };
         let tail = std::str::from_utf8(text.get(from..to)?).ok()?;
-        self.tails.contains(tail).then_some(to)
+        self.tails
+            .binary_search_by(|t| t.as_str().cmp(tail))
+            .is_ok()
+            .then_some(to)
     }
 }
 
-/// All entries of all `words` rules, compiled into one automaton.
+/// True when `start..end` of a folded text runs over one of `ends` (where its sentences end, ascending): a
+/// phrase read across `vuile. Jood` or `kanker; leerlingen` is no phrase.
+pub fn crosses(ends: &[usize], start: usize, end: usize) -> bool {
+    let i = ends.partition_point(|&e| e <= start);
+    ends.get(i).is_some_and(|&e| e < end)
+}
+
+/// All entries of all `words` rules and all alternatives of the groups of all `near` rules, compiled into
+/// one automaton: one pass over a text finds both.
 #[derive(Debug, Default)]
 pub struct WordMatcher {
     /// `None` when no rule has entries.
     automaton: Option<DFA>,
     /// `owners[pattern id]`: which rules own that pattern, and how.
     owners: Vec<Vec<Owner>>,
+    /// `groups[pattern id]`: which near groups (see [`super::near::NearIndex`]) have it as an alternative.
+    /// Exact alternatives only (no split or stretched variants), written with the spaces their mode asks
+    /// for (` u `, ` schaak`, `foto `), so that the automaton reports only matches at word edges: a group
+    /// word as short as `u` or `we` sits inside countless other words.
+    groups: Vec<Vec<u32>>,
+    /// `pads[pattern id]`: the spaces added before and after a group pattern (0 or 1 each).
+    pads: Vec<(usize, usize)>,
 }
 
 /// Builds a [`WordMatcher`] from the entries of many rules.
@@ -165,6 +192,8 @@ pub struct WordMatcher {
 pub struct WordMatcherBuilder {
     patterns: Vec<String>,
     owners: Vec<Vec<Owner>>,
+    groups: Vec<Vec<u32>>,
+    pads: Vec<(usize, usize)>,
     index: std::collections::HashMap<String, usize>,
 }
 
@@ -191,6 +220,30 @@ impl WordMatcherBuilder {
                         },
                     );
                 }
+            }
+        }
+    }
+
+    /// Add one alternative of near group `group`, exactly as written (a near rule reads word forms itself).
+    pub fn add_group(&mut self, group: u32, entry: &Entry) {
+        let (lead, trail) = match entry.mode {
+            Mode::Whole => (1, 1),
+            Mode::Prefix => (1, 0),
+            Mode::Suffix => (0, 1),
+            Mode::Infix => (0, 0),
+        };
+        let id = self.id(format!(
+            "{}{}{}",
+            " ".repeat(lead),
+            entry.folded,
+            " ".repeat(trail)
+        ));
+        if let Some(pad) = self.pads.get_mut(id) {
+            *pad = (lead, trail);
+        }
+        if let Some(g) = self.groups.get_mut(id) {
+            if !g.contains(&group) {
+                g.push(group);
             }
         }
     }
@@ -229,18 +282,25 @@ impl WordMatcherBuilder {
     }
 
     fn push(&mut self, pattern: String, owner: Owner) {
-        let id = match self.index.get(&pattern) {
+        let id = self.id(pattern);
+        if let Some(o) = self.owners.get_mut(id) {
+            o.push(owner);
+        }
+    }
+
+    /// The id of `pattern`, added when new.
+    fn id(&mut self, pattern: String) -> usize {
+        match self.index.get(&pattern) {
             Some(id) => *id,
             None => {
                 let id = self.patterns.len();
                 self.index.insert(pattern.clone(), id);
                 self.patterns.push(pattern);
                 self.owners.push(Vec::new());
+                self.groups.push(Vec::new());
+                self.pads.push((0, 0));
                 id
             }
-        };
-        if let Some(o) = self.owners.get_mut(id) {
-            o.push(owner);
         }
     }
 
@@ -261,6 +321,8 @@ impl WordMatcherBuilder {
         Ok(WordMatcher {
             automaton: Some(automaton),
             owners: self.owners,
+            groups: self.groups,
+            pads: self.pads,
         })
     }
 }
@@ -269,20 +331,38 @@ impl WordMatcher {
     /// Every (rule, start, end, compound head) where an entry matches `folded` within its boundaries. For a
     /// compound head the tail is not checked here (see [`Compounds::tail_end`]), nor are allow lists (see
     /// [`AllowList::covers`]).
-    pub fn find(
+    pub fn find(&self, folded: &Folded, on_match: impl FnMut(usize, usize, usize, Option<usize>)) {
+        self.find_all(folded, &[], on_match, |_, _, _, _| {});
+    }
+
+    /// [`WordMatcher::find`], and also every (piece, pattern, start, end) where an alternative of one or more
+    /// near groups ([`WordMatcher::groups_of`] the pattern) matches within its boundaries: once per match,
+    /// however many groups share the word. The text is scanned in [`STREAMS`] pieces (see
+    /// [`scan_overlapping`]): each piece's group matches come in order of `end`, and the pieces in text order.
+    /// `ends`: where the sentences of `folded` end (ascending); an entry's match across one is no match.
+    pub fn find_all(
         &self,
         folded: &Folded,
+        ends: &[usize],
         mut on_match: impl FnMut(usize, usize, usize, Option<usize>),
+        mut on_group: impl FnMut(usize, u32, usize, usize),
     ) {
         let Some(dfa) = &self.automaton else { return };
         let text = folded.text.as_bytes();
-        scan_overlapping(dfa, text, |pattern, end| {
+        scan_overlapping(dfa, text, true, |stream, pattern, end| {
+            let p = pattern.as_usize();
+            if let Some((start, end)) = self.group_match(pattern, end) {
+                on_group(stream, pattern.as_u32(), start, end);
+            }
             let Some(start) = end.checked_sub(dfa.pattern_len(pattern)) else {
                 return;
             };
-            let Some(owners) = self.owners.get(pattern.as_usize()) else {
+            let Some(owners) = self.owners.get(p) else {
                 return;
             };
+            if !owners.is_empty() && crosses(ends, start, end) {
+                return;
+            }
             for o in owners {
                 if !bounded(text, start, end, o.mode) {
                     continue;
@@ -296,26 +376,77 @@ impl WordMatcher {
     }
 }
 
+impl WordMatcher {
+    /// Every (group, start, end) where an alternative of a near group matches in `text` (folded) within its
+    /// boundaries, in no particular order. For short texts (one sentence); rule entries are not looked at.
+    pub fn find_groups(&self, text: &str, mut on_group: impl FnMut(u32, usize, usize)) {
+        let Some(dfa) = &self.automaton else { return };
+        scan_overlapping(dfa, text.as_bytes(), true, |_, pattern, end| {
+            if let Some((start, end)) = self.group_match(pattern, end) {
+                for &group in self
+                    .groups
+                    .get(pattern.as_usize())
+                    .map_or(&[][..], Vec::as_slice)
+                {
+                    on_group(group, start, end);
+                }
+            }
+        });
+    }
+
+    /// The near groups pattern `pattern` (as [`WordMatcher::find_all`] reports it) is an alternative of.
+    pub fn groups_of(&self, pattern: u32) -> &[u32] {
+        self.groups
+            .get(pattern as usize)
+            .map_or(&[][..], Vec::as_slice)
+    }
+
+    /// The text `start..end` a group pattern matched, without its spaces, given where the match ends in the
+    /// scan (which reads a space before and after the text); `None` for a pattern of no group.
+    fn group_match(&self, pattern: PatternID, end: usize) -> Option<(usize, usize)> {
+        let dfa = self.automaton.as_ref()?;
+        let p = pattern.as_usize();
+        if self.groups.get(p).is_none_or(Vec::is_empty) {
+            return None;
+        }
+        let (lead, trail) = self.pads.get(p).copied().unwrap_or((0, 0));
+        let start = (end + lead).checked_sub(dfa.pattern_len(pattern))?;
+        Some((start, end.checked_sub(trail)?))
+    }
+}
+
 /// Texts shorter than this are scanned in one stream.
 const STREAMS_FROM: usize = 512;
 
 /// How many pieces a longer text is scanned in, side by side.
-const STREAMS: usize = 4;
+pub const STREAMS: usize = 4;
 
-/// Every (pattern, end) where a pattern occurs in `text`, overlapping matches included, in no particular
-/// order. A DFA step waits for the one before it, so one stream leaves the CPU mostly idle: a longer text is
+/// Every (piece, pattern, end) where a pattern occurs in `text`, overlapping matches included: in order of
+/// `end` within each piece (ties in no particular order), the pieces in text order. With `padded`, the scan
+/// reads a space before the text and one after it (a match ending in that last space ends at
+/// `text.len() + 1`; none is reported for the first), as if the text were ` text `, without copying it. A DFA step waits for the one before it, so one stream leaves the CPU mostly idle: a longer text is
 /// cut in [`STREAMS`] pieces scanned side by side in one loop. Each piece after the first starts
 /// `max_pattern_len - 1` bytes before its cut and reports only matches that end after the cut, so every
 /// match is reported exactly once.
-fn scan_overlapping(dfa: &DFA, text: &[u8], mut report: impl FnMut(PatternID, usize)) {
-    let Ok(start) = dfa.start_state(Anchored::No) else {
+fn scan_overlapping(
+    dfa: &DFA,
+    text: &[u8],
+    padded: bool,
+    mut report: impl FnMut(usize, PatternID, usize),
+) {
+    let Ok(unanchored) = dfa.start_state(Anchored::No) else {
         return;
     };
+    let start = if padded {
+        dfa.next_state(Anchored::No, unanchored, b' ')
+    } else {
+        unanchored
+    };
     // Called only for special states (`is_special` is one comparison, kept inline in the loops).
-    let mut emit = |sid: StateID, end: usize| {
+    let mut emit = |stream: usize, sid: StateID, end: usize| {
         if dfa.is_match(sid) {
             for i in 0..dfa.match_len(sid) {
-                report(dfa.match_pattern(sid, i), end);
+                report(stream, dfa.match_pattern(sid, i), end);
             }
         }
     };
@@ -329,7 +460,13 @@ fn scan_overlapping(dfa: &DFA, text: &[u8], mut report: impl FnMut(PatternID, us
         for (k, &b) in text.iter().enumerate() {
             sid = dfa.next_state(Anchored::No, sid, b);
             if dfa.is_special(sid) {
-                emit(sid, k + 1);
+                emit(0, sid, k + 1);
+            }
+        }
+        if padded {
+            sid = dfa.next_state(Anchored::No, sid, b' ');
+            if dfa.is_special(sid) {
+                emit(0, sid, text.len() + 1);
             }
         }
         return;
@@ -339,14 +476,16 @@ fn scan_overlapping(dfa: &DFA, text: &[u8], mut report: impl FnMut(PatternID, us
     let common = (0..STREAMS).map(|i| ends[i] - from[i]).min().unwrap_or(0);
     let pieces: [&[u8]; STREAMS] =
         std::array::from_fn(|i| text.get(from[i]..from[i] + common).unwrap_or_default());
-    let mut sids = [start; STREAMS];
+    // Only the first piece starts at the start of the text; the others start inside it.
+    let mut sids = [unanchored; STREAMS];
+    sids[0] = start;
     for k in 0..common {
         for i in 0..STREAMS {
             let Some(&b) = pieces[i].get(k) else { continue };
             sids[i] = dfa.next_state(Anchored::No, sids[i], b);
             let end = from[i] + k + 1;
             if dfa.is_special(sids[i]) && end > cuts[i] {
-                emit(sids[i], end);
+                emit(i, sids[i], end);
             }
         }
     }
@@ -360,7 +499,13 @@ fn scan_overlapping(dfa: &DFA, text: &[u8], mut report: impl FnMut(PatternID, us
         {
             sid = dfa.next_state(Anchored::No, sid, b);
             if dfa.is_special(sid) {
-                emit(sid, from[i] + common + at + 1);
+                emit(i, sid, from[i] + common + at + 1);
+            }
+        }
+        if padded && i == STREAMS - 1 {
+            sid = dfa.next_state(Anchored::No, sid, b' ');
+            if dfa.is_special(sid) {
+                emit(i, sid, text.len() + 1);
             }
         }
     }
@@ -529,23 +674,85 @@ mod tests {
         }
 
         /// The scan in pieces reports exactly what the crate's own overlapping search reports, on texts
-        /// short enough for one stream and long enough for all, with matches across the cuts.
+        /// short enough for one stream and long enough for all, with matches across the cuts, and with the
+        /// spaces read around the text.
         #[test]
         fn streams_find_every_match_once(
             patterns in proptest::collection::vec("[ab ]{1,6}", 1..12),
             text in "[abc ]{0,1500}",
+            padded in proptest::bool::ANY,
         ) {
             let dfa = DFA::builder().match_kind(MatchKind::Standard).build(&patterns).unwrap();
             let mut got = Vec::new();
-            scan_overlapping(&dfa, text.as_bytes(), |p, end| got.push((p.as_usize(), end)));
+            let mut order = Vec::new();
+            scan_overlapping(&dfa, text.as_bytes(), padded, |stream, p, end| {
+                order.push((stream, end));
+                got.push((p.as_usize(), end));
+            });
+            // Each piece in order of end, the pieces in text order.
+            let mut by_piece = vec![Vec::new(); STREAMS];
+            for (stream, end) in order {
+                by_piece[stream].push(end);
+            }
+            let flat: Vec<usize> = by_piece.concat();
+            proptest::prop_assert!(flat.windows(2).all(|w| w[0] <= w[1]), "{:?}", by_piece);
+            // Padded: as a search of ` text `, less a match ending in the first space.
             let ac = aho_corasick::AhoCorasick::new(&patterns).unwrap();
+            let (haystack, shift) = if padded { (format!(" {text} "), 1) } else { (text.clone(), 0) };
             let mut want: Vec<(usize, usize)> = ac
-                .find_overlapping_iter(&text)
-                .map(|m| (m.pattern().as_usize(), m.end()))
+                .find_overlapping_iter(&haystack)
+                .filter(|m| m.end() > shift)
+                .map(|m| (m.pattern().as_usize(), m.end() - shift))
                 .collect();
             got.sort_unstable();
             want.sort_unstable();
             proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    /// A clause end between a compound's head and tail, or inside a phrase, breaks it: `kanker; leerlingen`
+    /// is a subject and what follows, not an insult.
+    #[test]
+    fn clause_ends_break_compounds_and_phrases() {
+        use super::super::near::FoldedSentences;
+        let tails = ["leerlingen".to_string(), "lijer".to_string()];
+        let compounds = Compounds::new(&["kanker".to_string()], &tails).unwrap();
+        let mut b = WordMatcherBuilder::default();
+        b.add_heads(0, 0, &compounds);
+        b.add(1, &parse_entry("vuile jood").unwrap());
+        let m = b.build().unwrap();
+        let hits = |text: &str| {
+            let s = FoldedSentences::new(text);
+            let mut n = 0;
+            m.find_all(
+                &s.folded,
+                s.ends(),
+                |_, _, end, head| {
+                    let whole = match head {
+                        None => Some(end),
+                        Some(_) => compounds.tail_end(s.folded.text.as_bytes(), end, s.ends()),
+                    };
+                    n += usize::from(whole.is_some());
+                },
+                |_, _, _, _| {},
+            );
+            n
+        };
+        let cases: &[(&str, usize)] = &[
+            ("Onderwerp: kanker; leerlingen die ziek zijn", 0),
+            ("kanker. Leerlingen mogen vragen stellen", 0),
+            ("kanker! lijer", 0),
+            ("Kanker?\nLijer", 0),
+            ("jij kanker leerlingen", 1),
+            ("kankerleerlingen", 1),
+            ("kanker-lijer", 1),
+            ("kanker lijer; ga weg", 1),
+            ("een vuile jood", 1),
+            ("een vuile. Jood", 0),
+            ("een vuile;\njood", 0),
+        ];
+        for (text, want) in cases {
+            assert_eq!(hits(text), *want, "{text:?}");
         }
     }
 

@@ -133,8 +133,115 @@ pub fn fold(input: &str) -> Folded {
 
 /// Fold `input` onto the end of `folded`, one space apart from what is there: the result is what folding
 /// the two texts apart and joining them with a space gives (nothing joins or collapses across the seam; a
-/// test checks this). Used to fold a text sentence by sentence in one pass and know where each ends.
+/// test checks this).
 pub fn fold_into(input: &str, folded: &mut Folded) {
+    fold_cut(input, folded, &mut Cuts::default());
+}
+
+/// Fold `input` onto the end of `folded` as if each piece between two of `seams` (ascending byte offsets of
+/// `input`, each at a token edge: after punctuation before white space, or after a line break) were folded
+/// on its own and the pieces joined with single spaces, the way [`fold_into`] piece by piece would; push onto
+/// `ends` where each non-empty piece ends in `folded.text`. One pass over the text: plain words fold on
+/// their own whatever stands around them, so only the general steps (which join letters written one at a
+/// time) are cut at the seams, and a seam inside a stretch of plain words is placed by counting the
+/// punctuation marks the stretch drops. A test compares this with folding piece by piece.
+pub fn fold_seamed(input: &str, seams: &[usize], folded: &mut Folded, ends: &mut Vec<usize>) {
+    let mut cuts = Cuts {
+        seams,
+        ends: Some(ends),
+    };
+    fold_cut(input, folded, &mut cuts);
+    cuts.record(folded.text.len());
+}
+
+/// The seams of [`fold_seamed`] not yet passed, and where the pieces end (`None`: not wanted).
+#[derive(Default)]
+struct Cuts<'a> {
+    seams: &'a [usize],
+    ends: Option<&'a mut Vec<usize>>,
+}
+
+impl Cuts<'_> {
+    /// A piece ends here (at this length of the folded text): noted when it added text.
+    fn record(&mut self, at: usize) {
+        if let Some(ends) = self.ends.as_deref_mut() {
+            if at > ends.last().copied().unwrap_or(0) {
+                ends.push(at);
+            }
+        }
+    }
+
+    /// Every seam at or before `raw` is passed: all of the input before it is in `folded`.
+    fn pass_to(&mut self, raw: usize, folded: &Folded) {
+        while let Some((&seam, rest)) = self.seams.split_first() {
+            if seam > raw {
+                break;
+            }
+            self.record(folded.text.len());
+            self.seams = rest;
+        }
+    }
+
+    /// Write the stretch of plain words `input[copy.0..copy.1]`, placing the seams inside it: a seam stands
+    /// right after a punctuation mark, which the stretch drops ([`Folded::push_verbatim`], piece by piece).
+    fn push_verbatim(&mut self, input: &str, copy: (usize, usize), folded: &mut Folded) {
+        let words = input.get(copy.0..copy.1).unwrap_or_default();
+        if words.is_empty() {
+            return;
+        }
+        self.pass_to(copy.0, folded);
+        if self.seams.first().is_none_or(|&s| s >= copy.1) {
+            folded.push_verbatim(words);
+            return;
+        }
+        if !folded.text.is_empty() {
+            folded.text.push(' ');
+        }
+        let at = folded.text.len();
+        let mut rest = words;
+        let mut raw = copy.0;
+        while !rest.is_empty() {
+            let piece = span(rest.as_bytes(), |b| b == b' ' || b.is_ascii_alphabetic());
+            folded.text.push_str(rest.get(..piece).unwrap_or_default());
+            raw += piece + 1;
+            while let Some((&seam, later)) = self.seams.split_first() {
+                if seam > raw || seam >= copy.1 {
+                    break;
+                }
+                self.record(folded.text.len());
+                self.seams = later;
+            }
+            rest = rest.get(piece + 1..).unwrap_or_default();
+        }
+        if let Some(pushed) = folded.text.get_mut(at..) {
+            pushed.make_ascii_lowercase();
+        }
+    }
+
+    /// The general steps over `input[from..to]`, cut at the seams inside it.
+    fn fold_general(
+        &mut self,
+        input: &str,
+        (mut from, to): (usize, usize),
+        folded: &mut Folded,
+        scratch: &mut String,
+    ) {
+        self.pass_to(from, folded);
+        while let Some((&seam, rest)) = self.seams.split_first() {
+            if seam >= to {
+                break;
+            }
+            fold_general(input.get(from..seam).unwrap_or_default(), folded, scratch);
+            self.record(folded.text.len());
+            from = seam;
+            self.seams = rest;
+        }
+        fold_general(input.get(from..to).unwrap_or_default(), folded, scratch);
+    }
+}
+
+/// [`fold_into`], cut at the seams of `cuts`.
+fn fold_cut(input: &str, folded: &mut Folded, cuts: &mut Cuts<'_>) {
     let bytes = input.as_bytes();
     let mut scratch = String::new();
     // `input[copy.0..copy.1]`: plain words without punctuation, single spaces between them, not yet written.
@@ -154,7 +261,7 @@ pub fn fold_into(input: &str, folded: &mut Folded) {
             let (end, retry_from) = verbatim_blocks(bytes, i);
             blocks_from = retry_from;
             if end > i {
-                extend_copy(&mut copy, i, end, input, folded);
+                extend_copy(&mut copy, i, end, input, folded, cuts);
                 i = end;
                 pending = i;
                 continue;
@@ -167,18 +274,15 @@ pub fn fold_into(input: &str, folded: &mut Folded) {
             continue;
         };
         if general {
-            folded.push_verbatim(input.get(copy.0..copy.1).unwrap_or_default());
-            fold_general(
-                input.get(pending..word.start).unwrap_or_default(),
-                folded,
-                &mut scratch,
-            );
+            cuts.push_verbatim(input, copy, folded);
+            cuts.fold_general(input, (pending, word.start), folded, &mut scratch);
             copy = (word.letters.start, word.letters.start);
             general = false;
         }
         if !word.plain {
-            folded.push_verbatim(input.get(copy.0..copy.1).unwrap_or_default());
+            cuts.push_verbatim(input, copy, folded);
             copy = (word.end, word.end);
+            cuts.pass_to(word.start, folded);
             push_word(
                 folded,
                 input.get(word.letters).unwrap_or_default(),
@@ -195,22 +299,19 @@ pub fn fold_into(input: &str, folded: &mut Folded) {
             word.letters.end,
             input,
             folded,
+            cuts,
         );
         if !bare {
             // Punctuation at the end ends the stretch: the next word is written on its own.
-            folded.push_verbatim(input.get(copy.0..copy.1).unwrap_or_default());
+            cuts.push_verbatim(input, copy, folded);
             copy = (word.end, word.end);
         }
         i = word.end;
         pending = i;
     }
-    folded.push_verbatim(input.get(copy.0..copy.1).unwrap_or_default());
+    cuts.push_verbatim(input, copy, folded);
     if general {
-        fold_general(
-            input.get(pending..).unwrap_or_default(),
-            folded,
-            &mut scratch,
-        );
+        cuts.fold_general(input, (pending, input.len()), folded, &mut scratch);
     }
 }
 
@@ -222,13 +323,14 @@ fn extend_copy(
     end: usize,
     input: &str,
     folded: &mut Folded,
+    cuts: &mut Cuts<'_>,
 ) {
     let joins =
         copy.0 < copy.1 && copy.1 + 1 == start && input.as_bytes().get(copy.1) == Some(&b' ');
     if joins {
         copy.1 = end;
     } else {
-        folded.push_verbatim(input.get(copy.0..copy.1).unwrap_or_default());
+        cuts.push_verbatim(input, *copy, folded);
         *copy = (start, end);
     }
 }
