@@ -338,6 +338,13 @@ pub fn decide(
         },
         exempt.is_none(),
     );
+    // A question about what is forwarded in the sender's own words (`is dit echt?`, a `marks-report` rule):
+    // the quoted text is then a report, counted like reported speech even where a rule counts quotes in
+    // full (a chain letter forwarded to ICT to ask about it is not the chain letter sent on).
+    let asks_about_quote = hits.iter().any(|h| {
+        matches!(h.place, Place::Body | Place::Subject)
+            && rules.treatment(&h.rule_id).is_some_and(|t| t.marks_report)
+    });
     // The applied verdict counts enforced hits; the one that would have been given counts all.
     let (mut forced, mut forced_all) = (false, false);
     // (rule id, largest weight it adds, whether that weight was reduced as quoted or reported, monitor only)
@@ -356,8 +363,16 @@ pub fn decide(
                 hit.counted &= hit.weight > 0.0;
             }
         }
+        if treatment.is_some_and(|t| t.marks_report) {
+            // A marker, not a finding: shown, never counted.
+            hit.counted = false;
+            continue;
+        }
         let own_factor = treatment.and_then(|t| t.quote_weight);
         let factor = match hit.place {
+            Place::Quote if asks_about_quote => own_factor
+                .unwrap_or(settings.quote_weight)
+                .min(settings.reported_speech_weight),
             Place::Quote => own_factor.unwrap_or(settings.quote_weight),
             Place::ReportedSpeech => own_factor.unwrap_or(settings.reported_speech_weight),
             _ => 1.0,
@@ -1259,5 +1274,105 @@ message_en = "x"
             "ons geheimpje",
         );
         assert_eq!(d.score, 2.5);
+    }
+}
+
+/// `marks-report`: a question about the forwarded text in the sender's own words makes the quote a report.
+#[cfg(test)]
+mod marks_report_tests {
+    use super::*;
+    use crate::message::{Text, TextOrigin};
+
+    const RULES: &str = r#"
+[[rule]]
+id = "T-KETTING"
+kind = "words"
+category = "kettingmail"
+article = "WereldKidz 5.7i"
+weight = 5.0
+quote-weight = 1.0
+words = ["stuur door"]
+message_nl = "x"
+message_en = "x"
+
+[[rule]]
+id = "T-VRAAG"
+kind = "words"
+category = "kettingmail"
+article = "WereldKidz 5.7i"
+weight = 0.0
+marks-report = true
+in = ["body"]
+words = ["is dit echt"]
+message_nl = "x"
+message_en = "x"
+"#;
+
+    /// (own text, quoted text, verdict, score)
+    #[test]
+    fn a_question_makes_the_quote_a_report() {
+        let rules =
+            RuleSet::from_sources([("t.toml".to_string(), RULES.to_string())]).expect("rules");
+        let settings = PolicySettings {
+            threshold: 5.0,
+            screen_local_senders_only: false,
+            counsellors: Vec::new(),
+            report_to: Globs::default(),
+            quote_weight: 0.0,
+            reported_speech_weight: 0.5,
+            sensitivity: Vec::new(),
+            subject_labels: Vec::new(),
+            pass_unscanned: false,
+            mode: Mode::Enforce,
+            pupils: Globs::default(),
+            staff: Globs::default(),
+        };
+        let cases: &[(&str, &str, Verdict, f64)] = &[
+            (
+                "Hoi ICT, is dit echt?",
+                "Gratis! Stuur door!",
+                Verdict::Pass,
+                2.5,
+            ),
+            (
+                "Leuk, lees maar.",
+                "Gratis! Stuur door!",
+                Verdict::Bounce,
+                5.0,
+            ),
+            // The chain letter in the sender's own text counts in full, question or not.
+            ("Is dit echt? Stuur door!", "", Verdict::Bounce, 5.0),
+            // The question alone adds nothing.
+            ("Is dit echt?", "", Verdict::Pass, 0.0),
+        ];
+        for (own, quoted, verdict, score) in cases {
+            let analysis = Analysis {
+                texts: vec![
+                    Text {
+                        origin: TextOrigin::Body { part: 1 },
+                        text: (*own).into(),
+                    },
+                    Text {
+                        origin: TextOrigin::Quote { part: 1 },
+                        text: (*quoted).into(),
+                    },
+                ],
+                ..Analysis::default()
+            };
+            let d = decide(
+                &rules,
+                &settings,
+                &OrgContext::default(),
+                &Envelope::default(),
+                &analysis,
+                &ScanResult::Clean,
+            );
+            assert_eq!((d.verdict, d.score), (*verdict, *score), "{own} / {quoted}");
+            // The marker itself is never a counted hit.
+            assert!(
+                d.hits.iter().all(|h| h.rule_id != "T-VRAAG" || !h.counted),
+                "{own}"
+            );
+        }
     }
 }

@@ -144,6 +144,8 @@ struct RuleDef {
     sender_role: Option<Vec<String>>,
     recipient_role: Option<Vec<String>>,
     other_weight: Option<f64>,
+    // words, near: a question about what is forwarded (see `Treatment::marks_report`)
+    marks_report: Option<bool>,
 }
 
 /// Who an address belongs to, as `[organisation] pupils` and `staff` say (see `policy::role_of`).
@@ -394,7 +396,7 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         }
     }
     // Keys that belong to another kind are mistakes, not silently ignored options.
-    let present: [(&str, bool, &[Kind]); 20] = [
+    let present: [(&str, bool, &[Kind]); 21] = [
         ("words", def.words.is_some(), &[Kind::Words]),
         ("compounds", def.compounds.is_some(), &[Kind::Words]),
         ("regex", def.regex.is_some(), &[Kind::Words]),
@@ -405,6 +407,11 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
             &[Kind::Words, Kind::Near, Kind::Bsn],
         ),
         ("groups", def.groups.is_some(), &[Kind::Near]),
+        (
+            "marks-report",
+            def.marks_report.is_some(),
+            &[Kind::Words, Kind::Near],
+        ),
         ("unless", def.unless.is_some(), &[Kind::Near]),
         (
             "quote-weight",
@@ -458,6 +465,13 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         }
     }
     let direction = direction(&def, weight).map_err(invalid)?;
+    let marks_report = def.marks_report.unwrap_or(false);
+    if marks_report && (weight != 0.0 || def.action == Some(Action::Bounce)) {
+        return Err(invalid(
+            "a `marks-report` rule only marks the message: give it `weight = 0.0` and no action"
+                .to_string(),
+        ));
+    }
     let places = match &def.places {
         None => Places::ALL,
         Some(list) => {
@@ -715,6 +729,7 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         quote_weight: def.quote_weight,
         mode: def.mode.unwrap_or_default(),
         direction,
+        marks_report,
     };
     Ok(Compiled {
         info,
@@ -889,6 +904,14 @@ mod tests {
             (
                 "kind = \"words\"\nwords = [\"a\"]\nsender-role = [\"leraar\"]",
                 "unknown role `leraar` in `sender-role` (known: pupil, staff, other)",
+            ),
+            (
+                "kind = \"words\"\nwords = [\"a\"]\nmarks-report = true",
+                "give it `weight = 0.0` and no action",
+            ),
+            (
+                "kind = \"sender\"\npatterns = [\"a@*\"]\nmarks-report = true",
+                "key `marks-report` does not apply to kind `sender`",
             ),
             (
                 "kind = \"words\"\nwords = [\"a\"]\nrecipient-role = []",
