@@ -1127,7 +1127,7 @@ message_nl = "x"
 message_en = "x"
 "#;
 
-    fn settings(pupils: &[&str], staff: &[&str]) -> PolicySettings {
+    pub(super) fn settings(pupils: &[&str], staff: &[&str]) -> PolicySettings {
         PolicySettings {
             threshold: 5.0,
             screen_local_senders_only: true,
@@ -1314,18 +1314,8 @@ message_en = "x"
         let rules =
             RuleSet::from_sources([("t.toml".to_string(), RULES.to_string())]).expect("rules");
         let settings = PolicySettings {
-            threshold: 5.0,
             screen_local_senders_only: false,
-            counsellors: Vec::new(),
-            report_to: Globs::default(),
-            quote_weight: 0.0,
-            reported_speech_weight: 0.5,
-            sensitivity: Vec::new(),
-            subject_labels: Vec::new(),
-            pass_unscanned: false,
-            mode: Mode::Enforce,
-            pupils: Globs::default(),
-            staff: Globs::default(),
+            ..super::direction_tests::settings(&[], &[])
         };
         let cases: &[(&str, &str, Verdict, f64)] = &[
             (
