@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::envelope::{is_local, Envelope};
 use crate::message::Analysis;
 use crate::rules::address::Globs;
+use crate::rules::file::{Direction, Role};
 pub use crate::rules::Mode;
 use crate::rules::{Action, Hit, OrgContext, Place, RuleContext, RuleSet};
 use crate::scan::Detection;
@@ -121,6 +122,10 @@ pub struct PolicySettings {
     pub pass_unscanned: bool,
     /// `[policy] mode`: `monitor` makes every rule a monitor rule (see the module docs).
     pub mode: Mode,
+    /// `[organisation] pupils`: pupils' addresses (lowercase globs), for rules with a direction.
+    pub pupils: Globs,
+    /// `[organisation] staff`: staff addresses (lowercase globs); empty: every local non-pupil address.
+    pub staff: Globs,
 }
 
 /// Which mail the content rules apply to (`[policy] screen`); malware scanning always applies to all.
@@ -250,6 +255,44 @@ fn in_scope(settings: &PolicySettings, org: &OrgContext, envelope: &Envelope) ->
     }
 }
 
+/// The role of `address` for rules with a direction (`sender-role`, `recipient-role`): a pupil when it
+/// matches `[organisation] pupils`; staff when it matches `staff`, or, with no `staff` list, when it is local;
+/// anyone else is [`Role::Other`].
+pub fn role_of(settings: &PolicySettings, org: &OrgContext, address: &str) -> Role {
+    let address = address.to_lowercase();
+    if settings.pupils.matches(&address) {
+        Role::Pupil
+    } else if settings.staff.matches(&address)
+        || (settings.staff.is_empty() && is_local(&address, &org.local_domains))
+    {
+        Role::Staff
+    } else {
+        Role::Other
+    }
+}
+
+/// Whether the envelope runs in `direction`: the sender has one of its sender roles, and at least one
+/// recipient one of its recipient roles. A null sender has no role.
+fn runs_in(
+    settings: &PolicySettings,
+    org: &OrgContext,
+    envelope: &Envelope,
+    direction: &Direction,
+) -> bool {
+    let sender_ok = direction.sender.is_none_or(|roles| {
+        envelope
+            .mail_from
+            .as_deref()
+            .is_some_and(|s| roles.contains(role_of(settings, org, s)))
+    });
+    let recipient_ok = direction.recipient.is_none_or(|roles| {
+        envelope
+            .recipients()
+            .any(|r| roles.contains(role_of(settings, org, r)))
+    });
+    sender_ok && recipient_ok
+}
+
 /// The verdict for one message. Order: malware first (it applies to exempt mail too, art. 8.5), then the
 /// exemptions (art. 6.8, 6.9), which lift the content rules, then the rules, whose weights add up once per
 /// rule (a rule hit in several places counts its largest weight).
@@ -295,6 +338,13 @@ pub fn decide(
         },
         exempt.is_none(),
     );
+    // A question about what is forwarded in the sender's own words (`is dit echt?`, a `marks-report` rule):
+    // the quoted text is then a report, counted like reported speech even where a rule counts quotes in
+    // full (a chain letter forwarded to ICT to ask about it is not the chain letter sent on).
+    let asks_about_quote = hits.iter().any(|h| {
+        matches!(h.place, Place::Body | Place::Subject)
+            && rules.treatment(&h.rule_id).is_some_and(|t| t.marks_report)
+    });
     // The applied verdict counts enforced hits; the one that would have been given counts all.
     let (mut forced, mut forced_all) = (false, false);
     // (rule id, largest weight it adds, whether that weight was reduced as quoted or reported, monitor only)
@@ -303,8 +353,26 @@ pub fn decide(
     let mut reduced = vec![false; hits.len()];
     for (hit, reduced) in hits.iter_mut().zip(reduced.iter_mut()) {
         hit.monitor |= settings.mode == Mode::Monitor;
-        let own_factor = rules.treatment(&hit.rule_id).and_then(|t| t.quote_weight);
+        let treatment = rules.treatment(&hit.rule_id);
+        // A rule with a direction counts in full only in mail of that direction (grooming cues from staff to
+        // a pupil, SVOK B.4); elsewhere it weighs its `other-weight` and never forces a bounce.
+        if let Some(direction) = treatment.and_then(|t| t.direction) {
+            if !runs_in(settings, org, envelope, &direction) {
+                hit.weight = hit.weight.min(direction.other_weight);
+                hit.action = Action::Score;
+                hit.counted &= hit.weight > 0.0;
+            }
+        }
+        if treatment.is_some_and(|t| t.marks_report) {
+            // A marker, not a finding: shown, never counted.
+            hit.counted = false;
+            continue;
+        }
+        let own_factor = treatment.and_then(|t| t.quote_weight);
         let factor = match hit.place {
+            Place::Quote if asks_about_quote => own_factor
+                .unwrap_or(settings.quote_weight)
+                .min(settings.reported_speech_weight),
             Place::Quote => own_factor.unwrap_or(settings.quote_weight),
             Place::ReportedSpeech => own_factor.unwrap_or(settings.reported_speech_weight),
             _ => 1.0,
@@ -421,6 +489,8 @@ mod tests {
             subject_labels: vec!["persoonlijk".into()],
             pass_unscanned: false,
             mode: Mode::Enforce,
+            pupils: Globs::new(["*@leerling.school.example"]),
+            staff: Globs::default(),
         }
     }
 
@@ -757,6 +827,8 @@ message_en = "x"
             subject_labels: vec!["persoonlijk".into()],
             pass_unscanned: false,
             mode: Mode::Enforce,
+            pupils: Globs::new(["*@leerling.school.example"]),
+            staff: Globs::default(),
         }
     }
 
@@ -1005,5 +1077,292 @@ message_en = "x"
         assert_eq!((d.verdict, d.would), (Verdict::Bounce, None));
         assert_eq!(d.enforced_rule_ids(), vec!["T-WOORD", "T-DREIGING"]);
         assert_eq!(d.monitor_rule_ids(), vec!["T-NIEUW"]);
+    }
+}
+
+/// Rules with a direction (`sender-role`, `recipient-role`): grooming cues count from staff to a pupil only.
+#[cfg(test)]
+mod direction_tests {
+    use super::*;
+    use crate::envelope::Recipient;
+    use crate::message::{Text, TextOrigin};
+
+    const RULES: &str = r#"
+[[rule]]
+id = "T-KUS"
+kind = "words"
+category = "intimiderend"
+article = "SVOK B.4"
+weight = 2.5
+sender-role = ["staff"]
+recipient-role = ["pupil"]
+words = ["kusje"]
+message_nl = "x"
+message_en = "x"
+
+[[rule]]
+id = "T-GEHEIM"
+kind = "words"
+category = "intimiderend"
+article = "SVOK B.4"
+weight = 2.5
+sender-role = ["staff", "other"]
+other-weight = 1.0
+words = ["ons geheimpje"]
+message_nl = "x"
+message_en = "x"
+
+[[rule]]
+id = "T-FOTO"
+kind = "words"
+category = "intimiderend"
+article = "SVOK B.4"
+weight = 5.0
+action = "bounce"
+sender-role = ["staff"]
+recipient-role = ["pupil"]
+other-weight = 2.0
+words = ["stuur een foto"]
+message_nl = "x"
+message_en = "x"
+"#;
+
+    pub(super) fn settings(pupils: &[&str], staff: &[&str]) -> PolicySettings {
+        PolicySettings {
+            threshold: 5.0,
+            screen_local_senders_only: true,
+            counsellors: vec!["vp@school.example".into()],
+            report_to: Globs::default(),
+            quote_weight: 0.0,
+            reported_speech_weight: 0.5,
+            sensitivity: Vec::new(),
+            subject_labels: Vec::new(),
+            pass_unscanned: false,
+            mode: Mode::Enforce,
+            pupils: Globs::new(pupils),
+            staff: Globs::new(staff),
+        }
+    }
+
+    fn decide_for(s: &PolicySettings, from: &str, to: &[&str], text: &str) -> Decision {
+        let rules =
+            RuleSet::from_sources([("t.toml".to_string(), RULES.to_string())]).expect("rules");
+        let analysis = Analysis {
+            texts: vec![Text {
+                origin: TextOrigin::Body { part: 1 },
+                text: text.into(),
+            }],
+            ..Analysis::default()
+        };
+        let env = Envelope {
+            mail_from: Some(from.into()),
+            rcpt_to: to
+                .iter()
+                .map(|r| Recipient {
+                    address: (*r).into(),
+                    params: vec![],
+                })
+                .collect(),
+            ..Envelope::default()
+        };
+        let org = OrgContext {
+            local_domains: vec!["school.example".into()],
+            ..OrgContext::default()
+        };
+        decide(&rules, s, &org, &env, &analysis, &ScanResult::Clean)
+    }
+
+    #[test]
+    fn roles_from_the_configuration() {
+        let org = OrgContext {
+            local_domains: vec!["school.example".into()],
+            ..OrgContext::default()
+        };
+        let s = settings(&["*@leerling.school.example"], &[]);
+        // (address, role) with pupils configured and no staff list: every other local address is staff.
+        let cases = [
+            ("Sem@Leerling.School.Example", Role::Pupil),
+            ("juf@school.example", Role::Staff),
+            ("ouder@example.org", Role::Other),
+        ];
+        for (address, want) in cases {
+            assert_eq!(role_of(&s, &org, address), want, "{address}");
+        }
+        // A staff list narrows staff; a local address on neither list is `other`.
+        let s = settings(
+            &["*@leerling.school.example"],
+            &["*@personeel.school.example"],
+        );
+        assert_eq!(
+            role_of(&s, &org, "j.jansen@personeel.school.example"),
+            Role::Staff
+        );
+        assert_eq!(role_of(&s, &org, "info@school.example"), Role::Other);
+    }
+
+    /// (sender, recipients, text, verdict, score)
+    #[test]
+    fn cues_count_by_direction() {
+        let s = settings(&["*@leerling.school.example"], &[]);
+        let staff = "meester@school.example";
+        let pupil = "sem@leerling.school.example";
+        let other_pupil = "lisa@leerling.school.example";
+        type Case<'a> = (&'a str, &'a [&'a str], &'a str, Verdict, f64);
+        let cases: &[Case] = &[
+            // Staff → pupil: two classes reach the threshold.
+            (
+                staff,
+                &[pupil],
+                "ons geheimpje, kusje",
+                Verdict::Bounce,
+                5.0,
+            ),
+            // One recipient of several being a pupil is enough.
+            (
+                staff,
+                &["collega@school.example", pupil],
+                "ons geheimpje, kusje",
+                Verdict::Bounce,
+                5.0,
+            ),
+            // Pupil → pupil: the kiss weighs nothing, the secret 1.
+            (
+                pupil,
+                &[other_pupil],
+                "ons geheimpje, kusje",
+                Verdict::Pass,
+                1.0,
+            ),
+            // Staff → staff: the kiss weighs nothing, the secret in full.
+            (
+                staff,
+                &["collega@school.example"],
+                "ons geheimpje, kusje",
+                Verdict::Pass,
+                2.5,
+            ),
+            // A bouncing rule outside its direction weighs its `other-weight` and does not force a bounce.
+            (pupil, &[other_pupil], "stuur een foto", Verdict::Pass, 2.0),
+            (staff, &[pupil], "stuur een foto", Verdict::Bounce, 5.0),
+        ];
+        for (from, to, text, verdict, score) in cases {
+            let d = decide_for(&s, from, to, text);
+            assert_eq!(
+                (d.verdict, d.score),
+                (*verdict, *score),
+                "{from} → {to:?}: {text}"
+            );
+        }
+    }
+
+    /// With no pupils configured (the default) nobody is a pupil: staff → pupil rules never count, and rules
+    /// that spare pupils weigh as before for every local sender.
+    #[test]
+    fn without_pupils_configured_nothing_changes() {
+        let s = settings(&[], &[]);
+        let d = decide_for(
+            &s,
+            "meester@school.example",
+            &["sem@leerling.school.example"],
+            "ons geheimpje, kusje",
+        );
+        assert_eq!((d.verdict, d.score), (Verdict::Pass, 2.5));
+        let d = decide_for(
+            &s,
+            "sem@leerling.school.example",
+            &["lisa@leerling.school.example"],
+            "ons geheimpje",
+        );
+        assert_eq!(d.score, 2.5);
+    }
+}
+
+/// `marks-report`: a question about the forwarded text in the sender's own words makes the quote a report.
+#[cfg(test)]
+mod marks_report_tests {
+    use super::*;
+    use crate::message::{Text, TextOrigin};
+
+    const RULES: &str = r#"
+[[rule]]
+id = "T-KETTING"
+kind = "words"
+category = "kettingmail"
+article = "WereldKidz 5.7i"
+weight = 5.0
+quote-weight = 1.0
+words = ["stuur door"]
+message_nl = "x"
+message_en = "x"
+
+[[rule]]
+id = "T-VRAAG"
+kind = "words"
+category = "kettingmail"
+article = "WereldKidz 5.7i"
+weight = 0.0
+marks-report = true
+in = ["body"]
+words = ["is dit echt"]
+message_nl = "x"
+message_en = "x"
+"#;
+
+    /// (own text, quoted text, verdict, score)
+    #[test]
+    fn a_question_makes_the_quote_a_report() {
+        let rules =
+            RuleSet::from_sources([("t.toml".to_string(), RULES.to_string())]).expect("rules");
+        let settings = PolicySettings {
+            screen_local_senders_only: false,
+            ..super::direction_tests::settings(&[], &[])
+        };
+        let cases: &[(&str, &str, Verdict, f64)] = &[
+            (
+                "Hoi ICT, is dit echt?",
+                "Gratis! Stuur door!",
+                Verdict::Pass,
+                2.5,
+            ),
+            (
+                "Leuk, lees maar.",
+                "Gratis! Stuur door!",
+                Verdict::Bounce,
+                5.0,
+            ),
+            // The chain letter in the sender's own text counts in full, question or not.
+            ("Is dit echt? Stuur door!", "", Verdict::Bounce, 5.0),
+            // The question alone adds nothing.
+            ("Is dit echt?", "", Verdict::Pass, 0.0),
+        ];
+        for (own, quoted, verdict, score) in cases {
+            let analysis = Analysis {
+                texts: vec![
+                    Text {
+                        origin: TextOrigin::Body { part: 1 },
+                        text: (*own).into(),
+                    },
+                    Text {
+                        origin: TextOrigin::Quote { part: 1 },
+                        text: (*quoted).into(),
+                    },
+                ],
+                ..Analysis::default()
+            };
+            let d = decide(
+                &rules,
+                &settings,
+                &OrgContext::default(),
+                &Envelope::default(),
+                &analysis,
+                &ScanResult::Clean,
+            );
+            assert_eq!((d.verdict, d.score), (*verdict, *score), "{own} / {quoted}");
+            // The marker itself is never a counted hit.
+            assert!(
+                d.hits.iter().all(|h| h.rule_id != "T-VRAAG" || !h.counted),
+                "{own}"
+            );
+        }
     }
 }

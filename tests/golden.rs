@@ -13,6 +13,7 @@ use serde_json::json;
 const CONFIG: &str = r#"
 [organisation]
 local_domains = ["school.example"]
+pupils = ["*@leerling.school.example"]
 [[organisation.send_as]]
 sender = "*@school.example"
 from = "info@school.example"

@@ -201,6 +201,8 @@ impl Config {
             subject_labels: self.exemptions.subject_labels.clone(),
             pass_unscanned: self.scan.on_error == ScanOnError::Pass,
             mode: self.policy.mode,
+            pupils: crate::rules::address::Globs::new(&self.organisation.pupils),
+            staff: crate::rules::address::Globs::new(&self.organisation.staff),
         }
     }
 

@@ -126,6 +126,15 @@ impl Config {
         for s in &mut self.exemptions.subject_labels {
             *s = s.trim().to_lowercase();
         }
+        // Pupil and staff address patterns (rules' `sender-role`/`recipient-role`).
+        for a in self
+            .organisation
+            .pupils
+            .iter_mut()
+            .chain(self.organisation.staff.iter_mut())
+        {
+            *a = a.trim().to_lowercase();
+        }
         for p in &mut self.organisation.send_as {
             p.sender = p.sender.trim().to_lowercase();
             p.from = p.from.trim().to_lowercase();
@@ -296,6 +305,19 @@ impl Config {
         ] {
             for bad in list.iter().filter(|a| !a.contains('@')) {
                 invalid("exemptions", key, format!("{bad:?} is not {what}"));
+            }
+        }
+        // Pupil and staff address patterns: an address or a glob with an `@`.
+        for (key, list) in [
+            ("pupils", &self.organisation.pupils),
+            ("staff", &self.organisation.staff),
+        ] {
+            for bad in list.iter().filter(|a| !a.contains('@')) {
+                invalid(
+                    "organisation",
+                    key,
+                    format!("{bad:?} is not an address or *@domain"),
+                );
             }
         }
         for (key, w) in [

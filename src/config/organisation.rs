@@ -16,6 +16,11 @@ pub struct Organisation {
     pub helpdesk: String,
     /// Allowed From addresses that differ from the envelope sender (shared mailboxes, send-as aliases).
     pub send_as: Vec<SendAs>,
+    /// Pupils' addresses (globs such as `*@leerling.school.nl`). Rules with `sender-role`/`recipient-role`
+    /// tell staff → pupil mail apart with them (SVOK B.4). Empty (the default): nobody is a pupil.
+    pub pupils: Vec<String>,
+    /// Staff addresses (globs). Empty (the default): every local address that is not a pupil's.
+    pub staff: Vec<String>,
 }
 
 impl Default for Organisation {
@@ -25,6 +30,8 @@ impl Default for Organisation {
             local_domains: Vec::new(),
             helpdesk: "de ICT-servicedesk".into(),
             send_as: Vec::new(),
+            pupils: Vec::new(),
+            staff: Vec::new(),
         }
     }
 }

@@ -570,6 +570,8 @@ mod tests {
                 subject_labels: Vec::new(),
                 pass_unscanned: false,
                 mode: crate::rules::Mode::Enforce,
+                pupils: crate::rules::address::Globs::default(),
+                staff: crate::rules::address::Globs::default(),
             },
             org: OrgContext {
                 local_domains: local.iter().map(|d| d.to_string()).collect(),

@@ -27,7 +27,7 @@ pub fn analyse(raw: &[u8], limits: &Limits) -> Analysis {
     let mut texts = TextSink::new(limits.max_text_bytes, limits.extract_max_text_bytes);
     let mut raw_fallback = false;
 
-    if nesting_risk(raw) {
+    if nesting_risk(raw, limits.max_depth) {
         // Refused before mail-parser sees it (see `raw::nesting_risk`); the headers alone are safe to parse.
         analysis.damage.push(Damage::TooDeep);
         raw_fallback = true;

@@ -40,9 +40,19 @@ pub struct Split<'a> {
 /// Split a text part (or the text of an HTML part) as described in the module docs.
 pub fn split(text: &str) -> Split<'_> {
     let (own, quoted) = split_quotes(text);
-    let (own, reported) = match reported_speech(&own) {
+    let (own, mut reported) = match reported_speech(&own) {
         None => (own, String::new()),
         Some((rest, reported)) => (Cow::Owned(rest), reported),
+    };
+    let (own, reported) = match unmarked_speech(&own) {
+        None => (own, reported),
+        Some((rest, more)) => {
+            if !reported.is_empty() {
+                reported.push('\n');
+            }
+            reported.push_str(&more);
+            (Cow::Owned(rest), reported)
+        }
     };
     Split {
         own,
@@ -363,6 +373,203 @@ fn reported_speech(text: &str) -> Option<(String, String)> {
     Some((own, reported))
 }
 
+/// Past-tense and participle forms of speech verbs, and the nouns of a written message, that introduce speech
+/// *without* quotation marks: `Ravi riep naar een klasgenoot: ga terug …`, `zei dat hij haar zou opwachten`,
+/// `noemde haar een …`, `stuurde de woorden ik steek je neer`. Present tenses (`zegt`) are left out: `mijn
+/// broer zegt dat hij je komt halen` is a threat passed on, not a report.
+const UNMARKED_INTRODUCERS: &[&str] = &[
+    "riep",
+    "riepen",
+    "geroepen",
+    "zei",
+    "zeiden",
+    "gezegd",
+    "schreeuwde",
+    "schreeuwden",
+    "geschreeuwd",
+    "noemde",
+    "noemden",
+    "genoemd",
+    "schreef",
+    "schreven",
+    "geschreven",
+    "appte",
+    "appten",
+    "geappt",
+    "typte",
+    "typten",
+    "getypt",
+    "gilde",
+    "gilden",
+    "brulde",
+    "brulden",
+    "fluisterde",
+    "dreigde",
+    "dreigden",
+    "gedreigd",
+    "beweerde",
+    "schold",
+    "scholden",
+    "uitgescholden",
+    "uitgemaakt",
+    "toegeroepen",
+    "nageroepen",
+    // Nouns: `met de woorden …`, `een bericht met de tekst …`.
+    "woorden",
+    "tekst",
+];
+
+/// Words that open a new clause inside a sentence: the subject of a verb is looked for after the last one.
+const CLAUSE_OPENERS: &[&str] = &[
+    "dat", "die", "toen", "en", "maar", "want", "omdat", "als", "nadat", "terwijl", "waarna", "of",
+];
+
+/// Speech reported without quotation marks (see [`UNMARKED_INTRODUCERS`]): the rest of the sentence after the
+/// introducer, when the introducer's clause has no first or second person (`ik zei dat …` and `jij noemde hem
+/// …` stay the sender's own words; `zei ik` too). After a colon at the end of a line the speech is the next
+/// line. Returns the text with the spans replaced by a space, and the spans one per line; `None` when none.
+fn unmarked_speech(text: &str) -> Option<(String, String)> {
+    // Word boundaries with their byte offsets.
+    let mut tokens: Vec<(usize, usize)> = Vec::new();
+    let mut start: Option<usize> = None;
+    for (i, c) in text.char_indices() {
+        if c.is_alphanumeric() {
+            start.get_or_insert(i);
+        } else if let Some(s) = start.take() {
+            tokens.push((s, i));
+        }
+    }
+    if let Some(s) = start {
+        tokens.push((s, text.len()));
+    }
+    let lower = |k: usize| -> String {
+        tokens
+            .get(k)
+            .and_then(|&(s, e)| text.get(s..e))
+            .unwrap_or_default()
+            .to_lowercase()
+    };
+    let is_end = |c: char| matches!(c, '.' | '!' | '?' | '\n');
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut k = 0;
+    while k < tokens.len() {
+        let word = lower(k);
+        let Some(&(_, verb_end)) = tokens.get(k) else {
+            break;
+        };
+        if !UNMARKED_INTRODUCERS.contains(&word.as_str()) {
+            k += 1;
+            continue;
+        }
+        // The sentence so far: back to the previous sentence end.
+        let verb_start = tokens.get(k).map_or(0, |t| t.0);
+        let sentence_start = text
+            .get(..verb_start)
+            .and_then(|h| h.rfind(is_end))
+            .map_or(0, |p| p + 1);
+        // The clause: after the last comma, semicolon or colon of the sentence before the verb.
+        let clause_start = text
+            .get(sentence_start..verb_start)
+            .and_then(|h| h.rfind([',', ';', ':']))
+            .map_or(sentence_start, |p| sentence_start + p + 1);
+        let mut first = k;
+        while first > 0 && tokens.get(first - 1).is_some_and(|t| t.0 >= clause_start) {
+            first -= 1;
+        }
+        let before: Vec<String> = (first..k).map(lower).collect();
+        let clause = before
+            .iter()
+            .rposition(|w| CLAUSE_OPENERS.contains(&w.as_str()))
+            .map_or(&before[..], |p| before.get(p + 1..).unwrap_or_default());
+        let own_subject = clause.iter().any(|w| OWN_PERSONS.contains(&w.as_str()));
+        // Subject after the verb (`zei ik`, `noemde je`); not for the nouns, whose next word is the speech.
+        let is_noun = word == "woorden" || word == "tekst";
+        let inverted = !is_noun && OWN_PERSONS.contains(&lower(k + 1).as_str());
+        // `dat jij … bent` tells the reader something about the reader: the sender's own message, whoever
+        // is said to have said it (`door iedereen wordt gezegd dat jij …`).
+        let about_reader =
+            lower(k + 1) == "dat" && ["jij", "je", "jullie", "u"].contains(&lower(k + 2).as_str());
+        // Set phrases, not speech: `eerlijk gezegd`, `kort gezegd`, `zogezegd`, `met andere woorden`.
+        let idiom = k > 0
+            && [
+                "eerlijk", "kort", "anders", "beter", "ronduit", "gewoon", "andere", "zo",
+            ]
+            .contains(&lower(k - 1).as_str());
+        if own_subject || inverted || about_reader || idiom {
+            k += 1;
+            continue;
+        }
+        // An attribution line (`Op … schreef Jan <jan@…>:`) is no speech: the quote below it was split off.
+        let line_start = text
+            .get(..verb_start)
+            .and_then(|h| h.rfind('\n'))
+            .map_or(0, |p| p + 1);
+        let line_end = text
+            .get(verb_end..)
+            .and_then(|r| r.find('\n'))
+            .map_or(text.len(), |p| verb_end + p);
+        if text
+            .get(line_start..line_end)
+            .is_some_and(|l| l.contains('@'))
+        {
+            k += 1;
+            continue;
+        }
+        // The span: to the end of the sentence (a `.!?` before white space, or a line end), or the next line
+        // after a colon that ends its line.
+        let rest = text.get(verb_end..).unwrap_or_default();
+        let sentence_end = rest.char_indices().find(|&(p, c)| {
+            c == '\n'
+                || (matches!(c, '.' | '!' | '?')
+                    && rest
+                        .get(p + 1..)
+                        .and_then(|a| a.chars().next())
+                        .is_none_or(char::is_whitespace))
+        });
+        let mut end = verb_end + sentence_end.map_or(rest.len(), |(p, _)| p);
+        let line_rest = text.get(verb_end..end).unwrap_or_default();
+        if line_rest.trim_end().ends_with(':') && text.get(end..end + 1) == Some("\n") {
+            let after = text.get(end..).unwrap_or_default();
+            let skip = after.len() - after.trim_start().len();
+            let next = text.get(end + skip..).unwrap_or_default();
+            end = end + skip + next.find('\n').unwrap_or(next.len());
+        }
+        let end = end.min(verb_end + 400);
+        let mut end = end;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let span = text.get(verb_end..end).unwrap_or_default();
+        // Speech in quotation marks was taken out already (its marks stay, around a space).
+        let marked = ["\" \"", "' '", "“ ”", "„ ”", "‘ ’", "« »"]
+            .iter()
+            .any(|m| span.contains(m));
+        if !marked && words(span).len() >= 2 {
+            spans.push((verb_end, end));
+        }
+        while tokens.get(k).is_some_and(|t| t.0 < end) {
+            k += 1;
+        }
+    }
+    if spans.is_empty() {
+        return None;
+    }
+    let mut own = String::with_capacity(text.len());
+    let mut reported = String::new();
+    let mut from = 0;
+    for (s, e) in spans {
+        own.push_str(text.get(from..s).unwrap_or_default());
+        own.push(' ');
+        if !reported.is_empty() {
+            reported.push('\n');
+        }
+        reported.push_str(text.get(s..e).unwrap_or_default().trim());
+        from = e;
+    }
+    own.push_str(text.get(from..).unwrap_or_default());
+    Some((own, reported))
+}
+
 /// The lowercased words of `text` (letters and digits).
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
@@ -548,6 +755,55 @@ mod tests {
             ("Ik zei: \"jij bent dom\".", "Ik zei: \"jij bent dom\".", "", ""),
             ("Toen zei ik: 'rot op'.", "Toen zei ik: 'rot op'.", "", ""),
             ("\"Rot op\", zei ik.", "\"Rot op\", zei ik.", "", ""),
+            // Without quotation marks: after a colon, `zei dat`, `noemde`, `de woorden`; the next line after a
+            // colon that ends its line.
+            (
+                "Vandaag riep Ravi naar een klasgenoot: ga weg, aap. Dat heb ik gehoord.",
+                "Vandaag riep . Dat heb ik gehoord.",
+                "",
+                "Ravi naar een klasgenoot: ga weg, aap",
+            ),
+            (
+                "Sem zei dat hij haar na school zou opwachten.\nWij nemen dit serieus.",
+                "Sem zei .\nWij nemen dit serieus.",
+                "",
+                "dat hij haar na school zou opwachten",
+            ),
+            (
+                "Hij stuurde de woorden ik steek je neer en een emoji.",
+                "Hij stuurde de woorden .",
+                "",
+                "ik steek je neer en een emoji",
+            ),
+            (
+                "In de app schreef Sem:\njij bent dom\nGroet",
+                "In de app schreef \nGroet",
+                "",
+                "Sem:\njij bent dom",
+            ),
+            // The sender's own words: a first or second person subject, before the verb or inverted.
+            ("Ik zei dat hij dom is.", "Ik zei dat hij dom is.", "", ""),
+            ("Toen noemde je hem een sukkel.", "Toen noemde je hem een sukkel.", "", ""),
+            // Told about the reader (`dat jij …`), set phrases, and a subject before a comma.
+            (
+                "Door iedereen wordt gezegd dat jij dom bent, en eerlijk gezegd ben ik het eens.",
+                "Door iedereen wordt gezegd dat jij dom bent, en eerlijk gezegd ben ik het eens.",
+                "",
+                "",
+            ),
+            (
+                "Volgens de screenshots die wij kregen, stuurde Sem de woorden ik sla je.",
+                "Volgens de screenshots die wij kregen, stuurde Sem de woorden .",
+                "",
+                "ik sla je",
+            ),
+            // Present tense passes a threat on rather than reporting it.
+            (
+                "Mijn broer zegt dat hij je komt halen.",
+                "Mijn broer zegt dat hij je komt halen.",
+                "",
+                "",
+            ),
             // Quotation marks without a reporting verb, apostrophes inside words.
             ("Het boek heet \"De ontdekking\".", "Het boek heet \"De ontdekking\".", "", ""),
             (

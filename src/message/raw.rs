@@ -4,7 +4,11 @@
 //! - [`nesting_risk`]: mail-parser 0.11.9 turns a *transfer-encoded* `message/rfc822` part (or a digest part)
 //!   into a nested parse whose result it copies recursively; an attacker can hide thousands of nested messages
 //!   in such a part and overflow the stack (measured: 20,000 levels abort the process). RFC 2046 §5.2.1 forbids
-//!   any encoding but 7bit/8bit/binary for `message/rfc822`, so such a part is refused up front.
+//!   any encoding but 7bit/8bit/binary for `message/rfc822`, yet real clients send base64 ones (mail-parser's
+//!   own `rfc/008.eml`). So such a part is decoded here the way mail-parser decodes it (at most
+//!   [`MAX_NESTED_ENCODED`] encoded levels), its containers are counted, and the message is refused only when
+//!   that count could take the nesting past `Limits::max_depth`, or when it has more than
+//!   [`MAX_ENCODED_MESSAGES`] such parts. An encoded digest part (no `Content-Type`) is still refused.
 //! - [`boundary_mid_line`]: mail-parser #156, a `--boundary` in the middle of a line cuts off the rest of a part.
 //! - [`raw_body_text`]: the fallback text when the MIME structure cannot be trusted.
 //!
@@ -47,14 +51,185 @@ fn is_blank(line: &[u8]) -> bool {
     line.last() == Some(&b'\n') && line.iter().all(|b| b.is_ascii_whitespace())
 }
 
-/// True when the message has a transfer-encoded nested message (see the module docs) and must not be given
-/// to mail-parser. Works on header-like fields between blank lines, the way mail-parser reads part headers.
+/// How many transfer-encoded levels mail-parser 0.11.9 decodes and parses (its `MAX_NESTED_ENCODED`); a
+/// deeper encoded message stays an opaque part.
+pub const MAX_NESTED_ENCODED: usize = 3;
+
+/// More transfer-encoded nested messages than this in one message are refused without decoding them: the
+/// check decodes each one, and real mail forwards a few.
+pub const MAX_ENCODED_MESSAGES: usize = 16;
+
+/// True when the message must not be given to mail-parser: a transfer-encoded nested message whose decoded
+/// content (up to [`MAX_NESTED_ENCODED`] encoded levels) holds enough containers (`multipart/*`,
+/// `message/*`) to take the nesting past `max_depth`, more than [`MAX_ENCODED_MESSAGES`] such parts, or an
+/// encoded part of a digest. See the module docs.
+///
+/// Ordinary mail has no encoded nested message and costs one [`has_encoded_nested`] pass.
+pub fn nesting_risk(raw: &[u8], max_depth: usize) -> bool {
+    has_encoded_nested(raw) && encoded_depth(raw, MAX_NESTED_ENCODED).is_none_or(|d| d > max_depth)
+}
+
+/// The nesting an encoded message part can add, counted in its decoded content and the encoded parts within
+/// it (`levels` encoded levels are decoded); `None` when it cannot be bounded (an encoded digest part, too
+/// many encoded messages).
+fn encoded_depth(raw: &[u8], levels: usize) -> Option<usize> {
+    let mut scan = NestingScan::default();
+    let mut deepest = 0;
+    let mut found = 0;
+    let mut start = 0;
+    while start < raw.len() {
+        let rest = raw.get(start..).unwrap_or_default();
+        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        if scan.line(rest.get(..end).unwrap_or_default()) {
+            found += 1;
+            if found > MAX_ENCODED_MESSAGES {
+                return None;
+            }
+            if levels > 0 {
+                let body = raw.get(start + end..).unwrap_or_default();
+                let decoded = if scan.base64 {
+                    decode_base64_part(body)
+                } else {
+                    decode_quoted_printable(body)
+                };
+                // The message part itself, the containers inside it, and what its own encoded parts add.
+                let inner = if has_encoded_nested(&decoded) {
+                    encoded_depth(&decoded, levels - 1)?
+                } else {
+                    0
+                };
+                deepest = deepest.max(1 + containers(&decoded) + inner);
+            }
+            scan.next_block();
+        }
+        start += end;
+    }
+    if scan.line(b"\n") {
+        // A header block at the very end: an encoded nested message with an empty body.
+        deepest = deepest.max(1);
+    }
+    if scan.digest && scan.implicit_encoded {
+        return None;
+    }
+    Some(deepest)
+}
+
+/// The number of `Content-Type` fields naming a container (`multipart/*`, `message/*`, a digest counts
+/// twice: its parts are messages without a field of their own). An upper bound of the nesting depth the
+/// content can reach, whatever its boundaries say.
+fn containers(raw: &[u8]) -> usize {
+    let mut count = 0;
+    let mut value: Vec<u8> = Vec::new();
+    let mut in_type = false;
+    let mut normaliser = Normaliser::default();
+    let mut finish = |value: &mut Vec<u8>, in_type: &mut bool| {
+        if std::mem::take(in_type) {
+            if contains(value, b"multipart") || contains(value, b"message") {
+                count += 1;
+            }
+            if contains(value, b"digest") {
+                count += 1;
+            }
+        }
+        value.clear();
+    };
+    for line in lines(raw) {
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            if in_type && value.len() < 4096 {
+                normaliser.push(line, &mut value);
+            }
+            continue;
+        }
+        finish(&mut value, &mut in_type);
+        let Some(colon) = line.iter().take(80).position(|&b| b == b':') else {
+            continue;
+        };
+        if line
+            .get(..colon)
+            .is_some_and(|n| n.trim_ascii().eq_ignore_ascii_case(b"content-type"))
+        {
+            in_type = true;
+            normaliser = Normaliser::default();
+            let v = line.get(colon + 1..).unwrap_or_default();
+            normaliser.push(v.get(..4096).unwrap_or(v), &mut value);
+        }
+    }
+    finish(&mut value, &mut in_type);
+    count
+}
+
+/// A base64 part body as mail-parser reads it: up to the next boundary line (`--…`), characters outside the
+/// alphabet skipped, decoding stopped at padding.
+fn decode_base64_part(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    'lines: for line in lines(body) {
+        if line.starts_with(b"--") {
+            break;
+        }
+        for &b in line {
+            let v = match b {
+                b'A'..=b'Z' => b - b'A',
+                b'a'..=b'z' => b - b'a' + 26,
+                b'0'..=b'9' => b - b'0' + 52,
+                b'+' => 62,
+                b'/' => 63,
+                b'=' => break 'lines,
+                _ => continue,
+            };
+            acc = (acc << 6) | u32::from(v);
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+                acc &= (1 << bits) - 1;
+            }
+        }
+    }
+    out
+}
+
+/// A quoted-printable body (everything to the end of the message: more than the part, never less): `=XX`
+/// decoded, soft line breaks removed, anything else kept as it is.
+fn decode_quoted_printable(body: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while let Some(&b) = body.get(i) {
+        if b == b'=' {
+            match (body.get(i + 1), body.get(i + 2)) {
+                (Some(b'\n'), _) => {
+                    i += 2;
+                    continue;
+                }
+                (Some(b'\r'), Some(b'\n')) => {
+                    i += 3;
+                    continue;
+                }
+                (Some(&h), Some(&l)) => {
+                    if let (Some(h), Some(l)) = (hex(h), hex(l)) {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
+/// True when the message has a transfer-encoded nested message or an encoded digest part (see the module
+/// docs). Works on header-like fields between blank lines, the way mail-parser reads part headers.
 ///
 /// One pass over the message that runs at memchr speed: a line is found with one `memchr` for its LF, and
 /// only its first bytes are looked at unless it is blank, a continuation of a `Content-Type` or
 /// `Content-Transfer-Encoding` field, or such a field itself (every body line of ordinary mail is none of
 /// these). Field values are normalised as they are read, into one buffer reused for the whole message.
-pub fn nesting_risk(raw: &[u8]) -> bool {
+pub fn has_encoded_nested(raw: &[u8]) -> bool {
     let mut scan = NestingScan::default();
     let mut start = 0;
     while start < raw.len() {
@@ -85,6 +260,8 @@ struct NestingScan {
     any_type: bool,
     /// The current block has a `Content-Transfer-Encoding` other than an identity one.
     encoded: bool,
+    /// That encoding is base64 (else quoted-printable or an encoded word, decoded as quoted-printable).
+    base64: bool,
     /// Some `Content-Type` so far named a digest (whose parts default to `message/rfc822`).
     digest: bool,
     /// Some block so far was encoded without a `Content-Type` (a digest part, if a digest was seen).
@@ -106,10 +283,7 @@ impl NestingScan {
             if self.message_type && self.encoded {
                 return true;
             }
-            self.implicit_encoded |= self.encoded && !self.any_type;
-            self.message_type = false;
-            self.any_type = false;
-            self.encoded = false;
+            self.next_block();
             return false;
         }
         if matches!(line.first(), Some(b' ' | b'\t')) {
@@ -149,6 +323,15 @@ impl NestingScan {
         false
     }
 
+    /// Done with a header block: note an encoded part without a type, and start the next block afresh.
+    fn next_block(&mut self) {
+        self.implicit_encoded |= self.encoded && !self.any_type;
+        self.message_type = false;
+        self.any_type = false;
+        self.encoded = false;
+        self.base64 = false;
+    }
+
     fn finish_field(&mut self) {
         let value = &self.value;
         match self.field.take() {
@@ -159,6 +342,7 @@ impl NestingScan {
                 self.digest |= contains(value, b"digest");
             }
             Some(FieldKind::TransferEncoding) => {
+                self.base64 |= contains(value, b"base64");
                 self.encoded |= contains(value, b"base64")
                     || contains(value, b"quoted-printable")
                     || contains(value, b"=?");
@@ -271,6 +455,94 @@ mod tests {
         assert!(header_block(&long).len() <= MAX_HEADER_BLOCK);
     }
 
+    fn b64(data: &[u8]) -> String {
+        use base64::Engine;
+        let text = base64::engine::general_purpose::STANDARD.encode(data);
+        let lines: Vec<&str> = text
+            .as_bytes()
+            .chunks(76)
+            .map(|c| std::str::from_utf8(c).unwrap_or_default())
+            .collect();
+        lines.join("\r\n")
+    }
+
+    /// A message forwarding `inner` as a `message/rfc822` part with transfer encoding `cte`.
+    fn forwarding(inner: &[u8], cte: &str) -> Vec<u8> {
+        let body = match cte {
+            "base64" => b64(inner),
+            _ => String::from_utf8_lossy(inner).replace('=', "=3D"),
+        };
+        format!(
+            "Content-Type: multipart/mixed; boundary=\"bb\"\r\n\r\n--bb\r\nContent-Type: text/plain\r\n\r\nzie bijlage\r\n\
+             --bb\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: {cte}\r\n\r\n{body}\r\n--bb--\r\n"
+        )
+        .into_bytes()
+    }
+
+    /// Encoded nested messages are decoded and their real nesting counted (mail-parser's `rfc/008.eml` shape
+    /// passes); a nesting bomb inside one, or too many of them, is still refused.
+    #[test]
+    fn encoded_nested_messages_are_measured() {
+        let plain = b"From: a@b.nl\r\nSubject: x\r\nContent-Type: multipart/alternative; boundary=\"aa\"\r\n\r\n\
+            --aa\r\nContent-Type: text/plain\r\n\r\ntekst\r\n--aa\r\nContent-Type: text/html\r\n\r\n<p>tekst</p>\r\n--aa--\r\n";
+        let mut bomb = b"Subject: diep\r\n".to_vec();
+        for _ in 0..5_000 {
+            bomb.extend_from_slice(b"Content-Type: message/rfc822\r\n\r\n");
+        }
+        bomb.extend_from_slice(b"Subject: binnen\r\n\r\ntekst\r\n");
+        // Twenty levels of multipart inside: one more than the limit allows with the message part itself.
+        let mut twenty = String::new();
+        for i in 0..20 {
+            twenty.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=\"l{i}\"\r\n\r\n--l{i}\r\n"
+            ));
+        }
+        twenty.push_str("Content-Type: text/plain\r\n\r\ntekst\r\n");
+        let encoded_twice = forwarding(&forwarding(plain, "base64"), "base64");
+        let encoded_bomb_deeper = forwarding(&forwarding(&bomb, "base64"), "quoted-printable");
+        let mut many = b"Content-Type: multipart/mixed; boundary=\"bb\"\r\n\r\n".to_vec();
+        for _ in 0..=MAX_ENCODED_MESSAGES {
+            many.extend_from_slice(
+                format!(
+                    "--bb\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+                    b64(b"Subject: x\r\n\r\ny")
+                )
+                .as_bytes(),
+            );
+        }
+        let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+            ("base64, like rfc/008.eml", forwarding(plain, "base64"), false),
+            ("quoted-printable", forwarding(plain, "quoted-printable"), false),
+            ("encoded twice", encoded_twice, false),
+            ("bomb in base64", forwarding(&bomb, "base64"), true),
+            ("bomb in quoted-printable", forwarding(&bomb, "quoted-printable"), true),
+            ("bomb two encoded levels down", encoded_bomb_deeper, true),
+            ("twenty multiparts inside", forwarding(twenty.as_bytes(), "base64"), true),
+            ("too many encoded messages", many, true),
+            ("encoded digest part", b"Content-Type: multipart/digest; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\nx\r\n".to_vec(), true),
+            ("no encoded message at all", plain.to_vec(), false),
+        ];
+        for (name, raw, want) in cases {
+            assert_eq!(nesting_risk(&raw, 20), want, "{name}");
+        }
+        // The limit is the configured one.
+        assert!(!nesting_risk(&forwarding(twenty.as_bytes(), "base64"), 30));
+    }
+
+    #[test]
+    fn tolerant_decoders() {
+        assert_eq!(
+            decode_base64_part(b"U3Vi\r\namVjdA==\r\n--bb\r\nQUFB"),
+            b"Subject"
+        );
+        assert_eq!(decode_base64_part(b"U3V*iam!VjdA"), b"Subject");
+        assert_eq!(decode_quoted_printable(b"a=3Db=\r\nc=ZZ="), b"a=bc=ZZ=");
+        assert_eq!(
+            containers(b"Content-Type:\r\n (x)Multi(y)part/mixed\r\ncontent-type: message/rfc822\r\nContent-Type: multipart/digest\r\nContent-Type: text/plain\r\n"),
+            4
+        );
+    }
+
     #[test]
     fn spots_encoded_nested_messages() {
         let cases: &[(&str, bool)] = &[
@@ -284,7 +556,7 @@ mod tests {
             ("Subject: global rfc822 digest base64\r\n\r\nbody", false),
         ];
         for (raw, want) in cases {
-            assert_eq!(nesting_risk(raw.as_bytes()), *want, "{raw:?}");
+            assert_eq!(has_encoded_nested(raw.as_bytes()), *want, "{raw:?}");
         }
     }
 
@@ -381,7 +653,7 @@ mod tests {
                     for cut in [raw.len(), raw.len() / 2, raw.len() / 3, 7] {
                         let raw = &raw[..cut.min(raw.len())];
                         assert_eq!(
-                            nesting_risk(raw),
+                            has_encoded_nested(raw),
                             nesting_risk_reference(raw),
                             "{} cut at {cut}",
                             path.display()
@@ -456,12 +728,12 @@ mod tests {
         #[test]
         fn nesting_risk_matches_reference(lines in proptest::collection::vec(nesting_line(), 0..30)) {
             let raw = lines.concat();
-            proptest::prop_assert_eq!(nesting_risk(&raw), nesting_risk_reference(&raw));
+            proptest::prop_assert_eq!(has_encoded_nested(&raw), nesting_risk_reference(&raw));
         }
 
         #[test]
         fn nesting_risk_matches_reference_on_bytes(raw in proptest::collection::vec(proptest::sample::select(b"Cc:ontet-yp ransfr\r\n\t()\"\\b64qd=?82".to_vec()), 0..300)) {
-            proptest::prop_assert_eq!(nesting_risk(&raw), nesting_risk_reference(&raw));
+            proptest::prop_assert_eq!(has_encoded_nested(&raw), nesting_risk_reference(&raw));
         }
     }
 

@@ -348,7 +348,12 @@ fn hostile_structure_table() {
     long_header.extend_from_slice(b"\r\nTo: a@b.nl\r\n\r\nverborgen tekst\r\n");
     let encoded_message = format!(
         "Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--m--\r\nverborgen tekst\r\n",
-        b64(b"Subject: x\r\n\r\nbody")
+        b64(&deep_messages)
+    );
+    // A base64 nested message of ordinary depth (mail-parser's `rfc/008.eml` shape) is decoded and read.
+    let encoded_ordinary = format!(
+        "Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--m--\r\n",
+        b64(b"Subject: x\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n--a\r\nContent-Type: text/plain\r\n\r\ngeneste tekst\r\n--a--\r\n")
     );
     let mid_line = b"Subject: x\r\nContent-Type: multipart/mixed; boundary=\"grens\"\r\n\r\n--grens\r\nContent-Type: text/plain\r\n\r\nzichtbaar --grens verborgen tekst\r\n--grens--\r\n".to_vec();
     let few_parts = Limits {
@@ -392,6 +397,13 @@ fn hostile_structure_table() {
             &default,
             Some(Damage::TooDeep),
             Some("verborgen tekst"),
+        ),
+        (
+            "encoded nested message of ordinary depth",
+            encoded_ordinary.into_bytes(),
+            &default,
+            None,
+            Some("geneste tekst"),
         ),
         (
             "boundary mid-line",

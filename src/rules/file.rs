@@ -140,6 +140,82 @@ struct RuleDef {
     max: Option<usize>,
     // damage
     damage: Option<Vec<String>>,
+    // any kind: the envelope's direction (see `Direction`)
+    sender_role: Option<Vec<String>>,
+    recipient_role: Option<Vec<String>>,
+    other_weight: Option<f64>,
+    // words, near: a question about what is forwarded (see `Treatment::marks_report`)
+    marks_report: Option<bool>,
+}
+
+/// Who an address belongs to, as `[organisation] pupils` and `staff` say (see `policy::role_of`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A pupil's address (`[organisation] pupils`).
+    Pupil,
+    /// A staff address (`[organisation] staff`, or any other local address when that list is empty).
+    Staff,
+    /// Anyone else: outside the local domains, or local but neither pupil nor listed staff.
+    Other,
+}
+
+impl Role {
+    /// The names rule files use for the roles.
+    const NAMED: [(&'static str, Role); 3] = [
+        ("pupil", Role::Pupil),
+        ("staff", Role::Staff),
+        ("other", Role::Other),
+    ];
+
+    fn bit(self) -> u8 {
+        match self {
+            Role::Pupil => 1,
+            Role::Staff => 2,
+            Role::Other => 4,
+        }
+    }
+}
+
+/// A set of [`Role`]s (`sender-role = ["staff"]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Roles(u8);
+
+impl Roles {
+    /// True when `role` is in the set.
+    pub fn contains(self, role: Role) -> bool {
+        self.0 & role.bit() != 0
+    }
+
+    fn parse(names: &[String], key: &str) -> Result<Roles, String> {
+        if names.is_empty() {
+            return Err(format!("`{key}` is empty"));
+        }
+        let mut set = Roles::default();
+        for name in names {
+            let Some((_, role)) = Role::NAMED.iter().find(|(n, _)| *n == name.trim()) else {
+                let known: Vec<&str> = Role::NAMED.iter().map(|(n, _)| *n).collect();
+                return Err(format!(
+                    "unknown role `{name}` in `{key}` (known: {})",
+                    known.join(", ")
+                ));
+            };
+            set.0 |= role.bit();
+        }
+        Ok(set)
+    }
+}
+
+/// A rule that counts in full only in mail of one direction (`sender-role`, `recipient-role`): grooming
+/// cues weigh most from staff to a pupil (SVOK B.4, WereldKidz 11.1–11.3: no private contact between staff
+/// and pupils). Elsewhere the rule weighs `other_weight` (default 0: it does not count).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Direction {
+    /// Roles the envelope sender must have; `None`: any sender.
+    pub sender: Option<Roles>,
+    /// Roles of which at least one envelope recipient must have one; `None`: any recipients.
+    pub recipient: Option<Roles>,
+    /// The rule's weight in mail of any other direction.
+    pub other_weight: f64,
 }
 
 /// `archive-problems = true` (every problem) or a list of problem names (`["encrypted"]`).
@@ -320,7 +396,7 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         }
     }
     // Keys that belong to another kind are mistakes, not silently ignored options.
-    let present: [(&str, bool, &[Kind]); 19] = [
+    let present: [(&str, bool, &[Kind]); 21] = [
         ("words", def.words.is_some(), &[Kind::Words]),
         ("compounds", def.compounds.is_some(), &[Kind::Words]),
         ("regex", def.regex.is_some(), &[Kind::Words]),
@@ -331,6 +407,11 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
             &[Kind::Words, Kind::Near, Kind::Bsn],
         ),
         ("groups", def.groups.is_some(), &[Kind::Near]),
+        (
+            "marks-report",
+            def.marks_report.is_some(),
+            &[Kind::Words, Kind::Near],
+        ),
         ("unless", def.unless.is_some(), &[Kind::Near]),
         (
             "quote-weight",
@@ -364,14 +445,32 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         ("window", def.window.is_some(), &[Kind::Near, Kind::Bsn]),
         ("max", def.max.is_some(), &[Kind::VisibleRecipients]),
         ("damage", def.damage.is_some(), &[Kind::Damage]),
+        (
+            "other-weight",
+            def.other_weight.is_some() && def.sender_role.is_none() && def.recipient_role.is_none(),
+            &[],
+        ),
     ];
     for (key, is_set, kinds) in present {
+        if is_set && kinds.is_empty() {
+            return Err(invalid(format!(
+                "key `{key}` needs `sender-role` or `recipient-role`"
+            )));
+        }
         if is_set && !kinds.contains(&def.kind) {
             return Err(invalid(format!(
                 "key `{key}` does not apply to kind `{}`",
                 def.kind.name()
             )));
         }
+    }
+    let direction = direction(&def, weight).map_err(invalid)?;
+    let marks_report = def.marks_report.unwrap_or(false);
+    if marks_report && (weight != 0.0 || def.action == Some(Action::Bounce)) {
+        return Err(invalid(
+            "a `marks-report` rule only marks the message: give it `weight = 0.0` and no action"
+                .to_string(),
+        ));
     }
     let places = match &def.places {
         None => Places::ALL,
@@ -629,12 +728,43 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         scope: def.scope.unwrap_or(def.kind.default_scope()),
         quote_weight: def.quote_weight,
         mode: def.mode.unwrap_or_default(),
+        direction,
+        marks_report,
     };
     Ok(Compiled {
         info,
         check,
         treatment,
     })
+}
+
+/// The rule's [`Direction`], if it names roles; `other-weight` must not exceed the rule's weight (a direction
+/// makes a rule count more where it is graver, never less).
+fn direction(def: &RuleDef, weight: f64) -> Result<Option<Direction>, String> {
+    let sender = def
+        .sender_role
+        .as_deref()
+        .map(|r| Roles::parse(r, "sender-role"))
+        .transpose()?;
+    let recipient = def
+        .recipient_role
+        .as_deref()
+        .map(|r| Roles::parse(r, "recipient-role"))
+        .transpose()?;
+    if sender.is_none() && recipient.is_none() {
+        return Ok(None);
+    }
+    let other_weight = def.other_weight.unwrap_or(0.0);
+    if !other_weight.is_finite() || !(0.0..=weight).contains(&other_weight) {
+        return Err(format!(
+            "other-weight {other_weight} must be between 0 and the rule's weight ({weight})"
+        ));
+    }
+    Ok(Some(Direction {
+        sender,
+        recipient,
+        other_weight,
+    }))
 }
 
 fn lower_nonempty(list: Option<Vec<String>>, key: &str) -> Result<Vec<String>, String> {
@@ -688,6 +818,26 @@ mod tests {
         assert!(
             matches!(&c[0].check, Check::Words { places, .. } if places.subject && !places.body)
         );
+    }
+
+    #[test]
+    fn direction_compiles() {
+        let src = rule(
+            "T-1",
+            "kind = \"words\"\nwords = [\"a\"]\nweight = 2.5\nsender-role = [\"staff\"]\nrecipient-role = [\"pupil\", \"other\"]",
+        );
+        let c = parse_file("t.toml", &src).unwrap();
+        let d = c[0].treatment.direction.expect("a direction");
+        assert!(d
+            .sender
+            .is_some_and(|r| r.contains(Role::Staff) && !r.contains(Role::Pupil)));
+        assert!(d
+            .recipient
+            .is_some_and(|r| r.contains(Role::Pupil) && r.contains(Role::Other)));
+        assert_eq!(d.other_weight, 0.0);
+        let plain =
+            parse_file("t.toml", &rule("T-2", "kind = \"words\"\nwords = [\"a\"]")).unwrap();
+        assert_eq!(plain[0].treatment.direction, None);
     }
 
     #[test]
@@ -751,6 +901,30 @@ mod tests {
                 "unknown damage kind `kapot`",
             ),
             ("kind = \"bsn\"\nkeywords = []", "`keywords` is empty"),
+            (
+                "kind = \"words\"\nwords = [\"a\"]\nsender-role = [\"leraar\"]",
+                "unknown role `leraar` in `sender-role` (known: pupil, staff, other)",
+            ),
+            (
+                "kind = \"words\"\nwords = [\"a\"]\nmarks-report = true",
+                "give it `weight = 0.0` and no action",
+            ),
+            (
+                "kind = \"sender\"\npatterns = [\"a@*\"]\nmarks-report = true",
+                "key `marks-report` does not apply to kind `sender`",
+            ),
+            (
+                "kind = \"words\"\nwords = [\"a\"]\nrecipient-role = []",
+                "`recipient-role` is empty",
+            ),
+            (
+                "kind = \"words\"\nwords = [\"a\"]\nother-weight = 1.0",
+                "key `other-weight` needs `sender-role` or `recipient-role`",
+            ),
+            (
+                "kind = \"words\"\nwords = [\"a\"]\nweight = 2.0\nsender-role = [\"staff\"]\nother-weight = 3.0",
+                "other-weight 3 must be between 0 and the rule's weight (2)",
+            ),
         ];
         for (body, want) in cases {
             let err = parse_file("f.toml", &rule("T-9", body))

@@ -143,6 +143,12 @@ pub struct Treatment {
     /// `monitor`: the rule's hits are reported (log line, metrics, traffic record, `check`) but decide
     /// nothing, so a new rule can be tried while the rest enforce.
     pub mode: Mode,
+    /// The envelope direction in which the rule counts in full (`sender-role`, `recipient-role`), applied
+    /// by `policy::decide`; `None`: every direction.
+    pub direction: Option<file::Direction>,
+    /// `marks-report`: a hit in the sender's own text (`is dit echt?` above a forwarded chain letter) makes
+    /// what the message quotes a report, weighed as reported speech by `policy::decide`.
+    pub marks_report: bool,
 }
 
 /// Whether hits act or are only reported: `[policy] mode` for all rules, a rule file's `mode` for one.
