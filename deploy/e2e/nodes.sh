@@ -232,8 +232,8 @@ s_node_killed() {
     wait "${MW_PIDS[0]}" 2>/dev/null
     MW_PIDS[0]=""
     local at_kill
-    at_kill=$(tally "$prefix" "$count")
-    say "SIGKILL to node 1 at $at_kill"
+    at_kill="$(field delivered "$(tally "$prefix" "$count")") delivered"
+    say "SIGKILL to node 1 after $at_kill"
     wait "$BURST_PID"
     BURST_PID=""
     [ "$(tail -1 "$PRIV/$prefix.out")" = "$count" ] || { WHY="harness: Postfix accepted $(tail -1 "$PRIV/$prefix.out") of $count"; return 1; }
@@ -270,7 +270,7 @@ s_node_killed() {
     mw 1 traffic summary >"$PRIV/summary1.out" 2>&1
     mw 2 traffic summary >"$PRIV/summary2.out" 2>&1
     cmp -s "$PRIV/summary1.out" "$PRIV/summary2.out" || { WHY="the nodes give different summaries"; return 1; }
-    WHY="killed at $at_kill; $STATE; quarantine $q1; $n audited reads from both nodes, one chain"
+    WHY="killed after $at_kill; $STATE; quarantine $q1; $n audited reads from both nodes, one chain"
 }
 
 s_postgres_stopped() {
@@ -280,8 +280,8 @@ s_postgres_stopped() {
     poll 120 enough || { WHY="harness: fewer than 15 messages delivered within 120 s"; return 1; }
     bash "$PG_SCRIPT" stop "$PRIV/pg" >>"$PRIV/pg-stop.out" 2>&1
     local at_stop
-    at_stop=$(tally "$prefix" "$count")
-    say "PostgreSQL stopped at $at_stop"
+    at_stop="$(field delivered "$(tally "$prefix" "$count")") delivered"
+    say "PostgreSQL stopped after $at_stop"
     wait "$BURST_PID"
     BURST_PID=""
     # While PostgreSQL is down: clean mail flows, infected mail waits in Postfix's queue with a 4xx.
@@ -299,7 +299,7 @@ s_postgres_stopped() {
     q=$(quarantined 2 "$prefix" "$count")
     [ "$(field missing "$q")" = 0 ] && [ "$(field entries "$q")" = "$(field expected "$q")" ] ||
         { WHY="quarantine after PostgreSQL came back: $q (every infected message once)"; return 1; }
-    WHY="stopped at $at_stop; $STATE; quarantine $q"
+    WHY="stopped after $at_stop; $STATE; quarantine $q"
 }
 
 scenario() {

@@ -50,7 +50,9 @@ impl Stores {
             }
         };
         let traffic = match &shared {
-            Some(shared) => Traffic::Postgres(crate::traffic::postgres::PgTraffic::new(shared.pg.clone())),
+            Some(shared) => {
+                Traffic::Postgres(crate::traffic::postgres::PgTraffic::new(shared.pg.clone()))
+            }
             None => Traffic::Embedded(open_traffic(config)?),
         };
         let keys = Arc::new(open_keys(config).unwrap_or_else(|e| {
@@ -134,7 +136,9 @@ pub fn open_audit(config: &Config, shared: Option<&Shared>) -> anyhow::Result<Au
 /// [`Shared::open`]), or `traffic.sled` opened as it is (offline, nothing is recovered).
 pub fn traffic_offline(config: &Config, shared: Option<&Shared>) -> anyhow::Result<Traffic> {
     Ok(match shared {
-        Some(shared) => Traffic::Postgres(crate::traffic::postgres::PgTraffic::new(shared.pg.clone())),
+        Some(shared) => {
+            Traffic::Postgres(crate::traffic::postgres::PgTraffic::new(shared.pg.clone()))
+        }
         None => Traffic::Embedded(TrafficStore::open(&config.storage.data_dir)?),
     })
 }
