@@ -461,12 +461,21 @@ async fn an_ended_inquiry_is_closed_once_by_two_nodes() {
         panic!("not opened");
     };
     let later = at(inquiry.to + 60);
-    // While node A holds the lock, node B's run closes nothing (and waits for nothing).
-    let held = a
-        .exclusive(locks::INQUIRY_EXPIRY, false)
-        .await
-        .expect("lock")
-        .expect("free");
+    // While node A holds the lock, node B's run closes nothing (and waits for nothing). The lock node A took
+    // to open the inquiry is released when PostgreSQL sees that guard's connection close, a moment after
+    // `handle` returned: try until it is free (bounded), as the hourly run simply tries again.
+    let mut held = None;
+    for _ in 0..100 {
+        held = a
+            .exclusive(locks::INQUIRY_EXPIRY, false)
+            .await
+            .expect("lock");
+        if held.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let held = held.expect("free within 5 s");
     assert_eq!(
         node_b.close_ended_inquiries(0, later).await.expect("run"),
         Vec::<u64>::new()
