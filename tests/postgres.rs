@@ -755,3 +755,116 @@ async fn two_nodes_share_the_quarantine_and_one_audit_chain() {
         assert_eq!(shown, 2 * ids.len(), "{out}");
     }
 }
+
+// ------------------------------------------------------------------------------------------------------
+// The console accounts on both backends (migration 0004).
+
+use mailwacht::admin::accounts::{AccountError, LoginRefused};
+use mailwacht::admin::{Accounts, Role};
+
+/// The same accounts as two nodes see them: one data directory's `users.json` twice, or two nodes' own
+/// database threads on one database. (name, node A, node B, what keeps them alive).
+async fn accounts_on_both_backends() -> Vec<(&'static str, [Accounts; 2], Box<dyn std::any::Any>)> {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = Accounts::new(tmp.path());
+    let db = pg::database();
+    migrate::migrate(&Pg::connect(&settings(&db.url)).expect("pool"))
+        .await
+        .expect("migrate");
+    let node = || Accounts::postgres(Blocking::start(&settings(&db.url)).expect("blocking"));
+    let shared = [node(), node()];
+    vec![
+        ("embedded", [file.clone(), file], Box::new(tmp)),
+        ("postgres", shared, Box::new(db)),
+    ]
+}
+
+/// Issue 17: add, login, passwd, disable and list behave alike on both backends, and what one node changes
+/// the other sees at once (a disabled account is refused on the other node at its next request).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_accounts_work_alike_on_both_backends() {
+    const PASSWORD: &str = "correct horse battery";
+    for (backend, [a, b], _keep) in accounts_on_both_backends().await {
+        let now = at(1_800_000_000);
+        assert!(b.list().expect("list").is_empty(), "{backend}");
+        a.add("anna", Role::Ict, PASSWORD, now).expect("add");
+        let info = b.verify("anna", PASSWORD).expect("login on the other node");
+        assert_eq!(
+            (info.role, info.disabled, info.created),
+            (Role::Ict, false, 1_800_000_000),
+            "{backend}"
+        );
+        for (name, password) in [("anna", "wrong password!!"), ("nobody", PASSWORD)] {
+            assert_eq!(
+                b.verify(name, password),
+                Err(LoginRefused::Credentials),
+                "{backend}: {name}"
+            );
+        }
+        for (name, role, password, refused) in [
+            ("anna", Role::Auditor, "another long one", "already exists"),
+            ("Anna/..", Role::Auditor, "another long one", "user name"),
+            ("bert", Role::Auditor, "short", "too short"),
+        ] {
+            let e = b.add(name, role, password, now).expect_err(name);
+            assert!(e.to_string().contains(refused), "{backend}: {e}");
+        }
+        assert!(matches!(b.disable("nobody"), Err(AccountError::Unknown(_))));
+        assert!(matches!(
+            b.set_password("nobody", "a new long password"),
+            Err(AccountError::Unknown(_))
+        ));
+        a.add("petra", Role::Privacy, PASSWORD, now).expect("add");
+        b.disable("anna").expect("disable on the other node");
+        assert_eq!(a.role_of("anna").expect("role"), None, "{backend}");
+        assert_eq!(
+            a.role_of("petra").expect("role"),
+            Some(Role::Privacy),
+            "{backend}"
+        );
+        assert_eq!(
+            a.verify("anna", PASSWORD),
+            Err(LoginRefused::Credentials),
+            "{backend}"
+        );
+        a.set_password("anna", "a new long password")
+            .expect("passwd");
+        assert!(b.verify("anna", "a new long password").is_ok(), "{backend}");
+        assert!(b.verify("anna", PASSWORD).is_err(), "{backend}");
+        let listed: Vec<(String, Role, bool)> = b
+            .list()
+            .expect("list")
+            .into_iter()
+            .map(|i| (i.name, i.role, i.disabled))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("anna".to_string(), Role::Ict, false),
+                ("petra".to_string(), Role::Privacy, false)
+            ],
+            "{backend}"
+        );
+    }
+}
+
+/// Two nodes adding the same name at once: one account, the other node is told it exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_name_added_on_two_nodes_at_once_is_one_account() {
+    let backends = accounts_on_both_backends().await;
+    let (_, [a, b], _keep) = backends.into_iter().nth(1).expect("postgres");
+    let add = |accounts: Accounts, role: Role| {
+        std::thread::spawn(move || accounts.add("kees", role, "een lang wachtwoord", at(5)))
+    };
+    let (x, y) = (add(a.clone(), Role::Ict), add(b, Role::Auditor));
+    let results = [x.join().expect("thread"), y.join().expect("thread")];
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(results
+        .iter()
+        .any(|r| matches!(r, Err(AccountError::Exists(_)))));
+    assert_eq!(a.list().expect("list").len(), 1);
+}
