@@ -868,3 +868,154 @@ async fn the_same_name_added_on_two_nodes_at_once_is_one_account() {
         .any(|r| matches!(r, Err(AccountError::Exists(_)))));
     assert_eq!(a.list().expect("list").len(), 1);
 }
+
+/// One HTTP/1.1 exchange with the console at `addr`: (status, `Set-Cookie` values, body).
+fn http(addr: &str, request: &str) -> (u16, Vec<String>, String) {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut stream = loop {
+        match std::net::TcpStream::connect(addr) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("console at {addr}: {e}"),
+        }
+    };
+    stream.write_all(request.as_bytes()).expect("request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let cookies = head
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or(l.strip_prefix("Set-Cookie: "))
+        })
+        .map(|c| c.split(';').next().unwrap_or_default().to_string())
+        .collect();
+    (status, cookies, body.to_string())
+}
+
+/// Sign in to the console at `addr` as `name`: the status of the form's answer and whether a session
+/// cookie came with it.
+fn sign_in(addr: &str, name: &str, password: &str) -> (u16, bool) {
+    let get = format!("GET /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let (status, cookies, body) = http(addr, &get);
+    assert_eq!(status, 200, "{body}");
+    let login_cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("mw_login="))
+        .expect("login cookie")
+        .clone();
+    let csrf = body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("csrf in the form");
+    let form = format!(
+        "csrf={csrf}&username={name}&password={}",
+        password.replace(' ', "+")
+    );
+    let post = format!(
+        "POST /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: {login_cookie}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    let (status, cookies, _) = http(addr, &post);
+    (status, cookies.iter().any(|c| c.starts_with("mw_session=")))
+}
+
+/// Issue 17, through the real binary: an account added offline with node A's configuration signs in to node
+/// B's console (two configurations, one database); disabled with node B's, it no longer signs in, and the
+/// shared audit log holds both changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_added_with_node_a_signs_in_on_node_b() {
+    use std::io::Write;
+    let db = pg::database();
+    migrate::migrate(&Pg::connect(&settings(&db.url)).expect("pool"))
+        .await
+        .expect("migrate");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config_a = tmp.path().join("a.toml");
+    std::fs::write(
+        &config_a,
+        format!(
+            "{}data_dir = {:?}\n[traffic]\nkey_dir = {:?}\n",
+            node_config(&db.url),
+            tmp.path().join("data-a"),
+            tmp.path().join("keys-a")
+        ),
+    )
+    .expect("config a");
+    std::fs::create_dir(tmp.path().join("data-a")).expect("data a");
+    let mut add = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+        .arg("--config")
+        .arg(&config_a)
+        .args(["user", "add", "anna", "--role", "ict", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mailwacht");
+    writeln!(add.stdin.take().expect("stdin"), "een lang wachtwoord").expect("password");
+    let (code, _, err) = support::daemon::outcome(&add.wait_with_output().expect("user add"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !tmp.path().join("data-a/users.json").exists(),
+        "the account is in the database, not node A's data directory"
+    );
+
+    let web = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    let addr = web.local_addr().expect("addr").to_string();
+    drop(web);
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let node_b = Daemon::start(
+        sink.addr(),
+        &format!(
+            "{}[web]\nenabled = true\nlisten = {addr:?}\nplain_http_loopback = true\n",
+            node_config(&db.url)
+        ),
+    );
+    let b = addr.clone();
+    let signed_in = tokio::task::spawn_blocking(move || sign_in(&b, "anna", "een lang wachtwoord"))
+        .await
+        .expect("sign in");
+    assert_eq!(signed_in, (303, true), "{}", node_b.log_text());
+    let b = addr.clone();
+    let wrong = tokio::task::spawn_blocking(move || sign_in(&b, "anna", "een ander wachtwoord"))
+        .await
+        .expect("sign in");
+    assert_eq!(wrong, (401, false));
+
+    let (code, _, err) = node_b.cli(&["user", "disable", "anna"]);
+    assert_eq!(code, 0, "{err}");
+    let b = addr.clone();
+    let disabled = tokio::task::spawn_blocking(move || sign_in(&b, "anna", "een lang wachtwoord"))
+        .await
+        .expect("sign in");
+    assert_eq!(disabled, (401, false), "disabled on node B");
+    let (code, out, err) = mailwacht(&config_a, &["user", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let users: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(users[0]["name"], "anna");
+    assert_eq!(users[0]["disabled"], true, "node A sees node B's change");
+    let (code, out, err) = mailwacht(&config_a, &["audit", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let audit: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(audit["verification"]["intact"], true, "{out}");
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .filter(|a| a.starts_with("user-"))
+        .collect();
+    assert_eq!(actions, ["user-add", "user-disable"], "{out}");
+}
