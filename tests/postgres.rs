@@ -755,3 +755,267 @@ async fn two_nodes_share_the_quarantine_and_one_audit_chain() {
         assert_eq!(shown, 2 * ids.len(), "{out}");
     }
 }
+
+// ------------------------------------------------------------------------------------------------------
+// The console accounts on both backends (migration 0004).
+
+use mailwacht::admin::accounts::{AccountError, LoginRefused};
+use mailwacht::admin::{Accounts, Role};
+
+/// The same accounts as two nodes see them: one data directory's `users.json` twice, or two nodes' own
+/// database threads on one database. (name, node A, node B, what keeps them alive).
+async fn accounts_on_both_backends() -> Vec<(&'static str, [Accounts; 2], Box<dyn std::any::Any>)> {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = Accounts::new(tmp.path());
+    let db = pg::database();
+    migrate::migrate(&Pg::connect(&settings(&db.url)).expect("pool"))
+        .await
+        .expect("migrate");
+    let node = || Accounts::postgres(Blocking::start(&settings(&db.url)).expect("blocking"));
+    let shared = [node(), node()];
+    vec![
+        ("embedded", [file.clone(), file], Box::new(tmp)),
+        ("postgres", shared, Box::new(db)),
+    ]
+}
+
+/// Issue 17: add, login, passwd, disable and list behave alike on both backends, and what one node changes
+/// the other sees at once (a disabled account is refused on the other node at its next request).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_accounts_work_alike_on_both_backends() {
+    const PASSWORD: &str = "correct horse battery";
+    for (backend, [a, b], _keep) in accounts_on_both_backends().await {
+        let now = at(1_800_000_000);
+        assert!(b.list().expect("list").is_empty(), "{backend}");
+        a.add("anna", Role::Ict, PASSWORD, now).expect("add");
+        let info = b.verify("anna", PASSWORD).expect("login on the other node");
+        assert_eq!(
+            (info.role, info.disabled, info.created),
+            (Role::Ict, false, 1_800_000_000),
+            "{backend}"
+        );
+        for (name, password) in [("anna", "wrong password!!"), ("nobody", PASSWORD)] {
+            assert_eq!(
+                b.verify(name, password),
+                Err(LoginRefused::Credentials),
+                "{backend}: {name}"
+            );
+        }
+        for (name, role, password, refused) in [
+            ("anna", Role::Auditor, "another long one", "already exists"),
+            ("Anna/..", Role::Auditor, "another long one", "user name"),
+            ("bert", Role::Auditor, "short", "too short"),
+        ] {
+            let e = b.add(name, role, password, now).expect_err(name);
+            assert!(e.to_string().contains(refused), "{backend}: {e}");
+        }
+        assert!(matches!(b.disable("nobody"), Err(AccountError::Unknown(_))));
+        assert!(matches!(
+            b.set_password("nobody", "a new long password"),
+            Err(AccountError::Unknown(_))
+        ));
+        a.add("petra", Role::Privacy, PASSWORD, now).expect("add");
+        b.disable("anna").expect("disable on the other node");
+        assert_eq!(a.role_of("anna").expect("role"), None, "{backend}");
+        assert_eq!(
+            a.role_of("petra").expect("role"),
+            Some(Role::Privacy),
+            "{backend}"
+        );
+        assert_eq!(
+            a.verify("anna", PASSWORD),
+            Err(LoginRefused::Credentials),
+            "{backend}"
+        );
+        a.set_password("anna", "a new long password")
+            .expect("passwd");
+        assert!(b.verify("anna", "a new long password").is_ok(), "{backend}");
+        assert!(b.verify("anna", PASSWORD).is_err(), "{backend}");
+        let listed: Vec<(String, Role, bool)> = b
+            .list()
+            .expect("list")
+            .into_iter()
+            .map(|i| (i.name, i.role, i.disabled))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("anna".to_string(), Role::Ict, false),
+                ("petra".to_string(), Role::Privacy, false)
+            ],
+            "{backend}"
+        );
+    }
+}
+
+/// Two nodes adding the same name at once: one account, the other node is told it exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_name_added_on_two_nodes_at_once_is_one_account() {
+    let backends = accounts_on_both_backends().await;
+    let (_, [a, b], _keep) = backends.into_iter().nth(1).expect("postgres");
+    let add = |accounts: Accounts, role: Role| {
+        std::thread::spawn(move || accounts.add("kees", role, "een lang wachtwoord", at(5)))
+    };
+    let (x, y) = (add(a.clone(), Role::Ict), add(b, Role::Auditor));
+    let results = [x.join().expect("thread"), y.join().expect("thread")];
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(results
+        .iter()
+        .any(|r| matches!(r, Err(AccountError::Exists(_)))));
+    assert_eq!(a.list().expect("list").len(), 1);
+}
+
+/// One HTTP/1.1 exchange with the console at `addr`: (status, `Set-Cookie` values, body).
+fn http(addr: &str, request: &str) -> (u16, Vec<String>, String) {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut stream = loop {
+        match std::net::TcpStream::connect(addr) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("console at {addr}: {e}"),
+        }
+    };
+    stream.write_all(request.as_bytes()).expect("request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let cookies = head
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or(l.strip_prefix("Set-Cookie: "))
+        })
+        .map(|c| c.split(';').next().unwrap_or_default().to_string())
+        .collect();
+    (status, cookies, body.to_string())
+}
+
+/// Sign in to the console at `addr` as `name`: the status of the form's answer and whether a session
+/// cookie came with it.
+fn sign_in(addr: &str, name: &str, password: &str) -> (u16, bool) {
+    let get = format!("GET /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let (status, cookies, body) = http(addr, &get);
+    assert_eq!(status, 200, "{body}");
+    let login_cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("mw_login="))
+        .expect("login cookie")
+        .clone();
+    let csrf = body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("csrf in the form");
+    let form = format!(
+        "csrf={csrf}&username={name}&password={}",
+        password.replace(' ', "+")
+    );
+    let post = format!(
+        "POST /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: {login_cookie}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    let (status, cookies, _) = http(addr, &post);
+    (status, cookies.iter().any(|c| c.starts_with("mw_session=")))
+}
+
+/// Issue 17, through the real binary: an account added offline with node A's configuration signs in to node
+/// B's console (two configurations, one database); disabled with node B's, it no longer signs in, and the
+/// shared audit log holds both changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_added_with_node_a_signs_in_on_node_b() {
+    use std::io::Write;
+    let db = pg::database();
+    migrate::migrate(&Pg::connect(&settings(&db.url)).expect("pool"))
+        .await
+        .expect("migrate");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config_a = tmp.path().join("a.toml");
+    std::fs::write(
+        &config_a,
+        format!(
+            "{}data_dir = {:?}\n[traffic]\nkey_dir = {:?}\n",
+            node_config(&db.url),
+            tmp.path().join("data-a"),
+            tmp.path().join("keys-a")
+        ),
+    )
+    .expect("config a");
+    std::fs::create_dir(tmp.path().join("data-a")).expect("data a");
+    let mut add = Command::new(env!("CARGO_BIN_EXE_mailwacht"))
+        .arg("--config")
+        .arg(&config_a)
+        .args(["user", "add", "anna", "--role", "ict", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mailwacht");
+    writeln!(add.stdin.take().expect("stdin"), "een lang wachtwoord").expect("password");
+    let (code, _, err) = support::daemon::outcome(&add.wait_with_output().expect("user add"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !tmp.path().join("data-a/users.json").exists(),
+        "the account is in the database, not node A's data directory"
+    );
+
+    let web = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    let addr = web.local_addr().expect("addr").to_string();
+    drop(web);
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let node_b = Daemon::start(
+        sink.addr(),
+        &format!(
+            "{}[web]\nenabled = true\nlisten = {addr:?}\nplain_http_loopback = true\n",
+            node_config(&db.url)
+        ),
+    );
+    let b = addr.clone();
+    let signed_in = tokio::task::spawn_blocking(move || sign_in(&b, "anna", "een lang wachtwoord"))
+        .await
+        .expect("sign in");
+    assert_eq!(signed_in, (303, true), "{}", node_b.log_text());
+    let b = addr.clone();
+    let wrong = tokio::task::spawn_blocking(move || sign_in(&b, "anna", "een ander wachtwoord"))
+        .await
+        .expect("sign in");
+    assert_eq!(wrong, (401, false));
+
+    let (code, _, err) = node_b.cli(&["user", "disable", "anna"]);
+    assert_eq!(code, 0, "{err}");
+    let b = addr.clone();
+    let disabled = tokio::task::spawn_blocking(move || sign_in(&b, "anna", "een lang wachtwoord"))
+        .await
+        .expect("sign in");
+    assert_eq!(disabled, (401, false), "disabled on node B");
+    let (code, out, err) = mailwacht(&config_a, &["user", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let users: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(users[0]["name"], "anna");
+    assert_eq!(users[0]["disabled"], true, "node A sees node B's change");
+    let (code, out, err) = mailwacht(&config_a, &["audit", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let audit: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(audit["verification"]["intact"], true, "{out}");
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .filter(|a| a.starts_with("user-"))
+        .collect();
+    assert_eq!(actions, ["user-add", "user-disable"], "{out}");
+}

@@ -1,5 +1,8 @@
 //! The web console's accounts: a name, a role and an argon2id password hash per person, in `users.json` in
-//! the data directory (mode 0600, replaced atomically on every change, see [`crate::storage::write_atomic`]).
+//! the data directory (mode 0600, replaced atomically on every change, see [`crate::storage::write_atomic`]),
+//! or, with `[storage] backend = "postgres"`, in the shared database's `accounts` table (migration 0004), so
+//! an account added on one node signs in on every node. The checks (name, password length, hashing, the
+//! constant-time login) are the same for both; only reading and writing a row differs ([`Backend`]).
 //!
 //! Changed only through [`super::Service`] (`mailwacht user ...`, via the admin socket or offline), which
 //! writes each change to the audit log; read by the console at every login, so a disabled account or a new
@@ -102,6 +105,8 @@ pub enum AccountError {
     ShortPassword,
     #[error("hashing the password failed: {0}")]
     Hash(String),
+    #[error("accounts in the shared database: {0}")]
+    Database(#[from] crate::storage::postgres::PgError),
 }
 
 /// Why a login failed (the console shows the same page for all of them).
@@ -109,14 +114,23 @@ pub enum AccountError {
 pub enum LoginRefused {
     /// Unknown name, wrong password or disabled account: never told apart to the visitor.
     Credentials,
-    /// The accounts file could not be read.
+    /// The accounts file (or the shared database) could not be read.
     Unavailable,
 }
 
-/// The accounts file of one data directory.
+/// The accounts of one data directory, or of every node in the shared database.
 #[derive(Debug, Clone)]
 pub struct Accounts {
-    path: PathBuf,
+    backend: Backend,
+}
+
+/// Where the accounts are kept.
+#[derive(Debug, Clone)]
+enum Backend {
+    /// `users.json`.
+    File(PathBuf),
+    /// Table `accounts` (one row per account), through the sync-database thread.
+    Postgres(crate::storage::postgres::Blocking),
 }
 
 /// A name that can be shown in pages and the audit log as it is.
@@ -163,42 +177,133 @@ impl Accounts {
     /// The accounts of `data_dir` (the file need not exist yet: then there are none).
     pub fn new(data_dir: &Path) -> Accounts {
         Accounts {
-            path: data_dir.join(FILE),
+            backend: Backend::File(data_dir.join(FILE)),
         }
     }
 
-    fn io(&self) -> impl Fn(std::io::Error) -> AccountError + '_ {
-        |source| AccountError::Io {
-            path: self.path.display().to_string(),
-            source,
+    /// The accounts of every node, in the shared database `db` reaches (schema version 4 or later).
+    pub fn postgres(db: crate::storage::postgres::Blocking) -> Accounts {
+        Accounts {
+            backend: Backend::Postgres(db),
         }
     }
 
-    fn load(&self) -> Result<Vec<Account>, AccountError> {
-        let text = match std::fs::read(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.io()(e)),
-        };
-        serde_json::from_slice(&text).map_err(|e| AccountError::Damaged {
-            path: self.path.display().to_string(),
-            message: e.to_string(),
-        })
+    /// Every account, hashes included.
+    fn all(&self) -> Result<Vec<Account>, AccountError> {
+        match &self.backend {
+            Backend::File(path) => load(path),
+            Backend::Postgres(db) => {
+                let target = db.target().to_string();
+                let rows = db.run(|pg| async move {
+                    let client = pg.checked_client().await?;
+                    Ok(client
+                        .query(&format!("SELECT {COLUMNS} FROM accounts"), &[])
+                        .await?)
+                })?;
+                rows.iter().map(|r| row(r, &target)).collect()
+            }
+        }
     }
 
-    fn save(&self, accounts: &[Account]) -> Result<(), AccountError> {
-        let mut text = serde_json::to_vec_pretty(accounts).map_err(|e| AccountError::Damaged {
-            path: self.path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        text.push(b'\n');
-        crate::storage::write_atomic(&self.path, &text).map_err(self.io())
+    /// The account called `name`, if any.
+    fn find(&self, name: &str) -> Result<Option<Account>, AccountError> {
+        match &self.backend {
+            Backend::File(path) => Ok(load(path)?.into_iter().find(|a| a.name == name)),
+            Backend::Postgres(db) => {
+                let target = db.target().to_string();
+                let name = name.to_string();
+                let found = db.run(move |pg| async move {
+                    let client = pg.checked_client().await?;
+                    Ok(client
+                        .query_opt(
+                            &format!("SELECT {COLUMNS} FROM accounts WHERE name = $1"),
+                            &[&name],
+                        )
+                        .await?)
+                })?;
+                found.as_ref().map(|r| row(r, &target)).transpose()
+            }
+        }
+    }
+
+    /// Store a new account; [`AccountError::Exists`] when the name is taken (on any node).
+    fn insert(&self, account: Account) -> Result<(), AccountError> {
+        match &self.backend {
+            Backend::File(path) => {
+                let mut accounts = load(path)?;
+                if accounts.iter().any(|a| a.name == account.name) {
+                    return Err(AccountError::Exists(account.name));
+                }
+                accounts.push(account);
+                save(path, &accounts)
+            }
+            Backend::Postgres(db) => {
+                let name = account.name.clone();
+                let inserted = db.run(move |pg| async move {
+                    let client = pg.checked_client().await?;
+                    let created = i64::try_from(account.created).unwrap_or(i64::MAX);
+                    Ok(client
+                        .execute(
+                            "INSERT INTO accounts (name, role, hash, disabled, created) \
+                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
+                            &[
+                                &account.name,
+                                &account.role.as_str(),
+                                &account.hash,
+                                &account.disabled,
+                                &created,
+                            ],
+                        )
+                        .await?)
+                })?;
+                match inserted {
+                    0 => Err(AccountError::Exists(name)),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Set `name`'s hash (when given) and whether it is disabled; [`AccountError::Unknown`] when there is
+    /// no such account.
+    fn change(&self, name: &str, hash: Option<String>, disabled: bool) -> Result<(), AccountError> {
+        match &self.backend {
+            Backend::File(path) => {
+                let mut accounts = load(path)?;
+                let account = accounts
+                    .iter_mut()
+                    .find(|a| a.name == name)
+                    .ok_or_else(|| AccountError::Unknown(name.to_string()))?;
+                if let Some(hash) = hash {
+                    account.hash = hash;
+                }
+                account.disabled = disabled;
+                save(path, &accounts)
+            }
+            Backend::Postgres(db) => {
+                let owned = name.to_string();
+                let changed = db.run(move |pg| async move {
+                    let client = pg.checked_client().await?;
+                    Ok(client
+                        .execute(
+                            "UPDATE accounts SET hash = coalesce($2, hash), disabled = $3 \
+                             WHERE name = $1",
+                            &[&owned, &hash, &disabled],
+                        )
+                        .await?)
+                })?;
+                match changed {
+                    0 => Err(AccountError::Unknown(name.to_string())),
+                    _ => Ok(()),
+                }
+            }
+        }
     }
 
     /// Every account, without hashes, in name order.
     pub fn list(&self) -> Result<Vec<AccountInfo>, AccountError> {
         let mut list: Vec<AccountInfo> = self
-            .load()?
+            .all()?
             .into_iter()
             .map(|a| AccountInfo {
                 name: a.name,
@@ -213,11 +318,7 @@ impl Accounts {
 
     /// The role of an enabled account.
     pub fn role_of(&self, name: &str) -> Result<Option<Role>, AccountError> {
-        Ok(self
-            .load()?
-            .into_iter()
-            .find(|a| a.name == name && !a.disabled)
-            .map(|a| a.role))
+        Ok(self.find(name)?.filter(|a| !a.disabled).map(|a| a.role))
     }
 
     /// Add `name` with `role` and `password`.
@@ -231,51 +332,35 @@ impl Accounts {
         if !valid_name(name) {
             return Err(AccountError::BadName(name.to_string()));
         }
-        let mut accounts = self.load()?;
-        if accounts.iter().any(|a| a.name == name) {
+        if self.find(name)?.is_some() {
             return Err(AccountError::Exists(name.to_string()));
         }
-        accounts.push(Account {
+        self.insert(Account {
             name: name.to_string(),
             role,
             hash: hash_password(password)?,
             disabled: false,
             created: seconds(now),
-        });
-        self.save(&accounts)
+        })
     }
 
     /// Set a new password (also enables a disabled account: a reset is how an admin gives it back).
     pub fn set_password(&self, name: &str, password: &str) -> Result<(), AccountError> {
-        let mut accounts = self.load()?;
         let hash = hash_password(password)?;
-        let account = accounts
-            .iter_mut()
-            .find(|a| a.name == name)
-            .ok_or_else(|| AccountError::Unknown(name.to_string()))?;
-        account.hash = hash;
-        account.disabled = false;
-        self.save(&accounts)
+        self.change(name, Some(hash), false)
     }
 
     /// Disable `name`: no more logins; the console ends its sessions at their next request.
     pub fn disable(&self, name: &str) -> Result<(), AccountError> {
-        let mut accounts = self.load()?;
-        let account = accounts
-            .iter_mut()
-            .find(|a| a.name == name)
-            .ok_or_else(|| AccountError::Unknown(name.to_string()))?;
-        account.disabled = true;
-        self.save(&accounts)
+        self.change(name, None, true)
     }
 
     /// Check a login. Costs one argon2id verification whether or not the name exists.
     pub fn verify(&self, name: &str, password: &str) -> Result<AccountInfo, LoginRefused> {
-        let accounts = self.load().map_err(|e| {
+        let found = self.find(name).map_err(|e| {
             tracing::error!(error = %e, "cannot read the console accounts");
             LoginRefused::Unavailable
         })?;
-        let found = accounts.into_iter().find(|a| a.name == name);
         let hash = found
             .as_ref()
             .map(|a| a.hash.as_str())
@@ -299,18 +384,81 @@ impl Accounts {
     }
 }
 
+/// `users.json` at `path` (none when it does not exist yet).
+fn load(path: &Path) -> Result<Vec<Account>, AccountError> {
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(path, e)),
+    };
+    serde_json::from_slice(&text).map_err(|e| AccountError::Damaged {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Replace `users.json` at `path` with `accounts`.
+fn save(path: &Path, accounts: &[Account]) -> Result<(), AccountError> {
+    let mut text = serde_json::to_vec_pretty(accounts).map_err(|e| AccountError::Damaged {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    text.push(b'\n');
+    crate::storage::write_atomic(path, &text).map_err(|e| io(path, e))
+}
+
+fn io(path: &Path, source: std::io::Error) -> AccountError {
+    AccountError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The columns [`row`] reads, in its order.
+const COLUMNS: &str = "name, role, hash, disabled, created";
+
+/// One row of `accounts` (selected as [`COLUMNS`]) of the database `target`.
+fn row(
+    row: &crate::storage::postgres::tokio_postgres::Row,
+    target: &str,
+) -> Result<Account, AccountError> {
+    let damaged = |message: String| AccountError::Damaged {
+        path: format!("{target} table accounts"),
+        message,
+    };
+    let pg = |e: crate::storage::postgres::tokio_postgres::Error| damaged(e.to_string());
+    let role: String = row.try_get(1).map_err(pg)?;
+    let created: i64 = row.try_get(4).map_err(pg)?;
+    Ok(Account {
+        name: row.try_get(0).map_err(pg)?,
+        role: role.parse().map_err(damaged)?,
+        hash: row.try_get(2).map_err(pg)?,
+        disabled: row.try_get(3).map_err(pg)?,
+        created: u64::try_from(created).unwrap_or(0),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    /// What only the file backend has: mode 0600, a hash and never the password, no temporary file left.
+    /// (The behaviour, on both backends: `tests/postgres.rs`, the console accounts.)
     #[test]
-    fn add_verify_passwd_disable() {
+    fn users_json_is_owner_only_and_holds_hashes_only() {
         let dir = tempfile::tempdir().unwrap();
         let accounts = Accounts::new(dir.path());
-        let now = SystemTime::now();
         accounts
-            .add("anna", Role::Ict, "correct horse battery", now)
+            .add(
+                "anna",
+                Role::Ict,
+                "correct horse battery",
+                SystemTime::now(),
+            )
+            .unwrap();
+        accounts
+            .set_password("anna", "a new long password")
             .unwrap();
         let mode = std::fs::metadata(dir.path().join(FILE))
             .unwrap()
@@ -319,46 +467,8 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let text = std::fs::read_to_string(dir.path().join(FILE)).unwrap();
         assert!(text.contains("$argon2id$"));
-        assert!(!text.contains("correct horse"));
-        assert_eq!(
-            accounts
-                .verify("anna", "correct horse battery")
-                .unwrap()
-                .role,
-            Role::Ict
-        );
-        assert_eq!(
-            accounts.verify("anna", "wrong password!!"),
-            Err(LoginRefused::Credentials)
-        );
-        assert_eq!(
-            accounts.verify("nobody", "correct horse battery"),
-            Err(LoginRefused::Credentials)
-        );
-        assert!(matches!(
-            accounts.add("anna", Role::Auditor, "another long one", now),
-            Err(AccountError::Exists(_))
-        ));
-        assert!(matches!(
-            accounts.add("Anna/..", Role::Auditor, "another long one", now),
-            Err(AccountError::BadName(_))
-        ));
-        assert!(matches!(
-            accounts.add("bert", Role::Auditor, "short", now),
-            Err(AccountError::ShortPassword)
-        ));
-        accounts.disable("anna").unwrap();
-        assert_eq!(
-            accounts.verify("anna", "correct horse battery"),
-            Err(LoginRefused::Credentials)
-        );
-        assert_eq!(accounts.role_of("anna").unwrap(), None);
-        accounts
-            .set_password("anna", "a new long password")
-            .unwrap();
+        assert!(!text.contains("correct horse") && !text.contains("new long"));
         assert!(accounts.verify("anna", "a new long password").is_ok());
-        assert!(accounts.verify("anna", "correct horse battery").is_err());
-        assert_eq!(accounts.list().unwrap().len(), 1);
         assert!(!dir.path().join("users.json.tmp").exists());
     }
 }

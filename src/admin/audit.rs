@@ -400,8 +400,8 @@ pub struct AuditLog {
     path: PathBuf,
     head: PathBuf,
     state: Mutex<State>,
-    /// `Some`: the log is the shared database's (`path` then only places `users.json`), and `head` and
-    /// `state` are unused.
+    /// `Some`: the log is the shared database's, as are the console accounts then (`path` only names the
+    /// data directory), and `head` and `state` are unused.
     shared: Option<crate::storage::postgres::Blocking>,
 }
 
@@ -449,7 +449,7 @@ impl AuditLog {
     }
 
     /// The log in the shared database (`[storage] backend = "postgres"`); `path` is where the embedded log
-    /// would be (its directory holds the console's `users.json`).
+    /// would be.
     pub fn postgres(path: impl Into<PathBuf>, db: crate::storage::postgres::Blocking) -> AuditLog {
         let path = path.into();
         AuditLog {
@@ -465,6 +465,11 @@ impl AuditLog {
             }),
             shared: Some(db),
         }
+    }
+
+    /// The shared database the log is in (`None`: the file) — where the console accounts live too.
+    pub fn shared_db(&self) -> Option<&crate::storage::postgres::Blocking> {
+        self.shared.as_ref()
     }
 
     /// The log file.

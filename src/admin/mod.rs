@@ -213,7 +213,7 @@ pub struct Service {
     limits: Limits,
     /// Absent when the traffic store is not open (then traffic requests are an error).
     traffic: Option<TrafficService>,
-    /// The web console's accounts (`users.json` beside the audit log).
+    /// The web console's accounts (`users.json` beside the audit log, or the shared database's).
     accounts: Accounts,
     /// Four-eyes requests for content (kept in memory, see [`approval`]).
     approvals: std::sync::Mutex<approval::Approvals>,
@@ -310,6 +310,13 @@ impl Service {
         };
         service.tell_audit_what_the_stores_hold();
         service
+    }
+
+    /// Keep the console's accounts in `accounts` instead of `users.json` beside the audit log (the shared
+    /// database's, see [`Accounts::postgres`]).
+    pub fn with_accounts(mut self, accounts: Accounts) -> Service {
+        self.accounts = accounts;
+        self
     }
 
     /// Also answer traffic requests from `traffic`.

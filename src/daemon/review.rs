@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::admin::{AuditLog, Service, TrafficService};
+use crate::admin::{Accounts, AuditLog, Service, TrafficService};
 use crate::config::Config;
 use crate::quarantine::Store;
 use crate::traffic::{KeyRing, Traffic};
@@ -22,6 +22,8 @@ pub fn service(
     keys: Arc<KeyRing>,
 ) -> (Service, TrafficService) {
     let traffic = TrafficService::new(traffic, keys, traffic_settings);
+    // The console accounts live where the audit log does: in the shared database, every node's.
+    let accounts = audit.shared_db().cloned().map(Accounts::postgres);
     let service = Service::new(
         quarantine,
         audit,
@@ -29,5 +31,9 @@ pub fn service(
         config.limits.clone(),
     )
     .with_traffic(traffic.clone());
+    let service = match accounts {
+        Some(accounts) => service.with_accounts(accounts),
+        None => service,
+    };
     (service, traffic)
 }

@@ -9,7 +9,7 @@
 //! done.
 //!
 //! Numbers: 0001 quarantine and audit log; 0002 traffic records and inquiries; 0003 four-eyes access
-//! requests. A released migration is never edited: a change is a new number.
+//! requests; 0004 console accounts. A released migration is never edited: a change is a new number.
 //!
 //! Must not: drop or rewrite data in a migration without saying so in its file's first comment.
 
@@ -45,6 +45,13 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0003_access_requests.sql"),
     },
     // -- end t-pgt
+    // -- t-pgacc: the console accounts (issue 17).
+    Migration {
+        version: 4,
+        name: "accounts",
+        sql: include_str!("migrations/0004_accounts.sql"),
+    },
+    // -- end t-pgacc
 ];
 
 /// The schema version this binary needs and knows.
