@@ -1019,3 +1019,193 @@ async fn an_account_added_with_node_a_signs_in_on_node_b() {
         .collect();
     assert_eq!(actions, ["user-add", "user-disable"], "{out}");
 }
+
+// moving a node's embedded quarantine and audit log (issue 17).
+fn json(config: &Path, data: &Path, args: &[&str]) -> serde_json::Value {
+    let (code, out, err) = support::daemon::run_cli(config, data, args);
+    assert_eq!(code, 0, "{args:?}: {out}{err}");
+    serde_json::from_str(&out).expect("json")
+}
+
+/// Issue 17: an embedded node with quarantined mail (one released), audited reviews and traffic records
+/// is moved by `store migrate --from embedded --to postgres`: the postgres-backed CLI lists the same
+/// quarantine (status and bytes), `audit list` verifies with the same entries, a second run adds nothing,
+/// and `store check --from embedded` agrees. A second node's quarantine entry under a taken id with other
+/// bytes is refused by name, and its own audit chain is not spliced into the database's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_quarantine_and_audit_chain_move_intact() {
+    let db = pg::database();
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let mut daemon = Daemon::start(sink.addr(), MAIL);
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (code, text) = deliver(&daemon, &infected_mail()).await;
+        ids.push(quarantined_id(code, &text));
+    }
+    let (code, text) = deliver(&daemon, CLEAN).await;
+    assert_eq!(code, 250, "{text}");
+    for args in [
+        vec![
+            "quarantine",
+            "show",
+            &ids[0],
+            "--raw",
+            "--reason",
+            "melding van de ouder",
+        ],
+        vec![
+            "quarantine",
+            "release",
+            &ids[1],
+            "--reason",
+            "vals alarm, leraar belde",
+        ],
+    ] {
+        let (code, _, err) = daemon.cli(&args);
+        assert_eq!(code, 0, "{err}");
+    }
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit(), "{}", daemon.log_text());
+    let data = daemon.data_dir.clone();
+    let embedded = daemon.config_path.clone();
+    let quarantine = json(&embedded, &data, &["quarantine", "list", "--json"]);
+    let statuses: Vec<&str> = quarantine
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| e["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(statuses.len(), 2, "{quarantine}");
+    assert!(statuses.contains(&"released"), "{quarantine}");
+    let audit = json(&embedded, &data, &["audit", "list", "--json"]);
+    assert_eq!(audit["verification"]["intact"], true, "{audit}");
+    assert_eq!(
+        audit["entries"].as_array().expect("entries").len(),
+        2,
+        "{audit}"
+    );
+    let raw: Vec<Vec<u8>> = {
+        let (store, _) = mailwacht::quarantine::Embedded::open(&data).expect("embedded");
+        ids.iter()
+            .map(|id| store.get_raw(id).expect("raw").1)
+            .collect()
+    };
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let shared = tmp.path().join("shared.toml");
+    std::fs::write(
+        &shared,
+        format!(
+            "{MAIL}[storage]\ndata_dir = {data:?}\nbackend = \"postgres\"\nurl = {:?}\n",
+            db.url
+        ),
+    )
+    .expect("config");
+    for (run, added) in [(0, (2, 2)), (1, (0, 0))] {
+        let (code, out, err) = mailwacht(
+            &shared,
+            &["store", "migrate", "--from", "embedded", "--to", "postgres"],
+        );
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.contains(&format!("quarantine: 2 (nieuw / added {})", added.0)),
+            "run {run}: {out}"
+        );
+        assert!(
+            out.contains(&format!("audit log: 2 (nieuw / added {})", added.1)),
+            "run {run}: {out}"
+        );
+        assert!(out.contains("traffic records: "), "{out}");
+        assert!(
+            !out.contains("traffic records: 0 "),
+            "the clean mail's record moves: {out}"
+        );
+    }
+    assert_eq!(
+        json(&shared, &data, &["quarantine", "list", "--json"]),
+        quarantine,
+        "the same entries, with their status"
+    );
+    let moved = json(&shared, &data, &["audit", "list", "--json"]);
+    assert_eq!(moved["verification"]["intact"], true, "{moved}");
+    assert_eq!(
+        moved["entries"], audit["entries"],
+        "the same entries, chain intact"
+    );
+    let (store, _pg, _blocking) = pg_quarantine(&db).await;
+    let got = tokio::task::spawn_blocking({
+        let ids = ids.clone();
+        move || {
+            ids.iter()
+                .map(|id| store.get_raw(id).expect("raw").1)
+                .collect::<Vec<_>>()
+        }
+    })
+    .await
+    .expect("join");
+    assert_eq!(got, raw, "byte for byte");
+    let (code, out, err) = mailwacht(&shared, &["store", "check", "--from", "embedded"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("quarantine: lokaal / embedded 2, in database 2"),
+        "{out}"
+    );
+
+    // Another node: an entry under a taken id with other bytes, and an audit chain of its own.
+    let other = tmp.path().join("other");
+    {
+        let (store, _) = Store::open(&other.join("data")).expect("embedded");
+        let id = store
+            .store(
+                &ids[0],
+                &envelope(),
+                b"Subject: iets anders\r\n\r\n",
+                &detections(),
+                at(5),
+            )
+            .await
+            .expect("store");
+        assert_eq!(id, ids[0]);
+        store.flush().await.expect("flush");
+    }
+    let other_config = config_for(&other, &db.url, "");
+    let (code, out, err) = mailwacht(
+        &other_config,
+        &["store", "migrate", "--from", "embedded", "--to", "postgres"],
+    );
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "quarantine id {} is in the database with other bytes",
+            ids[0]
+        )),
+        "{err}"
+    );
+    let (code, out, err) = mailwacht(&other_config, &["store", "check", "--from", "embedded"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        out.contains("quarantine: lokaal / embedded 1, in database 0"),
+        "{out}"
+    );
+    // A third node that audited on its own: its chain is not spliced into the database's.
+    let third = tmp.path().join("third");
+    std::fs::create_dir_all(third.join("data")).expect("dir");
+    AuditLog::open(third.join("data/audit.log"))
+        .expect("audit")
+        .append(at(6), 1000, "show-raw", "-", "andere node", "")
+        .expect("append");
+    let (code, out, err) = mailwacht(
+        &config_for(&third, &db.url, ""),
+        &["store", "migrate", "--from", "embedded", "--to", "postgres"],
+    );
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("the database's audit chain already has 2 entries that are not this node's"),
+        "{err}"
+    );
+    assert_eq!(
+        json(&shared, &data, &["audit", "list", "--json"])["entries"],
+        audit["entries"],
+        "nothing was added to the chain"
+    );
+}

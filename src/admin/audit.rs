@@ -35,6 +35,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 mod postgres;
+// moving a node's embedded log (issue 17).
+pub use postgres::{count_embedded, import_embedded, Moved};
 
 /// `prev` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

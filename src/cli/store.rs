@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::{load_config, ConfigSource};
-use crate::storage::postgres::{migrate, Pg};
+use crate::admin::audit;
+use crate::quarantine::postgres::PgQuarantine;
+use crate::storage::postgres::{migrate, Blocking, Pg};
 use crate::traffic::postgres::{self, PgTraffic};
 use crate::traffic::TrafficStore;
 
@@ -35,8 +37,8 @@ enum StoreCommand {
 #[derive(Debug, clap::Args)]
 struct Moving {
     /// Move (migrate) or count (check) this node's embedded stores (the data directory; mailwacht serve
-    /// stopped) into the database of [storage] url: traffic records and inquiries. Safe to repeat:
-    /// nothing is added twice.
+    /// stopped) into the database of [storage] url: traffic records, inquiries, the quarantine and the
+    /// audit log. Safe to repeat: nothing is added twice.
     #[arg(long, value_parser = ["embedded"])]
     from: Option<String>,
     /// Where to: the database of [storage] url (the only target, so it may be left out).
@@ -103,7 +105,7 @@ pub fn run(source: &ConfigSource, args: StoreArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-// -- t-pgt: moving a node's embedded stores (issue 17).
+// moving a node's embedded stores (issue 17).
 /// This node's traffic store, opened as the data directory's owner (the daemon must be stopped).
 fn embedded_traffic(config: &crate::config::Config) -> anyhow::Result<TrafficStore> {
     let _owner = super::data_dir::act_as_owner(&config.storage.data_dir)?;
@@ -124,11 +126,22 @@ async fn move_embedded(config: &crate::config::Config, pg: &Pg) -> anyhow::Resul
          (nieuw / added {}), van / from {origin}",
         moved.records, moved.records_added, moved.inquiries, moved.inquiries_added
     );
-    // HOOK(t-pg): the quarantine entries and the audit chain move here once their PostgreSQL stores are
-    // on this branch; until then they stay in the data directory, and this says so.
+    // the quarantine and the audit chain.
+    let (quarantine, audit_log) = embedded_quarantine(config)?;
+    let q = shared_quarantine(config, pg)?
+        .import_embedded(&quarantine)
+        .await
+        .context("moving the quarantine")?;
     println!(
-        "quarantaine en auditlog: niet verplaatst door deze versie / quarantine and audit log: not \
-         moved by this version"
+        "quarantaine / quarantine: {} (nieuw / added {})",
+        q.entries, q.added
+    );
+    let a = audit::import_embedded(pg, &audit_log)
+        .await
+        .context("moving the audit log")?;
+    println!(
+        "auditlog / audit log: {} (nieuw / added {}), keten intact / chain intact",
+        a.entries, a.added
     );
     Ok(())
 }
@@ -149,12 +162,51 @@ async fn compare_embedded(config: &crate::config::Config, pg: &Pg) -> anyhow::Re
         "onderzoeken / inquiries: lokaal / embedded {}, in database {}",
         c.inquiries.0, c.inquiries.1
     );
-    if !c.complete() {
+    // the quarantine and the audit chain.
+    let (quarantine, audit_log) = embedded_quarantine(config)?;
+    let q = shared_quarantine(config, pg)?
+        .count_embedded(&quarantine)
+        .await
+        .context("counting the quarantine")?;
+    println!(
+        "quarantaine / quarantine: lokaal / embedded {}, in database {}",
+        q.0, q.1
+    );
+    let a = audit::count_embedded(pg, &audit_log)
+        .await
+        .context("comparing the audit log")?;
+    println!(
+        "auditlog / audit log: lokaal / embedded {}, aan het begin van de databaseketen / beginning \
+         the database's chain {}",
+        a.0, a.1
+    );
+    let complete = c.complete() && q.0 == q.1 && a.0 == a.1;
+    if !complete {
         eprintln!(
             "niet alles verplaatst / not everything was moved: run mailwacht store migrate --from \
              embedded --to postgres"
         );
     }
-    Ok(c.complete())
+    Ok(complete)
 }
-// -- end t-pgt
+
+// the embedded quarantine and audit log (issue 17).
+/// This node's embedded quarantine and the path of its audit log (the daemon must be stopped).
+fn embedded_quarantine(
+    config: &crate::config::Config,
+) -> anyhow::Result<(crate::quarantine::Embedded, std::path::PathBuf)> {
+    let data_dir = &config.storage.data_dir;
+    let _owner = super::data_dir::act_as_owner(data_dir)?;
+    let (store, _) = crate::quarantine::Embedded::open(data_dir)
+        .context("opening this node's quarantine (stop mailwacht serve first)")?;
+    Ok((store, data_dir.join("audit.log")))
+}
+
+/// The database's quarantine (its async writes and reads are all this needs of it).
+fn shared_quarantine(config: &crate::config::Config, pg: &Pg) -> anyhow::Result<PgQuarantine> {
+    let settings = config
+        .storage
+        .postgres()
+        .context("[storage] backend is not \"postgres\"")?;
+    Ok(PgQuarantine::new(pg.clone(), Blocking::start(&settings)?))
+}

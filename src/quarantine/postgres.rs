@@ -12,6 +12,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use deadpool_postgres::GenericClient;
+
 use super::{
     valid_id, DetectionRecord, Entry, Quarantine, QuarantineError, QuarantineStore, Status,
     StoreError, ID_ATTEMPTS,
@@ -70,6 +72,38 @@ fn entry(row: &Row) -> Result<Entry, PgError> {
     })
 }
 
+fn detections_json(entry: &Entry) -> Result<String, PgError> {
+    serde_json::to_string(&entry.detections)
+        .map_err(|e| PgError::Settings(format!("detections: {e}")))
+}
+
+/// Insert `entry` with `raw` unless its id is taken; 1 when inserted, 0 when not.
+async fn insert_row(
+    client: &impl GenericClient,
+    entry: &Entry,
+    detections: &str,
+    raw: &[u8],
+) -> Result<u64, PgError> {
+    Ok(client
+        .execute(
+            "INSERT INTO quarantine \
+             (id, received, status, mail_from, rcpt_to, mail_params, detections, raw) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8) \
+             ON CONFLICT (id) DO NOTHING",
+            &[
+                &entry.id,
+                &i64::try_from(entry.received).unwrap_or(i64::MAX),
+                &status_text(entry.status),
+                &entry.mail_from,
+                &entry.rcpt_to,
+                &entry.mail_params,
+                &detections,
+                &raw,
+            ],
+        )
+        .await?)
+}
+
 fn checked(id: &str) -> Result<String, StoreError> {
     if valid_id(id) {
         Ok(id.to_string())
@@ -87,8 +121,7 @@ impl PgQuarantine {
     /// Insert a new row under `entry.id`, or under new ids when it is taken; commits durably. Returns the
     /// id used.
     async fn insert(&self, mut entry: Entry, raw: &[u8]) -> Result<String, PgError> {
-        let detections = serde_json::to_string(&entry.detections)
-            .map_err(|e| PgError::Settings(format!("detections: {e}")))?;
+        let detections = detections_json(&entry)?;
         let mut client = self.pg.checked_client().await?;
         for attempt in 0..ID_ATTEMPTS {
             if attempt > 0 {
@@ -98,24 +131,7 @@ impl PgQuarantine {
             // Never acknowledged before the commit is on disk, whatever the database's default says.
             tx.batch_execute("SET LOCAL synchronous_commit = on")
                 .await?;
-            let inserted = tx
-                .execute(
-                    "INSERT INTO quarantine \
-                     (id, received, status, mail_from, rcpt_to, mail_params, detections, raw) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8) \
-                     ON CONFLICT (id) DO NOTHING",
-                    &[
-                        &entry.id,
-                        &i64::try_from(entry.received).unwrap_or(i64::MAX),
-                        &status_text(entry.status),
-                        &entry.mail_from,
-                        &entry.rcpt_to,
-                        &entry.mail_params,
-                        &detections,
-                        &raw,
-                    ],
-                )
-                .await?;
+            let inserted = insert_row(&tx, &entry, &detections, raw).await?;
             tx.commit().await?;
             if inserted == 1 {
                 return Ok(entry.id);
@@ -310,3 +326,70 @@ impl QuarantineStore for PgQuarantine {
         })
     }
 }
+
+// -- t-pgmig: moving a node's embedded quarantine (issue 17).
+/// What [`PgQuarantine::import_embedded`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Moved {
+    /// Entries in the embedded quarantine.
+    pub entries: u64,
+    /// Of them, added now (the rest were in the database already, byte for byte).
+    pub added: u64,
+}
+
+impl PgQuarantine {
+    /// Copy every entry of `from` (metadata, status and original bytes) under its own id. An id already in
+    /// the database with the same bytes was moved before and is skipped; with other bytes it is another
+    /// message, which is never overwritten: an error naming the id (entries copied before it stay).
+    pub async fn import_embedded(&self, from: &super::Embedded) -> Result<Moved, StoreError> {
+        let mut moved = Moved::default();
+        for listed in from.list(UNIX_EPOCH)? {
+            let (entry, raw) = from.get_raw(&listed.id)?;
+            moved.entries += 1;
+            let client = self.pg.checked_client().await?;
+            let inserted = insert_row(&client, &entry, &detections_json(&entry)?, &raw).await?;
+            if inserted == 1 {
+                moved.added += 1;
+            } else if !self.holds(&entry.id, &raw).await? {
+                return Err(PgError::Settings(format!(
+                    "quarantine id {} is in the database with other bytes: another message, not \
+                     overwritten (nothing after it was moved)",
+                    entry.id
+                ))
+                .into());
+            }
+        }
+        Ok(moved)
+    }
+
+    /// How many of `from`'s entries the database holds with the same bytes (for `store check`).
+    pub async fn count_embedded(&self, from: &super::Embedded) -> Result<(u64, u64), StoreError> {
+        let (mut entries, mut present) = (0, 0);
+        for listed in from.list(UNIX_EPOCH)? {
+            let (entry, raw) = from.get_raw(&listed.id)?;
+            entries += 1;
+            if self.holds(&entry.id, &raw).await? {
+                present += 1;
+            }
+        }
+        Ok((entries, present))
+    }
+
+    /// The database has `id` with exactly the bytes `raw`.
+    async fn holds(&self, id: &str, raw: &[u8]) -> Result<bool, PgError> {
+        let row = self
+            .pg
+            .checked_client()
+            .await?
+            .query_opt(
+                "SELECT raw = $2 FROM quarantine WHERE id = $1",
+                &[&id, &raw],
+            )
+            .await?;
+        Ok(match row {
+            Some(row) => row.try_get::<_, bool>(0)?,
+            None => false,
+        })
+    }
+}
+// -- end t-pgmig

@@ -33,7 +33,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "quarantine_audit",
         sql: include_str!("migrations/0001_quarantine_audit.sql"),
     },
-    // -- t-pgt: traffic records and inquiries (issue 17, second half).
+    // traffic records and inquiries (issue 17, second half).
     Migration {
         version: 2,
         name: "traffic_inquiries",
@@ -44,7 +44,6 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "access_requests",
         sql: include_str!("migrations/0003_access_requests.sql"),
     },
-    // -- end t-pgt
     // -- t-pgacc: the console accounts (issue 17).
     Migration {
         version: 4,
