@@ -29,6 +29,8 @@ HELPER="$REPO/deploy/e2e/e2e.py"
 PG_SCRIPT="$REPO/deploy/e2e/postgres.sh"
 # shellcheck source=deploy/e2e/postfix-instance.sh
 . "$REPO/deploy/e2e/postfix-instance.sh"
+# shellcheck source=deploy/e2e/harness.sh
+. "$REPO/deploy/e2e/harness.sh"
 SUITE_START=$(date +%s)
 PASSED=0
 FAILED=0
@@ -185,14 +187,6 @@ setup() {
 
 # ---------------------------------------------------------------------------------------------------------
 WHY=""
-poll() {
-    local deadline=$(($(date +%s) + $1))
-    shift
-    until "$@"; do
-        [ "$(date +%s)" -ge "$deadline" ] && return 1
-        sleep 0.5
-    done
-}
 queue_empty() { pf_queue_empty "$PRIV"; }
 queue_state_all() { postqueue -c "$PF" -p 2>/dev/null | tr -s ' \n' ' ' | cut -c1-300; }
 flush() { postqueue -c "$PF" -f >/dev/null 2>&1; }
@@ -300,22 +294,6 @@ s_postgres_stopped() {
     [ "$(field missing "$q")" = 0 ] && [ "$(field entries "$q")" = "$(field expected "$q")" ] ||
         { WHY="quarantine after PostgreSQL came back: $q (every infected message once)"; return 1; }
     WHY="stopped after $at_stop; $STATE; quarantine $q"
-}
-
-scenario() {
-    local name=$1 fn=$2 t0
-    WHY=""
-    t0=$(date +%s)
-    "$fn"
-    local ok=$?
-    say "$name took $(($(date +%s) - t0)) s"
-    if [ "$ok" = 0 ]; then
-        PASSED=$((PASSED + 1))
-        echo "PASS $name${WHY:+ ($WHY)}"
-    else
-        FAILED=$((FAILED + 1))
-        echo "FAIL $name: ${WHY:-no reason given}"
-    fi
 }
 
 finish() {

@@ -19,6 +19,8 @@ REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 HELPER="$REPO/deploy/e2e/e2e.py"
 # shellcheck source=deploy/e2e/postfix-instance.sh
 . "$REPO/deploy/e2e/postfix-instance.sh"
+# shellcheck source=deploy/e2e/harness.sh
+. "$REPO/deploy/e2e/harness.sh"
 SUITE_START=$(date +%s)
 PASSED=0
 FAILED=0
@@ -254,17 +256,6 @@ EOF
 # Helpers for scenarios. A scenario function returns 0 (pass) or 1 with the reason in WHY.
 # ---------------------------------------------------------------------------------------------------------
 WHY=""
-
-# poll SECONDS CMD...: run CMD until it succeeds or the deadline passes.
-poll() {
-    local deadline=$(($(date +%s) + $1))
-    shift
-    while :; do
-        "$@" && return 0
-        [ "$(date +%s)" -ge "$deadline" ] && return 1
-        sleep 0.2
-    done
-}
 
 queue_empty() { postqueue -c "$PF" -p 2>/dev/null | grep -q 'Mail queue is empty'; }
 sink_count() { py count "$SINK_DIR" "$@"; }
@@ -562,22 +553,6 @@ s_milter() {
     local n
     n=$(sink_count --id "$id")
     [ "$n" = 0 ] || { WHY="$n copies reached the sink"; return 1; }
-}
-
-scenario() {
-    local name=$1 fn=$2 t0
-    WHY=""
-    t0=$(date +%s)
-    "$fn"
-    local ok=$?
-    say "$name took $(($(date +%s) - t0)) s"
-    if [ "$ok" = 0 ]; then
-        PASSED=$((PASSED + 1))
-        echo "PASS $name${WHY:+ ($WHY)}"
-    else
-        FAILED=$((FAILED + 1))
-        echo "FAIL $name: ${WHY:-no reason given}"
-    fi
 }
 
 skip() {

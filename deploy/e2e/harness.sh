@@ -1,0 +1,32 @@
+# shellcheck shell=bash
+# What the end-to-end suites (deploy/e2e/run.sh, deploy/e2e/nodes.sh) share: waiting for a condition and
+# running a scenario. Source it; it defines functions only. A scenario function returns 0 (pass) or 1 with
+# the reason in WHY; the caller keeps PASSED and FAILED and defines say().
+
+# poll SECONDS CMD...: run CMD until it succeeds or the deadline passes.
+poll() {
+    local deadline=$(($(date +%s) + $1))
+    shift
+    while :; do
+        "$@" && return 0
+        [ "$(date +%s)" -ge "$deadline" ] && return 1
+        sleep 0.2
+    done
+}
+
+# scenario NAME FUNCTION: run it, print `PASS NAME (WHY)` or `FAIL NAME: WHY`, count it.
+scenario() {
+    local name=$1 fn=$2 t0
+    WHY=""
+    t0=$(date +%s)
+    "$fn"
+    local ok=$?
+    say "$name took $(($(date +%s) - t0)) s"
+    if [ "$ok" = 0 ]; then
+        PASSED=$((PASSED + 1))
+        echo "PASS $name${WHY:+ ($WHY)}"
+    else
+        FAILED=$((FAILED + 1))
+        echo "FAIL $name: ${WHY:-no reason given}"
+    fi
+}
