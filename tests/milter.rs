@@ -35,22 +35,6 @@ fn curse_mail(extra_header: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The EICAR test file, in two halves so this source is not itself flagged by a desktop antivirus.
-fn infected_mail() -> Vec<u8> {
-    let eicar = concat!(
-        "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR",
-        "-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
-    );
-    format!(
-        "From: juf.anna@school.example\r\nTo: ouder@example.org\r\nSubject: Rooster\r\n\
-         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
-         --b1\r\nContent-Type: text/plain\r\n\r\nZie bijlage.\r\n\
-         --b1\r\nContent-Type: application/octet-stream; name=\"rooster.com\"\r\n\
-         Content-Disposition: attachment; filename=\"rooster.com\"\r\n\r\n{eicar}\r\n--b1--\r\n"
-    )
-    .into_bytes()
-}
-
 fn mail(raw: &[u8]) -> Mail {
     Mail::parse("juf.anna@school.example", &["ouder@example.org"], raw)
 }
@@ -164,7 +148,7 @@ fn counsellor_by_authenticated_user() {
 fn quarantine_stores_then_rejects() {
     let daemon = MilterDaemon::start(CONFIG, "127.0.0.1:0");
     let mut c = daemon.session();
-    let mut m = mail(&infected_mail());
+    let mut m = mail(&support::infected_mail());
     m.chunk = 100; // several body chunks
     let (code, text) = last(&c.message(&m));
     assert_eq!(code, 'y');
@@ -195,7 +179,7 @@ fn quarantine_then_discard_when_configured() {
     let config = format!("{CONFIG}[milter]\non_infected = \"discard\"\n");
     let daemon = MilterDaemon::start(&config, "127.0.0.1:0");
     let mut c = daemon.session();
-    assert_eq!(last(&c.message(&mail(&infected_mail()))).0, 'd');
+    assert_eq!(last(&c.message(&mail(&support::infected_mail()))).0, 'd');
     assert!(daemon.wait_for_log(&["verdict=\"quarantine\"", "action=\"quarantined\""]));
 }
 

@@ -574,22 +574,6 @@ fn node_config(url: &str) -> String {
     format!("{MAIL}[storage]\nbackend = \"postgres\"\nurl = \"{url} connect_timeout=2\"\n")
 }
 
-/// The EICAR test file as an attachment, in two halves so this source is not itself flagged.
-fn infected_mail() -> Vec<u8> {
-    let eicar = concat!(
-        "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR",
-        "-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
-    );
-    format!(
-        "From: juf.anna@school.example\r\nTo: ouder@example.org\r\nSubject: Rooster\r\n\
-         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
-         --b1\r\nContent-Type: text/plain\r\n\r\nZie bijlage.\r\n\
-         --b1\r\nContent-Type: application/octet-stream; name=\"rooster.com\"\r\n\
-         Content-Disposition: attachment; filename=\"rooster.com\"\r\n\r\n{eicar}\r\n--b1--\r\n"
-    )
-    .into_bytes()
-}
-
 async fn deliver(daemon: &Daemon, mail: &[u8]) -> (u16, String) {
     let mut client = Client::connect_ehlo(daemon.addr).await;
     client
@@ -638,7 +622,7 @@ async fn infected_mail_is_kept_in_postgres_and_deferred_while_it_is_down() {
         .expect("migrate");
     let sink = Sink::start(SinkBehaviour::default()).await;
     let daemon = Daemon::start(sink.addr(), &node_config(&db.url));
-    let (code, text) = deliver(&daemon, &infected_mail()).await;
+    let (code, text) = deliver(&daemon, &support::infected_mail()).await;
     let first = quarantined_id(code, &text);
     assert_eq!(listed(&daemon), vec![first.clone()]);
     assert!(
@@ -649,7 +633,7 @@ async fn infected_mail_is_kept_in_postgres_and_deferred_while_it_is_down() {
     // PostgreSQL down: what must be stored is deferred, clean mail still flows, also on a node that
     // starts meanwhile.
     cluster.stop();
-    let (code, text) = deliver(&daemon, &infected_mail()).await;
+    let (code, text) = deliver(&daemon, &support::infected_mail()).await;
     assert_eq!(code, 451, "{text}");
     let daemon = daemon.restart();
     assert!(
@@ -657,7 +641,7 @@ async fn infected_mail_is_kept_in_postgres_and_deferred_while_it_is_down() {
         "{}",
         daemon.log_text()
     );
-    let (code, text) = deliver(&daemon, &infected_mail()).await;
+    let (code, text) = deliver(&daemon, &support::infected_mail()).await;
     assert_eq!(code, 451, "{text}");
     assert!(text.starts_with("4.3.0"), "{text}");
     let (code, text) = deliver(&daemon, CLEAN).await;
@@ -673,7 +657,7 @@ async fn infected_mail_is_kept_in_postgres_and_deferred_while_it_is_down() {
     cluster.start_server();
     let deadline = Instant::now() + Duration::from_secs(30);
     let retried = loop {
-        let (code, text) = deliver(&daemon, &infected_mail()).await;
+        let (code, text) = deliver(&daemon, &support::infected_mail()).await;
         if code == 451 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
@@ -706,7 +690,7 @@ async fn two_nodes_share_the_quarantine_and_one_audit_chain() {
     let mut ids = Vec::new();
     for node in &nodes {
         for _ in 0..3 {
-            let (code, text) = deliver(node, &infected_mail()).await;
+            let (code, text) = deliver(node, &support::infected_mail()).await;
             ids.push(quarantined_id(code, &text));
         }
     }
@@ -1041,7 +1025,7 @@ async fn an_embedded_quarantine_and_audit_chain_move_intact() {
     let mut daemon = Daemon::start(sink.addr(), MAIL);
     let mut ids = Vec::new();
     for _ in 0..2 {
-        let (code, text) = deliver(&daemon, &infected_mail()).await;
+        let (code, text) = deliver(&daemon, &support::infected_mail()).await;
         ids.push(quarantined_id(code, &text));
     }
     let (code, text) = deliver(&daemon, CLEAN).await;
