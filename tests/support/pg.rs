@@ -58,6 +58,7 @@ impl Cluster {
             .arg(&script)
             .arg("init")
             .arg(&dir)
+            .current_dir(std::env::temp_dir())
             .output()
             .expect("running deploy/e2e/postgres.sh");
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -84,6 +85,7 @@ impl Cluster {
         assert!(server.is_none(), "PostgreSQL is already running");
         let mut command = Command::new(self.bin.join("postgres"));
         command
+            .current_dir(&self.dir)
             .arg("-D")
             .arg(self.dir.join("data"))
             .args(["-p", &self.port.to_string(), "-k"])
@@ -257,10 +259,11 @@ pub fn execute(url: &str, sql: &str) -> Result<(), String> {
     .map_err(|_| "the SQL thread panicked".to_string())?
 }
 
-/// Where the clusters live: under cargo's temporary directory for integration tests, cleared of the
-/// clusters of test runs that are over.
+/// Where the clusters live: in the system's temporary directory (run as root, the server runs as `postgres`,
+/// which must reach the directory: a checkout inside a private directory, as a fresh `mktemp -d` clone is,
+/// would shut it out), cleared of the clusters of test runs that are over.
 fn root() -> PathBuf {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pg");
+    let root = std::env::temp_dir().join("mailwacht-pg-tests");
     std::fs::create_dir_all(&root).expect("creating the PostgreSQL test directory");
     open_for_postgres(&root);
     remove_stale(&root);
