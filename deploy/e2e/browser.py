@@ -13,9 +13,9 @@ import urllib.parse
 import urllib.request
 
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 # The EICAR test string (harmless by design, detected by every scanner).
@@ -53,7 +53,17 @@ class Console:
         """Click something that loads a new page, and wait until the new page is there."""
         old = self.driver.find_element(By.TAG_NAME, "html")
         element.click()
-        WebDriverWait(self.driver, 15).until(expected_conditions.staleness_of(old))
+
+        def replaced(_driver):
+            # Chromium 156 answers a reference into a page being replaced with "Node with given id does not
+            # belong to the document" (a plain WebDriverException), not a stale-element error: both mean gone.
+            try:
+                old.is_enabled()
+                return False
+            except WebDriverException:
+                return True
+
+        WebDriverWait(self.driver, 15).until(replaced)
 
     def open(self, path):
         self.driver.get(self.base + path)
