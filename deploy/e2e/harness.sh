@@ -30,3 +30,17 @@ scenario() {
         echo "FAIL $name: ${WHY:-no reason given}"
     fi
 }
+
+# summary LOG...: print `N passed, M failed`; after a failure the last lines of each LOG (in PRIV) that has
+# any; the suite's time. Returns 1 when anything failed. Needs SUITE_START.
+summary() {
+    echo "$PASSED passed, $FAILED failed"
+    if [ "$FAILED" -gt 0 ] && [ -n "$PRIV" ]; then
+        local f
+        for f in "$@"; do
+            [ -s "$PRIV/$f" ] && { echo "---- last lines of $f" >&2; tail -25 "$PRIV/$f" >&2; }
+        done
+    fi
+    say "suite took $(($(date +%s) - SUITE_START)) s"
+    [ "$FAILED" -eq 0 ]
+}

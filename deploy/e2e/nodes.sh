@@ -297,14 +297,7 @@ s_postgres_stopped() {
 }
 
 finish() {
-    echo "$PASSED passed, $FAILED failed"
-    if [ "$FAILED" -gt 0 ] && [ -n "$PRIV" ]; then
-        for f in postfix.log node1.log node2.log cli.err; do
-            [ -s "$PRIV/$f" ] && { echo "---- last lines of $f" >&2; tail -25 "$PRIV/$f" >&2; }
-        done
-    fi
-    say "suite took $(($(date +%s) - SUITE_START)) s"
-    [ "$FAILED" -eq 0 ]
+    summary postfix.log node1.log node2.log cli.err
 }
 
 if ! setup; then

@@ -562,14 +562,7 @@ skip() {
 
 finish() {
     echo "$SKIPPED skipped"
-    echo "$PASSED passed, $FAILED failed"
-    if [ "$FAILED" -gt 0 ] && [ -n "$PRIV" ]; then
-        for f in postfix.log mailwacht.log clamd.log smtp-sink.log; do
-            [ -s "$PRIV/$f" ] && { echo "---- last lines of $f" >&2; tail -25 "$PRIV/$f" >&2; }
-        done
-    fi
-    say "suite took $(($(date +%s) - SUITE_START)) s"
-    [ "$FAILED" -eq 0 ]
+    summary postfix.log mailwacht.log clamd.log smtp-sink.log
 }
 
 if ! setup; then
