@@ -42,9 +42,29 @@ worker_threads = ${WORKER_THREADS:-1}
 TOML
 }
 
+# postgres_storage CONFIG...: start a private PostgreSQL 15 on loopback in PRIV/pg (deploy/e2e/postgres.sh,
+# fsync on; stopped at exit), give it a fresh database "bench" with the current schema, and point each CONFIG's
+# [storage] section at it (backend = "postgres"). Used by STORAGE=postgres and by quarantine.sh.
+postgres_storage() {
+    if [ -z "${PG_URL:-}" ]; then
+        local port
+        port=$(py free-ports --count 1)
+        PG_URL=$(MAILWACHT_PG_PORT=$port bash "$REPO/deploy/e2e/postgres.sh" start "$PRIV/pg") || exit 2
+        PSQL="$(dirname "$(ls -d /usr/lib/postgresql/*/bin/psql | sort -V | tail -1)")/psql"
+    fi
+    "$PSQL" -q "$PG_URL" -c "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench" >&2 || exit 2
+    local config extra
+    extra=$(printf 'backend = "postgres"\nurl = "%s"' "${PG_URL/dbname=postgres/dbname=bench}")
+    for config in "$@"; do
+        awk -v extra="$extra" '{print} /^\[storage\]/ {print extra}' "$config" >"$config.pg" && mv "$config.pg" "$config"
+    done
+    "$MW_BIN" --config "$1" store migrate >&2 || exit 2
+}
+
 sink_and_config_cleanup() {
     trap '' PIPE
     stop "$MW_PID"
     stop "$SINK_PID"
+    [ -n "${PG_URL:-}" ] && bash "$REPO/deploy/e2e/postgres.sh" stop "$PRIV/pg"
     if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $PRIV"; else rm -rf "$PRIV"; fi
 }

@@ -18,6 +18,7 @@
 # Environment: MAILWACHT_BIN (default: ${CARGO_TARGET_DIR:-target}/release/mailwacht, built when absent),
 # COUNT (messages per timed run, default 20000), SIZE (bytes, default 20480), CONCURRENCY (smtp-source
 # sessions, default 10), RUNS (timed runs per configuration, default 2), CONFIGS (default "a b c d"),
+# STORAGE ("embedded", default, or "postgres": a private PostgreSQL on loopback holds the stores),
 # WORKER_THREADS (mailwacht's [runtime] worker_threads, default 1 as in the shipped configuration; 0: one per core),
 # WARMUP (untimed messages before a configuration's first run, default 500), BENCH_LOCK (a lock file: each
 # timed run holds flock(1) on it, so benchmarks sharing the machine do not overlap), FILTER_MAXPROC
@@ -65,6 +66,7 @@ cleanup() {
     stop "$MW_PID"
     [ "$POSTFIX_UP" = 1 ] && pf_stop "$PRIV"
     stop "$SINK_PID"
+    [ -n "${PG_URL:-}" ] && bash "$REPO/deploy/e2e/postgres.sh" stop "$PRIV/pg"
     if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $PRIV"; else rm -rf "$PRIV"; fi
 }
 trap cleanup EXIT
@@ -123,6 +125,8 @@ data_dir = "$PRIV/mailwacht"
 [runtime]
 worker_threads = ${WORKER_THREADS:-1}
 EOF
+
+[ "${STORAGE:-embedded}" = postgres ] && postgres_storage "$PRIV/mailwacht-filter.toml" "$PRIV/mailwacht-milter.toml"
 
 start_mailwacht() { # CONFIG_FILE PORT|SOCKET
     "$MW_BIN" --config "$1" serve >>"$PRIV/mailwacht.log" 2>&1 &

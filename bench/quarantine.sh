@@ -24,11 +24,6 @@ command -v smtp-sink >/dev/null || { say "smtp-sink missing: run bench/relay.sh 
 . "$REPO/bench/common.sh"
 build_when_absent
 sink_and_config quarantine
-PG_PORT=$(py free-ports --count 1)
-PG_URL=$(MAILWACHT_PG_PORT=$PG_PORT bash "$REPO/deploy/e2e/postgres.sh" start "$PRIV/pg") || exit 2
-stop_pg() { bash "$REPO/deploy/e2e/postgres.sh" stop "$PRIV/pg"; sink_and_config_cleanup; }
-trap stop_pg EXIT
-PSQL="$(dirname "$(ls -d /usr/lib/postgresql/*/bin/psql | sort -V | tail -1)")/psql"
 
 # COUNT distinct infected messages (a counter in the text) and COUNT clean ones.
 python3 - "$PRIV" "$COUNT" <<'PY'
@@ -56,14 +51,7 @@ run() {
     rm -rf "$PRIV/data"
     mkdir -p "$PRIV/data"
     cp "$PRIV/mailwacht.toml" "$PRIV/run.toml"
-    if [ "$backend" = postgres ]; then
-        "$PSQL" -q "$PG_URL" -c "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench" >&2 || exit 2
-        printf 'backend = "postgres"\nurl = "%s"\n' "${PG_URL/dbname=postgres/dbname=bench}" >"$PRIV/storage.toml"
-        # The keys go into the [storage] section that sink_and_config wrote.
-        awk -v extra="$(cat "$PRIV/storage.toml")" '{print} /^\[storage\]/ {print extra}' \
-            "$PRIV/mailwacht.toml" >"$PRIV/run.toml"
-        "$MW_BIN" --config "$PRIV/run.toml" store migrate >&2 || exit 2
-    fi
+    [ "$backend" = postgres ] && postgres_storage "$PRIV/run.toml"
     "$MW_BIN" --config "$PRIV/run.toml" serve --listen "127.0.0.1:$MW_PORT" \
         --next-hop "127.0.0.1:$SINK_PORT" >>"$PRIV/mailwacht-$backend.log" 2>&1 &
     MW_PID=$!

@@ -10,7 +10,8 @@
 # COUNT (messages per throughput run, default 20000), SIZE (bytes, default 20480), CONCURRENCY ("1 10 50"),
 # ROUNDS (realistic set: passes over the 200 messages, default 10), LAT_COUNT (default 2000),
 # MEM_COUNT (default 100000), PARTS (default "relay realistic latency memory"), WORKER_THREADS (mailwacht's
-# [runtime] worker_threads, default 1 as in the shipped configuration; 0: one per core), BENCH_KEEP=1 keeps the dir.
+# [runtime] worker_threads, default 1 as in the shipped configuration; 0: one per core), STORAGE ("embedded",
+# default, or "postgres": a private PostgreSQL on loopback holds the stores), BENCH_KEEP=1 keeps the dir.
 set -uo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 export LC_ALL=C.UTF-8
@@ -40,6 +41,7 @@ fi
 . "$REPO/bench/common.sh"
 build_when_absent
 sink_and_config bench
+[ "${STORAGE:-embedded}" = postgres ] && postgres_storage "$PRIV/mailwacht.toml"
 
 start_mailwacht() {
     "$MW_BIN" --config "$PRIV/mailwacht.toml" serve --listen "127.0.0.1:$MW_PORT" \
