@@ -1339,6 +1339,17 @@ async fn sessions_expire_when_idle_are_touched_once_a_minute_and_end_when_the_ac
         number(&pg, "SELECT count(*) FROM console_sessions").await,
         0
     );
+    // A new password enables the account again (its sessions stay); a role change ends them.
+    accounts
+        .set_password("anna", "a new long password")
+        .expect("passwd");
+    let fourth = a.open("anna", Role::Ict, IDLE, t(2100)).expect("open");
+    assert!(b.touch(&fourth, IDLE, t(2101)).expect("touch").is_some());
+    db.execute("UPDATE accounts SET role = 'auditor' WHERE name = 'anna'");
+    assert!(
+        b.touch(&fourth, IDLE, t(2102)).expect("touch").is_none(),
+        "role changed"
+    );
 }
 
 /// The login throttle counts over both nodes: failures alternating nodes lock the account after `max` in

@@ -101,10 +101,7 @@ impl Web {
             jiff::tz::TimeZone::UTC
         });
         // Where the accounts are, the sessions are: one node's memory, or every node's database.
-        let sessions = match service.accounts().shared_db() {
-            Some(db) => session::SessionStore::postgres(db.clone()),
-            None => session::SessionStore::memory(),
-        };
+        let sessions = session::SessionStore::for_accounts(service.accounts());
         Web {
             service,
             settings,
@@ -355,21 +352,9 @@ fn authorise(
     let key = cookies(headers).get(SESSION_COOKIE).cloned();
     let session = match key.as_deref() {
         None => None,
+        // A disabled account, or one whose role changed, loses its sessions at once (the store checks).
         Some(key) => match web.sessions.touch(key, web.settings.idle(), now) {
-            Ok(None) => None,
-            Ok(Some(session)) => {
-                // A disabled account, or one whose role changed, loses its sessions at once.
-                match web.service.accounts().role_of(&session.user) {
-                    Ok(Some(role)) if role == session.role => Some(session),
-                    Ok(_) => {
-                        if let Err(e) = web.sessions.close(key) {
-                            return Err(Box::new(unavailable(lang, &e)));
-                        }
-                        None
-                    }
-                    Err(e) => return Err(Box::new(unavailable(lang, &e))),
-                }
-            }
+            Ok(session) => session,
             Err(e) => return Err(Box::new(unavailable(lang, &e))),
         },
     };

@@ -24,7 +24,7 @@ use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use crate::admin::Role;
+use crate::admin::{Accounts, Role};
 
 /// A fresh random token: 32 bytes from the OS, hex. `None` when the OS has no randomness to give (then the
 /// console refuses to log anyone in rather than hand out a guessable token).
@@ -174,6 +174,8 @@ enum Backend {
     Memory {
         sessions: Mutex<Sessions>,
         throttle: Mutex<Throttle>,
+        /// Read at every request: a disabled account, or one whose role changed, loses its sessions.
+        accounts: Accounts,
     },
     /// The shared database's tables (migration 0006), through the sync database thread.
     Postgres(postgres::PgSessions),
@@ -186,12 +188,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SessionStore {
-    /// Sessions in this process's memory (the embedded backend).
-    pub fn memory() -> SessionStore {
+    /// Sessions where `accounts` are: in the shared database beside them, or in this process's memory.
+    pub fn for_accounts(accounts: &Accounts) -> SessionStore {
+        match accounts.shared_db() {
+            Some(db) => SessionStore::postgres(db.clone()),
+            None => SessionStore::memory(accounts.clone()),
+        }
+    }
+
+    /// Sessions in this process's memory (the embedded backend), of `accounts`.
+    pub fn memory(accounts: Accounts) -> SessionStore {
         SessionStore {
             backend: Backend::Memory {
                 sessions: Mutex::default(),
                 throttle: Mutex::default(),
+                accounts,
             },
         }
     }
@@ -220,8 +231,9 @@ impl SessionStore {
         }
     }
 
-    /// The session of `key` if it has not been idle for `idle`, marked seen (in the database at most once
-    /// per [`postgres::TOUCH_EVERY`]).
+    /// The session of `key` if it has not been idle for `idle` and its account is still enabled with the
+    /// session's role (else it ends), marked seen (in the database at most once per
+    /// [`postgres::TOUCH_EVERY`]).
     pub fn touch(
         &self,
         key: &str,
@@ -229,7 +241,21 @@ impl SessionStore {
         now: SystemTime,
     ) -> Result<Option<Session>, SessionError> {
         match &self.backend {
-            Backend::Memory { sessions, .. } => Ok(lock(sessions).touch(key, idle, now)),
+            Backend::Memory {
+                sessions, accounts, ..
+            } => {
+                let Some(session) = lock(sessions).touch(key, idle, now) else {
+                    return Ok(None);
+                };
+                match accounts.role_of(&session.user) {
+                    Ok(Some(role)) if role == session.role => Ok(Some(session)),
+                    Ok(_) => {
+                        lock(sessions).close(key);
+                        Ok(None)
+                    }
+                    Err(e) => Err(SessionError::Unavailable(e.to_string())),
+                }
+            }
             Backend::Postgres(pg) => pg.touch(key, idle, now),
         }
     }
@@ -340,12 +366,20 @@ mod tests {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let (idle, lock) = (Duration::from_secs(900), Duration::from_secs(900));
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let store = SessionStore::memory();
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = Accounts::new(dir.path());
+        accounts
+            .add("anna", Role::Privacy, "correct horse battery", t0)
+            .unwrap();
+        let store = SessionStore::for_accounts(&accounts);
         let key = store.open("anna", Role::Privacy, idle, t0).unwrap();
         let s = store.touch(&key, idle, t0).unwrap().unwrap();
         assert_eq!((s.user.as_str(), s.role), ("anna", Role::Privacy));
         store.close(&key).unwrap();
         assert!(store.touch(&key, idle, t0).unwrap().is_none());
+        let key = store.open("anna", Role::Privacy, idle, t0).unwrap();
+        accounts.disable("anna").unwrap();
+        assert!(store.touch(&key, idle, t0).unwrap().is_none(), "disabled");
         assert!(!store.login_failed("anna", ip, 3, lock, t0).unwrap());
         store.login_succeeded("anna").unwrap();
         let locked: Vec<bool> = (0..3)

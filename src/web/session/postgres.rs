@@ -14,8 +14,8 @@
 //!   SHA-256: neither the names tried nor the addresses are readable), counted by an upsert, so two nodes
 //!   count one series of failures.
 //!
-//! Every call is bounded by [`WAIT`] on top of the pool's own connect timeout: a database that stops
-//! answering mid-query makes the console say so, never hang.
+//! Every call is bounded by [`WAIT`] in all (its wait behind other jobs of the database thread included, see
+//! [`Blocking::run_within`]): a database that stops answering mid-query makes the console say so, never hang.
 //!
 //! Must not: store a cookie token, or count failures anywhere but in the database.
 
@@ -57,24 +57,16 @@ fn digest(text: &str) -> Vec<u8> {
     Sha256::digest(text.as_bytes()).to_vec()
 }
 
-/// Run `f` with a checked connection on the database thread, within [`WAIT`].
+/// Run `f` with a checked connection on the database thread, within [`WAIT`] (queue included).
 fn run<T, F, Fut>(db: &Blocking, f: F) -> Result<T, SessionError>
 where
     T: Send + 'static,
     F: FnOnce(deadpool_postgres::Object) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<T, PgError>>,
 {
-    let answer = db.run(move |pg: Pg| async move {
-        let work = async move { f(pg.checked_client().await?).await };
-        match tokio::time::timeout(WAIT, work).await {
-            Ok(result) => result,
-            Err(_) => Err(PgError::Unavailable(format!(
-                "no answer within {} s",
-                WAIT.as_secs()
-            ))),
-        }
-    });
-    Ok(answer?)
+    Ok(db.run_within(WAIT, move |pg: Pg| async move {
+        f(pg.checked_client().await?).await
+    })?)
 }
 
 impl PgSessions {
@@ -116,7 +108,9 @@ impl PgSessions {
         Ok(key)
     }
 
-    /// The live session of `key`; its `last_seen` moves to `now` when it is [`TOUCH_EVERY`] old or older.
+    /// The live session of `key` whose account is enabled with the session's role (the trigger of migration
+    /// 0006 deletes the others; the join makes sure); its `last_seen` moves to `now` when it is
+    /// [`TOUCH_EVERY`] old or older.
     pub fn touch(
         &self,
         key: &str,
@@ -139,8 +133,10 @@ impl PgSessions {
                            AND live.last_seen <= $2::bigint - $4::bigint \
                          RETURNING s.last_seen \
                      ) \
-                     SELECT account, role, csrf, coalesce((SELECT last_seen FROM seen), last_seen) \
-                     FROM live",
+                     SELECT live.account, live.role, live.csrf, \
+                            coalesce((SELECT last_seen FROM seen), live.last_seen) \
+                     FROM live JOIN accounts a \
+                       ON a.name = live.account AND NOT a.disabled AND a.role = live.role",
                     &[&hash, &now, &idle, &every],
                 )
                 .await?)
