@@ -96,7 +96,7 @@ async fn migrations_are_applied_once_also_by_two_nodes_at_once() {
     let (ra, rb) = (ra.expect("migrate a"), rb.expect("migrate b"));
     let mut all: Vec<i32> = ra.iter().chain(&rb).copied().collect();
     all.sort();
-    let expected: Vec<i32> = (1..=migrate::known()).collect();
+    let expected: Vec<i32> = migrate::MIGRATIONS.iter().map(|m| m.version).collect();
     assert_eq!(all, expected, "each migration applied by exactly one node");
     assert!(migrate::migrate(&a).await.expect("again").is_empty());
     let status = migrate::check(&b).await.expect("check");
@@ -892,6 +892,12 @@ fn http(addr: &str, request: &str) -> (u16, Vec<String>, String) {
 /// Sign in to the console at `addr` as `name`: the status of the form's answer and whether a session
 /// cookie came with it.
 fn sign_in(addr: &str, name: &str, password: &str) -> (u16, bool) {
+    let (status, cookies, _) = login_exchange(addr, name, password);
+    (status, cookies.iter().any(|c| c.starts_with("mw_session=")))
+}
+
+/// The login form of the console at `addr` fetched and posted as `name`: the post's answer as [`http`].
+fn login_exchange(addr: &str, name: &str, password: &str) -> (u16, Vec<String>, String) {
     let get = format!("GET /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     let (status, cookies, body) = http(addr, &get);
     assert_eq!(status, 200, "{body}");
@@ -914,8 +920,7 @@ fn sign_in(addr: &str, name: &str, password: &str) -> (u16, bool) {
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
         form.len()
     );
-    let (status, cookies, _) = http(addr, &post);
-    (status, cookies.iter().any(|c| c.starts_with("mw_session=")))
+    http(addr, &post)
 }
 
 /// Issue 17, through the real binary: an account added offline with node A's configuration signs in to node
@@ -1199,7 +1204,7 @@ async fn an_embedded_quarantine_and_audit_chain_move_intact() {
 // ------------------------------------------------------------------------------------------------------
 // The console sessions and the login throttle in the shared database (migration 0006).
 
-use mailwacht::web::session::{SessionError, SessionStore};
+use mailwacht::web::session::{Attempt, Limits, SessionError, SessionStore};
 
 const IDLE: Duration = Duration::from_secs(900);
 
@@ -1359,7 +1364,10 @@ async fn sessions_expire_when_idle_are_touched_once_a_minute_and_end_when_the_ac
 async fn failed_logins_are_counted_over_both_nodes() {
     let db = pg::database();
     let ([a, b], _accounts, pg) = two_session_stores(&db.url).await;
-    let (max, lockout) = (3, Duration::from_secs(900));
+    let limits = Limits {
+        max: 3,
+        lockout: Duration::from_secs(900),
+    };
     let ip: std::net::IpAddr = "192.0.2.7".parse().expect("ip");
     let other: std::net::IpAddr = "198.51.100.1".parse().expect("ip");
     let t = |s: u64| at(1_800_000_000 + s);
@@ -1368,20 +1376,20 @@ async fn failed_logins_are_counted_over_both_nodes() {
     for i in 0..2u64 {
         let node = nodes[i as usize % 2];
         assert!(node
-            .login_allowed("anna", ip, max, lockout, t(i))
+            .login_allowed(Attempt { user: "anna", ip }, limits, t(i))
             .expect("allowed"));
         assert!(!node
-            .login_failed("anna", ip, max, lockout, t(i))
+            .login_failed(Attempt { user: "anna", ip }, limits, t(i))
             .expect("failed"));
     }
     b.login_succeeded("anna").expect("success on B");
     for i in 2..5u64 {
         let node = nodes[i as usize % 2];
         assert!(node
-            .login_allowed("anna", ip, max, lockout, t(i))
+            .login_allowed(Attempt { user: "anna", ip }, limits, t(i))
             .expect("allowed"));
         let locked = node
-            .login_failed("anna", ip, max, lockout, t(i))
+            .login_failed(Attempt { user: "anna", ip }, limits, t(i))
             .expect("failed");
         assert_eq!(
             locked,
@@ -1391,13 +1399,20 @@ async fn failed_logins_are_counted_over_both_nodes() {
     }
     for node in nodes {
         assert!(!node
-            .login_allowed("anna", other, max, lockout, t(5))
+            .login_allowed(
+                Attempt {
+                    user: "anna",
+                    ip: other
+                },
+                limits,
+                t(5)
+            )
             .expect("allowed"));
         assert!(node
-            .login_allowed("bert", ip, max, lockout, t(5))
+            .login_allowed(Attempt { user: "bert", ip }, limits, t(5))
             .expect("allowed"));
         assert!(node
-            .login_allowed("anna", ip, max, lockout, t(4 + 900))
+            .login_allowed(Attempt { user: "anna", ip }, limits, t(4 + 900))
             .expect("allowed"));
     }
 
@@ -1406,19 +1421,26 @@ async fn failed_logins_are_counted_over_both_nodes() {
         let name = format!("name{i}");
         let node = nodes[i as usize % 2];
         assert!(node
-            .login_allowed(&name, ip, max, lockout, t(10))
+            .login_allowed(Attempt { user: &name, ip }, limits, t(10))
             .expect("allowed"));
         let locked = node
-            .login_failed(&name, ip, max, lockout, t(10))
+            .login_failed(Attempt { user: &name, ip }, limits, t(10))
             .expect("failed");
         assert_eq!(locked, i == 6, "address failure {}", i + 6);
     }
     for node in nodes {
         assert!(!node
-            .login_allowed("new", ip, max, lockout, t(11))
+            .login_allowed(Attempt { user: "new", ip }, limits, t(11))
             .expect("allowed"));
         assert!(node
-            .login_allowed("new", other, max, lockout, t(11))
+            .login_allowed(
+                Attempt {
+                    user: "new",
+                    ip: other
+                },
+                limits,
+                t(11)
+            )
             .expect("allowed"));
     }
 
@@ -1462,9 +1484,13 @@ async fn sessions_on_a_stopped_database_are_unavailable_not_hung() {
         unavailable(a.touch(&key, IDLE, now).map(drop), "touch");
         unavailable(a.open("anna", Role::Ict, IDLE, now).map(drop), "open");
         unavailable(a.close(&key), "close");
-        let d = Duration::from_secs(900);
-        unavailable(a.login_allowed("anna", ip, 3, d, now).map(drop), "allowed");
-        unavailable(a.login_failed("anna", ip, 3, d, now).map(drop), "failed");
+        let anna = Attempt { user: "anna", ip };
+        let limits = Limits {
+            max: 3,
+            lockout: Duration::from_secs(900),
+        };
+        unavailable(a.login_allowed(anna, limits, now).map(drop), "allowed");
+        unavailable(a.login_failed(anna, limits, now).map(drop), "failed");
         (a, key)
     });
     // A hang guard, not a speed claim.
@@ -1499,28 +1525,7 @@ fn get_with(addr: &str, path: &str, session: &str) -> (u16, String) {
 
 /// Sign in on the console at `addr`: the session cookie's value.
 fn session_of(addr: &str, name: &str, password: &str) -> String {
-    let get = format!("GET /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    let (_, cookies, body) = http(addr, &get);
-    let login_cookie = cookies
-        .iter()
-        .find(|c| c.starts_with("mw_login="))
-        .expect("login cookie")
-        .clone();
-    let csrf = body
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("csrf in the form");
-    let form = format!(
-        "csrf={csrf}&username={name}&password={}",
-        password.replace(' ', "+")
-    );
-    let post = format!(
-        "POST /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: {login_cookie}\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-        form.len()
-    );
-    let (status, cookies, body) = http(addr, &post);
+    let (status, cookies, body) = login_exchange(addr, name, password);
     assert_eq!(status, 303, "{body}");
     cookies
         .iter()
@@ -1593,23 +1598,8 @@ async fn a_console_session_is_every_nodes_and_a_stopped_database_is_said_not_hun
     let started = Instant::now();
     let down = tokio::task::spawn_blocking(move || {
         let page = get_with(&b, "/quarantine", &session);
-        let get = format!("GET /login HTTP/1.1\r\nHost: {b}\r\nConnection: close\r\n\r\n");
-        let (status, cookies, body) = http(&b, &get);
-        assert_eq!(status, 200, "the login form needs no database");
-        let csrf = body
-            .split("name=\"csrf\" value=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .expect("csrf")
-            .to_string();
-        let form = format!("csrf={csrf}&username=anna&password=een+lang+wachtwoord");
-        let post = format!(
-            "POST /login HTTP/1.1\r\nHost: {b}\r\nConnection: close\r\nCookie: {}\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-            cookies[0],
-            form.len()
-        );
-        let (login, set, login_body) = http(&b, &post);
+        // The login form needs no database; its post is refused.
+        let (login, set, login_body) = login_exchange(&b, "anna", "een lang wachtwoord");
         (page, login, set, login_body, session)
     })
     .await

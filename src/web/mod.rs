@@ -383,24 +383,25 @@ fn authorise(
 /// page in Dutch and English both (it may be shown before the language is known), nobody let in.
 pub(super) fn unavailable(lang: Lang, error: &dyn std::fmt::Display) -> Response {
     tracing::error!(error = %error, "console: sessions or accounts unavailable");
+    in_both_languages(
+        lang,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "err.unavailable",
+        "/login",
+    )
+}
+
+/// A message page whose text `key` is given in Dutch, then English, for a visitor with no session (whose
+/// language is only a guess).
+fn in_both_languages(lang: Lang, status: StatusCode, key: &str, back: &str) -> Response {
     let page = Page {
         lang,
         user: None,
         role: None,
         csrf: String::new(),
     };
-    let both = format!(
-        "{} / {}",
-        text::t(Lang::Nl, "err.unavailable"),
-        text::t(Lang::En, "err.unavailable")
-    );
-    pages::message(
-        &page,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "err.title",
-        both,
-        "/login",
-    )
+    let both = format!("{} / {}", text::t(Lang::Nl, key), text::t(Lang::En, key));
+    pages::message(&page, status, "err.title", both, back)
 }
 
 /// Check the CSRF token of a form against the session's.

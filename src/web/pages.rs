@@ -180,8 +180,12 @@ pub(super) async fn login(
         return login_page(&web, &headers, StatusCode::FORBIDDEN, Some("login.expired"));
     }
     let name = form.username.trim().to_string();
-    let (max, lockout) = (web.settings.max_failed_logins, web.settings.lockout());
-    match web.sessions.login_allowed(&name, ip, max, lockout, now) {
+    let attempt = session::Attempt { user: &name, ip };
+    let limits = session::Limits {
+        max: web.settings.max_failed_logins,
+        lockout: web.settings.lockout(),
+    };
+    match web.sessions.login_allowed(attempt, limits, now) {
         Ok(true) => {}
         Ok(false) => {
             // Audited once, when the lockout began (below); not each try during it.
@@ -208,7 +212,7 @@ pub(super) async fn login(
             return super::unavailable(lang_of(&headers), &"the accounts cannot be read")
         }
         _ => {
-            let locked = match web.sessions.login_failed(&name, ip, max, lockout, now) {
+            let locked = match web.sessions.login_failed(attempt, limits, now) {
                 Ok(locked) => locked,
                 Err(e) => return super::unavailable(lang_of(&headers), &e),
             };

@@ -137,6 +137,21 @@ impl Throttle {
     }
 }
 
+/// One login attempt, as the throttle counts it: the name tried and the client's address.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub user: &'a str,
+    pub ip: IpAddr,
+}
+
+/// When the throttle locks out: `[web] max_failed_logins` failures in a row (× [`ADDRESS_FACTOR`] for an
+/// address), each within `lockout_minutes` of the last.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max: u32,
+    pub lockout: Duration,
+}
+
 /// A store of sessions and failed logins could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -275,36 +290,34 @@ impl SessionStore {
     /// and fewer than `max` × [`ADDRESS_FACTOR`] of the address, each within `lockout` of the last.
     pub fn login_allowed(
         &self,
-        user: &str,
-        ip: IpAddr,
-        max: u32,
-        lockout: Duration,
+        attempt: Attempt,
+        limits: Limits,
         now: SystemTime,
     ) -> Result<bool, SessionError> {
+        let (Attempt { user, ip }, Limits { max, lockout }) = (attempt, limits);
         match &self.backend {
             Backend::Memory { throttle, .. } => {
                 Ok(lock(throttle).allowed(user, ip, max, lockout, now))
             }
-            Backend::Postgres(pg) => pg.login_allowed(user, ip, max, lockout, now),
+            Backend::Postgres(pg) => pg.login_allowed(attempt, limits, now),
         }
     }
 
     /// Record a failed login; true when it locked the account or the address out.
     pub fn login_failed(
         &self,
-        user: &str,
-        ip: IpAddr,
-        max: u32,
-        lockout: Duration,
+        attempt: Attempt,
+        limits: Limits,
         now: SystemTime,
     ) -> Result<bool, SessionError> {
+        let (Attempt { user, ip }, Limits { max, lockout }) = (attempt, limits);
         match &self.backend {
             Backend::Memory { throttle, .. } => {
                 let mut t = lock(throttle);
                 t.failed(user, ip, now);
                 Ok(!t.allowed(user, ip, max, lockout, now))
             }
-            Backend::Postgres(pg) => pg.login_failed(user, ip, max, lockout, now),
+            Backend::Postgres(pg) => pg.login_failed(attempt, limits, now),
         }
     }
 
@@ -380,13 +393,20 @@ mod tests {
         let key = store.open("anna", Role::Privacy, idle, t0).unwrap();
         accounts.disable("anna").unwrap();
         assert!(store.touch(&key, idle, t0).unwrap().is_none(), "disabled");
-        assert!(!store.login_failed("anna", ip, 3, lock, t0).unwrap());
+        let (anna, limits) = (
+            Attempt { user: "anna", ip },
+            Limits {
+                max: 3,
+                lockout: lock,
+            },
+        );
+        assert!(!store.login_failed(anna, limits, t0).unwrap());
         store.login_succeeded("anna").unwrap();
         let locked: Vec<bool> = (0..3)
-            .map(|_| store.login_failed("anna", ip, 3, lock, t0).unwrap())
+            .map(|_| store.login_failed(anna, limits, t0).unwrap())
             .collect();
         assert_eq!(locked, [false, false, true]);
-        assert!(!store.login_allowed("anna", ip, 3, lock, t0).unwrap());
+        assert!(!store.login_allowed(anna, limits, t0).unwrap());
     }
 
     #[test]

@@ -18,8 +18,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::text::{self, Lang};
-use super::{cookie, cookies, lang_of, ClientIp, Page, Web, SESSION_COOKIE};
+use super::{cookie, cookies, lang_of, ClientIp, Web, SESSION_COOKIE};
 
 /// Run before every handler: turn a trusted proxy's header into a session, or drop an untrusted one.
 pub(super) async fn sso(
@@ -116,16 +115,10 @@ fn same_person(
 /// The 403 page for a name without an enabled account: in Dutch and English both, since the person has
 /// no account whose language could be known.
 fn refused(request: &Request) -> Response {
-    let page = Page {
-        lang: lang_of(request.headers()),
-        user: None,
-        role: None,
-        csrf: String::new(),
-    };
-    let both = format!(
-        "{} / {}",
-        text::t(Lang::Nl, "err.sso"),
-        text::t(Lang::En, "err.sso")
-    );
-    super::pages::message(&page, StatusCode::FORBIDDEN, "err.title", both, "/")
+    super::in_both_languages(
+        lang_of(request.headers()),
+        StatusCode::FORBIDDEN,
+        "err.sso",
+        "/",
+    )
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-use super::{keys, token, Role, Session, SessionError};
+use super::{keys, token, Attempt, Limits, Role, Session, SessionError};
 use crate::storage::postgres::{tokio_postgres, Blocking, Pg, PgError};
 
 /// How often at most a session's `last_seen` is written (the trade-off: fewer writes, an idle time that
@@ -161,14 +161,11 @@ impl PgSessions {
     /// Whether both counters of this login are below their limits (failures within `lockout` of the last).
     pub fn login_allowed(
         &self,
-        user: &str,
-        ip: IpAddr,
-        max: u32,
-        lockout: Duration,
+        attempt: Attempt,
+        limits: Limits,
         now: SystemTime,
     ) -> Result<bool, SessionError> {
-        let [u, a] = keys(user, ip).map(|k| digest(&k));
-        let (now, lockout) = (secs(now), span(lockout));
+        let ([u, a], now, lockout) = counted(attempt, limits, now);
         let (by_user, by_address) = run(&self.db, move |client| async move {
             let row = client
                 .query_one(
@@ -181,21 +178,18 @@ impl PgSessions {
                 .await?;
             Ok((row.try_get::<_, i32>(0)?, row.try_get::<_, i32>(1)?))
         })?;
-        Ok(within(by_user, by_address, max))
+        Ok(within(by_user, by_address, limits.max))
     }
 
     /// Count a failure on both counters (a counter whose last failure is older than `lockout` starts
     /// again at one); true when this failure reached a limit. Stale counters of anyone go on the way.
     pub fn login_failed(
         &self,
-        user: &str,
-        ip: IpAddr,
-        max: u32,
-        lockout: Duration,
+        attempt: Attempt,
+        limits: Limits,
         now: SystemTime,
     ) -> Result<bool, SessionError> {
-        let [u, a] = keys(user, ip).map(|k| digest(&k));
-        let (now, lockout) = (secs(now), span(lockout));
+        let ([u, a], now, lockout) = counted(attempt, limits, now);
         let counts = run(&self.db, move |client| async move {
             client
                 .execute(
@@ -227,7 +221,7 @@ impl PgSessions {
             }
             Ok(counts)
         })?;
-        Ok(!within(counts.0, counts.1, max))
+        Ok(!within(counts.0, counts.1, limits.max))
     }
 
     /// Clear the account's counter.
@@ -243,6 +237,12 @@ impl PgSessions {
             Ok(())
         })
     }
+}
+
+/// A login's two counters as the table keys them (account, address), `now` and the lockout in seconds.
+fn counted(attempt: Attempt, limits: Limits, now: SystemTime) -> ([Vec<u8>; 2], i64, i64) {
+    let keys = keys(attempt.user, attempt.ip).map(|k| digest(&k));
+    (keys, secs(now), span(limits.lockout))
 }
 
 /// The throttle's rule, as [`super::Throttle::allowed`] has it.
