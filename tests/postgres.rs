@@ -96,7 +96,7 @@ async fn migrations_are_applied_once_also_by_two_nodes_at_once() {
     let (ra, rb) = (ra.expect("migrate a"), rb.expect("migrate b"));
     let mut all: Vec<i32> = ra.iter().chain(&rb).copied().collect();
     all.sort();
-    let expected: Vec<i32> = (1..=migrate::known()).collect();
+    let expected: Vec<i32> = migrate::MIGRATIONS.iter().map(|m| m.version).collect();
     assert_eq!(all, expected, "each migration applied by exactly one node");
     assert!(migrate::migrate(&a).await.expect("again").is_empty());
     let status = migrate::check(&b).await.expect("check");
@@ -892,6 +892,12 @@ fn http(addr: &str, request: &str) -> (u16, Vec<String>, String) {
 /// Sign in to the console at `addr` as `name`: the status of the form's answer and whether a session
 /// cookie came with it.
 fn sign_in(addr: &str, name: &str, password: &str) -> (u16, bool) {
+    let (status, cookies, _) = login_exchange(addr, name, password);
+    (status, cookies.iter().any(|c| c.starts_with("mw_session=")))
+}
+
+/// The login form of the console at `addr` fetched and posted as `name`: the post's answer as [`http`].
+fn login_exchange(addr: &str, name: &str, password: &str) -> (u16, Vec<String>, String) {
     let get = format!("GET /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     let (status, cookies, body) = http(addr, &get);
     assert_eq!(status, 200, "{body}");
@@ -914,8 +920,7 @@ fn sign_in(addr: &str, name: &str, password: &str) -> (u16, bool) {
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
         form.len()
     );
-    let (status, cookies, _) = http(addr, &post);
-    (status, cookies.iter().any(|c| c.starts_with("mw_session=")))
+    http(addr, &post)
 }
 
 /// Issue 17, through the real binary: an account added offline with node A's configuration signs in to node
@@ -1194,4 +1199,435 @@ async fn an_embedded_quarantine_and_audit_chain_move_intact() {
         audit["entries"],
         "nothing was added to the chain"
     );
+}
+
+// ------------------------------------------------------------------------------------------------------
+// The console sessions and the login throttle in the shared database (migration 0006).
+
+use mailwacht::web::session::{Attempt, Limits, SessionError, SessionStore};
+
+const IDLE: Duration = Duration::from_secs(900);
+
+/// Two nodes' session stores on one database (each its own database thread, as two daemons have), an
+/// account `anna` (role ict) for the sessions to belong to, and a connection to look at the tables.
+async fn two_session_stores(url: &str) -> ([SessionStore; 2], Accounts, Pg) {
+    let pg = Pg::connect(&settings(url)).expect("pool");
+    migrate::migrate(&pg).await.expect("migrate");
+    let node = || Blocking::start(&settings(url)).expect("blocking");
+    let accounts = Accounts::postgres(node());
+    accounts
+        .add("anna", Role::Ict, "correct horse battery", at(1))
+        .expect("add");
+    (
+        [
+            SessionStore::postgres(node()),
+            SessionStore::postgres(node()),
+        ],
+        accounts,
+        pg,
+    )
+}
+
+/// `SELECT` one bigint.
+async fn number(pg: &Pg, sql: &str) -> i64 {
+    pg.client()
+        .await
+        .expect("client")
+        .query_one(sql, &[])
+        .await
+        .expect(sql)
+        .get(0)
+}
+
+/// A session opened through node A's store is valid through node B's (same person, role and CSRF token);
+/// logout through B ends it through A; the table holds the token's SHA-256, never the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_opened_on_one_node_is_valid_on_the_other_until_logout_there() {
+    let db = pg::database();
+    let ([a, b], _accounts, pg) = two_session_stores(&db.url).await;
+    let t0 = at(1_800_000_000);
+    let key = a.open("anna", Role::Ict, IDLE, t0).expect("open on A");
+    assert_eq!(key.len(), 64);
+    let on_a = a
+        .touch(&key, IDLE, t0)
+        .expect("touch A")
+        .expect("live on A");
+    let on_b = b
+        .touch(&key, IDLE, at(1_800_000_010))
+        .expect("touch B")
+        .expect("live on B");
+    assert_eq!((&on_b.user, on_b.role), (&"anna".to_string(), Role::Ict));
+    assert_eq!(
+        on_b.csrf, on_a.csrf,
+        "one CSRF token per session, on every node"
+    );
+    assert!(b.touch(&key[1..], IDLE, t0).expect("touch").is_none());
+    assert!(b.touch("", IDLE, t0).expect("touch").is_none());
+
+    // What a dump of the table gives: no cookie.
+    let client = pg.client().await.expect("client");
+    let dump: String = client
+        .query_one(
+            "SELECT string_agg(s::text, ' ') FROM console_sessions s",
+            &[],
+        )
+        .await
+        .expect("dump")
+        .get(0);
+    assert!(!dump.contains(&key), "{dump}");
+    let kept: Vec<u8> = client
+        .query_one("SELECT token_hash FROM console_sessions", &[])
+        .await
+        .expect("row")
+        .get(0);
+    use sha2::Digest as _;
+    assert_eq!(kept, sha2::Sha256::digest(key.as_bytes()).to_vec());
+
+    b.close(&key).expect("logout on B");
+    assert!(a.touch(&key, IDLE, t0).expect("touch A").is_none());
+    assert_eq!(
+        number(&pg, "SELECT count(*) FROM console_sessions").await,
+        0
+    );
+}
+
+/// Idle expiry in SQL, counted from the last write of `last_seen`, which happens at most once a minute
+/// (not on every request); an expired row goes at the next login; a disabled account's sessions end on
+/// every node at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_expire_when_idle_are_touched_once_a_minute_and_end_when_the_account_is_disabled()
+{
+    let db = pg::database();
+    let ([a, b], accounts, pg) = two_session_stores(&db.url).await;
+    let t = |s: u64| at(1_800_000_000 + s);
+    let last_seen = || {
+        number(
+            &pg,
+            "SELECT max(last_seen) - 1800000000 FROM console_sessions",
+        )
+    };
+    let key = a.open("anna", Role::Ict, IDLE, t(0)).expect("open");
+    for s in [1, 30, 59] {
+        assert!(b.touch(&key, IDLE, t(s)).expect("touch").is_some());
+        assert_eq!(last_seen().await, 0, "no write {s} s after the last one");
+    }
+    assert!(b.touch(&key, IDLE, t(60)).expect("touch").is_some());
+    assert_eq!(last_seen().await, 60, "written once a minute");
+    // A node whose clock lags does not move it back.
+    assert!(a.touch(&key, IDLE, t(10)).expect("touch").is_some());
+    assert_eq!(last_seen().await, 60);
+    assert!(a.touch(&key, IDLE, t(60 + 899)).expect("touch").is_some());
+    assert_eq!(last_seen().await, 959);
+    assert!(
+        b.touch(&key, IDLE, t(959 + 900)).expect("touch").is_none(),
+        "idle"
+    );
+    assert_eq!(
+        number(&pg, "SELECT count(*) FROM console_sessions").await,
+        1,
+        "an expired row stays until the next login"
+    );
+    let second = b.open("anna", Role::Ict, IDLE, t(959 + 900)).expect("open");
+    assert_eq!(
+        number(&pg, "SELECT count(*) FROM console_sessions").await,
+        1,
+        "the next login cleared it"
+    );
+
+    let third = a.open("anna", Role::Ict, IDLE, t(2000)).expect("open");
+    accounts.disable("anna").expect("disable");
+    for key in [&second, &third] {
+        assert!(a.touch(key, IDLE, t(2001)).expect("touch").is_none());
+        assert!(b.touch(key, IDLE, t(2001)).expect("touch").is_none());
+    }
+    assert_eq!(
+        number(&pg, "SELECT count(*) FROM console_sessions").await,
+        0
+    );
+    // A new password enables the account again (its sessions stay); a role change ends them.
+    accounts
+        .set_password("anna", "a new long password")
+        .expect("passwd");
+    let fourth = a.open("anna", Role::Ict, IDLE, t(2100)).expect("open");
+    assert!(b.touch(&fourth, IDLE, t(2101)).expect("touch").is_some());
+    db.execute("UPDATE accounts SET role = 'auditor' WHERE name = 'anna'");
+    assert!(
+        b.touch(&fourth, IDLE, t(2102)).expect("touch").is_none(),
+        "role changed"
+    );
+}
+
+/// The login throttle counts over both nodes: failures alternating nodes lock the account after `max` in
+/// all, the address after `max` × 4; a success on one node clears the account's count on both; the
+/// lockout ends on both; the table holds neither the names nor the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_counted_over_both_nodes() {
+    let db = pg::database();
+    let ([a, b], _accounts, pg) = two_session_stores(&db.url).await;
+    let limits = Limits {
+        max: 3,
+        lockout: Duration::from_secs(900),
+    };
+    let ip: std::net::IpAddr = "192.0.2.7".parse().expect("ip");
+    let other: std::net::IpAddr = "198.51.100.1".parse().expect("ip");
+    let t = |s: u64| at(1_800_000_000 + s);
+    let nodes = [&a, &b];
+
+    for i in 0..2u64 {
+        let node = nodes[i as usize % 2];
+        assert!(node
+            .login_allowed(Attempt { user: "anna", ip }, limits, t(i))
+            .expect("allowed"));
+        assert!(!node
+            .login_failed(Attempt { user: "anna", ip }, limits, t(i))
+            .expect("failed"));
+    }
+    b.login_succeeded("anna").expect("success on B");
+    for i in 2..5u64 {
+        let node = nodes[i as usize % 2];
+        assert!(node
+            .login_allowed(Attempt { user: "anna", ip }, limits, t(i))
+            .expect("allowed"));
+        let locked = node
+            .login_failed(Attempt { user: "anna", ip }, limits, t(i))
+            .expect("failed");
+        assert_eq!(
+            locked,
+            i == 4,
+            "failure {i}: the third since the success locks"
+        );
+    }
+    for node in nodes {
+        assert!(!node
+            .login_allowed(
+                Attempt {
+                    user: "anna",
+                    ip: other
+                },
+                limits,
+                t(5)
+            )
+            .expect("allowed"));
+        assert!(node
+            .login_allowed(Attempt { user: "bert", ip }, limits, t(5))
+            .expect("allowed"));
+        assert!(node
+            .login_allowed(Attempt { user: "anna", ip }, limits, t(4 + 900))
+            .expect("allowed"));
+    }
+
+    // The address: 12 failures with other names (5 counted already), alternating nodes.
+    for i in 0..7u64 {
+        let name = format!("name{i}");
+        let node = nodes[i as usize % 2];
+        assert!(node
+            .login_allowed(Attempt { user: &name, ip }, limits, t(10))
+            .expect("allowed"));
+        let locked = node
+            .login_failed(Attempt { user: &name, ip }, limits, t(10))
+            .expect("failed");
+        assert_eq!(locked, i == 6, "address failure {}", i + 6);
+    }
+    for node in nodes {
+        assert!(!node
+            .login_allowed(Attempt { user: "new", ip }, limits, t(11))
+            .expect("allowed"));
+        assert!(node
+            .login_allowed(
+                Attempt {
+                    user: "new",
+                    ip: other
+                },
+                limits,
+                t(11)
+            )
+            .expect("allowed"));
+    }
+
+    let client = pg.client().await.expect("client");
+    let dump: String = client
+        .query_one(
+            "SELECT string_agg(f::text, ' ') FROM console_login_failures f",
+            &[],
+        )
+        .await
+        .expect("dump")
+        .get(0);
+    for word in ["anna", "name0", "192.0.2.7", &hex_of("anna")] {
+        assert!(!dump.contains(word), "{word} in {dump}");
+    }
+}
+
+fn hex_of(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A database that stops answering: every session call is `Unavailable` within the bound (the console then
+/// says so and lets nobody in), and works again once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_on_a_stopped_database_are_unavailable_not_hung() {
+    let cluster = pg::Cluster::start();
+    let db = cluster.database();
+    let url = format!("{} connect_timeout=2", db.url);
+    let ([a, _b], _accounts, _pg) = two_session_stores(&url).await;
+    let key = a
+        .open("anna", Role::Ict, IDLE, at(1_800_000_000))
+        .expect("open");
+    cluster.stop();
+    let ip: std::net::IpAddr = "192.0.2.7".parse().expect("ip");
+    let calls = tokio::task::spawn_blocking(move || {
+        let unavailable = |r: Result<(), SessionError>, what: &str| match r {
+            Err(SessionError::Unavailable(_)) => {}
+            other => panic!("{what}: {other:?}"),
+        };
+        let now = at(1_800_000_010);
+        unavailable(a.touch(&key, IDLE, now).map(drop), "touch");
+        unavailable(a.open("anna", Role::Ict, IDLE, now).map(drop), "open");
+        unavailable(a.close(&key), "close");
+        let anna = Attempt { user: "anna", ip };
+        let limits = Limits {
+            max: 3,
+            lockout: Duration::from_secs(900),
+        };
+        unavailable(a.login_allowed(anna, limits, now).map(drop), "allowed");
+        unavailable(a.login_failed(anna, limits, now).map(drop), "failed");
+        (a, key)
+    });
+    // A hang guard, not a speed claim.
+    let (a, key) = tokio::time::timeout(Duration::from_secs(120), calls)
+        .await
+        .expect("bounded")
+        .expect("thread");
+    cluster.start_server();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match a.touch(&key, IDLE, at(1_800_000_020)) {
+            Ok(found) => {
+                assert!(found.is_some(), "the session outlived the outage");
+                break;
+            }
+            Err(SessionError::Unavailable(_)) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(e) => panic!("after the restart: {e}"),
+        }
+    }
+}
+
+/// A `GET` of `path` on the console at `addr` with the session cookie `session`.
+fn get_with(addr: &str, path: &str, session: &str) -> (u16, String) {
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: mw_session={session}\r\n\r\n"
+    );
+    let (status, _, body) = http(addr, &request);
+    (status, body)
+}
+
+/// Sign in on the console at `addr`: the session cookie's value.
+fn session_of(addr: &str, name: &str, password: &str) -> String {
+    let (status, cookies, body) = login_exchange(addr, name, password);
+    assert_eq!(status, 303, "{body}");
+    cookies
+        .iter()
+        .find_map(|c| c.strip_prefix("mw_session="))
+        .expect("session cookie")
+        .to_string()
+}
+
+/// Issue 17, through two real daemons on one database: a console session opened on node A is valid on
+/// node B (the same cookie), logout on B ends it on A; with the database stopped both consoles say so in
+/// Dutch, then English (503), and let nobody log in; once it is back the session is still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_session_is_every_nodes_and_a_stopped_database_is_said_not_hung() {
+    let cluster = pg::Cluster::start();
+    let db = cluster.database();
+    let pg = Pg::connect(&settings(&db.url)).expect("pool");
+    migrate::migrate(&pg).await.expect("migrate");
+    Accounts::postgres(Blocking::start(&settings(&db.url)).expect("blocking"))
+        .add("anna", Role::Ict, "een lang wachtwoord", at(1))
+        .expect("add");
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let node = |addr: &str| {
+        Daemon::start(
+            sink.addr(),
+            &format!(
+                "{}[web]\nenabled = true\nlisten = {addr:?}\nplain_http_loopback = true\n",
+                node_config(&db.url)
+            ),
+        )
+    };
+    let free = || {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").to_string()
+    };
+    let (addr_a, addr_b) = (free(), free());
+    let (_node_a, _node_b) = (node(&addr_a), node(&addr_b));
+
+    let (a, b) = (addr_a.clone(), addr_b.clone());
+    let shown = tokio::task::spawn_blocking(move || {
+        let session = session_of(&a, "anna", "een lang wachtwoord");
+        let on_a = get_with(&a, "/quarantine", &session);
+        let on_b = get_with(&b, "/quarantine", &session);
+        let csrf = on_b
+            .1
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_default()
+            .to_string();
+        let form = format!("csrf={csrf}");
+        let logout = format!(
+            "POST /logout HTTP/1.1\r\nHost: {b}\r\nConnection: close\r\nCookie: mw_session={session}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        );
+        let (out, _, _) = http(&b, &logout);
+        let after = get_with(&a, "/quarantine", &session).0;
+        (on_a.0, on_b.0, on_b.1.contains("anna"), out, after)
+    })
+    .await
+    .expect("console");
+    assert_eq!(shown, (200, 200, true, 303, 303), "logged out on A too");
+
+    let (a, b) = (addr_a.clone(), addr_b.clone());
+    let session =
+        tokio::task::spawn_blocking(move || session_of(&a, "anna", "een lang wachtwoord"))
+            .await
+            .expect("login");
+    cluster.stop();
+    let started = Instant::now();
+    let down = tokio::task::spawn_blocking(move || {
+        let page = get_with(&b, "/quarantine", &session);
+        // The login form needs no database; its post is refused.
+        let (login, set, login_body) = login_exchange(&b, "anna", "een lang wachtwoord");
+        (page, login, set, login_body, session)
+    })
+    .await
+    .expect("console");
+    let ((status, body), login, set, login_body, session) = down;
+    assert!(started.elapsed() < Duration::from_secs(60), "bounded");
+    assert_eq!(status, 503, "{body}");
+    let (nl, en) = (
+        body.find("antwoordt niet").expect("Dutch"),
+        body.find("does not answer").expect("English"),
+    );
+    assert!(nl < en, "Dutch first");
+    assert_eq!(login, 503, "{login_body}");
+    assert!(!set.iter().any(|c| c.starts_with("mw_session=")));
+
+    cluster.start_server();
+    let a = addr_a.clone();
+    let back = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = get_with(&a, "/quarantine", &session).0;
+            if status != 503 || Instant::now() > deadline {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })
+    .await
+    .expect("console");
+    assert_eq!(back, 200, "the session outlived the outage");
 }

@@ -83,6 +83,9 @@ class Console:
         self.click(self.driver.find_element(By.CSS_SELECTOR, "form[action='/logout'] button"))
         assert "/login" in self.driver.current_url
 
+    def quarantine_ids(self):
+        return [a.text for a in self.driver.find_elements(By.CSS_SELECTOR, "#quarantine a.qid")]
+
     def request_row(self, number):
         return self.driver.find_element(By.ID, f"request-{number}")
 
@@ -218,17 +221,86 @@ def scenario(c, sink):
     )
 
 
+def two_nodes(c, a, b, sink):
+    """STORAGE=postgres: two nodes on one database, in one browser. Cookies belong to a host, not a port, so
+    node A's session cookie goes to node B as it would to two nodes behind one load balancer's name. The
+    session opened on A is B's too; a four-eyes release requested on A is approved on B and used on A; both
+    list the same quarantine and the same intact audit trail; logout on B ends the session on A."""
+    c.base = a
+    c.login("anna")
+    cookie = c.driver.get_cookie("mw_session")
+    c.check(
+        cookie is not None and cookie["httpOnly"] and cookie.get("sameSite") == "Strict"
+        and not cookie.get("domain", "").startswith("."),
+        f"a host-only HttpOnly SameSite=Strict session cookie: {cookie}",
+    )
+    c.open("/quarantine")
+    ids = c.quarantine_ids()
+    c.check(len(ids) == 2, f"the message each node quarantined, listed on node A: {ids}")
+    c.base = b
+    c.open("/quarantine")
+    c.check(c.driver.find_element(By.ID, "user").text == "anna", "node B knows node A's session")
+    c.check(c.quarantine_ids() == ids, f"node B lists the same quarantine: {c.quarantine_ids()}")
+    qid = ids[0]
+
+    c.base = a
+    c.request(qid, "release", RELEASE_REASON, 1)
+    c.base = b
+    c.open("/access")
+    c.check("wacht op goedkeuring" in c.request_row(1).text, "node B sees node A's request")
+    c.logout()
+    c.base = a
+    c.open("/quarantine")
+    c.check("/login" in c.driver.current_url, "logged out on node B is logged out on node A")
+
+    c.base = b
+    c.approve_as("bert", 1)
+    c.base = a
+    c.login("anna")
+    c.open("/access")
+    c.check(sink_files(sink) == [], "nothing relayed before the release")
+    c.click(c.request_row(1).find_element(By.CSS_SELECTOR, "button.use"))
+    c.check("Vrijgegeven aan" in c.text(), "released on node A after node B's approval")
+    deadline = time.time() + 15
+    while not sink_files(sink) and time.time() < deadline:
+        time.sleep(0.2)
+    files = sink_files(sink)
+    c.check(len(files) == 1, f"one message at the next hop, got {files}")
+    c.logout()
+
+    c.login("petra")
+    c.open("/audit")
+    on_a = c.driver.find_element(By.ID, "audit").text
+    c.check(c.driver.find_elements(By.CSS_SELECTOR, "p#chain.ok"), "the audit chain is intact on node A")
+    c.base = b
+    c.open("/audit")
+    c.check(c.driver.find_element(By.ID, "user").text == "petra", "petra's session on node B")
+    c.check(c.driver.find_elements(By.CSS_SELECTOR, "p#chain.ok"), "the audit chain is intact on node B")
+    on_b = c.driver.find_element(By.ID, "audit").text
+    c.check(on_a == on_b, "the same audit trail on both nodes")
+    for needle in ("bert", "release", "logout"):
+        c.check(needle in on_b, f"the audit trail names {needle}")
+    c.logout()
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--web", required=True)
     p.add_argument("--smtp-port", type=int, required=True)
     p.add_argument("--shots", required=True)
     p.add_argument("--sink", required=True, help="smtp-sink's dump directory (the next hop)")
+    p.add_argument("--web-b", help="a second node's console on the same database: the two-node scenario")
+    p.add_argument("--smtp-port-b", type=int, help="the second node's SMTP port")
     args = p.parse_args()
     quarantine_eicar(args.smtp_port)
+    if args.web_b:
+        quarantine_eicar(args.smtp_port_b)
     c = Console(args.web, args.shots)
     try:
-        scenario(c, args.sink)
+        if args.web_b:
+            two_nodes(c, args.web, args.web_b, args.sink)
+        else:
+            scenario(c, args.sink)
     except Exception as e:  # one line for the suite's output
         print(f"browser scenario: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

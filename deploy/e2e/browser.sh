@@ -9,12 +9,18 @@
 # petra approves (opening it), ends and records the person's notification of. Then the audit log must name
 # both people of each four-eyes step.
 #
+# With STORAGE=postgres (or --postgres): a private PostgreSQL cluster (deploy/e2e/postgres.sh), `store
+# migrate`, and TWO nodes on that database, each with its own SMTP port, console and data directory; the
+# scenario is browser.py's two_nodes: anna logs in on node A, node B's console (same host, other port: the
+# same cookie) knows her session; a release requested on A is approved by bert on B and used on A; both
+# list the same quarantine and the same intact audit trail; logout on B ends the session on A.
+#
 # Installs chromium, chromium-driver, python3-venv and postfix (for smtp-sink) from Debian when missing
 # (needs root then).
 # Output: `PASS browser` or `FAIL browser: why`; exit status 1 on failure. Screenshots (on failure only)
 # stay in the private directory, never in git.
 #
-# Environment: MAILWACHT_BIN (default: $CARGO_TARGET_DIR or target, /debug/mailwacht; built when absent),
+# Environment: STORAGE (embedded, the default, or postgres), MAILWACHT_BIN (default: $CARGO_TARGET_DIR or target, /debug/mailwacht; built when absent),
 # BROWSER_KEEP=1 (keep the private directory), PIP_INDEX_URL etc. as pip knows them.
 set -uo pipefail
 export LC_ALL=C.UTF-8
@@ -22,8 +28,13 @@ export LC_ALL=C.UTF-8
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 # shellcheck source=deploy/e2e/postfix-instance.sh
 . "$REPO/deploy/e2e/postfix-instance.sh"
-say() { echo "browser: $*" >&2; }
-fail() { echo "FAIL browser: $*"; exit 1; }
+STORAGE=${STORAGE:-embedded}
+[ "${1:-}" = --postgres ] && STORAGE=postgres
+NAME=browser
+[ "$STORAGE" = postgres ] && NAME=browser-postgres
+say() { echo "$NAME: $*" >&2; }
+fail() { echo "FAIL $NAME: $*"; exit 1; }
+case $STORAGE in embedded | postgres) ;; *) fail "STORAGE=$STORAGE: embedded or postgres" ;; esac
 
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
@@ -44,17 +55,19 @@ if [ ! -x "$MW_BIN" ]; then
 fi
 
 PRIV=$(mktemp -d "${TMPDIR:-/tmp}/mailwacht-browser.XXXXXX")
-MW_PID=""
+MW_PIDS=()
 SINK_PID=""
+PG_UP=0
 cleanup() {
-    local status=$?
+    local status=$? pid
     [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null
-    if [ -n "$MW_PID" ]; then
-        kill -TERM "$MW_PID" 2>/dev/null
-        for _ in $(seq 100); do kill -0 "$MW_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$MW_PID" 2>/dev/null
-        wait "$MW_PID" 2>/dev/null
-    fi
+    for pid in "${MW_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    [ "$PG_UP" = 1 ] && bash "$REPO/deploy/e2e/postgres.sh" stop "$PRIV/pg" >/dev/null 2>&1
     if [ "$status" != 0 ] || [ "${BROWSER_KEEP:-0}" = 1 ]; then
         say "private directory kept: $PRIV"
     else
@@ -70,8 +83,8 @@ python3 -m venv "$PRIV/venv" >/dev/null 2>&1 || fail "python3 -m venv failed"
 "$PRIV/venv/bin/pip" install -q 'selenium>=4.10,<5' >"$PRIV/pip.log" 2>&1 \
     || fail "pip install selenium failed (see $PRIV/pip.log)"
 
-read -r SMTP_PORT HOP_PORT WEB_PORT < <(python3 "$REPO/deploy/e2e/e2e.py" free-ports --base 25825 --count 3) \
-    || fail "no free ports"
+read -r SMTP_PORT HOP_PORT WEB_PORT SMTP_B WEB_B PG_PORT < <(python3 "$REPO/deploy/e2e/e2e.py" free-ports \
+    --base 25825 --count 6) || fail "no free ports"
 mkdir -m 700 "$PRIV/data" "$PRIV/keys"
 
 # The next hop for the release: smtp-sink, one dump file per transaction (as user nobody when root, which
@@ -88,33 +101,63 @@ smtp-sink "${sink_user[@]}" -h sink.browser.localdomain -d "$PRIV/sink/%s." "127
 SINK_PID=$!
 python3 "$REPO/deploy/e2e/e2e.py" wait-port "$HOP_PORT" --timeout 10 >/dev/null \
     || fail "smtp-sink did not listen on $HOP_PORT (see $PRIV/smtp-sink.log)"
-cat >"$PRIV/mailwacht.toml" <<CONF
+# STORAGE=postgres: the private cluster both nodes share.
+STORE_LINES=""
+if [ "$STORAGE" = postgres ]; then
+    PG_UP=1
+    PG_URL=$(MAILWACHT_PG_PORT=$PG_PORT bash "$REPO/deploy/e2e/postgres.sh" start "$PRIV/pg" 2>"$PRIV/pg.err") \
+        || fail "PostgreSQL did not start: $(tail -3 "$PRIV/pg.err" | tr '\n' ' ')"
+    STORE_LINES="backend = \"postgres\"
+url = \"$PG_URL\""
+fi
+
+# write_config FILE DATA_DIR SMTP_PORT WEB_PORT: one node's configuration.
+write_config() {
+    mkdir -p -m 700 "$2"
+    cat >"$1" <<CONF
 [smtp]
-listen = "127.0.0.1:$SMTP_PORT"
+listen = "127.0.0.1:$3"
 next_hop = "127.0.0.1:$HOP_PORT"
 
 [storage]
-data_dir = "$PRIV/data"
+data_dir = "$2"
+$STORE_LINES
 
 [traffic]
+# One key directory for both nodes of the PostgreSQL run (configuration management copies the keys).
 key_dir = "$PRIV/keys"
 
 [admin]
-socket = "$PRIV/admin.sock"
+socket = "$2/admin.sock"
 
 [web]
 enabled = true
-listen = "127.0.0.1:$WEB_PORT"
+listen = "127.0.0.1:$4"
 # The browser runs on this machine and speaks plain HTTP to loopback; in production TLS is in front.
 plain_http_loopback = true
 CONF
+}
 
-"$MW_BIN" --config "$PRIV/mailwacht.toml" serve >>"$PRIV/mailwacht.log" 2>&1 &
-MW_PID=$!
-for port in "$SMTP_PORT" "$WEB_PORT"; do
-    python3 "$REPO/deploy/e2e/e2e.py" wait-port "$port" --timeout 30 >/dev/null \
-        || fail "mailwacht did not listen on $port (see $PRIV/mailwacht.log)"
-done
+# start_node CONFIG LOG SMTP_PORT WEB_PORT
+start_node() {
+    "$MW_BIN" --config "$1" serve >>"$2" 2>&1 &
+    MW_PIDS+=($!)
+    for port in "$3" "$4"; do
+        python3 "$REPO/deploy/e2e/e2e.py" wait-port "$port" --timeout 30 >/dev/null \
+            || fail "mailwacht did not listen on $port (see $2)"
+    done
+}
+
+write_config "$PRIV/mailwacht.toml" "$PRIV/data" "$SMTP_PORT" "$WEB_PORT"
+SECOND=()
+if [ "$STORAGE" = postgres ]; then
+    write_config "$PRIV/node-b.toml" "$PRIV/data-b" "$SMTP_B" "$WEB_B"
+    "$MW_BIN" --config "$PRIV/mailwacht.toml" store migrate >"$PRIV/migrate.log" 2>&1 \
+        || fail "store migrate: $(tail -3 "$PRIV/migrate.log" | tr '\n' ' ')"
+    start_node "$PRIV/node-b.toml" "$PRIV/node-b.log" "$SMTP_B" "$WEB_B"
+    SECOND=(--web-b "http://127.0.0.1:$WEB_B" --smtp-port-b "$SMTP_B")
+fi
+start_node "$PRIV/mailwacht.toml" "$PRIV/mailwacht.log" "$SMTP_PORT" "$WEB_PORT"
 
 export PASSWORD="browser-test-$(date +%s)-wachtwoord"
 for spec in anna:ict bert:ict aart:auditor petra:privacy; do
@@ -126,7 +169,20 @@ done
 # Chromium's profile and scratch directories go into the private directory, and away with it.
 TMPDIR="$PRIV" "$PRIV/venv/bin/python" "$REPO/deploy/e2e/browser.py" \
     --web "http://127.0.0.1:$WEB_PORT" --smtp-port "$SMTP_PORT" --shots "$PRIV" --sink "$PRIV/sink" \
-    || fail "scenario failed (see above; screenshots in $PRIV)"
+    "${SECOND[@]}" || fail "scenario failed (see above; screenshots in $PRIV)"
+
+if [ "$STORAGE" = postgres ]; then
+    # One audit chain, appended by both nodes, read through each node's admin socket.
+    a=$("$MW_BIN" --config "$PRIV/mailwacht.toml" audit list --json) || fail "audit list on node A failed"
+    b=$("$MW_BIN" --config "$PRIV/node-b.toml" audit list --json) || fail "audit list on node B failed"
+    [ "$a" = "$b" ] || fail "the nodes list different audit trails"
+    for needle in '"intact": true' 'web user bert; approves release for anna' \
+        'web user anna, approved by bert' '"action": "release"' '"action": "logout"'; do
+        grep -qF "$needle" <<<"$b" || fail "audit log lacks: $needle"
+    done
+    echo "PASS $NAME"
+    exit 0
+fi
 
 audit=$("$MW_BIN" --config "$PRIV/mailwacht.toml" audit list --json) || fail "audit list failed"
 for needle in '"action": "access-request"' 'web user bert; approves show-raw for anna' \

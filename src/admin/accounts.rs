@@ -188,6 +188,15 @@ impl Accounts {
         }
     }
 
+    /// The shared database the accounts are in (`None`: `users.json`); the console keeps its sessions
+    /// beside them.
+    pub fn shared_db(&self) -> Option<&crate::storage::postgres::Blocking> {
+        match &self.backend {
+            Backend::File(_) => None,
+            Backend::Postgres(db) => Some(db),
+        }
+    }
+
     /// Every account, hashes included.
     fn all(&self) -> Result<Vec<Account>, AccountError> {
         match &self.backend {

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -30,7 +30,7 @@ use crate::admin::{Caller, Role, Service};
 mod check;
 mod inquiries;
 mod pages;
-mod session;
+pub mod session;
 pub mod settings;
 mod sso;
 mod status;
@@ -74,8 +74,8 @@ pub struct Web {
     /// The one review/traffic/audit service (shared with the admin socket).
     service: Arc<Service>,
     settings: WebSection,
-    sessions: Mutex<session::Sessions>,
-    throttle: Mutex<session::Throttle>,
+    /// Sessions and failed logins: in memory, or in the shared database beside the accounts.
+    sessions: session::SessionStore,
     status: StatusSource,
     /// The daemon's uid: what audit entries of console users carry beside their names.
     uid: u32,
@@ -100,11 +100,12 @@ impl Web {
             tracing::warn!(error = %e, "no time zone data for Europe/Amsterdam; the console shows UTC");
             jiff::tz::TimeZone::UTC
         });
+        // Where the accounts are, the sessions are: one node's memory, or every node's database.
+        let sessions = session::SessionStore::for_accounts(service.accounts());
         Web {
             service,
             settings,
-            sessions: Mutex::default(),
-            throttle: Mutex::default(),
+            sessions,
             status,
             // SAFETY: geteuid has no preconditions and cannot fail.
             uid: unsafe { libc::geteuid() },
@@ -349,18 +350,14 @@ fn authorise(
 ) -> Result<(session::Session, Page), Box<Response>> {
     let lang = lang_of(headers);
     let key = cookies(headers).get(SESSION_COOKIE).cloned();
-    let session = key.as_deref().and_then(|key| {
-        let mut sessions = web.sessions.lock().ok()?;
-        let session = sessions.touch(key, web.settings.idle(), now)?;
-        // A disabled account, or one whose role changed, loses its sessions at once.
-        match web.service.accounts().role_of(&session.user) {
-            Ok(Some(role)) if role == session.role => Some(session),
-            _ => {
-                sessions.close(key);
-                None
-            }
-        }
-    });
+    let session = match key.as_deref() {
+        None => None,
+        // A disabled account, or one whose role changed, loses its sessions at once (the store checks).
+        Some(key) => match web.sessions.touch(key, web.settings.idle(), now) {
+            Ok(session) => session,
+            Err(e) => return Err(Box::new(unavailable(lang, &e))),
+        },
+    };
     let Some(session) = session else {
         return Err(Box::new(Redirect::to("/login").into_response()));
     };
@@ -380,6 +377,31 @@ fn authorise(
         )));
     }
     Ok((session, page))
+}
+
+/// The answer while the sessions or accounts cannot be read (the shared database does not answer): a 503
+/// page in Dutch and English both (it may be shown before the language is known), nobody let in.
+pub(super) fn unavailable(lang: Lang, error: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %error, "console: sessions or accounts unavailable");
+    in_both_languages(
+        lang,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "err.unavailable",
+        "/login",
+    )
+}
+
+/// A message page whose text `key` is given in Dutch, then English, for a visitor with no session (whose
+/// language is only a guess).
+fn in_both_languages(lang: Lang, status: StatusCode, key: &str, back: &str) -> Response {
+    let page = Page {
+        lang,
+        user: None,
+        role: None,
+        csrf: String::new(),
+    };
+    let both = format!("{} / {}", text::t(Lang::Nl, key), text::t(Lang::En, key));
+    pages::message(&page, status, "err.title", both, back)
 }
 
 /// Check the CSRF token of a form against the session's.

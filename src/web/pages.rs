@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::session::{self, Session};
 use super::{authorise, check_csrf, cookie, cookies, lang_of, ClientIp, Page, Web};
 use super::{LANG_COOKIE, LOGIN_COOKIE, SESSION_COOKIE};
+use crate::admin::accounts::LoginRefused;
 use crate::admin::{
     AccessState, AuditEntry, Guarded, PartInfo, Request, Response as Answer, Role, TrafficRequest,
     TrafficResponse,
@@ -179,24 +180,25 @@ pub(super) async fn login(
         return login_page(&web, &headers, StatusCode::FORBIDDEN, Some("login.expired"));
     }
     let name = form.username.trim().to_string();
-    let allowed = web.throttle.lock().is_ok_and(|mut t| {
-        t.allowed(
-            &name,
-            ip,
-            web.settings.max_failed_logins,
-            web.settings.lockout(),
-            now,
-        )
-    });
-    if !allowed {
-        // Audited once, when the lockout began (below); not each try during it.
-        tracing::warn!(client = %ip, "console login refused: locked out after failed attempts");
-        return login_page(
-            &web,
-            &headers,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some("login.locked"),
-        );
+    let attempt = session::Attempt { user: &name, ip };
+    let limits = session::Limits {
+        max: web.settings.max_failed_logins,
+        lockout: web.settings.lockout(),
+    };
+    match web.sessions.login_allowed(attempt, limits, now) {
+        Ok(true) => {}
+        Ok(false) => {
+            // Audited once, when the lockout began (below); not each try during it.
+            tracing::warn!(client = %ip, "console login refused: locked out after failed attempts");
+            return login_page(
+                &web,
+                &headers,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some("login.locked"),
+            );
+        }
+        // Failures cannot be counted: nobody is let in (an attacker must not get uncounted tries).
+        Err(e) => return super::unavailable(lang_of(&headers), &e),
     }
     let accounts = web.service.accounts().clone();
     let password = form.password;
@@ -206,17 +208,14 @@ pub(super) async fn login(
     };
     let account = match checked {
         Ok(Ok(account)) => account,
+        Ok(Err(LoginRefused::Unavailable)) => {
+            return super::unavailable(lang_of(&headers), &"the accounts cannot be read")
+        }
         _ => {
-            let locked = web.throttle.lock().is_ok_and(|mut t| {
-                t.failed(&name, ip, now);
-                !t.allowed(
-                    &name,
-                    ip,
-                    web.settings.max_failed_logins,
-                    web.settings.lockout(),
-                    now,
-                )
-            });
+            let locked = match web.sessions.login_failed(attempt, limits, now) {
+                Ok(locked) => locked,
+                Err(e) => return super::unavailable(lang_of(&headers), &e),
+            };
             tracing::info!(client = %ip, "console login failed");
             let detail = format!("password, from {ip}");
             web.audit_login("login-failed", &name, &detail, now);
@@ -235,16 +234,13 @@ pub(super) async fn login(
             );
         }
     };
-    if let Ok(mut t) = web.throttle.lock() {
-        t.succeeded(&account.name);
-    }
-    let key = web
-        .sessions
-        .lock()
-        .ok()
-        .and_then(|mut s| s.open(&account.name, account.role, now));
-    let Some(key) = key else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no session available").into_response();
+    let opened = web.sessions.login_succeeded(&account.name).and_then(|()| {
+        web.sessions
+            .open(&account.name, account.role, web.settings.idle(), now)
+    });
+    let key = match opened {
+        Ok(key) => key,
+        Err(e) => return super::unavailable(lang_of(&headers), &e),
     };
     tracing::info!(client = %ip, role = account.role.as_str(), "console login");
     web.audit_login("login", &account.name, &format!("password, from {ip}"), now);
@@ -273,10 +269,11 @@ pub(super) async fn logout(
         Ok((session, _)) => session,
         Err(r) => return *r,
     };
-    if let (Some(key), Ok(mut sessions)) =
-        (cookies(&headers).get(SESSION_COOKIE), web.sessions.lock())
-    {
-        sessions.close(key);
+    if let Some(key) = cookies(&headers).get(SESSION_COOKIE) {
+        // Ended on every node, or not at all: then the person is told, and stays logged in.
+        if let Err(e) = web.sessions.close(key) {
+            return super::unavailable(lang_of(&headers), &e);
+        }
     }
     web.audit_login("logout", &session.user, "", now);
     let mut r = Redirect::to("/login").into_response();

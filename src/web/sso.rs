@@ -16,10 +16,9 @@ use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderValue};
 use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
-use super::text::{self, Lang};
-use super::{cookie, cookies, lang_of, ClientIp, Page, Web, SESSION_COOKIE};
+use super::{cookie, cookies, lang_of, ClientIp, Web, SESSION_COOKIE};
 
 /// Run before every handler: turn a trusted proxy's header into a session, or drop an untrusted one.
 pub(super) async fn sso(
@@ -56,8 +55,10 @@ pub(super) async fn sso(
         return next.run(request).await;
     }
     // A session of this person already: nothing to do. A session of someone else: it ends.
-    if same_person(&web, &request, &name, now) {
-        return next.run(request).await;
+    match same_person(&web, &request, &name, now) {
+        Ok(true) => return next.run(request).await,
+        Ok(false) => {}
+        Err(e) => return super::unavailable(lang_of(request.headers()), &e),
     }
     let role = match web.service.accounts().role_of(&name) {
         Ok(Some(role)) if crate::admin::accounts::valid_name(&name) => role,
@@ -72,13 +73,9 @@ pub(super) async fn sso(
             return refused(&request);
         }
     };
-    let key = web
-        .sessions
-        .lock()
-        .ok()
-        .and_then(|mut s| s.open(&name, role, now));
-    let Some(key) = key else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no session available").into_response();
+    let key = match web.sessions.open(&name, role, web.settings.idle(), now) {
+        Ok(key) => key,
+        Err(e) => return super::unavailable(lang_of(request.headers()), &e),
     };
     tracing::info!(client = %ip, role = role.as_str(), "console login by single sign-on");
     web.audit_login(
@@ -99,36 +96,29 @@ pub(super) async fn sso(
 }
 
 /// Whether the request's session is `name`'s; a session of someone else ends here.
-fn same_person(web: &Web, request: &Request, name: &str, now: SystemTime) -> bool {
+fn same_person(
+    web: &Web,
+    request: &Request,
+    name: &str,
+    now: SystemTime,
+) -> Result<bool, super::session::SessionError> {
     let Some(key) = cookies(request.headers()).get(SESSION_COOKIE).cloned() else {
-        return false;
+        return Ok(false);
     };
-    let Ok(mut sessions) = web.sessions.lock() else {
-        return false;
-    };
-    match sessions.touch(&key, web.settings.idle(), now) {
-        Some(s) if s.user == name => true,
-        Some(_) => {
-            sessions.close(&key);
-            false
-        }
-        None => false,
+    match web.sessions.touch(&key, web.settings.idle(), now)? {
+        Some(s) if s.user == name => Ok(true),
+        Some(_) => web.sessions.close(&key).map(|()| false),
+        None => Ok(false),
     }
 }
 
 /// The 403 page for a name without an enabled account: in Dutch and English both, since the person has
 /// no account whose language could be known.
 fn refused(request: &Request) -> Response {
-    let page = Page {
-        lang: lang_of(request.headers()),
-        user: None,
-        role: None,
-        csrf: String::new(),
-    };
-    let both = format!(
-        "{} / {}",
-        text::t(Lang::Nl, "err.sso"),
-        text::t(Lang::En, "err.sso")
-    );
-    super::pages::message(&page, StatusCode::FORBIDDEN, "err.title", both, "/")
+    super::in_both_languages(
+        lang_of(request.headers()),
+        StatusCode::FORBIDDEN,
+        "err.sso",
+        "/",
+    )
 }

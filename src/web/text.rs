@@ -216,6 +216,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "U bent aangemeld bij uw organisatie, maar er is geen actief mailwacht-account met deze naam; vraag ICT-beheer om een account met een rol.",
         "You are signed in with your organisation, but there is no enabled mailwacht account of this name; ask ICT staff for an account with a role.",
     ),
+    (
+        "err.unavailable",
+        "De beheeromgeving kan accounts en sessies nu niet lezen (met meerdere nodes: de gedeelde database antwoordt niet); aanmelden lukt weer zodra dat opgelost is.",
+        "The console cannot read its accounts and sessions now (with several nodes: the shared database does not answer); logging in works again once that is fixed.",
+    ),
     ("back", "Terug", "Back"),
 ];
 

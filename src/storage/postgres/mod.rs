@@ -375,6 +375,37 @@ impl Blocking {
             .map_err(|_| PgError::Unavailable("the database thread has ended".into()))?
     }
 
+    /// [`Blocking::run`] for a caller that must not wait longer than `limit` in all (the web console): the
+    /// wait in the thread's queue behind other jobs counts, and `f` itself is cut off at `limit`. Either way
+    /// [`PgError::Unavailable`]; a job cut off in the queue still runs later, its answer dropped.
+    pub fn run_within<T, F, Fut>(&self, limit: std::time::Duration, f: F) -> Result<T, PgError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Pg) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, PgError>>,
+    {
+        let late = move || PgError::Unavailable(format!("no answer within {} s", limit.as_secs()));
+        let (reply, answer) = std::sync::mpsc::channel();
+        let job: Job = Box::new(move |pg: &Pg, runtime: &tokio::runtime::Runtime| {
+            let result = runtime.block_on(async move {
+                tokio::time::timeout(limit, f(pg.clone()))
+                    .await
+                    .unwrap_or_else(|_| Err(late()))
+            });
+            let _ = reply.send(result);
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| PgError::Unavailable("the database thread has ended".into()))?;
+        match answer.recv_timeout(limit) {
+            Ok(result) => result,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(late()),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Err(PgError::Unavailable("the database thread has ended".into()))
+            }
+        }
+    }
+
     /// `host:port/dbname`.
     pub fn target(&self) -> &str {
         &self.target
@@ -437,6 +468,35 @@ mod tests {
             let e = read_password(Path::new("pg-password")).expect_err("relative");
             assert!(e.to_string().contains("CREDENTIALS_DIRECTORY"), "{e}");
         }
+    }
+
+    /// A caller of `run_within` gets its answer, or `Unavailable` when the job runs too long or waits too
+    /// long behind another one (no database needed: the jobs here never connect).
+    #[test]
+    fn run_within_bounds_the_job_and_the_wait_behind_others() {
+        let settings = Settings {
+            url: "host=127.0.0.1 port=9 dbname=nothing".into(),
+            password_file: None,
+        };
+        let db = Blocking::start(&settings).expect("no connection is made at start");
+        let limit = Duration::from_millis(300);
+        assert_eq!(db.run_within(limit, |_| async { Ok(7) }).expect("fast"), 7);
+        let slow = db.run_within(limit, |_| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(())
+        });
+        assert!(matches!(slow, Err(PgError::Unavailable(_))), "{slow:?}");
+        let busy = db.clone();
+        let blocker = std::thread::spawn(move || {
+            busy.run(|_| async {
+                std::thread::sleep(Duration::from_secs(2));
+                Ok(())
+            })
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let queued = db.run_within(limit, |_| async { Ok(()) });
+        assert!(matches!(queued, Err(PgError::Unavailable(_))), "{queued:?}");
+        blocker.join().expect("thread").expect("the blocking job");
     }
 
     #[test]
