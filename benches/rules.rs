@@ -3,32 +3,13 @@
 //! Never part of `cargo test`; figures go to BENCHMARKS.md.
 
 mod support;
+#[path = "support/text.rs"]
+mod text;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mailwacht::envelope::Envelope;
 use mailwacht::message::{Analysis, Text, TextOrigin};
 use mailwacht::rules::{normalize, OrgContext, RuleContext, RuleSet};
-
-/// About 1 MB of ordinary Dutch school mail text (no hits), built from realistic sentences.
-fn dutch_text() -> String {
-    let sentences = [
-        "Beste ouders en verzorgers, volgende week donderdag is de ouderavond in de aula van de school.",
-        "De kinderen van groep 6 gaan op schoolreis naar het openluchtmuseum; vergeet de lunch niet.",
-        "Wij vragen u het toestemmingsformulier voor vrijdag te ondertekenen en mee te geven.",
-        "In de bijlage vindt u het rapport en de planning van de projectweek over duurzaamheid.",
-        "Met vriendelijke groet, juf Marieke en meester Daan, OBS De Regenboog, groep 5/6.",
-        "Het KWF organiseert een sponsorloop; de opbrengst gaat naar kankeronderzoek.",
-        "Tijdens de les seksuele voorlichting bespreken we lichaam, grenzen en respect.",
-    ];
-    let mut text = String::new();
-    let mut i = 0;
-    while text.len() < 1_000_000 {
-        text.push_str(sentences[i % sentences.len()]);
-        text.push_str(if i % 5 == 4 { "\n\n" } else { " " });
-        i += 1;
-    }
-    text
-}
 
 fn analysis_of(text: &str) -> Analysis {
     Analysis {
@@ -42,7 +23,7 @@ fn analysis_of(text: &str) -> Analysis {
 }
 
 fn bench_text(c: &mut Criterion) {
-    let text = dutch_text();
+    let text = text::dutch_text();
     let rules = RuleSet::embedded().expect("embedded rules");
     let org = OrgContext {
         local_domains: vec!["school.example".into()],
