@@ -8,32 +8,12 @@ mod text;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mailwacht::envelope::Envelope;
-use mailwacht::message::{Analysis, Text, TextOrigin};
-use mailwacht::rules::{normalize, OrgContext, RuleContext, RuleSet};
-
-fn analysis_of(text: &str) -> Analysis {
-    Analysis {
-        size: text.len(),
-        texts: vec![Text {
-            origin: TextOrigin::Body { part: 0 },
-            text: text.to_string(),
-        }],
-        ..Analysis::default()
-    }
-}
+use mailwacht::rules::{normalize, RuleContext, RuleSet};
 
 fn bench_text(c: &mut Criterion) {
     let text = text::dutch_text();
     let rules = RuleSet::embedded().expect("embedded rules");
-    let org = OrgContext {
-        local_domains: vec!["school.example".into()],
-        send_as: Vec::new(),
-    };
-    let envelope = Envelope {
-        mail_from: Some("juf@school.example".into()),
-        ..Envelope::default()
-    };
-    let analysis = analysis_of(&text);
+    let (org, envelope, analysis) = text::context(&text);
     let mut group = c.benchmark_group("text");
     group.throughput(Throughput::Bytes(text.len() as u64));
     group.sample_size(20);

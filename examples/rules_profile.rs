@@ -12,9 +12,7 @@
 
 use std::process::ExitCode;
 
-use mailwacht::envelope::Envelope;
-use mailwacht::message::{Analysis, Text, TextOrigin};
-use mailwacht::rules::{near::FoldedSentences, normalize, OrgContext, RuleContext, RuleSet};
+use mailwacht::rules::{near::FoldedSentences, normalize, RuleContext, RuleSet};
 
 #[path = "../benches/support/text.rs"]
 mod text;
@@ -25,22 +23,7 @@ fn main() -> anyhow::Result<ExitCode> {
     let times: usize = args.next().map_or(Ok(1), |n| n.parse())?;
     let text = text::dutch_text();
     let rules = RuleSet::embedded()?;
-    let org = OrgContext {
-        local_domains: vec!["school.example".into()],
-        send_as: Vec::new(),
-    };
-    let envelope = Envelope {
-        mail_from: Some("juf@school.example".into()),
-        ..Envelope::default()
-    };
-    let analysis = Analysis {
-        size: text.len(),
-        texts: vec![Text {
-            origin: TextOrigin::Body { part: 0 },
-            text: text.clone(),
-        }],
-        ..Analysis::default()
-    };
+    let (org, envelope, analysis) = text::context(&text);
     let mut out = 0;
     for _ in 0..times {
         out += match what.as_str() {

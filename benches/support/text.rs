@@ -1,6 +1,10 @@
 //! The bench text, shared by `benches/rules.rs` and `examples/rules_profile.rs` (the same bytes measured by
 //! criterion and counted by callgrind).
 
+use mailwacht::envelope::Envelope;
+use mailwacht::message::{Analysis, Text, TextOrigin};
+use mailwacht::rules::OrgContext;
+
 /// About 1 MB of ordinary Dutch school mail text (no hits), built from realistic sentences.
 pub fn dutch_text() -> String {
     let sentences = [
@@ -20,4 +24,25 @@ pub fn dutch_text() -> String {
         i += 1;
     }
     text
+}
+
+/// What the text is evaluated with: a teacher's mail from inside the school's domain, the text as the body.
+pub fn context(text: &str) -> (OrgContext, Envelope, Analysis) {
+    let org = OrgContext {
+        local_domains: vec!["school.example".into()],
+        send_as: Vec::new(),
+    };
+    let envelope = Envelope {
+        mail_from: Some("juf@school.example".into()),
+        ..Envelope::default()
+    };
+    let analysis = Analysis {
+        size: text.len(),
+        texts: vec![Text {
+            origin: TextOrigin::Body { part: 0 },
+            text: text.to_string(),
+        }],
+        ..Analysis::default()
+    };
+    (org, envelope, analysis)
 }
