@@ -3,56 +3,17 @@
 //! Never part of `cargo test`; figures go to BENCHMARKS.md.
 
 mod support;
+#[path = "support/text.rs"]
+mod text;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mailwacht::envelope::Envelope;
-use mailwacht::message::{Analysis, Text, TextOrigin};
-use mailwacht::rules::{normalize, OrgContext, RuleContext, RuleSet};
-
-/// About 1 MB of ordinary Dutch school mail text (no hits), built from realistic sentences.
-fn dutch_text() -> String {
-    let sentences = [
-        "Beste ouders en verzorgers, volgende week donderdag is de ouderavond in de aula van de school.",
-        "De kinderen van groep 6 gaan op schoolreis naar het openluchtmuseum; vergeet de lunch niet.",
-        "Wij vragen u het toestemmingsformulier voor vrijdag te ondertekenen en mee te geven.",
-        "In de bijlage vindt u het rapport en de planning van de projectweek over duurzaamheid.",
-        "Met vriendelijke groet, juf Marieke en meester Daan, OBS De Regenboog, groep 5/6.",
-        "Het KWF organiseert een sponsorloop; de opbrengst gaat naar kankeronderzoek.",
-        "Tijdens de les seksuele voorlichting bespreken we lichaam, grenzen en respect.",
-    ];
-    let mut text = String::new();
-    let mut i = 0;
-    while text.len() < 1_000_000 {
-        text.push_str(sentences[i % sentences.len()]);
-        text.push_str(if i % 5 == 4 { "\n\n" } else { " " });
-        i += 1;
-    }
-    text
-}
-
-fn analysis_of(text: &str) -> Analysis {
-    Analysis {
-        size: text.len(),
-        texts: vec![Text {
-            origin: TextOrigin::Body { part: 0 },
-            text: text.to_string(),
-        }],
-        ..Analysis::default()
-    }
-}
+use mailwacht::rules::{normalize, RuleContext, RuleSet};
 
 fn bench_text(c: &mut Criterion) {
-    let text = dutch_text();
+    let text = text::dutch_text();
     let rules = RuleSet::embedded().expect("embedded rules");
-    let org = OrgContext {
-        local_domains: vec!["school.example".into()],
-        send_as: Vec::new(),
-    };
-    let envelope = Envelope {
-        mail_from: Some("juf@school.example".into()),
-        ..Envelope::default()
-    };
-    let analysis = analysis_of(&text);
+    let (org, envelope, analysis) = text::context(&text);
     let mut group = c.benchmark_group("text");
     group.throughput(Throughput::Bytes(text.len() as u64));
     group.sample_size(20);

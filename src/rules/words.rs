@@ -114,6 +114,17 @@ pub struct Compounds {
     /// Folded tails, sorted and without repeats: looked up by binary search (a head such as `kanker` starts
     /// ordinary words like `kankeronderzoek`, and hashing each rest with SipHash cost more than the search).
     pub tails: Vec<String>,
+    /// Which lengths (bit `len`, lengths of 63 and more in bit 63) and first bytes the tails have: most rests
+    /// of an ordinary word (`onderzoek` after `kanker`) fail one of these two bit tests before any comparison.
+    shapes: (u64, [u64; 4]),
+}
+
+/// The length bit and first-byte bit of a possible tail (see [`Compounds::shapes`]).
+fn tail_shape(tail: &[u8]) -> (u64, usize) {
+    (
+        1u64 << tail.len().min(63),
+        tail.first().map_or(0, |&b| usize::from(b)),
+    )
 }
 
 impl Compounds {
@@ -127,14 +138,21 @@ impl Compounds {
                 Ok(f)
             }
         };
+        let mut tails: Vec<String> = tails.iter().map(one_word).collect::<Result<_, _>>()?;
+        tails.sort_unstable();
+        tails.dedup();
+        let mut shapes = (0u64, [0u64; 4]);
+        for t in &tails {
+            let (len, first) = tail_shape(t.as_bytes());
+            shapes.0 |= len;
+            if let Some(w) = shapes.1.get_mut(first / 64) {
+                *w |= 1u64 << (first % 64);
+            }
+        }
         Ok(Compounds {
             heads: heads.iter().map(one_word).collect::<Result<_, _>>()?,
-            tails: {
-                let mut t: Vec<String> = tails.iter().map(one_word).collect::<Result<_, _>>()?;
-                t.sort_unstable();
-                t.dedup();
-                t
-            },
+            tails,
+            shapes,
         })
     }
 
@@ -142,6 +160,7 @@ impl Compounds {
     /// or (when the head is a whole word) the next word of the same sentence (`ends`: where the sentences
     /// of `text` end, ascending; `kanker; leerlingen` is two clauses, not a compound).
     pub fn tail_end(&self, text: &[u8], end: usize, ends: &[usize]) -> Option<usize> {
+        // Words are short: a plain loop beats `memchr`'s setup here.
         let word_end = |from: usize| {
             text.get(from..).map_or(from, |r| {
                 from + r.iter().position(|c| *c == b' ').unwrap_or(r.len())
@@ -155,9 +174,19 @@ impl Compounds {
         } else {
             (end + 1, word_end(end + 1))
         };
-        let tail = std::str::from_utf8(text.get(from..to)?).ok()?;
+        // Bytes compare as the strings do (`str`'s order is its bytes' order), without checking UTF-8.
+        let tail = text.get(from..to)?;
+        let (len, first) = tail_shape(tail);
+        let first_known = self
+            .shapes
+            .1
+            .get(first / 64)
+            .is_some_and(|w| w & (1u64 << (first % 64)) != 0);
+        if self.shapes.0 & len == 0 || !first_known {
+            return None;
+        }
         self.tails
-            .binary_search_by(|t| t.as_str().cmp(tail))
+            .binary_search_by(|t| t.as_bytes().cmp(tail))
             .is_ok()
             .then_some(to)
     }
@@ -474,18 +503,23 @@ fn scan_overlapping(
     // All pieces side by side for as long as the shortest, then each to its end. The shortest is at least
     // the first piece, which is longer than the overlap (checked above), so every tail lies after its cut.
     let common = (0..STREAMS).map(|i| ends[i] - from[i]).min().unwrap_or(0);
-    let pieces: [&[u8]; STREAMS] =
+    let [p0, p1, p2, p3]: [&[u8]; STREAMS] =
         std::array::from_fn(|i| text.get(from[i]..from[i] + common).unwrap_or_default());
     // Only the first piece starts at the start of the text; the others start inside it.
     let mut sids = [unanchored; STREAMS];
     sids[0] = start;
-    for k in 0..common {
+    // The pieces zipped, so that no byte is bounds-checked; where a match ends is worked out only for a
+    // special state.
+    let zipped = p0.iter().zip(p1).zip(p2).zip(p3);
+    for (k, (((&b0, &b1), &b2), &b3)) in zipped.enumerate() {
+        let bytes = [b0, b1, b2, b3];
         for i in 0..STREAMS {
-            let Some(&b) = pieces[i].get(k) else { continue };
-            sids[i] = dfa.next_state(Anchored::No, sids[i], b);
-            let end = from[i] + k + 1;
-            if dfa.is_special(sids[i]) && end > cuts[i] {
-                emit(i, sids[i], end);
+            sids[i] = dfa.next_state(Anchored::No, sids[i], bytes[i]);
+            if dfa.is_special(sids[i]) {
+                let end = from[i] + k + 1;
+                if end > cuts[i] {
+                    emit(i, sids[i], end);
+                }
             }
         }
     }
@@ -707,6 +741,30 @@ mod tests {
             got.sort_unstable();
             want.sort_unstable();
             proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    proptest::proptest! {
+        /// The tail lookup (length and first-byte bits, then a binary search over bytes) answers as a plain search of the
+        /// tail list does, for rests that are tails, prefixes and extensions of tails, and other words.
+        #[test]
+        fn tail_end_is_a_search_of_the_tails(
+            tails in proptest::collection::vec("[a-e]{1,5}", 1..40),
+            words in proptest::collection::vec("[a-e]{0,6}", 1..6),
+        ) {
+            let compounds = Compounds::new(&["kop".to_string()], &tails).unwrap();
+            let text = format!("kop{}", words.join(" "));
+            let bytes = text.as_bytes();
+            // The rest of the head's word, or the next word when the head is a whole word.
+            let rest = words.first().cloned().unwrap_or_default();
+            let (tail, to) = if rest.is_empty() {
+                let next = words.get(1).cloned().unwrap_or_default();
+                (next.clone(), 4 + next.len())
+            } else {
+                (rest.clone(), 3 + rest.len())
+            };
+            let want = compounds.tails.contains(&tail).then_some(to);
+            proptest::prop_assert_eq!(compounds.tail_end(bytes, 3, &[]), want, "{:?}", text);
         }
     }
 
