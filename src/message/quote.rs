@@ -24,7 +24,7 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 /// A text split by who wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +70,7 @@ fn quote_markers() -> Option<&'static AhoCorasick> {
             AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::LeftmostFirst)
+                .kind(Some(AhoCorasickKind::DFA))
                 .build(["\n>", "van:", "from:"])
                 .ok()
         })
@@ -291,7 +292,16 @@ const OWN_PERSONS: &[&str] = &["ik", "wij", "we", "jij", "je", "jullie", "me", "
 
 /// Quick filter for [`reported_speech`]: any quotation mark at all.
 fn has_quote_mark(text: &str) -> bool {
-    text.bytes().any(|b| b == b'"' || b == b'\'') || text.contains(['“', '„', '‘', '«'])
+    let b = text.as_bytes();
+    // `“` `„` `‘` are E2 80 9C / 9E / 98 in UTF-8, `«` is C2 AB: found by their lead bytes with memchr, not
+    // by decoding every character.
+    memchr::memchr2(b'"', b'\'', b).is_some()
+        || memchr::memchr2_iter(0xE2, 0xC2, b).any(|i| {
+            matches!(
+                (b.get(i), b.get(i + 1), b.get(i + 2)),
+                (Some(0xE2), Some(0x80), Some(0x9C | 0x9E | 0x98)) | (Some(0xC2), Some(0xAB), _)
+            )
+        })
 }
 
 /// The closing mark for an opening one.
@@ -419,6 +429,35 @@ const UNMARKED_INTRODUCERS: &[&str] = &[
     "tekst",
 ];
 
+/// Whether `token` (one word of the text) is one of [`UNMARKED_INTRODUCERS`] in any case, without lowercasing
+/// every word of every text into a string of its own: ASCII words are compared in place, others lowercased
+/// as before (the Kelvin sign `K` lowercases to an ASCII `k`).
+fn is_introducer(token: &str) -> bool {
+    if token.is_ascii() {
+        UNMARKED_INTRODUCERS
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case(token))
+    } else {
+        UNMARKED_INTRODUCERS.contains(&token.to_lowercase().as_str())
+    }
+}
+
+/// The introducers (and the Kelvin sign, which lowercases to an ASCII `k`) as substrings, case-insensitive:
+/// a text holding none of them has no unmarked speech, and is not walked word by word. `None` only if the
+/// constant patterns failed to compile; then every text is walked.
+fn introducers() -> Option<&'static AhoCorasick> {
+    static INTRODUCERS: OnceLock<Option<AhoCorasick>> = OnceLock::new();
+    INTRODUCERS
+        .get_or_init(|| {
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(UNMARKED_INTRODUCERS.iter().copied().chain(["\u{212A}"]))
+                .ok()
+        })
+        .as_ref()
+}
+
 /// Words that open a new clause inside a sentence: the subject of a verb is looked for after the last one.
 const CLAUSE_OPENERS: &[&str] = &[
     "dat", "die", "toen", "en", "maar", "want", "omdat", "als", "nadat", "terwijl", "waarna", "of",
@@ -429,6 +468,14 @@ const CLAUSE_OPENERS: &[&str] = &[
 /// …` stay the sender's own words; `zei ik` too). After a colon at the end of a line the speech is the next
 /// line. Returns the text with the spans replaced by a space, and the spans one per line; `None` when none.
 fn unmarked_speech(text: &str) -> Option<(String, String)> {
+    if introducers().is_some_and(|m| !m.is_match(text)) {
+        return None;
+    }
+    unmarked_speech_walk(text)
+}
+
+/// [`unmarked_speech`] word by word, for a text that may hold an introducer.
+fn unmarked_speech_walk(text: &str) -> Option<(String, String)> {
     // Word boundaries with their byte offsets.
     let mut tokens: Vec<(usize, usize)> = Vec::new();
     let mut start: Option<usize> = None;
@@ -453,16 +500,15 @@ fn unmarked_speech(text: &str) -> Option<(String, String)> {
     let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut k = 0;
     while k < tokens.len() {
-        let word = lower(k);
-        let Some(&(_, verb_end)) = tokens.get(k) else {
+        let Some(&(verb_start, verb_end)) = tokens.get(k) else {
             break;
         };
-        if !UNMARKED_INTRODUCERS.contains(&word.as_str()) {
+        if !is_introducer(text.get(verb_start..verb_end).unwrap_or_default()) {
             k += 1;
             continue;
         }
+        let word = lower(k);
         // The sentence so far: back to the previous sentence end.
-        let verb_start = tokens.get(k).map_or(0, |t| t.0);
         let sentence_start = text
             .get(..verb_start)
             .and_then(|h| h.rfind(is_end))
@@ -823,6 +869,19 @@ mod tests {
         }
     }
 
+    /// The introducers' scan lets a Kelvin sign through (it lowercases to `k`, so `uitgemaa\u{212A}t` is
+    /// `uitgemaakt`), and finds introducers in any case.
+    #[test]
+    fn unmarked_speech_behind_odd_letters_is_found() {
+        for text in [
+            "Hij heeft haar uitgemaa\u{212A}t voor rotte vis en erger.",
+            "Hij heeft haar UITGEMAAKT voor rotte vis en erger.",
+        ] {
+            let (_, reported) = unmarked_speech(text).expect(text);
+            assert_eq!(reported, "voor rotte vis en erger", "{text:?}");
+        }
+    }
+
     proptest::proptest! {
         /// Nothing is lost or invented: every line of the text ends up in one of the outputs, and splitting
         /// never panics on any input.
@@ -832,6 +891,31 @@ mod tests {
             let all = format!("{} {} {}", s.own, s.quoted, s.reported);
             for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
                 proptest::prop_assert!(all.contains(word), "{word:?} lost from {text:?}");
+            }
+        }
+
+        /// The byte search for quotation marks is the character search it replaced.
+        #[test]
+        fn quote_marks_are_found_by_their_bytes(text in "(a|'|\"|“|”|„|‘|’|«|»|€|é|\u{2018}|\u{201A}|\u{00AA}| ){0,12}") {
+            proptest::prop_assert_eq!(
+                has_quote_mark(&text),
+                text.contains(['"', '\'', '“', '„', '‘', '«'])
+            );
+        }
+
+        /// The shortcuts change nothing: a text the introducers' scan passes by has no unmarked speech, and
+        /// a word is an introducer exactly when its lowercase form is one (the Kelvin sign and `İ` included).
+        #[test]
+        fn the_introducer_shortcuts_are_the_word_walk(
+            text in "(Riep|ZEI|zei|gezegd|noemDe|uitgemaa\u{212A}t|tekst|woorden|ik|hij|dat|de|İ|\u{212A}|[a-zA-Z]{1,6}|, |: |[.] | |\n){0,40}",
+        ) {
+            proptest::prop_assert_eq!(unmarked_speech(&text), unmarked_speech_walk(&text));
+            for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+                proptest::prop_assert_eq!(
+                    is_introducer(word),
+                    UNMARKED_INTRODUCERS.contains(&word.to_lowercase().as_str()),
+                    "{:?}", word
+                );
             }
         }
     }
