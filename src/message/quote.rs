@@ -287,6 +287,21 @@ const REPORTING_PARTICIPLES: &[&str] = &[
     "nageroepen",
 ];
 
+/// Verbs of *hearing* what somebody else said (`een leerling vertelde mij dat …`, `ik kreeg te horen dat ik een
+/// '…' ben`): in their sentence a first or second person is the one who heard it or was called a name, not
+/// the speaker, so it does not make the quoted words the sender's own.
+const HEARING_VERBS: &[&str] = &[
+    "vertelde",
+    "vertelden",
+    "verteld",
+    "hoorde",
+    "hoorden",
+    "gehoord",
+    "horen",
+    "meldde",
+    "meldden",
+];
+
 /// Words that make a clause first or second person: then the speech is the sender's own.
 const OWN_PERSONS: &[&str] = &["ik", "wij", "we", "jij", "je", "jullie", "me", "mij"];
 
@@ -640,6 +655,9 @@ fn introduced_by_report(text: &str, at: usize) -> bool {
         .max(window.rfind("\n\n").map_or(0, |p| p + 2));
     let sentence = window.get(sentence_start..).unwrap_or_default();
     let w = words(sentence);
+    if w.iter().any(|x| HEARING_VERBS.contains(&x.as_str())) {
+        return true;
+    }
     let Some(verb) = w
         .iter()
         .rposition(|x| REPORTING_VERBS.contains(&x.as_str()))
@@ -677,6 +695,14 @@ fn followed_by_report(text: &str, close: usize) -> bool {
     {
         return !introduced_by_own_person(text, close);
     }
+    // A reporting verb ending the clause right after the quote (`kinderen die 'Sieg Heil' roepen`): the
+    // subject came before the quote.
+    if w.len() == 1
+        && w.first()
+            .is_some_and(|v| REPORTING_VERBS.contains(&v.as_str()) && v.len() > 5)
+    {
+        return !introduced_by_own_person(text, close);
+    }
     match (w.first(), w.get(1)) {
         (Some(verb), Some(subject)) => {
             REPORTING_VERBS.contains(&verb.as_str()) && !OWN_PERSONS.contains(&subject.as_str())
@@ -701,9 +727,10 @@ fn introduced_by_own_person(text: &str, close: usize) -> bool {
         .split(['\'', '"', '“', '”', '‘', '’'])
         .step_by(2)
         .collect();
-    words(&outside.join(" "))
-        .iter()
-        .any(|x| OWN_PERSONS.contains(&x.as_str()))
+    let w = words(&outside.join(" "));
+    // Who heard it is not who said it (see `HEARING_VERBS`).
+    !w.iter().any(|x| HEARING_VERBS.contains(&x.as_str()))
+        && w.iter().any(|x| OWN_PERSONS.contains(&x.as_str()))
 }
 
 #[cfg(test)]
@@ -790,6 +817,27 @@ mod tests {
                 "",
                 "jullie zijn dom",
             ),
+            // Told to the sender, or the sender called a name: a first person who heard it is not who said it.
+            (
+                "Na de les vertelde een leerling mij dat ze een 'vieze aap' werd genoemd. Hoe nu?",
+                "Na de les vertelde een leerling mij dat ze een ' ' werd genoemd. Hoe nu?",
+                "",
+                "vieze aap",
+            ),
+            (
+                "Ik kreeg van een leerling te horen dat ik een 'kut-Turk' ben.",
+                "Ik kreeg van een leerling te horen dat ik een ' ' ben.",
+                "",
+                "kut-Turk",
+            ),
+            // A reporting verb closing the clause after the quote.
+            (
+                "Er gaat een filmpje rond waarin kinderen 'Sieg Heil' roepen. Wij bespraken het.",
+                "Er gaat een filmpje rond waarin kinderen ' ' roepen. Wij bespraken het.",
+                "",
+                "Sieg Heil",
+            ),
+            ("Ik wil 'rot op' roepen.", "Ik wil 'rot op' roepen.", "", ""),
             // The sender's own insult stays the sender's.
             (
                 "Ik heb hem 'sukkel' genoemd.",

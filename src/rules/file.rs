@@ -11,6 +11,7 @@ use super::address::Globs;
 use super::attachment::AttachmentCheck;
 use super::near::{Group, NearMatcher};
 use super::privacy::BsnMatcher;
+use super::roles::{RolesMatcher, RolesSpec};
 use super::words::{parse_entry, AllowList, Compounds, Entry};
 use super::{Action, RuleInfo, RulesError, Scope, Treatment};
 use crate::message::{ArchiveProblem, Damage, FileKind, TextOrigin};
@@ -64,6 +65,8 @@ pub enum Kind {
     Bsn,
     VisibleRecipients,
     Damage,
+    /// Roles in a clause (see [`super::roles`]).
+    Roles,
 }
 
 impl Kind {
@@ -71,7 +74,7 @@ impl Kind {
     /// security and identity.
     fn default_scope(self) -> Scope {
         match self {
-            Kind::Words | Kind::Near | Kind::Bsn => Scope::Content,
+            Kind::Words | Kind::Near | Kind::Bsn | Kind::Roles => Scope::Content,
             Kind::Sender
             | Kind::SenderMismatch
             | Kind::Destination
@@ -92,6 +95,7 @@ impl Kind {
             Kind::Bsn => "bsn",
             Kind::VisibleRecipients => "visible-recipients",
             Kind::Damage => "damage",
+            Kind::Roles => "roles",
         }
     }
 }
@@ -146,6 +150,20 @@ struct RuleDef {
     other_weight: Option<f64>,
     // words, near: a question about what is forwarded (see `Treatment::marks_report`)
     marks_report: Option<bool>,
+    // roles (see `super::roles`)
+    roles: Option<Vec<RoleDef>>,
+    need: Option<usize>,
+    require: Option<Vec<String>>,
+    negate: Option<Vec<String>>,
+    span: Option<usize>,
+}
+
+/// One role of a `roles` rule: its name and its words and lemmas.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleDef {
+    name: String,
+    words: Vec<String>,
 }
 
 /// Who an address belongs to, as `[organisation] pupils` and `staff` say (see `policy::role_of`).
@@ -288,6 +306,10 @@ pub enum Check {
         matcher: NearMatcher,
         places: Places,
     },
+    Roles {
+        matcher: RolesMatcher,
+        places: Places,
+    },
     Sender {
         patterns: Globs,
     },
@@ -314,7 +336,7 @@ impl Check {
     pub fn reads_text(&self) -> bool {
         matches!(
             self,
-            Check::Words { .. } | Check::Near { .. } | Check::Bsn { .. }
+            Check::Words { .. } | Check::Near { .. } | Check::Bsn { .. } | Check::Roles { .. }
         )
     }
 }
@@ -396,7 +418,7 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         }
     }
     // Keys that belong to another kind are mistakes, not silently ignored options.
-    let present: [(&str, bool, &[Kind]); 21] = [
+    let present: [(&str, bool, &[Kind]); 26] = [
         ("words", def.words.is_some(), &[Kind::Words]),
         ("compounds", def.compounds.is_some(), &[Kind::Words]),
         ("regex", def.regex.is_some(), &[Kind::Words]),
@@ -404,19 +426,24 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         (
             "in",
             def.places.is_some(),
-            &[Kind::Words, Kind::Near, Kind::Bsn],
+            &[Kind::Words, Kind::Near, Kind::Bsn, Kind::Roles],
         ),
         ("groups", def.groups.is_some(), &[Kind::Near]),
         (
             "marks-report",
             def.marks_report.is_some(),
-            &[Kind::Words, Kind::Near],
+            &[Kind::Words, Kind::Near, Kind::Roles],
         ),
-        ("unless", def.unless.is_some(), &[Kind::Near]),
+        ("unless", def.unless.is_some(), &[Kind::Near, Kind::Roles]),
+        ("roles", def.roles.is_some(), &[Kind::Roles]),
+        ("need", def.need.is_some(), &[Kind::Roles]),
+        ("require", def.require.is_some(), &[Kind::Roles]),
+        ("negate", def.negate.is_some(), &[Kind::Roles]),
+        ("span", def.span.is_some(), &[Kind::Roles]),
         (
             "quote-weight",
             def.quote_weight.is_some(),
-            &[Kind::Words, Kind::Near, Kind::Bsn],
+            &[Kind::Words, Kind::Near, Kind::Bsn, Kind::Roles],
         ),
         (
             "patterns",
@@ -575,6 +602,26 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
             }
             Check::Near {
                 matcher: NearMatcher::new(groups, unless, window),
+                places,
+            }
+        }
+        Kind::Roles => {
+            let spec = RolesSpec {
+                roles: def
+                    .roles
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| (r.name, r.words))
+                    .collect(),
+                unless: def.unless.clone().unwrap_or_default(),
+                need: def.need,
+                require: def.require.clone().unwrap_or_default(),
+                negate: def.negate.clone().unwrap_or_default(),
+                span: def.span,
+            };
+            Check::Roles {
+                matcher: RolesMatcher::new(&spec).map_err(invalid)?,
                 places,
             }
         }

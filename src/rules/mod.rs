@@ -21,9 +21,11 @@ pub mod address;
 pub mod attachment;
 mod bytes;
 pub mod file;
+pub mod lemma;
 pub mod near;
 pub mod normalize;
 pub mod privacy;
+pub mod roles;
 pub mod unmask;
 pub mod words;
 
@@ -51,6 +53,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "40-intimiderend-haat-geweld.toml",
         include_str!("../../rules/40-intimiderend-haat-geweld.toml"),
     ),
+    ("45-rollen.toml", include_str!("../../rules/45-rollen.toml")),
     (
         "50-kettingmail.toml",
         include_str!("../../rules/50-kettingmail.toml"),
@@ -109,6 +112,8 @@ pub struct RuleSet {
     words: WordMatcher,
     /// The `near` rules by their distinct groups, which the word automaton reports.
     near: near::NearIndex,
+    /// The `roles` rules' words and lemma forms, one index keyed by word.
+    roles: roles::RolesIndex,
 }
 
 /// The user-facing description of one rule (what the bounce shows).
@@ -396,6 +401,7 @@ impl RuleSet {
         }
         let mut builder = WordMatcherBuilder::default();
         let mut near = near::NearIndex::default();
+        let mut roles = roles::RolesIndex::default();
         for (i, c) in compiled.iter().enumerate() {
             match &c.check {
                 Check::Words {
@@ -416,6 +422,7 @@ impl RuleSet {
                         }
                     }
                 }
+                Check::Roles { matcher, .. } => roles.add(i, matcher),
                 _ => {}
             }
         }
@@ -434,6 +441,7 @@ impl RuleSet {
             treatments,
             words,
             near,
+            roles,
         })
     }
 
@@ -521,7 +529,9 @@ impl RuleSet {
             origin: text.origin,
         };
         let needs_words = self.checks.iter().any(|c| match c {
-            Check::Words { places, .. } | Check::Near { places, .. } => places.covers(text.origin),
+            Check::Words { places, .. }
+            | Check::Near { places, .. }
+            | Check::Roles { places, .. } => places.covers(text.origin),
             _ => false,
         });
         let mut seen = vec![false; self.checks.len()];
@@ -562,6 +572,19 @@ impl RuleSet {
                             Some(Check::Near { places, .. }) if places.covers(text.origin))
                 };
                 for rule in self.near.find(&self.words, &sentences, &groups, wanted) {
+                    if let Some(s) = seen.get_mut(rule) {
+                        *s = true;
+                    }
+                }
+            }
+            // Roles in a clause (`roles` rules): one lookup per word of the same folded sentences.
+            if !self.roles.is_empty() {
+                let wanted = |rule: usize| {
+                    !seen.get(rule).copied().unwrap_or(true)
+                        && matches!(self.checks.get(rule),
+                            Some(Check::Roles { places, .. }) if places.covers(text.origin))
+                };
+                for rule in self.roles.find(&sentences, wanted) {
                     if let Some(s) = seen.get_mut(rule) {
                         *s = true;
                     }
@@ -680,7 +703,7 @@ impl RuleSet {
         let headers = &ctx.analysis.headers;
         let local = &ctx.org.local_domains;
         match check {
-            Check::Words { .. } | Check::Near { .. } => {}
+            Check::Words { .. } | Check::Near { .. } | Check::Roles { .. } => {}
             Check::Bsn { .. } => {
                 // The texts were searched in `evaluate_text`; a BSN only counts in mail that leaves the
                 // organisation (ProCon 10.3: the leak is the BSN going outside).

@@ -1,0 +1,578 @@
+//! The `roles` rule kind: a message is judged by the *roles* its words play in a clause, not by fixed
+//! combinations of words.
+//!
+//! A threat is a speaker's intent (or a future, a condition, an imperative) + a harm act + a target; incitement
+//! is a group + a harm act or dehumanising predicate + a call; grooming is two or more of secrecy, a private
+//! channel or meeting, a photo or body remark, a special bond. Each role is a list of words and lemmas
+//! (`v:steken` gives every form of the verb, `v:af/maken` the separable verb joined and apart, `n:foto` plurals
+//! and diminutives: see [`super::lemma`]), so a new way of saying the same thing fills a role that is already
+//! there instead of needing a new combination. A rule hits when at least `need` of its roles (and all of its
+//! `require`d ones) occur within `span` consecutive sentences; an `unless` word in those sentences or in the
+//! one just before them (`In Minecraft bouwden we de school na. Groep 2 blies de gymzaal op.`) cancels it,
+//! and for the roles listed in `negate` a negation right beside the word (`ik sla je niet`, `nooit slaan`)
+//! drops that word — but not the negation of a condition (`als je niet oppast, steek ik je neer`).
+//!
+//! Matching: every form of every role of every roles rule is one entry of one hash index, keyed by its first
+//! word (exact, or a prefix/suffix for `word*`/`*word`); the text is folded sentence by sentence once (the
+//! same [`FoldedSentences`] the word rules use) and each word is looked up once. Pure, never panics.
+
+use std::collections::HashMap;
+
+use super::lemma::{self, LemmaError};
+use super::near::FoldedSentences;
+use super::normalize::fold_entry;
+
+/// Words that negate the word beside them.
+const NEGATORS: &[&str] = &[
+    "niet", "nooit", "geen", "niks", "nimmer", "not", "never", "nie",
+];
+/// Words that make a following negation part of a condition (`als je niet oppast`).
+const CONDITIONS: &[&str] = &[
+    "als", "tenzij", "zolang", "wanneer", "indien", "if", "unless", "anders", "of",
+];
+/// How many words after a separable verb's finite form its particle may stand (`ik maak je echt helemaal
+/// af`).
+const PARTICLE_REACH: usize = 10;
+/// At most this many roles in one rule (they are bits of a mask, one more for `unless`).
+pub const MAX_ROLES: usize = 16;
+
+/// One word of an alternative, with its wildcards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Word {
+    text: String,
+    /// `word*`: any word starting with `text`.
+    prefix: bool,
+    /// `*word`: any word ending with `text`.
+    suffix: bool,
+}
+
+impl Word {
+    fn matches(&self, token: &str) -> bool {
+        match (self.prefix, self.suffix) {
+            (false, false) => token == self.text,
+            (true, false) => token.starts_with(&self.text),
+            (false, true) => token.ends_with(&self.text),
+            (true, true) => token.contains(&self.text),
+        }
+    }
+}
+
+/// One alternative of a role: its words (a phrase has several) and, for a separable verb used apart, the
+/// particle that must follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Alt {
+    words: Vec<Word>,
+    particle: Option<String>,
+}
+
+/// An entry that cannot be compiled into a role.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoleError {
+    #[error(transparent)]
+    Lemma(#[from] LemmaError),
+    #[error("`{0}` is empty once folded")]
+    Empty(String),
+    #[error("role `{0}` has no words")]
+    NoWords(String),
+}
+
+/// Parse the alternatives of one role: each item is `alt|alt|…`, each alternative a word, a phrase,
+/// `word*`, `*word`, `*word*`, or a lemma (`v:…`, `n:…`).
+fn parse_alts(name: &str, items: &[String]) -> Result<Vec<Alt>, RoleError> {
+    let mut alts = Vec::new();
+    for item in items {
+        for raw in item.split('|') {
+            let raw = raw.trim();
+            if raw.is_empty() {
+                continue;
+            }
+            for form in lemma::expand(raw)? {
+                let prefix = form.text.ends_with('*');
+                let suffix = form.text.starts_with('*');
+                let folded = fold_entry(form.text.trim_matches('*'));
+                let mut words: Vec<Word> = folded
+                    .split(' ')
+                    .filter(|w| !w.is_empty())
+                    .map(|w| Word {
+                        text: w.to_string(),
+                        prefix: false,
+                        suffix: false,
+                    })
+                    .collect();
+                if words.is_empty() {
+                    return Err(RoleError::Empty(raw.to_string()));
+                }
+                if let Some(first) = words.first_mut() {
+                    first.suffix = suffix;
+                }
+                if let Some(last) = words.last_mut() {
+                    last.prefix = prefix;
+                }
+                let particle = form.particle.map(|p| fold_entry(&p));
+                let alt = Alt { words, particle };
+                if !alts.contains(&alt) {
+                    alts.push(alt);
+                }
+            }
+        }
+    }
+    if alts.is_empty() {
+        return Err(RoleError::NoWords(name.to_string()));
+    }
+    Ok(alts)
+}
+
+/// A compiled `roles` rule.
+#[derive(Debug, Clone)]
+pub struct RolesMatcher {
+    /// The roles' names, in rule order (for explanations and `require`/`negate`).
+    names: Vec<String>,
+    /// The alternatives of each role, parallel to `names`.
+    roles: Vec<Vec<Alt>>,
+    /// Words that cancel a hit in the sentences it spans.
+    unless: Vec<Alt>,
+    /// How many distinct roles must occur.
+    need: usize,
+    /// Roles that must be among them (bit mask over `roles`).
+    require: u32,
+    /// Roles whose words a negation beside them drops (bit mask).
+    negate: u32,
+    /// In how many consecutive sentences the roles must occur (1: one sentence).
+    span: usize,
+}
+
+/// How a rule file describes a roles rule (after TOML parsing).
+#[derive(Debug, Clone, Default)]
+pub struct RolesSpec {
+    /// (name, items) per role.
+    pub roles: Vec<(String, Vec<String>)>,
+    pub unless: Vec<String>,
+    /// Default: every role.
+    pub need: Option<usize>,
+    pub require: Vec<String>,
+    pub negate: Vec<String>,
+    /// Default 1.
+    pub span: Option<usize>,
+}
+
+impl RolesMatcher {
+    /// Compile and validate; errors name the role and the entry.
+    pub fn new(spec: &RolesSpec) -> Result<RolesMatcher, String> {
+        if spec.roles.len() < 2 || spec.roles.len() > MAX_ROLES {
+            return Err(format!(
+                "`roles` needs 2 to {MAX_ROLES} roles, not {}",
+                spec.roles.len()
+            ));
+        }
+        let mut names = Vec::new();
+        let mut roles = Vec::new();
+        for (name, items) in &spec.roles {
+            if name.trim().is_empty() || names.contains(name) {
+                return Err(format!("role name `{name}` is empty or used twice"));
+            }
+            let alts = parse_alts(name, items).map_err(|e| format!("role `{name}`: {e}"))?;
+            names.push(name.clone());
+            roles.push(alts);
+        }
+        let unless = if spec.unless.is_empty() {
+            Vec::new()
+        } else {
+            parse_alts("unless", &spec.unless).map_err(|e| format!("unless: {e}"))?
+        };
+        let mask = |list: &[String], key: &str| -> Result<u32, String> {
+            let mut m = 0u32;
+            for n in list {
+                let Some(i) = names.iter().position(|x| x == n) else {
+                    return Err(format!("`{key}` names `{n}`, which is not a role"));
+                };
+                m |= 1 << i;
+            }
+            Ok(m)
+        };
+        let require = mask(&spec.require, "require")?;
+        let negate = mask(&spec.negate, "negate")?;
+        let need = spec.need.unwrap_or(roles.len());
+        if need < 2 || need > roles.len() {
+            return Err(format!(
+                "need {need} must be at least 2 and at most the number of roles ({})",
+                roles.len()
+            ));
+        }
+        if (require.count_ones() as usize) > need {
+            return Err(format!(
+                "`require` names {} roles, more than need = {need}",
+                require.count_ones()
+            ));
+        }
+        let span = spec.span.unwrap_or(1);
+        if !(1..=10).contains(&span) {
+            return Err(format!("span {span} must be 1 to 10 sentences"));
+        }
+        Ok(RolesMatcher {
+            names,
+            roles,
+            unless,
+            need,
+            require,
+            negate,
+            span,
+        })
+    }
+
+    /// The roles' names, in rule order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
+/// Where one alternative of one rule's role is kept in the index.
+#[derive(Debug, Clone)]
+struct Slot {
+    /// Index into [`RolesIndex::rules`].
+    rule: u32,
+    /// The role's bit number; [`MAX_ROLES`] for `unless`.
+    role: u8,
+    alt: Alt,
+}
+
+#[derive(Debug, Clone)]
+struct IndexedRule {
+    /// The rule's index in the rule set.
+    rule: usize,
+    need: usize,
+    require: u32,
+    negate: u32,
+    span: usize,
+}
+
+/// Every roles rule's alternatives in one index keyed by their first word.
+#[derive(Debug, Default)]
+pub struct RolesIndex {
+    exact: HashMap<String, Vec<u32>>,
+    prefix: HashMap<String, Vec<u32>>,
+    suffix: HashMap<String, Vec<u32>>,
+    /// `*word*` first words: few, checked one by one.
+    infix: Vec<u32>,
+    /// Lengths of the prefix and suffix keys, for the lookups of one token.
+    affix_lengths: Vec<usize>,
+    slots: Vec<Slot>,
+    rules: Vec<IndexedRule>,
+}
+
+/// One role word found: rule (index into `rules`), sentence, role bit.
+type Found = (u32, u32, u8);
+
+impl RolesIndex {
+    /// Add the roles rule with index `rule` in the rule set.
+    pub fn add(&mut self, rule: usize, m: &RolesMatcher) {
+        let id = self.rules.len() as u32;
+        self.rules.push(IndexedRule {
+            rule,
+            need: m.need,
+            require: m.require,
+            negate: m.negate,
+            span: m.span,
+        });
+        let all = m
+            .roles
+            .iter()
+            .enumerate()
+            .map(|(i, alts)| (i as u8, alts))
+            .chain(std::iter::once((MAX_ROLES as u8, &m.unless)));
+        for (role, alts) in all {
+            for alt in alts {
+                let Some(first) = alt.words.first() else {
+                    continue;
+                };
+                let slot = self.slots.len() as u32;
+                let key = first.text.clone();
+                match (first.prefix && alt.words.len() == 1, first.suffix) {
+                    (false, false) => self.exact.entry(key).or_default().push(slot),
+                    (true, false) => {
+                        self.affix_lengths.push(key.len());
+                        self.prefix.entry(key).or_default().push(slot);
+                    }
+                    (false, true) => {
+                        self.affix_lengths.push(key.len());
+                        self.suffix.entry(key).or_default().push(slot);
+                    }
+                    (true, true) => self.infix.push(slot),
+                }
+                self.slots.push(Slot {
+                    rule: id,
+                    role,
+                    alt: alt.clone(),
+                });
+            }
+        }
+        self.affix_lengths.sort_unstable();
+        self.affix_lengths.dedup();
+    }
+
+    /// True when no roles rule was added.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The rule-set indexes of the roles rules that hit in this text, of those `wanted` accepts.
+    pub fn find(&self, sentences: &FoldedSentences, wanted: impl Fn(usize) -> bool) -> Vec<usize> {
+        if self.rules.is_empty() {
+            return Vec::new();
+        }
+        let want: Vec<bool> = self.rules.iter().map(|r| wanted(r.rule)).collect();
+        if !want.iter().any(|w| *w) {
+            return Vec::new();
+        }
+        let mut found: Vec<Found> = Vec::new();
+        let mut tokens: Vec<&str> = Vec::new();
+        for (si, sentence) in sentences.iter().enumerate() {
+            tokens.clear();
+            tokens.extend(sentence.split(' ').filter(|t| !t.is_empty()));
+            for p in 0..tokens.len() {
+                let Some(token) = tokens.get(p).copied() else {
+                    continue;
+                };
+                let mut consider = |slot: u32| {
+                    let Some(s) = self.slots.get(slot as usize) else {
+                        return;
+                    };
+                    if !want.get(s.rule as usize).copied().unwrap_or(false) {
+                        return;
+                    }
+                    if !self.alt_at(s, &tokens, p) {
+                        return;
+                    }
+                    found.push((s.rule, si as u32, s.role));
+                };
+                if let Some(list) = self.exact.get(token) {
+                    list.iter().for_each(|&s| consider(s));
+                }
+                for &k in &self.affix_lengths {
+                    if k > token.len() {
+                        break;
+                    }
+                    if let Some(list) = token.get(..k).and_then(|h| self.prefix.get(h)) {
+                        list.iter().for_each(|&s| consider(s));
+                    }
+                    if let Some(list) = token
+                        .get(token.len() - k..)
+                        .and_then(|t| self.suffix.get(t))
+                    {
+                        list.iter().for_each(|&s| consider(s));
+                    }
+                }
+                for &s in &self.infix {
+                    consider(s);
+                }
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        let mut hits = Vec::new();
+        for chunk in found.chunk_by(|a, b| a.0 == b.0) {
+            let Some(&(rule, _, _)) = chunk.first() else {
+                continue;
+            };
+            let Some(r) = self.rules.get(rule as usize) else {
+                continue;
+            };
+            if holds(r, chunk) {
+                hits.push(r.rule);
+            }
+        }
+        hits
+    }
+
+    /// Does slot `s`'s alternative occur at word `p`, with its particle after it, and not negated?
+    fn alt_at(&self, s: &Slot, tokens: &[&str], p: usize) -> bool {
+        let alt = &s.alt;
+        let n = alt.words.len();
+        let Some(span) = tokens.get(p..p + n) else {
+            return false;
+        };
+        if !alt.words.iter().zip(span).all(|(w, t)| w.matches(t)) {
+            return false;
+        }
+        if let Some(particle) = &alt.particle {
+            let from = p + n;
+            let to = (from + PARTICLE_REACH).min(tokens.len());
+            if !tokens
+                .get(from..to)
+                .is_some_and(|rest| rest.iter().any(|t| t == particle))
+            {
+                return false;
+            }
+        }
+        let negatable = usize::from(s.role) < MAX_ROLES
+            && self
+                .rules
+                .get(s.rule as usize)
+                .is_some_and(|r| r.negate & (1 << s.role) != 0);
+        !(negatable && negated(tokens, p, p + n))
+    }
+}
+
+/// A negator within two words before or three after `start..end`, not part of a condition.
+fn negated(tokens: &[&str], start: usize, end: usize) -> bool {
+    let before = start.saturating_sub(2)..start;
+    let after = end..(end + 3).min(tokens.len());
+    before.chain(after).any(|i| {
+        tokens.get(i).is_some_and(|t| NEGATORS.contains(t))
+            && !tokens
+                .get(i.saturating_sub(3)..i)
+                .is_some_and(|w| w.iter().any(|t| CONDITIONS.contains(t)))
+    })
+}
+
+/// Does one rule's found words (sorted by sentence) satisfy it in some run of `span` sentences?
+fn holds(r: &IndexedRule, found: &[Found]) -> bool {
+    let unless_bit = 1u32 << MAX_ROLES;
+    let unless: Vec<u32> = found
+        .iter()
+        .filter(|f| usize::from(f.2) == MAX_ROLES)
+        .map(|f| f.1)
+        .collect();
+    for (i, &(_, first, _)) in found.iter().enumerate() {
+        // Only windows starting at a sentence with a found word: any satisfied window can be moved there.
+        if i > 0 && found.get(i - 1).is_some_and(|f| f.1 == first) {
+            continue;
+        }
+        let last = first + r.span as u32;
+        let mask = found
+            .iter()
+            .skip(i)
+            .take_while(|f| f.1 < last)
+            .fold(0u32, |m, f| m | (1 << f.2));
+        // Context words cancel in the window and in the sentence before it (a topic set up front).
+        if mask & unless_bit != 0 || unless.iter().any(|&u| u + 1 >= first && u < last) {
+            continue;
+        }
+        if (mask.count_ones() as usize) >= r.need && mask & r.require == r.require {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(roles: &[(&str, &[&str])]) -> RolesSpec {
+        RolesSpec {
+            roles: roles
+                .iter()
+                .map(|(n, items)| (n.to_string(), items.iter().map(|s| s.to_string()).collect()))
+                .collect(),
+            ..RolesSpec::default()
+        }
+    }
+
+    fn hits(m: &RolesMatcher, text: &str) -> bool {
+        let mut index = RolesIndex::default();
+        index.add(7, m);
+        let sentences = FoldedSentences::new(text);
+        index.find(&sentences, |_| true) == vec![7]
+    }
+
+    fn expect(m: &RolesMatcher, cases: &[(&str, bool)]) {
+        for (text, want) in cases {
+            assert_eq!(hits(m, text), *want, "{text}");
+        }
+    }
+
+    fn threat() -> RolesMatcher {
+        let mut s = spec(&[
+            ("intent", &["ik|we|wij|gaan|ga|zal|zullen"]),
+            (
+                "harm",
+                &["v:steken|v:neer/steken|v:af/maken|v:slaan|v:in/slaan"],
+            ),
+            ("target", &["je|jou|jullie|u"]),
+        ]);
+        s.negate = vec!["harm".to_string()];
+        s.unless = vec!["game|spel*|zin".to_string()];
+        RolesMatcher::new(&s).unwrap()
+    }
+
+    #[test]
+    fn roles_in_any_order_and_form() {
+        expect(
+            &threat(),
+            &[
+                ("Als je dat nog een keer doet, dan steek ik je neer.", true),
+                ("Ik maak je af.", true),
+                ("Wij maakten jullie helemaal af!", true),
+                ("ik ga je helemaal in elkaar slaan", true),
+                ("We hebben je gisteren neergestoken", true),
+                ("Ik steek je niet neer, beloofd.", false),
+                ("Ik ga je nooit meer slaan.", false),
+                ("Als je niet oppast, steek ik je neer.", true),
+                ("In de game steek ik je neer.", false),
+                ("Ik maak je zin af.", false),
+                ("Ik maak je huiswerk.", false),
+                ("Jullie maken de zinnen af.", false),
+            ],
+        );
+    }
+
+    #[test]
+    fn need_require_and_span() {
+        let mut s = spec(&[
+            ("secret", &["niet vertellen|ons geheimpje|v:verwijderen"]),
+            ("meet", &["alleen|na school|n:lokaal"]),
+            ("photo", &["n:foto|n:selfie|webcam"]),
+        ]);
+        s.need = Some(2);
+        s.span = Some(2);
+        s.require = vec!["secret".to_string()];
+        s.unless = vec!["les".to_string()];
+        let m = RolesMatcher::new(&s).unwrap();
+        expect(
+            &m,
+            &[
+                ("Stuur me een fotootje. Wel niet vertellen hoor.", true),
+                ("Kom na school naar mijn lokaal.", false),
+                ("Dit is ons geheimpje. Kom je na school even langs?", true),
+                (
+                    "Dit is ons geheimpje. Tot morgen. Kom je na school even langs?",
+                    false,
+                ),
+                // `unless` in the sentence before the window cancels too.
+                ("Dit is voor de les. Niet vertellen. Kom na school.", false),
+                (
+                    "Dit is voor de les. Tot zo. Niet vertellen. Kom na school.",
+                    true,
+                ),
+                ("Stuur je selfies. Dat mag niet.", false),
+            ],
+        );
+    }
+
+    #[test]
+    fn wildcards_phrases_and_many_rules_in_one_index() {
+        let a = RolesMatcher::new(&spec(&[("x", &["kanker*"]), ("y", &["*joden"])])).unwrap();
+        let b = RolesMatcher::new(&spec(&[("p", &["in de fik"]), ("q", &["v:steken"])])).unwrap();
+        let mut index = RolesIndex::default();
+        index.add(1, &a);
+        index.add(4, &b);
+        let s = FoldedSentences::new("Die kankerjoden. Wij steken het in de fik.");
+        assert_eq!(index.find(&s, |_| true), vec![1, 4]);
+        assert_eq!(index.find(&s, |r| r == 4), vec![4]);
+        let s = FoldedSentences::new("Wij steken het in de tuin aan.");
+        assert!(index.find(&s, |_| true).is_empty());
+    }
+
+    #[test]
+    fn bad_specs_are_errors() {
+        assert!(RolesMatcher::new(&spec(&[("a", &["x"])])).is_err());
+        assert!(RolesMatcher::new(&spec(&[("a", &["x"]), ("a", &["y"])])).is_err());
+        assert!(RolesMatcher::new(&spec(&[("a", &["x"]), ("b", &["v:loop"])])).is_err());
+        let mut s = spec(&[("a", &["x"]), ("b", &["y"])]);
+        s.require = vec!["c".to_string()];
+        assert!(RolesMatcher::new(&s).is_err());
+        let mut s = spec(&[("a", &["x"]), ("b", &["y"])]);
+        s.need = Some(3);
+        assert!(RolesMatcher::new(&s).is_err());
+    }
+}
