@@ -62,6 +62,9 @@ run() {
         # The keys go into the [storage] section that sink_and_config wrote.
         awk -v extra="$(cat "$PRIV/storage.toml")" '{print} /^\[storage\]/ {print extra}' \
             "$PRIV/mailwacht.toml" >"$PRIV/run.toml"
+        # The pseudonym keys are wrapped in the database under a secret every node reads.
+        (umask 077 && head -c 32 /dev/urandom >"$PRIV/key-secret")
+        printf '[traffic]\nkey_secret_file = "%s"\n' "$PRIV/key-secret" >>"$PRIV/run.toml"
         "$MW_BIN" --config "$PRIV/run.toml" store migrate >&2 || exit 2
     fi
     "$MW_BIN" --config "$PRIV/run.toml" serve --listen "127.0.0.1:$MW_PORT" \

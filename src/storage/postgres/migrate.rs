@@ -9,7 +9,7 @@
 //! done.
 //!
 //! Numbers: 0001 quarantine and audit log; 0002 traffic records and inquiries; 0003 four-eyes access
-//! requests; 0004 console accounts. A released migration is never edited: a change is a new number.
+//! requests; 0004 console accounts; 0005 the pseudonym keys. A released migration is never edited: a change is a new number.
 //!
 //! Must not: drop or rewrite data in a migration without saying so in its file's first comment.
 
@@ -49,6 +49,12 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "accounts",
         sql: include_str!("migrations/0004_accounts.sql"),
+    },
+    // the pseudonym keys, shared and wrapped (issue 17).
+    Migration {
+        version: 5,
+        name: "pseudonym_keys",
+        sql: include_str!("migrations/0005_pseudonym_keys.sql"),
     },
 ];
 
