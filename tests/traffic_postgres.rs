@@ -912,6 +912,13 @@ async fn a_node_with_another_secret_is_refused_and_writes_nothing() {
     }
     assert!(matches!(b.refresh(), Err(KeyError::WrongSecret { .. })));
     assert_eq!(keys_in(&db.url).await, 1, "no second key");
+    // Node B's refusals left no lock behind: node A still makes the next period's key.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let a = Arc::new(a);
+    let maker = a.clone();
+    std::thread::spawn(move || tx.send(maker.key_for(MONDAY + 90 * DAY).is_ok()));
+    assert_eq!(rx.recv_timeout(Duration::from_secs(20)), Ok(true));
+    assert_eq!(keys_in(&db.url).await, 2);
     let (recorder, _writer) = mailwacht::traffic::spawn_writer(store.clone(), Arc::new(b), 16);
     let envelope = mailwacht::envelope::Envelope {
         mail_from: Some(PIET.into()),
@@ -928,7 +935,7 @@ async fn a_node_with_another_secret_is_refused_and_writes_nothing() {
     recorder.flush().await;
     assert_eq!(recorder.dropped(), 3);
     assert_eq!(store.totals().await.expect("totals").0, 0);
-    assert_eq!(keys_in(&db.url).await, 1);
+    assert_eq!(keys_in(&db.url).await, 2);
 }
 
 /// A dump of the database holds no key in the clear (nor the secret): searched for the key's bytes and
@@ -1224,4 +1231,57 @@ async fn moved_key_files_keep_moved_records_answering_inquiries() {
         3,
         "the other node's records stay where their key is"
     );
+}
+
+/// `mailwacht store rewrap-keys --new-secret-file`: every key wrapped again under the new secret (the same
+/// keys: pseudonyms unchanged), after which the old secret opens nothing; a node with a wrong current secret
+/// changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keys_are_rewrapped_under_a_new_secret_and_the_old_one_opens_nothing() {
+    let db = pg::database();
+    node(&db.url).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let old = Secret::read(&pg::key_secret(&db.url)).expect("secret");
+    let ring = shared_ring(&db.url, old.clone());
+    let before = [MONDAY, MONDAY + 40 * DAY].map(|t| ring.key_for(t).expect("key").pseudonym(PIET));
+    let wrong = PgKeys::new(db_thread(&db.url), secret(9));
+    assert!(matches!(
+        wrong.rewrap(&secret(10)),
+        Err(KeyError::WrongSecret { .. })
+    ));
+    let config = tmp.path().join("mailwacht.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[traffic]\nkey_secret_file = {:?}\n[storage]\ndata_dir = {:?}\nbackend = \"postgres\"\nurl = {:?}\n",
+            pg::key_secret(&db.url),
+            tmp.path().join("data"),
+            db.url
+        ),
+    )
+    .expect("config");
+    let new_file = tmp.path().join("key-secret.new");
+    std::fs::write(&new_file, [0x42u8; 48]).expect("new secret");
+    let (code, out, err) = mailwacht(
+        &config,
+        &[
+            "store",
+            "rewrap-keys",
+            "--new-secret-file",
+            new_file.to_str().expect("path"),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 opnieuw versleuteld / re-wrapped"), "{out}");
+    let renewed = shared_ring(&db.url, Secret::read(&new_file).expect("new"));
+    let after =
+        [MONDAY, MONDAY + 40 * DAY].map(|t| renewed.key_for(t).expect("key").pseudonym(PIET));
+    assert_eq!(after, before, "the same keys");
+    let stale = shared_ring(&db.url, old);
+    assert!(matches!(stale.refresh(), Err(KeyError::WrongSecret { .. })));
+    assert!(matches!(
+        stale.key_for(MONDAY + 90 * DAY),
+        Err(KeyError::WrongSecret { .. })
+    ));
+    assert_eq!(keys_in(&db.url).await, 2);
 }

@@ -14,6 +14,10 @@
 //!   shared traffic store recorded (`traffic_meta.purged_before`), under the purge's advisory lock
 //!   [`locks::TRAFFIC_PURGE`]: a key goes only once its records are gone, on one node at a time.
 //!
+//! Every transaction here ends with an explicit commit or rollback before its job returns: the database
+//! thread's connection tasks run only while a job does, so a transaction merely dropped would keep its
+//! advisory lock until the next job — and with it every other node waiting.
+//!
 //! Must not: log or return a key in the clear outside an [`EpochKey`], or decide periods (the ring does).
 
 use super::wrap::{self, Secret, Wrapped};
@@ -156,6 +160,7 @@ impl PgKeys {
             )
             .await?;
             if !secret_matches(&tx, &secret).await? {
+                tx.rollback().await?;
                 return Ok(Checked::WrongSecret);
             }
             let at = db_time(time);
@@ -169,6 +174,7 @@ impl PgKeys {
                 )
                 .await?
             {
+                tx.commit().await?;
                 return Ok(Checked::Done(row(&r)?));
             }
             let gap = tx
@@ -250,6 +256,7 @@ impl PgKeys {
                 .await?
                 .try_get(0)?;
             if !locked {
+                tx.rollback().await?;
                 return Ok(None);
             }
             let rows = tx
@@ -290,6 +297,7 @@ impl PgKeys {
             )
             .await?;
             if !secret_matches(&tx, &secret).await? {
+                tx.rollback().await?;
                 return Ok(Checked::WrongSecret);
             }
             let (mut done, mut taken) = (
@@ -389,6 +397,7 @@ impl PgKeys {
             )
             .await?;
             if !secret_matches(&tx, &old).await? {
+                tx.rollback().await?;
                 return Ok(Checked::WrongSecret);
             }
             let rows = tx
@@ -398,6 +407,7 @@ impl PgKeys {
             for r in &rows {
                 let r = row(r)?;
                 let Some(key) = old.unwrap(r.from, r.to, &r.stored) else {
+                    tx.rollback().await?;
                     return Ok(Checked::WrongSecret);
                 };
                 let nonce = wrap::nonce().map_err(|e| PgError::Settings(e.to_string()))?;
