@@ -218,6 +218,12 @@ fn the_password_is_in_no_output_and_no_log_line() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("backend = \"postgres\""), "{stdout}");
     assert!(!stdout.contains("Wachtwoord"), "{stdout}");
+    // The key secret: its file named, its contents never shown.
+    assert!(
+        stdout.contains("# pseudonym keys: in the shared database"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("test secret wrapping"), "{stdout}");
 
     let data_dir = tmp.path().join("data");
     let (mut child, _, log) = support::daemon::spawn_serve(
@@ -231,6 +237,7 @@ fn the_password_is_in_no_output_and_no_log_line() {
     let log = log.lock().expect("log").join("\n");
     assert!(log.contains("shared store (PostgreSQL) reached"), "{log}");
     assert!(!log.contains("Wachtwoord"), "{log}");
+    assert!(!log.contains("test secret wrapping"), "{log}");
 
     // A password in the URL is refused where the configuration is loaded, with the file and line.
     let bad = tmp.path().join("bad.toml");

@@ -314,18 +314,6 @@ async fn a_domain_below_k_on_each_node_is_shown_with_its_whole_count_over_both()
         alone.push(service(&tmp.path().join(format!("svc{i}")), own, 5));
     }
     let now = 30 * DAY;
-    let cell = |s: &Summary, domain: &str| {
-        s.releases
-            .iter()
-            .map(|r| {
-                r.cells
-                    .iter()
-                    .filter(|c| c.domain == domain)
-                    .map(|c| c.messages)
-                    .sum::<u64>()
-            })
-            .collect::<Vec<u64>>()
-    };
     for node in &alone {
         let s = summary(node, Group::DomainVerdict, now).await;
         assert_eq!(cell(&s, "verdeeld.example"), [0, 0], "suppressed per node");
@@ -344,6 +332,20 @@ async fn a_domain_below_k_on_each_node_is_shown_with_its_whole_count_over_both()
         .expect("cell");
     assert!(v.bytes.is_some() && v.rcpt_local.is_some(), "{v:?}");
     assert_eq!(cell(&s, "klein.example"), [0, 0], "below k in total");
+}
+
+/// The messages of `domain`'s cells in each release of `s` (0 where suppressed).
+fn cell(s: &Summary, domain: &str) -> Vec<u64> {
+    s.releases
+        .iter()
+        .map(|r| {
+            r.cells
+                .iter()
+                .filter(|c| c.domain == domain)
+                .map(|c| c.messages)
+                .sum::<u64>()
+        })
+        .collect()
 }
 
 /// The request to open an inquiry on piet for `days` from now.
@@ -571,6 +573,20 @@ impl InsertMany for Traffic {
     }
 }
 
+/// `dir/mailwacht.toml`: the data directory `data` on the shared database `url`, with the test's key secret.
+fn shared_config(dir: &std::path::Path, data: &std::path::Path, url: &str) -> std::path::PathBuf {
+    let config = dir.join("mailwacht.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[traffic]\nkey_secret_file = {:?}\n[storage]\ndata_dir = {data:?}\nbackend = \"postgres\"\nurl = {url:?}\n",
+            pg::key_secret(url),
+        ),
+    )
+    .expect("config");
+    config
+}
+
 /// `mailwacht --config <config> <args>`: (exit code, stdout, stderr).
 fn mailwacht(config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailwacht"))
@@ -627,16 +643,7 @@ async fn an_embedded_store_is_moved_once_and_checked() {
         store.purge(DAY + 10 * 60, 0).expect("purge");
         store.flush().await.expect("flush");
     }
-    let config = tmp.path().join("mailwacht.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[traffic]\nkey_secret_file = {:?}\n[storage]\ndata_dir = {data:?}\nbackend = \"postgres\"\nurl = {:?}\n",
-            pg::key_secret(&db.url),
-            db.url
-        ),
-    )
-    .expect("config");
+    let config = shared_config(tmp.path(), &data, &db.url);
     let moved = 1_234 + 1 - 10 - 1;
     for run in 0..2 {
         let (code, out, err) = mailwacht(
@@ -1034,18 +1041,6 @@ async fn expiry_deletes_the_row_after_the_records_and_no_ring_gets_it_back() {
 #[tokio::test]
 async fn one_sender_on_two_nodes_counts_once_for_k_anonymity() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let cell = |s: &Summary, domain: &str| {
-        s.releases
-            .iter()
-            .map(|r| {
-                r.cells
-                    .iter()
-                    .filter(|c| c.domain == domain)
-                    .map(|c| c.messages)
-                    .sum::<u64>()
-            })
-            .collect::<Vec<u64>>()
-    };
     let mut shown = Vec::new();
     for shared_keys in [true, false] {
         let db = pg::database();
@@ -1149,17 +1144,7 @@ async fn moved_key_files_keep_moved_records_answering_inquiries() {
                 .insert(&record(t, &sender, "school.example", "pass", &[]))
                 .expect("insert");
         }
-        let config = tmp.path().join(name).join("mailwacht.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[traffic]\nkey_secret_file = {:?}\n[storage]\ndata_dir = {data:?}\nbackend = \"postgres\"\nurl = {:?}\n",
-                pg::key_secret(&db.url),
-                db.url
-            ),
-        )
-        .expect("config");
-        (config, store)
+        (shared_config(&tmp.path().join(name), &data, &db.url), store)
     };
     let (config, store) = embedded_node("a", &[PIET, "jan@school.example", PIET]);
     store.flush().await.expect("flush");
@@ -1249,17 +1234,7 @@ async fn the_keys_are_rewrapped_under_a_new_secret_and_the_old_one_opens_nothing
         wrong.rewrap(&secret(10)),
         Err(KeyError::WrongSecret { .. })
     ));
-    let config = tmp.path().join("mailwacht.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[traffic]\nkey_secret_file = {:?}\n[storage]\ndata_dir = {:?}\nbackend = \"postgres\"\nurl = {:?}\n",
-            pg::key_secret(&db.url),
-            tmp.path().join("data"),
-            db.url
-        ),
-    )
-    .expect("config");
+    let config = shared_config(tmp.path(), &tmp.path().join("data"), &db.url);
     let new_file = tmp.path().join("key-secret.new");
     std::fs::write(&new_file, [0x42u8; 48]).expect("new secret");
     let (code, out, err) = mailwacht(

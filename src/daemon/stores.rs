@@ -26,7 +26,8 @@ pub struct Stores {
     pub quarantine: Store,
     /// The traffic records: `traffic.sled`, or the shared database's tables.
     pub traffic: Traffic,
-    /// The pseudonym keys of the traffic records (`[traffic] key_dir`).
+    /// The pseudonym keys of the traffic records: files in `[traffic] key_dir`, or the shared database's,
+    /// wrapped under `[traffic] key_secret_file`.
     pub keys: Arc<KeyRing>,
     /// The shared database (`[storage] backend = "postgres"`), its schema checked; `None`: embedded.
     pub shared: Option<Shared>,

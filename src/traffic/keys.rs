@@ -346,26 +346,12 @@ impl KeyRing {
     /// `data_dir` (an older version's, not yet moved by the daemon) for everything before the first key.
     /// Creates, moves and deletes nothing.
     pub fn load(key_dir: &Path, data_dir: &Path, retention_days: u64) -> Result<KeyRing, KeyError> {
-        let keys = key_files(key_dir, data_dir)?
-            .into_iter()
-            .map(|(from, to, bytes)| EpochKey {
-                from,
-                to,
-                key: PseudonymKey::from_bytes(bytes),
-            })
-            .collect();
+        let keys = epoch_keys(key_files(key_dir, data_dir)?);
         Ok(KeyRing::files(key_dir, false, keys, retention_days))
     }
 
     fn read(dir: &Path, writable: bool, retention_days: u64) -> Result<KeyRing, KeyError> {
-        let keys = read_files(dir, writable)?
-            .into_iter()
-            .map(|(from, to, bytes)| EpochKey {
-                from,
-                to,
-                key: PseudonymKey::from_bytes(bytes),
-            })
-            .collect();
+        let keys = epoch_keys(read_files(dir, writable)?);
         Ok(KeyRing::files(dir, writable, keys, retention_days))
     }
 
@@ -539,6 +525,16 @@ impl KeyRing {
 
 /// A key as its file holds it: the period `[from, to)` and the 32 bytes.
 pub type KeyBytes = (u64, u64, [u8; 32]);
+
+fn epoch_keys(keys: Vec<KeyBytes>) -> Vec<EpochKey> {
+    keys.into_iter()
+        .map(|(from, to, bytes)| EpochKey {
+            from,
+            to,
+            key: PseudonymKey::from_bytes(bytes),
+        })
+        .collect()
+}
 
 /// The keys in `dir` as (from, to, bytes), sorted, refusing overlaps; `writable`: also remove what an
 /// interrupted write left.

@@ -34,7 +34,8 @@ pub mod locks {
     pub const MIGRATE: i64 = 0x6d77_0001;
     /// The quarantine's retention purge.
     pub const QUARANTINE_PURGE: i64 = 0x6d77_0002;
-    /// The traffic records' retention purge (reserved for the traffic store on PostgreSQL).
+    /// The traffic records' retention purge, and the deletion of the pseudonym keys whose records it
+    /// purged.
     pub const TRAFFIC_PURGE: i64 = 0x6d77_0003;
     /// Inquiries' expiry (reserved for the inquiry store on PostgreSQL).
     pub const INQUIRY_EXPIRY: i64 = 0x6d77_0004;

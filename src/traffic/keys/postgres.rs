@@ -92,6 +92,41 @@ async fn secret_matches(
     Ok(secret.matches(&stored))
 }
 
+/// Take [`locks::PSEUDONYM_KEYS`] for the transaction and check the secret ([`secret_matches`]). On false
+/// the caller rolls back (releasing the lock).
+async fn locked_with(
+    tx: &tokio_postgres::Transaction<'_>,
+    secret: &Secret,
+) -> Result<bool, PgError> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&locks::PSEUDONYM_KEYS],
+    )
+    .await?;
+    secret_matches(tx, secret).await
+}
+
+/// Insert one wrapped key.
+async fn insert(
+    tx: &tokio_postgres::Transaction<'_>,
+    from: u64,
+    to: u64,
+    stored: &Wrapped,
+) -> Result<(), PgError> {
+    tx.execute(
+        &format!("INSERT INTO pseudonym_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)"),
+        &[
+            &db_time(from),
+            &db_time(to),
+            &stored.nonce.as_slice(),
+            &stored.wrapped.as_slice(),
+            &stored.tag.as_slice(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// What [`PgKeys::import`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportedKeys {
@@ -154,12 +189,7 @@ impl PgKeys {
         let found = self.db.run(move |pg| async move {
             let mut client = pg.checked_client().await?;
             let tx = client.transaction().await?;
-            tx.execute(
-                "SELECT pg_advisory_xact_lock($1)",
-                &[&locks::PSEUDONYM_KEYS],
-            )
-            .await?;
-            if !secret_matches(&tx, &secret).await? {
+            if !locked_with(&tx, &secret).await? {
                 tx.rollback().await?;
                 return Ok(Checked::WrongSecret);
             }
@@ -188,17 +218,7 @@ impl PgKeys {
             let hi = gap.try_get::<_, Option<i64>>(1)?.map_or(u64::MAX, from_db);
             let (from, to) = (period.0.max(lo), period.1.min(hi));
             let stored = secret.wrap(from, to, &key, nonce);
-            tx.execute(
-                &format!("INSERT INTO pseudonym_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)"),
-                &[
-                    &db_time(from),
-                    &db_time(to),
-                    &stored.nonce.as_slice(),
-                    &stored.wrapped.as_slice(),
-                    &stored.tag.as_slice(),
-                ],
-            )
-            .await?;
+            insert(&tx, from, to, &stored).await?;
             tx.commit().await?;
             Ok(Checked::Done(Row { from, to, stored }))
         })?;
@@ -291,12 +311,7 @@ impl PgKeys {
         let outcome = self.db.run(move |pg| async move {
             let mut client = pg.checked_client().await?;
             let tx = client.transaction().await?;
-            tx.execute(
-                "SELECT pg_advisory_xact_lock($1)",
-                &[&locks::PSEUDONYM_KEYS],
-            )
-            .await?;
-            if !secret_matches(&tx, &secret).await? {
+            if !locked_with(&tx, &secret).await? {
                 tx.rollback().await?;
                 return Ok(Checked::WrongSecret);
             }
@@ -319,19 +334,7 @@ impl PgKeys {
                     .await?;
                 match there.as_slice() {
                     [] => {
-                        tx.execute(
-                            &format!(
-                                "INSERT INTO pseudonym_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
-                            ),
-                            &[
-                                &db_time(from),
-                                &db_time(to),
-                                &stored.nonce.as_slice(),
-                                &stored.wrapped.as_slice(),
-                                &stored.tag.as_slice(),
-                            ],
-                        )
-                        .await?;
+                        insert(&tx, from, to, &stored).await?;
                         done.added += 1;
                     }
                     [one] => {
@@ -391,12 +394,7 @@ impl PgKeys {
         let outcome = self.db.run(move |pg| async move {
             let mut client = pg.checked_client().await?;
             let tx = client.transaction().await?;
-            tx.execute(
-                "SELECT pg_advisory_xact_lock($1)",
-                &[&locks::PSEUDONYM_KEYS],
-            )
-            .await?;
-            if !secret_matches(&tx, &old).await? {
+            if !locked_with(&tx, &old).await? {
                 tx.rollback().await?;
                 return Ok(Checked::WrongSecret);
             }
