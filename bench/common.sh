@@ -55,8 +55,11 @@ postgres_storage() {
     "$PSQL" -q "$PG_URL" -c "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench" >&2 || exit 2
     local config extra
     extra=$(printf 'backend = "postgres"\nurl = "%s"' "${PG_URL/dbname=postgres/dbname=bench}")
+    # The pseudonym keys are wrapped in the database under a secret every node reads.
+    [ -f "$PRIV/key-secret" ] || (umask 077 && head -c 32 /dev/urandom >"$PRIV/key-secret")
     for config in "$@"; do
         awk -v extra="$extra" '{print} /^\[storage\]/ {print extra}' "$config" >"$config.pg" && mv "$config.pg" "$config"
+        printf '[traffic]\nkey_secret_file = "%s"\n' "$PRIV/key-secret" >>"$config"
     done
     "$MW_BIN" --config "$1" store migrate >&2 || exit 2
 }

@@ -25,7 +25,8 @@ fn config_for(dir: &Path, url: &str, extra: &str) -> std::path::PathBuf {
     std::fs::write(
         &path,
         format!(
-            "[storage]\ndata_dir = {:?}\nbackend = \"postgres\"\nurl = {url:?}\n{extra}",
+            "[traffic]\nkey_secret_file = {:?}\n[storage]\ndata_dir = {:?}\nbackend = \"postgres\"\nurl = {url:?}\n{extra}",
+            pg::key_secret(url),
             dir.join("data")
         ),
     )
@@ -217,6 +218,12 @@ fn the_password_is_in_no_output_and_no_log_line() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("backend = \"postgres\""), "{stdout}");
     assert!(!stdout.contains("Wachtwoord"), "{stdout}");
+    // The key secret: its file named, its contents never shown.
+    assert!(
+        stdout.contains("# pseudonym keys: in the shared database"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("test secret wrapping"), "{stdout}");
 
     let data_dir = tmp.path().join("data");
     let (mut child, _, log) = support::daemon::spawn_serve(
@@ -230,6 +237,7 @@ fn the_password_is_in_no_output_and_no_log_line() {
     let log = log.lock().expect("log").join("\n");
     assert!(log.contains("shared store (PostgreSQL) reached"), "{log}");
     assert!(!log.contains("Wachtwoord"), "{log}");
+    assert!(!log.contains("test secret wrapping"), "{log}");
 
     // A password in the URL is refused where the configuration is loaded, with the file and line.
     let bad = tmp.path().join("bad.toml");
@@ -571,7 +579,10 @@ const CLEAN: &[u8] =
 /// A node's configuration on database `url` (a short connect timeout: a database that is down is found out
 /// within 2 s).
 fn node_config(url: &str) -> String {
-    format!("{MAIL}[storage]\nbackend = \"postgres\"\nurl = \"{url} connect_timeout=2\"\n")
+    format!(
+        "{MAIL}[traffic]\nkey_secret_file = {:?}\n[storage]\nbackend = \"postgres\"\nurl = \"{url} connect_timeout=2\"\n",
+        pg::key_secret(url)
+    )
 }
 
 async fn deliver(daemon: &Daemon, mail: &[u8]) -> (u16, String) {
@@ -938,10 +949,9 @@ async fn an_account_added_with_node_a_signs_in_on_node_b() {
     std::fs::write(
         &config_a,
         format!(
-            "{}data_dir = {:?}\n[traffic]\nkey_dir = {:?}\n",
+            "{}data_dir = {:?}\n",
             node_config(&db.url),
             tmp.path().join("data-a"),
-            tmp.path().join("keys-a")
         ),
     )
     .expect("config a");
@@ -1087,7 +1097,8 @@ async fn an_embedded_quarantine_and_audit_chain_move_intact() {
     std::fs::write(
         &shared,
         format!(
-            "{MAIL}[storage]\ndata_dir = {data:?}\nbackend = \"postgres\"\nurl = {:?}\n",
+            "{MAIL}[traffic]\nkey_secret_file = {:?}\n[storage]\ndata_dir = {data:?}\nbackend = \"postgres\"\nurl = {:?}\n",
+            pg::key_secret(&db.url),
             db.url
         ),
     )
@@ -1630,4 +1641,157 @@ async fn a_console_session_is_every_nodes_and_a_stopped_database_is_said_not_hun
     .await
     .expect("console");
     assert_eq!(back, 200, "the session outlived the outage");
+// The pseudonym keys shared by the nodes (migration 0005), and moving a status change again.
+
+/// `store migrate --from embedded` again after an entry moved earlier was released on this node: the
+/// database's entry is released too (the same bytes), and the output says so; a release made in the
+/// database is never undone by a second run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrating_again_carries_a_later_release_over() {
+    let db = pg::database();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let (held, other) = {
+        let (store, _) = Store::open(&data).expect("embedded");
+        let mut ids = Vec::new();
+        for (id, t) in [("eerste", 5), ("tweede", 6)] {
+            ids.push(
+                store
+                    .store(
+                        id,
+                        &envelope(),
+                        &support::infected_mail(),
+                        &detections(),
+                        at(t),
+                    )
+                    .await
+                    .expect("store"),
+            );
+        }
+        store.flush().await.expect("flush");
+        (ids[0].clone(), ids[1].clone())
+    };
+    let config = config_for(tmp.path(), &db.url, "");
+    let migrate_out = || {
+        let (code, out, err) = mailwacht(
+            &config,
+            &["store", "migrate", "--from", "embedded", "--to", "postgres"],
+        );
+        assert_eq!(code, 0, "{out}{err}");
+        out
+    };
+    let out = migrate_out();
+    assert!(
+        out.contains("quarantine: 2 (nieuw / added 2), status bijgewerkt / status updated 0"),
+        "{out}"
+    );
+    {
+        let (store, _) = Store::open(&data).expect("embedded");
+        store
+            .set_status(&held, Status::Released)
+            .await
+            .expect("released on this node");
+        store.flush().await.expect("flush");
+    }
+    let (shared, _pg, _blocking) = pg_quarantine(&db).await;
+    assert_eq!(shared.get(&held).expect("moved").status, Status::Held);
+    let out = migrate_out();
+    assert!(
+        out.contains("quarantine: 2 (nieuw / added 0), status bijgewerkt / status updated 1"),
+        "{out}"
+    );
+    assert_eq!(shared.get(&held).expect("moved").status, Status::Released);
+    assert_eq!(shared.get(&other).expect("moved").status, Status::Held);
+    // Released in the database, held here: a third run changes nothing back.
+    shared
+        .set_status(&other, Status::Released)
+        .await
+        .expect("released on a node of the shared store");
+    let out = migrate_out();
+    assert!(out.contains("status updated 0"), "{out}");
+    assert_eq!(shared.get(&other).expect("kept").status, Status::Released);
+}
+
+/// Issue 17 through the real binary: two `serve` daemons on one database, the same teacher's mail through
+/// each. Both records carry one pseudonym (the key of the period is the database's, not each node's), and
+/// an inquiry opened on node A and reported on node B finds both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serve_daemons_write_one_pseudonym_and_an_inquiry_finds_both_records() {
+    let db = pg::database();
+    let pg = Pg::connect(&settings(&db.url)).expect("pool");
+    migrate::migrate(&pg).await.expect("migrate");
+    let sink = Sink::start(SinkBehaviour::default()).await;
+    let nodes = [
+        Daemon::start(sink.addr(), &node_config(&db.url)),
+        Daemon::start(sink.addr(), &node_config(&db.url)),
+    ];
+    for node in &nodes {
+        let (code, text) = deliver(node, CLEAN).await;
+        assert_eq!(code, 250, "{text}");
+    }
+    let client = pg.client().await.expect("client");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let senders: Vec<String> = loop {
+        let rows = client
+            .query("SELECT record->>'sender' FROM traffic_record", &[])
+            .await
+            .expect("records");
+        if rows.len() == 2 {
+            break rows.iter().map(|r| r.get::<_, String>(0)).collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "records: {}\n{}",
+            rows.len(),
+            nodes[0].log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(senders[0], senders[1], "one teacher is one sender");
+    assert_eq!(senders[0].len(), 64);
+    let keys: i64 = client
+        .query_one("SELECT count(*) FROM pseudonym_keys", &[])
+        .await
+        .expect("keys")
+        .get(0);
+    assert_eq!(keys, 1);
+    let today = {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        mailwacht::traffic::summary::date(now - now % 86_400)
+    };
+    let (code, out, err) = nodes[0].cli(&[
+        "inquiry",
+        "open",
+        "--person",
+        "juf.anna@school.example",
+        "--reason",
+        "vermoeden van datalek naar extern adres",
+        "--days",
+        "1",
+        "--from",
+        &today,
+        "--by",
+        "J. de Vries",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = nodes[1].cli(&["inquiry", "list", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).expect("list --json");
+    let id = list
+        .as_array()
+        .and_then(|l| l.first())
+        .and_then(|i| i["inquiry"]["id"].as_u64().or(i["id"].as_u64()))
+        .unwrap_or_else(|| panic!("no inquiry: {out}"));
+    let (code, out, err) =
+        nodes[1].cli(&["inquiry", "report", &id.to_string(), "--format", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("report --json");
+    assert_eq!(
+        report["records"].as_array().map(Vec::len),
+        Some(2),
+        "both nodes' records: {out}"
+    );
 }

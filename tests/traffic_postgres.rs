@@ -314,18 +314,6 @@ async fn a_domain_below_k_on_each_node_is_shown_with_its_whole_count_over_both()
         alone.push(service(&tmp.path().join(format!("svc{i}")), own, 5));
     }
     let now = 30 * DAY;
-    let cell = |s: &Summary, domain: &str| {
-        s.releases
-            .iter()
-            .map(|r| {
-                r.cells
-                    .iter()
-                    .filter(|c| c.domain == domain)
-                    .map(|c| c.messages)
-                    .sum::<u64>()
-            })
-            .collect::<Vec<u64>>()
-    };
     for node in &alone {
         let s = summary(node, Group::DomainVerdict, now).await;
         assert_eq!(cell(&s, "verdeeld.example"), [0, 0], "suppressed per node");
@@ -344,6 +332,20 @@ async fn a_domain_below_k_on_each_node_is_shown_with_its_whole_count_over_both()
         .expect("cell");
     assert!(v.bytes.is_some() && v.rcpt_local.is_some(), "{v:?}");
     assert_eq!(cell(&s, "klein.example"), [0, 0], "below k in total");
+}
+
+/// The messages of `domain`'s cells in each release of `s` (0 where suppressed).
+fn cell(s: &Summary, domain: &str) -> Vec<u64> {
+    s.releases
+        .iter()
+        .map(|r| {
+            r.cells
+                .iter()
+                .filter(|c| c.domain == domain)
+                .map(|c| c.messages)
+                .sum::<u64>()
+        })
+        .collect()
 }
 
 /// The request to open an inquiry on piet for `days` from now.
@@ -571,6 +573,20 @@ impl InsertMany for Traffic {
     }
 }
 
+/// `dir/mailwacht.toml`: the data directory `data` on the shared database `url`, with the test's key secret.
+fn shared_config(dir: &std::path::Path, data: &std::path::Path, url: &str) -> std::path::PathBuf {
+    let config = dir.join("mailwacht.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[traffic]\nkey_secret_file = {:?}\n[storage]\ndata_dir = {data:?}\nbackend = \"postgres\"\nurl = {url:?}\n",
+            pg::key_secret(url),
+        ),
+    )
+    .expect("config");
+    config
+}
+
 /// `mailwacht --config <config> <args>`: (exit code, stdout, stderr).
 fn mailwacht(config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailwacht"))
@@ -627,15 +643,7 @@ async fn an_embedded_store_is_moved_once_and_checked() {
         store.purge(DAY + 10 * 60, 0).expect("purge");
         store.flush().await.expect("flush");
     }
-    let config = tmp.path().join("mailwacht.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[storage]\ndata_dir = {data:?}\nbackend = \"postgres\"\nurl = {:?}\n",
-            db.url
-        ),
-    )
-    .expect("config");
+    let config = shared_config(tmp.path(), &data, &db.url);
     let moved = 1_234 + 1 - 10 - 1;
     for run in 0..2 {
         let (code, out, err) = mailwacht(
@@ -772,4 +780,483 @@ async fn an_access_request_made_on_one_node_is_approved_on_another() {
     let numbers: BTreeSet<u64> = [x, y].into_iter().collect();
     assert_eq!(numbers.len(), 2, "two nodes never hand out the same number");
     assert!(!numbers.contains(&request.number));
+}
+
+// ------------------------------------------------------------------------------------------------------
+// The pseudonym keys shared by the nodes (migration 0005): in the database, wrapped under
+// [traffic] key_secret_file.
+
+use mailwacht::storage::postgres::Blocking;
+use mailwacht::traffic::keys::postgres::PgKeys;
+use mailwacht::traffic::keys::wrap::Secret;
+use mailwacht::traffic::KeyError;
+
+/// Monday 2026-11-30 00:00 UTC.
+const MONDAY: u64 = 1_795_996_800;
+
+fn secret(byte: u8) -> Secret {
+    Secret::from_bytes(&[byte; 32], "test").expect("secret")
+}
+
+/// A node's database thread on `url`.
+fn db_thread(url: &str) -> Blocking {
+    Blocking::start(&Settings {
+        url: url.to_string(),
+        password_file: None,
+    })
+    .expect("database thread")
+}
+
+/// A node's key ring (as the daemon's: it makes keys) on `url`, with its own database thread.
+fn shared_ring(url: &str, secret: Secret) -> KeyRing {
+    KeyRing::shared(PgKeys::new(db_thread(url), secret), 28, true)
+}
+
+async fn count(url: &str, sql: &str) -> i64 {
+    let pg = Pg::connect(&Settings {
+        url: url.to_string(),
+        password_file: None,
+    })
+    .expect("pool");
+    pg.client()
+        .await
+        .expect("client")
+        .query_one(sql, &[])
+        .await
+        .expect(sql)
+        .get(0)
+}
+
+async fn keys_in(url: &str) -> i64 {
+    count(url, "SELECT count(*) FROM pseudonym_keys").await
+}
+
+/// A review service like [`service`], its inquiries answered with `keys`.
+fn service_with_keys(dir: &std::path::Path, traffic: Traffic, keys: KeyRing) -> Service {
+    let data = dir.join("data");
+    let (quarantine, _) = mailwacht::quarantine::Store::open(&data).expect("quarantine");
+    let audit = AuditLog::open(data.join("audit.log")).expect("audit");
+    Service::new(
+        quarantine,
+        audit,
+        Default::default(),
+        mailwacht::message::Limits::default(),
+    )
+    .with_traffic(TrafficService::new(traffic, Arc::new(keys), settings(5)))
+}
+
+const PIET: &str = "piet@school.example";
+
+/// Two nodes (two pools, two rings) get the one key of a period, whichever node made it, and so the same
+/// pseudonym for one person; no key file is written anywhere.
+#[tokio::test]
+async fn two_nodes_get_one_key_per_period_and_the_same_pseudonym() {
+    let db = pg::database();
+    node(&db.url).await;
+    let (a, b) = (
+        shared_ring(&db.url, secret(1)),
+        shared_ring(&db.url, secret(1)),
+    );
+    let pa = a.key_for(MONDAY + 5).expect("a").pseudonym(PIET);
+    let pb = b
+        .key_for(MONDAY + 3 * DAY)
+        .expect("b")
+        .pseudonym("<Piet@School.example>");
+    assert_eq!(pa, pb, "one person, one pseudonym on both nodes");
+    let (from, to) = mailwacht::traffic::keys::period(MONDAY, 28);
+    let periods = |r: &KeyRing| r.keys().iter().map(|k| (k.from, k.to)).collect::<Vec<_>>();
+    assert_eq!(periods(&b), vec![(from, to)]);
+    // The next period's key, made by B, is found by A.
+    let next = b.key_for(to).expect("b next").pseudonym(PIET);
+    assert_ne!(next, pb, "unrelated across periods");
+    assert_eq!(a.key_for(to + DAY).expect("a next").pseudonym(PIET), next);
+    assert_eq!(keys_in(&db.url).await, 2);
+    assert_eq!(a.dir(), std::path::Path::new(""), "no key directory");
+}
+
+/// Eight nodes asking at the same moment for a period nobody has a key for yet make one key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_nodes_racing_for_a_new_period_make_one_key() {
+    let db = pg::database();
+    node(&db.url).await;
+    let rings: Vec<KeyRing> = (0..8).map(|_| shared_ring(&db.url, secret(1))).collect();
+    // Each ring's first query also checks the schema: done before the race, so all ask at once.
+    for ring in &rings {
+        assert!(ring.keys().is_empty());
+    }
+    let start = Arc::new(std::sync::Barrier::new(rings.len()));
+    let threads: Vec<_> = rings
+        .into_iter()
+        .map(|ring| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                ring.key_for(MONDAY).expect("key").pseudonym(PIET)
+            })
+        })
+        .collect();
+    let pseudonyms: BTreeSet<String> = threads
+        .into_iter()
+        .map(|t| t.join().expect("thread"))
+        .collect();
+    assert_eq!(pseudonyms.len(), 1, "{pseudonyms:?}");
+    assert_eq!(keys_in(&db.url).await, 1);
+}
+
+/// A node given another secret opens no key, makes none (also for a period without one), and its writer
+/// stores no record: each is dropped and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_another_secret_is_refused_and_writes_nothing() {
+    let db = pg::database();
+    let store = node(&db.url).await;
+    let a = shared_ring(&db.url, secret(1));
+    a.key_for(MONDAY).expect("a");
+    let b = shared_ring(&db.url, secret(2));
+    for t in [MONDAY, MONDAY + 90 * DAY] {
+        let e = b.key_for(t).expect_err("wrong secret");
+        assert!(matches!(e, KeyError::WrongSecret { .. }), "{e}");
+        assert!(e.to_string().contains("key_secret_file"), "{e}");
+    }
+    assert!(matches!(b.refresh(), Err(KeyError::WrongSecret { .. })));
+    assert_eq!(keys_in(&db.url).await, 1, "no second key");
+    // Node B's refusals left no lock behind: node A still makes the next period's key.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let a = Arc::new(a);
+    let maker = a.clone();
+    std::thread::spawn(move || tx.send(maker.key_for(MONDAY + 90 * DAY).is_ok()));
+    assert_eq!(rx.recv_timeout(Duration::from_secs(20)), Ok(true));
+    assert_eq!(keys_in(&db.url).await, 2);
+    let (recorder, _writer) = mailwacht::traffic::spawn_writer(store.clone(), Arc::new(b), 16);
+    let envelope = mailwacht::envelope::Envelope {
+        mail_from: Some(PIET.into()),
+        rcpt_to: vec![mailwacht::envelope::Recipient {
+            address: "jan@school.example".into(),
+            params: vec![],
+        }],
+        ..Default::default()
+    };
+    let local = vec!["school.example".to_string()];
+    for _ in 0..3 {
+        recorder.record_too_big(&envelope, &local, 10);
+    }
+    recorder.flush().await;
+    assert_eq!(recorder.dropped(), 3);
+    assert_eq!(store.totals().await.expect("totals").0, 0);
+    assert_eq!(keys_in(&db.url).await, 2);
+}
+
+/// A dump of the database holds no key in the clear (nor the secret): searched for the key's bytes and
+/// their hex form, as `pg_dump` writes bytea.
+#[tokio::test]
+async fn no_column_of_a_dump_holds_a_key_in_the_clear() {
+    let db = pg::database();
+    node(&db.url).await;
+    let key: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(11));
+    let (from, to) = mailwacht::traffic::keys::period(MONDAY, 28);
+    let keys = PgKeys::new(db_thread(&db.url), secret(7));
+    assert_eq!(keys.import(vec![(from, to, key)]).expect("import").added, 1);
+    let ring = shared_ring(&db.url, secret(7));
+    ring.key_for(MONDAY + 60 * DAY).expect("a made key too");
+    assert_eq!(
+        ring.key_for(MONDAY).expect("stored").pseudonym(PIET),
+        mailwacht::traffic::PseudonymKey::from_bytes(key).pseudonym(PIET),
+        "the ring opens it"
+    );
+    let bin = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("Debian's postgresql (deploy/e2e/postgres.sh installs it)")
+        .flatten()
+        .map(|v| v.path().join("bin/pg_dump"))
+        .find(|p| p.exists())
+        .expect("pg_dump");
+    let out = std::process::Command::new(bin)
+        .arg("--dbname")
+        .arg(&db.url)
+        .output()
+        .expect("pg_dump");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dump = out.stdout;
+    let text = String::from_utf8_lossy(&dump);
+    assert!(text.contains("pseudonym_keys") && text.contains("secret_check"));
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    for (what, bytes) in [("key", &key[..]), ("secret", &[7u8; 32][..])] {
+        assert!(
+            !dump.windows(bytes.len()).any(|w| w == bytes),
+            "{what} in the dump"
+        );
+        assert!(!text.contains(&hex(bytes)), "{what} in hex in the dump");
+        assert!(
+            !text.contains(&hex(&bytes[..16])),
+            "half the {what} in the dump"
+        );
+    }
+}
+
+/// Expiry deletes a period's key only once its records are purged (on one node), drops it from every
+/// node's cache at that node's next run, and no ring gets it back: that period's pseudonyms are gone.
+#[tokio::test]
+async fn expiry_deletes_the_row_after_the_records_and_no_ring_gets_it_back() {
+    let db = pg::database();
+    let store = node(&db.url).await;
+    let (a, b) = (
+        shared_ring(&db.url, secret(1)),
+        shared_ring(&db.url, secret(1)),
+    );
+    let (from, to) = mailwacht::traffic::keys::period(MONDAY, 28);
+    let old = a.key_for(MONDAY).expect("a").pseudonym(PIET);
+    assert_eq!(b.key_for(MONDAY).expect("b").pseudonym(PIET), old);
+    store
+        .insert(&record(MONDAY + 10, &old, "school.example", "pass", &[]))
+        .await
+        .expect("record");
+    let now = to + 28 * DAY;
+    assert_eq!(
+        a.expire(now, 28).expect("expire"),
+        vec![],
+        "its records are not purged yet"
+    );
+    assert_eq!(keys_in(&db.url).await, 1);
+    assert_eq!(store.purge(now, 28).await.expect("purge"), Some(1));
+    assert_eq!(a.expire(now, 28).expect("expire"), vec![(from, to)]);
+    assert_eq!(keys_in(&db.url).await, 0);
+    // Node B deletes nothing more, but forgets the key.
+    assert_eq!(b.expire(now, 28).expect("expire"), vec![]);
+    let fresh = shared_ring(&db.url, secret(1))
+        .key_for(MONDAY)
+        .expect("new");
+    assert_ne!(fresh.pseudonym(PIET), old, "the old key is gone for good");
+    assert_eq!(
+        b.key_for(MONDAY + DAY).expect("b").pseudonym(PIET),
+        fresh.pseudonym(PIET),
+        "node B no longer uses the deleted key"
+    );
+}
+
+/// k-anonymity over the nodes: one sender whose mail went through both nodes is one sender. With k = 3 a
+/// domain with two senders, one of them on both nodes, is suppressed; with a key per node (as before) the
+/// one on both counted twice and the domain was shown — the leak this closes.
+#[tokio::test]
+async fn one_sender_on_two_nodes_counts_once_for_k_anonymity() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut shown = Vec::new();
+    for shared_keys in [true, false] {
+        let db = pg::database();
+        let nodes = [node(&db.url).await, node(&db.url).await];
+        let rings: Vec<KeyRing> = (0..2)
+            .map(|i| {
+                if shared_keys {
+                    shared_ring(&db.url, secret(1))
+                } else {
+                    let dir = tmp.path().join(format!("own-{i}"));
+                    KeyRing::open(&dir.join("keys"), &dir.join("data"), 28, 0)
+                        .expect("own keys")
+                        .0
+                }
+            })
+            .collect();
+        // Each day piet mails through both nodes, jan through node 0.
+        for day in [10, 11] {
+            for (i, who) in [(0, "piet"), (1, "piet"), (0, "jan")] {
+                let t = day * DAY + 60 * (i as u64 + 1);
+                let sender = rings[i]
+                    .key_for(t)
+                    .expect("key")
+                    .pseudonym(&format!("{who}@verdeeld.example"));
+                nodes[i]
+                    .insert(&record(t, &sender, "verdeeld.example", "pass", &[]))
+                    .await
+                    .expect("record");
+            }
+        }
+        let svc = service(
+            &tmp.path().join(format!("svc-{shared_keys}")),
+            nodes[0].clone(),
+            3,
+        );
+        let s = summary(&svc, Group::DomainVerdict, 30 * DAY).await;
+        shown.push(cell(&s, "verdeeld.example"));
+    }
+    assert_eq!(shown[0], [0, 0], "two senders < k = 3: suppressed");
+    assert_eq!(
+        shown[1],
+        [3, 3],
+        "a key per node made piet two senders: three, shown"
+    );
+}
+
+/// A targeted inquiry on node B finds the records node A wrote (node B has never seen A's key before).
+#[tokio::test]
+async fn an_inquiry_on_node_b_finds_the_records_node_a_wrote() {
+    let db = pg::database();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (node(&db.url).await, node(&db.url).await);
+    let ring_a = shared_ring(&db.url, secret(1));
+    let node_b = service_with_keys(&tmp.path().join("b"), b, shared_ring(&db.url, secret(1)));
+    let now = 20 * DAY;
+    let Response::Traffic(TrafficResponse::Inquiry { inquiry }) =
+        node_b.handle(1000, open_on_piet(3), at(now)).await
+    else {
+        panic!("not opened");
+    };
+    for (t, who) in [
+        (now + 100, PIET),
+        (now + 200, "jan@school.example"),
+        (now + DAY, PIET),
+    ] {
+        let sender = ring_a.key_for(t).expect("a").pseudonym(who);
+        a.insert(&record(t, &sender, "school.example", "pass", &[]))
+            .await
+            .expect("record");
+    }
+    let Response::Traffic(TrafficResponse::Report { records, .. }) = node_b
+        .handle(
+            1000,
+            Request::Traffic(TrafficRequest::InquiryReport { id: inquiry.id }),
+            at(now + 4 * DAY),
+        )
+        .await
+    else {
+        panic!("no report");
+    };
+    assert_eq!(records.len(), 2, "piet's two records, written on node A");
+}
+
+/// `store migrate --from embedded` moves the node's key files (wrapped), so moved records keep answering
+/// inquiries on any node; twice adds nothing; `store check` compares them; another node's key for a period
+/// already holding one is refused by name, before anything of that node is moved.
+#[tokio::test]
+async fn moved_key_files_keep_moved_records_answering_inquiries() {
+    let db = pg::database();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let now = 20 * DAY;
+    let embedded_node = |name: &str, people: &[&str]| {
+        let data = tmp.path().join(name).join("data");
+        let keys = tmp.path().join(name).join("data-keys");
+        let (ring, _) = KeyRing::open(&keys, &data, 28, now).expect("keys");
+        let store = TrafficStore::open(&data).expect("embedded");
+        for (i, who) in people.iter().enumerate() {
+            let t = now - 2 * DAY + i as u64 * 60;
+            let sender = ring.key_for(t).expect("key").pseudonym(who);
+            store
+                .insert(&record(t, &sender, "school.example", "pass", &[]))
+                .expect("insert");
+        }
+        (shared_config(&tmp.path().join(name), &data, &db.url), store)
+    };
+    let (config, store) = embedded_node("a", &[PIET, "jan@school.example", PIET]);
+    store.flush().await.expect("flush");
+    drop(store);
+    for added in [1, 0] {
+        let (code, out, err) = mailwacht(
+            &config,
+            &["store", "migrate", "--from", "embedded", "--to", "postgres"],
+        );
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.contains(&format!("pseudonym keys: 1 (nieuw / added {added})")),
+            "{out}"
+        );
+    }
+    let (code, out, err) = mailwacht(&config, &["store", "check", "--from", "embedded"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("pseudonym keys: lokaal / embedded 1, in database 1"),
+        "{out}"
+    );
+    let ring = KeyRing::shared(
+        PgKeys::new(
+            db_thread(&db.url),
+            Secret::read(&pg::key_secret(&db.url)).expect("secret"),
+        ),
+        28,
+        false,
+    );
+    let svc = service_with_keys(&tmp.path().join("svc"), node(&db.url).await, ring);
+    let open = Request::Traffic(TrafficRequest::InquiryOpen {
+        person: PIET.into(),
+        reason: "vermoeden van datalek naar extern adres".into(),
+        days: 3,
+        by: Some("J. de Vries".into()),
+        from: Some(now - 3 * DAY),
+    });
+    let Response::Traffic(TrafficResponse::Inquiry { inquiry }) =
+        svc.handle(1000, open, at(now)).await
+    else {
+        panic!("not opened");
+    };
+    let Response::Traffic(TrafficResponse::Report { records, .. }) = svc
+        .handle(
+            1000,
+            Request::Traffic(TrafficRequest::InquiryReport { id: inquiry.id }),
+            at(now),
+        )
+        .await
+    else {
+        panic!("no report");
+    };
+    assert_eq!(records.len(), 2, "piet's moved records");
+
+    // Another node with a key of its own for the same period: refused by name, nothing of it moved.
+    let (other, store) = embedded_node("b", &["kees@school.example"]);
+    store.flush().await.expect("flush");
+    drop(store);
+    let (code, out, err) = mailwacht(
+        &other,
+        &["store", "migrate", "--from", "embedded", "--to", "postgres"],
+    );
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(err.contains("1970-01-05..1970-02-02"), "{err}");
+    assert!(err.contains("not overwritten"), "{err}");
+    assert_eq!(keys_in(&db.url).await, 1);
+    assert_eq!(
+        count(&db.url, "SELECT count(*) FROM traffic_record").await,
+        3,
+        "the other node's records stay where their key is"
+    );
+}
+
+/// `mailwacht store rewrap-keys --new-secret-file`: every key wrapped again under the new secret (the same
+/// keys: pseudonyms unchanged), after which the old secret opens nothing; a node with a wrong current secret
+/// changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keys_are_rewrapped_under_a_new_secret_and_the_old_one_opens_nothing() {
+    let db = pg::database();
+    node(&db.url).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let old = Secret::read(&pg::key_secret(&db.url)).expect("secret");
+    let ring = shared_ring(&db.url, old.clone());
+    let before = [MONDAY, MONDAY + 40 * DAY].map(|t| ring.key_for(t).expect("key").pseudonym(PIET));
+    let wrong = PgKeys::new(db_thread(&db.url), secret(9));
+    assert!(matches!(
+        wrong.rewrap(&secret(10)),
+        Err(KeyError::WrongSecret { .. })
+    ));
+    let config = shared_config(tmp.path(), &tmp.path().join("data"), &db.url);
+    let new_file = tmp.path().join("key-secret.new");
+    std::fs::write(&new_file, [0x42u8; 48]).expect("new secret");
+    let (code, out, err) = mailwacht(
+        &config,
+        &[
+            "store",
+            "rewrap-keys",
+            "--new-secret-file",
+            new_file.to_str().expect("path"),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 opnieuw versleuteld / re-wrapped"), "{out}");
+    let renewed = shared_ring(&db.url, Secret::read(&new_file).expect("new"));
+    let after =
+        [MONDAY, MONDAY + 40 * DAY].map(|t| renewed.key_for(t).expect("key").pseudonym(PIET));
+    assert_eq!(after, before, "the same keys");
+    let stale = shared_ring(&db.url, old);
+    assert!(matches!(stale.refresh(), Err(KeyError::WrongSecret { .. })));
+    assert!(matches!(
+        stale.key_for(MONDAY + 90 * DAY),
+        Err(KeyError::WrongSecret { .. })
+    ));
+    assert_eq!(keys_in(&db.url).await, 2);
 }

@@ -103,12 +103,16 @@ python3 "$REPO/deploy/e2e/e2e.py" wait-port "$HOP_PORT" --timeout 10 >/dev/null 
     || fail "smtp-sink did not listen on $HOP_PORT (see $PRIV/smtp-sink.log)"
 # STORAGE=postgres: the private cluster both nodes share.
 STORE_LINES=""
+TRAFFIC_LINES=""
 if [ "$STORAGE" = postgres ]; then
     PG_UP=1
     PG_URL=$(MAILWACHT_PG_PORT=$PG_PORT bash "$REPO/deploy/e2e/postgres.sh" start "$PRIV/pg" 2>"$PRIV/pg.err") \
         || fail "PostgreSQL did not start: $(tail -3 "$PRIV/pg.err" | tr '\n' ' ')"
     STORE_LINES="backend = \"postgres\"
 url = \"$PG_URL\""
+    # The pseudonym keys live in the database, wrapped under a secret both nodes read.
+    (umask 077 && head -c 32 /dev/urandom >"$PRIV/key-secret")
+    TRAFFIC_LINES="key_secret_file = \"$PRIV/key-secret\""
 fi
 
 # write_config FILE DATA_DIR SMTP_PORT WEB_PORT: one node's configuration.
@@ -124,8 +128,7 @@ data_dir = "$2"
 $STORE_LINES
 
 [traffic]
-# One key directory for both nodes of the PostgreSQL run (configuration management copies the keys).
-key_dir = "$PRIV/keys"
+$TRAFFIC_LINES
 
 [admin]
 socket = "$2/admin.sock"

@@ -95,6 +95,8 @@ stop_node() {
 
 write_node_config() {
     local n=$1 port=$2
+    # The secret that wraps the pseudonym keys in the database: one file for every node.
+    [ -s "$PRIV/key-secret" ] || (umask 077 && head -c 32 /dev/urandom >"$PRIV/key-secret")
     cat >"$PRIV/node$n.toml" <<EOF
 [organisation]
 name = "E2E-stichting"
@@ -110,8 +112,8 @@ data_dir = "$PRIV/node$n"
 backend = "postgres"
 url = "$PG_URL"
 [traffic]
-# The pseudonym keys are shared by the nodes (configuration management copies them); here one directory.
-key_dir = "$PRIV/keys"
+# The pseudonym keys are in the database, wrapped under this secret, the same on both nodes.
+key_secret_file = "$PRIV/key-secret"
 EOF
 }
 

@@ -206,7 +206,13 @@ fn show_config(source: &ConfigSource) -> anyhow::Result<ExitCode> {
         "# configuration is valid; {} rules loaded",
         engine.rules.rules().len()
     );
-    println!("# pseudonym keys: {}", config.key_dir().display());
+    match config.storage.postgres() {
+        // the shared pseudonym keys (issue 17).
+        Some(_) => println!(
+            "# pseudonym keys: in the shared database, wrapped under [traffic] key_secret_file"
+        ),
+        None => println!("# pseudonym keys: {}", config.key_dir().display()),
+    }
     print!("{text}");
     for (setting, why) in config.code_deviations() {
         eprintln!(

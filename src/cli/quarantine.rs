@@ -225,12 +225,8 @@ fn offline(
         let traffic = crate::daemon::stores::traffic_offline(config, shared.as_ref())
             .context("opening the traffic store offline")?;
         // Read-only: offline, keys are only read (the daemon creates, moves and deletes them).
-        let keys = crate::traffic::KeyRing::load(
-            &config.key_dir(),
-            &config.storage.data_dir,
-            config.traffic.retention_days,
-        )
-        .context("loading the traffic pseudonym keys offline")?;
+        let keys = crate::daemon::stores::keys_offline(config, shared.as_ref())
+            .context("loading the traffic pseudonym keys offline")?;
         let (service, _) = crate::daemon::review::service(
             config,
             config.traffic_settings(),

@@ -31,6 +31,15 @@ enum StoreCommand {
         #[command(flatten)]
         moving: Moving,
     },
+    // the pseudonym keys (issue 17).
+    /// Wrap every pseudonym key in the database again under a new secret (the current one is [traffic]
+    /// key_secret_file). Then give every node the new file and restart it: until then a node with the old
+    /// secret makes no new key (its records are dropped and counted).
+    RewrapKeys {
+        /// The new secret's file (at least 32 bytes, e.g. `head -c 32 /dev/urandom`).
+        #[arg(long, value_name = "FILE")]
+        new_secret_file: std::path::PathBuf,
+    },
 }
 
 /// `--from embedded --to postgres`: also move (migrate) or count (check) this node's embedded stores.
@@ -100,6 +109,19 @@ pub fn run(source: &ConfigSource, args: StoreArgs) -> anyhow::Result<ExitCode> {
                 }
                 println!("in orde / ok");
             }
+            // the pseudonym keys (issue 17).
+            StoreCommand::RewrapKeys { new_secret_file } => {
+                let new = crate::traffic::keys::wrap::Secret::read(&new_secret_file)?;
+                let n = shared_keys(&config)?
+                    .rewrap(&new)
+                    .context("re-wrapping the pseudonym keys (nothing was changed)")?;
+                println!(
+                    "pseudoniemsleutels / pseudonym keys: {n} opnieuw versleuteld / re-wrapped under {}; \
+                     zet dat bestand nu op elke node als [traffic] key_secret_file en herstart / now give \
+                     every node that file as [traffic] key_secret_file and restart it",
+                    new_secret_file.display()
+                );
+            }
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -115,6 +137,17 @@ fn embedded_traffic(config: &crate::config::Config) -> anyhow::Result<TrafficSto
 
 /// `store migrate --from embedded --to postgres`.
 async fn move_embedded(config: &crate::config::Config, pg: &Pg) -> anyhow::Result<()> {
+    // the pseudonym keys first (issue 17): records whose key period holds another key in the database
+    // would lose their key, so then nothing is moved.
+    let (files, shared) = embedded_keys(config)?;
+    let k = shared
+        .import(files)
+        .context("moving the pseudonym keys (nothing is overwritten; nothing else was moved)")?;
+    println!(
+        "pseudoniemsleutels / pseudonym keys: {} (nieuw / added {}), versleuteld met / wrapped with \
+         [traffic] key_secret_file",
+        k.keys, k.added
+    );
     let store = embedded_traffic(config)?;
     let origin = postgres::origin(&config.storage.data_dir);
     let moved = PgTraffic::new(pg.clone())
@@ -133,8 +166,9 @@ async fn move_embedded(config: &crate::config::Config, pg: &Pg) -> anyhow::Resul
         .await
         .context("moving the quarantine")?;
     println!(
-        "quarantaine / quarantine: {} (nieuw / added {})",
-        q.entries, q.added
+        "quarantaine / quarantine: {} (nieuw / added {}), status bijgewerkt / status updated {} (vrijgegeven \
+         / released)",
+        q.entries, q.added, q.status_updated
     );
     let a = audit::import_embedded(pg, &audit_log)
         .await
@@ -144,6 +178,42 @@ async fn move_embedded(config: &crate::config::Config, pg: &Pg) -> anyhow::Resul
         a.entries, a.added
     );
     Ok(())
+}
+
+// the pseudonym keys (issue 17).
+/// This node's key files (read only; [traffic] key_dir and an older traffic.key) and the shared database's
+/// keys under this configuration's secret.
+fn embedded_keys(
+    config: &crate::config::Config,
+) -> anyhow::Result<(
+    Vec<crate::traffic::keys::KeyBytes>,
+    crate::traffic::keys::postgres::PgKeys,
+)> {
+    let files = {
+        let _owner = super::data_dir::act_as_owner(&config.storage.data_dir)?;
+        crate::traffic::keys::key_files(&config.key_dir(), &config.storage.data_dir)
+            .context("reading this node's pseudonym key files")?
+    };
+    Ok((files, shared_keys(config)?))
+}
+
+/// The shared database's keys under `[traffic] key_secret_file`.
+fn shared_keys(
+    config: &crate::config::Config,
+) -> anyhow::Result<crate::traffic::keys::postgres::PgKeys> {
+    let settings = config
+        .storage
+        .postgres()
+        .context("[storage] backend is not \"postgres\"")?;
+    let file = config
+        .traffic
+        .key_secret_file
+        .as_deref()
+        .context("[traffic] key_secret_file is not set")?;
+    Ok(crate::traffic::keys::postgres::PgKeys::new(
+        Blocking::start(&settings)?,
+        crate::traffic::keys::wrap::Secret::read(file)?,
+    ))
 }
 
 /// `store check --from embedded`: both sides counted; false when something was not moved.
@@ -180,7 +250,16 @@ async fn compare_embedded(config: &crate::config::Config, pg: &Pg) -> anyhow::Re
          the database's chain {}",
         a.0, a.1
     );
-    let complete = c.complete() && q.0 == q.1 && a.0 == a.1;
+    // the pseudonym keys (issue 17).
+    let (files, shared) = embedded_keys(config)?;
+    let present = shared
+        .count_present(&files)
+        .context("comparing the pseudonym keys")?;
+    println!(
+        "pseudoniemsleutels / pseudonym keys: lokaal / embedded {}, in database {present}",
+        files.len()
+    );
+    let complete = c.complete() && q.0 == q.1 && a.0 == a.1 && present == files.len() as u64;
     if !complete {
         eprintln!(
             "niet alles verplaatst / not everything was moved: run mailwacht store migrate --from \

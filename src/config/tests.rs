@@ -331,7 +331,7 @@ fn the_storage_backend_is_checked_with_its_line() {
     use crate::storage::Backend;
     assert_eq!(Config::default().storage.backend, Backend::Embedded);
     assert_eq!(Config::default().storage.postgres(), None);
-    let good = "[storage]\nbackend = \"postgres\"\nurl = \"host=127.0.0.1 port=5432 user=mw dbname=mw\"\npassword_file = \"pg-password\"\n";
+    let good = "[storage]\nbackend = \"postgres\"\nurl = \"host=127.0.0.1 port=5432 user=mw dbname=mw\"\npassword_file = \"pg-password\"\n[traffic]\nkey_secret_file = \"key-secret\"\n";
     let c = Config::parse(good, "ok.toml").expect("valid");
     let pg = c.storage.postgres().expect("postgres settings");
     assert_eq!(pg.url, "host=127.0.0.1 port=5432 user=mw dbname=mw");
@@ -365,4 +365,32 @@ fn the_storage_backend_is_checked_with_its_line() {
             "{text:?} gave {err}"
         );
     }
+}
+
+// the shared pseudonym keys (issue 17).
+#[test]
+fn the_key_secret_is_required_with_postgres_and_refused_without() {
+    let pg = "[storage]\nbackend = \"postgres\"\nurl = \"host=127.0.0.1 dbname=mw\"\n";
+    let err = Config::parse(pg, "bad.toml")
+        .expect_err("no secret")
+        .to_string();
+    for want in [
+        "[traffic] key_secret_file: is vereist",
+        "is required with",
+        "head -c 32 /dev/urandom",
+        "LoadCredential=",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    let ok = format!("{pg}[traffic]\nkey_secret_file = \"/etc/mailwacht/key-secret\"\n");
+    let c = Config::parse(&ok, "ok.toml").expect("valid");
+    assert_eq!(
+        c.traffic.key_secret_file.as_deref(),
+        Some(Path::new("/etc/mailwacht/key-secret"))
+    );
+    let embedded = "[traffic]\nkey_secret_file = \"/etc/mailwacht/key-secret\"\n";
+    let err = Config::parse(embedded, "bad.toml")
+        .expect_err("embedded")
+        .to_string();
+    assert!(err.contains("key_secret_file: is only used"), "{err}");
 }

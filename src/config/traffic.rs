@@ -26,6 +26,13 @@ pub struct TrafficSection {
     /// Where the pseudonym keys live; never inside `[storage] data_dir`. Default: a sibling of the data
     /// directory named `<data_dir>-keys` (`/var/lib/mailwacht` → `/var/lib/mailwacht-keys`).
     pub key_dir: Option<PathBuf>,
+    // the shared pseudonym keys (issue 17).
+    /// With `[storage] backend = "postgres"`, where it is required: the file holding the secret that wraps
+    /// the pseudonym keys in the shared database, the same file on every node (at least 32 bytes, e.g.
+    /// `head -c 32 /dev/urandom`). Absolute, or a systemd credential name read from
+    /// `$CREDENTIALS_DIRECTORY` (relative). Its contents are never logged or shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_secret_file: Option<PathBuf>,
     /// Why this installation sets privacy settings beyond the codes of conduct (see
     /// [`Config::code_deviations`]). Without it such settings are refused; with it they are accepted and
     /// warned about at every start.
@@ -41,6 +48,7 @@ impl Default for TrafficSection {
             inquiry_max_days: 14,
             notify_within_days: 14,
             key_dir: None,
+            key_secret_file: None,
             code_of_conduct_deviation: None,
         }
     }
@@ -167,6 +175,27 @@ impl Config {
                     ),
                 ));
             }
+        }
+        // the shared pseudonym keys (issue 17).
+        match (self.storage.backend, &t.key_secret_file) {
+            (crate::storage::Backend::Postgres, None) => return Err((
+                "key_secret_file",
+                "is vereist met [storage] backend = \"postgres\": het geheim waarmee de pseudoniemsleutels \
+                 in de gedeelde database versleuteld worden, op elke node hetzelfde / is required with \
+                 [storage] backend = \"postgres\": the secret that wraps the pseudonym keys in the shared \
+                 database, the same on every node. Make one with `head -c 32 /dev/urandom > \
+                 /etc/mailwacht/key-secret` (mode 0600, copied to every node) and set key_secret_file = \
+                 \"/etc/mailwacht/key-secret\", or load it as a systemd credential \
+                 (LoadCredential=key-secret:/etc/mailwacht/key-secret, key_secret_file = \"key-secret\")"
+                    .into(),
+            )),
+            (crate::storage::Backend::Embedded, Some(_)) => return Err((
+                "key_secret_file",
+                "is only used with [storage] backend = \"postgres\" (backend is \"embedded\": the keys are \
+                 files in key_dir)"
+                    .into(),
+            )),
+            _ => {}
         }
         match &t.code_of_conduct_deviation {
             Some(why) if why.chars().filter(|c| !c.is_whitespace()).count() < 10 => Err((

@@ -204,18 +204,19 @@ async fn purge_traffic(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    // Keys go only after their records: a failed purge keeps them, and so does one another node sharing
-    // the store is running now (this node's keys go at its next run).
+    // Keys go only after their records: a failed purge keeps them. When another node sharing the store is
+    // purging now (`None`), the keys' expiry still runs: on the shared database it deletes only keys whose
+    // records the shared purge cut-off says are gone, and drops what another node deleted from this node's
+    // cache.
     let purged = match store.purge(now, days).await {
-        Ok(Some(purged)) => {
+        Ok(purged) => {
             let expire = tokio::task::spawn_blocking(move || keys.expire(now, days));
             match expire.await {
-                Ok(Ok(expired)) => Ok(Ok((purged, expired))),
+                Ok(Ok(expired)) => Ok(Ok((purged.unwrap_or(0), expired))),
                 Ok(Err(e)) => Ok(Err(e.to_string())),
                 Err(e) => Err(e),
             }
         }
-        Ok(None) => Ok(Ok((0, Vec::new()))),
         Err(e) => Ok(Err(e.to_string())),
     };
     match purged {

@@ -88,6 +88,13 @@ fn apply(current: &Config, compiled: Compiled, targets: &Targets) -> Config {
             "changed setting takes effect only after a restart"
         );
     }
+    // the shared pseudonym keys (issue 17).
+    if current.traffic.key_secret_file != new.traffic.key_secret_file {
+        warn!(
+            setting = "key_secret_file",
+            "changed setting takes effect only after a restart"
+        );
+    }
     super::warn_code_deviations(&new);
     if current.traffic.retention_days != new.traffic.retention_days {
         info!(

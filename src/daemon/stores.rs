@@ -26,7 +26,8 @@ pub struct Stores {
     pub quarantine: Store,
     /// The traffic records: `traffic.sled`, or the shared database's tables.
     pub traffic: Traffic,
-    /// The pseudonym keys of the traffic records (`[traffic] key_dir`).
+    /// The pseudonym keys of the traffic records: files in `[traffic] key_dir`, or the shared database's,
+    /// wrapped under `[traffic] key_secret_file`.
     pub keys: Arc<KeyRing>,
     /// The shared database (`[storage] backend = "postgres"`), its schema checked; `None`: embedded.
     pub shared: Option<Shared>,
@@ -55,6 +56,15 @@ impl Stores {
             }
             None => Traffic::Embedded(open_traffic(config)?),
         };
+        if let Some(db) = &shared {
+            let keys = db.keys_at_start(config).await;
+            return Ok(Stores {
+                quarantine,
+                traffic,
+                keys,
+                shared,
+            });
+        }
         let keys = Arc::new(open_keys(config).unwrap_or_else(|e| {
             // Like a damaged traffic store: the keys serve only the traffic records, so mail goes on
             // without them and no record is kept (each counted as dropped) until the key directory is
@@ -121,6 +131,55 @@ impl Shared {
     pub fn quarantine(&self) -> Store {
         Store::postgres(PgQuarantine::new(self.pg.clone(), self.blocking.clone()))
     }
+
+    // the shared pseudonym keys (issue 17).
+    /// The pseudonym keys in the database, wrapped under `[traffic] key_secret_file`; `writable`: the
+    /// daemon makes and deletes keys, the offline command line only reads them.
+    pub fn keys(&self, config: &Config, writable: bool) -> anyhow::Result<KeyRing> {
+        let file = config
+            .traffic
+            .key_secret_file
+            .as_deref()
+            .context("[traffic] key_secret_file is not set")?;
+        let secret = crate::traffic::keys::wrap::Secret::read(file)?;
+        Ok(KeyRing::shared(
+            crate::traffic::keys::postgres::PgKeys::new(self.blocking.clone(), secret),
+            config.traffic.retention_days,
+            writable,
+        ))
+    }
+
+    /// The daemon's keys, read and checked against the database at start. Like unusable key files: a
+    /// secret that cannot be read or does not open the keys means no traffic records (each counted as
+    /// dropped), never a refused message.
+    async fn keys_at_start(&self, config: &Config) -> Arc<KeyRing> {
+        let ring = match self.keys(config, true) {
+            Ok(ring) => Arc::new(ring),
+            Err(e) => {
+                error!(
+                    error = format!("{e:#}"),
+                    "the pseudonym key secret cannot be read: traffic records (verkeersgegevens) are not kept until this is fixed and mailwacht restarted; mail is not affected"
+                );
+                return Arc::new(KeyRing::unavailable(
+                    Path::new(""),
+                    config.traffic.retention_days,
+                ));
+            }
+        };
+        let reading = ring.clone();
+        match tokio::task::spawn_blocking(move || reading.refresh()).await {
+            Ok(Ok(keys)) => {
+                info!(database = %self.pg.target(), keys, "pseudonym keys shared by the nodes, wrapped in the database")
+            }
+            // Logged once by the ring itself; each record it stops is counted as dropped.
+            Ok(Err(crate::traffic::KeyError::WrongSecret { .. })) => {}
+            Ok(Err(e)) => {
+                warn!(error = %e, "pseudonym keys not read at start: read when the first record needs one")
+            }
+            Err(e) => warn!(error = %e, "pseudonym keys not read at start"),
+        }
+        ring
+    }
 }
 
 /// The audit log of `config`: in the shared database, or `audit.log` in the data directory.
@@ -140,6 +199,19 @@ pub fn traffic_offline(config: &Config, shared: Option<&Shared>) -> anyhow::Resu
             Traffic::Postgres(crate::traffic::postgres::PgTraffic::new(shared.pg.clone()))
         }
         None => Traffic::Embedded(TrafficStore::open(&config.storage.data_dir)?),
+    })
+}
+
+/// The pseudonym keys for the offline command line, read only: the shared database's (`[traffic]
+/// key_secret_file`), or the files in the key directory.
+pub fn keys_offline(config: &Config, shared: Option<&Shared>) -> anyhow::Result<KeyRing> {
+    Ok(match shared {
+        Some(shared) => shared.keys(config, false)?,
+        None => KeyRing::load(
+            &config.key_dir(),
+            &config.storage.data_dir,
+            config.traffic.retention_days,
+        )?,
     })
 }
 

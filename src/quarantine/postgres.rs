@@ -335,12 +335,17 @@ pub struct Moved {
     pub entries: u64,
     /// Of them, added now (the rest were in the database already, byte for byte).
     pub added: u64,
+    /// Of those already there, released on this node after an earlier move: now released in the
+    /// database too.
+    pub status_updated: u64,
 }
 
 impl PgQuarantine {
     /// Copy every entry of `from` (metadata, status and original bytes) under its own id. An id already in
-    /// the database with the same bytes was moved before and is skipped; with other bytes it is another
-    /// message, which is never overwritten: an error naming the id (entries copied before it stay).
+    /// the database with the same bytes was moved before and is skipped — but released here since, it is
+    /// marked released there too (a status only moves from held to released, so a release made in the
+    /// database is never undone); with other bytes it is another message, which is never overwritten: an
+    /// error naming the id (entries copied before it stay).
     pub async fn import_embedded(&self, from: &super::Embedded) -> Result<Moved, StoreError> {
         let mut moved = Moved::default();
         for listed in from.list(UNIX_EPOCH)? {
@@ -357,6 +362,15 @@ impl PgQuarantine {
                     entry.id
                 ))
                 .into());
+            } else if entry.status == Status::Released {
+                let updated = client
+                    .execute(
+                        "UPDATE quarantine SET status = 'released' WHERE id = $1 AND status = 'held'",
+                        &[&entry.id],
+                    )
+                    .await
+                    .map_err(PgError::from)?;
+                moved.status_updated += updated;
             }
         }
         Ok(moved)

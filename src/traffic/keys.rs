@@ -1,5 +1,6 @@
 //! The pseudonym keys: one fresh random key per **key period**, kept in a directory of their own
-//! (`[traffic] key_dir`, never inside the data directory), deleted once every record of their period is gone.
+//! (`[traffic] key_dir`, never inside the data directory) — or, with several nodes, wrapped in the shared
+//! database (below) — deleted once every record of their period is gone.
 //!
 //! Why: a pseudonym is HMAC-SHA256(key, address). Whoever has the key and a staff list can compute every
 //! pseudonym and so re-identify every record; whoever has the records but not the key cannot. So:
@@ -24,12 +25,27 @@
 //! systems, SSDs and in backups of the key directory the old bytes may survive — do not back up the key
 //! directory (losing it only means new pseudonyms from then on).
 //!
+//! **Several nodes** (`[storage] backend = "postgres"`, [`KeyRing::shared`]): the same periods and the same
+//! rules, but the keys live in the shared database ([`postgres`]), **wrapped** under the secret every node
+//! reads from `[traffic] key_secret_file` ([`wrap`]), so every node pseudonymises one person alike and an
+//! inquiry on any node finds every node's records. Still one fresh random key per period, never derived from
+//! the secret (the secret alone yields no key; a dump of the database holds only wrapped keys); the first node
+//! that needs a period's key makes it, the others read it; deleting the row is final (crypto-shredding). Keys
+//! are cached in memory only — no key file is written — and expiry ([`KeyRing::expire`]) deletes rows only
+//! after the shared purge, on one node at a time, and drops from each node's cache what is gone. A node whose
+//! secret does not open the keys makes none and keeps no records ([`KeyError::WrongSecret`], logged once).
+//!
 //! Must not: log or return an address; create anything inside the data directory.
+
+// the shared keys (issue 17): the database store and the wrapping.
+pub mod postgres;
+pub mod wrap;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::summary::{date, parse_date};
 use super::{PseudonymKey, DAY};
@@ -92,6 +108,24 @@ pub enum KeyError {
     Overlap { a: String, b: String },
     #[error("no traffic key covers {when} (the key directory {dir} is read-only here)")]
     NoKey { when: String, dir: String },
+    // the shared keys (issue 17).
+    #[error("no traffic key in the shared database covers {when} (read-only here)")]
+    NoSharedKey { when: String },
+    #[error(
+        "[traffic] key_secret_file opent {what} in de gedeelde database niet / does not open {what} in the \
+         shared database: this node has another secret than the node that made the keys. No traffic \
+         records are kept on this node until every node reads the same secret file"
+    )]
+    WrongSecret { what: String },
+    #[error("pseudonym keys in the shared database: {0}")]
+    Shared(String),
+    #[error("pseudonym keys in the shared database: {0}")]
+    Unreachable(String),
+    #[error(
+        "key periods {periods:?} hold another key in the shared database: not overwritten (records \
+         pseudonymised under either key would otherwise be lost to inquiries)"
+    )]
+    Taken { periods: Vec<String> },
 }
 
 /// What [`KeyRing::open`] found.
@@ -109,6 +143,7 @@ pub struct OpenReport {
 /// and the hourly retention run.
 #[derive(Debug)]
 pub struct KeyRing {
+    /// The key directory (empty with the shared database).
     dir: PathBuf,
     /// The daemon creates and deletes keys; the offline CLI only reads them.
     writable: bool,
@@ -116,7 +151,19 @@ pub struct KeyRing {
     keys: Mutex<Vec<EpochKey>>,
     /// Sets the length of new key periods; follows reloads.
     retention_days: AtomicU64,
+    // the shared keys (issue 17).
+    /// The keys live in the shared database (`[storage] backend = "postgres"`); `keys` is then a cache of
+    /// its rows, in memory only. `None`: the files in `dir`.
+    shared: Option<postgres::PgKeys>,
+    /// A wrong secret was logged: once, not per record.
+    refused_logged: AtomicBool,
+    /// After the shared database did not answer, no new try before this: a database that is down must not
+    /// make every record of a batch wait for a connect timeout.
+    retry_after: Mutex<Option<Instant>>,
 }
+
+/// How long [`KeyRing::key_for`] fails at once after the shared database did not answer.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> KeyError + '_ {
     move |source| KeyError::Io {
@@ -292,90 +339,99 @@ impl KeyRing {
     /// Every record is then refused by [`KeyRing::key_for`] (and counted as dropped), so no record is kept
     /// without its key and mail is not held up by a store it does not need (issue 12 item 9).
     pub fn unavailable(key_dir: &Path, retention_days: u64) -> KeyRing {
-        KeyRing {
-            dir: key_dir.to_path_buf(),
-            writable: false,
-            keys: Mutex::new(Vec::new()),
-            retention_days: AtomicU64::new(retention_days),
-        }
+        KeyRing::files(key_dir, false, Vec::new(), retention_days)
     }
 
     /// A read-only ring (the offline CLI): the keys in `key_dir` if it exists, and a `traffic.key` still in
     /// `data_dir` (an older version's, not yet moved by the daemon) for everything before the first key.
     /// Creates, moves and deletes nothing.
     pub fn load(key_dir: &Path, data_dir: &Path, retention_days: u64) -> Result<KeyRing, KeyError> {
-        check_apart(key_dir, data_dir)?;
-        let ring = if key_dir.exists() {
-            KeyRing::read(key_dir, false, retention_days)?
-        } else {
-            KeyRing {
-                dir: key_dir.to_path_buf(),
-                writable: false,
-                keys: Mutex::new(Vec::new()),
-                retention_days: AtomicU64::new(retention_days),
-            }
-        };
-        let legacy = data_dir.join(LEGACY_KEY);
-        if legacy.exists() {
-            let bytes = read_key(&legacy)?;
-            let mut keys = ring.lock();
-            let hi = keys.first().map_or(u64::MAX, |k| k.from);
-            if hi > 0 {
-                keys.insert(
-                    0,
-                    EpochKey {
-                        from: 0,
-                        to: hi,
-                        key: PseudonymKey::from_bytes(bytes),
-                    },
-                );
-            }
-        }
-        Ok(ring)
+        let keys = epoch_keys(key_files(key_dir, data_dir)?);
+        Ok(KeyRing::files(key_dir, false, keys, retention_days))
     }
 
     fn read(dir: &Path, writable: bool, retention_days: u64) -> Result<KeyRing, KeyError> {
-        let mut keys = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-            let entry = entry.map_err(io(dir))?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if writable && name.starts_with('.') && name.ends_with(".tmp") {
-                // A key write that was interrupted before it was linked into place.
-                let _ = std::fs::remove_file(entry.path());
-                continue;
-            }
-            let Some((from, to)) = parse_name(&name) else {
-                continue;
-            };
-            let key = read_key(&entry.path())?;
-            keys.push(EpochKey {
-                from,
-                to,
-                key: PseudonymKey::from_bytes(key),
-            });
-        }
-        keys.sort_by_key(|k| k.from);
-        for w in keys.windows(2) {
-            if w[0].to > w[1].from {
-                return Err(KeyError::Overlap {
-                    a: dir
-                        .join(file_name(w[0].from, w[0].to))
-                        .display()
-                        .to_string(),
-                    b: dir
-                        .join(file_name(w[1].from, w[1].to))
-                        .display()
-                        .to_string(),
-                });
-            }
-        }
-        Ok(KeyRing {
+        let keys = epoch_keys(read_files(dir, writable)?);
+        Ok(KeyRing::files(dir, writable, keys, retention_days))
+    }
+
+    fn files(dir: &Path, writable: bool, keys: Vec<EpochKey>, retention_days: u64) -> KeyRing {
+        KeyRing {
             dir: dir.to_path_buf(),
             writable,
             keys: Mutex::new(keys),
             retention_days: AtomicU64::new(retention_days),
-        })
+            shared: None,
+            refused_logged: AtomicBool::new(false),
+            retry_after: Mutex::new(None),
+        }
+    }
+
+    // the shared keys (issue 17).
+    /// The ring over the shared database (`[storage] backend = "postgres"`): keys are read from and made in
+    /// `store` and cached in memory only. `writable`: the daemon makes and deletes keys; the offline command
+    /// line only reads them.
+    pub fn shared(store: postgres::PgKeys, retention_days: u64, writable: bool) -> KeyRing {
+        KeyRing {
+            shared: Some(store),
+            ..KeyRing::files(Path::new(""), writable, Vec::new(), retention_days)
+        }
+    }
+
+    /// Read every key from the shared database into the cache, checking that this node's secret opens
+    /// each (at start, and for inquiries: a key another node made is found). Returns how many. The files'
+    /// ring has them all already.
+    pub fn refresh(&self) -> Result<usize, KeyError> {
+        let Some(shared) = &self.shared else {
+            return Ok(self.lock().len());
+        };
+        let all = shared.all().inspect_err(|e| self.log_refused(e))?;
+        let n = all.len();
+        *self.lock() = all;
+        Ok(n)
+    }
+
+    /// Log a wrong secret once (each record it stops is counted as dropped anyway).
+    fn log_refused(&self, e: &KeyError) {
+        if matches!(e, KeyError::WrongSecret { .. })
+            && !self.refused_logged.swap(true, Ordering::Relaxed)
+        {
+            tracing::error!(error = %e, "traffic records (verkeersgegevens) are not kept: wrong [traffic] key_secret_file");
+        }
+    }
+
+    /// [`KeyRing::key_for`] with the shared database, `keys` the locked cache that missed.
+    fn shared_key_for(
+        &self,
+        shared: &postgres::PgKeys,
+        keys: &mut Vec<EpochKey>,
+        time: u64,
+    ) -> Result<PseudonymKey, KeyError> {
+        let mut retry = self.retry_after.lock().unwrap_or_else(|p| p.into_inner());
+        if retry.is_some_and(|t| Instant::now() < t) {
+            return Err(KeyError::Unreachable(
+                "did not answer a moment ago (the record is dropped)".into(),
+            ));
+        }
+        let found = if self.writable {
+            let period = period(time, self.retention_days.load(Ordering::Relaxed));
+            shared.get_or_create(time, period).map(Some)
+        } else {
+            shared.covering(time)
+        };
+        *retry = match &found {
+            Err(KeyError::Unreachable(_)) => Some(Instant::now() + RETRY_AFTER),
+            _ => None,
+        };
+        let Some(found) = found.inspect_err(|e| self.log_refused(e))? else {
+            return Err(KeyError::NoSharedKey { when: date(time) });
+        };
+        // The database's periods never overlap; a cached key they now overlap was deleted there.
+        keys.retain(|k| k.to <= found.from || found.to <= k.from);
+        let at = keys.partition_point(|k| k.from < found.from);
+        let key = found.key.clone();
+        keys.insert(at, found);
+        Ok(key)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<EpochKey>> {
@@ -399,6 +455,9 @@ impl KeyRing {
         let mut keys = self.lock();
         if let Some(k) = keys.iter().find(|k| k.covers(time)) {
             return Ok(k.key.clone());
+        }
+        if let Some(shared) = &self.shared {
+            return self.shared_key_for(shared, &mut keys, time);
         }
         if !self.writable {
             return Err(KeyError::NoKey {
@@ -425,8 +484,14 @@ impl KeyRing {
         Ok(key)
     }
 
-    /// Every key in force, oldest first.
+    /// Every key in force, oldest first. With the shared database, read afresh (also the keys other nodes
+    /// made); when it cannot be read, the keys this node has seen.
     pub fn keys(&self) -> Vec<EpochKey> {
+        if self.shared.is_some() {
+            if let Err(e) = self.refresh() {
+                tracing::warn!(error = %e, "pseudonym keys not read from the shared database; using those cached on this node");
+            }
+        }
         self.lock().clone()
     }
 
@@ -437,6 +502,15 @@ impl KeyRing {
             return Ok(Vec::new());
         }
         let cutoff = now.saturating_sub(retention_days.saturating_mul(DAY));
+        if let Some(shared) = &self.shared {
+            // Deleted on one node (after the records: see `postgres::PgKeys::expire`); every node's run
+            // then drops from its cache what the database no longer holds.
+            let gone = shared.expire(cutoff)?.unwrap_or_default();
+            let kept = shared.periods()?;
+            self.lock()
+                .retain(|k| k.to > cutoff && kept.contains(&(k.from, k.to)));
+            return Ok(gone);
+        }
         let mut keys = self.lock();
         let mut gone = Vec::new();
         while let Some(k) = keys.first().filter(|k| k.to <= cutoff) {
@@ -447,6 +521,70 @@ impl KeyRing {
         }
         Ok(gone)
     }
+}
+
+/// A key as its file holds it: the period `[from, to)` and the 32 bytes.
+pub type KeyBytes = (u64, u64, [u8; 32]);
+
+fn epoch_keys(keys: Vec<KeyBytes>) -> Vec<EpochKey> {
+    keys.into_iter()
+        .map(|(from, to, bytes)| EpochKey {
+            from,
+            to,
+            key: PseudonymKey::from_bytes(bytes),
+        })
+        .collect()
+}
+
+/// The keys in `dir` as (from, to, bytes), sorted, refusing overlaps; `writable`: also remove what an
+/// interrupted write left.
+fn read_files(dir: &Path, writable: bool) -> Result<Vec<KeyBytes>, KeyError> {
+    let mut keys = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if writable && name.starts_with('.') && name.ends_with(".tmp") {
+            // A key write that was interrupted before it was linked into place.
+            let _ = std::fs::remove_file(entry.path());
+            continue;
+        }
+        let Some((from, to)) = parse_name(&name) else {
+            continue;
+        };
+        keys.push((from, to, read_key(&entry.path())?));
+    }
+    keys.sort_by_key(|k| k.0);
+    for w in keys.windows(2) {
+        if w[0].1 > w[1].0 {
+            return Err(KeyError::Overlap {
+                a: dir.join(file_name(w[0].0, w[0].1)).display().to_string(),
+                b: dir.join(file_name(w[1].0, w[1].1)).display().to_string(),
+            });
+        }
+    }
+    Ok(keys)
+}
+
+/// A node's key files as (from, to, bytes), read only: the keys in `key_dir` if it exists, and a
+/// `traffic.key` still in `data_dir` (an older version's) for everything before the first key. What
+/// [`KeyRing::load`] reads, and what `mailwacht store migrate --from embedded` moves to the shared database.
+pub fn key_files(key_dir: &Path, data_dir: &Path) -> Result<Vec<KeyBytes>, KeyError> {
+    check_apart(key_dir, data_dir)?;
+    let mut keys = if key_dir.exists() {
+        read_files(key_dir, false)?
+    } else {
+        Vec::new()
+    };
+    let legacy = data_dir.join(LEGACY_KEY);
+    if legacy.exists() {
+        let bytes = read_key(&legacy)?;
+        let hi = keys.first().map_or(u64::MAX, |k| k.0);
+        if hi > 0 {
+            keys.insert(0, (0, hi, bytes));
+        }
+    }
+    Ok(keys)
 }
 
 /// The key directory and the data directory must not contain each other.

@@ -382,7 +382,7 @@ fn write_batch(store: &TrafficStore, keys: &KeyRing, batch: Vec<Queued>) -> Vec<
 }
 
 /// [`write_batch`] for the shared store: the pseudonyms are computed on the blocking pool (a new key
-/// period's key file is created there), then the batch goes to PostgreSQL in one transaction, and only then
+/// period's key is read from or made in the shared database there), then the batch goes to PostgreSQL in one transaction, and only then
 /// are the flush requests answered. A database that cannot be reached fails the whole batch: each record is
 /// counted as dropped, mail is not affected.
 async fn write_shared(

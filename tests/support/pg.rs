@@ -214,7 +214,45 @@ impl Drop for TestDb {
             &self.server,
             &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
         );
+        let _ = std::fs::remove_file(key_secret_path(&self.url));
     }
+}
+
+// the shared pseudonym keys (issue 17).
+fn key_secret_path(url: &str) -> PathBuf {
+    let name = url
+        .rsplit("dbname=")
+        .next()
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or("postgres");
+    std::env::temp_dir()
+        .join("mailwacht-pg-tests")
+        .join(format!("key-secret-{name}"))
+}
+
+/// `[traffic] key_secret_file` for the nodes of a test on database `url`: one file (mode 0600, at least 32
+/// bytes) for every node of that database, removed with the test's database.
+pub fn key_secret(url: &str) -> PathBuf {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = key_secret_path(url);
+    if !path.exists() {
+        let _ = std::fs::create_dir_all(path.parent().expect("parent"));
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .expect("key secret");
+        std::io::Write::write_all(
+            &mut file,
+            format!("mailwacht test secret wrapping the pseudonym keys of {url}").as_bytes(),
+        )
+        .expect("write key secret");
+        std::fs::rename(&tmp, &path).expect("key secret in place");
+    }
+    path
 }
 
 /// A fresh database for one test: on this binary's private cluster, or on `MAILWACHT_TEST_PG_URL`.

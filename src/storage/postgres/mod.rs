@@ -34,10 +34,14 @@ pub mod locks {
     pub const MIGRATE: i64 = 0x6d77_0001;
     /// The quarantine's retention purge.
     pub const QUARANTINE_PURGE: i64 = 0x6d77_0002;
-    /// The traffic records' retention purge (reserved for the traffic store on PostgreSQL).
+    /// The traffic records' retention purge, and the deletion of the pseudonym keys whose records it
+    /// purged.
     pub const TRAFFIC_PURGE: i64 = 0x6d77_0003;
     /// Inquiries' expiry (reserved for the inquiry store on PostgreSQL).
     pub const INQUIRY_EXPIRY: i64 = 0x6d77_0004;
+    // the shared pseudonym keys (issue 17).
+    /// Making a key period's pseudonym key (so racing nodes make one), and re-wrapping them all.
+    pub const PSEUDONYM_KEYS: i64 = 0x6d77_0005;
 }
 
 /// How long to wait for a free pooled connection, or for a new one to be made, when no `connect_timeout` is
@@ -173,21 +177,7 @@ fn is_connection_loss(e: &tokio_postgres::Error) -> bool {
 /// Read the password from `path`: absolute as is; relative from `$CREDENTIALS_DIRECTORY` (systemd
 /// `LoadCredential=`). One trailing newline is not part of it.
 pub fn read_password(path: &Path) -> Result<Vec<u8>, PgError> {
-    let path = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        match std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty()) {
-            Some(dir) => PathBuf::from(dir).join(path),
-            None => {
-                return Err(PgError::Settings(format!(
-                    "password_file {} is relative, which names a systemd credential, but \
-                     $CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit, or give an \
-                     absolute path)",
-                    path.display()
-                )))
-            }
-        }
-    };
+    let path = credential_path(path, "password_file")?;
     let mut bytes = std::fs::read(&path).map_err(|e| {
         PgError::Settings(format!("cannot read password_file {}: {e}", path.display()))
     })?;
@@ -198,6 +188,26 @@ pub fn read_password(path: &Path) -> Result<Vec<u8>, PgError> {
         }
     }
     Ok(bytes)
+}
+
+/// Where the file of setting `setting` is: `path` when absolute, else the systemd credential of that name
+/// in `$CREDENTIALS_DIRECTORY` (`LoadCredential=`).
+pub fn credential_path(path: &Path, setting: &str) -> Result<PathBuf, PgError> {
+    Ok(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        match std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty()) {
+            Some(dir) => PathBuf::from(dir).join(path),
+            None => {
+                return Err(PgError::Settings(format!(
+                    "{setting} {} is relative, which names a systemd credential, but \
+                     $CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit, or give an \
+                     absolute path)",
+                    path.display()
+                )))
+            }
+        }
+    })
 }
 
 /// A pool of connections to one database, shared by every PostgreSQL store of the process. Cheap to clone.
