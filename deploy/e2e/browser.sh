@@ -103,7 +103,7 @@ python3 "$REPO/deploy/e2e/e2e.py" wait-port "$HOP_PORT" --timeout 10 >/dev/null 
     || fail "smtp-sink did not listen on $HOP_PORT (see $PRIV/smtp-sink.log)"
 # STORAGE=postgres: the private cluster both nodes share.
 STORE_LINES=""
-TRAFFIC_LINES=""
+TRAFFIC_LINES="key_dir = \"$PRIV/keys\""
 if [ "$STORAGE" = postgres ]; then
     PG_UP=1
     PG_URL=$(MAILWACHT_PG_PORT=$PG_PORT bash "$REPO/deploy/e2e/postgres.sh" start "$PRIV/pg" 2>"$PRIV/pg.err") \
