@@ -1641,6 +1641,8 @@ async fn a_console_session_is_every_nodes_and_a_stopped_database_is_said_not_hun
     .await
     .expect("console");
     assert_eq!(back, 200, "the session outlived the outage");
+}
+
 // The pseudonym keys shared by the nodes (migration 0005), and moving a status change again.
 
 /// `store migrate --from embedded` again after an entry moved earlier was released on this node: the
