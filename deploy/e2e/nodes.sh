@@ -10,7 +10,8 @@
 #   node-killed-mid-burst     a burst of clean, suspect and infected mail; node 1 is killed with SIGKILL in the
 #                             middle; Postfix moves to node 2. Nothing acknowledged is lost, nothing duplicated
 #                             beyond Postfix's at-least-once, both nodes list every quarantined message, the
-#                             audit chain (appended by both nodes) is intact, and both nodes give one summary.
+#                             audit chain (appended by both nodes) is intact, and both nodes give one summary, which
+#                             counts what the database holds.
 #   postgres-stopped          PostgreSQL stopped in the middle of a burst: infected mail is deferred (451),
 #                             clean mail is delivered; after PostgreSQL returns everything is stored once.
 #
@@ -192,6 +193,10 @@ WHY=""
 queue_empty() { pf_queue_empty "$PRIV"; }
 queue_state_all() { postqueue -c "$PF" -p 2>/dev/null | tr -s ' \n' ' ' | cut -c1-300; }
 flush() { postqueue -c "$PF" -f >/dev/null 2>&1; }
+# sql QUERY: one value from the shared database, as the nodes see it.
+sql() { "$(ls -d /usr/lib/postgresql/*/bin/psql | sort -V | tail -1)" -tA -q "$PG_URL" -c "$1"; }
+PUPILS="leerlingen.school.example"
+IS_PUPIL="record->>'sender_domain' = '$PUPILS'"
 tally() { py tally "$SINK_DIR" --mix --prefix "$1" --count "$2" --sender "$SENDER" --rcpt "$RCPT" 2>/dev/null; }
 # field NAME "a=1 b=2": the value of NAME (a whole word: `expected` is not `unexpected`).
 field() { grep -oE "(^| )$1=[0-9]+" <<<"$2" | tail -1 | cut -d= -f2; }
@@ -262,11 +267,30 @@ s_node_killed() {
     cmp -s "$PRIV/audit1.out" "$PRIV/audit2.out" || { WHY="the nodes show different audit logs"; return 1; }
     [ "$(grep -c "onderzoek besmetting" "$PRIV/audit1.out")" = "$n" ] ||
         { WHY="the audit log holds $(grep -c "onderzoek besmetting" "$PRIV/audit1.out") of $n reads"; return 1; }
-    # One summary for the whole board, whichever node computes it.
-    mw 1 traffic summary >"$PRIV/summary1.out" 2>&1
-    mw 2 traffic summary >"$PRIV/summary2.out" 2>&1
+    # One summary for the whole board, whichever node computes it, equal to the records in the database. A
+    # summary shows only completed periods and only cells of at least k senders that no one dominates (the
+    # burst has one sender): twelve pupils of another domain send one message each, and then every record of
+    # the run is moved one week back in the database (as if the run had been last week).
+    local i
+    for i in $(seq 1 12); do
+        py burst --port "$IN_PORT" --count 1 --prefix "nodes-k$i" --sender "leerling$i@$PUPILS" --rcpt "$RCPT" \
+            --size 2000 >/dev/null 2>>"$PRIV/cli.err" || { WHY="harness: pupil message $i not accepted"; return 1; }
+    done
+    pupils_recorded() { flush; [ "$(sql "SELECT count(*) FROM traffic_record WHERE $IS_PUPIL")" -ge 12 ]; }
+    poll 60 pupils_recorded || { WHY="the pupils' 12 messages were not all recorded within 60 s"; return 1; }
+    sql "UPDATE traffic_record SET time = time - 604800,
+         record = jsonb_set(record, '{time}', to_jsonb((record->>'time')::bigint - 604800))" >/dev/null
+    mw 1 traffic summary --format json >"$PRIV/summary1.out" 2>&1
+    mw 2 traffic summary --format json >"$PRIV/summary2.out" 2>&1
     cmp -s "$PRIV/summary1.out" "$PRIV/summary2.out" || { WHY="the nodes give different summaries"; return 1; }
-    WHY="killed after $at_kill; $STATE; quarantine $q1; $n audited reads from both nodes, one chain"
+    local rows shown
+    rows=$(sql "SELECT count(*) FROM traffic_record WHERE $IS_PUPIL")
+    shown=$(python3 -c 'import json, sys
+rows = json.load(open(sys.argv[1]))["rows"]
+print(sum(r["figures"]["messages"] or 0 for r in rows if r["group"] == sys.argv[2]))' "$PRIV/summary1.out" "$PUPILS") ||
+        { WHY="the summary is no JSON: $(head -c 300 "$PRIV/summary1.out")"; return 1; }
+    [ "$shown" = "$rows" ] || { WHY="the summary shows $shown pupil messages, the database holds $rows"; return 1; }
+    WHY="killed after $at_kill; $STATE; quarantine $q1; $n audited reads from both nodes, one chain; one summary, $shown pupil messages as recorded"
 }
 
 s_postgres_stopped() {
