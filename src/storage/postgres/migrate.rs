@@ -168,6 +168,8 @@ pub async fn migrate(pg: &Pg) -> Result<Vec<i32>, PgError> {
             .await?
             .get(0);
         if current > known() {
+            // Ended here, not when the connection next runs (a dropped transaction keeps the lock until then).
+            tx.rollback().await?;
             return Err(SchemaError::Newer {
                 found: current,
                 known: known(),
@@ -175,6 +177,7 @@ pub async fn migrate(pg: &Pg) -> Result<Vec<i32>, PgError> {
             .into());
         }
         if current >= migration.version {
+            tx.rollback().await?;
             continue;
         }
         tx.batch_execute(migration.sql).await?;
