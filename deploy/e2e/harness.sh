@@ -44,3 +44,14 @@ summary() {
     say "suite took $(($(date +%s) - SUITE_START)) s"
     [ "$FAILED" -eq 0 ]
 }
+
+# drop_private_dir: remove the suite's private directory PRIV at exit, or keep it (and say where) when a
+# scenario failed or E2E_KEEP=1, so its logs can be read.
+drop_private_dir() {
+    [ -n "$PRIV" ] && [ -d "$PRIV" ] || return 0
+    if [ "$FAILED" -gt 0 ] || [ "${E2E_KEEP:-0}" = 1 ]; then
+        say "private directory kept: $PRIV"
+    else
+        rm -rf "$PRIV"
+    fi
+}

@@ -57,13 +57,7 @@ cleanup() {
     [ "$POSTFIX_UP" = 1 ] && pf_stop "$PRIV"
     [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null
     [ "$PG_UP" = 1 ] && bash "$PG_SCRIPT" stop "$PRIV/pg" >/dev/null 2>&1
-    if [ -n "$PRIV" ] && [ -d "$PRIV" ]; then
-        if [ "$FAILED" -gt 0 ] || [ "${E2E_KEEP:-0}" = 1 ]; then
-            say "private directory kept: $PRIV"
-        else
-            rm -rf "$PRIV"
-        fi
-    fi
+    drop_private_dir
     exit "$status"
 }
 trap cleanup EXIT

@@ -68,13 +68,7 @@ cleanup() {
     stop_clamd
     [ "$POSTFIX_UP" = 1 ] && pf_stop "$PRIV"
     [ -n "$SINK_PID" ] && stop_pid "$SINK_PID"
-    if [ -n "$PRIV" ] && [ -d "$PRIV" ]; then
-        if [ "$FAILED" -gt 0 ] || [ "${E2E_KEEP:-0}" = 1 ]; then
-            say "private directory kept: $PRIV"
-        else
-            rm -rf "$PRIV"
-        fi
-    fi
+    drop_private_dir
     exit "$status"
 }
 trap cleanup EXIT
