@@ -335,12 +335,15 @@ pub fn spawn_writer(
                 .iter()
                 .filter(|q| matches!(q, Queued::Record(_)))
                 .count();
-            let errors = match &store {
+            let Written { errors, flushes } = match &store {
                 Traffic::Embedded(store) => {
                     let (store, keys) = (store.clone(), keys.clone());
                     tokio::task::spawn_blocking(move || write_batch(&store, &keys, queued))
                         .await
-                        .unwrap_or_else(|e| vec![e.to_string(); records])
+                        .unwrap_or_else(|e| Written {
+                            errors: vec![e.to_string(); records],
+                            flushes: Vec::new(),
+                        })
                 }
                 Traffic::Postgres(store) => write_shared(store, &keys, queued).await,
             };
@@ -349,15 +352,26 @@ pub fn spawn_writer(
                 crate::metrics::traffic_dropped();
                 warn!(error, dropped, "traffic record not written");
             }
+            // Answered only now, so whoever flushed sees every failure of the batch counted.
+            for done in flushes {
+                let _ = done.send(());
+            }
         }
     });
     (Recorder { tx, dropped }, task)
 }
 
-/// Writes a batch in order, answering each flush request once the records before it are written. Returns
-/// the error of every record that could not be written.
-fn write_batch(store: &TrafficStore, keys: &KeyRing, batch: Vec<Queued>) -> Vec<String> {
-    let mut errors = Vec::new();
+/// What writing a batch left: the error of every record that could not be written, and the batch's flush
+/// requests, answered by the writer once it has counted those errors (a batch's senders that went with a
+/// failed task see their channel closed, which also ends their wait).
+struct Written {
+    errors: Vec<String>,
+    flushes: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Writes a batch in order.
+fn write_batch(store: &TrafficStore, keys: &KeyRing, batch: Vec<Queued>) -> Written {
+    let (mut errors, mut flushes) = (Vec::new(), Vec::new());
     for queued in batch {
         match queued {
             Queued::Record(unkeyed) => {
@@ -373,23 +387,21 @@ fn write_batch(store: &TrafficStore, keys: &KeyRing, batch: Vec<Queued>) -> Vec<
                     errors.push(e.to_string());
                 }
             }
-            Queued::Flush(done) => {
-                let _ = done.send(());
-            }
+            Queued::Flush(done) => flushes.push(done),
         }
     }
-    errors
+    Written { errors, flushes }
 }
 
 /// [`write_batch`] for the shared store: the pseudonyms are computed on the blocking pool (a new key
-/// period's key is read from or made in the shared database there), then the batch goes to PostgreSQL in one transaction, and only then
-/// are the flush requests answered. A database that cannot be reached fails the whole batch: each record is
-/// counted as dropped, mail is not affected.
+/// period's key is read from or made in the shared database there), then the batch goes to PostgreSQL in
+/// one transaction. A database that cannot be reached fails the whole batch: each record is counted as
+/// dropped, mail is not affected.
 async fn write_shared(
     store: &postgres::PgTraffic,
     keys: &Arc<KeyRing>,
     batch: Vec<Queued>,
-) -> Vec<String> {
+) -> Written {
     let keys = keys.clone();
     let keyed = tokio::task::spawn_blocking(move || {
         let (mut records, mut flushes, mut errors) = (Vec::new(), Vec::new(), Vec::new());
@@ -413,15 +425,15 @@ async fn write_shared(
     .await;
     let Ok((records, flushes, mut errors)) = keyed else {
         // The batch's senders went with the failed task; its flush requests see their channel closed.
-        return vec!["pseudonymising a batch of traffic records failed".into()];
+        return Written {
+            errors: vec!["pseudonymising a batch of traffic records failed".into()],
+            flushes: Vec::new(),
+        };
     };
     if let Err(e) = store.insert_many(&records).await {
         errors.extend(std::iter::repeat_n(e.to_string(), records.len()));
     }
-    for done in flushes {
-        let _ = done.send(());
-    }
-    errors
+    Written { errors, flushes }
 }
 
 #[cfg(test)]

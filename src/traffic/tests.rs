@@ -163,3 +163,21 @@ async fn flush_waits_for_every_record_queued_before_it() {
     recorder.record(&env, &[], 10, 0, &decision(Verdict::Pass));
     assert_eq!(recorder.dropped(), 1);
 }
+
+/// A record the writer fails is counted before the flush that follows it returns: whoever flushed and then
+/// reads [`Recorder::dropped`] sees it (the flush was once answered before the batch's failures were counted,
+/// which a second worker thread could observe). Repeated, as the window was one thread switch wide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_counted_before_the_flush_after_them_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TrafficStore::open(&dir.path().join("data")).unwrap();
+    let keys = Arc::new(KeyRing::unavailable(&dir.path().join("no-keys"), 28));
+    let (recorder, _task) = spawn_writer(store.clone().into(), keys, 64);
+    let env = envelope("a@b.example", &["c@d.example"]);
+    for round in 1..=200 {
+        recorder.record(&env, &[], 10, 0, &decision(Verdict::Pass));
+        recorder.flush().await;
+        assert_eq!(recorder.dropped(), round, "round {round}");
+    }
+    assert_eq!(store.len(), 0);
+}
