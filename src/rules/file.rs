@@ -36,9 +36,12 @@ pub const CATEGORIES: &[&str] = &[
 /// BSN keywords used when a `bsn` rule gives none.
 pub const DEFAULT_BSN_KEYWORDS: &[&str] = &[
     "bsn",
+    "b.s.n",
     "burgerservicenummer",
+    "burgerservicenr",
     "sofinummer",
     "sofi-nummer",
+    "sofinr",
     "persoonsgebondennummer",
     "pgn",
     "citizen service number",

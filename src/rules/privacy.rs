@@ -33,6 +33,24 @@ pub fn bsn_valid(digits: &[u8; 9]) -> bool {
 /// 4-2-3 / 3-3-3 groups separated by `.`, space or `-`. A run of digits glued to letters, or a longer number
 /// (phone numbers, IBANs, dates) is not a BSN.
 pub fn find_bsns(text: &str) -> Vec<(usize, usize)> {
+    candidates(text)
+        .into_iter()
+        .filter(|c| c.valid)
+        .map(|c| (c.start, c.end))
+        .collect()
+}
+
+/// A number in the shape of a BSN, and whether it passes the 11-test.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    start: usize,
+    end: usize,
+    valid: bool,
+}
+
+/// Every number in `text` in the shape of a BSN ([`find_bsns`]'s shapes), valid or not: how many of a list's
+/// numbers pass the 11-test tells BSNs (all of them) from other numbers (about one in eleven).
+fn candidates(text: &str) -> Vec<Candidate> {
     let b = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -79,21 +97,21 @@ pub fn find_bsns(text: &str) -> Vec<(usize, usize)> {
             // Each group is a number of its own: nine digits and a separator, so ten bytes apart.
             for k in 0..groups {
                 let s = run_start + 10 * k;
-                push_if_valid(b, s, s + 9, &mut out);
+                push_candidate(b, s, s + 9, &mut out);
             }
         } else if matches!(
             (groups, lens),
             (1, [8, _, _]) | (3, [4, 2, 3]) | (3, [3, 3, 3])
         ) {
-            push_if_valid(b, run_start, j, &mut out);
+            push_candidate(b, run_start, j, &mut out);
         }
     }
     out
 }
 
-/// Add `s..e` to `out` when its digits (8 or 9 of them; separators are skipped, a missing leading 0 is
-/// added) pass the 11-test.
-fn push_if_valid(b: &[u8], s: usize, e: usize, out: &mut Vec<(usize, usize)>) {
+/// Add `s..e` to `out` with whether its digits (8 or 9 of them; separators are skipped, a missing leading 0
+/// is added) pass the 11-test.
+fn push_candidate(b: &[u8], s: usize, e: usize, out: &mut Vec<Candidate>) {
     let digits = b
         .get(s..e)
         .unwrap_or_default()
@@ -107,9 +125,11 @@ fn push_if_valid(b: &[u8], s: usize, e: usize, out: &mut Vec<(usize, usize)>) {
     for (slot, c) in nine.iter_mut().skip(9 - n).zip(digits) {
         *slot = c - b'0';
     }
-    if bsn_valid(&nine) {
-        out.push((s, e));
-    }
+    out.push(Candidate {
+        start: s,
+        end: e,
+        valid: bsn_valid(&nine),
+    });
 }
 
 /// Keywords that mark a number as a BSN, compiled for case-insensitive search.
@@ -151,6 +171,10 @@ const FAR_REACH: usize = 600;
 
 /// How far (in bytes) around a number a pupil record's other fields are looked for.
 const RECORD_REACH: usize = 160;
+
+/// How many lines of a list must each hold a valid number no other label claims before the list is read as
+/// BSNs without any label: three numbers that all pass the 11-test by chance happen once in 1,331 lists.
+const LIST_LINES: usize = 3;
 
 /// Finds a BSN that the text says is one, or that sits in a record of a person.
 #[derive(Debug, Clone)]
@@ -194,9 +218,15 @@ impl BsnMatcher {
     /// keyword earlier in the paragraph (up to [`FAR_REACH`] bytes) with no other number's label in between;
     /// a keyword in the header line of a table (`Naam | Geboortedatum | BSN`, tab, `;` or `,` separated),
     /// which covers the whole table; or, without any label, a number in the shape of a pupil record (a date
-    /// and a postcode or a field name close by, and no other number's label before it).
+    /// and a postcode or a field name close by, and no other number's label before it), or a list of such
+    /// numbers ([`BsnMatcher::list_shape`]).
     pub fn matches(&self, text: &str) -> bool {
-        let numbers = find_bsns(text);
+        let all = candidates(text);
+        let numbers: Vec<(usize, usize)> = all
+            .iter()
+            .filter(|c| c.valid)
+            .map(|c| (c.start, c.end))
+            .collect();
         if numbers.is_empty() {
             return false;
         }
@@ -229,7 +259,7 @@ impl BsnMatcher {
                 ns - ke <= FAR_REACH || (is_table_header(text, ks) && same_block(text, ke, ns))
             });
             labelled || self.record_shape(text, ns, ne, &others)
-        })
+        }) || list_shape(text, &all, &others)
     }
 
     /// A number with a date and a postcode or field name around it, and no other number's label just before.
@@ -242,6 +272,62 @@ impl BsnMatcher {
         !others.iter().any(|&o| o > from && o <= ns)
             && self.date.is_match(around)
             && self.record.is_match(around)
+    }
+}
+
+/// A list of BSNs without a label (names and numbers pasted from the pupil administration): valid numbers on
+/// at least [`LIST_LINES`] lines, no other number's label earlier in their block (a table headed
+/// `Ordernummer`, a line `Bestelnummers:` above the list), and at least three in four of the block's numbers in
+/// a BSN's shape valid — other 9-digit numbers pass the 11-test about one time in eleven.
+fn list_shape(text: &str, all: &[Candidate], others: &[usize]) -> bool {
+    let b = text.as_bytes();
+    // One pass: the candidates come in order, so the lines and blocks are walked along with them.
+    let mut newlines = memchr::memchr_iter(b'\n', b).peekable();
+    let (mut line, mut line_start, mut block) = (0usize, 0usize, 0usize);
+    let mut list = ListCount::default();
+    for c in all {
+        while let Some(nl) = newlines.next_if(|&nl| nl < c.start) {
+            let blank = b
+                .get(line_start..nl)
+                .is_some_and(|l| l.iter().all(u8::is_ascii_whitespace));
+            if blank {
+                if list.is_list() {
+                    return true;
+                }
+                list = ListCount::default();
+                block = nl + 1;
+            }
+            line += 1;
+            line_start = nl + 1;
+        }
+        let first_after_block = others.partition_point(|&o| o <= block);
+        if others.get(first_after_block).is_some_and(|&o| o <= c.start) {
+            continue;
+        }
+        list.seen += 1;
+        if c.valid {
+            list.valid += 1;
+            if list.last_line != Some(line) {
+                list.lines += 1;
+                list.last_line = Some(line);
+            }
+        }
+    }
+    list.is_list()
+}
+
+/// The numbers of one block [`list_shape`] counts.
+#[derive(Default)]
+struct ListCount {
+    seen: usize,
+    valid: usize,
+    lines: usize,
+    last_line: Option<usize>,
+}
+
+impl ListCount {
+    fn is_list(&self) -> bool {
+        self.lines >= LIST_LINES && 4 * self.valid >= 3 * self.seen
     }
 }
 
@@ -365,6 +451,48 @@ mod tests {
             ("Sem de Vries\t12-03-2014\tDorpsstraat 4, 1234 AB Ons Dorp\t123456782", true),
             ("Bestelnummer 123456782 van 12-03-2024, afleveradres 1234 AB", false),
             ("Betaald op 12-03-2024: 123456782", false),
+        ];
+        for (s, want) in cases {
+            assert_eq!(m.matches(s), *want, "{s}");
+        }
+    }
+
+    #[test]
+    fn lists_without_a_label() {
+        let m = BsnMatcher::new(&["bsn".to_string(), "b.s.n".to_string()], 20).unwrap();
+        let cases: &[(&str, bool)] = &[
+            // Names and numbers pasted from the pupil administration: every number passes the 11-test.
+            (
+                "Sem de Vries 123456782\nAnna Jansen 111222333\nTim Bakker 012345672\n",
+                true,
+            ),
+            (
+                "Sem;123456782\r\nAnna;111222333\r\nTim;1234.56.782\r\n",
+                true,
+            ),
+            // Two lines are not yet a list; three numbers on one line are one record.
+            ("Sem de Vries 123456782\nAnna Jansen 111222333\n", false),
+            ("123456782 111222333 012345672", false),
+            // Other numbers pass the 11-test one time in eleven: a list with many that fail is not BSNs.
+            (
+                "123456782\n111222333\n012345672\n123456789\n987654321\n",
+                false,
+            ),
+            // A list another label heads, in the same block, belongs to that label.
+            ("Bestelnummers:\n123456782\n111222333\n012345672\n", false),
+            (
+                "Ordernr;Datum\n123456782;1-2\n111222333;3-4\n012345672;5-6\n",
+                false,
+            ),
+            // … but not a label in a block above an empty line.
+            (
+                "Ons RSIN staat op de factuur.\n\nSem 123456782\nAnna 111222333\nTim 012345672\n",
+                true,
+            ),
+            // Blocks are counted apart: two and one.
+            ("Sem 123456782\nAnna 111222333\n\nTim 012345672\n", false),
+            // Labels written short.
+            ("B.S.N. leerling: 123456782", true),
         ];
         for (s, want) in cases {
             assert_eq!(m.matches(s), *want, "{s}");

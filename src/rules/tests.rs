@@ -608,6 +608,14 @@ fn attachment_contents_from_mail_to_rule() {
     );
     let csv_zip = make_zip(&[("klaslijst.csv", b"naam;bsn\r\nEmma;123456782\r\n")]);
     let csv_zip_twin = make_zip(&[("klaslijst.csv", b"naam;groep\r\nEmma;6\r\n")]);
+    let short_label = xlsx(
+        &["Naam", "Burgerservicenr.", "Sofinr"],
+        "<row r=\"1\"><c r=\"A1\" t=\"s\"><v>0</v></c><c r=\"B1\" t=\"s\"><v>1</v></c><c r=\"C1\" t=\"s\"><v>2</v></c></row><row r=\"2\"><c r=\"A2\" t=\"inlineStr\"><is><t>Emma</t></is></c><c r=\"B2\"><v>1.23456782E8</v></c></row>",
+    );
+    let unlabelled_list = make_zip(&[(
+        "groep8.csv",
+        b"Emma;123456782\r\nDaan;111222333\r\nLotte;012345672\r\n",
+    )]);
     let exe = exe();
     let mut corrupt_7z = make_7z(&[("a.txt", b"hallo")], 0, true, false);
     corrupt_7z.truncate(corrupt_7z.len() - 5);
@@ -756,6 +764,20 @@ fn attachment_contents_from_mail_to_rule() {
             "lijst.zip",
             "application/zip",
             csv_zip,
+            Some(("MW-PRIVACY-01", text(Some(0)))),
+        ),
+        (
+            "BSN column under a short label",
+            "lijst.xlsx",
+            "application/octet-stream",
+            short_label,
+            Some(("MW-PRIVACY-01", text(None))),
+        ),
+        (
+            "unlabelled list of BSNs in zip",
+            "lijst.zip",
+            "application/zip",
+            unlabelled_list,
             Some(("MW-PRIVACY-01", text(Some(0)))),
         ),
         (
