@@ -26,6 +26,15 @@ use super::normalize::fold_entry;
 const NEGATORS: &[&str] = &[
     "niet", "nooit", "geen", "niks", "nimmer", "not", "never", "nie",
 ];
+/// Modal particles and degree words Dutch puts between the words of any phrase (`ik sla je helemaal verrot`,
+/// `ik denk heel vaak aan je`, `zeg het maar tegen niemand`): a closed class, skipped inside a phrase.
+const FILLERS: &[&str] = &[
+    "heel", "echt", "zo", "erg", "wel", "toch", "maar", "even", "ff", "nog", "ook", "helemaal",
+    "gewoon", "eens", "nou", "hoor", "vaak", "best", "super", "keihard", "enorm", "zeer", "totaal",
+    "compleet", "steeds", "altijd", "eventjes", "really", "so",
+];
+/// At most this many [`FILLERS`] inside one phrase.
+const MAX_FILLERS: usize = 2;
 /// Words that make a following negation part of a condition (`als je niet oppast`).
 const CONDITIONS: &[&str] = &[
     "als", "tenzij", "zolang", "wanneer", "indien", "if", "unless", "anders", "of",
@@ -386,15 +395,11 @@ impl RolesIndex {
     /// Does slot `s`'s alternative occur at word `p`, with its particle after it, and not negated?
     fn alt_at(&self, s: &Slot, tokens: &[&str], p: usize) -> bool {
         let alt = &s.alt;
-        let n = alt.words.len();
-        let Some(span) = tokens.get(p..p + n) else {
+        let Some(end) = phrase_at(&alt.words, tokens, p) else {
             return false;
         };
-        if !alt.words.iter().zip(span).all(|(w, t)| w.matches(t)) {
-            return false;
-        }
         if let Some(particle) = &alt.particle {
-            let from = p + n;
+            let from = end;
             let to = (from + PARTICLE_REACH).min(tokens.len());
             if !tokens
                 .get(from..to)
@@ -408,8 +413,31 @@ impl RolesIndex {
                 .rules
                 .get(s.rule as usize)
                 .is_some_and(|r| r.negate & (1 << s.role) != 0);
-        !(negatable && negated(tokens, p, p + n))
+        !(negatable && negated(tokens, p, end))
     }
+}
+
+/// Where the phrase `words` starting at token `p` ends (one past its last token), when it occurs there: its
+/// words in order, with up to [`MAX_FILLERS`] of the [`FILLERS`] between two of them (`ik denk heel vaak aan
+/// je` is `denk aan je`, `ik sla je helemaal verrot` is `sla je verrot`).
+fn phrase_at(words: &[Word], tokens: &[&str], p: usize) -> Option<usize> {
+    let mut at = p;
+    let mut skipped = 0;
+    for (i, w) in words.iter().enumerate() {
+        loop {
+            let t = tokens.get(at)?;
+            if w.matches(t) {
+                break;
+            }
+            if i == 0 || skipped == MAX_FILLERS || !FILLERS.contains(t) {
+                return None;
+            }
+            skipped += 1;
+            at += 1;
+        }
+        at += 1;
+    }
+    Some(at)
 }
 
 /// A negator within two words before or three after `start..end`, not part of a condition.
@@ -561,6 +589,32 @@ mod tests {
         assert_eq!(index.find(&s, |r| r == 4), vec![4]);
         let s = FoldedSentences::new("Wij steken het in de tuin aan.");
         assert!(index.find(&s, |_| true).is_empty());
+    }
+
+    #[test]
+    fn phrases_take_fillers_between_their_words() {
+        let mut s = spec(&[
+            ("secret", &["tegen niemand|blijft tussen ons"]),
+            ("bond", &["denk aan je|in elkaar"]),
+        ]);
+        s.negate = vec!["bond".to_string()];
+        s.span = Some(2);
+        let m = RolesMatcher::new(&s).unwrap();
+        expect(
+            &m,
+            &[
+                (
+                    "Ik denk heel vaak aan je. Zeg het maar tegen niemand.",
+                    true,
+                ),
+                ("Ik denk aan je, het blijft echt wel tussen ons.", true),
+                // Two fillers at most, only fillers, and not before the phrase's first word.
+                ("Ik denk heel erg vaak aan je. Tegen niemand.", false),
+                ("Ik denk morgen aan je. Tegen niemand.", false),
+                // A negation right after the phrase still drops it.
+                ("Ik denk echt aan je niet. Tegen niemand.", false),
+            ],
+        );
     }
 
     #[test]
