@@ -16,7 +16,7 @@
 //! word (exact, or a prefix/suffix for `word*`/`*word`); the text is folded sentence by sentence once (the
 //! same [`FoldedSentences`] the word rules use) and each word is looked up once. Pure, never panics.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::lemma::{self, LemmaError};
 use super::near::FoldedSentences;
@@ -258,6 +258,9 @@ struct IndexedRule {
 #[derive(Debug, Default)]
 pub struct RolesIndex {
     exact: HashMap<String, Vec<u32>>,
+    /// Phrases by their first two words (both exact): a token that starts many phrases (`je`, `ik`, `de`)
+    /// tries only those whose second word follows it.
+    pairs: HashMap<String, HashMap<String, Vec<u32>>>,
     prefix: HashMap<String, Vec<u32>>,
     suffix: HashMap<String, Vec<u32>>,
     /// `*word*` first words: few, checked one by one.
@@ -295,8 +298,18 @@ impl RolesIndex {
                 };
                 let slot = self.slots.len() as u32;
                 let key = first.text.clone();
+                let second = alt.words.get(1).filter(|w| !w.prefix && !w.suffix);
                 match (first.prefix && alt.words.len() == 1, first.suffix) {
-                    (false, false) => self.exact.entry(key).or_default().push(slot),
+                    (false, false) => match second {
+                        Some(second) => self
+                            .pairs
+                            .entry(key)
+                            .or_default()
+                            .entry(second.text.clone())
+                            .or_default()
+                            .push(slot),
+                        None => self.exact.entry(key).or_default().push(slot),
+                    },
                     (true, false) => {
                         self.affix_lengths.push(key.len());
                         self.prefix.entry(key).or_default().push(slot);
@@ -334,9 +347,13 @@ impl RolesIndex {
         }
         let mut found: Vec<Found> = Vec::new();
         let mut tokens: Vec<&str> = Vec::new();
+        // The roles (bits) of each rule already found in this sentence: a role found once is not looked
+        // for again there (`je`, `u`, `morgen` start many alternatives and occur often).
+        let mut seen: Vec<u32> = vec![0; self.rules.len()];
         for (si, sentence) in sentences.iter().enumerate() {
             tokens.clear();
             tokens.extend(sentence.split(' ').filter(|t| !t.is_empty()));
+            seen.fill(0);
             for p in 0..tokens.len() {
                 let Some(token) = tokens.get(p).copied() else {
                     continue;
@@ -348,13 +365,29 @@ impl RolesIndex {
                     if !want.get(s.rule as usize).copied().unwrap_or(false) {
                         return;
                     }
-                    if !self.alt_at(s, &tokens, p) {
+                    let Some(roles_seen) = seen.get_mut(s.rule as usize) else {
+                        return;
+                    };
+                    let bit = 1u32 << s.role;
+                    if *roles_seen & bit != 0 || !self.alt_at(s, &tokens, p) {
                         return;
                     }
+                    *roles_seen |= bit;
                     found.push((s.rule, si as u32, s.role));
                 };
                 if let Some(list) = self.exact.get(token) {
                     list.iter().for_each(|&s| consider(s));
+                }
+                if let Some(seconds) = self.pairs.get(token) {
+                    // The second word right after, or after fillers as [`phrase_at`] allows.
+                    for next in tokens.iter().skip(p + 1).take(MAX_FILLERS + 1) {
+                        if let Some(list) = seconds.get(*next) {
+                            list.iter().for_each(|&s| consider(s));
+                        }
+                        if !FILLERS.contains(next) {
+                            break;
+                        }
+                    }
                 }
                 for &k in &self.affix_lengths {
                     if k > token.len() {
@@ -471,8 +504,10 @@ fn holds(r: &IndexedRule, found: &[Found]) -> bool {
             .skip(i)
             .take_while(|f| f.1 < last)
             .fold(0u32, |m, f| m | (1 << f.2));
-        // Context words cancel in the window and in the sentence before it (a topic set up front).
-        if mask & unless_bit != 0 || unless.iter().any(|&u| u + 1 >= first && u < last) {
+        // Context words cancel in the window and in the sentence before it (a topic set up front). `unless`
+        // is in sentence order (as `found` is): the first one not before that sentence decides.
+        let next_unless = unless.partition_point(|&u| u + 1 < first);
+        if mask & unless_bit != 0 || unless.get(next_unless).is_some_and(|&u| u < last) {
             continue;
         }
         if (mask.count_ones() as usize) >= r.need && mask & r.require == r.require {
@@ -615,6 +650,57 @@ mod tests {
                 ("Ik denk echt aan je niet. Tegen niemand.", false),
             ],
         );
+    }
+
+    /// Every slot tried at every word, with no index and no pruning: what [`RolesIndex::find`] must equal.
+    fn find_plainly(index: &RolesIndex, sentences: &FoldedSentences) -> Vec<usize> {
+        let mut found: Vec<Found> = Vec::new();
+        for (si, sentence) in sentences.iter().enumerate() {
+            let tokens: Vec<&str> = sentence.split(' ').filter(|t| !t.is_empty()).collect();
+            for p in 0..tokens.len() {
+                for s in &index.slots {
+                    let first = s.alt.words.first().is_some_and(|w| w.matches(tokens[p]));
+                    if first && index.alt_at(s, &tokens, p) {
+                        found.push((s.rule, si as u32, s.role));
+                    }
+                }
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
+            .chunk_by(|a, b| a.0 == b.0)
+            .filter(|chunk| holds(&index.rules[chunk[0].0 as usize], chunk))
+            .map(|chunk| index.rules[chunk[0].0 as usize].rule)
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// The index (first word, first two words, affixes, roles already found in a sentence) finds what
+        /// trying every alternative everywhere finds, over texts of the rules' own words, fillers and
+        /// negations in any order.
+        #[test]
+        fn the_index_finds_what_a_plain_search_finds(
+            words in proptest::collection::vec(0usize..24, 0..60)
+        ) {
+            const VOCAB: [&str; 24] = [
+                "ik", "je", "jou", "steek", "neer", "maak", "af", "heel", "echt", "niet", "als", "game",
+                "denk", "aan", "vaak", "tegen", "niemand", "kankerlijer", "joden", "in", "de", "fik", ".",
+                "zin",
+            ];
+            let mut index = RolesIndex::default();
+            let mut t = threat();
+            index.add(0, &t);
+            t = RolesMatcher::new(&spec(&[
+                ("secret", &["tegen niemand|niet vertellen"]),
+                ("bond", &["denk aan je|in elkaar|kanker*|*joden|in de fik"]),
+            ]))
+            .unwrap();
+            index.add(1, &t);
+            let text = words.iter().map(|&i| VOCAB[i]).collect::<Vec<_>>().join(" ");
+            let sentences = FoldedSentences::new(&text);
+            proptest::prop_assert_eq!(index.find(&sentences, |_| true), find_plainly(&index, &sentences));
+        }
     }
 
     #[test]
