@@ -333,8 +333,9 @@ fn verb(lemma: &str) -> Result<Vec<Form>, LemmaError> {
             out.push(Form::plain(format!("{p} {}", f.infinitive)));
             out.push(Form::plain(format!("{p}{}", f.participle)));
             out.push(Form::plain(format!("{p} te {}", f.infinitive)));
-            // Apart, the particle later in the sentence: `ik maak je af`, `stak hem neer`.
-            for x in &f.finite {
+            // Apart, the particle later in the sentence: `ik maak je af`, `stak hem neer`, and the present
+            // plural, which is the infinitive's form: `we maken je af`, `zij nemen onze wijken over`.
+            for x in f.finite.iter().chain(std::iter::once(&f.infinitive)) {
                 out.push(Form {
                     text: x.clone(),
                     particle: Some(p.to_string()),
@@ -525,6 +526,7 @@ mod tests {
         let split = apart("v:af/maken");
         assert!(split.contains(&("maak".to_string(), "af".to_string())));
         assert!(split.contains(&("maakten".to_string(), "af".to_string())));
+        assert!(split.contains(&("maken".to_string(), "af".to_string())));
         assert!(apart("v:dood/slaan").contains(&("sloeg".to_string(), "dood".to_string())));
         assert!(apart("v:maken").is_empty());
     }
