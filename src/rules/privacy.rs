@@ -142,6 +142,12 @@ const OTHER_LABELS: &[&str] = &[
     "btw",
     "bestelnummer",
     "bestelnr",
+    "bestelcode",
+    "ordercode",
+    "klantcode",
+    "artikelcode",
+    "productcode",
+    "betaalkenmerk",
     "ordernummer",
     "ordernr",
     "factuurnummer",
@@ -250,7 +256,10 @@ impl BsnMatcher {
                 let close = text
                     .get(a..b)
                     .is_some_and(|between| between.chars().count() <= self.window);
-                if close {
+                // Another number's label between a BSN label and the number claims it, however close
+                // (`geen BSN, alleen de bestelcode 123456782`).
+                let claimed = ke <= ns && other_between(ke, ns);
+                if close && !claimed {
                     return true;
                 }
                 if ke > ns || other_between(ke, ns) {
@@ -451,6 +460,9 @@ mod tests {
             ("Sem de Vries\t12-03-2014\tDorpsstraat 4, 1234 AB Ons Dorp\t123456782", true),
             ("Bestelnummer 123456782 van 12-03-2024, afleveradres 1234 AB", false),
             ("Betaald op 12-03-2024: 123456782", false),
+            ("Wij vragen geen BSN. Alleen de naam, bestelcode 123456782.", false),
+            ("Geen BSN, bestelcode 123456782", false),
+            ("BSN 123456782, bestelcode 111222333", true),
         ];
         for (s, want) in cases {
             assert_eq!(m.matches(s), *want, "{s}");
