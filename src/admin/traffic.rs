@@ -309,8 +309,8 @@ impl TrafficService {
                 let spans = summary_periods(&window, &periods)?;
                 let mut releases = Vec::with_capacity(spans.len());
                 for span in spans {
-                    let records = self.range(span.start, span.end).await?;
-                    releases.push(summary::release(&records, settings.unit, span, settings.k));
+                    let parts = self.store.contributions(span).await.map_err(e)?;
+                    releases.push(summary::release_of(&parts, settings.unit, span, settings.k));
                 }
                 let mut summary = Summary::new(
                     settings.unit,

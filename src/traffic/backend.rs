@@ -9,6 +9,7 @@
 //! Must not: decide anything (see the two stores).
 
 use super::postgres::{Exclusive, PgTraffic};
+use super::summary::{self, Contribution, Span};
 use super::{Inquiry, Record, StoreError, TrafficStore};
 
 /// Where the traffic records and inquiries are kept. Cheap to clone.
@@ -56,6 +57,23 @@ impl Traffic {
                 blocking(move || s.range(from, to)).await
             }
             Traffic::Postgres(p) => p.range(from, to).await,
+        }
+    }
+
+    /// What the records of `period` contribute to its summary, per sender and cell (see
+    /// [`summary::Contribution`]): added up here over the embedded store's records, in SQL over every
+    /// node's on PostgreSQL.
+    pub async fn contributions(&self, period: Span) -> Result<Vec<Contribution>, StoreError> {
+        match self {
+            Traffic::Embedded(s) => {
+                let s = s.clone();
+                blocking(move || {
+                    let records = s.range(period.start, period.end)?;
+                    Ok(summary::contributions(&records, period))
+                })
+                .await
+            }
+            Traffic::Postgres(p) => p.contributions(period).await,
         }
     }
 

@@ -15,6 +15,9 @@
 //! Must not: decide anything (the cut-off and the k-anonymity rules are the caller's, in Rust, the same for
 //! both stores), or see an address (records arrive pseudonymised).
 
+use std::collections::BTreeMap;
+
+use super::summary::{Contribution, Span};
 use super::{Inquiry, Record, StoreError, DAY};
 use crate::storage::postgres::{locks, tokio_postgres, Pg, PgError};
 
@@ -30,6 +33,15 @@ pub struct PgTraffic {
 /// Seconds since the epoch as PostgreSQL's `bigint` (times after 2262 are clamped; none are real).
 fn db_time(t: u64) -> i64 {
     i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+/// A sum PostgreSQL wrote as decimal digits (`numeric`, never overflowing), as a `u64`: saturated above its
+/// range, as the embedded store's sums are; `None` for anything else.
+fn sum(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse().unwrap_or(u64::MAX))
 }
 
 /// A row whose JSON this version cannot read.
@@ -112,6 +124,68 @@ impl PgTraffic {
                     .map_err(|_| layout(format!("traffic_record at {from}..{to}")))
             })
             .collect()
+    }
+
+    /// The contributions to the summary of `period` of every node's records (see [`Contribution`]), added up
+    /// in the database: one row per sender and cell, and one per sender, cell and category, in one statement
+    /// (one snapshot), so a period's summary reads as many rows as it has senders, not messages.
+    pub async fn contributions(&self, period: Span) -> Result<Vec<Contribution>, StoreError> {
+        if period.start >= period.end {
+            return Ok(Vec::new());
+        }
+        let client = self.pg.checked_client().await?;
+        let rows = client
+            .query(
+                "WITH r AS ( \
+                   SELECT seq, record, record->>'sender_domain' AS domain, \
+                          record->>'verdict' AS verdict, record->>'sender' AS sender \
+                   FROM traffic_record WHERE time >= $1 AND time < $2) \
+                 SELECT domain, verdict, sender, NULL::text, count(*)::text, \
+                        sum((record->>'size')::numeric)::text, \
+                        sum((record->>'rcpt_local')::numeric)::text, \
+                        sum((record->>'rcpt_external')::numeric)::text \
+                 FROM r GROUP BY domain, verdict, sender \
+                 UNION ALL \
+                 SELECT domain, verdict, sender, c, count(DISTINCT seq)::text, NULL, NULL, NULL \
+                 FROM r CROSS JOIN LATERAL jsonb_array_elements_text(r.record->'categories') AS c \
+                 GROUP BY domain, verdict, sender, c",
+                &[&db_time(period.start), &db_time(period.end)],
+            )
+            .await?;
+        let bad = || {
+            layout(format!(
+                "traffic_record at {}..{}",
+                period.start, period.end
+            ))
+        };
+        let mut by: BTreeMap<(String, String, String), Contribution> = BTreeMap::new();
+        for row in &rows {
+            let text = |i: usize| row.try_get::<_, Option<String>>(i).ok().flatten();
+            let (Some(domain), Some(verdict), Some(sender)) = (text(0), text(1), text(2)) else {
+                return Err(bad());
+            };
+            let number = |i: usize| text(i).as_deref().map(sum).ok_or_else(bad)?.ok_or_else(bad);
+            let c = by
+                .entry((domain.clone(), verdict.clone(), sender.clone()))
+                .or_insert_with(|| Contribution {
+                    domain,
+                    verdict,
+                    sender,
+                    ..Contribution::default()
+                });
+            match text(3) {
+                Some(category) => {
+                    c.categories.insert(category, number(4)?);
+                }
+                None => {
+                    c.messages = number(4)?;
+                    c.bytes = number(5)?;
+                    c.rcpt_local = number(6)?;
+                    c.rcpt_external = number(7)?;
+                }
+            }
+        }
+        Ok(by.into_values().collect())
     }
 
     /// Number of records, and the table's size in bytes (with its index).

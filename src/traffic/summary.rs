@@ -11,9 +11,11 @@
 //!    ([`Window`]): no late record can be added to it and no purged record can be missing from it.
 //! 3. **Suppression is decided once, on the base cells.** [`release`] splits a period's records into base
 //!    cells, one per (sender domain, verdict), with their figures: messages, bytes, local and external
-//!    recipients, and messages per rule category. A figure is shown only when at least *k* distinct
-//!    senders contributed to it and no one or two of them dominate it ([`shown`]: the p% rule). A cell whose
-//!    message count is not shown is left out entirely, label and all. The [`Release`] holds nothing else.
+//!    recipients, and messages per rule category, added up per sender first ([`Contribution`]; PostgreSQL
+//!    adds up the records of every node in SQL, [`release_of`] takes it from there). A figure is shown only
+//!    when at least *k* distinct senders contributed to it and no one or two of them dominate it
+//!    ([`shown`]: the p% rule). A cell whose message count is not shown is left out entirely, label and
+//!    all. The [`Release`] holds nothing else.
 //! 4. **Everything published is a sum of shown figures.** Every grouping ([`Group`]), total, chart and
 //!    export is computed from releases only ([`Summary::table`]), so a suppressed figure contributes to
 //!    nothing that is published: two traffic datasets that differ only inside suppressed figures give
@@ -310,26 +312,81 @@ struct RawCell<'a> {
     categories: BTreeMap<&'a str, Parts<'a>>,
 }
 
-/// The release of `period`: the base cells of the records inside it, suppressed with threshold `k` (see the
-/// module docs). Records outside the period are ignored.
-pub fn release(records: &[Record], unit: Unit, period: Span, k: u64) -> Release {
-    let mut raw: BTreeMap<(&str, &str), RawCell> = BTreeMap::new();
+/// One sender's part of one base cell of a period: what a store adds up before any suppression rule is
+/// applied. The embedded store's records are added up by [`contributions`]; PostgreSQL adds up the records
+/// of every node in SQL, so only one row per sender and cell leaves the database. Either way [`release_of`]
+/// alone applies the suppression rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contribution {
+    pub domain: String,
+    pub verdict: String,
+    /// The sender's pseudonym.
+    pub sender: String,
+    pub messages: u64,
+    pub bytes: u64,
+    pub rcpt_local: u64,
+    pub rcpt_external: u64,
+    /// Messages per rule category; a message counts once per category, however its record lists them.
+    pub categories: BTreeMap<String, u64>,
+}
+
+/// The contributions of the records inside `period`, one per (sender domain, verdict, sender), sorted by
+/// them. Records outside the period are ignored.
+pub fn contributions(records: &[Record], period: Span) -> Vec<Contribution> {
+    let mut by: BTreeMap<(&str, &str, &str), Contribution> = BTreeMap::new();
     for r in records
         .iter()
         .filter(|r| r.time >= period.start && r.time < period.end)
     {
-        let sender = r.sender.as_str();
-        let cell = raw
-            .entry((r.sender_domain.as_str(), r.verdict.as_str()))
-            .or_default();
-        cell.messages.add(sender, 1);
-        cell.bytes.add(sender, r.size);
-        cell.rcpt_local.add(sender, u64::from(r.rcpt_local));
-        cell.rcpt_external.add(sender, u64::from(r.rcpt_external));
-        // A message counts once per category, however the record lists them.
+        let c = by
+            .entry((
+                r.sender_domain.as_str(),
+                r.verdict.as_str(),
+                r.sender.as_str(),
+            ))
+            .or_insert_with(|| Contribution {
+                domain: r.sender_domain.clone(),
+                verdict: r.verdict.clone(),
+                sender: r.sender.clone(),
+                ..Contribution::default()
+            });
+        c.messages = c.messages.saturating_add(1);
+        c.bytes = c.bytes.saturating_add(r.size);
+        c.rcpt_local = c.rcpt_local.saturating_add(u64::from(r.rcpt_local));
+        c.rcpt_external = c.rcpt_external.saturating_add(u64::from(r.rcpt_external));
         let categories: BTreeSet<&str> = r.categories.iter().map(String::as_str).collect();
         for category in categories {
-            cell.categories.entry(category).or_default().add(sender, 1);
+            let n = c.categories.entry(category.to_string()).or_default();
+            *n = n.saturating_add(1);
+        }
+    }
+    by.into_values().collect()
+}
+
+/// The release of `period`: the base cells of the records inside it, suppressed with threshold `k` (see the
+/// module docs). Records outside the period are ignored.
+pub fn release(records: &[Record], unit: Unit, period: Span, k: u64) -> Release {
+    release_of(&contributions(records, period), unit, period, k)
+}
+
+/// The release of `period` from its contributions (in any order; two of one sender and cell add up),
+/// suppressed with threshold `k` (see the module docs).
+pub fn release_of(parts: &[Contribution], unit: Unit, period: Span, k: u64) -> Release {
+    let mut raw: BTreeMap<(&str, &str), RawCell> = BTreeMap::new();
+    for part in parts {
+        let sender = part.sender.as_str();
+        let cell = raw
+            .entry((part.domain.as_str(), part.verdict.as_str()))
+            .or_default();
+        cell.messages.add(sender, part.messages);
+        cell.bytes.add(sender, part.bytes);
+        cell.rcpt_local.add(sender, part.rcpt_local);
+        cell.rcpt_external.add(sender, part.rcpt_external);
+        for (category, n) in &part.categories {
+            cell.categories
+                .entry(category.as_str())
+                .or_default()
+                .add(sender, *n);
         }
     }
     let cells = raw
