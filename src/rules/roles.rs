@@ -26,6 +26,9 @@ use super::normalize::fold_entry;
 const NEGATORS: &[&str] = &[
     "niet", "nooit", "geen", "niks", "nimmer", "not", "never", "nie",
 ];
+/// The [`NEGATORS`] that also negate a word before them (`ik sla je niet`). `geen` and `niks` negate only
+/// what follows them: in `activator, werkt 100%, geen virus` the activator is not denied.
+const NEGATORS_AFTER: &[&str] = &["niet", "nooit", "nimmer", "not", "never", "nie"];
 /// Modal particles and degree words Dutch puts between the words of any phrase (`ik sla je helemaal verrot`,
 /// `ik denk heel vaak aan je`, `zeg het maar tegen niemand`): a closed class, skipped inside a phrase.
 const FILLERS: &[&str] = &[
@@ -473,12 +476,13 @@ fn phrase_at(words: &[Word], tokens: &[&str], p: usize) -> Option<usize> {
     Some(at)
 }
 
-/// A negator within two words before or three after `start..end`, not part of a condition.
+/// A negator within two words before or (one that negates backwards) three after `start..end`, not part of
+/// a condition.
 fn negated(tokens: &[&str], start: usize, end: usize) -> bool {
-    let before = start.saturating_sub(2)..start;
-    let after = end..(end + 3).min(tokens.len());
-    before.chain(after).any(|i| {
-        tokens.get(i).is_some_and(|t| NEGATORS.contains(t))
+    let before = (start.saturating_sub(2)..start).map(|i| (i, NEGATORS));
+    let after = (end..(end + 3).min(tokens.len())).map(|i| (i, NEGATORS_AFTER));
+    before.chain(after).any(|(i, negators)| {
+        tokens.get(i).is_some_and(|t| negators.contains(t))
             && !tokens
                 .get(i.saturating_sub(3)..i)
                 .is_some_and(|w| w.iter().any(|t| CONDITIONS.contains(t)))
@@ -569,6 +573,9 @@ mod tests {
                 ("ik ga je helemaal in elkaar slaan", true),
                 ("We hebben je gisteren neergestoken", true),
                 ("Ik steek je niet neer, beloofd.", false),
+                // `geen` after a word denies what follows it, not the word.
+                ("Ik steek je neer, geen grap.", true),
+                ("Ik ga je geen pijn doen, ik ga je slaan.", true),
                 ("Ik ga je nooit meer slaan.", false),
                 ("Als je niet oppast, steek ik je neer.", true),
                 ("In de game steek ik je neer.", false),
