@@ -353,6 +353,11 @@ impl RolesIndex {
         // The roles (bits) of each rule already found in this sentence: a role found once is not looked
         // for again there (`je`, `u`, `morgen` start many alternatives and occur often).
         let mut seen: Vec<u32> = vec![0; self.rules.len()];
+        // The slots a word's exact and affix keys give, looked up once per distinct word of the text (a
+        // word's affix keys take a hash lookup per prefix and suffix length; most words recur): each word
+        // maps to a range of `cached`.
+        let mut ranges: HashMap<&str, (usize, usize)> = HashMap::default();
+        let mut cached: Vec<u32> = Vec::new();
         for (si, sentence) in sentences.iter().enumerate() {
             tokens.clear();
             tokens.extend(sentence.split(' ').filter(|t| !t.is_empty()));
@@ -378,7 +383,12 @@ impl RolesIndex {
                     *roles_seen |= bit;
                     found.push((s.rule, si as u32, s.role));
                 };
-                if let Some(list) = self.exact.get(token) {
+                let (from, to) = *ranges.entry(token).or_insert_with(|| {
+                    let from = cached.len();
+                    self.keyed_slots(token, &mut cached);
+                    (from, cached.len())
+                });
+                if let Some(list) = cached.get(from..to) {
                     list.iter().for_each(|&s| consider(s));
                 }
                 if let Some(seconds) = self.pairs.get(token) {
@@ -390,20 +400,6 @@ impl RolesIndex {
                         if !FILLERS.contains(next) {
                             break;
                         }
-                    }
-                }
-                for &k in &self.affix_lengths {
-                    if k > token.len() {
-                        break;
-                    }
-                    if let Some(list) = token.get(..k).and_then(|h| self.prefix.get(h)) {
-                        list.iter().for_each(|&s| consider(s));
-                    }
-                    if let Some(list) = token
-                        .get(token.len() - k..)
-                        .and_then(|t| self.suffix.get(t))
-                    {
-                        list.iter().for_each(|&s| consider(s));
                     }
                 }
                 for &s in &self.infix {
@@ -426,6 +422,27 @@ impl RolesIndex {
             }
         }
         hits
+    }
+
+    /// Append the slots whose first word is `token` exactly, or a prefix or suffix key of it.
+    fn keyed_slots(&self, token: &str, out: &mut Vec<u32>) {
+        if let Some(list) = self.exact.get(token) {
+            out.extend_from_slice(list);
+        }
+        for &k in &self.affix_lengths {
+            if k > token.len() {
+                break;
+            }
+            if let Some(list) = token.get(..k).and_then(|h| self.prefix.get(h)) {
+                out.extend_from_slice(list);
+            }
+            if let Some(list) = token
+                .get(token.len() - k..)
+                .and_then(|t| self.suffix.get(t))
+            {
+                out.extend_from_slice(list);
+            }
+        }
     }
 
     /// Does slot `s`'s alternative occur at word `p`, with its particle after it, and not negated?
