@@ -212,7 +212,8 @@ pub fn exemption(
 }
 
 /// True when the subject carries one of `labels` as a tag: `[label]` anywhere, or `(label)`, `label:`,
-/// `label -` at the start after reply/forward prefixes.
+/// `label -` at the start after reply/forward prefixes, or the label in capitals as the first word
+/// (`PERSOONLIJK weekend`; `Persoonlijk gesprek` is a subject, not a label).
 pub fn subject_is_labelled(subject: &str, labels: &[String]) -> bool {
     let lower = subject.to_lowercase();
     let mut rest = lower.trim_start();
@@ -230,8 +231,17 @@ pub fn subject_is_labelled(subject: &str, labels: &[String]) -> bool {
             break;
         }
     }
+    // The same place in the subject as written (lowercasing kept every byte where it was).
+    let written = (subject.len() == lower.len())
+        .then(|| subject.get(lower.len() - rest.len()..))
+        .flatten()
+        .unwrap_or_default();
     labels.iter().filter(|l| !l.is_empty()).any(|label| {
-        lower.contains(&format!("[{label}]"))
+        let shouted = label.to_uppercase();
+        written
+            .strip_prefix(shouted.as_str())
+            .is_some_and(|after| after.starts_with(char::is_whitespace))
+            || lower.contains(&format!("[{label}]"))
             || rest.starts_with(&format!("({label})"))
             || rest.strip_prefix(label.as_str()).is_some_and(|after| {
                 let after = after.trim_start();
@@ -562,6 +572,30 @@ mod tests {
             (
                 "juf@school.example",
                 Some("Een persoonlijk gesprek"),
+                None,
+                None,
+            ),
+            (
+                "juf@school.example",
+                Some("PERSOONLIJK weekend"),
+                None,
+                Some(Exemption::Persoonlijk),
+            ),
+            (
+                "juf@school.example",
+                Some("RE: PERSOONLIJK weekend"),
+                None,
+                Some(Exemption::Persoonlijk),
+            ),
+            (
+                "juf@school.example",
+                Some("Persoonlijk gesprek"),
+                None,
+                None,
+            ),
+            (
+                "juf@school.example",
+                Some("PERSOONLIJKE ontwikkeling"),
                 None,
                 None,
             ),
