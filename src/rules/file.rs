@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::address::Globs;
 use super::attachment::AttachmentCheck;
+use super::model::Model;
 use super::near::{Group, NearMatcher};
 use super::privacy::BsnMatcher;
 use super::roles::{RolesMatcher, RolesSpec};
@@ -70,6 +71,8 @@ pub enum Kind {
     Damage,
     /// Roles in a clause (see [`super::roles`]).
     Roles,
+    /// A language model's score for one class (see [`super::model`]).
+    Model,
 }
 
 impl Kind {
@@ -77,7 +80,7 @@ impl Kind {
     /// security and identity.
     fn default_scope(self) -> Scope {
         match self {
-            Kind::Words | Kind::Near | Kind::Bsn | Kind::Roles => Scope::Content,
+            Kind::Words | Kind::Near | Kind::Bsn | Kind::Roles | Kind::Model => Scope::Content,
             Kind::Sender
             | Kind::SenderMismatch
             | Kind::Destination
@@ -99,6 +102,7 @@ impl Kind {
             Kind::VisibleRecipients => "visible-recipients",
             Kind::Damage => "damage",
             Kind::Roles => "roles",
+            Kind::Model => "model",
         }
     }
 }
@@ -159,6 +163,10 @@ struct RuleDef {
     require: Option<Vec<String>>,
     negate: Option<Vec<String>>,
     span: Option<usize>,
+    // model (see `super::model`)
+    model: Option<String>,
+    class: Option<String>,
+    min_score: Option<f64>,
 }
 
 /// One role of a `roles` rule: its name and its words and lemmas.
@@ -313,6 +321,15 @@ pub enum Check {
         matcher: RolesMatcher,
         places: Places,
     },
+    /// A language model judges a chunk of the text unwanted with at least `min_score`, most likely of
+    /// `class`.
+    Model {
+        /// The model's index in [`Models`].
+        model: usize,
+        class: usize,
+        min_score: f64,
+        places: Places,
+    },
     Sender {
         patterns: Globs,
     },
@@ -339,7 +356,11 @@ impl Check {
     pub fn reads_text(&self) -> bool {
         matches!(
             self,
-            Check::Words { .. } | Check::Near { .. } | Check::Bsn { .. } | Check::Roles { .. }
+            Check::Words { .. }
+                | Check::Near { .. }
+                | Check::Bsn { .. }
+                | Check::Roles { .. }
+                | Check::Model { .. }
         )
     }
 }
@@ -362,8 +383,35 @@ fn line_of(src: &str, pos: usize) -> usize {
         + 1
 }
 
-/// Parse and validate one file.
+/// The language models beside the rule files (`*.model`), by file name; a `model` rule names one.
+#[derive(Debug, Default, Clone)]
+pub struct Models {
+    /// (file name, model), in load order; shared, since the embedded model is parsed once per process.
+    pub list: Vec<(String, std::sync::Arc<Model>)>,
+}
+
+impl Models {
+    fn find(&self, name: &str) -> Option<usize> {
+        self.list.iter().position(|(n, _)| n == name)
+    }
+
+    /// The model with this index.
+    pub fn get(&self, index: usize) -> Option<&Model> {
+        self.list.get(index).map(|(_, m)| m.as_ref())
+    }
+}
+
+/// Parse and validate one file with no models beside it.
 pub fn parse_file(file: &str, src: &str) -> Result<Vec<Compiled>, RulesError> {
+    parse_file_with(file, src, &Models::default())
+}
+
+/// Parse and validate one file; `model` rules refer to `models`.
+pub fn parse_file_with(
+    file: &str,
+    src: &str,
+    models: &Models,
+) -> Result<Vec<Compiled>, RulesError> {
     let parsed: RuleFile = toml::from_str(src).map_err(|e| {
         let place = e
             .span()
@@ -377,11 +425,11 @@ pub fn parse_file(file: &str, src: &str) -> Result<Vec<Compiled>, RulesError> {
     parsed
         .rule
         .into_iter()
-        .map(|def| compile(file, def))
+        .map(|def| compile(file, def, models))
         .collect()
 }
 
-fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
+fn compile(file: &str, def: RuleDef, models: &Models) -> Result<Compiled, RulesError> {
     let invalid = |message: String| RulesError::Invalid {
         file: file.to_string(),
         rule_id: def.id.clone(),
@@ -421,7 +469,10 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         }
     }
     // Keys that belong to another kind are mistakes, not silently ignored options.
-    let present: [(&str, bool, &[Kind]); 26] = [
+    let present: [(&str, bool, &[Kind]); 29] = [
+        ("model", def.model.is_some(), &[Kind::Model]),
+        ("class", def.class.is_some(), &[Kind::Model]),
+        ("min-score", def.min_score.is_some(), &[Kind::Model]),
         ("words", def.words.is_some(), &[Kind::Words]),
         ("compounds", def.compounds.is_some(), &[Kind::Words]),
         ("regex", def.regex.is_some(), &[Kind::Words]),
@@ -429,7 +480,7 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         (
             "in",
             def.places.is_some(),
-            &[Kind::Words, Kind::Near, Kind::Bsn, Kind::Roles],
+            &[Kind::Words, Kind::Near, Kind::Bsn, Kind::Roles, Kind::Model],
         ),
         ("groups", def.groups.is_some(), &[Kind::Near]),
         (
@@ -446,7 +497,7 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
         (
             "quote-weight",
             def.quote_weight.is_some(),
-            &[Kind::Words, Kind::Near, Kind::Bsn, Kind::Roles],
+            &[Kind::Words, Kind::Near, Kind::Bsn, Kind::Roles, Kind::Model],
         ),
         (
             "patterns",
@@ -625,6 +676,36 @@ fn compile(file: &str, def: RuleDef) -> Result<Compiled, RulesError> {
             };
             Check::Roles {
                 matcher: RolesMatcher::new(&spec).map_err(invalid)?,
+                places,
+            }
+        }
+        Kind::Model => {
+            let name = def.model.as_deref().unwrap_or_default();
+            let Some(model) = models.find(name) else {
+                let known: Vec<&str> = models.list.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(invalid(format!(
+                    "unknown model `{name}` (give `model` as the name of a `*.model` file beside the rules; known: {})",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                )));
+            };
+            let class_name = def.class.as_deref().unwrap_or_default();
+            let classes = models.get(model).map(Model::classes).unwrap_or_default();
+            let Some(class) = classes.iter().position(|c| c == class_name) else {
+                return Err(invalid(format!(
+                    "model `{name}` has no class `{class_name}` (known: {})",
+                    classes.join(", ")
+                )));
+            };
+            let min_score = def.min_score.unwrap_or(0.9);
+            if !(0.5..1.0).contains(&min_score) {
+                return Err(invalid(format!(
+                    "min-score {min_score} must be at least 0.5 and below 1.0"
+                )));
+            }
+            Check::Model {
+                model,
+                class,
+                min_score,
                 places,
             }
         }
@@ -888,6 +969,59 @@ mod tests {
         let plain =
             parse_file("t.toml", &rule("T-2", "kind = \"words\"\nwords = [\"a\"]")).unwrap();
         assert_eq!(plain[0].treatment.direction, None);
+    }
+
+    #[test]
+    fn model_rules_name_their_model_and_class() {
+        let models = Models {
+            list: vec![(
+                "taal.model".to_string(),
+                std::sync::Arc::new(
+                    Model::parse("classes\tdreiging\tketting\nbias\t0\t0\n").unwrap(),
+                ),
+            )],
+        };
+        let ok = rule(
+            "T-1",
+            "kind = \"model\"\nmodel = \"taal.model\"\nclass = \"ketting\"\nmin-score = 0.8",
+        );
+        let c = parse_file_with("f.toml", &ok, &models).unwrap();
+        match &c[0].check {
+            Check::Model {
+                model,
+                class,
+                min_score,
+                places,
+            } => {
+                assert_eq!((*model, *class, *min_score), (0, 1, 0.8));
+                assert_eq!(*places, Places::ALL);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c[0].treatment.scope, Scope::Content);
+        for (body, want) in [
+            (
+                "kind = \"model\"\nmodel = \"other.model\"\nclass = \"ketting\"",
+                "unknown model `other.model`",
+            ),
+            (
+                "kind = \"model\"\nmodel = \"taal.model\"\nclass = \"porno\"",
+                "model `taal.model` has no class `porno` (known: dreiging, ketting)",
+            ),
+            (
+                "kind = \"model\"\nmodel = \"taal.model\"\nclass = \"ketting\"\nmin-score = 0.3",
+                "min-score 0.3 must be at least 0.5",
+            ),
+            (
+                "kind = \"words\"\nwords = [\"a\"]\nmin-score = 0.8",
+                "key `min-score` does not apply to kind `words`",
+            ),
+        ] {
+            let err = parse_file_with("f.toml", &rule("T-2", body), &models)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{body}: {err}");
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod attachment;
 mod bytes;
 pub mod file;
 pub mod lemma;
+pub mod model;
 pub mod near;
 pub mod normalize;
 pub mod privacy;
@@ -54,6 +55,8 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../rules/40-intimiderend-haat-geweld.toml"),
     ),
     ("45-rollen.toml", include_str!("../../rules/45-rollen.toml")),
+    ("85-taal.model", include_str!("../../rules/85-taal.model")),
+    ("85-taal.toml", include_str!("../../rules/85-taal.toml")),
     (
         "50-kettingmail.toml",
         include_str!("../../rules/50-kettingmail.toml"),
@@ -114,6 +117,8 @@ pub struct RuleSet {
     near: near::NearIndex,
     /// The `roles` rules' words and lemma forms, one index keyed by word.
     roles: roles::RolesIndex,
+    /// The language models the `model` rules score with (`*.model` files).
+    models: file::Models,
 }
 
 /// The user-facing description of one rule (what the bounce shows).
@@ -349,13 +354,54 @@ pub enum RulesError {
     },
 }
 
+/// Parse language models given as (file name, text).
+fn parse_models(
+    sources: impl IntoIterator<Item = (String, String)>,
+) -> Result<file::Models, RulesError> {
+    let mut models = file::Models::default();
+    for (name, text) in sources {
+        let model = model::Model::parse(&text).map_err(|message| RulesError::Syntax {
+            file: name.clone(),
+            message,
+        })?;
+        models.list.push((name, std::sync::Arc::new(model)));
+    }
+    Ok(models)
+}
+
 impl RuleSet {
-    /// Compile the embedded default rules.
+    /// Compile the embedded default rules. The embedded language model is parsed once per process (it is
+    /// the largest file, and a reload or a test compiles the rules again).
     pub fn embedded() -> Result<RuleSet, RulesError> {
-        RuleSet::from_sources(EMBEDDED.iter().map(|(f, s)| (f.to_string(), s.to_string())))
+        static MODELS: std::sync::OnceLock<Result<file::Models, (String, String)>> =
+            std::sync::OnceLock::new();
+        let is_model = |name: &str| name.ends_with(".model");
+        let models = MODELS.get_or_init(|| {
+            parse_models(
+                EMBEDDED
+                    .iter()
+                    .filter(|(f, _)| is_model(f))
+                    .map(|(f, s)| (f.to_string(), s.to_string())),
+            )
+            .map_err(|e| match e {
+                RulesError::Syntax { file, message } => (file, message),
+                other => (String::new(), other.to_string()),
+            })
+        });
+        let models = models
+            .clone()
+            .map_err(|(file, message)| RulesError::Syntax { file, message })?;
+        RuleSet::compile(
+            EMBEDDED
+                .iter()
+                .filter(|(f, _)| !is_model(f))
+                .map(|(f, s)| (f.to_string(), s.to_string())),
+            models,
+        )
     }
 
-    /// Load and compile every `*.toml` in `dir` (sorted by name).
+    /// Load and compile every `*.toml` in `dir` (sorted by name), with the language models (`*.model`) beside
+    /// them.
     pub fn load_dir(dir: &Path) -> Result<RuleSet, RulesError> {
         let io = |source| RulesError::Io {
             path: dir.display().to_string(),
@@ -364,7 +410,7 @@ impl RuleSet {
         let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
             .map_err(io)?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml" || x == "model") && p.is_file())
             .collect();
         paths.sort();
         let mut sources = Vec::with_capacity(paths.len());
@@ -382,13 +428,31 @@ impl RuleSet {
         RuleSet::from_sources(sources)
     }
 
-    /// Compile rule files given as (file name, TOML text).
+    /// Compile rule files given as (file name, text): TOML rule files, and language models (`*.model`),
+    /// which every rule file may name.
     pub fn from_sources(
         sources: impl IntoIterator<Item = (String, String)>,
     ) -> Result<RuleSet, RulesError> {
-        let mut compiled: Vec<Compiled> = Vec::new();
+        let mut rule_sources = Vec::new();
+        let mut model_sources = Vec::new();
         for (name, text) in sources {
-            for rule in file::parse_file(&name, &text)? {
+            if name.ends_with(".model") {
+                model_sources.push((name, text));
+            } else {
+                rule_sources.push((name, text));
+            }
+        }
+        RuleSet::compile(rule_sources, parse_models(model_sources)?)
+    }
+
+    /// Compile TOML rule files whose `model` rules refer to `models`.
+    fn compile(
+        rule_sources: impl IntoIterator<Item = (String, String)>,
+        models: file::Models,
+    ) -> Result<RuleSet, RulesError> {
+        let mut compiled: Vec<Compiled> = Vec::new();
+        for (name, text) in rule_sources {
+            for rule in file::parse_file_with(&name, &text, &models)? {
                 if let Some(other) = compiled.iter().find(|c| c.info.id == rule.info.id) {
                     return Err(RulesError::DuplicateId {
                         file: name.clone(),
@@ -442,6 +506,7 @@ impl RuleSet {
             words,
             near,
             roles,
+            models,
         })
     }
 
@@ -531,7 +596,8 @@ impl RuleSet {
         let needs_words = self.checks.iter().any(|c| match c {
             Check::Words { places, .. }
             | Check::Near { places, .. }
-            | Check::Roles { places, .. } => places.covers(text.origin),
+            | Check::Roles { places, .. }
+            | Check::Model { places, .. } => places.covers(text.origin),
             _ => false,
         });
         let mut seen = vec![false; self.checks.len()];
@@ -590,6 +656,7 @@ impl RuleSet {
                     }
                 }
             }
+            self.score_models(&sentences, text.origin, &mut seen);
             for (i, check) in self.checks.iter().enumerate() {
                 let Check::Words {
                     regexes,
@@ -632,6 +699,41 @@ impl RuleSet {
                 .filter(|(_, s)| **s)
                 .map(|(i, _)| (i, location)),
         );
+    }
+
+    /// The `model` rules over one folded text: each model that a rule wants here judges the text once; the
+    /// rule of the class it finds most likely hits when the text is unwanted with at least its `min-score`.
+    fn score_models(
+        &self,
+        sentences: &near::FoldedSentences,
+        origin: crate::message::TextOrigin,
+        seen: &mut [bool],
+    ) {
+        let mut judged: Vec<Option<model::Judgement>> = Vec::new();
+        judged.resize_with(self.models.list.len(), || None);
+        for (i, check) in self.checks.iter().enumerate() {
+            let Check::Model {
+                model,
+                class,
+                min_score,
+                places,
+            } = check
+            else {
+                continue;
+            };
+            if seen.get(i).copied().unwrap_or(true) || !places.covers(origin) {
+                continue;
+            }
+            let (Some(slot), Some(m)) = (judged.get_mut(*model), self.models.get(*model)) else {
+                continue;
+            };
+            let j = slot.get_or_insert_with(|| m.judge(sentences));
+            if j.class == Some(*class) && j.unwanted >= *min_score {
+                if let Some(s) = seen.get_mut(i) {
+                    *s = true;
+                }
+            }
+        }
     }
 
     /// One automaton pass over text folded sentence by sentence: mark the word rules that hit (compound heads
@@ -703,7 +805,10 @@ impl RuleSet {
         let headers = &ctx.analysis.headers;
         let local = &ctx.org.local_domains;
         match check {
-            Check::Words { .. } | Check::Near { .. } | Check::Roles { .. } => {}
+            Check::Words { .. }
+            | Check::Near { .. }
+            | Check::Roles { .. }
+            | Check::Model { .. } => {}
             Check::Bsn { .. } => {
                 // The texts were searched in `evaluate_text`; a BSN only counts in mail that leaves the
                 // organisation (ProCon 10.3: the leak is the BSN going outside).

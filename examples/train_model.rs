@@ -1,0 +1,175 @@
+//! Train the language model the `model` rules score with (`rules/85-taal.model`) from a corpus of labelled
+//! texts: `CORPUS/<class>/*.txt`, one directory per class and `gewoon` for text that must pass. Logistic
+//! regression, one class against the rest, on the features `mailwacht::rules::model` reads (words and word
+//! pairs of the folded text, L2-normalised), by stochastic gradient descent in a fixed order: the same
+//! corpus gives the same file, byte for byte.
+//!
+//!     python3 fixtures/eval/model_corpus.py --out target/model-corpus
+//!     cargo run --release --example train_model -- target/model-corpus rules/85-taal.model
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use mailwacht::rules::model::{chunk_features, softmax, Model};
+use mailwacht::rules::near::FoldedSentences;
+
+/// The class of text that must pass.
+const PASS: &str = "gewoon";
+/// Passes over the corpus.
+const EPOCHS: usize = 30;
+/// L2 penalty per update.
+const LAMBDA: f64 = 1e-5;
+/// A feature must occur in this many examples to be learnt.
+const MIN_DF: usize = 2;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, model, files @ ..] = args.as_slice() {
+        if flag == "--score" {
+            return score(model, files);
+        }
+    }
+    let [corpus, out] = args.as_slice() else {
+        return Err(
+            "usage: train_model CORPUS_DIR OUT.model | train_model --score MODEL FILE…".into(),
+        );
+    };
+    let mut dirs: Vec<String> = std::fs::read_dir(corpus)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    let classes: Vec<String> = dirs.iter().filter(|d| *d != PASS).cloned().collect();
+    // Examples: (class index or None for PASS, feature names), one per chunk of each text.
+    let mut examples: Vec<(Option<usize>, Vec<String>)> = Vec::new();
+    let mut texts = 0usize;
+    for dir in &dirs {
+        let label = classes.iter().position(|c| c == dir);
+        let mut files: Vec<_> = std::fs::read_dir(Path::new(corpus).join(dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+            .collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f)?;
+            texts += 1;
+            for chunk in chunk_features(&FoldedSentences::new(&text)) {
+                examples.push((label, chunk));
+            }
+        }
+    }
+    let mut df: HashMap<&str, usize> = HashMap::new();
+    for (_, feats) in &examples {
+        for f in feats {
+            *df.entry(f.as_str()).or_default() += 1;
+        }
+    }
+    let mut vocab: Vec<&str> = df
+        .iter()
+        .filter(|(_, n)| **n >= MIN_DF)
+        .map(|(f, _)| *f)
+        .collect();
+    vocab.sort_unstable();
+    let index: HashMap<&str, usize> = vocab.iter().enumerate().map(|(i, f)| (*f, i)).collect();
+    let rows: Vec<(Option<usize>, Vec<usize>, f64)> = examples
+        .iter()
+        .map(|(label, feats)| {
+            let ids: Vec<usize> = feats
+                .iter()
+                .filter_map(|f| index.get(f.as_str()).copied())
+                .collect();
+            // Words outside the vocabulary are left out, as scoring does.
+            let norm = if ids.is_empty() {
+                0.0
+            } else {
+                1.0 / (ids.len() as f64).sqrt()
+            };
+            (*label, ids, norm)
+        })
+        .collect();
+    let k = classes.len();
+    let mut w = vec![0.0f64; vocab.len() * k];
+    let mut bias = vec![0.0f64; k];
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for epoch in 0..EPOCHS {
+        // Fisher–Yates with a fixed xorshift: the same order on every machine.
+        for i in (1..order.len()).rev() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            order.swap(i, (seed % (i as u64 + 1)) as usize);
+        }
+        let rate = 10.0 / (1.0 + 0.2 * epoch as f64);
+        for &r in &order {
+            let (label, ids, norm) = &rows[r];
+            let z: Vec<f64> = (0..k)
+                .map(|c| bias[c] + ids.iter().map(|&f| w[f * k + c]).sum::<f64>() * norm)
+                .collect();
+            let p = softmax(&z);
+            for c in 0..k {
+                let y = if *label == Some(c) { 1.0 } else { 0.0 };
+                let g = p[c] - y;
+                for &f in ids {
+                    let wi = &mut w[f * k + c];
+                    *wi -= rate * (g * norm + LAMBDA * *wi);
+                }
+                bias[c] -= rate * g * 0.1;
+            }
+        }
+    }
+    let mut lines: BTreeMap<&str, String> = BTreeMap::new();
+    for (i, f) in vocab.iter().enumerate() {
+        // Every word of the vocabulary, a neutral one without weights: it counts in the norm.
+        let row = &w[i * k..(i + 1) * k];
+        let cells: Vec<String> = row.iter().map(|v| weight(*v)).collect();
+        if cells.iter().all(|c| c == "0") {
+            lines.insert(f, String::new());
+        } else {
+            lines.insert(f, format!("\t{}", cells.join("\t")));
+        }
+    }
+    let mut text = String::new();
+    text.push_str(
+        "# mailwacht language model: written by examples/train_model.rs; do not edit by hand.\n",
+    );
+    text.push_str(&format!(
+        "# {texts} texts in {} chunks, {} features.\n",
+        rows.len(),
+        vocab.len()
+    ));
+    text.push_str(&format!("classes\t{}\n", classes.join("\t")));
+    let b: Vec<String> = bias.iter().map(|v| weight(*v)).collect();
+    text.push_str(&format!("bias\t{}\n", b.join("\t")));
+    for (f, cells) in lines {
+        text.push_str(&format!("{f}{cells}\n"));
+    }
+    std::fs::write(out, text)?;
+    eprintln!("{k} classes, {texts} texts, {} chunks", rows.len());
+    Ok(())
+}
+
+/// Print each file's highest class and its probability (to see what a model makes of texts).
+fn score(model: &str, files: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let m = Model::parse(&std::fs::read_to_string(model)?)?;
+    for f in files {
+        let judged = m.judge(&FoldedSentences::new(&std::fs::read_to_string(f)?));
+        let name = judged
+            .class
+            .and_then(|c| m.classes().get(c))
+            .map_or("-", |c| c.as_str());
+        println!("{:.3}\t{name}\t{f}", judged.unwanted);
+    }
+    Ok(())
+}
+
+/// A weight as the file writes it: two decimals (enough: a chunk's score sums a hundred of them over √n),
+/// `0` for what rounds to nothing.
+fn weight(v: f64) -> String {
+    let s = format!("{v:.2}");
+    match s.as_str() {
+        "0.00" | "-0.00" => "0".to_string(),
+        _ => s,
+    }
+}
