@@ -150,7 +150,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Print each file's highest class and its probability (to see what a model makes of texts).
+/// Print each file's highest class, its probability and how many known words and pairs it rests on (to see
+/// what a model makes of texts).
 fn score(model: &str, files: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let m = Model::parse(&std::fs::read_to_string(model)?)?;
     for f in files {
@@ -159,7 +160,7 @@ fn score(model: &str, files: &[String]) -> Result<(), Box<dyn std::error::Error>
             .class
             .and_then(|c| m.classes().get(c))
             .map_or("-", |c| c.as_str());
-        println!("{:.3}\t{name}\t{f}", judged.unwanted);
+        println!("{:.3}\t{name}\t{}\t{f}", judged.unwanted, judged.known);
     }
     Ok(())
 }

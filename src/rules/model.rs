@@ -120,7 +120,7 @@ fn chunked(sentences: &FoldedSentences) -> Vec<Vec<&str>> {
     let mut words = 0;
     for sentence in sentences.iter() {
         chunk.push(sentence);
-        words += sentence.split(' ').filter(|w| !w.is_empty()).count();
+        words += word_count(sentence);
         if words >= CHUNK_WORDS {
             out.push(std::mem::take(&mut chunk));
             words = 0;
@@ -133,6 +133,18 @@ fn chunked(sentences: &FoldedSentences) -> Vec<Vec<&str>> {
         }
     }
     out
+}
+
+/// The words of a folded sentence (words are separated by spaces): the starts of runs of non-spaces.
+fn word_count(sentence: &str) -> usize {
+    let mut words = 0;
+    let mut after_space = true;
+    for &c in sentence.as_bytes() {
+        let space = c == b' ';
+        words += usize::from(after_space && !space);
+        after_space = space;
+    }
+    words
 }
 
 /// Each word and each pair of neighbouring words of a chunk, in the order they come.
@@ -150,13 +162,18 @@ fn features<'a>(chunk: &[&'a str], mut each: impl FnMut(&'a str, Option<&'a str>
 }
 
 /// The hash of each word and each pair of neighbouring words of a chunk (repeats included), each word
-/// hashed once: a pair's hash goes on from its first word's.
-fn hashed_features(chunk: &[&str], mut each: impl FnMut(u64)) {
+/// hashed once: a pair's hash goes on from its first word's. `each` says whether it knows a feature; a
+/// pair is hashed only when it knows both words (a model knows a pair only with its words:
+/// [`Model::parse`]), which spares most pairs of names and rare words.
+fn hashed_features(chunk: &[&str], mut each: impl FnMut(u64) -> bool) {
     for sentence in chunk {
         let mut previous: Option<Fnv> = None;
         for word in sentence.split(' ').filter(|w| !w.is_empty()) {
             let unigram = Fnv::word(word);
-            each(unigram.0);
+            if !each(unigram.0) {
+                previous = None;
+                continue;
+            }
             if let Some(p) = previous {
                 each(Fnv::pair(p, word).0);
             }
@@ -171,7 +188,10 @@ pub fn chunks(sentences: &FoldedSentences) -> Vec<Vec<u64>> {
         .iter()
         .map(|chunk| {
             let mut hashes = Vec::new();
-            hashed_features(chunk, |h| hashes.push(h));
+            hashed_features(chunk, |h| {
+                hashes.push(h);
+                true
+            });
             hashes.sort_unstable();
             hashes.dedup();
             hashes
@@ -215,6 +235,8 @@ pub struct Judgement {
     pub unwanted: f64,
     /// The most probable class of that chunk; `None` for a text without words.
     pub class: Option<usize>,
+    /// How many distinct words and pairs of that chunk the model knows: how much text the judgement rests on.
+    pub known: usize,
 }
 
 impl Model {
@@ -224,6 +246,7 @@ impl Model {
         let mut bias: Vec<f32> = Vec::new();
         let mut rows = Rows::default();
         let mut weights: Vec<f32> = Vec::new();
+        let mut pairs: Vec<(usize, &str, &str)> = Vec::new();
         for (n, line) in src.lines().enumerate() {
             let line_no = n + 1;
             if line.trim().is_empty() || line.starts_with('#') {
@@ -272,6 +295,9 @@ impl Model {
                     "line {line_no}: feature `{key}` must be one word or two"
                 ));
             }
+            if let Some((first, second)) = key.split_once(' ') {
+                pairs.push((line_no, first, second));
+            }
             let row = u32::try_from(rows.len())
                 .map_err(|_| format!("line {line_no}: too many features"))?;
             if rows.insert(feature_hash(key), row).is_some() {
@@ -285,6 +311,17 @@ impl Model {
         }
         if bias.is_empty() {
             return Err("no `classes` and `bias` lines".to_string());
+        }
+        // Scoring looks a pair up only after both its words (`hashed_features`).
+        for (line_no, first, second) in pairs {
+            if let Some(word) = [first, second]
+                .into_iter()
+                .find(|w| !rows.contains_key(&feature_hash(w)))
+            {
+                return Err(format!(
+                    "line {line_no}: the pair `{first} {second}` needs `{word}` as a feature too"
+                ));
+            }
         }
         Ok(Model {
             classes,
@@ -369,6 +406,7 @@ impl Model {
         let mut best = Judgement {
             unwanted: 0.0,
             class: None,
+            known: 0,
         };
         let mut z: Vec<f64> = vec![0.0; k];
         for chunk in chunked(sentences) {
@@ -383,13 +421,13 @@ impl Model {
             let mut known = 0usize;
             hashed_features(&chunk, |f| {
                 let Some(&row) = self.rows.get(&f) else {
-                    return;
+                    return false;
                 };
                 let Some(seen) = stamps.get_mut(row as usize) else {
-                    return;
+                    return false;
                 };
                 if *seen == stamp {
-                    return;
+                    return true;
                 }
                 *seen = stamp;
                 known += 1;
@@ -399,6 +437,7 @@ impl Model {
                         *acc += f64::from(*w);
                     }
                 }
+                true
             });
             let Some(p) = self.softmax_of(&z, known) else {
                 continue;
@@ -413,7 +452,11 @@ impl Model {
                         _ => Some((i, v)),
                     })
                     .map(|(i, _)| i);
-                best = Judgement { unwanted, class };
+                best = Judgement {
+                    unwanted,
+                    class,
+                    known,
+                };
             }
         }
         best
@@ -444,7 +487,7 @@ mod tests {
                 src.push_str(&format!("{f}\n"));
             }
         }
-        src.push_str("steek\t3.0\t0.0\nik steek\t3.0\t0.0\ndoorsturen\t0.0\t12.0\n");
+        src.push_str("ik\t0\t0\nsteek\t3.0\t0.0\nik steek\t3.0\t0.0\ndoorsturen\t0.0\t12.0\n");
         Model::parse(&src).unwrap()
     }
 
@@ -557,6 +600,10 @@ mod tests {
                 "line 3: feature `a b c` must be one word or two",
             ),
             ("classes\ta\nbias\tinf\n", "line 2: `inf` is not a number"),
+            (
+                "classes\ta\nbias\t1\nw\t1\nw v\t1\n",
+                "line 4: the pair `w v` needs `v` as a feature too",
+            ),
             ("", "no `classes` and `bias` lines"),
         ] {
             let err = Model::parse(src).unwrap_err();

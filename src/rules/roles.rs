@@ -348,7 +348,9 @@ impl RolesIndex {
         if !want.iter().any(|w| *w) {
             return Vec::new();
         }
-        let mut found: Vec<Found> = Vec::new();
+        // Per rule, its words found, in sentence order (each role once per sentence, by `seen`): what
+        // [`holds`] reads, with no sort.
+        let mut found: Vec<Vec<Found>> = vec![Vec::new(); self.rules.len()];
         let mut tokens: Vec<&str> = Vec::new();
         // The roles (bits) of each rule already found in this sentence: a role found once is not looked
         // for again there (`je`, `u`, `morgen` start many alternatives and occur often).
@@ -381,7 +383,9 @@ impl RolesIndex {
                         return;
                     }
                     *roles_seen |= bit;
-                    found.push((s.rule, si as u32, s.role));
+                    if let Some(list) = found.get_mut(s.rule as usize) {
+                        list.push((s.rule, si as u32, s.role));
+                    }
                 };
                 let (from, to) = *ranges.entry(token).or_insert_with(|| {
                     let from = cached.len();
@@ -407,17 +411,9 @@ impl RolesIndex {
                 }
             }
         }
-        found.sort_unstable();
-        found.dedup();
         let mut hits = Vec::new();
-        for chunk in found.chunk_by(|a, b| a.0 == b.0) {
-            let Some(&(rule, _, _)) = chunk.first() else {
-                continue;
-            };
-            let Some(r) = self.rules.get(rule as usize) else {
-                continue;
-            };
-            if holds(r, chunk) {
+        for (r, list) in self.rules.iter().zip(&found) {
+            if !list.is_empty() && holds(r, list) {
                 hits.push(r.rule);
             }
         }
