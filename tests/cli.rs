@@ -165,6 +165,71 @@ fn check_takes_the_envelope_from_flags() {
     assert!(stdout(&out).contains("[beledigend]"), "{}", stdout(&out));
 }
 
+/// `[rules] enforce` turns rules that ship in monitor mode on (the language model: a veiled threat it
+/// only reports by default bounces), `monitor` turns rules off to watching, and a pattern that matches no
+/// rule is a configuration error naming the key.
+#[test]
+fn rule_modes_are_set_from_the_configuration() {
+    let file = "fixtures/pass/taal-dreiging-kantine.eml";
+    let with = |toml: &str| {
+        let config = tempfile::NamedTempFile::new().expect("tmp");
+        std::fs::write(config.path(), toml).expect("write");
+        let cfg = config.path().to_str().expect("path").to_string();
+        mailwacht(&[
+            "--config",
+            &cfg,
+            "check",
+            "--json",
+            "--mail-from",
+            "juf@school.example",
+            file,
+        ])
+    };
+    let verdict = |out: &Output| -> serde_json::Value {
+        serde_json::from_str(stdout(out).trim()).expect("json")
+    };
+    let shipped = with("");
+    assert_eq!(shipped.status.code(), Some(0), "{}", stderr(&shipped));
+    let v = verdict(&shipped);
+    assert_eq!(v["verdict"], "pass");
+    assert!(
+        v["hits"][0]["rule_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("MW-TAAL-")),
+        "{v}"
+    );
+    assert_eq!(v["hits"][0]["monitor"], true, "{v}");
+
+    let enforced = with("[rules]\nenforce = [\"MW-TAAL-*\"]\n");
+    assert_eq!(enforced.status.code(), Some(1), "{}", stderr(&enforced));
+    let v = verdict(&enforced);
+    assert_eq!(v["verdict"], "bounce", "{v}");
+    assert_eq!(v["hits"][0]["monitor"], false, "{v}");
+
+    // `monitor` is applied after `enforce`: the one rule stays watched.
+    let id = verdict(&shipped)["hits"][0]["rule_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let watched = with(&format!(
+        "[rules]\nenforce = [\"MW-TAAL-*\"]\nmonitor = [\"{id}\"]\n"
+    ));
+    assert_eq!(verdict(&watched)["verdict"], "pass", "{}", stdout(&watched));
+
+    let typo = with("[rules]\nenforce = [\"MW-TAAL-DREIGIN\"]\n");
+    assert_ne!(typo.status.code(), Some(0));
+    assert!(
+        stderr(&typo).contains("[rules] enforce"),
+        "{}",
+        stderr(&typo)
+    );
+    assert!(
+        stderr(&typo).contains("`MW-TAAL-DREIGIN` matches no rule"),
+        "{}",
+        stderr(&typo)
+    );
+}
+
 #[test]
 fn config_runs_on_embedded_defaults_with_no_file() {
     let out = mailwacht(&["config"]);

@@ -9,7 +9,7 @@ use super::Config;
 use crate::bounce::{self, BounceSettings};
 use crate::filter::{Engine, EngineError};
 use crate::policy::{PolicySettings, ScanOnError, Screen};
-use crate::rules::RuleSet;
+use crate::rules::{Mode, RuleSet};
 use crate::scan::{BuiltinScanner, ClamdAddr, ClamdScanner, ScanBackend, Scanner};
 
 /// A configuration with everything the daemon builds from it: the one result of [`Config::compile`].
@@ -45,10 +45,21 @@ impl Config {
     /// error the caller keeps the engine it had.
     pub fn engine(&self) -> Result<Engine, EngineError> {
         let config = self;
-        let rules = match &config.rules.dir {
+        let mut rules = match &config.rules.dir {
             Some(dir) => RuleSet::load_dir(dir)?,
             None => RuleSet::embedded()?,
         };
+        for (key, patterns, mode) in [
+            ("enforce", &config.rules.enforce, Mode::Enforce),
+            ("monitor", &config.rules.monitor, Mode::Monitor),
+        ] {
+            rules
+                .set_mode(patterns, mode)
+                .map_err(|message| EngineError::Invalid {
+                    path: format!("[rules] {key}"),
+                    message,
+                })?;
+        }
         let scanner: Box<dyn Scanner> = match config.scan.backend {
             ScanBackend::Builtin => {
                 let builtin = match &config.scan.hash_file {

@@ -57,6 +57,12 @@ impl Default for Policy {
 pub struct Rules {
     /// A directory of `*.toml` rule files replacing the embedded default rules.
     pub dir: Option<PathBuf>,
+    /// Rules whose hits decide, whatever their file's `mode` says: ids, or prefixes ending in `*`
+    /// (`["MW-TAAL-*"]` enforces the language model, which ships in monitor mode).
+    pub enforce: Vec<String>,
+    /// Rules whose hits are only reported (`mode = "monitor"`), by id or prefix: a rule a school wants to
+    /// watch before it decides. Applied after `enforce`.
+    pub monitor: Vec<String>,
 }
 
 /// `[scan]`: malware scanning (WereldKidz 8.5).

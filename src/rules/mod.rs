@@ -520,6 +520,29 @@ impl RuleSet {
         self.rules.iter().find(|r| r.id == id)
     }
 
+    /// Set the mode of every rule whose id matches a pattern: an id, or a prefix ending in `*`
+    /// (`MW-TAAL-*`), as `[rules] enforce` and `monitor` say. A pattern that matches no rule is an error (a
+    /// misspelt id would otherwise leave a rule as it was, silently).
+    pub fn set_mode(&mut self, patterns: &[String], mode: Mode) -> Result<(), String> {
+        for pattern in patterns {
+            let matches = |id: &str| match pattern.strip_suffix('*') {
+                Some(prefix) => id.starts_with(prefix),
+                None => id == pattern,
+            };
+            let mut any = false;
+            for (info, t) in self.rules.iter().zip(self.treatments.iter_mut()) {
+                if matches(&info.id) {
+                    t.mode = mode;
+                    any = true;
+                }
+            }
+            if !any {
+                return Err(format!("`{pattern}` matches no rule"));
+            }
+        }
+        Ok(())
+    }
+
     /// How the engine treats the hits of the rule with this id.
     pub fn treatment(&self, id: &str) -> Option<Treatment> {
         let i = self.rules.iter().position(|r| r.id == id)?;
