@@ -165,12 +165,12 @@ fn check_takes_the_envelope_from_flags() {
     assert!(stdout(&out).contains("[beledigend]"), "{}", stdout(&out));
 }
 
-/// `[rules] enforce` turns rules that ship in monitor mode on (the language model: a veiled threat it
-/// only reports by default bounces), `monitor` turns rules off to watching, and a pattern that matches no
-/// rule is a configuration error naming the key.
+/// `[rules] monitor` turns rules to watching only (the language model: a veiled threat it stops by default
+/// is then reported and passes), `enforce` turns them back on and `monitor` is applied after it, and a
+/// pattern that matches no rule is a configuration error naming the key.
 #[test]
 fn rule_modes_are_set_from_the_configuration() {
-    let file = "fixtures/pass/taal-dreiging-kantine.eml";
+    let file = "fixtures/bounce/taal-dreiging-kantine.eml";
     let with = |toml: &str| {
         let config = tempfile::NamedTempFile::new().expect("tmp");
         std::fs::write(config.path(), toml).expect("write");
@@ -189,32 +189,24 @@ fn rule_modes_are_set_from_the_configuration() {
         serde_json::from_str(stdout(out).trim()).expect("json")
     };
     let shipped = with("");
-    assert_eq!(shipped.status.code(), Some(0), "{}", stderr(&shipped));
+    assert_eq!(shipped.status.code(), Some(1), "{}", stderr(&shipped));
     let v = verdict(&shipped);
-    assert_eq!(v["verdict"], "pass");
-    assert!(
-        v["hits"][0]["rule_id"]
-            .as_str()
-            .is_some_and(|id| id.starts_with("MW-TAAL-")),
-        "{v}"
-    );
-    assert_eq!(v["hits"][0]["monitor"], true, "{v}");
-
-    let enforced = with("[rules]\nenforce = [\"MW-TAAL-*\"]\n");
-    assert_eq!(enforced.status.code(), Some(1), "{}", stderr(&enforced));
-    let v = verdict(&enforced);
     assert_eq!(v["verdict"], "bounce", "{v}");
+    let id = v["hits"][0]["rule_id"].as_str().expect("id").to_string();
+    assert!(id.starts_with("MW-TAAL-"), "{v}");
     assert_eq!(v["hits"][0]["monitor"], false, "{v}");
 
+    let watched = with("[rules]\nmonitor = [\"MW-TAAL-*\"]\n");
+    assert_eq!(watched.status.code(), Some(0), "{}", stderr(&watched));
+    let v = verdict(&watched);
+    assert_eq!(v["verdict"], "pass", "{v}");
+    assert_eq!(v["hits"][0]["monitor"], true, "{v}");
+
     // `monitor` is applied after `enforce`: the one rule stays watched.
-    let id = verdict(&shipped)["hits"][0]["rule_id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let watched = with(&format!(
+    let both = with(&format!(
         "[rules]\nenforce = [\"MW-TAAL-*\"]\nmonitor = [\"{id}\"]\n"
     ));
-    assert_eq!(verdict(&watched)["verdict"], "pass", "{}", stdout(&watched));
+    assert_eq!(verdict(&both)["verdict"], "pass", "{}", stdout(&both));
 
     let typo = with("[rules]\nenforce = [\"MW-TAAL-DREIGIN\"]\n");
     assert_ne!(typo.status.code(), Some(0));

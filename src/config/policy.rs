@@ -57,11 +57,10 @@ impl Default for Policy {
 pub struct Rules {
     /// A directory of `*.toml` rule files replacing the embedded default rules.
     pub dir: Option<PathBuf>,
-    /// Rules whose hits decide, whatever their file's `mode` says: ids, or prefixes ending in `*`
-    /// (`["MW-TAAL-*"]` enforces the language model, which ships in monitor mode).
+    /// Rules whose hits decide, whatever their file's `mode` says: ids, or prefixes ending in `*`.
     pub enforce: Vec<String>,
     /// Rules whose hits are only reported (`mode = "monitor"`), by id or prefix: a rule a school wants to
-    /// watch before it decides. Applied after `enforce`.
+    /// watch before it decides (`["MW-TAAL-*"]`: the language model). Applied after `enforce`.
     pub monitor: Vec<String>,
 }
 

@@ -63,6 +63,9 @@ pub struct Model {
     classes: Vec<String>,
     /// One bias per class.
     bias: Vec<f32>,
+    /// A chunk's features are normalised as if it had at least this many (the file's `norm-floor` line;
+    /// 0 without one): a short text's few words count for less, as a short text says less.
+    norm_floor: usize,
     /// Feature hash → row in `weights` (a neutral word's row is zeros: it counts in the norm only).
     rows: Rows,
     /// Row-major: `classes.len()` weights per feature.
@@ -247,6 +250,7 @@ impl Model {
         let mut rows = Rows::default();
         let mut weights: Vec<f32> = Vec::new();
         let mut pairs: Vec<(usize, &str, &str)> = Vec::new();
+        let mut norm_floor = 0usize;
         for (n, line) in src.lines().enumerate() {
             let line_no = n + 1;
             if line.trim().is_empty() || line.starts_with('#') {
@@ -275,6 +279,17 @@ impl Model {
                         .ok_or_else(|| format!("line {line_no}: `{f}` is not a number"))
                 })
                 .collect::<Result<Vec<f32>, String>>()?;
+            if key == "norm-floor" && !bias.is_empty() {
+                norm_floor = match values.as_slice() {
+                    [v] if *v >= 0.0 && v.fract() == 0.0 => *v as usize,
+                    _ => {
+                        return Err(format!(
+                            "line {line_no}: `norm-floor` takes one whole number"
+                        ))
+                    }
+                };
+                continue;
+            }
             let neutral = values.is_empty() && !bias.is_empty();
             if values.len() != classes.len() && !neutral {
                 return Err(format!(
@@ -326,6 +341,7 @@ impl Model {
         Ok(Model {
             classes,
             bias,
+            norm_floor,
             rows,
             weights,
         })
@@ -370,7 +386,7 @@ impl Model {
         if known < MIN_KNOWN {
             return None;
         }
-        let norm = 1.0 / (known as f64).sqrt();
+        let norm = 1.0 / (known.max(self.norm_floor) as f64).sqrt();
         let z: Vec<f64> = z
             .iter()
             .zip(&self.bias)
@@ -527,6 +543,26 @@ mod tests {
     }
 
     #[test]
+    fn a_short_text_counts_as_if_it_had_the_norm_floor() {
+        let text = format!("{NEUTRAL} en ik steek.");
+        let n = known(&small(), &text);
+        let mut floored = small();
+        floored.norm_floor = 4 * n;
+        let plain = small().judge(&FoldedSentences::new(&text));
+        let short = floored.judge(&FoldedSentences::new(&text));
+        // z = 6 / √(4n) − 2 (half the words' say) against −2 and ordinary text's 0.
+        let z = 6.0 / ((4 * n) as f64).sqrt() - 2.0;
+        let want = (z.exp() + (-2f64).exp()) / (1.0 + z.exp() + (-2f64).exp());
+        assert!((short.unwanted - want).abs() < 1e-9, "{short:?}");
+        assert!(short.unwanted < plain.unwanted);
+        // A floor below the text's own count changes nothing; the file's line sets it.
+        floored.norm_floor = n;
+        assert_eq!(floored.judge(&FoldedSentences::new(&text)), plain);
+        let src = "classes\ta\nbias\t1\nnorm-floor\t20\nw\t1\n";
+        assert_eq!(Model::parse(src).unwrap().norm_floor, 20);
+    }
+
+    #[test]
     fn too_little_known_text_is_not_judged() {
         let m = small();
         let short = m.judge(&FoldedSentences::new("Ik steek. Doorsturen!"));
@@ -603,6 +639,10 @@ mod tests {
             (
                 "classes\ta\nbias\t1\nw\t1\nw v\t1\n",
                 "line 4: the pair `w v` needs `v` as a feature too",
+            ),
+            (
+                "classes\ta\nbias\t1\nnorm-floor\t2.5\n",
+                "line 3: `norm-floor` takes one whole number",
             ),
             ("", "no `classes` and `bias` lines"),
         ] {
