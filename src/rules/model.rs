@@ -32,6 +32,11 @@ pub const CHUNK_WORDS: usize = 120;
 /// a forwarded mail shares its few words with chain letters); the word rules judge short texts.
 pub const MIN_KNOWN: usize = 12;
 
+/// A chunk in which the model knows fewer than this share of the words is not language it learnt (another
+/// language, uuencoded or base64 text read as words, a list of names and numbers) and is not judged: the
+/// odd letters and fragments of encoded text are what disguised insults are made of.
+pub const MIN_KNOWN_SHARE: f64 = 0.5;
+
 /// A hasher for keys that are hashes already (the features' FNV-1a): the key is the hash, so a lookup
 /// costs no second hash.
 #[derive(Default)]
@@ -168,21 +173,28 @@ fn features<'a>(chunk: &[&'a str], mut each: impl FnMut(&'a str, Option<&'a str>
 /// hashed once: a pair's hash goes on from its first word's. `each` says whether it knows a feature; a
 /// pair is hashed only when it knows both words (a model knows a pair only with its words:
 /// [`Model::parse`]), which spares most pairs of names and rare words.
-fn hashed_features(chunk: &[&str], mut each: impl FnMut(u64) -> bool) {
+/// Returns how many words of three letters or more the chunk has and how many of them `each` knows
+/// (repeats included; shorter words are left out of both, as the fragments of encoded text are short).
+fn hashed_features(chunk: &[&str], mut each: impl FnMut(u64) -> bool) -> (usize, usize) {
+    let (mut words, mut known) = (0, 0);
     for sentence in chunk {
         let mut previous: Option<Fnv> = None;
         for word in sentence.split(' ').filter(|w| !w.is_empty()) {
+            let long = word.len() >= 3;
+            words += usize::from(long);
             let unigram = Fnv::word(word);
             if !each(unigram.0) {
                 previous = None;
                 continue;
             }
+            known += usize::from(long);
             if let Some(p) = previous {
                 each(Fnv::pair(p, word).0);
             }
             previous = Some(unigram);
         }
     }
+    (words, known)
 }
 
 /// The features of a folded text, chunk by chunk: each chunk's distinct feature hashes, sorted.
@@ -435,7 +447,7 @@ impl Model {
             let stamp = *generation;
             z.fill(0.0);
             let mut known = 0usize;
-            hashed_features(&chunk, |f| {
+            let (words, known_words) = hashed_features(&chunk, |f| {
                 let Some(&row) = self.rows.get(&f) else {
                     return false;
                 };
@@ -455,6 +467,9 @@ impl Model {
                 }
                 true
             });
+            if (known_words as f64) < MIN_KNOWN_SHARE * words as f64 {
+                continue;
+            }
             let Some(p) = self.softmax_of(&z, known) else {
                 continue;
             };
@@ -560,6 +575,22 @@ mod tests {
         assert_eq!(floored.judge(&FoldedSentences::new(&text)), plain);
         let src = "classes\ta\nbias\t1\nnorm-floor\t20\nw\t1\n";
         assert_eq!(Model::parse(src).unwrap().norm_floor, 20);
+    }
+
+    #[test]
+    fn text_the_model_mostly_does_not_know_is_not_judged() {
+        let m = small();
+        let text = format!("{NEUTRAL} en ik steek.");
+        assert!(m.judge(&FoldedSentences::new(&text)).class.is_some());
+        // The same words amid more unknown ones (another language, encoded data read as words) …
+        let foreign = format!(
+            "{text} Die Hasen klagten einst ueber ihre missliche Lage sprach Redner steter Furcht"
+        );
+        let j = m.judge(&FoldedSentences::new(&foreign));
+        assert_eq!((j.unwanted, j.class), (0.0, None), "{j:?}");
+        // … but short fragments (`m`, `ee`, as uuencoded lines fold into) count neither way.
+        let fragments = format!("{text} m ee g ia m2 a8 x");
+        assert!(m.judge(&FoldedSentences::new(&fragments)).class.is_some());
     }
 
     #[test]
