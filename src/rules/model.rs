@@ -32,9 +32,8 @@ pub const CHUNK_WORDS: usize = 120;
 /// a forwarded mail shares its few words with chain letters); the word rules judge short texts.
 pub const MIN_KNOWN: usize = 12;
 
-/// A chunk in which the model knows fewer than this share of the words is not language it learnt (another
-/// language, uuencoded or base64 text read as words, a list of names and numbers) and is not judged: the
-/// odd letters and fragments of encoded text are what disguised insults are made of.
+/// A sentence in which the model knows fewer than this share of the words of three letters or more is not
+/// language it learnt (another language, uuencoded or base64 text read as words) and is left out.
 pub const MIN_KNOWN_SHARE: f64 = 0.5;
 
 /// A hasher for keys that are hashes already (the features' FNV-1a): the key is the hash, so a lookup
@@ -169,32 +168,49 @@ fn features<'a>(chunk: &[&'a str], mut each: impl FnMut(&'a str, Option<&'a str>
     }
 }
 
-/// The hash of each word and each pair of neighbouring words of a chunk (repeats included), each word
-/// hashed once: a pair's hash goes on from its first word's. `each` says whether it knows a feature; a
-/// pair is hashed only when it knows both words (a model knows a pair only with its words:
-/// [`Model::parse`]), which spares most pairs of names and rare words.
-/// Returns how many words of three letters or more the chunk has and how many of them `each` knows
-/// (repeats included; shorter words are left out of both, as the fragments of encoded text are short).
-fn hashed_features(chunk: &[&str], mut each: impl FnMut(u64) -> bool) -> (usize, usize) {
-    let (mut words, mut known) = (0, 0);
+/// The features of a chunk that the model knows, as rows: `lookup` gives a feature hash's row, `add` takes
+/// each known word and pair of neighbouring words (repeats included). Each word is hashed once; a pair's
+/// hash goes on from its first word's and is looked up only when both words are known (a model knows a pair
+/// only with its words: [`Model::parse`]), which spares most pairs of names and rare words. A sentence in
+/// which fewer than [`MIN_KNOWN_SHARE`] of the words of three letters or more are known is left out whole:
+/// it is not language the model learnt (another language, a uuencoded part read as text, whose one- and
+/// two-letter fragments are what disguised insults are made of). Per sentence, so that a paragraph of
+/// Latin added to a threat does not hide the threat.
+/// `words` is room for one sentence's words, kept from chunk to chunk.
+fn hashed_features<'a>(
+    chunk: &[&'a str],
+    words: &mut Vec<(&'a str, Fnv, Option<u32>)>,
+    mut lookup: impl FnMut(u64) -> Option<u32>,
+    mut add: impl FnMut(u32),
+) {
     for sentence in chunk {
-        let mut previous: Option<Fnv> = None;
+        words.clear();
+        let (mut long, mut known_long) = (0usize, 0usize);
         for word in sentence.split(' ').filter(|w| !w.is_empty()) {
-            let long = word.len() >= 3;
-            words += usize::from(long);
-            let unigram = Fnv::word(word);
-            if !each(unigram.0) {
+            let hash = Fnv::word(word);
+            let row = lookup(hash.0);
+            if word.len() >= 3 {
+                long += 1;
+                known_long += usize::from(row.is_some());
+            }
+            words.push((word, hash, row));
+        }
+        if (known_long as f64) < MIN_KNOWN_SHARE * long as f64 {
+            continue;
+        }
+        let mut previous: Option<Fnv> = None;
+        for &(word, hash, row) in words.iter() {
+            let Some(row) = row else {
                 previous = None;
                 continue;
+            };
+            add(row);
+            if let Some(pair) = previous.and_then(|p| lookup(Fnv::pair(p, word).0)) {
+                add(pair);
             }
-            known += usize::from(long);
-            if let Some(p) = previous {
-                each(Fnv::pair(p, word).0);
-            }
-            previous = Some(unigram);
+            previous = Some(hash);
         }
     }
-    (words, known)
 }
 
 /// The features of a folded text, chunk by chunk: each chunk's distinct feature hashes, sorted.
@@ -203,10 +219,15 @@ pub fn chunks(sentences: &FoldedSentences) -> Vec<Vec<u64>> {
         .iter()
         .map(|chunk| {
             let mut hashes = Vec::new();
-            hashed_features(chunk, |h| {
-                hashes.push(h);
-                true
-            });
+            hashed_features(
+                chunk,
+                &mut Vec::new(),
+                |h| {
+                    hashes.push(h);
+                    Some(0)
+                },
+                |_| {},
+            );
             hashes.sort_unstable();
             hashes.dedup();
             hashes
@@ -437,6 +458,7 @@ impl Model {
             known: 0,
         };
         let mut z: Vec<f64> = vec![0.0; k];
+        let mut words = Vec::new();
         for chunk in chunked(sentences) {
             // A new stamp for this chunk; on wrapping, every old stamp is cleared first.
             *generation = generation.wrapping_add(1);
@@ -447,29 +469,27 @@ impl Model {
             let stamp = *generation;
             z.fill(0.0);
             let mut known = 0usize;
-            let (words, known_words) = hashed_features(&chunk, |f| {
-                let Some(&row) = self.rows.get(&f) else {
-                    return false;
-                };
-                let Some(seen) = stamps.get_mut(row as usize) else {
-                    return false;
-                };
-                if *seen == stamp {
-                    return true;
-                }
-                *seen = stamp;
-                known += 1;
-                let start = row as usize * k;
-                if let Some(w) = self.weights.get(start..start + k) {
-                    for (acc, w) in z.iter_mut().zip(w) {
-                        *acc += f64::from(*w);
+            hashed_features(
+                &chunk,
+                &mut words,
+                |f| self.rows.get(&f).copied(),
+                |row| {
+                    let Some(seen) = stamps.get_mut(row as usize) else {
+                        return;
+                    };
+                    if *seen == stamp {
+                        return;
                     }
-                }
-                true
-            });
-            if (known_words as f64) < MIN_KNOWN_SHARE * words as f64 {
-                continue;
-            }
+                    *seen = stamp;
+                    known += 1;
+                    let start = row as usize * k;
+                    if let Some(w) = self.weights.get(start..start + k) {
+                        for (acc, w) in z.iter_mut().zip(w) {
+                            *acc += f64::from(*w);
+                        }
+                    }
+                },
+            );
             let Some(p) = self.softmax_of(&z, known) else {
                 continue;
             };
@@ -578,18 +598,25 @@ mod tests {
     }
 
     #[test]
-    fn text_the_model_mostly_does_not_know_is_not_judged() {
+    fn sentences_the_model_mostly_does_not_know_are_left_out() {
         let m = small();
         let text = format!("{NEUTRAL} en ik steek.");
-        assert!(m.judge(&FoldedSentences::new(&text)).class.is_some());
-        // The same words amid more unknown ones (another language, encoded data read as words) …
+        let alone = m.judge(&FoldedSentences::new(&text));
+        assert!(alone.class.is_some());
+        // The same words amid more unknown ones in one sentence (another language, encoded data read as
+        // words) are not judged …
         let foreign = format!(
-            "{text} Die Hasen klagten einst ueber ihre missliche Lage sprach Redner steter Furcht"
+            "{NEUTRAL} en ik steek die Hasen klagten einst ueber ihre missliche Lage sprach Redner steter Furcht"
         );
         let j = m.judge(&FoldedSentences::new(&foreign));
         assert_eq!((j.unwanted, j.class), (0.0, None), "{j:?}");
-        // … but short fragments (`m`, `ee`, as uuencoded lines fold into) count neither way.
-        let fragments = format!("{text} m ee g ia m2 a8 x");
+        // … a sentence of them beside the text leaves the text's judgement as it was (padding hides nothing) …
+        let padded = format!(
+            "{text} Lorem ipsum dolor amet consectetur adipiscing elit eiusmod tempor incididunt labore."
+        );
+        assert_eq!(m.judge(&FoldedSentences::new(&padded)), alone);
+        // … and short fragments (`m`, `ee`, as uuencoded lines fold into) count neither way.
+        let fragments = format!("{NEUTRAL} en ik steek m ee g ia m2 a8 x.");
         assert!(m.judge(&FoldedSentences::new(&fragments)).class.is_some());
     }
 
