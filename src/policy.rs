@@ -384,7 +384,12 @@ pub fn decide(
                 .unwrap_or(settings.quote_weight)
                 .min(settings.reported_speech_weight),
             Place::Quote => own_factor.unwrap_or(settings.quote_weight),
-            Place::ReportedSpeech => own_factor.unwrap_or(settings.reported_speech_weight),
+            // A rule's own quote weight is for what is forwarded or quoted (a chain letter sent on is the chain
+            // letter); speech reported or mentioned in the sender's sentence weighs at most the reported weight
+            // (`we nemen de kettingbrief '…' als voorbeeld` sends no chain letter on).
+            Place::ReportedSpeech => own_factor.map_or(settings.reported_speech_weight, |f| {
+                f.min(settings.reported_speech_weight)
+            }),
             _ => 1.0,
         };
         if factor < 1.0 {
@@ -1003,8 +1008,16 @@ message_en = "x"
                 &["T-DREIGING"],
                 1,
             ),
-            // A rule with its own quote weight counts quoted text in full.
+            // A rule with its own quote weight counts quoted text in full …
             (&[(QUOTE, "boterkoek")], Verdict::Bounce, 5.0, &["T-LEK"], 1),
+            // … but what the sender reports or mentions at most at the reported-speech weight.
+            (
+                &[(REPORTED, "boterkoek")],
+                Verdict::Pass,
+                2.5,
+                &["T-LEK"],
+                1,
+            ),
         ];
         for (texts, verdict, score, ids, shown) in cases {
             let d = decide_with(&s, None, texts, false);

@@ -17,7 +17,9 @@
 //! Reported speech: a span in quotation marks (`"…"`, `“…”`, `„…”`, `'…'`, `‘…’`, `«…»`) introduced in the same
 //! sentence by a reporting verb (`riep`, `zei`, `schreeuwde`, `noemde`, `schreef`, `appte`, `stond` …, or
 //! `…", riep hij`) whose clause has no first or second person (`ik zei: "…"` and `jij zei: "…"` stay the
-//! sender's own words). Quoted speech stays screened: it is only weighed apart.
+//! sender's own words). A quotation that is mentioned rather than used counts the same, whoever speaks:
+//! right after a noun naming a piece of language (`de kettingbrief '…'`, `het woord '…'`, `zoals '…'`) or
+//! asked about (`wat '…' betekent`). Quoted speech stays screened: it is only weighed apart.
 //!
 //! Pure, linear in the text, never panics. Texts without any marker are returned as they are, unsplit.
 
@@ -373,7 +375,10 @@ fn reported_speech(text: &str) -> Option<(String, String)> {
         if close == i {
             continue;
         }
-        if introduced_by_report(text, at) || followed_by_report(text, close) {
+        if introduced_by_report(text, at)
+            || followed_by_report(text, close)
+            || mentioned(text, at, close)
+        {
             spans.push((i, close));
         }
         i = close + 1;
@@ -675,6 +680,65 @@ fn introduced_by_report(text: &str, at: usize) -> bool {
     !clause.iter().any(|x| OWN_PERSONS.contains(&x.as_str()))
 }
 
+/// Nouns that name a piece of language: a quotation right after one is mentioned, not used (`de kettingbrief
+/// 'stuur door of je hebt pech'`, `het woord '…'`, `scheldwoorden zoals '…'`), whoever speaks.
+const MENTION_NOUNS: &[&str] = &[
+    "woord",
+    "woordje",
+    "zin",
+    "zinnen",
+    "zinnetje",
+    "uitdrukking",
+    "uitdrukkingen",
+    "term",
+    "termen",
+    "begrip",
+    "kettingbrief",
+    "kettingbrieven",
+    "titel",
+    "liedje",
+    "songtekst",
+    "slogan",
+    "leus",
+    "leuze",
+    "spreuk",
+    "hashtag",
+    "meme",
+    "scheldwoord",
+    "scheldwoorden",
+    "zoals",
+    "bijvoorbeeld",
+];
+
+/// Whether the quotation from `at` to `close` is mentioned rather than used: right after a noun that names a
+/// piece of language ([`MENTION_NOUNS`]), or asked about (`wat '…' betekent`).
+fn mentioned(text: &str, at: usize, close: usize) -> bool {
+    let mut from = at.saturating_sub(40);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let before = words(text.get(from..at).unwrap_or_default());
+    if before
+        .last()
+        .is_some_and(|w| MENTION_NOUNS.contains(&w.as_str()))
+    {
+        return true;
+    }
+    let mut to = (close + 80).min(text.len());
+    while !text.is_char_boundary(to) {
+        to -= 1;
+    }
+    let tail = text.get(close..to).unwrap_or_default();
+    let tail = words(tail.split(['.', '!', '?', '\n']).next().unwrap_or_default());
+    let asks = before.iter().rev().take(2).any(|w| w == "wat");
+    asks && tail.iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "betekent" | "betekenen" | "betekende" | "inhoudt"
+        )
+    })
+}
+
 /// Whether the closing mark at `close` is followed by `, riep hij` / `zei Daan`: a reporting verb and a
 /// third-person subject.
 fn followed_by_report(text: &str, close: usize) -> bool {
@@ -836,6 +900,21 @@ mod tests {
                 "Sieg Heil",
             ),
             ("Ik wil 'rot op' roepen.", "Ik wil 'rot op' roepen.", "", ""),
+            // Mentioned, not used: after a noun that names a piece of language, or asked about, whoever speaks.
+            (
+                "We nemen de kettingbrief 'stuur door of je hebt pech' als voorbeeld.",
+                "We nemen de kettingbrief ' ' als voorbeeld.",
+                "",
+                "stuur door of je hebt pech",
+            ),
+            (
+                "Wat 'ons geheimpje' in de methode betekent, weet ik niet.",
+                "Wat ' ' in de methode betekent, weet ik niet.",
+                "",
+                "ons geheimpje",
+            ),
+            ("Wat 'ons geheimpje' is, weet jij.", "Wat 'ons geheimpje' is, weet jij.", "", ""),
+            ("Jij bent een 'sukkel'.", "Jij bent een 'sukkel'.", "", ""),
             // The sender's own insult stays the sender's.
             (
                 "Ik heb hem 'sukkel' genoemd.",

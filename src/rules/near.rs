@@ -4,9 +4,9 @@
 //! word (`ik sla je helemaal verrot`), a plural or another verb form. A `near` rule names groups of words
 //! instead, each word with its forms (`steek|steken|gestoken`); it hits when one word of every group occurs
 //! within `window` words of each other, in any order, inside one sentence. An optional `unless` group
-//! cancels the hit when one of its words is anywhere in that sentence: context words (`les`, `game`,
-//! `geadresseerde`) seldom sit right beside the words they excuse (`bent u niet de juiste geadresseerde,
-//! verwijder dit bericht dan en informeer de afzender`).
+//! cancels the hit when one of its words is anywhere in that sentence or in the one before (a topic set up
+//! front): context words (`les`, `game`, `geadresseerde`) seldom sit right beside the words they excuse
+//! (`bent u niet de juiste geadresseerde, verwijder dit bericht dan en informeer de afzender`).
 //!
 //! Alternatives use the word-list syntax of [`super::words`]: `word`, `word*` (word start), `*word` (word end),
 //! `*word*`, and phrases (`in elkaar`). Text and alternatives are folded the same way ([`super::normalize`]).
@@ -348,9 +348,14 @@ impl NearIndex {
                 f.clear();
                 f.extend(hits.iter().map(|p| (token(p.start), token(p.end) + 1)));
             }
-            if within_window(&found, r.window)
-                && !r.unless.is_some_and(|u| self.holds_unless(sentence, u))
-            {
+            // The `unless` words cancel in the sentence and in the one before it (a topic set up front, as
+            // for the `roles` rules: `de leerlingen vroegen in de les naar porno. Ik heb een vervolgles …`).
+            let cancelled = |u| {
+                self.holds_unless(sentence, u)
+                    || s.checked_sub(1)
+                        .is_some_and(|b| self.holds_unless(sentences.sentence(b), u))
+            };
+            if within_window(&found, r.window) && !r.unless.is_some_and(cancelled) {
                 return true;
             }
         }
@@ -605,6 +610,9 @@ mod tests {
                 false,
             ),
             ("Ik sla je verrot. Dat zeg ik nooit meer.", true),
+            // … and in the sentence before (a topic set up front), but not two sentences before.
+            ("Dat zeg ik nooit meer. Ik sla je verrot.", false),
+            ("Dat zeg ik nooit meer. Echt. Ik sla je verrot.", true),
             // Too far apart, or in two sentences.
             (
                 "Ik steek morgen de vlag uit op het dak van het huis van je opa neer",
@@ -899,7 +907,7 @@ mod tests {
             }
         }
 
-        fn matches_sentence(m: &NearMatcher, folded: &str) -> bool {
+        fn matches_sentence(m: &NearMatcher, folded: &str, before: &str) -> bool {
             if folded.is_empty() {
                 return false;
             }
@@ -922,9 +930,11 @@ mod tests {
                 }
                 found.push(m);
             }
-            if m.unless()
-                .is_some_and(|u| !Group::new(u).matches(&tokens).is_empty())
-            {
+            let before: Vec<&str> = before.split(' ').collect();
+            if m.unless().is_some_and(|u| {
+                let u = Group::new(u);
+                !u.matches(&tokens).is_empty() || !u.matches(&before).is_empty()
+            }) {
                 return false;
             }
             anchor_hits.iter().any(|&(a_start, a_end)| {
@@ -959,10 +969,13 @@ mod tests {
         pub fn matches(m: &NearMatcher, text: &str) -> bool {
             let all = FoldedSentences::new(text);
             let mut start = 0;
+            let mut before = "";
             all.ends.iter().any(|&end| {
                 let s = all.folded.text.get(start..end).unwrap_or_default();
                 start = end + 1;
-                matches_sentence(m, s)
+                let hit = matches_sentence(m, s, before);
+                before = s;
+                hit
             })
         }
     }
