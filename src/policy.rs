@@ -21,11 +21,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::{is_local, Envelope};
-use crate::message::Analysis;
+use crate::message::{Analysis, TextOrigin};
 use crate::rules::address::Globs;
 use crate::rules::file::{Direction, Role};
 pub use crate::rules::Mode;
-use crate::rules::{Action, Hit, OrgContext, Place, RuleContext, RuleSet};
+use crate::rules::{Action, Hit, Location, OrgContext, Place, RuleContext, RuleSet};
 use crate::scan::Detection;
 
 /// Why a message skipped the content rules.
@@ -379,8 +379,16 @@ pub fn decide(
             continue;
         }
         let own_factor = treatment.and_then(|t| t.quote_weight);
+        let reported_in_quote = matches!(
+            hit.location,
+            Location::Text {
+                origin: TextOrigin::ReportedInQuote { .. }
+            }
+        );
         let factor = match hit.place {
-            Place::Quote if asks_about_quote => own_factor
+            // Speech reported inside quoted text, or a quote the sender asks about: a report, never more than
+            // the quote itself weighs.
+            Place::Quote if asks_about_quote || reported_in_quote => own_factor
                 .unwrap_or(settings.quote_weight)
                 .min(settings.reported_speech_weight),
             Place::Quote => own_factor.unwrap_or(settings.quote_weight),
@@ -913,6 +921,7 @@ message_en = "x"
     const BODY: TextOrigin = TextOrigin::Body { part: 1 };
     const QUOTE: TextOrigin = TextOrigin::Quote { part: 1 };
     const REPORTED: TextOrigin = TextOrigin::ReportedSpeech { part: 1 };
+    const IN_QUOTE: TextOrigin = TextOrigin::ReportedInQuote { part: 1 };
     const NAME: TextOrigin = TextOrigin::AttachmentName { part: 2 };
 
     /// WereldKidz 6.8: the label lifts content rules, not the attachment and identity rules.
@@ -1018,6 +1027,16 @@ message_en = "x"
                 &["T-LEK"],
                 1,
             ),
+            // Speech reported inside quoted text weighs the lower of the two: the reported weight for a rule
+            // with its own quote weight, the quote weight (0) for the others.
+            (
+                &[(IN_QUOTE, "boterkoek")],
+                Verdict::Pass,
+                2.5,
+                &["T-LEK"],
+                1,
+            ),
+            (&[(IN_QUOTE, "stroopwafel")], Verdict::Pass, 0.0, &[], 1),
         ];
         for (texts, verdict, score, ids, shown) in cases {
             let d = decide_with(&s, None, texts, false);

@@ -128,9 +128,15 @@ pub enum TextOrigin {
     /// Speech the sender reports inside their own text: a quoted utterance introduced by a third person and
     /// a reporting verb (`hij riep: "…"`). Still the sender's own text, counted with its own weight.
     ReportedSpeech { part: usize },
+    /// Speech reported inside quoted text (the forwarded lesson mail's `berichten waarin staat '…'`): weighed
+    /// with the lower of the quote's and the reported weight.
+    ReportedInQuote { part: usize },
     /// Text extracted from an attachment (`member: None`) or from a member of an archive attachment
     /// (`member: Some(i)`, an index into [`Attachment::members`]).
     AttachmentText { part: usize, member: Option<usize> },
+    /// Speech reported in the text of an attachment or archive member (a lesson sheet quoting a suspect:
+    /// `de verdachte zegt: '…'`), counted with the reported-speech weight.
+    ReportedInAttachment { part: usize, member: Option<usize> },
     /// The raw message body, scanned because the MIME structure was damaged (see [`Damage`]).
     Raw,
 }

@@ -125,13 +125,26 @@ impl TextSink {
     }
 
     /// Text extracted from an attachment (already cut to [`TextSink::extract_remaining`]).
-    fn push_extracted(&mut self, origin: TextOrigin, e: Extracted) {
+    /// The text of an attachment (`member: None`) or archive member, with the speech it reports apart
+    /// ([`quote::reported_speech`]).
+    fn push_extracted(&mut self, part: usize, member: Option<usize>, e: Extracted) {
         self.truncated |= e.truncated;
         self.extract_remaining = self.extract_remaining.saturating_sub(e.text.len());
-        if !e.text.trim().is_empty() {
+        if e.text.trim().is_empty() {
+            return;
+        }
+        let (text, reported) = match quote::reported_speech(&e.text) {
+            Some((rest, reported)) => (rest, reported),
+            None => (e.text, String::new()),
+        };
+        self.texts.push(Text {
+            origin: TextOrigin::AttachmentText { part, member },
+            text,
+        });
+        if !reported.is_empty() {
             self.texts.push(Text {
-                origin,
-                text: e.text,
+                origin: TextOrigin::ReportedInAttachment { part, member },
+                text: reported,
             });
         }
     }
@@ -263,8 +276,7 @@ impl Walk<'_> {
                         &converted.own,
                         forwarded,
                     );
-                    self.texts
-                        .push_owned(TextOrigin::Quote { part: this }, converted.quoted);
+                    self.push_quoted(this, converted.quoted);
                 }
                 PartType::Binary(data) | PartType::InlineBinary(data) => {
                     self.attachment(this, part, data)
@@ -277,15 +289,27 @@ impl Walk<'_> {
     /// the part belongs to a forwarded message.
     fn push_written(&mut self, part: usize, own: TextOrigin, text: &str, forwarded: bool) {
         if forwarded {
-            self.texts.push(TextOrigin::Quote { part }, text);
+            self.push_quoted(part, text.to_owned());
             return;
         }
         let split = quote::split(text);
         self.texts.push(own, &split.own);
         self.texts
             .push_owned(TextOrigin::ReportedSpeech { part }, split.reported);
-        self.texts
-            .push_owned(TextOrigin::Quote { part }, split.quoted);
+        self.push_quoted(part, split.quoted);
+    }
+
+    /// Quoted text, with the speech reported inside it ([`quote::reported_speech`]: the same tests as in
+    /// the sender's own text) apart.
+    fn push_quoted(&mut self, part: usize, quoted: String) {
+        match quote::reported_speech(&quoted) {
+            Some((rest, reported)) => {
+                self.texts.push_owned(TextOrigin::Quote { part }, rest);
+                self.texts
+                    .push_owned(TextOrigin::ReportedInQuote { part }, reported);
+            }
+            None => self.texts.push_owned(TextOrigin::Quote { part }, quoted),
+        }
     }
 
     fn attachment(&mut self, number: usize, part: &MessagePart<'_>, data: &[u8]) {
@@ -330,13 +354,7 @@ impl Walk<'_> {
         }
         if let Some(kind) = own_kind {
             let e = extract::extract(data, kind, self.limits, self.texts.extract_remaining);
-            self.texts.push_extracted(
-                TextOrigin::AttachmentText {
-                    part: number,
-                    member: None,
-                },
-                e,
-            );
+            self.texts.push_extracted(number, None, e);
         }
         for (index, e) in member_texts {
             let e = if e.text.len() > self.texts.extract_remaining {
@@ -349,13 +367,7 @@ impl Walk<'_> {
             } else {
                 e
             };
-            self.texts.push_extracted(
-                TextOrigin::AttachmentText {
-                    part: number,
-                    member: Some(index),
-                },
-                e,
-            );
+            self.texts.push_extracted(number, Some(index), e);
         }
         self.analysis.attachments.push(Attachment {
             part: number,

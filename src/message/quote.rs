@@ -16,10 +16,13 @@
 //!
 //! Reported speech: a span in quotation marks (`"…"`, `“…”`, `„…”`, `'…'`, `‘…’`, `«…»`) introduced in the same
 //! sentence by a reporting verb (`riep`, `zei`, `schreeuwde`, `noemde`, `schreef`, `appte`, `stond` …, or
-//! `…", riep hij`) whose clause has no first or second person (`ik zei: "…"` and `jij zei: "…"` stay the
-//! sender's own words). A quotation that is mentioned rather than used counts the same, whoever speaks:
-//! right after a noun naming a piece of language (`de kettingbrief '…'`, `het woord '…'`, `zoals '…'`) or
-//! asked about (`wat '…' betekent`). Quoted speech stays screened: it is only weighed apart.
+//! `…", riep hij`) whose clause (from `dat`, `die`, `toen`, `waarin` …) has no first or second person
+//! (`ik zei: "…"` and `jij zei: "…"` stay the sender's own words), or with a third person right after the verb
+//! (`in de film die we zien zegt de hoofdpersoon '…'`) and no first or second person next to it. A quotation
+//! that is mentioned rather than used counts the same, whoever speaks: a few words after a noun naming a piece
+//! of language in its sentence (`de kettingbrief '…'`, `het woord '…'`, `zoals '…'`, `de uitspraak van een
+//! Kamerlid over '…'`) or asked about (`wat '…' betekent`). Quotations listed right after a reported one
+//! (`'…', '…' en '…'`) are reported with it. Quoted speech stays screened: it is only weighed apart.
 //!
 //! Pure, linear in the text, never panics. Texts without any marker are returned as they are, unsplit.
 
@@ -306,6 +309,11 @@ const HEARING_VERBS: &[&str] = &[
 /// Words that make a clause first or second person: then the speech is the sender's own.
 const OWN_PERSONS: &[&str] = &["ik", "wij", "we", "jij", "je", "jullie", "me", "mij"];
 
+/// Words that start a third-person subject (`zegt de hoofdpersoon`, `riep een jongen`, `schreef haar vader`).
+const THIRD_PERSON_STARTS: &[&str] = &[
+    "de", "het", "een", "die", "deze", "hij", "zij", "ze", "zijn", "haar", "hun",
+];
+
 /// Quick filter for [`reported_speech`]: any quotation mark at all.
 fn has_quote_mark(text: &str) -> bool {
     let b = text.as_bytes();
@@ -335,7 +343,7 @@ fn closer(open: char) -> Option<&'static [char]> {
 
 /// Find reported speech in `text`; `None` when there is none. Otherwise the text with each span replaced by
 /// a space, and the spans one per line.
-fn reported_speech(text: &str) -> Option<(String, String)> {
+pub fn reported_speech(text: &str) -> Option<(String, String)> {
     if !has_quote_mark(text) {
         return None;
     }
@@ -375,7 +383,18 @@ fn reported_speech(text: &str) -> Option<(String, String)> {
         if close == i {
             continue;
         }
-        if introduced_by_report(text, at)
+        // A quotation listed right after a reported one (`'…', '…' en '…'`) is reported with it.
+        let listed = spans.last().is_some_and(|&(_, end)| {
+            // From the previous closing mark (left out) to this opening mark.
+            let mut between = text.get(end..at).unwrap_or_default().chars();
+            between.next();
+            matches!(
+                between.as_str().trim(),
+                "" | "," | "en" | "of" | ", en" | ", of"
+            )
+        });
+        if listed
+            || introduced_by_report(text, at)
             || followed_by_report(text, close)
             || mentioned(text, at, close)
         {
@@ -671,10 +690,25 @@ fn introduced_by_report(text: &str, at: usize) -> bool {
     let clause_start = w
         .get(..verb)
         .and_then(|b| {
-            b.iter()
-                .rposition(|x| x == "dat" || x == "die" || x == "toen")
+            b.iter().rposition(|x| {
+                matches!(
+                    x.as_str(),
+                    "dat" | "die" | "toen" | "waarin" | "waarop" | "waarmee"
+                )
+            })
         })
         .map_or(0, |p| p + 1);
+    // Subject-verb inversion with a third person right after the verb (`in de film zegt de hoofdpersoon
+    // steeds '…'`): whoever else is in the clause (`de film die we moeten zien`), the speaker is not the sender.
+    // Not when a first or second person stands right before the verb or anywhere after it (`ik zeg het je: '…'`).
+    let own = |x: &String| OWN_PERSONS.contains(&x.as_str());
+    if w.get(verb + 1)
+        .is_some_and(|x| THIRD_PERSON_STARTS.contains(&x.as_str()))
+        && !verb.checked_sub(1).and_then(|b| w.get(b)).is_some_and(own)
+        && !w.get(verb + 1..).unwrap_or_default().iter().any(own)
+    {
+        return true;
+    }
     let clause = w.get(clause_start..).unwrap_or_default();
     // Subject-verb inversion puts the person right after the verb (`zei ik`), inside the clause too.
     !clause.iter().any(|x| OWN_PERSONS.contains(&x.as_str()))
@@ -708,19 +742,34 @@ const MENTION_NOUNS: &[&str] = &[
     "scheldwoorden",
     "zoals",
     "bijvoorbeeld",
+    "uitspraak",
+    "uitspraken",
+    "citaat",
+    "kreet",
+    "kreten",
 ];
+
+/// How many words before a quotation a [`MENTION_NOUNS`] noun may stand (`een paar kettingbrieven verzameld:
+/// '…'`, `de uitspraak van een Kamerlid over '…'`), within its sentence.
+const MENTION_REACH: usize = 5;
 
 /// Whether the quotation from `at` to `close` is mentioned rather than used: right after a noun that names a
 /// piece of language ([`MENTION_NOUNS`]), or asked about (`wat '…' betekent`).
 fn mentioned(text: &str, at: usize, close: usize) -> bool {
-    let mut from = at.saturating_sub(40);
+    let mut from = at.saturating_sub(80);
     while !text.is_char_boundary(from) {
         from += 1;
     }
-    let before = words(text.get(from..at).unwrap_or_default());
+    let head = text.get(from..at).unwrap_or_default();
+    let head = head
+        .rfind(['.', '!', '?'])
+        .map_or(head, |p| head.get(p + 1..).unwrap_or_default());
+    let before = words(head);
     if before
-        .last()
-        .is_some_and(|w| MENTION_NOUNS.contains(&w.as_str()))
+        .iter()
+        .rev()
+        .take(MENTION_REACH)
+        .any(|w| MENTION_NOUNS.contains(&w.as_str()))
     {
         return true;
     }
@@ -914,6 +963,40 @@ mod tests {
                 "ons geheimpje",
             ),
             ("Wat 'ons geheimpje' is, weet jij.", "Wat 'ons geheimpje' is, weet jij.", "", ""),
+            // A mention noun a few words before, and the quotations listed after it.
+            (
+                "Ik heb kettingbrieven verzameld: 'stuur door', 'pech' en 'geluk'. Wij ontleden ze.",
+                "Ik heb kettingbrieven verzameld: ' ', ' ' en ' '. Wij ontleden ze.",
+                "",
+                "stuur door\npech\ngeluk",
+            ),
+            // A third person right after the verb speaks, whoever else is in the clause.
+            (
+                "In de film die we zien zegt de hoofdpersoon steeds 'rot op'.",
+                "In de film die we zien zegt de hoofdpersoon steeds ' '.",
+                "",
+                "rot op",
+            ),
+            // The sender's own speech with a third-person word after the verb stays the sender's.
+            (
+                "Ik zeg het je nog een keer: 'ik steek je neer'.",
+                "Ik zeg het je nog een keer: 'ik steek je neer'.",
+                "",
+                "",
+            ),
+            (
+                "Dus ik zeg de hele tijd 'rot op'.",
+                "Dus ik zeg de hele tijd 'rot op'.",
+                "",
+                "",
+            ),
+            // `waarin` starts the reporting clause.
+            (
+                "Stuur je geen berichten door waarin staat 'stuur dit naar 10 mensen'?",
+                "Stuur je geen berichten door waarin staat ' '?",
+                "",
+                "stuur dit naar 10 mensen",
+            ),
             ("Jij bent een 'sukkel'.", "Jij bent een 'sukkel'.", "", ""),
             // The sender's own insult stays the sender's.
             (

@@ -123,6 +123,87 @@ fn text_extraction_table() {
     }
 }
 
+/// Own text, quoted text and speech reported in either are told apart, in plain and HTML parts alike.
+#[test]
+fn who_wrote_what_is_recorded() {
+    let raw = b"Subject: les\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n--a\r\n\
+Content-Type: text/plain\r\n\r\nkijk even\r\n\r\nOp 2 april schreef Sanne:\r\n\
+> Stuur geen berichten door waarin staat 'stuur dit naar 10 mensen'.\r\n> Groet\r\n\
+--a\r\nContent-Type: text/html\r\n\r\n<p>Hij riep 'weg jij'.</p><blockquote type=\"cite\">\
+Er stond 'doorsturen of pech'.</blockquote>\r\n--a--\r\n";
+    let a = analyse(raw, &Limits::default());
+    let origins: Vec<(TextOrigin, String)> = a
+        .texts
+        .iter()
+        .map(|t| {
+            (
+                t.origin,
+                t.text.split_whitespace().collect::<Vec<_>>().join(" "),
+            )
+        })
+        .collect();
+    let expected = [
+        (TextOrigin::Subject, "les"),
+        (
+            TextOrigin::Body { part: 1 },
+            "kijk even Op 2 april schreef Sanne:",
+        ),
+        (
+            TextOrigin::Quote { part: 1 },
+            "Stuur geen berichten door waarin staat ' '. Groet",
+        ),
+        (
+            TextOrigin::ReportedInQuote { part: 1 },
+            "stuur dit naar 10 mensen",
+        ),
+        (TextOrigin::Html { part: 2 }, "Hij riep ' '."),
+        (TextOrigin::ReportedSpeech { part: 2 }, "weg jij"),
+        (TextOrigin::Quote { part: 2 }, "Er stond ' '."),
+        (
+            TextOrigin::ReportedInQuote { part: 2 },
+            "doorsturen of pech",
+        ),
+    ];
+    assert_eq!(origins, expected.map(|(o, t)| (o, t.to_owned())).to_vec());
+}
+
+/// Speech an attachment reports is told apart from the rest of its text.
+#[test]
+fn speech_reported_in_an_attachment_is_recorded() {
+    let raw = with_attachment(
+        "attachment; filename=\"les.txt\"",
+        "text/plain",
+        b"De verdachte zegt daarin: 'ik maak je af'. We bespreken dat.",
+    );
+    let a = analyse(&raw, &Limits::default());
+    let texts = |f: fn(&TextOrigin) -> bool| -> Vec<String> {
+        texts_of(&a, f)
+            .iter()
+            .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    assert_eq!(
+        texts(|o| matches!(
+            o,
+            TextOrigin::AttachmentText {
+                part: 2,
+                member: None
+            }
+        )),
+        ["De verdachte zegt daarin: ' '. We bespreken dat."]
+    );
+    assert_eq!(
+        texts(|o| matches!(
+            o,
+            TextOrigin::ReportedInAttachment {
+                part: 2,
+                member: None
+            }
+        )),
+        ["ik maak je af"]
+    );
+}
+
 #[test]
 fn origins_are_recorded() {
     let raw = b"Subject: onderwerp\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n--a\r\nContent-Type: text/plain\r\n\r\nplat\r\n--a\r\nContent-Type: text/html\r\n\r\n<p>html</p>\r\n--a--\r\n";

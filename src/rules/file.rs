@@ -297,8 +297,10 @@ impl Places {
             | TextOrigin::ReportedSpeech { .. }
             | TextOrigin::Raw => self.body,
             TextOrigin::AttachmentName { .. } => self.attachment_name,
-            TextOrigin::AttachmentText { .. } => self.attachment_text,
-            TextOrigin::Quote { .. } => self.quote,
+            TextOrigin::AttachmentText { .. } | TextOrigin::ReportedInAttachment { .. } => {
+                self.attachment_text
+            }
+            TextOrigin::Quote { .. } | TextOrigin::ReportedInQuote { .. } => self.quote,
         }
     }
 }

@@ -256,8 +256,10 @@ impl Location {
             Location::Text { origin } => match origin {
                 TextOrigin::Subject => Place::Subject,
                 TextOrigin::Body { .. } | TextOrigin::Html { .. } | TextOrigin::Raw => Place::Body,
-                TextOrigin::Quote { .. } => Place::Quote,
-                TextOrigin::ReportedSpeech { .. } => Place::ReportedSpeech,
+                TextOrigin::Quote { .. } | TextOrigin::ReportedInQuote { .. } => Place::Quote,
+                TextOrigin::ReportedSpeech { .. } | TextOrigin::ReportedInAttachment { .. } => {
+                    Place::ReportedSpeech
+                }
                 TextOrigin::AttachmentName { .. } => Place::AttachmentName,
                 TextOrigin::AttachmentText { member: None, .. } => Place::AttachmentText,
                 TextOrigin::AttachmentText {
@@ -309,6 +311,9 @@ impl std::fmt::Display for Location {
                 TextOrigin::ReportedSpeech { part } => {
                     write!(f, "reported speech in the text of part {part}")
                 }
+                TextOrigin::ReportedInQuote { part } => {
+                    write!(f, "reported speech in the quoted text of part {part}")
+                }
                 TextOrigin::AttachmentText { part, member: None } => {
                     write!(f, "text of the attachment in part {part}")
                 }
@@ -318,6 +323,17 @@ impl std::fmt::Display for Location {
                 } => write!(
                     f,
                     "text of archive member {} of the attachment in part {part}",
+                    m + 1
+                ),
+                TextOrigin::ReportedInAttachment { part, member: None } => {
+                    write!(f, "reported speech in the attachment in part {part}")
+                }
+                TextOrigin::ReportedInAttachment {
+                    part,
+                    member: Some(m),
+                } => write!(
+                    f,
+                    "reported speech in archive member {} of the attachment in part {part}",
                     m + 1
                 ),
                 TextOrigin::Raw => write!(f, "raw message body"),
