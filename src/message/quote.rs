@@ -247,6 +247,9 @@ const REPORTING_VERBS: &[&str] = &[
     "zongen",
     "gezongen",
     "scholdt",
+    "scheldt",
+    "schelden",
+    "gescholden",
     "schold",
     "scholden",
     "uitgescholden",
@@ -760,15 +763,26 @@ fn mentioned(text: &str, at: usize, close: usize) -> bool {
     while !text.is_char_boundary(from) {
         from += 1;
     }
-    let head = text.get(from..at).unwrap_or_default();
-    let head = head
+    let window = text.get(from..at).unwrap_or_default();
+    let head = window
         .rfind(['.', '!', '?'])
-        .map_or(head, |p| head.get(p + 1..).unwrap_or_default());
+        .map_or(window, |p| window.get(p + 1..).unwrap_or_default());
     let before = words(head);
-    if before
+    // A sentence that only points back (`Die van '…'`, `Deze: '…'`) names its piece of language in the
+    // sentence before (`een kettingbrief overnemen? Die van '…'`).
+    let pointing_back = before.len() <= 2
+        && before
+            .first()
+            .is_some_and(|w| matches!(w.as_str(), "die" | "dat" | "deze" | "dit" | "zoals"));
+    let reach = if pointing_back {
+        words(window)
+    } else {
+        before.clone()
+    };
+    if reach
         .iter()
         .rev()
-        .take(MENTION_REACH)
+        .take(MENTION_REACH + before.len())
         .any(|w| MENTION_NOUNS.contains(&w.as_str()))
     {
         return true;
@@ -989,6 +1003,27 @@ mod tests {
                 "Dus ik zeg de hele tijd 'rot op'.",
                 "",
                 "",
+            ),
+            // A sentence pointing back to the piece of language the sentence before names.
+            (
+                "Mag ik een kettingbrief uit 2004 overnemen? Die van 'stuur dit door of je hebt pech'.",
+                "Mag ik een kettingbrief uit 2004 overnemen? Die van ' '.",
+                "",
+                "stuur dit door of je hebt pech",
+            ),
+            // Not when the sentence before names none.
+            (
+                "Ik heb een vraag. Die van mij: 'stuur dit door of je hebt pech'.",
+                "Ik heb een vraag. Die van mij: 'stuur dit door of je hebt pech'.",
+                "",
+                "",
+            ),
+            // A passive `wordt gescholden met` reports the names it lists.
+            (
+                "In 2B wordt veel gescholden met 'mongool' en 'autist'. Wie doet mee?",
+                "In 2B wordt veel gescholden met ' ' en ' '. Wie doet mee?",
+                "",
+                "mongool\nautist",
             ),
             // `waarin` starts the reporting clause.
             (
