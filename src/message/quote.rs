@@ -21,8 +21,10 @@
 //! (`in de film die we zien zegt de hoofdpersoon '…'`) and no first or second person next to it. A quotation
 //! that is mentioned rather than used counts the same, whoever speaks: a few words after a noun naming a piece
 //! of language in its sentence (`de kettingbrief '…'`, `het woord '…'`, `zoals '…'`, `de uitspraak van een
-//! Kamerlid over '…'`) or asked about (`wat '…' betekent`). Quotations listed right after a reported one
-//! (`'…', '…' en '…'`) are reported with it. Quoted speech stays screened: it is only weighed apart.
+//! Kamerlid over '…'`) with no second person in between (`een woord voor jou: '…'` uses it), or asked about
+//! (`wat '…' betekent`). Quotations listed right after a reported one (`'…', '…' en '…'`) are reported with
+//! it. Someone of the sender's own saying it now (`mijn broer zegt: '…'`) passes it on: the sender's own words.
+//! Quoted speech stays screened: it is only weighed apart.
 //!
 //! Pure, linear in the text, never panics. Texts without any marker are returned as they are, unsplit.
 
@@ -311,6 +313,18 @@ const HEARING_VERBS: &[&str] = &[
 
 /// Words that make a clause first or second person: then the speech is the sender's own.
 const OWN_PERSONS: &[&str] = &["ik", "wij", "we", "jij", "je", "jullie", "me", "mij"];
+
+/// Reporting verbs in the present tense.
+const PRESENT_REPORTING: &[&str] = &[
+    "roept",
+    "zegt",
+    "schreeuwt",
+    "noemt",
+    "schrijft",
+    "appt",
+    "dreigt",
+    "scheldt",
+];
 
 /// Words that start a third-person subject (`zegt de hoofdpersoon`, `riep een jongen`, `schreef haar vader`).
 const THIRD_PERSON_STARTS: &[&str] = &[
@@ -701,6 +715,19 @@ fn introduced_by_report(text: &str, at: usize) -> bool {
             })
         })
         .map_or(0, |p| p + 1);
+    // Someone of the sender's own saying it now (`mijn broer zegt: '…'`) passes a threat on, as without quotation
+    // marks; a report tells what was said (`mijn broer zei: '…'`, `de verdachte zegt daarin: '…'`).
+    let own_side = w
+        .get(clause_start..)
+        .unwrap_or_default()
+        .iter()
+        .any(|x| matches!(x.as_str(), "mijn" | "m'n" | "mn" | "onze" | "ons"));
+    if own_side
+        && w.get(verb)
+            .is_some_and(|x| PRESENT_REPORTING.contains(&x.as_str()))
+    {
+        return false;
+    }
     // Subject-verb inversion with a third person right after the verb (`in de film zegt de hoofdpersoon
     // steeds '…'`): whoever else is in the clause (`de film die we moeten zien`), the speaker is not the sender.
     // Not when a first or second person stands right before the verb or anywhere after it (`ik zeg het je: '…'`).
@@ -779,12 +806,15 @@ fn mentioned(text: &str, at: usize, close: usize) -> bool {
     } else {
         before.clone()
     };
-    if reach
+    // Back from the quotation to a noun naming a piece of language; a second person on the way aims the words at
+    // the reader (`een woord voor jou: '…'`), which is using them.
+    let named = reach
         .iter()
         .rev()
         .take(MENTION_REACH + before.len())
-        .any(|w| MENTION_NOUNS.contains(&w.as_str()))
-    {
+        .take_while(|w| !matches!(w.as_str(), "je" | "jij" | "jou" | "jouw" | "u" | "jullie"))
+        .any(|w| MENTION_NOUNS.contains(&w.as_str()));
+    if named {
         return true;
     }
     let mut to = (close + 80).min(text.len());
@@ -1017,6 +1047,26 @@ mod tests {
                 "Ik heb een vraag. Die van mij: 'stuur dit door of je hebt pech'.",
                 "",
                 "",
+            ),
+            // Words aimed at the reader are used, not mentioned, whatever noun names them.
+            (
+                "Een woord voor jou: 'kankerhoer'.",
+                "Een woord voor jou: 'kankerhoer'.",
+                "",
+                "",
+            ),
+            // Someone of the sender's own saying it now passes it on; saying it then is a report.
+            (
+                "Mijn broer zegt: 'ik steek je morgen neer'.",
+                "Mijn broer zegt: 'ik steek je morgen neer'.",
+                "",
+                "",
+            ),
+            (
+                "Mijn broer zei: 'ik steek je morgen neer'.",
+                "Mijn broer zei: ' '.",
+                "",
+                "ik steek je morgen neer",
             ),
             // A passive `wordt gescholden met` reports the names it lists.
             (
