@@ -39,6 +39,9 @@ pub struct Index {
     path: String,
 }
 
+/// How long [`Index::open`] waits for a lock that is being released.
+const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn time_key(received: u64, id: &str) -> Vec<u8> {
     let mut key = received.to_be_bytes().to_vec();
     key.extend_from_slice(id.as_bytes());
@@ -47,18 +50,28 @@ fn time_key(received: u64, id: &str) -> Vec<u8> {
 
 impl Index {
     /// Open (or create) the index at `path`.
+    ///
+    /// A lock held a moment longer by the background threads of an index this process just dropped (sled
+    /// releases its file lock when the last of them lets go) is waited for, up to [`LOCK_GRACE`]; a lock
+    /// another process holds is an error after that.
     pub fn open(path: &Path) -> Result<Index, IndexError> {
         let name = path.display().to_string();
-        let db = sled::Config::new().path(path).open().map_err(|source| {
-            if crate::storage::classify_sled(&source) == crate::storage::OpenFailure::Locked {
-                IndexError::Locked { path: name.clone() }
-            } else {
-                IndexError::Sled {
-                    path: name.clone(),
-                    source,
+        let deadline = std::time::Instant::now() + LOCK_GRACE;
+        let db = loop {
+            match sled::Config::new().path(path).open() {
+                Ok(db) => break db,
+                Err(source)
+                    if crate::storage::classify_sled(&source)
+                        == crate::storage::OpenFailure::Locked =>
+                {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(IndexError::Locked { path: name });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
                 }
+                Err(source) => return Err(IndexError::Sled { path: name, source }),
             }
-        })?;
+        };
         let err = |source| IndexError::Sled {
             path: name.clone(),
             source,
