@@ -484,16 +484,57 @@ const UNMARKED_INTRODUCERS: &[&str] = &[
     "tekst",
 ];
 
+/// Present-tense speech verbs that introduce an account without quotation marks only as `… zegt dat` + a
+/// clause about what is demanded of the sender (`die jongen zegt dat ik het niemand mag vertellen`, `hij eist
+/// dat ik meer foto's stuur`, `ze zeggen dat hij me opwacht`): a pupil telling a teacher what happens to her.
+/// Not with a second person in that clause (`mijn broer zegt dat hij je komt halen` passes a threat on) nor
+/// when the clause only says what the sender does (`hij zegt dat ik de school opblaas`): see
+/// [`about_the_sender`].
+const PRESENT_INTRODUCERS: &[&str] = &[
+    "zegt",
+    "zeggen",
+    "schrijft",
+    "schrijven",
+    "eist",
+    "eisen",
+    "dreigt",
+    "dreigen",
+    "appt",
+];
+
+/// Whether the words after `… zegt dat` tell what is done to or demanded of the sender: a first person as an
+/// object (`me`, `mij`) or `ik` with `mag`/`moet` a few words on, and no second person.
+fn about_the_sender(clause: &[String]) -> bool {
+    let second = ["je", "jij", "jou", "jouw", "u", "jullie"];
+    if clause.iter().any(|w| second.contains(&w.as_str())) {
+        return false;
+    }
+    let object = clause.iter().any(|w| w == "me" || w == "mij");
+    let demanded = clause.iter().enumerate().any(|(i, w)| {
+        w == "ik"
+            && clause.iter().skip(i + 1).take(6).any(|v| {
+                matches!(
+                    v.as_str(),
+                    "mag" | "moet" | "mocht" | "moest" | "mogen" | "moeten"
+                )
+            })
+    });
+    object || demanded
+}
+
 /// Whether `token` (one word of the text) is one of [`UNMARKED_INTRODUCERS`] in any case, without lowercasing
 /// every word of every text into a string of its own: ASCII words are compared in place, others lowercased
 /// as before (the Kelvin sign `K` lowercases to an ASCII `k`).
 fn is_introducer(token: &str) -> bool {
+    is_in(UNMARKED_INTRODUCERS, token)
+}
+
+/// Whether `token` is one of `list` in any case (see [`is_introducer`]).
+fn is_in(list: &[&str], token: &str) -> bool {
     if token.is_ascii() {
-        UNMARKED_INTRODUCERS
-            .iter()
-            .any(|w| w.eq_ignore_ascii_case(token))
+        list.iter().any(|w| w.eq_ignore_ascii_case(token))
     } else {
-        UNMARKED_INTRODUCERS.contains(&token.to_lowercase().as_str())
+        list.contains(&token.to_lowercase().as_str())
     }
 }
 
@@ -506,7 +547,13 @@ fn introducers() -> Option<&'static AhoCorasick> {
     INTRODUCERS
         .get_or_init(|| {
             AhoCorasickBuilder::new()
-                .build(UNMARKED_INTRODUCERS.iter().copied().chain(["\u{212A}"]))
+                .build(
+                    UNMARKED_INTRODUCERS
+                        .iter()
+                        .chain(PRESENT_INTRODUCERS)
+                        .copied()
+                        .chain(["\u{212A}"]),
+                )
                 .ok()
         })
         .as_ref()
@@ -557,7 +604,9 @@ fn unmarked_speech_walk(text: &str) -> Option<(String, String)> {
         let Some(&(verb_start, verb_end)) = tokens.get(k) else {
             break;
         };
-        if !is_introducer(text.get(verb_start..verb_end).unwrap_or_default()) {
+        let token = text.get(verb_start..verb_end).unwrap_or_default();
+        let present = is_in(PRESENT_INTRODUCERS, token);
+        if !present && !is_introducer(token) {
             k += 1;
             continue;
         }
@@ -595,7 +644,19 @@ fn unmarked_speech_walk(text: &str) -> Option<(String, String)> {
                 "eerlijk", "kort", "anders", "beter", "ronduit", "gewoon", "andere", "zo",
             ]
             .contains(&lower(k - 1).as_str());
-        if own_subject || inverted || about_reader || idiom {
+        // A present tense only for `dat` + what is demanded of the sender, to the end of the sentence.
+        let account = || {
+            let clause: Vec<String> = (k + 2..tokens.len())
+                .take_while(|&j| {
+                    tokens.get(j).is_some_and(|&(s, _)| {
+                        !text.get(verb_end..s).unwrap_or_default().contains(is_end)
+                    })
+                })
+                .map(lower)
+                .collect();
+            lower(k + 1) == "dat" && about_the_sender(&clause)
+        };
+        if own_subject || inverted || about_reader || idiom || (present && !account()) {
             k += 1;
             continue;
         }
@@ -795,12 +856,13 @@ fn mentioned(text: &str, at: usize, close: usize) -> bool {
         .rfind(['.', '!', '?'])
         .map_or(window, |p| window.get(p + 1..).unwrap_or_default());
     let before = words(head);
-    // A sentence that only points back (`Die van '…'`, `Deze: '…'`) names its piece of language in the
-    // sentence before (`een kettingbrief overnemen? Die van '…'`).
-    let pointing_back = before.len() <= 2
-        && before
-            .first()
-            .is_some_and(|w| matches!(w.as_str(), "die" | "dat" | "deze" | "dit" | "zoals"));
+    // A sentence that only points back (`Die van '…'`) names its piece of language in the sentence before
+    // (`een kettingbrief overnemen? Die van '…'`). Not `Deze: '…'` or `Dit: '…'`, which present what follows:
+    // `Kettingbrief! Deze: '…'` hands the chain letter on.
+    let pointing_back = matches!(
+        before.as_slice(),
+        [w, van] if matches!(w.as_str(), "die" | "dat") && van == "van"
+    );
     let reach = if pointing_back {
         words(window)
     } else {
@@ -1041,6 +1103,19 @@ mod tests {
                 "",
                 "stuur dit door of je hebt pech",
             ),
+            // A sentence presenting what follows is not pointing back: the chain letter is handed on.
+            (
+                "Kettingbrief! Deze: 'stuur dit door of je hebt pech'.",
+                "Kettingbrief! Deze: 'stuur dit door of je hebt pech'.",
+                "",
+                "",
+            ),
+            (
+                "Een kettingbrief voor iedereen. Dit: 'stuur dit door of je hebt pech'.",
+                "Een kettingbrief voor iedereen. Dit: 'stuur dit door of je hebt pech'.",
+                "",
+                "",
+            ),
             // Not when the sentence before names none.
             (
                 "Ik heb een vraag. Die van mij: 'stuur dit door of je hebt pech'.",
@@ -1143,6 +1218,33 @@ mod tests {
                 "",
                 "",
             ),
+            // Unless it tells what is demanded of or done to the sender: a pupil's account to a teacher.
+            (
+                "Die jongen zegt dat ik het niemand mag vertellen, anders zet hij de foto's online. Help.",
+                "Die jongen zegt . Help.",
+                "",
+                "dat ik het niemand mag vertellen, anders zet hij de foto's online",
+            ),
+            (
+                "Ze zeggen dat hij me na school opwacht.",
+                "Ze zeggen .",
+                "",
+                "dat hij me na school opwacht",
+            ),
+            // What the sender would do stays the sender's, and so does anything aimed at the reader.
+            (
+                "Hij zegt dat ik morgen de school opblaas.",
+                "Hij zegt dat ik morgen de school opblaas.",
+                "",
+                "",
+            ),
+            (
+                "Hij zegt dat ik je moet slaan.",
+                "Hij zegt dat ik je moet slaan.",
+                "",
+                "",
+            ),
+            ("Ik zeg dat ik moet gaan.", "Ik zeg dat ik moet gaan.", "", ""),
             // Quotation marks without a reporting verb, apostrophes inside words.
             ("Het boek heet \"De ontdekking\".", "Het boek heet \"De ontdekking\".", "", ""),
             (

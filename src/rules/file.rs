@@ -4,6 +4,8 @@
 //! TOML syntax and schema errors carry the line. Unknown keys are errors (`deny_unknown_fields`), and so are
 //! keys that do not belong to the rule's `kind`. No I/O here: the caller reads the files.
 
+use std::collections::BTreeMap;
+
 use regex::Regex;
 use serde::Deserialize;
 
@@ -54,6 +56,86 @@ pub const DEFAULT_BSN_KEYWORDS: &[&str] = &[
 struct RuleFile {
     #[serde(default)]
     rule: Vec<RuleDef>,
+    /// Named word lists for `unless-contexts` (see [`Contexts`]).
+    #[serde(default)]
+    contexts: BTreeMap<String, Vec<String>>,
+}
+
+/// Named word lists declared once (`[contexts]` in any rule file) that the `unless` of every `near` and
+/// `roles` rule of the rule set may name (`unless-contexts = ["spel", "sport"]`): a game, a sports result, a
+/// lesson. A word added to a context reaches every rule that names it, instead of the one rule whose list a
+/// wrong stop showed it missing from. A name is declared once in the whole rule set; a rule naming an unknown
+/// one is an error.
+#[derive(Debug, Default)]
+struct Contexts {
+    /// Name → (the file that declares it, its entries as written).
+    map: BTreeMap<String, (String, Vec<String>)>,
+}
+
+impl Contexts {
+    /// Add the contexts `file` declares; a name declared before, a bad name or a bad entry is an error.
+    fn declare(
+        &mut self,
+        file: &str,
+        declared: BTreeMap<String, Vec<String>>,
+    ) -> Result<(), RulesError> {
+        for (name, entries) in declared {
+            let invalid = |message: String| RulesError::Context {
+                file: file.to_string(),
+                name: name.clone(),
+                message,
+            };
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                return Err(invalid(
+                    "a context name is lower-case letters, digits and `-`".to_string(),
+                ));
+            }
+            if let Some((other, _)) = self.map.get(&name) {
+                return Err(invalid(format!("declared twice (also in {other})")));
+            }
+            if entries.is_empty() {
+                return Err(invalid("the list is empty".to_string()));
+            }
+            for entry in entries.iter().flat_map(|e| e.split('|')) {
+                // `near` rules read entries in the word syntax only: a lemma would be a word to them.
+                if entry.contains(':') {
+                    return Err(invalid(format!(
+                        "`{entry}`: a context holds words and phrases (with `*`), not lemmas"
+                    )));
+                }
+                parse_entry(entry).map_err(|e| invalid(e.to_string()))?;
+            }
+            self.map.insert(name, (file.to_string(), entries));
+        }
+        Ok(())
+    }
+
+    /// The entries of the contexts `names`, in order.
+    fn entries(&self, names: &[String]) -> Result<Vec<String>, String> {
+        if names.is_empty() {
+            return Err("`unless-contexts` is empty".to_string());
+        }
+        let mut all = Vec::new();
+        for name in names {
+            let Some((_, entries)) = self.map.get(name) else {
+                let known: Vec<&str> = self.map.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "unknown context `{name}` in `unless-contexts` (known: {})",
+                    if known.is_empty() {
+                        "none: declare it under `[contexts]` in a rule file".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ));
+            };
+            all.extend(entries.iter().cloned());
+        }
+        Ok(all)
+    }
 }
 
 /// The kinds of rule.
@@ -144,6 +226,8 @@ struct RuleDef {
     // near
     groups: Option<Vec<Vec<String>>>,
     unless: Option<Vec<String>>,
+    /// Names of [`Contexts`] whose words join `unless`.
+    unless_contexts: Option<Vec<String>>,
     // bsn
     keywords: Option<Vec<String>>,
     window: Option<usize>,
@@ -403,35 +487,48 @@ impl Models {
     }
 }
 
-/// Parse and validate one file with no models beside it.
+/// Parse and validate one file with no models beside it; its rules see only its own contexts.
 pub fn parse_file(file: &str, src: &str) -> Result<Vec<Compiled>, RulesError> {
-    parse_file_with(file, src, &Models::default())
+    parse_files([(file.to_string(), src.to_string())], &Models::default())
 }
 
-/// Parse and validate one file; `model` rules refer to `models`.
-pub fn parse_file_with(
-    file: &str,
-    src: &str,
+/// Parse and validate rule files given as (file name, text), in order; `model` rules refer to `models`, and
+/// every rule may name the contexts any of the files declares.
+pub fn parse_files(
+    sources: impl IntoIterator<Item = (String, String)>,
     models: &Models,
 ) -> Result<Vec<Compiled>, RulesError> {
-    let parsed: RuleFile = toml::from_str(src).map_err(|e| {
-        let place = e
-            .span()
-            .map(|s| format!("line {}: ", line_of(src, s.start)))
-            .unwrap_or_default();
-        RulesError::Syntax {
-            file: file.to_string(),
-            message: format!("{place}{}", e.message().trim()),
+    let mut files = Vec::new();
+    let mut contexts = Contexts::default();
+    for (file, src) in sources {
+        let mut parsed: RuleFile = toml::from_str(&src).map_err(|e| {
+            let place = e
+                .span()
+                .map(|s| format!("line {}: ", line_of(&src, s.start)))
+                .unwrap_or_default();
+            RulesError::Syntax {
+                file: file.clone(),
+                message: format!("{place}{}", e.message().trim()),
+            }
+        })?;
+        contexts.declare(&file, std::mem::take(&mut parsed.contexts))?;
+        files.push((file, parsed.rule));
+    }
+    let mut compiled = Vec::new();
+    for (file, defs) in files {
+        for def in defs {
+            compiled.push(compile(&file, def, models, &contexts)?);
         }
-    })?;
-    parsed
-        .rule
-        .into_iter()
-        .map(|def| compile(file, def, models))
-        .collect()
+    }
+    Ok(compiled)
 }
 
-fn compile(file: &str, def: RuleDef, models: &Models) -> Result<Compiled, RulesError> {
+fn compile(
+    file: &str,
+    def: RuleDef,
+    models: &Models,
+    contexts: &Contexts,
+) -> Result<Compiled, RulesError> {
     let invalid = |message: String| RulesError::Invalid {
         file: file.to_string(),
         rule_id: def.id.clone(),
@@ -471,7 +568,7 @@ fn compile(file: &str, def: RuleDef, models: &Models) -> Result<Compiled, RulesE
         }
     }
     // Keys that belong to another kind are mistakes, not silently ignored options.
-    let present: [(&str, bool, &[Kind]); 29] = [
+    let present: [(&str, bool, &[Kind]); 30] = [
         ("model", def.model.is_some(), &[Kind::Model]),
         ("class", def.class.is_some(), &[Kind::Model]),
         ("min-score", def.min_score.is_some(), &[Kind::Model]),
@@ -491,6 +588,11 @@ fn compile(file: &str, def: RuleDef, models: &Models) -> Result<Compiled, RulesE
             &[Kind::Words, Kind::Near, Kind::Roles],
         ),
         ("unless", def.unless.is_some(), &[Kind::Near, Kind::Roles]),
+        (
+            "unless-contexts",
+            def.unless_contexts.is_some(),
+            &[Kind::Near, Kind::Roles],
+        ),
         ("roles", def.roles.is_some(), &[Kind::Roles]),
         ("need", def.need.is_some(), &[Kind::Roles]),
         ("require", def.require.is_some(), &[Kind::Roles]),
@@ -580,6 +682,17 @@ fn compile(file: &str, def: RuleDef, models: &Models) -> Result<Compiled, RulesE
             p
         }
     };
+    // The rule's own `unless` words, then those of the contexts it names.
+    let unless = match (&def.unless, &def.unless_contexts) {
+        (None, None) => None,
+        (own, names) => {
+            let mut all = own.clone().unwrap_or_default();
+            if let Some(names) = names {
+                all.extend(contexts.entries(names).map_err(invalid)?);
+            }
+            Some(all)
+        }
+    };
     let check = match def.kind {
         Kind::Words => {
             let words = def.words.clone().unwrap_or_default();
@@ -645,7 +758,7 @@ fn compile(file: &str, def: RuleDef, models: &Models) -> Result<Compiled, RulesE
                 .enumerate()
                 .map(|(n, g)| Group::parse(g).map_err(|e| invalid(format!("group {}: {e}", n + 1))))
                 .collect::<Result<Vec<_>, _>>()?;
-            let unless = match &def.unless {
+            let unless = match &unless {
                 None => None,
                 Some(u) => Some(Group::parse(u).map_err(|e| invalid(format!("unless: {e}")))?),
             };
@@ -670,7 +783,7 @@ fn compile(file: &str, def: RuleDef, models: &Models) -> Result<Compiled, RulesE
                     .into_iter()
                     .map(|r| (r.name, r.words))
                     .collect(),
-                unless: def.unless.clone().unwrap_or_default(),
+                unless: unless.unwrap_or_default(),
                 need: def.need,
                 require: def.require.clone().unwrap_or_default(),
                 negate: def.negate.clone().unwrap_or_default(),
@@ -987,7 +1100,7 @@ mod tests {
             "T-1",
             "kind = \"model\"\nmodel = \"taal.model\"\nclass = \"ketting\"\nmin-score = 0.8",
         );
-        let c = parse_file_with("f.toml", &ok, &models).unwrap();
+        let c = parse_files([("f.toml".to_string(), ok.clone())], &models).unwrap();
         match &c[0].check {
             Check::Model {
                 model,
@@ -1019,7 +1132,7 @@ mod tests {
                 "key `min-score` does not apply to kind `words`",
             ),
         ] {
-            let err = parse_file_with("f.toml", &rule("T-2", body), &models)
+            let err = parse_files([("f.toml".to_string(), rule("T-2", body))], &models)
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(want), "{body}: {err}");

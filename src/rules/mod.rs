@@ -39,6 +39,10 @@ use words::{WordMatcher, WordMatcherBuilder};
 /// The default rule files shipped in `rules/`, embedded so the binary runs with no files at all.
 pub const EMBEDDED: &[(&str, &str)] = &[
     (
+        "05-contexten.toml",
+        include_str!("../../rules/05-contexten.toml"),
+    ),
+    (
         "10-beledigend.toml",
         include_str!("../../rules/10-beledigend.toml"),
     ),
@@ -362,6 +366,12 @@ pub enum RulesError {
         rule_id: String,
         message: String,
     },
+    #[error("{file}: context `{name}`: {message}")]
+    Context {
+        file: String,
+        name: String,
+        message: String,
+    },
     #[error("{file}: rule id {rule_id} is used twice (also in {other_file})")]
     DuplicateId {
         file: String,
@@ -467,17 +477,15 @@ impl RuleSet {
         models: file::Models,
     ) -> Result<RuleSet, RulesError> {
         let mut compiled: Vec<Compiled> = Vec::new();
-        for (name, text) in rule_sources {
-            for rule in file::parse_file_with(&name, &text, &models)? {
-                if let Some(other) = compiled.iter().find(|c| c.info.id == rule.info.id) {
-                    return Err(RulesError::DuplicateId {
-                        file: name.clone(),
-                        rule_id: rule.info.id.clone(),
-                        other_file: other.info.file.clone(),
-                    });
-                }
-                compiled.push(rule);
+        for rule in file::parse_files(rule_sources, &models)? {
+            if let Some(other) = compiled.iter().find(|c| c.info.id == rule.info.id) {
+                return Err(RulesError::DuplicateId {
+                    file: rule.info.file.clone(),
+                    rule_id: rule.info.id.clone(),
+                    other_file: other.info.file.clone(),
+                });
             }
+            compiled.push(rule);
         }
         let mut builder = WordMatcherBuilder::default();
         let mut near = near::NearIndex::default();

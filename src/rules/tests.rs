@@ -496,6 +496,86 @@ fn damage_rules() {
     }
 }
 
+/// A context declared in one file cancels the `near` and `roles` rules of another that name it, beside their
+/// own `unless` words; unknown, repeated or malformed contexts are errors with the file and the name.
+#[test]
+fn contexts_shared_across_files() {
+    let head =
+        "category = \"intimiderend\"\narticle = \"a\"\nmessage_nl = \"n\"\nmessage_en = \"e\"\n";
+    let declares = "[contexts]\nspel = [\"fifa|fortnite\", \"game*\"]\nsport = [\"toernooi\"]\n";
+    let rules = format!(
+        "[[rule]]\nid = \"N\"\nkind = \"near\"\n{head}groups = [[\"maak\"], [\"kapot\"]]\nunless = [\"grapje\"]\nunless-contexts = [\"spel\"]\n\n\
+         [[rule]]\nid = \"R\"\nkind = \"roles\"\n{head}roles = [{{ name = \"wie\", words = [\"ik\"] }}, {{ name = \"wat\", words = [\"sloop\"] }}]\nunless-contexts = [\"spel\", \"sport\"]\n"
+    );
+    let set = |a: &str, b: &str| {
+        RuleSet::from_sources([
+            ("05-a.toml".to_string(), a.to_string()),
+            ("40-b.toml".to_string(), b.to_string()),
+        ])
+    };
+    let r = set(declares, &rules).unwrap();
+    for (text, want) in [
+        ("Ik maak je kapot.", vec!["N"]),
+        ("Ik maak je kapot met Fortnite.", vec![]),
+        ("Ik maak je kapot in die gamesessie.", vec![]),
+        ("Ik maak je kapot, grapje.", vec![]),
+        ("Morgen sloop ik je.", vec!["R"]),
+        ("Morgen sloop ik je met fifa.", vec![]),
+        ("Morgen sloop ik je op het toernooi.", vec![]),
+    ] {
+        assert_eq!(ids(&r, &body(text)), want, "{text}");
+    }
+    // The rule without its contexts: the same texts hit.
+    let bare = rules.replace("unless-contexts = [\"spel\"]\n", "");
+    let r = set(declares, &bare).unwrap();
+    assert_eq!(ids(&r, &body("Ik maak je kapot met Fortnite.")), vec!["N"]);
+    for (a, b, want) in [
+        (
+            declares,
+            rules.replace("[\"spel\", \"sport\"]", "[\"spel\", \"school\"]"),
+            "40-b.toml: rule R: unknown context `school` in `unless-contexts` (known: spel, sport)",
+        ),
+        (
+            "",
+            rules.clone(),
+            "40-b.toml: rule N: unknown context `spel` in `unless-contexts` (known: none: declare it under `[contexts]` in a rule file)",
+        ),
+        (
+            declares,
+            format!("{rules}\n[contexts]\nspel = [\"gamen\"]\n"),
+            "40-b.toml: context `spel`: declared twice (also in 05-a.toml)",
+        ),
+        (
+            "[contexts]\nspel = [\"v:gamen\"]\n",
+            rules.clone(),
+            "05-a.toml: context `spel`: `v:gamen`: a context holds words and phrases (with `*`), not lemmas",
+        ),
+        (
+            "[contexts]\nspel = []\n",
+            rules.clone(),
+            "05-a.toml: context `spel`: the list is empty",
+        ),
+        (
+            "[contexts]\nSpel = [\"fifa\"]\n",
+            rules.clone(),
+            "05-a.toml: context `Spel`: a context name is lower-case letters, digits and `-`",
+        ),
+        (
+            declares,
+            rules.replace("[\"spel\", \"sport\"]", "[]"),
+            "40-b.toml: rule R: `unless-contexts` is empty",
+        ),
+        (
+            declares,
+            format!("[[rule]]\nid = \"W\"\nkind = \"words\"\n{head}words = [\"a\"]\nunless-contexts = [\"spel\"]\n"),
+            "40-b.toml: rule W: key `unless-contexts` does not apply to kind `words`",
+        ),
+    ] {
+        let err = set(a, &b).unwrap_err().to_string();
+        assert_eq!(err, want);
+    }
+}
+
 #[test]
 fn loading_errors() {
     let ok = "[[rule]]\nid = \"A-1\"\nkind = \"damage\"\ndamage = [\"too-deep\"]\ncategory = \"onleesbaar\"\narticle = \"x\"\nmessage_nl = \"n\"\nmessage_en = \"e\"\n";
