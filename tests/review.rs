@@ -124,13 +124,14 @@ fn a_group_member_reviews_through_the_socket_and_an_outsider_is_told_which_group
     runuser
         .args(["-u", "nobody", "-g", "nogroup", "-G", &accounts.group, "--"])
         .arg(support::daemon::binary_for_anyone());
-    let (mut child, _, log) = support::daemon::spawn_serve_with(
+    let (child, _, log) = support::daemon::spawn_serve_with(
         runuser,
         &config,
         &data,
         &["--listen", "127.0.0.1:0"],
         "listen=",
     );
+    let _daemon = StopOnDrop(child);
     let log_text = || log.lock().expect("log").join("\n");
     assert!(
         log_text().contains("admin socket listening"),
@@ -192,6 +193,18 @@ fn a_group_member_reviews_through_the_socket_and_an_outsider_is_told_which_group
             && err.contains(&format!("ask to be added to group {}", accounts.group)),
         "{err}"
     );
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// A daemon started through `runuser`, stopped with SIGTERM when the test ends, on a failed assertion too:
+/// `runuser` passes SIGTERM on to the daemon and waits for it, where SIGKILL would end `runuser` alone and
+/// leave the daemon running.
+struct StopOnDrop(std::process::Child);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
 }
