@@ -485,10 +485,10 @@ const UNMARKED_INTRODUCERS: &[&str] = &[
 ];
 
 /// Present-tense speech verbs that introduce an account without quotation marks only as `… zegt dat` + a
-/// clause about what is demanded of the sender (`die jongen zegt dat ik het niemand mag vertellen`, `hij eist
-/// dat ik meer foto's stuur`, `ze zeggen dat hij me opwacht`): a pupil telling a teacher what happens to her.
-/// Not with a second person in that clause (`mijn broer zegt dat hij je komt halen` passes a threat on) nor
-/// when the clause only says what the sender does (`hij zegt dat ik de school opblaas`): see
+/// clause about what is done to the sender or forbidden her (`ze zeggen dat hij me opwacht`, `die jongen zegt
+/// dat ik het niemand mag vertellen`): a pupil telling a teacher what happens to her. Not with a second person
+/// in that clause (`mijn broer zegt dat hij je komt halen` passes a threat on), nor when it says what the
+/// sender does or must do (`hij zegt dat ik de school moet opblazen` is the sender's threat): see
 /// [`about_the_sender`].
 const PRESENT_INTRODUCERS: &[&str] = &[
     "zegt",
@@ -502,24 +502,22 @@ const PRESENT_INTRODUCERS: &[&str] = &[
     "appt",
 ];
 
-/// Whether the words after `… zegt dat` tell what is done to or demanded of the sender: a first person as an
-/// object (`me`, `mij`) or `ik` with `mag`/`moet` a few words on, and no second person.
+/// Whether the words after `… zegt dat` tell what is done to the sender or forbidden her: a first person as
+/// an object (`me`, `mij`), or `ik` with `niet`/`niemand`/`nooit` and `mag` a few words on; and no second
+/// person.
 fn about_the_sender(clause: &[String]) -> bool {
     let second = ["je", "jij", "jou", "jouw", "u", "jullie"];
     if clause.iter().any(|w| second.contains(&w.as_str())) {
         return false;
     }
     let object = clause.iter().any(|w| w == "me" || w == "mij");
-    let demanded = clause.iter().enumerate().any(|(i, w)| {
+    let forbidden = clause.iter().enumerate().any(|(i, w)| {
+        let next = || clause.iter().skip(i + 1).take(6);
         w == "ik"
-            && clause.iter().skip(i + 1).take(6).any(|v| {
-                matches!(
-                    v.as_str(),
-                    "mag" | "moet" | "mocht" | "moest" | "mogen" | "moeten"
-                )
-            })
+            && next().any(|v| matches!(v.as_str(), "mag" | "mocht" | "mogen"))
+            && next().any(|v| matches!(v.as_str(), "niet" | "niemand" | "nooit" | "niks" | "niets"))
     });
-    object || demanded
+    object || forbidden
 }
 
 /// Whether `token` (one word of the text) is one of [`UNMARKED_INTRODUCERS`] in any case, without lowercasing
@@ -1241,6 +1239,12 @@ mod tests {
             (
                 "Hij zegt dat ik je moet slaan.",
                 "Hij zegt dat ik je moet slaan.",
+                "",
+                "",
+            ),
+            (
+                "Iedereen zegt dat ik morgen de school moet opblazen.",
+                "Iedereen zegt dat ik morgen de school moet opblazen.",
                 "",
                 "",
             ),
