@@ -609,11 +609,13 @@ fn unmarked_speech_walk(text: &str) -> Option<(String, String)> {
             continue;
         }
         let word = lower(k);
-        // The sentence so far: back to the previous sentence end.
+        // The sentence so far: back to the previous sentence end, at most `SPEECH_REACH` bytes (every look
+        // around a verb is bounded, so that a line of verbs without a sentence end is walked in linear time).
+        let behind = back(text, verb_start);
         let sentence_start = text
-            .get(..verb_start)
+            .get(behind..verb_start)
             .and_then(|h| h.rfind(is_end))
-            .map_or(0, |p| p + 1);
+            .map_or(behind, |p| behind + p + 1);
         // The clause: after the last comma, semicolon or colon of the sentence before the verb.
         let clause_start = text
             .get(sentence_start..verb_start)
@@ -643,16 +645,23 @@ fn unmarked_speech_walk(text: &str) -> Option<(String, String)> {
             ]
             .contains(&lower(k - 1).as_str());
         // A present tense only for `dat` + what is demanded of the sender, to the end of the sentence.
+        // The clause ends at the sentence's end, looked for as far as a span may reach, and holds at most 60
+        // words.
         let account = || {
+            if lower(k + 1) != "dat" {
+                return false;
+            }
+            let limit = ahead(text, verb_end);
+            let stop = text
+                .get(verb_end..limit)
+                .and_then(|r| r.find(is_end))
+                .map_or(limit, |p| verb_end + p);
             let clause: Vec<String> = (k + 2..tokens.len())
-                .take_while(|&j| {
-                    tokens.get(j).is_some_and(|&(s, _)| {
-                        !text.get(verb_end..s).unwrap_or_default().contains(is_end)
-                    })
-                })
+                .take_while(|&j| tokens.get(j).is_some_and(|&(s, _)| s < stop))
+                .take(60)
                 .map(lower)
                 .collect();
-            lower(k + 1) == "dat" && about_the_sender(&clause)
+            about_the_sender(&clause)
         };
         if own_subject || inverted || about_reader || idiom || (present && !account()) {
             k += 1;
@@ -660,13 +669,14 @@ fn unmarked_speech_walk(text: &str) -> Option<(String, String)> {
         }
         // An attribution line (`Op … schreef Jan <jan@…>:`) is no speech: the quote below it was split off.
         let line_start = text
-            .get(..verb_start)
+            .get(behind..verb_start)
             .and_then(|h| h.rfind('\n'))
-            .map_or(0, |p| p + 1);
+            .map_or(behind, |p| behind + p + 1);
+        let reach = ahead(text, verb_end);
         let line_end = text
-            .get(verb_end..)
+            .get(verb_end..reach)
             .and_then(|r| r.find('\n'))
-            .map_or(text.len(), |p| verb_end + p);
+            .map_or(reach, |p| verb_end + p);
         if text
             .get(line_start..line_end)
             .is_some_and(|l| l.contains('@'))
@@ -676,7 +686,7 @@ fn unmarked_speech_walk(text: &str) -> Option<(String, String)> {
         }
         // The span: to the end of the sentence (a `.!?` before white space, or a line end), or the next line
         // after a colon that ends its line.
-        let rest = text.get(verb_end..).unwrap_or_default();
+        let rest = text.get(verb_end..reach).unwrap_or_default();
         let sentence_end = rest.char_indices().find(|&(p, c)| {
             c == '\n'
                 || (matches!(c, '.' | '!' | '?')
@@ -690,14 +700,12 @@ fn unmarked_speech_walk(text: &str) -> Option<(String, String)> {
         if line_rest.trim_end().ends_with(':') && text.get(end..end + 1) == Some("\n") {
             let after = text.get(end..).unwrap_or_default();
             let skip = after.len() - after.trim_start().len();
-            let next = text.get(end + skip..).unwrap_or_default();
+            let next = text
+                .get(end + skip..ahead(text, end + skip))
+                .unwrap_or_default();
             end = end + skip + next.find('\n').unwrap_or(next.len());
         }
-        let end = end.min(verb_end + 400);
-        let mut end = end;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
+        let end = end.min(reach);
         let span = text.get(verb_end..end).unwrap_or_default();
         // Speech in quotation marks was taken out already (its marks stay, around a space).
         let marked = ["\" \"", "' '", "“ ”", "„ ”", "‘ ’", "« »"]
@@ -727,6 +735,28 @@ fn unmarked_speech_walk(text: &str) -> Option<(String, String)> {
     }
     own.push_str(text.get(from..).unwrap_or_default());
     Some((own, reported))
+}
+
+/// How far around a speech verb the walk looks (bytes): the longest span of unmarked speech, and the reach
+/// back to the sentence's start and the line's.
+const SPEECH_REACH: usize = 400;
+
+/// The char boundary at most [`SPEECH_REACH`] bytes before `at`.
+fn back(text: &str, at: usize) -> usize {
+    let mut from = at.saturating_sub(SPEECH_REACH);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    from
+}
+
+/// The char boundary at most [`SPEECH_REACH`] bytes after `at`, within the text.
+fn ahead(text: &str, at: usize) -> usize {
+    let mut to = (at + SPEECH_REACH).min(text.len());
+    while !text.is_char_boundary(to) {
+        to -= 1;
+    }
+    to
 }
 
 /// The lowercased words of `text` (letters and digits).
@@ -1266,6 +1296,21 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    /// A line of `zegt dat` repeated, with no sentence end, is split as before and each verb looks only a
+    /// bounded way ahead (the walk stays linear in the line's length; this test only proves it ends).
+    #[test]
+    fn a_line_of_present_tense_verbs_is_walked() {
+        let text = "hij zegt dat hij me ".repeat(20_000);
+        let s = split(&text);
+        assert!(
+            s.reported.starts_with("dat hij me"),
+            "{}",
+            &s.reported[..40]
+        );
+        let own = "ik zeg dat ".repeat(20_000);
+        assert_eq!(split(&own).own, own.as_str());
     }
 
     /// The introducers' scan lets a Kelvin sign through (it lowercases to `k`, so `uitgemaa\u{212A}t` is
