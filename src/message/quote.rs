@@ -634,6 +634,8 @@ fn unmarked_speech_walk(text: &str) -> Option<(String, String)> {
         // Subject after the verb (`zei ik`, `noemde je`); not for the nouns, whose next word is the speech.
         let is_noun = word == "woorden" || word == "tekst";
         let inverted = !is_noun && OWN_PERSONS.contains(&lower(k + 1).as_str());
+        // Words given to the reader (`een paar woorden voor jou: …`) are the sender's own.
+        let given = given_to_reader(&[word.clone(), lower(k + 1), lower(k + 2)], 0);
         // `dat jij … bent` tells the reader something about the reader: the sender's own message, whoever
         // is said to have said it (`door iedereen wordt gezegd dat jij …`).
         let about_reader =
@@ -663,7 +665,7 @@ fn unmarked_speech_walk(text: &str) -> Option<(String, String)> {
                 .collect();
             about_the_sender(&clause)
         };
-        if own_subject || inverted || about_reader || idiom || (present && !account()) {
+        if own_subject || inverted || given || about_reader || idiom || (present && !account()) {
             k += 1;
             continue;
         }
@@ -792,6 +794,10 @@ fn introduced_by_report(text: &str, at: usize) -> bool {
     else {
         return false;
     };
+    // Words given to the reader (`een paar woorden voor jou: '…'`) are the sender's own.
+    if given_to_reader(&w, verb) {
+        return false;
+    }
     // The clause of the verb: from the last `dat`/`die`/`en` before it.
     let clause_start = w
         .get(..verb)
@@ -833,10 +839,20 @@ fn introduced_by_report(text: &str, at: usize) -> bool {
     !clause.iter().any(|x| OWN_PERSONS.contains(&x.as_str()))
 }
 
+/// Whether the noun `w[at]` (`woorden`, `tekst`) is given to the reader: `woorden voor jou`, `een tekst aan
+/// jullie`.
+fn given_to_reader(w: &[String], at: usize) -> bool {
+    let word = |i: usize| w.get(i).map_or("", String::as_str);
+    matches!(word(at), "woorden" | "tekst")
+        && matches!(word(at + 1), "voor" | "aan" | "naar")
+        && matches!(word(at + 2), "je" | "jij" | "jou" | "jullie" | "u")
+}
+
 /// Nouns that name a piece of language: a quotation right after one is mentioned, not used (`de kettingbrief
 /// 'stuur door of je hebt pech'`, `het woord '…'`, `scheldwoorden zoals '…'`), whoever speaks.
 const MENTION_NOUNS: &[&str] = &[
     "woord",
+    "woorden",
     "woordje",
     "zin",
     "zinnen",
@@ -850,7 +866,10 @@ const MENTION_NOUNS: &[&str] = &[
     "kettingbrieven",
     "titel",
     "liedje",
+    "liedjes",
     "songtekst",
+    "songteksten",
+    "teksten",
     "slogan",
     "leus",
     "leuze",
@@ -859,6 +878,8 @@ const MENTION_NOUNS: &[&str] = &[
     "meme",
     "scheldwoord",
     "scheldwoorden",
+    "scheldnaam",
+    "scheldnamen",
     "zoals",
     "bijvoorbeeld",
     "uitspraak",
@@ -1104,6 +1125,25 @@ mod tests {
                 "",
                 "stuur door\npech\ngeluk",
             ),
+            // Plural nouns name pieces of language too; a second person on the way still aims them.
+            (
+                "We tellen woorden als 'bitch' en 'hoer' in hiphop.",
+                "We tellen woorden als ' ' en ' ' in hiphop.",
+                "",
+                "bitch\nhoer",
+            ),
+            (
+                "Ik leg uit waarom teksten over vrouwen als 'bitches' besproken worden.",
+                "Ik leg uit waarom teksten over vrouwen als ' ' besproken worden.",
+                "",
+                "bitches",
+            ),
+            (
+                "Een paar woorden voor jou: 'vuile hoer'.",
+                "Een paar woorden voor jou: 'vuile hoer'.",
+                "",
+                "",
+            ),
             // A third person right after the verb speaks, whoever else is in the clause.
             (
                 "In de film die we zien zegt de hoofdpersoon steeds 'rot op'.",
@@ -1216,6 +1256,13 @@ mod tests {
                 "Hij stuurde de woorden .",
                 "",
                 "ik steek je neer en een emoji",
+            ),
+            // Words given to the reader are the sender's own.
+            (
+                "Een paar woorden voor jou: vuile hoer.",
+                "Een paar woorden voor jou: vuile hoer.",
+                "",
+                "",
             ),
             (
                 "In de app schreef Sem:\njij bent dom\nGroet",

@@ -397,6 +397,9 @@ pub enum Check {
         compounds: Vec<Compounds>,
         regexes: Vec<Regex>,
         allow: AllowList,
+        /// Words that, in the hit's sentence or the one before it, cancel that hit (`unless` and the
+        /// contexts of `unless-contexts`); the rule set looks for them ([`super::near::NearIndex::cancels`]).
+        unless: Option<Group>,
         places: Places,
     },
     Near {
@@ -587,11 +590,15 @@ fn compile(
             def.marks_report.is_some(),
             &[Kind::Words, Kind::Near, Kind::Roles],
         ),
-        ("unless", def.unless.is_some(), &[Kind::Near, Kind::Roles]),
+        (
+            "unless",
+            def.unless.is_some(),
+            &[Kind::Words, Kind::Near, Kind::Roles],
+        ),
         (
             "unless-contexts",
             def.unless_contexts.is_some(),
-            &[Kind::Near, Kind::Roles],
+            &[Kind::Words, Kind::Near, Kind::Roles],
         ),
         ("roles", def.roles.is_some(), &[Kind::Roles]),
         ("need", def.need.is_some(), &[Kind::Roles]),
@@ -738,11 +745,16 @@ fn compile(
                 .collect::<Result<Vec<_>, _>>()?;
             let allow = AllowList::new(allow)
                 .map_err(|e| invalid(format!("allow list: {}", one_line(&e.to_string()))))?;
+            let unless = match &unless {
+                None => None,
+                Some(u) => Some(Group::parse(u).map_err(|e| invalid(format!("unless: {e}")))?),
+            };
             Check::Words {
                 entries,
                 compounds,
                 regexes,
                 allow,
+                unless,
                 places,
             }
         }

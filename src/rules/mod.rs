@@ -117,8 +117,11 @@ pub struct RuleSet {
     /// The word entries of all `words` rules and the group alternatives of all `near` rules in one automaton
     /// (one pass over each text).
     words: WordMatcher,
-    /// The `near` rules by their distinct groups, which the word automaton reports.
+    /// The `near` rules by their distinct groups, which the word automaton reports; it also holds the
+    /// `unless` groups of the `words` rules.
     near: near::NearIndex,
+    /// The `unless` group of each `words` rule (its id in `near`), parallel to `rules`.
+    word_unless: Vec<Option<u32>>,
     /// The `roles` rules' words and lemma forms, one index keyed by word.
     roles: roles::RolesIndex,
     /// The language models the `model` rules score with (`*.model` files).
@@ -490,16 +493,23 @@ impl RuleSet {
         let mut builder = WordMatcherBuilder::default();
         let mut near = near::NearIndex::default();
         let mut roles = roles::RolesIndex::default();
+        let mut word_unless = vec![None; compiled.len()];
         for (i, c) in compiled.iter().enumerate() {
             match &c.check {
                 Check::Words {
-                    entries, compounds, ..
+                    entries,
+                    compounds,
+                    unless,
+                    ..
                 } => {
                     for e in entries {
                         builder.add(i, e);
                     }
                     for (k, c) in compounds.iter().enumerate() {
                         builder.add_heads(i, k, c);
+                    }
+                    if let (Some(slot), Some(g)) = (word_unless.get_mut(i), unless) {
+                        *slot = Some(near.add_unless(g));
                     }
                 }
                 // Every group, each distinct group once.
@@ -529,6 +539,7 @@ impl RuleSet {
             treatments,
             words,
             near,
+            word_unless,
             roles,
             models,
         })
@@ -666,17 +677,21 @@ impl RuleSet {
             };
             let mut groups: [Vec<near::GroupHit>; words::STREAMS] =
                 std::array::from_fn(|_| Vec::with_capacity(room));
+            let mut cancels = near::Cancels::default();
             self.scan_words(
                 &sentences,
                 text.origin,
                 &mut seen,
                 near_applies.then_some(&mut groups),
+                Some(&mut cancels),
             );
             // Words with masked or look-alike letters, read every way they can be (sentence by sentence too,
-            // so that no phrase or compound runs over a sentence end there either).
+            // so that no phrase or compound runs over a sentence end there either). A reading stands on a
+            // line of its own, away from its sentence: no `unless` word cancels it (masking a word is the
+            // writer's choice, not a topic).
             if let Some(readings) = unmask::readings(&text.text) {
                 let readings = near::FoldedSentences::new(&readings);
-                self.scan_words(&readings, text.origin, &mut seen, None);
+                self.scan_words(&readings, text.origin, &mut seen, None, None);
             }
             if near_applies {
                 let wanted = |rule: usize| {
@@ -720,9 +735,19 @@ impl RuleSet {
                 {
                     continue;
                 }
+                let unless = self.word_unless.get(i).copied().flatten();
                 let hit = regexes.iter().any(|re| {
-                    re.find_iter(&folded.text)
-                        .any(|m| !allow.covers(folded, m.start(), m.end()))
+                    re.find_iter(&folded.text).any(|m| {
+                        !allow.covers(folded, m.start(), m.end())
+                            && !unless.is_some_and(|u| {
+                                cancels.get(
+                                    &self.near,
+                                    &sentences,
+                                    sentences.index_at(m.start()),
+                                    u,
+                                )
+                            })
+                    })
                 });
                 if hit {
                     if let Some(s) = seen.get_mut(i) {
@@ -785,13 +810,15 @@ impl RuleSet {
 
     /// One automaton pass over text folded sentence by sentence: mark the word rules that hit (compound heads
     /// with their tail, allow lists applied; nothing read across a sentence end) and, when `groups` is given,
-    /// collect where the near rules' groups occur.
+    /// collect where the near rules' groups occur. With `cancels`, a rule's `unless` words in a hit's
+    /// sentence or the one before cancel that hit.
     fn scan_words(
         &self,
         sentences: &near::FoldedSentences,
         origin: crate::message::TextOrigin,
         seen: &mut [bool],
         mut groups: Option<&mut [Vec<near::GroupHit>; words::STREAMS]>,
+        mut cancels: Option<&mut near::Cancels>,
     ) {
         let folded = &sentences.folded;
         self.words.find_all(
@@ -820,12 +847,22 @@ impl RuleSet {
                         .get(k)
                         .and_then(|c| c.tail_end(folded.text.as_bytes(), end, sentences.ends())),
                 };
-                if let Some(end) = end {
-                    if !allow.covers(folded, start, end) {
-                        if let Some(s) = seen.get_mut(rule) {
-                            *s = true;
-                        }
+                let Some(end) = end else {
+                    return;
+                };
+                if allow.covers(folded, start, end) {
+                    return;
+                }
+                if let (Some(c), Some(u)) = (
+                    cancels.as_deref_mut(),
+                    self.word_unless.get(rule).copied().flatten(),
+                ) {
+                    if c.get(&self.near, sentences, sentences.index_at(start), u) {
+                        return;
                     }
+                }
+                if let Some(s) = seen.get_mut(rule) {
+                    *s = true;
                 }
             },
             |stream, pattern, start, end| {

@@ -159,16 +159,7 @@ impl NearIndex {
             .iter()
             .map(|g| id_of(&mut self.distinct, g, &mut new))
             .collect();
-        let unless = matcher.unless.as_ref().map(|g| {
-            let mut fresh = Vec::new();
-            let id = id_of(&mut self.distinct_unless, g, &mut fresh);
-            for (id, g) in fresh {
-                for e in g.entries() {
-                    self.unless_builder.add_group(id, e);
-                }
-            }
-            id
-        });
+        let unless = matcher.unless.as_ref().map(|g| self.add_unless(g));
         self.rules.push(IndexedRule {
             rule,
             groups,
@@ -176,6 +167,19 @@ impl NearIndex {
             window: matcher.window,
         });
         new
+    }
+
+    /// The id of `unless` group `g` (added when new), for [`NearIndex::cancels`]: a `near` rule's, or a
+    /// `words` rule's that the rule set keeps itself.
+    pub fn add_unless(&mut self, g: &Group) -> u32 {
+        let mut fresh = Vec::new();
+        let id = id_of(&mut self.distinct_unless, g, &mut fresh);
+        for (id, g) in fresh {
+            for e in g.entries() {
+                self.unless_builder.add_group(id, e);
+            }
+        }
+        id
     }
 
     /// Compile the `unless` automaton once every rule is added.
@@ -348,18 +352,22 @@ impl NearIndex {
                 f.clear();
                 f.extend(hits.iter().map(|p| (token(p.start), token(p.end) + 1)));
             }
-            // The `unless` words cancel in the sentence and in the one before it (a topic set up front, as
-            // for the `roles` rules: `de leerlingen vroegen in de les naar porno. Ik heb een vervolgles …`).
-            let cancelled = |u| {
-                self.holds_unless(sentence, u)
-                    || s.checked_sub(1)
-                        .is_some_and(|b| self.holds_unless(sentences.sentence(b), u))
-            };
-            if within_window(&found, r.window) && !r.unless.is_some_and(cancelled) {
+            if within_window(&found, r.window)
+                && !r.unless.is_some_and(|u| self.cancels(sentences, s, u))
+            {
                 return true;
             }
         }
         false
+    }
+
+    /// Whether `unless` group `id` cancels a hit in sentence `s`: its words occur in that sentence or in the
+    /// one before it (a topic set up front, as for the `roles` rules: `de leerlingen vroegen in de les naar
+    /// porno. Ik heb een vervolgles …`).
+    pub fn cancels(&self, sentences: &FoldedSentences, s: usize, id: u32) -> bool {
+        self.holds_unless(sentences.sentence(s), id)
+            || s.checked_sub(1)
+                .is_some_and(|b| self.holds_unless(sentences.sentence(b), id))
     }
 
     /// Whether `unless` group `id` matches in the folded sentence.
@@ -368,6 +376,27 @@ impl NearIndex {
         self.unless_words
             .find_groups(sentence, |g, _, _| found |= g == id);
         found
+    }
+}
+
+/// [`NearIndex::cancels`] remembered per `unless` group and sentence, for the `words` rules: a text with many
+/// hits of one rule in one long sentence looks for the `unless` words there once, not once per hit.
+#[derive(Debug, Default)]
+pub struct Cancels(std::collections::HashMap<(u32, usize), bool>);
+
+impl Cancels {
+    /// Whether `unless` group `id` cancels a hit in sentence `s` of `sentences`.
+    pub fn get(
+        &mut self,
+        index: &NearIndex,
+        sentences: &FoldedSentences,
+        s: usize,
+        id: u32,
+    ) -> bool {
+        *self
+            .0
+            .entry((id, s))
+            .or_insert_with(|| index.cancels(sentences, s, id))
     }
 }
 

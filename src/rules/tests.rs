@@ -567,13 +567,77 @@ fn contexts_shared_across_files() {
         ),
         (
             declares,
-            format!("[[rule]]\nid = \"W\"\nkind = \"words\"\n{head}words = [\"a\"]\nunless-contexts = [\"spel\"]\n"),
-            "40-b.toml: rule W: key `unless-contexts` does not apply to kind `words`",
+            format!("[[rule]]\nid = \"S\"\nkind = \"sender\"\n{head}patterns = [\"*@x\"]\nunless-contexts = [\"spel\"]\n"),
+            "40-b.toml: rule S: key `unless-contexts` does not apply to kind `sender`",
         ),
     ] {
         let err = set(a, &b).unwrap_err().to_string();
         assert_eq!(err, want);
     }
+}
+
+#[test]
+fn words_rules_unless() {
+    let head =
+        "category = \"beledigend\"\narticle = \"a\"\nmessage_nl = \"n\"\nmessage_en = \"e\"\n";
+    let declares = "[contexts]\nles = [\"les\", \"songtekst*\"]\n";
+    let rules = format!(
+        "[[rule]]\nid = \"W\"\nkind = \"words\"\n{head}words = [\"bitch\"]\nregex = [\"sl[o0]+ns\"]\nunless = [\"rapper\"]\nunless-contexts = [\"les\"]\n\n\
+         [[rule]]\nid = \"V\"\nkind = \"words\"\n{head}words = [\"bitch\"]\n"
+    );
+    let set = |b: &str| {
+        RuleSet::from_sources([
+            ("05-a.toml".to_string(), declares.to_string()),
+            ("10-b.toml".to_string(), b.to_string()),
+        ])
+    };
+    let r = set(&rules).unwrap();
+    for (text, want) in [
+        // A rule without `unless` (V) hits wherever W is cancelled.
+        ("Je bent een bitch.", vec!["W", "V"]),
+        (
+            "In de songtekst staat bitch, bespreek dat in de les.",
+            vec!["V"],
+        ),
+        // The sentence before counts, two sentences before does not.
+        ("Morgen de les over rap. Er staat bitch in.", vec!["V"]),
+        (
+            "Morgen de les over rap. Verder niets. Er staat bitch in.",
+            vec!["W", "V"],
+        ),
+        ("De rapper zegt bitch.", vec!["V"]),
+        // Each hit is judged in its own sentence: a cancelled hit leaves a later one standing.
+        (
+            "Die rapper zegt bitch. Nog iets. En jij bent een bitch.",
+            vec!["W", "V"],
+        ),
+        // Regex hits the same way.
+        ("Wat een sl00ns.", vec!["W"]),
+        ("In de les ging het over het woord sl00ns.", vec![]),
+        // A masked word is read on its own, away from its sentence: no context cancels it.
+        ("In de les zei je b*tch.", vec!["W", "V"]),
+    ] {
+        assert_eq!(ids(&r, &body(text)), want, "{text}");
+    }
+    // Without `unless`, the same texts hit.
+    let bare = rules
+        .replace("unless = [\"rapper\"]\n", "")
+        .replace("unless-contexts = [\"les\"]\n", "");
+    let r = set(&bare).unwrap();
+    assert_eq!(
+        ids(
+            &r,
+            &body("In de songtekst staat bitch, bespreek dat in de les.")
+        ),
+        vec!["W", "V"]
+    );
+    let err = set(&rules.replace("[\"les\"]", "[\"spel\"]"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "10-b.toml: rule W: unknown context `spel` in `unless-contexts` (known: les)"
+    );
 }
 
 #[test]
