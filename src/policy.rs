@@ -212,7 +212,8 @@ pub fn exemption(
 }
 
 /// True when the subject carries one of `labels` as a tag: `[label]` anywhere, or `(label)`, `label:`,
-/// `label -` at the start after reply/forward prefixes, or the label in capitals as the first word
+/// `label -` at the start after reply/forward prefixes (a dash that joins a compound, `Privé-galerij`, is not
+/// a label), or the label in capitals as the first word
 /// (`PERSOONLIJK weekend`; `Persoonlijk gesprek` is a subject, not a label).
 pub fn subject_is_labelled(subject: &str, labels: &[String]) -> bool {
     let lower = subject.to_lowercase();
@@ -246,9 +247,13 @@ pub fn subject_is_labelled(subject: &str, labels: &[String]) -> bool {
             || rest.strip_prefix(label.as_str()).is_some_and(|after| {
                 let after = after.trim_start();
                 after.starts_with(':')
-                    || after.starts_with("- ")
-                    || after.starts_with('-')
                     || after.starts_with('|')
+                    // A dash that stands apart (`persoonlijk - …`, `persoonlijk- …`, `persoonlijk–…`):
+                    // `Privé-galerij` and `Persoonlijk-ontwikkelingsplan` are compound words, not labels.
+                    || after.starts_with(['–', '—'])
+                    || after.strip_prefix('-').is_some_and(|dash| {
+                        dash.is_empty() || dash.starts_with(|c: char| c.is_whitespace() || c == '-')
+                    })
             })
     })
 }
@@ -605,6 +610,24 @@ mod tests {
                 Some("Persoonlijk gesprek"),
                 None,
                 None,
+            ),
+            (
+                "juf@school.example",
+                Some("Persoonlijk-ontwikkelingsplan"),
+                None,
+                None,
+            ),
+            (
+                "juf@school.example",
+                Some("Persoonlijk- verjaardag"),
+                None,
+                Some(Exemption::Persoonlijk),
+            ),
+            (
+                "juf@school.example",
+                Some("Persoonlijk–verjaardag"),
+                None,
+                Some(Exemption::Persoonlijk),
             ),
             (
                 "juf@school.example",

@@ -10,7 +10,7 @@
 //!   soft hyphens, zero-width and bidi control characters removed; a few Cyrillic/Greek look-alike letters
 //!   mapped to their Latin twin.
 //! - Letters written one at a time with 1–2 separators in between (`k a n k e r`, `k.a.n.k.e.r`,
-//!   `k-a-n-k-e-r`, `k_a_n_k_e_r`, `k*a*n*k*e*r`) are joined when at least three such letters follow each other.
+//!   `k-a-n-k-e-r`, `k_a_n_k_e_r`, `k*a*n*k*e*r`, `k🎓a🎓n🎓k🎓e🎓r`: any symbol outside ASCII) are joined when at least three such letters follow each other.
 //! - Leetspeak is mapped only inside tokens that contain a letter (so plain numbers stay numbers):
 //!   `@`/`4`→a, `3`/`€`→e, `1`/`!`/`|`→i, `0`→o, `5`/`$`→s, `7`→t. `1` is read as `i`, not `l`: in the
 //!   words that matter here (`k1kker`, `n1kker`, `t1ef`) the `i` reading is far more common. A `!` or `|` at
@@ -646,12 +646,13 @@ fn is_leet_symbol(c: char) -> bool {
     matches!(c, '@' | '$' | '€' | '!' | '|')
 }
 
-/// Characters that may separate letters written one at a time.
+/// Characters that may separate letters written one at a time: ASCII marks, and any character outside ASCII
+/// that is no letter or digit (`k🎓a🎓n🎓k🎓e🎓r`, `k•a•n•k•e•r`, a non-breaking space).
 fn is_letter_separator(c: char) -> bool {
     matches!(
         c,
-        ' ' | '\t' | '.' | '-' | '_' | '*' | '/' | '+' | '~' | '·' | ',' | '\u{00A0}'
-    )
+        ' ' | '\t' | '.' | '-' | '_' | '*' | '/' | '+' | '~' | ','
+    ) || (!c.is_ascii() && !c.is_alphanumeric())
 }
 
 /// A character that may stand alone as a letter written one at a time.
@@ -1092,6 +1093,9 @@ mod tests {
             ("k-a-n-k-e-r lijer", "kanker lijer"),
             ("k_a_n_k_e_r", "kanker"),
             ("k*a*n*k*e*r", "kanker"),
+            ("k🎓a🎓n🎓k🎓e🎓r", "kanker"),
+            ("k•a•n•k•e•r", "kanker"),
+            ("a → b", "a b"),
             ("k. a. n. k. e. r.", "kanker"),
             ("k4nk3r", "kanker"),
             ("h0er", "hoer"),
