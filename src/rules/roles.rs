@@ -352,23 +352,42 @@ impl RolesIndex {
         // [`holds`] reads, with no sort.
         let mut found: Vec<Vec<Found>> = vec![Vec::new(); self.rules.len()];
         let mut tokens: Vec<&str> = Vec::new();
+        // Per token of the sentence: its range of `cached` and its [`class`].
+        let mut keyed: Vec<Keyed> = Vec::new();
+        let mut classes: Vec<u8> = Vec::new();
         // The roles (bits) of each rule already found in this sentence: a role found once is not looked
         // for again there (`je`, `u`, `morgen` start many alternatives and occur often).
         let mut seen: Vec<u32> = vec![0; self.rules.len()];
-        // The slots a word's exact and affix keys give, looked up once per distinct word of the text (a
-        // word's affix keys take a hash lookup per prefix and suffix length; most words recur): each word
-        // maps to a range of `cached`.
-        let mut ranges: HashMap<&str, (usize, usize)> = HashMap::default();
+        // The slots a word's exact and affix keys give and its class, looked up once per distinct word of the
+        // text (a word's affix keys take a hash lookup per prefix and suffix length; most words recur): each
+        // word maps to a range of `cached`.
+        let mut distinct: HashMap<&str, Keyed> = HashMap::default();
         let mut cached: Vec<u32> = Vec::new();
         for (si, sentence) in sentences.iter().enumerate() {
             tokens.clear();
-            tokens.extend(sentence.split(' ').filter(|t| !t.is_empty()));
+            split_words(sentence, &mut tokens);
+            keyed.clear();
+            keyed.extend(tokens.iter().map(|&token| {
+                *distinct.entry(token).or_insert_with(|| {
+                    let from = cached.len() as u32;
+                    self.keyed_slots(token, &mut cached);
+                    Keyed {
+                        from,
+                        to: cached.len() as u32,
+                        class: class(token),
+                    }
+                })
+            }));
+            classes.clear();
+            classes.extend(keyed.iter().map(|k| k.class));
+            let words = Words {
+                tokens: &tokens,
+                classes: &classes,
+            };
             seen.fill(0);
-            for p in 0..tokens.len() {
-                let Some(token) = tokens.get(p).copied() else {
-                    continue;
-                };
-                let mut consider = |slot: u32| {
+            for (p, k) in keyed.iter().enumerate() {
+                // `first_known`: the slot came by its first word's key, so that word matches here.
+                let mut consider = |slot: u32, first_known: bool| {
                     let Some(s) = self.slots.get(slot as usize) else {
                         return;
                     };
@@ -379,7 +398,7 @@ impl RolesIndex {
                         return;
                     };
                     let bit = 1u32 << s.role;
-                    if *roles_seen & bit != 0 || !self.alt_at(s, &tokens, p) {
+                    if *roles_seen & bit != 0 || !self.alt_at(s, words, p, first_known) {
                         return;
                     }
                     *roles_seen |= bit;
@@ -387,27 +406,24 @@ impl RolesIndex {
                         list.push((s.rule, si as u32, s.role));
                     }
                 };
-                let (from, to) = *ranges.entry(token).or_insert_with(|| {
-                    let from = cached.len();
-                    self.keyed_slots(token, &mut cached);
-                    (from, cached.len())
-                });
-                if let Some(list) = cached.get(from..to) {
-                    list.iter().for_each(|&s| consider(s));
+                if let Some(list) = cached.get(k.from as usize..k.to as usize) {
+                    list.iter().for_each(|&s| consider(s, true));
                 }
-                if let Some(seconds) = self.pairs.get(token) {
+                let seconds = tokens.get(p).and_then(|token| self.pairs.get(*token));
+                if let Some(seconds) = seconds {
                     // The second word right after, or after fillers as [`phrase_at`] allows.
-                    for next in tokens.iter().skip(p + 1).take(MAX_FILLERS + 1) {
-                        if let Some(list) = seconds.get(*next) {
-                            list.iter().for_each(|&s| consider(s));
+                    let after = (p + 1..tokens.len()).take(MAX_FILLERS + 1);
+                    for (next, filler) in after.map(|i| (tokens.get(i), words.is(i, FILLER))) {
+                        if let Some(list) = next.and_then(|next| seconds.get(*next)) {
+                            list.iter().for_each(|&s| consider(s, true));
                         }
-                        if !FILLERS.contains(next) {
+                        if !filler {
                             break;
                         }
                     }
                 }
                 for &s in &self.infix {
-                    consider(s);
+                    consider(s, false);
                 }
             }
         }
@@ -442,15 +458,17 @@ impl RolesIndex {
     }
 
     /// Does slot `s`'s alternative occur at word `p`, with its particle after it, and not negated?
-    fn alt_at(&self, s: &Slot, tokens: &[&str], p: usize) -> bool {
+    /// `first_known`: its first word is known to match there.
+    fn alt_at(&self, s: &Slot, words: Words, p: usize, first_known: bool) -> bool {
         let alt = &s.alt;
-        let Some(end) = phrase_at(&alt.words, tokens, p) else {
+        let Some(end) = phrase_at(&alt.words, words, p, first_known) else {
             return false;
         };
         if let Some(particle) = &alt.particle {
             let from = end;
-            let to = (from + PARTICLE_REACH).min(tokens.len());
-            if !tokens
+            let to = (from + PARTICLE_REACH).min(words.tokens.len());
+            if !words
+                .tokens
                 .get(from..to)
                 .is_some_and(|rest| rest.iter().any(|t| t == particle))
             {
@@ -462,23 +480,86 @@ impl RolesIndex {
                 .rules
                 .get(s.rule as usize)
                 .is_some_and(|r| r.negate & (1 << s.role) != 0);
-        !(negatable && negated(tokens, p, end))
+        !(negatable && negated(words, p, end))
     }
 }
 
-/// Where the phrase `words` starting at token `p` ends (one past its last token), when it occurs there: its
+/// A word's slots (a range of the cache of [`RolesIndex::find`]) and its [`class`].
+#[derive(Debug, Clone, Copy)]
+struct Keyed {
+    from: u32,
+    to: u32,
+    class: u8,
+}
+
+/// The closed word classes the matcher reads around a phrase, as bits of [`class`].
+const FILLER: u8 = 1;
+const NEGATOR: u8 = 2;
+const NEGATOR_AFTER: u8 = 4;
+const CONDITION: u8 = 8;
+
+/// Which of the closed classes ([`FILLERS`], [`NEGATORS`], [`NEGATORS_AFTER`], [`CONDITIONS`]) a word is in:
+/// looked up once per distinct word of a text, so the checks around a phrase compare bits, not strings.
+fn class(token: &str) -> u8 {
+    [
+        (FILLERS, FILLER),
+        (NEGATORS, NEGATOR),
+        (NEGATORS_AFTER, NEGATOR_AFTER),
+        (CONDITIONS, CONDITION),
+    ]
+    .iter()
+    .filter(|(list, _)| list.contains(&token))
+    .fold(0, |c, (_, bit)| c | bit)
+}
+
+/// One sentence's words and their [`class`]es, side by side.
+#[derive(Debug, Clone, Copy)]
+struct Words<'a> {
+    tokens: &'a [&'a str],
+    classes: &'a [u8],
+}
+
+impl Words<'_> {
+    /// Is word `i` in the class `bit`? False past the end.
+    fn is(&self, i: usize, bit: u8) -> bool {
+        self.classes.get(i).is_some_and(|c| c & bit != 0)
+    }
+}
+
+/// Append the words of a folded sentence (split at spaces, none empty) to `out`.
+fn split_words<'a>(sentence: &'a str, out: &mut Vec<&'a str>) {
+    let mut start = 0;
+    for (i, b) in sentence.bytes().enumerate() {
+        if b == b' ' {
+            if let Some(word) = sentence.get(start..i).filter(|w| !w.is_empty()) {
+                out.push(word);
+            }
+            start = i + 1;
+        }
+    }
+    if let Some(word) = sentence.get(start..).filter(|w| !w.is_empty()) {
+        out.push(word);
+    }
+}
+
+/// Where the phrase `words` starting at word `p` ends (one past its last token), when it occurs there: its
 /// words in order, with up to [`MAX_FILLERS`] of the [`FILLERS`] between two of them (`ik denk heel vaak aan
-/// je` is `denk aan je`, `ik sla je helemaal verrot` is `sla je verrot`).
-fn phrase_at(words: &[Word], tokens: &[&str], p: usize) -> Option<usize> {
+/// je` is `denk aan je`, `ik sla je helemaal verrot` is `sla je verrot`). `first_known`: the first word is
+/// known to match at `p`.
+fn phrase_at(phrase: &[Word], words: Words, p: usize, first_known: bool) -> Option<usize> {
     let mut at = p;
     let mut skipped = 0;
-    for (i, w) in words.iter().enumerate() {
+    for (i, w) in phrase.iter().enumerate() {
+        if i == 0 && first_known {
+            at += 1;
+            continue;
+        }
         loop {
-            let t = tokens.get(at)?;
+            let t = words.tokens.get(at)?;
             if w.matches(t) {
                 break;
             }
-            if i == 0 || skipped == MAX_FILLERS || !FILLERS.contains(t) {
+            if i == 0 || skipped == MAX_FILLERS || !words.is(at, FILLER) {
                 return None;
             }
             skipped += 1;
@@ -491,44 +572,59 @@ fn phrase_at(words: &[Word], tokens: &[&str], p: usize) -> Option<usize> {
 
 /// A negator within two words before or (one that negates backwards) three after `start..end`, not part of
 /// a condition.
-fn negated(tokens: &[&str], start: usize, end: usize) -> bool {
-    let before = (start.saturating_sub(2)..start).map(|i| (i, NEGATORS));
-    let after = (end..(end + 3).min(tokens.len())).map(|i| (i, NEGATORS_AFTER));
-    before.chain(after).any(|(i, negators)| {
-        tokens.get(i).is_some_and(|t| negators.contains(t))
-            && !tokens
-                .get(i.saturating_sub(3)..i)
-                .is_some_and(|w| w.iter().any(|t| CONDITIONS.contains(t)))
+fn negated(words: Words, start: usize, end: usize) -> bool {
+    let before = (start.saturating_sub(2)..start).map(|i| (i, NEGATOR));
+    let after = (end..(end + 3).min(words.tokens.len())).map(|i| (i, NEGATOR_AFTER));
+    before.chain(after).any(|(i, negator)| {
+        words.is(i, negator) && !(i.saturating_sub(3)..i).any(|j| words.is(j, CONDITION))
     })
 }
 
-/// Does one rule's found words (sorted by sentence) satisfy it in some run of `span` sentences?
+/// Does one rule's found words (in sentence order) satisfy it in some run of `span` sentences? One pass:
+/// the window's roles are counted as it slides from one sentence with a found word to the next.
 fn holds(r: &IndexedRule, found: &[Found]) -> bool {
     let unless_bit = 1u32 << MAX_ROLES;
-    let unless: Vec<u32> = found
-        .iter()
-        .filter(|f| usize::from(f.2) == MAX_ROLES)
-        .map(|f| f.1)
-        .collect();
-    for (i, &(_, first, _)) in found.iter().enumerate() {
-        // Only windows starting at a sentence with a found word: any satisfied window can be moved there.
-        if i > 0 && found.get(i - 1).is_some_and(|f| f.1 == first) {
-            continue;
-        }
+    let all = found.iter().fold(0u32, |m, f| m | (1 << f.2)) & !unless_bit;
+    if (all.count_ones() as usize) < r.need || all & r.require != r.require {
+        return false;
+    }
+    let mut counts = [0u32; MAX_ROLES + 1];
+    let mut mask = 0u32;
+    let (mut start, mut end) = (0, 0);
+    // Only windows starting at a sentence with a found word: any satisfied window can be moved there.
+    while let Some(&(_, first, _)) = found.get(start) {
         let last = first + r.span as u32;
-        let mask = found
-            .iter()
-            .skip(i)
-            .take_while(|f| f.1 < last)
-            .fold(0u32, |m, f| m | (1 << f.2));
-        // Context words cancel in the window and in the sentence before it (a topic set up front). `unless`
-        // is in sentence order (as `found` is): the first one not before that sentence decides.
-        let next_unless = unless.partition_point(|&u| u + 1 < first);
-        if mask & unless_bit != 0 || unless.get(next_unless).is_some_and(|&u| u < last) {
-            continue;
+        while let Some(&(_, _, role)) = found.get(end).filter(|f| f.1 < last) {
+            if let Some(c) = counts.get_mut(usize::from(role)) {
+                *c += 1;
+                mask |= 1 << role;
+            }
+            end += 1;
         }
-        if (mask.count_ones() as usize) >= r.need && mask & r.require == r.require {
+        // Context words cancel in the window and in the sentence before it (a topic set up front).
+        let unless_before = || {
+            found.get(..start).is_some_and(|b| {
+                b.iter()
+                    .rev()
+                    .take_while(|f| f.1 + 1 == first)
+                    .any(|f| usize::from(f.2) == MAX_ROLES)
+            })
+        };
+        if mask & unless_bit == 0
+            && (mask.count_ones() as usize) >= r.need
+            && mask & r.require == r.require
+            && !unless_before()
+        {
             return true;
+        }
+        while let Some(&(_, _, role)) = found.get(start).filter(|f| f.1 == first) {
+            if let Some(c) = counts.get_mut(usize::from(role)) {
+                *c -= 1;
+                if *c == 0 {
+                    mask &= !(1 << role);
+                }
+            }
+            start += 1;
         }
     }
     false
@@ -672,15 +768,15 @@ mod tests {
         );
     }
 
-    /// Every slot tried at every word, with no index and no pruning: what [`RolesIndex::find`] must equal.
+    /// Every slot tried at every word, with no index, no pruning, no word classes and a window tried at
+    /// every sentence: what [`RolesIndex::find`] must equal.
     fn find_plainly(index: &RolesIndex, sentences: &FoldedSentences) -> Vec<usize> {
         let mut found: Vec<Found> = Vec::new();
         for (si, sentence) in sentences.iter().enumerate() {
             let tokens: Vec<&str> = sentence.split(' ').filter(|t| !t.is_empty()).collect();
             for p in 0..tokens.len() {
                 for s in &index.slots {
-                    let first = s.alt.words.first().is_some_and(|w| w.matches(tokens[p]));
-                    if first && index.alt_at(s, &tokens, p) {
+                    if alt_at_plainly(index, s, &tokens, p) {
                         found.push((s.rule, si as u32, s.role));
                     }
                 }
@@ -688,11 +784,72 @@ mod tests {
         }
         found.sort_unstable();
         found.dedup();
+        found.sort_by_key(|f| (f.0, f.1));
         found
             .chunk_by(|a, b| a.0 == b.0)
-            .filter(|chunk| holds(&index.rules[chunk[0].0 as usize], chunk))
+            .filter(|chunk| holds_plainly(&index.rules[chunk[0].0 as usize], chunk))
             .map(|chunk| index.rules[chunk[0].0 as usize].rule)
             .collect()
+    }
+
+    /// [`RolesIndex::alt_at`] by string comparisons: the phrase's words in order with up to two fillers
+    /// between them, its particle within reach, no negator beside it (unless it belongs to a condition).
+    fn alt_at_plainly(index: &RolesIndex, s: &Slot, tokens: &[&str], p: usize) -> bool {
+        let mut at = p;
+        let mut skipped = 0;
+        for (i, w) in s.alt.words.iter().enumerate() {
+            loop {
+                let Some(t) = tokens.get(at) else {
+                    return false;
+                };
+                if w.matches(t) {
+                    break;
+                }
+                if i == 0 || skipped == MAX_FILLERS || !FILLERS.contains(t) {
+                    return false;
+                }
+                skipped += 1;
+                at += 1;
+            }
+            at += 1;
+        }
+        let end = at;
+        if let Some(particle) = &s.alt.particle {
+            let rest = &tokens[end..(end + PARTICLE_REACH).min(tokens.len())];
+            if !rest.iter().any(|t| t == particle) {
+                return false;
+            }
+        }
+        let negatable = usize::from(s.role) < MAX_ROLES
+            && index.rules[s.rule as usize].negate & (1 << s.role) != 0;
+        let before = (p.saturating_sub(2)..p).map(|i| (i, NEGATORS));
+        let after = (end..(end + 3).min(tokens.len())).map(|i| (i, NEGATORS_AFTER));
+        let negated = before.chain(after).any(|(i, negators)| {
+            negators.contains(&tokens[i])
+                && !tokens[i.saturating_sub(3)..i]
+                    .iter()
+                    .any(|t| CONDITIONS.contains(t))
+        });
+        !(negatable && negated)
+    }
+
+    /// [`holds`] by trying every window of `span` sentences from every sentence with a found word.
+    fn holds_plainly(r: &IndexedRule, found: &[Found]) -> bool {
+        let unless_bit = 1u32 << MAX_ROLES;
+        found.iter().any(|&(_, first, _)| {
+            let last = first + r.span as u32;
+            let mask = found
+                .iter()
+                .filter(|f| f.1 >= first && f.1 < last)
+                .fold(0u32, |m, f| m | (1 << f.2));
+            let unless_before = found
+                .iter()
+                .any(|f| f.1 + 1 == first && usize::from(f.2) == MAX_ROLES);
+            mask & unless_bit == 0
+                && !unless_before
+                && (mask.count_ones() as usize) >= r.need
+                && mask & r.require == r.require
+        })
     }
 
     proptest::proptest! {
