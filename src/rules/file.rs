@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::address::Globs;
 use super::attachment::AttachmentCheck;
-use super::model::Model;
+use super::model::{Model, MAX_MIN_KNOWN, MIN_KNOWN};
 use super::near::{Group, NearMatcher};
 use super::privacy::BsnMatcher;
 use super::roles::{RolesMatcher, RolesSpec};
@@ -251,6 +251,7 @@ struct RuleDef {
     model: Option<String>,
     class: Option<String>,
     min_score: Option<f64>,
+    min_known: Option<usize>,
 }
 
 /// One role of a `roles` rule: its name and its words and lemmas.
@@ -411,12 +412,13 @@ pub enum Check {
         places: Places,
     },
     /// A language model judges a chunk of the text unwanted with at least `min_score`, most likely of
-    /// `class`.
+    /// `class`, knowing at least `min_known` of its words and word pairs.
     Model {
         /// The model's index in [`Models`].
         model: usize,
         class: usize,
         min_score: f64,
+        min_known: usize,
         places: Places,
     },
     Sender {
@@ -571,10 +573,11 @@ fn compile(
         }
     }
     // Keys that belong to another kind are mistakes, not silently ignored options.
-    let present: [(&str, bool, &[Kind]); 30] = [
+    let present: [(&str, bool, &[Kind]); 31] = [
         ("model", def.model.is_some(), &[Kind::Model]),
         ("class", def.class.is_some(), &[Kind::Model]),
         ("min-score", def.min_score.is_some(), &[Kind::Model]),
+        ("min-known", def.min_known.is_some(), &[Kind::Model]),
         ("words", def.words.is_some(), &[Kind::Words]),
         ("compounds", def.compounds.is_some(), &[Kind::Words]),
         ("regex", def.regex.is_some(), &[Kind::Words]),
@@ -829,10 +832,17 @@ fn compile(
                     "min-score {min_score} must be at least 0.5 and below 1.0"
                 )));
             }
+            let min_known = def.min_known.unwrap_or(MIN_KNOWN);
+            if !(MIN_KNOWN..=MAX_MIN_KNOWN).contains(&min_known) {
+                return Err(invalid(format!(
+                    "min-known {min_known} must be {MIN_KNOWN} to {MAX_MIN_KNOWN}"
+                )));
+            }
             Check::Model {
                 model,
                 class,
                 min_score,
+                min_known,
                 places,
             }
         }
@@ -1110,7 +1120,7 @@ mod tests {
         };
         let ok = rule(
             "T-1",
-            "kind = \"model\"\nmodel = \"taal.model\"\nclass = \"ketting\"\nmin-score = 0.8",
+            "kind = \"model\"\nmodel = \"taal.model\"\nclass = \"ketting\"\nmin-score = 0.8\nmin-known = 20",
         );
         let c = parse_files([("f.toml".to_string(), ok.clone())], &models).unwrap();
         match &c[0].check {
@@ -1118,9 +1128,10 @@ mod tests {
                 model,
                 class,
                 min_score,
+                min_known,
                 places,
             } => {
-                assert_eq!((*model, *class, *min_score), (0, 1, 0.8));
+                assert_eq!((*model, *class, *min_score, *min_known), (0, 1, 0.8, 20));
                 assert_eq!(*places, Places::ALL);
             }
             other => panic!("{other:?}"),
@@ -1138,6 +1149,14 @@ mod tests {
             (
                 "kind = \"model\"\nmodel = \"taal.model\"\nclass = \"ketting\"\nmin-score = 0.3",
                 "min-score 0.3 must be at least 0.5",
+            ),
+            (
+                "kind = \"model\"\nmodel = \"taal.model\"\nclass = \"ketting\"\nmin-known = 5",
+                "min-known 5 must be 12 to 100",
+            ),
+            (
+                "kind = \"words\"\nwords = [\"a\"]\nmin-known = 20",
+                "key `min-known` does not apply to kind `words`",
             ),
             (
                 "kind = \"words\"\nwords = [\"a\"]\nmin-score = 0.8",

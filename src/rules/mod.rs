@@ -774,7 +774,8 @@ impl RuleSet {
     }
 
     /// The `model` rules over one folded text: each model that a rule wants here judges the text once; the
-    /// rule of the class it finds most likely hits when the text is unwanted with at least its `min-score`.
+    /// rule of the class it finds most likely hits when the text is unwanted with at least its `min-score`, in
+    /// a chunk with at least its `min-known` words and pairs the model knows.
     fn score_models(
         &self,
         sentences: &near::FoldedSentences,
@@ -788,6 +789,7 @@ impl RuleSet {
                 model,
                 class,
                 min_score,
+                min_known,
                 places,
             } = check
             else {
@@ -800,7 +802,7 @@ impl RuleSet {
                 continue;
             };
             let j = slot.get_or_insert_with(|| m.judge(sentences));
-            if j.class == Some(*class) && j.unwanted >= *min_score {
+            if j.class == Some(*class) && j.unwanted >= *min_score && j.known >= *min_known {
                 if let Some(s) = seen.get_mut(i) {
                     *s = true;
                 }

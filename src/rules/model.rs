@@ -32,6 +32,10 @@ pub const CHUNK_WORDS: usize = 120;
 /// a forwarded mail shares its few words with chain letters); the word rules judge short texts.
 pub const MIN_KNOWN: usize = 12;
 
+/// The highest `min-known` a model rule may ask for: a chunk of [`CHUNK_WORDS`] words rarely has many more
+/// known words and pairs.
+pub const MAX_MIN_KNOWN: usize = 100;
+
 /// A sentence in which the model knows fewer than this share of the words of three letters or more is not
 /// language it learnt (another language, uuencoded or base64 text read as words) and is left out.
 pub const MIN_KNOWN_SHARE: f64 = 0.5;
