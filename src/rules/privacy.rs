@@ -244,6 +244,21 @@ impl BsnMatcher {
         let others: Vec<usize> = self.others.find_iter(text).map(|m| m.end()).collect();
         // Whether another number's label sits between `from` and the number at `at`.
         let other_between = |from: usize, at: usize| others.iter().any(|&o| o > from && o <= at);
+        // Whether the label nearest before the number at `at`, within the window, is another number's (`het
+        // polisnummer is 999997646; het BSN is daarvoor niet nodig`): the number is that label's, whatever
+        // BSN label follows it.
+        let claimed_before = |at: usize| {
+            let key = keys.iter().map(|k| k.1).filter(|&k| k <= at).max();
+            others
+                .iter()
+                .copied()
+                .filter(|&o| o <= at && key.is_none_or(|k| k < o))
+                .max()
+                .is_some_and(|o| {
+                    text.get(o..at)
+                        .is_some_and(|between| between.chars().count() <= self.window)
+                })
+        };
         numbers.iter().any(|&(ns, ne)| {
             let labelled = keys.iter().any(|&(ks, ke)| {
                 let (a, b) = if ke <= ns {
@@ -258,7 +273,11 @@ impl BsnMatcher {
                     .is_some_and(|between| between.chars().count() <= self.window);
                 // Another number's label between a BSN label and the number claims it, however close
                 // (`geen BSN, alleen de bestelcode 123456782`).
-                let claimed = ke <= ns && other_between(ke, ns);
+                let claimed = if ke <= ns {
+                    other_between(ke, ns)
+                } else {
+                    claimed_before(ns)
+                };
                 if close && !claimed {
                     return true;
                 }
@@ -463,6 +482,10 @@ mod tests {
             ("Wij vragen geen BSN. Alleen de naam, bestelcode 123456782.", false),
             ("Geen BSN, bestelcode 123456782", false),
             ("BSN 123456782, bestelcode 111222333", true),
+            // Another number's label right before the number claims it, also with a BSN label after it.
+            ("Het polisnummer is 123456782, het BSN is niet nodig.", false),
+            ("Polis 4411, 123456782 is het BSN van Sem.", true),
+            ("Kenmerk 88, BSN niet nodig. 123456782 is het BSN van Sem.", true),
         ];
         for (s, want) in cases {
             assert_eq!(m.matches(s), *want, "{s}");
