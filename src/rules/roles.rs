@@ -354,7 +354,6 @@ impl RolesIndex {
         let mut tokens: Vec<&str> = Vec::new();
         // Per token of the sentence: its range of `cached` and its [`class`].
         let mut keyed: Vec<Keyed> = Vec::new();
-        let mut classes: Vec<u8> = Vec::new();
         // The roles (bits) of each rule already found in this sentence: a role found once is not looked
         // for again there (`je`, `u`, `morgen` start many alternatives and occur often).
         let mut seen: Vec<u32> = vec![0; self.rules.len()];
@@ -378,11 +377,9 @@ impl RolesIndex {
                     }
                 })
             }));
-            classes.clear();
-            classes.extend(keyed.iter().map(|k| k.class));
             let words = Words {
                 tokens: &tokens,
-                classes: &classes,
+                keyed: &keyed,
             };
             seen.fill(0);
             for (p, k) in keyed.iter().enumerate() {
@@ -512,17 +509,17 @@ fn class(token: &str) -> u8 {
     .fold(0, |c, (_, bit)| c | bit)
 }
 
-/// One sentence's words and their [`class`]es, side by side.
+/// One sentence's words and, side by side, their slots and [`class`]es.
 #[derive(Debug, Clone, Copy)]
 struct Words<'a> {
     tokens: &'a [&'a str],
-    classes: &'a [u8],
+    keyed: &'a [Keyed],
 }
 
 impl Words<'_> {
     /// Is word `i` in the class `bit`? False past the end.
     fn is(&self, i: usize, bit: u8) -> bool {
-        self.classes.get(i).is_some_and(|c| c & bit != 0)
+        self.keyed.get(i).is_some_and(|k| k.class & bit != 0)
     }
 }
 
