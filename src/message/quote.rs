@@ -391,21 +391,7 @@ pub fn reported_speech(text: &str) -> Option<(String, String)> {
         let Some(closers) = closer(open) else {
             continue;
         };
-        // The span ends at a closing mark that ends a word, within the paragraph and 400 bytes.
-        let limit = text
-            .get(i..)
-            .map_or(i, |r| i + r.find("\n\n").unwrap_or(r.len()).min(400));
-        let Some(close) = text.get(i..limit).and_then(|r| {
-            r.char_indices()
-                .filter(|(_, c)| closers.contains(c))
-                .find(|(p, c)| {
-                    let after = r.get(p + c.len_utf8()..).and_then(|a| a.chars().next());
-                    let prev = r.get(..*p).and_then(|b| b.chars().next_back());
-                    !after.is_some_and(char::is_alphanumeric)
-                        && prev.is_some_and(|c| !c.is_whitespace())
-                })
-                .map(|(p, _)| i + p)
-        }) else {
+        let Some(close) = closing_mark(text, i, closers) else {
             continue;
         };
         if close == i {
@@ -875,6 +861,10 @@ const MENTION_NOUNS: &[&str] = &[
     "begrip",
     "kettingbrief",
     "kettingbrieven",
+    "kettingbericht",
+    "kettingberichten",
+    "kettingmail",
+    "kettingmails",
     "titel",
     "liedje",
     "liedjes",
@@ -966,9 +956,62 @@ fn mentioned(text: &str, at: usize, close: usize) -> bool {
     })
 }
 
+/// The closing mark of a quotation whose text starts at `i`: one of `closers` that ends a word, within the
+/// paragraph and 400 bytes.
+fn closing_mark(text: &str, i: usize, closers: &[char]) -> Option<usize> {
+    let limit = text
+        .get(i..)
+        .map_or(i, |r| i + r.find("\n\n").unwrap_or(r.len()).min(400));
+    text.get(i..limit).and_then(|r| {
+        r.char_indices()
+            .filter(|(_, c)| closers.contains(c))
+            .find(|(p, c)| {
+                let after = r.get(p + c.len_utf8()..).and_then(|a| a.chars().next());
+                let prev = r.get(..*p).and_then(|b| b.chars().next_back());
+                !after.is_some_and(char::is_alphanumeric)
+                    && prev.is_some_and(|c| !c.is_whitespace())
+            })
+            .map(|(p, _)| i + p)
+    })
+}
+
+/// The closing mark of the last quotation listed right after the one closing at `close` (`'…' en '…'`, `'…',
+/// '…'`), so that what follows the list reports all of them; `close` when none follows.
+fn after_listed(text: &str, mut close: usize) -> usize {
+    for _ in 0..8 {
+        let Some(after) = text.get(close..).and_then(|r| {
+            let mut chars = r.chars();
+            chars.next().map(|_| chars.as_str())
+        }) else {
+            break;
+        };
+        let rest = after.trim_start();
+        let rest = match rest.strip_prefix(',') {
+            Some(r) => r.trim_start(),
+            None => match rest
+                .strip_prefix("en ")
+                .or_else(|| rest.strip_prefix("of "))
+            {
+                Some(r) => r.trim_start(),
+                None => break,
+            },
+        };
+        let Some(closers) = rest.chars().next().and_then(closer) else {
+            break;
+        };
+        let start = text.len() - rest.len() + rest.chars().next().map_or(0, char::len_utf8);
+        let Some(end) = closing_mark(text, start, closers) else {
+            break;
+        };
+        close = end;
+    }
+    close
+}
+
 /// Whether the closing mark at `close` is followed by `, riep hij` / `zei Daan`: a reporting verb and a
 /// third-person subject.
 fn followed_by_report(text: &str, close: usize) -> bool {
+    let close = after_listed(text, close);
     let mut to = (close + 60).min(text.len());
     while !text.is_char_boundary(to) {
         to -= 1;
@@ -980,6 +1023,13 @@ fn followed_by_report(text: &str, close: usize) -> bool {
     // so a first or second person there makes it the sender's own words.
     if w.last()
         .is_some_and(|last| REPORTING_PARTICIPLES.contains(&last.as_str()))
+        && !w.iter().any(|x| OWN_PERSONS.contains(&x.as_str()))
+    {
+        return !introduced_by_own_person(text, close);
+    }
+    // A participle opening the rest of the clause (`Daarin is '…' geschreven over een leerling`): as at its end.
+    if w.first()
+        .is_some_and(|first| REPORTING_PARTICIPLES.contains(&first.as_str()))
         && !w.iter().any(|x| OWN_PERSONS.contains(&x.as_str()))
     {
         return !introduced_by_own_person(text, close);
@@ -1018,8 +1068,17 @@ fn introduced_by_own_person(text: &str, close: usize) -> bool {
         .collect();
     let w = words(&outside.join(" "));
     // Who heard it is not who said it (see `HEARING_VERBS`).
-    !w.iter().any(|x| HEARING_VERBS.contains(&x.as_str()))
-        && w.iter().any(|x| OWN_PERSONS.contains(&x.as_str()))
+    if w.iter().any(|x| HEARING_VERBS.contains(&x.as_str())) {
+        return false;
+    }
+    // After an earlier quotation, a new clause (`ze noemen mij '…' en iemand heeft '…' op mijn kluisje
+    // geschreven`) has its own subject: only its words say who wrote this one.
+    let last = outside.last().map(|o| words(o)).unwrap_or_default();
+    let clause = match last.first().map(String::as_str) {
+        Some("en" | "maar" | "want") if outside.len() > 1 && last.len() > 2 => &last[1..],
+        _ => &w[..],
+    };
+    clause.iter().any(|x| OWN_PERSONS.contains(&x.as_str()))
 }
 
 #[cfg(test)]
@@ -1255,6 +1314,40 @@ mod tests {
                 "Ik heb hem 'sukkel' genoemd.",
                 "",
                 "",
+            ),
+            // After an earlier quotation a new clause has its own subject: who wrote the second one.
+            (
+                "Ze noemen mij 'homo' en iemand heeft 'ga dood' op mijn kluisje geschreven.",
+                "Ze noemen mij 'homo' en iemand heeft ' ' op mijn kluisje geschreven.",
+                "",
+                "ga dood",
+            ),
+            (
+                "Ze noemen mij 'homo' en ik heb 'ga dood' op zijn kluisje geschreven.",
+                "Ze noemen mij 'homo' en ik heb 'ga dood' op zijn kluisje geschreven.",
+                "",
+                "",
+            ),
+            // A list of quotations, then the participle (and what follows it, as `geschreven` introduces speech
+            // without quotation marks too).
+            (
+                "Daarin is 'vieze vluchteling' en 'ga terug' geschreven over een leerling.",
+                "Daarin is ' ' en ' ' geschreven .",
+                "",
+                "vieze vluchteling\nga terug\nover een leerling",
+            ),
+            (
+                "Ik heb 'vieze vluchteling' en 'ga terug' geschreven over een leerling.",
+                "Ik heb 'vieze vluchteling' en 'ga terug' geschreven .",
+                "",
+                "over een leerling",
+            ),
+            // A chain message named before its words.
+            (
+                "Er gaat een kettingbericht rond: 'stuur door naar 20 mensen'.",
+                "Er gaat een kettingbericht rond: ' '.",
+                "",
+                "stuur door naar 20 mensen",
             ),
             // First or second person: the sender's own words.
             ("Ik zei: \"jij bent dom\".", "Ik zei: \"jij bent dom\".", "", ""),
