@@ -246,7 +246,8 @@ impl BsnMatcher {
         let other_between = |from: usize, at: usize| others.iter().any(|&o| o > from && o <= at);
         // Whether the label nearest before the number at `at`, within the window, is another number's (`het
         // polisnummer is 999997646; het BSN is daarvoor niet nodig`): the number is that label's, whatever
-        // BSN label follows it.
+        // BSN label follows it. So is a label further back in the same sentence (`het polisnummer van de
+        // reisverzekering voor alle kampen en excursies van dit schooljaar is 999997646`).
         let claimed_before = |at: usize| {
             let key = keys.iter().map(|k| k.1).filter(|&k| k <= at).max();
             others
@@ -255,8 +256,10 @@ impl BsnMatcher {
                 .filter(|&o| o <= at && key.is_none_or(|k| k < o))
                 .max()
                 .is_some_and(|o| {
-                    text.get(o..at)
-                        .is_some_and(|between| between.chars().count() <= self.window)
+                    text.get(o..at).is_some_and(|between| {
+                        between.chars().count() <= self.window
+                            || (between.len() <= FAR_REACH && !ends_sentence(between))
+                    })
                 })
         };
         numbers.iter().any(|&(ns, ne)| {
@@ -384,6 +387,15 @@ fn is_table_header(text: &str, at: usize) -> bool {
         .is_some_and(|line| line.iter().any(|c| matches!(c, b'\t' | b'|' | b';' | b',')))
 }
 
+/// Whether `between` crosses the end of a sentence (`.`, `!` or `?` before white space) or of a paragraph.
+fn ends_sentence(between: &str) -> bool {
+    let b = between.as_bytes();
+    between.contains("\n\n")
+        || between.contains("\n\r\n")
+        || b.windows(2)
+            .any(|w| matches!(w[0], b'.' | b'!' | b'?') && w[1].is_ascii_whitespace())
+}
+
 /// Whether no empty line lies between `from` and `to`: the table goes on.
 fn same_block(text: &str, from: usize, to: usize) -> bool {
     text.get(from..to)
@@ -484,6 +496,16 @@ mod tests {
             ("BSN 123456782, bestelcode 111222333", true),
             // Another number's label right before the number claims it, also with a BSN label after it.
             ("Het polisnummer is 123456782, het BSN is niet nodig.", false),
+            (
+                "Het polisnummer van de reisverzekering voor alle kampen, excursies en uitwisselingen van dit \
+                 schooljaar is 123456782; het BSN is niet nodig.",
+                false,
+            ),
+            (
+                "Het polisnummer staat op de pas. Voor alle kampen, excursies en uitwisselingen van dit \
+                 schooljaar geldt 123456782, het BSN van Sem.",
+                true,
+            ),
             ("Polis 4411, 123456782 is het BSN van Sem.", true),
             ("Kenmerk 88, BSN niet nodig. 123456782 is het BSN van Sem.", true),
         ];

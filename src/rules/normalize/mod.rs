@@ -11,6 +11,8 @@
 //!   mapped to their Latin twin.
 //! - Letters written one at a time with 1–2 separators in between (`k a n k e r`, `k.a.n.k.e.r`,
 //!   `k-a-n-k-e-r`, `k_a_n_k_e_r`, `k*a*n*k*e*r`, `k🎓a🎓n🎓k🎓e🎓r`: any symbol outside ASCII) are joined when at least three such letters follow each other.
+//!   Where the gap between two of them holds white space unlike the chain's usual gap, a word ends: `v.i.e.z.e
+//!   k.u.t` is `vieze kut`, and `d o m  w i j f` (two spaces between words) is `dom wijf`.
 //! - Leetspeak is mapped only inside tokens that contain a letter (so plain numbers stay numbers):
 //!   `@`/`4`→a, `3`/`€`→e, `1`/`!`/`|`→i, `0`→o, `5`/`$`→s, `7`→t. `1` is read as `i`, not `l`: in the
 //!   words that matter here (`k1kker`, `n1kker`, `t1ef`) the `i` reading is far more common. A `!` or `|` at
@@ -682,6 +684,7 @@ fn join_spaced_letters(s: &str) -> Cow<'_, str> {
     // Bytes of `s` before this offset are already in `out`.
     let mut copied = 0;
     let mut chain: Vec<char> = Vec::new();
+    let mut gaps: Vec<Gap> = Vec::new();
     let mut prev_alnum = false;
     let mut i = 0;
     while let Some(c) = char_at(s, i) {
@@ -700,24 +703,27 @@ fn join_spaced_letters(s: &str) -> Cow<'_, str> {
         }
         // Follow the chain of singles separated by 1–2 separator characters.
         chain.clear();
+        gaps.clear();
         chain.push(c);
         let mut after = i + c.len_utf8();
         loop {
             let mut k = after;
-            let mut gap = 0;
-            while gap < 2 {
+            let mut gap = Gap::default();
+            while gap.len < 2 {
                 match char_at(s, k) {
                     Some(sep) if is_letter_separator(sep) => {
                         k += sep.len_utf8();
-                        gap += 1;
+                        gap.len += 1;
+                        gap.space |= sep.is_whitespace();
                     }
                     _ => break,
                 }
             }
             // The character before `k` is a separator, never a letter or digit: only the right side counts.
             match char_at(s, k) {
-                Some(next) if gap > 0 && is_single_at(k, next) => {
+                Some(next) if gap.len > 0 && is_single_at(k, next) => {
                     chain.push(next);
+                    gaps.push(gap);
                     after = k + next.len_utf8();
                 }
                 _ => break,
@@ -727,7 +733,14 @@ fn join_spaced_letters(s: &str) -> Cow<'_, str> {
         if chain.len() >= 3 && letters >= 2 {
             let o = out.get_or_insert_with(|| String::with_capacity(s.len() + 16));
             o.push_str(s.get(copied..i).unwrap_or_default());
-            o.extend(chain.iter());
+            let usual = usual_gap(&gaps);
+            for (k, ch) in chain.iter().enumerate() {
+                o.push(*ch);
+                // A gap with white space unlike the chain's usual one ends a word: `v.i.e.z.e k.u.t`.
+                if gaps.get(k).is_some_and(|g| g.space && *g != usual) {
+                    o.push(' ');
+                }
+            }
             // Keep the boundary after the chain as a separator.
             o.push(' ');
             prev_alnum = chain.last().is_some_and(|ch| ch.is_alphanumeric());
@@ -744,6 +757,29 @@ fn join_spaced_letters(s: &str) -> Cow<'_, str> {
             Cow::Owned(o)
         }
     }
+}
+
+/// The separators between two letters of a chain written one at a time: how many, and whether one is white
+/// space.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Gap {
+    len: u8,
+    space: bool,
+}
+
+/// The gap a chain uses most between its letters (the first of equals): the one inside its words.
+fn usual_gap(gaps: &[Gap]) -> Gap {
+    let count = |g: &Gap| gaps.iter().filter(|h| *h == g).count();
+    let mut best = Gap::default();
+    let mut most = 0;
+    for g in gaps {
+        let n = count(g);
+        if n > most {
+            best = *g;
+            most = n;
+        }
+    }
+    best
 }
 
 /// The leetspeak reading of a character inside a word.
@@ -1097,6 +1133,10 @@ mod tests {
             ("k•a•n•k•e•r", "kanker"),
             ("a → b", "a b"),
             ("k. a. n. k. e. r.", "kanker"),
+            // A gap with white space unlike the chain's usual gap ends a word.
+            ("v.i.e.z.e k.u.t.j.u.f", "vieze kutjuf"),
+            ("d o m  w i j f", "dom wijf"),
+            ("k-u-t j-u-f", "kut juf"),
             ("k4nk3r", "kanker"),
             ("h0er", "hoer"),
             ("sh!t", "shit"),

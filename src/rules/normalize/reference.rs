@@ -89,7 +89,30 @@ fn join_spaced_letters(c: &[char]) -> Vec<char> {
             .filter(|&&p| c.get(p).is_some_and(|ch| ch.is_alphabetic()))
             .count();
         if chain.len() >= 3 && letters >= 2 {
-            out.extend(chain.iter().filter_map(|&p| c.get(p).copied()));
+            // Each gap as the separators between two singles; a word ends at a gap with white space that is
+            // not the chain's most frequent gap (the first one of equal frequency).
+            let gaps: Vec<(usize, bool)> = chain
+                .windows(2)
+                .map(|w| {
+                    let seps = c.get(w[0] + 1..w[1]).unwrap_or(&[]);
+                    (seps.len(), seps.iter().any(|ch| ch.is_whitespace()))
+                })
+                .collect();
+            let mut usual = (0, false);
+            let mut most = 0;
+            for g in &gaps {
+                let n = gaps.iter().filter(|h| *h == g).count();
+                if n > most {
+                    usual = *g;
+                    most = n;
+                }
+            }
+            for (k, &p) in chain.iter().enumerate() {
+                out.extend(c.get(p).copied());
+                if gaps.get(k).is_some_and(|g| g.1 && *g != usual) {
+                    out.push(' ');
+                }
+            }
             // Keep the boundary after the chain as a separator.
             out.push(' ');
             i = last + 1;
