@@ -11,8 +11,9 @@
 //!   mapped to their Latin twin.
 //! - Letters written one at a time with 1–2 separators in between (`k a n k e r`, `k.a.n.k.e.r`,
 //!   `k-a-n-k-e-r`, `k_a_n_k_e_r`, `k*a*n*k*e*r`, `k🎓a🎓n🎓k🎓e🎓r`: any symbol outside ASCII) are joined when at least three such letters follow each other.
-//!   Where the gap between two of them holds white space unlike the chain's usual gap, a word ends: `v.i.e.z.e
-//!   k.u.t` is `vieze kut`, and `d o m  w i j f` (two spaces between words) is `dom wijf`.
+//!   Where the gap between two of them holds white space unlike the chain's usual gap, a word ends, when every
+//!   word so made has three letters or more or is a short word (`je`, `na`): `v.i.e.z.e k.u.t` is `vieze kut`,
+//!   `d o m  w i j f` (two spaces between words) is `dom wijf`, and `k.u.t.w.i j.f` stays `kutwijf`.
 //! - Leetspeak is mapped only inside tokens that contain a letter (so plain numbers stay numbers):
 //!   `@`/`4`→a, `3`/`€`→e, `1`/`!`/`|`→i, `0`→o, `5`/`$`→s, `7`→t. `1` is read as `i`, not `l`: in the
 //!   words that matter here (`k1kker`, `n1kker`, `t1ef`) the `i` reading is far more common. A `!` or `|` at
@@ -734,10 +735,21 @@ fn join_spaced_letters(s: &str) -> Cow<'_, str> {
             let o = out.get_or_insert_with(|| String::with_capacity(s.len() + 16));
             o.push_str(s.get(copied..i).unwrap_or_default());
             let usual = usual_gap(&gaps);
+            let ends_word = |g: &Gap| g.space && *g != usual;
+            // A gap with white space unlike the chain's usual one ends a word (`v.i.e.z.e k.u.t`), but only when
+            // every word so made has three letters or more or is a short word (`j.e`): `k.u.t.w.i j.f` stays one.
+            let mut from = 0;
+            let mut words_ok = true;
+            for (k, g) in gaps.iter().enumerate() {
+                if ends_word(g) {
+                    words_ok &= whole_word(chain.get(from..=k).unwrap_or_default());
+                    from = k + 1;
+                }
+            }
+            words_ok &= whole_word(chain.get(from..).unwrap_or_default());
             for (k, ch) in chain.iter().enumerate() {
                 o.push(*ch);
-                // A gap with white space unlike the chain's usual one ends a word: `v.i.e.z.e k.u.t`.
-                if gaps.get(k).is_some_and(|g| g.space && *g != usual) {
+                if words_ok && gaps.get(k).is_some_and(ends_word) {
                     o.push(' ');
                 }
             }
@@ -765,6 +777,20 @@ fn join_spaced_letters(s: &str) -> Cow<'_, str> {
 struct Gap {
     len: u8,
     space: bool,
+}
+
+/// Words of one or two letters that a chain written one at a time may hold (`j.e w.o.o.n.t`).
+pub(super) const SHORT_WORDS: &[&str] = &[
+    "u", "ik", "je", "jij", "we", "ze", "me", "de", "na", "in", "op", "en", "is", "te", "om", "al",
+    "zo", "nu", "ga", "of", "er", "an", "ja", "nee", "da",
+];
+
+/// Whether letters written one at a time make a word of their own: three or more, or a short word.
+fn whole_word(letters: &[char]) -> bool {
+    letters.len() >= 3 || {
+        let w: String = letters.iter().flat_map(|c| c.to_lowercase()).collect();
+        SHORT_WORDS.contains(&w.as_str())
+    }
 }
 
 /// The gap a chain uses most between its letters (the first of equals): the one inside its words.
@@ -1137,6 +1163,9 @@ mod tests {
             ("v.i.e.z.e k.u.t.j.u.f", "vieze kutjuf"),
             ("d o m  w i j f", "dom wijf"),
             ("k-u-t j-u-f", "kut juf"),
+            ("k.u.t.w.i j.f", "kutwijf"),
+            ("a  k u t", "akut"),
+            ("i.k w.e.e.t w.a.a.r j.e w.o.o.n.t", "ik weet waar je woont"),
             ("k4nk3r", "kanker"),
             ("h0er", "hoer"),
             ("sh!t", "shit"),

@@ -90,7 +90,7 @@ fn join_spaced_letters(c: &[char]) -> Vec<char> {
             .count();
         if chain.len() >= 3 && letters >= 2 {
             // Each gap as the separators between two singles; a word ends at a gap with white space that is
-            // not the chain's most frequent gap (the first one of equal frequency).
+            // not the chain's most frequent gap (the first one of equal frequency), if all words keep three.
             let gaps: Vec<(usize, bool)> = chain
                 .windows(2)
                 .map(|w| {
@@ -107,9 +107,26 @@ fn join_spaced_letters(c: &[char]) -> Vec<char> {
                     most = n;
                 }
             }
+            // Split only when every word so made has at least three singles or is a short word.
+            let cuts: Vec<usize> = (0..gaps.len())
+                .filter(|&k| gaps.get(k).is_some_and(|g| g.1 && *g != usual))
+                .collect();
+            let mut bounds = vec![0];
+            bounds.extend(cuts.iter().map(|k| k + 1));
+            bounds.push(chain.len());
+            let split = bounds.windows(2).all(|w| {
+                let word: String = chain
+                    .get(w[0]..w[1])
+                    .unwrap_or(&[])
+                    .iter()
+                    .filter_map(|&p| c.get(p))
+                    .flat_map(|ch| ch.to_lowercase())
+                    .collect();
+                w[1] - w[0] >= 3 || super::SHORT_WORDS.contains(&word.as_str())
+            });
             for (k, &p) in chain.iter().enumerate() {
                 out.extend(c.get(p).copied());
-                if gaps.get(k).is_some_and(|g| g.1 && *g != usual) {
+                if split && cuts.contains(&k) {
                     out.push(' ');
                 }
             }
