@@ -793,19 +793,22 @@ fn whole_word(letters: &[char]) -> bool {
     }
 }
 
-/// The gap a chain uses most between its letters (the first of equals): the one inside its words.
+/// The gap a chain uses most between its letters (the first of equals): the one inside its words. A gap is one
+/// of four kinds (one or two separators, with or without white space), so this is one pass however long the
+/// chain.
 fn usual_gap(gaps: &[Gap]) -> Gap {
-    let count = |g: &Gap| gaps.iter().filter(|h| *h == g).count();
-    let mut best = Gap::default();
-    let mut most = 0;
+    let kind = |g: &Gap| usize::from(g.len >= 2) * 2 + usize::from(g.space);
+    let mut counts = [0usize; 4];
     for g in gaps {
-        let n = count(g);
-        if n > most {
-            best = *g;
-            most = n;
+        if let Some(n) = counts.get_mut(kind(g)) {
+            *n += 1;
         }
     }
-    best
+    let most = counts.iter().copied().max().unwrap_or(0);
+    gaps.iter()
+        .find(|g| counts.get(kind(g)).copied() == Some(most))
+        .copied()
+        .unwrap_or_default()
 }
 
 /// The leetspeak reading of a character inside a word.

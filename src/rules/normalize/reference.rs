@@ -98,15 +98,13 @@ fn join_spaced_letters(c: &[char]) -> Vec<char> {
                     (seps.len(), seps.iter().any(|ch| ch.is_whitespace()))
                 })
                 .collect();
-            let mut usual = (0, false);
-            let mut most = 0;
-            for g in &gaps {
-                let n = gaps.iter().filter(|h| *h == g).count();
-                if n > most {
-                    usual = *g;
-                    most = n;
-                }
-            }
+            let count = |g: &(usize, bool)| gaps.iter().filter(|h| *h == g).count();
+            let most = gaps.iter().map(count).max().unwrap_or(0);
+            let usual = gaps
+                .iter()
+                .find(|g| count(g) == most)
+                .copied()
+                .unwrap_or((0, false));
             // Split only when every word so made has at least three singles or is a short word.
             let cuts: Vec<usize> = (0..gaps.len())
                 .filter(|&k| gaps.get(k).is_some_and(|g| g.1 && *g != usual))
