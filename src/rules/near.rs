@@ -313,6 +313,7 @@ impl NearIndex {
         let mut last = usize::MAX;
         let mut found: Vec<Vec<(usize, usize)>> = vec![Vec::new(); lists.len()];
         let mut ranges: Vec<&[Placed]> = Vec::with_capacity(lists.len());
+        let mut spaces = Spaces::default();
         for a in rarest {
             let s = a.sentence;
             if s == last {
@@ -336,23 +337,16 @@ impl NearIndex {
             if ranges.len() < lists.len() {
                 continue;
             }
-            // Token ranges within the sentence: a byte offset's token is the number of spaces before it.
-            let sentence = sentences.sentence(s);
-            let from = sentence.as_ptr() as usize - sentences.folded.text.as_ptr() as usize;
-            let token = |at: usize| {
-                sentence
-                    .as_bytes()
-                    .get(..at.saturating_sub(from))
-                    .unwrap_or_default()
-                    .iter()
-                    .filter(|b| **b == b' ')
-                    .count()
-            };
+            // Token ranges within the sentence: a byte offset's token is the number of spaces before it,
+            // looked up among the sentence's spaces (found once per sentence, not once per hit: a sentence
+            // of one matching word said 10⁵ times has 10⁵ hits).
+            let spaces = spaces.of(sentences, s);
+            let token = |at: usize| spaces.partition_point(|&p| p < at);
             for (f, hits) in found.iter_mut().zip(&ranges) {
                 f.clear();
                 f.extend(hits.iter().map(|p| (token(p.start), token(p.end) + 1)));
             }
-            if within_window(&found, r.window)
+            if within_window(&mut found, r.window, &mut 0)
                 && !r.unless.is_some_and(|u| self.cancels(sentences, s, u))
             {
                 return true;
@@ -400,29 +394,78 @@ impl Cancels {
     }
 }
 
+/// Byte offsets of the spaces of one folded sentence (the last one asked for), each offset into the whole
+/// folded text.
+#[derive(Debug, Default)]
+struct Spaces {
+    sentence: Option<usize>,
+    at: Vec<usize>,
+}
+
+impl Spaces {
+    /// The spaces of sentence `s`, found when it is not the one found last.
+    fn of(&mut self, sentences: &FoldedSentences, s: usize) -> &[usize] {
+        if self.sentence != Some(s) {
+            let sentence = sentences.sentence(s);
+            let from = sentence.as_ptr() as usize - sentences.folded.text.as_ptr() as usize;
+            self.at.clear();
+            self.at
+                .extend(memchr::memchr_iter(b' ', sentence.as_bytes()).map(|p| from + p));
+            self.sentence = Some(s);
+        }
+        &self.at
+    }
+}
+
 /// Whether one match per group (token ranges `start..end`), no two sharing a token, fits in `window` tokens:
-/// the lowest start of such a choice is some match's start, so each start is tried as a window's first token.
-fn within_window(found: &[Vec<(usize, usize)>], window: usize) -> bool {
+/// the lowest start of such a choice is some match's start, so each start is tried as a window's first token,
+/// with each group's matches cut to those that start in that window (by binary search in the matches sorted
+/// by start) and the groups with the fewest matches there placed first. A long sentence full of matches thus
+/// costs about its matches times the window, not its matches squared. `steps` counts the matches tried.
+fn within_window(found: &mut [Vec<(usize, usize)>], window: usize, steps: &mut usize) -> bool {
+    for f in found.iter_mut() {
+        f.sort_unstable();
+    }
     let mut starts: Vec<usize> = found.iter().flatten().map(|m| m.0).collect();
     starts.sort_unstable();
     starts.dedup();
-    starts
-        .into_iter()
-        .any(|from| assign(found, from, from + window, 0))
+    let mut slices: Vec<&[(usize, usize)]> = Vec::with_capacity(found.len());
+    starts.into_iter().any(|from| {
+        let to = from + window;
+        slices.clear();
+        for f in found.iter() {
+            let lo = f.partition_point(|m| m.0 < from);
+            let hi = f.partition_point(|m| m.0 < to);
+            match f.get(lo..hi) {
+                Some(here) if !here.is_empty() => slices.push(here),
+                _ => return false,
+            }
+        }
+        slices.sort_by_key(|here| here.len());
+        assign(&slices, from, to, 0, steps)
+    })
 }
 
 /// Whether every group from the first has a match inside `from..to`, no two sharing a token (`used`: the
-/// tokens taken so far, bit `k` for token `from + k`; a window is at most 50 tokens).
-fn assign(found: &[Vec<(usize, usize)>], from: usize, to: usize, used: u64) -> bool {
+/// tokens taken so far, bit `k` for token `from + k`; a window is at most 50 tokens). `steps` counts the
+/// matches tried.
+fn assign<L: AsRef<[(usize, usize)]>>(
+    found: &[L],
+    from: usize,
+    to: usize,
+    used: u64,
+    steps: &mut usize,
+) -> bool {
     let Some((first, rest)) = found.split_first() else {
         return true;
     };
-    first.iter().any(|&(s, e)| {
+    first.as_ref().iter().any(|&(s, e)| {
+        *steps += 1;
         if s < from || e > to {
             return false;
         }
         let bits = (s - from..e - from).fold(0u64, |m, k| m | (1u64 << k.min(63)));
-        used & bits == 0 && assign(rest, from, to, used | bits)
+        used & bits == 0 && assign(rest, from, to, used | bits, steps)
     })
 }
 
@@ -693,6 +736,44 @@ mod tests {
         assert_eq!(index.add(1, &a).len(), 0);
         assert_eq!(index.add(2, &b).len(), 2);
         assert_eq!(index.group_count(), 4);
+    }
+
+    #[test]
+    fn a_sentence_full_of_matches_costs_its_matches_times_the_window_not_their_square() {
+        // Hostile input: one sentence of one matching word said over and over (`kut kut kut …`). Each window
+        // tries only the matches that start in it, so the work grows with the matches times the window.
+        let n = 20_000;
+        let window = 8;
+        let every: Vec<(usize, usize)> = (0..n).map(|t| (t, t + 1)).collect();
+        let bound = 4 * n * window;
+
+        // Found at once: the first window holds a match of each group.
+        let mut steps = 0;
+        assert!(within_window(
+            &mut [every.clone(), every.clone()],
+            window,
+            &mut steps
+        ));
+        assert!(steps <= window, "{steps} steps");
+
+        // Never found: the third group's one match fills a whole window at the end, so every other window
+        // lacks it and that one has no room left for the other two groups.
+        let mut steps = 0;
+        let mut found = [every.clone(), every.clone(), vec![(n - window, n)]];
+        assert!(!within_window(&mut found, window, &mut steps));
+        assert!(steps <= bound, "{steps} steps for {n} matches");
+
+        // Never found: two groups that only ever match the same tokens.
+        let mut steps = 0;
+        let mut found = [vec![(0, n)], every.clone()];
+        assert!(!within_window(&mut found, window, &mut steps));
+        assert!(steps <= bound, "{steps} steps for {n} matches");
+
+        // Found only at the very end, after every window before it failed.
+        let mut steps = 0;
+        let mut found = [every.clone(), every, vec![(n + 1, n + 2)]];
+        assert!(within_window(&mut found, window, &mut steps));
+        assert!(steps <= bound, "{steps} steps for {n} matches");
     }
 
     #[test]
@@ -968,7 +1049,7 @@ mod tests {
             }
             anchor_hits.iter().any(|&(a_start, a_end)| {
                 let lowest = a_end.saturating_sub(m.window());
-                (lowest..=a_start).any(|from| assign(&found, from, from + m.window(), 0))
+                (lowest..=a_start).any(|from| assign(&found, from, from + m.window(), 0, &mut 0))
             })
         }
 
