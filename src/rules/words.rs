@@ -43,7 +43,16 @@ pub enum EntryError {
     InnerStar(String),
     #[error("compound part `{0}` must be one word without `*`")]
     NotOneWord(String),
+    #[error(
+        "entry `{0}` has `{1}`, which folded text never holds: the entry would match without it (write the \
+         words alone)"
+    )]
+    Punctuation(String, char),
 }
+
+/// Marks that folding turns into word breaks: an entry holding one (`doorsturen!!`) would match the bare words
+/// (every `doorsturen`), which is never what its author meant.
+const DROPPED_MARKS: [char; 7] = ['!', '?', ',', ';', '(', ')', '"'];
 
 /// Parse one list entry: strip and remember its `*` marks, fold the rest.
 pub fn parse_entry(raw: &str) -> Result<Entry, EntryError> {
@@ -53,6 +62,9 @@ pub fn parse_entry(raw: &str) -> Result<Entry, EntryError> {
     let inner = t.trim_start_matches('*').trim_end_matches('*');
     if inner.contains('*') {
         return Err(EntryError::InnerStar(raw.to_string()));
+    }
+    if let Some(mark) = inner.chars().find(|c| DROPPED_MARKS.contains(c)) {
+        return Err(EntryError::Punctuation(raw.to_string(), mark));
     }
     let folded = fold_entry(inner);
     if folded.is_empty() {
@@ -637,7 +649,23 @@ mod tests {
             Err(EntryError::InnerStar(_))
         ));
         assert!(matches!(parse_entry("**"), Err(EntryError::Empty(_))));
-        assert!(matches!(parse_entry("!!"), Err(EntryError::Empty(_))));
+        assert!(matches!(
+            parse_entry("!!"),
+            Err(EntryError::Punctuation(_, '!'))
+        ));
+        // `doorsturen!!` would match every `doorsturen`: its author meant the marks.
+        assert!(matches!(
+            parse_entry("doorsturen!!"),
+            Err(EntryError::Punctuation(_, '!'))
+        ));
+        assert!(matches!(
+            parse_entry("spreken, zonder"),
+            Err(EntryError::Punctuation(_, ','))
+        ));
+        // Apostrophes, hyphens and dots inside words are written as they are read.
+        for raw in ["zo'n", "ja-knikker", "foto's", "o.a."] {
+            assert!(parse_entry(raw).is_ok(), "{raw}");
+        }
     }
 
     #[test]
