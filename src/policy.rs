@@ -288,6 +288,47 @@ pub fn role_of(settings: &PolicySettings, org: &OrgContext, address: &str) -> Ro
 
 /// Whether the envelope runs in `direction`: the sender has one of its sender roles, and at least one
 /// recipient one of its recipient roles. A null sender has no role.
+/// Whether the quoted text at `location` names its author (`Van:`/`From:` in its header block) and no recipient
+/// of the envelope is that author: the earlier mail goes on to someone else. A reply quote without a header
+/// block names no author here and counts as a reply.
+fn forwarded_to_others(analysis: &Analysis, envelope: &Envelope, location: &Location) -> bool {
+    let Location::Text { origin } = location else {
+        return false;
+    };
+    let authors: Vec<String> = analysis
+        .texts
+        .iter()
+        .filter(|t| t.origin == *origin)
+        .flat_map(|t| t.text.lines())
+        .filter_map(quoted_author)
+        .collect();
+    !authors.is_empty()
+        && !envelope.rcpt_to.iter().any(|r| {
+            authors
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(r.address.trim()))
+        })
+}
+
+/// The address on a quoted header block's author line (`Van: Said <s@example.com>`, `*From:* s@example.com`).
+fn quoted_author(line: &str) -> Option<String> {
+    let line = line.trim().trim_start_matches('*');
+    let rest = ["van:", "from:", "van :", "from :"]
+        .iter()
+        .find_map(|field| {
+            line.get(..field.len())
+                .filter(|head| head.eq_ignore_ascii_case(field))
+                .and_then(|_| line.get(field.len()..))
+        })?;
+    let rest = rest.trim_start_matches('*').trim();
+    let address = match (rest.rfind('<'), rest.rfind('>')) {
+        (Some(open), Some(close)) if open < close => rest.get(open + 1..close)?,
+        _ => rest.split_whitespace().find(|w| w.contains('@'))?,
+    };
+    let address = address.trim_matches(|c: char| c == '<' || c == '>' || c.is_whitespace());
+    address.contains('@').then(|| address.to_string())
+}
+
 fn runs_in(
     settings: &PolicySettings,
     org: &OrgContext,
@@ -391,6 +432,15 @@ pub fn decide(
             }
         );
         let factor = match hit.place {
+            // Personal data (a BSN) in quoted mail sent to someone other than its author: the parent's own
+            // mail with the child's BSN, forwarded to a sports club, leaks it as much as the sender's own text.
+            // Quoted back to its author in a reply, it tells them nothing new.
+            Place::Quote
+                if treatment.is_some_and(|t| t.personal_data)
+                    && forwarded_to_others(analysis, envelope, &hit.location) =>
+            {
+                1.0
+            }
             // Speech reported inside quoted text, or a quote the sender asks about: a report, never more than
             // the quote itself weighs.
             Place::Quote if asks_about_quote || reported_in_quote => own_factor
@@ -505,7 +555,7 @@ mod tests {
     use crate::envelope::Recipient;
     use crate::message::HeaderView;
 
-    fn settings() -> PolicySettings {
+    pub(super) fn settings() -> PolicySettings {
         PolicySettings {
             threshold: 5.0,
             screen_local_senders_only: true,
@@ -1452,6 +1502,97 @@ message_en = "x"
                 d.hits.iter().all(|h| h.rule_id != "T-VRAAG" || !h.counted),
                 "{own}"
             );
+        }
+    }
+}
+
+/// Personal data in quoted mail: a BSN quoted back to its author is no leak; forwarded to someone else it is.
+#[cfg(test)]
+mod forwarded_personal_data_tests {
+    use super::*;
+    use crate::envelope::Recipient;
+    use crate::message::{Text, TextOrigin};
+
+    const PARENT_MAIL: &str = "Van: Said Amrani <s.amrani@example.com>\nVerzonden: woensdag 1 september 2025 \
+                               09:47\nAan: Juf <juf@school.example>\nOnderwerp: gegevens\n\nHierbij de gegevens \
+                               van onze zoon: Sem, BSN 123456782.";
+
+    fn decide_to(recipient: &str, quoted: &str) -> Decision {
+        let rules = RuleSet::embedded().expect("rules");
+        let settings = super::tests::settings();
+        let org = OrgContext {
+            local_domains: vec!["school.example".into()],
+            ..OrgContext::default()
+        };
+        let envelope = Envelope {
+            mail_from: Some("juf@school.example".into()),
+            rcpt_to: vec![Recipient {
+                address: recipient.into(),
+                params: vec![],
+            }],
+            ..Envelope::default()
+        };
+        let analysis = Analysis {
+            texts: vec![
+                Text {
+                    origin: TextOrigin::Body { part: 0 },
+                    text: "Hieronder de mail van thuis.".into(),
+                },
+                Text {
+                    origin: TextOrigin::Quote { part: 0 },
+                    text: quoted.into(),
+                },
+            ],
+            ..Analysis::default()
+        };
+        decide(
+            &rules,
+            &settings,
+            &org,
+            &envelope,
+            &analysis,
+            &ScanResult::Clean,
+        )
+    }
+
+    #[test]
+    fn a_quoted_bsn_counts_when_the_mail_goes_to_someone_else() {
+        // Forwarded to the sports club: the child's BSN leaves the school.
+        let d = decide_to("info@sportclub.example", PARENT_MAIL);
+        assert_eq!(d.verdict, Verdict::Bounce);
+        assert!(d
+            .hits
+            .iter()
+            .any(|h| h.rule_id == "MW-PRIVACY-01" && h.counted));
+        // A reply to the parent, in any case of the address: their own data, back to them.
+        for to in ["s.amrani@example.com", "S.Amrani@Example.com"] {
+            let d = decide_to(to, PARENT_MAIL);
+            assert_eq!(d.verdict, Verdict::Pass, "{to}");
+            assert!(d.hits.iter().all(|h| !h.counted), "{to}");
+        }
+        // A reply quote without a header block names no author: counted as a reply.
+        let d = decide_to("info@sportclub.example", "Sem, BSN 123456782.");
+        assert_eq!(d.verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn the_author_line_of_a_quoted_header_block() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                "Van: Said Amrani <s.amrani@example.com>",
+                Some("s.amrani@example.com"),
+            ),
+            ("*From:* ouder@example.org", Some("ouder@example.org")),
+            (
+                "  From: \"Ouder, Een\" <een@example.org> ",
+                Some("een@example.org"),
+            ),
+            ("Van: de directie", None),
+            ("Aan: Juf <juf@school.example>", None),
+            ("Vanaf morgen: x@example.org", None),
+        ];
+        for (line, want) in cases {
+            assert_eq!(quoted_author(line).as_deref(), *want, "{line}");
         }
     }
 }

@@ -998,6 +998,7 @@ fn compile(
         mode: def.mode.unwrap_or_default(),
         direction,
         marks_report,
+        personal_data: def.kind == Kind::Bsn,
     };
     Ok(Compiled {
         info,

@@ -166,6 +166,10 @@ pub struct Treatment {
     /// `marks-report`: a hit in the sender's own text (`is dit echt?` above a forwarded chain letter) makes
     /// what the message quotes a report, weighed as reported speech by `policy::decide`.
     pub marks_report: bool,
+    /// A `bsn` rule: personal data, which a quote does not make harmless when it goes to someone other than
+    /// the person quoted (a parent's mail with the child's BSN forwarded to a sports club), see
+    /// `policy::decide`.
+    pub personal_data: bool,
 }
 
 /// Whether hits act or are only reported: `[policy] mode` for all rules, a rule file's `mode` for one.

@@ -105,9 +105,12 @@ pub enum DocKind {
     Text,
 }
 
-/// File extensions read as plain text whatever the declared type (lowercase). Not `.xml`: the parts of an
-/// Office document inside an archive are XML, and the document is read as a whole instead.
-const TEXT_EXTENSIONS: [&str; 7] = ["txt", "text", "md", "log", "rtf", "ics", "vcf"];
+/// File extensions read as plain text whatever the declared type (lowercase): notes, and the exports an
+/// administration system writes (`leerlingen.json`, a `.sql` dump). Not `.xml`: the parts of an Office
+/// document inside an archive are XML, and the document is read as a whole instead.
+const TEXT_EXTENSIONS: [&str; 11] = [
+    "txt", "text", "md", "log", "rtf", "ics", "vcf", "json", "yaml", "yml", "sql",
+];
 
 /// Decide whether and how to extract text from a file. `name` is the file name (or archive member path),
 /// `content_type` the declared type (lowercased; `None` inside archives), `sniffed` the kind from content.
@@ -202,6 +205,19 @@ mod unit {
                 Some(DocKind::Csv),
             ),
             (b"a;b", Some("lijst"), Some("text/csv"), Some(DocKind::Csv)),
+            // An administration export, whatever type the mail program gave it.
+            (
+                b"[{\"naam\": \"Sem\", \"bsn\": 123456782}]",
+                Some("export_leerlingen.json"),
+                Some("application/json"),
+                Some(DocKind::Text),
+            ),
+            (
+                b"INSERT INTO leerling VALUES (1, 'Sem', '123456782');",
+                Some("dump.sql"),
+                Some("application/octet-stream"),
+                Some(DocKind::Text),
+            ),
             (b"hallo", None, Some("text/plain"), Some(DocKind::Text)),
             (b"hallo", Some("LEESMIJ"), None, Some(DocKind::Text)),
             (b"hallo", Some("foto.jpg"), Some("image/jpeg"), None),
