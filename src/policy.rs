@@ -288,12 +288,16 @@ pub fn role_of(settings: &PolicySettings, org: &OrgContext, address: &str) -> Ro
 
 /// Whether the envelope runs in `direction`: the sender has one of its sender roles, and at least one
 /// recipient one of its recipient roles. A null sender has no role.
-/// Whether the quoted text at `location` names its author (`Van:`/`From:` in its header block) and no recipient
-/// of the envelope is that author: the earlier mail goes on to someone else. A reply quote without a header
-/// block names no author here and counts as a reply.
+/// Whether the quoted text at `location` names its author (`Van:`/`From:` in its header block, or the `From:`
+/// of the attached message it is part of) and no recipient of the envelope is that author: the earlier mail
+/// goes on to someone else. A reply quote without a header block names no author here and counts as a reply.
 fn forwarded_to_others(analysis: &Analysis, envelope: &Envelope, location: &Location) -> bool {
     let Location::Text { origin } = location else {
         return false;
+    };
+    let attached = match origin {
+        TextOrigin::Quote { part } | TextOrigin::ReportedInQuote { part } => Some(*part),
+        _ => None,
     };
     let authors: Vec<String> = analysis
         .texts
@@ -301,6 +305,13 @@ fn forwarded_to_others(analysis: &Analysis, envelope: &Envelope, location: &Loca
         .filter(|t| t.origin == *origin)
         .flat_map(|t| t.text.lines())
         .filter_map(quoted_author)
+        .chain(
+            analysis
+                .forwarded_from
+                .iter()
+                .filter(|(part, _)| Some(*part) == attached)
+                .map(|(_, author)| author.clone()),
+        )
         .collect();
     !authors.is_empty()
         && !envelope.rcpt_to.iter().any(|r| {
@@ -1517,7 +1528,8 @@ mod forwarded_personal_data_tests {
                                09:47\nAan: Juf <juf@school.example>\nOnderwerp: gegevens\n\nHierbij de gegevens \
                                van onze zoon: Sem, BSN 123456782.";
 
-    fn decide_to(recipient: &str, quoted: &str) -> Decision {
+    /// The verdict on `analysis` sent by the teacher to `recipient`.
+    fn decide_for(recipient: &str, analysis: &Analysis) -> Decision {
         let rules = RuleSet::embedded().expect("rules");
         let settings = super::tests::settings();
         let org = OrgContext {
@@ -1532,6 +1544,17 @@ mod forwarded_personal_data_tests {
             }],
             ..Envelope::default()
         };
+        decide(
+            &rules,
+            &settings,
+            &org,
+            &envelope,
+            analysis,
+            &ScanResult::Clean,
+        )
+    }
+
+    fn decide_to(recipient: &str, quoted: &str) -> Decision {
         let analysis = Analysis {
             texts: vec![
                 Text {
@@ -1545,14 +1568,7 @@ mod forwarded_personal_data_tests {
             ],
             ..Analysis::default()
         };
-        decide(
-            &rules,
-            &settings,
-            &org,
-            &envelope,
-            &analysis,
-            &ScanResult::Clean,
-        )
+        decide_for(recipient, &analysis)
     }
 
     #[test]
@@ -1573,6 +1589,35 @@ mod forwarded_personal_data_tests {
         // A reply quote without a header block names no author: counted as a reply.
         let d = decide_to("info@sportclub.example", "Sem, BSN 123456782.");
         assert_eq!(d.verdict, Verdict::Pass);
+    }
+
+    /// A parent's mail attached whole (`message/rfc822`) and sent on: its `From:` names the author.
+    fn forward_attached(recipient: &str) -> Decision {
+        let raw = format!(
+            "From: Juf <juf@school.example>\r\nTo: <{recipient}>\r\nSubject: Fwd: gegevens\r\n\
+             MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\nDoorgestuurd naar mijn eigen adres.\r\n--b\r\n\
+             Content-Type: message/rfc822\r\n\r\nFrom: Said Amrani <S.Amrani@example.com>\r\n\
+             To: Juf <juf@school.example>\r\nSubject: gegevens\r\n\r\n\
+             Hierbij de gegevens van onze zoon: Sem, BSN 123456782.\r\n--b--\r\n"
+        );
+        let analysis = crate::message::analyse(raw.as_bytes(), &crate::message::Limits::default());
+        decide_for(recipient, &analysis)
+    }
+
+    #[test]
+    fn an_attached_mail_names_its_author_by_its_from() {
+        // Sent on to the teacher's private address: the BSN leaves the school.
+        let d = forward_attached("juf1976@example.net");
+        assert_eq!(d.verdict, Verdict::Bounce);
+        assert!(d
+            .hits
+            .iter()
+            .any(|h| h.rule_id == "MW-PRIVACY-01" && h.counted));
+        // Sent back to the parent who wrote it: no leak.
+        let d = forward_attached("s.amrani@example.com");
+        assert_eq!(d.verdict, Verdict::Pass);
+        assert!(d.hits.iter().all(|h| !h.counted));
     }
 
     #[test]

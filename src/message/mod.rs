@@ -76,6 +76,11 @@ pub struct Analysis {
     pub attachments: Vec<Attachment>,
     /// What could not be parsed or inspected.
     pub damage: Vec<Damage>,
+    /// The author (`From:` address, lowercased) of each attached `message/rfc822` the sender forwards, by the
+    /// part number of each text part inside it ([`TextOrigin::Quote`]): to whom a forwarded pupil record goes
+    /// on (issue 14). Not serialised: an address is personal data.
+    #[serde(skip)]
+    pub forwarded_from: Vec<(usize, String)>,
 }
 
 /// Decoded header fields used by policy and rules.

@@ -203,10 +203,11 @@ impl Walk<'_> {
     }
 
     fn run(&mut self, top: &Message<'_>) {
-        // (message, part id within it, depth, inside a forwarded message); children are pushed in reverse so
-        // they pop in message order, which makes the running part number equal mail-parser's part index for
-        // messages without attached messages.
-        let mut stack: Vec<(&Message<'_>, u32, usize, bool)> = vec![(top, 0, 0, false)];
+        // (message, part id within it, depth, inside a forwarded message: its author's address if it names
+        // one); children are pushed in reverse so they pop in message order, which makes the running part
+        // number equal mail-parser's part index for messages without attached messages.
+        type Forwarded = Option<Option<String>>;
+        let mut stack: Vec<(&Message<'_>, u32, usize, Forwarded)> = vec![(top, 0, 0, None)];
         let mut number = 0usize;
         while let Some((msg, id, depth, forwarded)) = stack.pop() {
             let Some(part) = msg.parts.get(id as usize) else {
@@ -232,7 +233,7 @@ impl Walk<'_> {
                         continue;
                     }
                     for &child in children.iter().rev() {
-                        stack.push((msg, child, depth + 1, forwarded));
+                        stack.push((msg, child, depth + 1, forwarded.clone()));
                     }
                 }
                 PartType::Message(inner) => {
@@ -255,7 +256,12 @@ impl Walk<'_> {
                         self.damage(Damage::TooDeep);
                         continue;
                     }
-                    stack.push((inner, 0, depth + 1, true));
+                    let author = inner
+                        .from()
+                        .and_then(|from| from.first())
+                        .and_then(|addr| addr.address())
+                        .map(str::to_ascii_lowercase);
+                    stack.push((inner, 0, depth + 1, Some(author)));
                 }
                 // A named text part is an attached file (a CSV, a note, a web page): its text is read as the
                 // attachment's, tagged as such and rendered as its type says (CSV rows as tab-separated lines).
@@ -266,7 +272,7 @@ impl Walk<'_> {
                     self.attachment(this, part, html.as_bytes())
                 }
                 PartType::Text(text) => {
-                    self.push_written(this, TextOrigin::Body { part: this }, text, forwarded)
+                    self.push_written(this, TextOrigin::Body { part: this }, text, &forwarded)
                 }
                 PartType::Html(html) => {
                     let converted = html_to_text_split(html);
@@ -274,7 +280,7 @@ impl Walk<'_> {
                         this,
                         TextOrigin::Html { part: this },
                         &converted.own,
-                        forwarded,
+                        &forwarded,
                     );
                     self.push_quoted(this, converted.quoted);
                 }
@@ -286,9 +292,18 @@ impl Walk<'_> {
     }
 
     /// The text of a text or HTML part, split by who wrote it ([`quote::split`]); all of it is quoted when
-    /// the part belongs to a forwarded message.
-    fn push_written(&mut self, part: usize, own: TextOrigin, text: &str, forwarded: bool) {
-        if forwarded {
+    /// the part belongs to a forwarded message, whose author is then noted for the part.
+    fn push_written(
+        &mut self,
+        part: usize,
+        own: TextOrigin,
+        text: &str,
+        forwarded: &Option<Option<String>>,
+    ) {
+        if let Some(author) = forwarded {
+            if let Some(author) = author {
+                self.analysis.forwarded_from.push((part, author.clone()));
+            }
             self.push_quoted(part, text.to_owned());
             return;
         }

@@ -122,14 +122,42 @@ pub fn feature_hash(feature: &str) -> u64 {
     }
 }
 
+/// A sentence of more words than this is read by the model in pieces of [`CHUNK_WORDS`] words, as if it
+/// were that many sentences: a text with no sentence ends (a hostile 16 MiB of words, a list without
+/// punctuation) is judged chunk by chunk, and the room for one sentence's words stays small.
+pub const MAX_SENTENCE_WORDS: usize = 4 * CHUNK_WORDS;
+
+/// A folded sentence, or its pieces of [`CHUNK_WORDS`] words when it has more than [`MAX_SENTENCE_WORDS`].
+fn pieces(sentence: &str) -> impl Iterator<Item = &str> {
+    let long = word_count(sentence) > MAX_SENTENCE_WORDS;
+    let mut rest = sentence;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        if !long {
+            return Some(std::mem::take(&mut rest));
+        }
+        // The end of the CHUNK_WORDS-th word: the space after it, or the end of the sentence.
+        let cut = rest
+            .match_indices(' ')
+            .filter(|(i, _)| *i > 0 && rest.as_bytes().get(i - 1) != Some(&b' '))
+            .nth(CHUNK_WORDS - 1)
+            .map_or(rest.len(), |(i, _)| i);
+        let (piece, after) = rest.split_at(cut);
+        rest = after.trim_start_matches(' ');
+        Some(piece)
+    })
+}
+
 /// The sentences of a folded text in chunks: a chunk ends at the first sentence end after [`CHUNK_WORDS`]
 /// words, and a last chunk of fewer than half that joins the one before (so that the end of a long text is
-/// not judged on its own few words).
+/// not judged on its own few words). Very long sentences come in pieces ([`pieces`]).
 fn chunked(sentences: &FoldedSentences) -> Vec<Vec<&str>> {
     let mut out: Vec<Vec<&str>> = Vec::new();
     let mut chunk: Vec<&str> = Vec::new();
     let mut words = 0;
-    for sentence in sentences.iter() {
+    for sentence in sentences.iter().flat_map(pieces) {
         chunk.push(sentence);
         words += word_count(sentence);
         if words >= CHUNK_WORDS {
@@ -641,6 +669,36 @@ mod tests {
         // Large scores do not overflow.
         let p = softmax(&[800.0, -800.0]);
         assert!((p[0] - 1.0).abs() < 1e-12 && p[1] == 0.0);
+    }
+
+    #[test]
+    fn a_sentence_without_end_is_read_in_pieces() {
+        let words = |n: usize| vec!["woord"; n].join(" ");
+        let normal = words(MAX_SENTENCE_WORDS);
+        assert_eq!(pieces(&normal).collect::<Vec<_>>(), [normal.as_str()]);
+        let long = words(MAX_SENTENCE_WORDS * 3 + 7);
+        let got: Vec<usize> = pieces(&long).map(word_count).collect();
+        assert!(got.iter().all(|&n| n == CHUNK_WORDS || n == 7), "{got:?}");
+        assert_eq!(got.iter().sum::<usize>(), MAX_SENTENCE_WORDS * 3 + 7);
+        assert!(pieces(&long).all(|p| !p.starts_with(' ') && !p.ends_with(' ')));
+        // A threat after thousands of words the model does not know, with no sentence end: its own pieces are
+        // judged (as one sentence, the unknown words would leave the whole of it out).
+        let m = small();
+        let text = format!(
+            "{}{}{NEUTRAL}",
+            "regenjas ".repeat(2000),
+            "ik steek ".repeat(130)
+        );
+        let whole = m.judge(&FoldedSentences::new(&text));
+        let alone = m.judge(&FoldedSentences::new(&format!(
+            "{}{NEUTRAL}",
+            "ik steek ".repeat(130)
+        )));
+        assert_eq!(whole.class, Some(0), "{whole:?}");
+        assert!(
+            whole.unwanted >= alone.unwanted * 0.9,
+            "{whole:?} {alone:?}"
+        );
     }
 
     #[test]
