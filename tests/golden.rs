@@ -27,6 +27,11 @@ struct Expected {
     verdict: String,
     exempt: Option<String>,
     categories: Vec<String>,
+    /// Categories only the language model's rules (`MW-TAAL-*`) add on top of the verdict, as their second
+    /// opinion: accepted present or absent (which class the model finds most likely moves when it is
+    /// retrained; the verdict and `categories` do not).
+    #[serde(default)]
+    model_categories: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -105,7 +110,15 @@ async fn fixtures_give_their_expected_verdicts() {
         let verdict = serde_json::to_value(decision.verdict).expect("verdict");
         let exempt = serde_json::to_value(decision.exempt).expect("exempt");
         let categories: Vec<&str> = decision.categories();
-        let actual = json!({ "verdict": verdict, "exempt": exempt, "categories": categories });
+        let compared: Vec<&str> = categories
+            .iter()
+            .copied()
+            .filter(|c| {
+                expected.categories.iter().any(|e| e == c)
+                    || !expected.model_categories.iter().any(|m| m == c)
+            })
+            .collect();
+        let actual = json!({ "verdict": verdict, "exempt": exempt, "categories": compared });
         let wanted = json!({ "verdict": expected.verdict, "exempt": expected.exempt, "categories": expected.categories });
         let actual_path = sidecar(eml, "actual.json");
         if actual == wanted {

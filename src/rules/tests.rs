@@ -133,7 +133,6 @@ fn scunthorpe_table() {
         "We negeren dat probleem gewoon.",
         "Hij negeerde de bel.",
         "Hoera, de vakantie begint!",
-        "Stop met dat geouwehoer en maak je werk af.",
         "KWF Kankerbestrijding zoekt collectanten.",
         "Het kankeronderzoek maakt vooruitgang.",
         "Mijn oma heeft kanker.",
@@ -187,6 +186,10 @@ fn scunthorpe_table() {
         let weak_by_design = text.starts_with("Tyfus") || text.starts_with("Sexy");
         assert_eq!(hits.is_empty(), !weak_by_design, "{text:?} hit {hits:?}");
     }
+    // A rude word said to someone: no word rule stops it, the language model (at `min-score` 0.5) reads the
+    // short sentence as an insult.
+    let rude = body("Stop met dat geouwehoer en maak je werk af.");
+    assert_eq!(ids(&r, &rude), vec!["MW-TAAL-BELEDIGEND"]);
 }
 
 #[test]
