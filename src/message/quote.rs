@@ -12,7 +12,8 @@
 //!   `Verzonden:`/`Sent:`/`Datum:`/`Date:`, `Aan:`/`To:`, `Onderwerp:`/`Subject:`), as Outlook writes it
 //!   under `-----Oorspronkelijk bericht-----`/`-----Original Message-----` or a line, and Gmail and
 //!   Thunderbird under `---------- Doorgestuurd bericht ---------`. Everything from the block to the end of
-//!   the text is the earlier mail (top posting).
+//!   the text is the earlier mail (top posting); the separator lines above it are the client's and are
+//!   neither.
 //!
 //! Reported speech: a span in quotation marks (`"…"`, `“…”`, `„…”`, `'…'`, `‘…’`, `«…»`) introduced in the same
 //! sentence by a reporting verb (`riep`, `zei`, `schreeuwde`, `noemde`, `schreef`, `appte`, `stond` …, or
@@ -97,10 +98,12 @@ fn split_quotes(text: &str) -> (Cow<'_, str>, String) {
     let mut changed = false;
     for (k, line) in lines.iter().enumerate() {
         if let Some(start) = header_block_at(&lines, k) {
-            // The separator lines above the block belong to the earlier mail too.
+            // The separator lines above the block (`---------- Doorgestuurd bericht ---------`) are the mail
+            // client's, not anybody's words: they leave the sender's text and are not screened as the
+            // earlier mail either (`doorgestuurd bericht` is what a chain letter asks for).
             let keep = own.len().saturating_sub(k - start);
             own.truncate(keep);
-            quoted.extend(lines.iter().skip(start).map(|l| l.trim_end_matches('\r')));
+            quoted.extend(lines.iter().skip(k).map(|l| l.trim_end_matches('\r')));
             changed = true;
             break;
         }
@@ -1110,19 +1113,19 @@ mod tests {
             (
                 "Zie hieronder.\n\n________________________________\nVan: Jan <j@x.nl>\nVerzonden: maandag 13 januari 2025 21:14\nAan: Juf <juf@school.nl>\nOnderwerp: klacht\n\nU bent een idioot.",
                 "Zie hieronder.\n",
-                "________________________________\nVan: Jan <j@x.nl>\nVerzonden: maandag 13 januari 2025 21:14\nAan: Juf <juf@school.nl>\nOnderwerp: klacht\n\nU bent een idioot.",
+                "Van: Jan <j@x.nl>\nVerzonden: maandag 13 januari 2025 21:14\nAan: Juf <juf@school.nl>\nOnderwerp: klacht\n\nU bent een idioot.",
                 "",
             ),
             (
                 "Ter info.\n-----Original Message-----\nFrom: Jan <j@x.nl>\nSent: Monday\nTo: juf@school.nl\nSubject: x\n\ntekst",
                 "Ter info.",
-                "-----Original Message-----\nFrom: Jan <j@x.nl>\nSent: Monday\nTo: juf@school.nl\nSubject: x\n\ntekst",
+                "From: Jan <j@x.nl>\nSent: Monday\nTo: juf@school.nl\nSubject: x\n\ntekst",
                 "",
             ),
             (
                 "Kijk.\n---------- Doorgestuurd bericht ---------\nVan: Tante <t@x.nl>\nDate: wo 8 jan\nSubject: echt\nTo: Jan <j@x.nl>\n\nbrief",
                 "Kijk.",
-                "---------- Doorgestuurd bericht ---------\nVan: Tante <t@x.nl>\nDate: wo 8 jan\nSubject: echt\nTo: Jan <j@x.nl>\n\nbrief",
+                "Van: Tante <t@x.nl>\nDate: wo 8 jan\nSubject: echt\nTo: Jan <j@x.nl>\n\nbrief",
                 "",
             ),
             // One header-like line is not a header block.

@@ -13,7 +13,9 @@
 //! is scored in chunks of about [`CHUNK_WORDS`] words, so a threat in a long attachment is not diluted by
 //! the pages around it. The classes and ordinary text (the reference class, weight 0) share one softmax: a
 //! chunk is unwanted with the probability of all classes together, and of the class with the most of it;
-//! the text is judged by its most unwanted chunk.
+//! the text is judged by its most unwanted chunk. When a chunk leans unwanted, every run of three sentences
+//! is judged too ([`WINDOW_SENTENCES`]), so that a two-line threat is not diluted by the greeting, the
+//! signature and the disclaimer around it.
 //!
 //! The file is text: a `classes` line, a `bias` line and one line per feature (`word` or `word word`, then
 //! one weight per class, tab-separated, or no weights for a word the model knows as neutral); `#` starts a
@@ -27,6 +29,20 @@ use super::near::FoldedSentences;
 
 /// A chunk ends at the first sentence end after this many words.
 pub const CHUNK_WORDS: usize = 120;
+
+/// Besides its chunks, a text is judged by every run of this many consecutive sentences (when it has more
+/// and its chunks lean unwanted, [`WINDOW_GATE`]): a threat of two sentences between a greeting, a signature
+/// and a disclaimer is judged on its own words, not diluted by the whole mail's. Chosen with the gate by
+/// training without sets 26 to 30 and measuring on them (issue 14): 27 more of 1,155 must-stop messages,
+/// 5 more wrong stops of 1,890; runs of 2 or 4 sentences, or a higher score for runs instead of the gate,
+/// did no better.
+pub const WINDOW_SENTENCES: usize = 3;
+
+/// The runs of sentences are judged only in a text whose most unwanted chunk has at least this
+/// probability: ordinary mail (nearly all of it below) is judged by its chunks alone, as before, and costs
+/// no more. Without the gate the runs stopped 49 more ordinary mails of 10,570 in sets 5 to 32 (short runs
+/// of greetings and function words); with it, none.
+pub const WINDOW_GATE: f64 = 0.1;
 
 /// A chunk with fewer words and pairs the model knows is too little to judge (`Ter info doorgestuurd` above
 /// a forwarded mail shares its few words with chain letters); the word rules judge short texts.
@@ -150,28 +166,48 @@ fn pieces(sentence: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// The sentences of a folded text in chunks: a chunk ends at the first sentence end after [`CHUNK_WORDS`]
-/// words, and a last chunk of fewer than half that joins the one before (so that the end of a long text is
-/// not judged on its own few words). Very long sentences come in pieces ([`pieces`]).
-fn chunked(sentences: &FoldedSentences) -> Vec<Vec<&str>> {
-    let mut out: Vec<Vec<&str>> = Vec::new();
-    let mut chunk: Vec<&str> = Vec::new();
+/// The sentences of a folded text as the model reads them: very long ones in pieces ([`pieces`]).
+fn read_sentences(sentences: &FoldedSentences) -> Vec<&str> {
+    sentences.iter().flat_map(pieces).collect()
+}
+
+/// The chunks of sentences read by [`read_sentences`], as ranges: a chunk ends at the first sentence end
+/// after [`CHUNK_WORDS`] words, and a last chunk of fewer than half that joins the one before (so that the
+/// end of a long text is not judged on its own few words).
+fn chunk_ranges(all: &[&str]) -> Vec<std::ops::Range<usize>> {
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut start = 0;
     let mut words = 0;
-    for sentence in sentences.iter().flat_map(pieces) {
-        chunk.push(sentence);
+    for (i, sentence) in all.iter().enumerate() {
         words += word_count(sentence);
         if words >= CHUNK_WORDS {
-            out.push(std::mem::take(&mut chunk));
+            out.push(start..i + 1);
+            start = i + 1;
             words = 0;
         }
     }
-    if !chunk.is_empty() {
+    if start < all.len() {
         match out.last_mut() {
-            Some(last) if words < CHUNK_WORDS / 2 => last.append(&mut chunk),
-            _ => out.push(chunk),
+            Some(last) if words < CHUNK_WORDS / 2 => last.end = all.len(),
+            _ => out.push(start..all.len()),
         }
     }
     out
+}
+
+/// The units a text is judged by, over the sentences read by [`read_sentences`]: its chunks
+/// ([`chunk_ranges`]), then every run of [`WINDOW_SENTENCES`] consecutive sentences when it has more than
+/// that many.
+fn units<'s, 'a>(all: &'s [&'a str]) -> impl Iterator<Item = &'s [&'a str]> {
+    let windows = if all.len() > WINDOW_SENTENCES {
+        all.windows(WINDOW_SENTENCES)
+    } else {
+        [].windows(WINDOW_SENTENCES)
+    };
+    chunk_ranges(all)
+        .into_iter()
+        .filter_map(|r| all.get(r))
+        .chain(windows)
 }
 
 /// The words of a folded sentence (words are separated by spaces): the starts of runs of non-spaces.
@@ -247,8 +283,10 @@ fn hashed_features<'a>(
 
 /// The features of a folded text, chunk by chunk: each chunk's distinct feature hashes, sorted.
 pub fn chunks(sentences: &FoldedSentences) -> Vec<Vec<u64>> {
-    chunked(sentences)
-        .iter()
+    let all = read_sentences(sentences);
+    chunk_ranges(&all)
+        .into_iter()
+        .filter_map(|r| all.get(r))
         .map(|chunk| {
             let mut hashes = Vec::new();
             hashed_features(
@@ -270,21 +308,26 @@ pub fn chunks(sentences: &FoldedSentences) -> Vec<Vec<u64>> {
 /// The features of a folded text as the model file spells them (`word`, `word word`), chunk by chunk, each
 /// chunk's distinct features sorted (for training).
 pub fn chunk_features(sentences: &FoldedSentences) -> Vec<Vec<String>> {
-    chunked(sentences)
-        .iter()
-        .map(|chunk| {
-            let mut names = Vec::new();
-            features(chunk, |first, second| {
-                names.push(match second {
-                    None => first.to_string(),
-                    Some(w) => format!("{first} {w}"),
-                });
-            });
-            names.sort_unstable();
-            names.dedup();
-            names
-        })
+    let all = read_sentences(sentences);
+    chunk_ranges(&all)
+        .into_iter()
+        .filter_map(|r| all.get(r))
+        .map(named_features)
         .collect()
+}
+
+/// The distinct features of some sentences as the model file spells them, sorted.
+fn named_features(chunk: &[&str]) -> Vec<String> {
+    let mut names = Vec::new();
+    features(chunk, |first, second| {
+        names.push(match second {
+            None => first.to_string(),
+            Some(w) => format!("{first} {w}"),
+        });
+    });
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 /// The probabilities of the classes whose scores are `z`, beside a reference class (ordinary text) of
@@ -299,7 +342,8 @@ pub fn softmax(z: &[f64]) -> Vec<f64> {
 /// What a model makes of a text.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Judgement {
-    /// The probability that the text's most unwanted chunk belongs to any class (is not ordinary).
+    /// The probability that the text's most unwanted chunk or run of sentences belongs to any class (is not
+    /// ordinary).
     pub unwanted: f64,
     /// The most probable class of that chunk; `None` for a text without words.
     pub class: Option<usize>,
@@ -460,8 +504,9 @@ impl Model {
         Some(softmax(&z))
     }
 
-    /// The judgement of a text by its most unwanted chunk. Each chunk's features are looked up as they come
-    /// and counted once (a stamp per row, kept per thread), so nothing is collected or sorted.
+    /// The judgement of a text by its most unwanted chunk or run of sentences ([`WINDOW_SENTENCES`]). Each
+    /// unit's features are looked up as they come and counted once (a stamp per row, kept per thread), so
+    /// nothing is collected or sorted.
     pub fn judge(&self, sentences: &FoldedSentences) -> Judgement {
         thread_local! {
             static STAMPS: std::cell::RefCell<(Vec<u32>, u32)> =
@@ -491,8 +536,16 @@ impl Model {
         };
         let mut z: Vec<f64> = vec![0.0; k];
         let mut words = Vec::new();
-        for chunk in chunked(sentences) {
-            // A new stamp for this chunk; on wrapping, every old stamp is cleared first.
+        let all = read_sentences(sentences);
+        let chunks = chunk_ranges(&all).len();
+        // The most unwanted chunk's probability: the runs of sentences come after the chunks, and are judged
+        // only when it reaches WINDOW_GATE.
+        let mut chunk_best = 0.0f64;
+        for (u, chunk) in units(&all).enumerate() {
+            if u >= chunks && chunk_best < WINDOW_GATE {
+                break;
+            }
+            // A new stamp for this unit; on wrapping, every old stamp is cleared first.
             *generation = generation.wrapping_add(1);
             if *generation == 0 {
                 stamps.fill(0);
@@ -502,7 +555,7 @@ impl Model {
             z.fill(0.0);
             let mut known = 0usize;
             hashed_features(
-                &chunk,
+                chunk,
                 &mut words,
                 |f| self.rows.get(&f).copied(),
                 |row| {
@@ -526,6 +579,9 @@ impl Model {
                 continue;
             };
             let unwanted: f64 = p.iter().sum();
+            if u < chunks {
+                chunk_best = chunk_best.max(unwanted);
+            }
             if best.class.is_none() || unwanted > best.unwanted {
                 let class = p
                     .iter()
@@ -717,6 +773,90 @@ mod tests {
         );
         // Read as one chunk, the filler would have drowned it.
         assert!(chunks(&FoldedSentences::new(&filler)).len() > 1);
+    }
+
+    /// The `n`th of 100 made-up neutral words (`bas`, `bat`, `bes` …; letters only, which folding keeps).
+    fn neutral_word(n: usize) -> String {
+        let [first, second, third] = [n / 10, n / 2 % 5, n % 2];
+        ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r"][first].to_string()
+            + ["a", "e", "i", "o", "u"][second]
+            + ["s", "t"][third]
+    }
+
+    /// A model of the 100 neutral words and their pairs, with `steek` and `ik steek` weighing `weight` for
+    /// `dreiging`, and both classes the bias `bias`.
+    fn diluting(bias: f64, weight: f64) -> Model {
+        let mut src = format!("# test\nclasses\tdreiging\tketting\nbias\t{bias}\t{bias}\n");
+        for n in 0..100 {
+            src.push_str(&format!("{}\t0\t0\n", neutral_word(n)));
+            if n > 0 {
+                src.push_str(&format!(
+                    "{} {}\t0\t0\n",
+                    neutral_word(n - 1),
+                    neutral_word(n)
+                ));
+            }
+        }
+        src.push_str(&format!(
+            "ik\t0\t0\nsteek\t{weight}\t0\nik steek\t{weight}\t0\n"
+        ));
+        Model::parse(&src).unwrap()
+    }
+
+    /// Nine sentences of ten neutral words each ([`neutral_word`]), with `Ik steek.` after the fourth.
+    fn diluted_threat() -> String {
+        let mut text = String::new();
+        for s in 0..9 {
+            let words: Vec<String> = (s * 10..s * 10 + 10).map(neutral_word).collect();
+            text.push_str(&words.join(" "));
+            text.push_str(". ");
+            if s == 3 {
+                text.push_str("Ik steek. ");
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn a_short_threat_in_a_long_mail_is_judged_on_its_own_sentences() {
+        let m = diluting(-2.0, 8.0);
+        let text = diluted_threat();
+        let sentences = FoldedSentences::new(&text);
+        let whole = m.probabilities(&chunks(&sentences)[0]).unwrap();
+        let whole: f64 = whole.iter().sum();
+        // The one chunk leans unwanted but does not reach a half: the neutral words dilute it.
+        assert!((WINDOW_GATE..0.5).contains(&whole), "{whole}");
+        let j = m.judge(&sentences);
+        assert!(j.unwanted > 0.5, "{j:?}");
+        assert_eq!(j.class, Some(0));
+        assert!(j.known < 60, "judged on a run of three sentences: {j:?}");
+    }
+
+    #[test]
+    fn runs_of_sentences_are_judged_only_when_a_chunk_leans_unwanted() {
+        // The same text, with a bias that keeps the chunk below the gate: the runs are not judged, and the
+        // judgement is the chunk's.
+        let m = diluting(-4.0, 8.0);
+        let text = diluted_threat();
+        let sentences = FoldedSentences::new(&text);
+        let whole: f64 = m
+            .probabilities(&chunks(&sentences)[0])
+            .unwrap()
+            .iter()
+            .sum();
+        assert!(whole < WINDOW_GATE, "{whole}");
+        let j = m.judge(&sentences);
+        assert!((j.unwanted - whole).abs() < 1e-9, "{j:?} vs {whole}");
+        assert!(j.known > 100, "{j:?}");
+        // Below the gate a run alone would have scored higher than the chunk.
+        let words = |from: usize| {
+            (from..from + 10)
+                .map(neutral_word)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let run = FoldedSentences::new(&format!("{}. Ik steek. {}.", words(30), words(40)));
+        assert!(m.judge(&run).unwanted > whole);
     }
 
     #[test]

@@ -134,7 +134,8 @@ fn push_candidate(b: &[u8], s: usize, e: usize, out: &mut Vec<Candidate>) {
 
 /// Keywords that mark a number as a BSN, compiled for case-insensitive search.
 /// Labels of other numbers that pass the 11-test as often as a BSN does: an RSIN, an order or invoice number,
-/// a customer or pupil number. A number after one of these belongs to it, however far a BSN label is.
+/// a customer or pupil number, a booking, travel or passport number. A number after one of these belongs to it,
+/// however far a BSN label is.
 const OTHER_LABELS: &[&str] = &[
     "rsin",
     "kvk",
@@ -169,6 +170,22 @@ const OTHER_LABELS: &[&str] = &[
     "contractnummer",
     "zaaknummer",
     "ticket",
+    "reisnummer",
+    "boekingsnummer",
+    "boekingscode",
+    "reserveringsnummer",
+    "reserveringscode",
+    "paspoortnummer",
+    "documentnummer",
+    "lidnummer",
+    "lidmaatschapsnummer",
+    "registratienummer",
+    "serienummer",
+    "vluchtnummer",
+    "zendingnummer",
+    "trackingnummer",
+    "aanvraagnummer",
+    "licentiecode",
 ];
 
 /// How far (in bytes) a BSN label reaches forward in running text: a paragraph or two ("hieronder het
@@ -284,7 +301,15 @@ impl BsnMatcher {
                 if close && !claimed {
                     return true;
                 }
-                if ke > ns || other_between(ke, ns) {
+                if ke > ns {
+                    return false;
+                }
+                // A header row names every column: another column's label in it (`Naam;BSN;Paspoortnummer`)
+                // does not claim the numbers under it.
+                let from = header_row_end(text, ks)
+                    .filter(|&end| end < ns)
+                    .map_or(ke, |end| end.max(ke));
+                if other_between(from, ns) {
                     return false;
                 }
                 ns - ke <= FAR_REACH || (is_table_header(text, ks) && same_block(text, ke, ns))
@@ -385,6 +410,25 @@ fn is_table_header(text: &str, at: usize) -> bool {
     let (start, end) = widen(b, at, at, |c| c == b'\n');
     b.get(start..end)
         .is_some_and(|line| line.iter().any(|c| matches!(c, b'\t' | b'|' | b';' | b',')))
+}
+
+/// The end of the line at `at` when it is a table's header row: cells separated by tabs, `|` or `;`, or by
+/// commas when no cell has more than three words (a sentence with commas is no header row). Only numbers
+/// on later lines are under it.
+fn header_row_end(text: &str, at: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let (start, end) = widen(b, at, at, |c| c == b'\n');
+    let line = text.get(start..end)?;
+    let cells = if line.contains(['\t', '|', ';']) {
+        true
+    } else {
+        line.contains(',')
+            && !line.contains(". ")
+            && line
+                .split(',')
+                .all(|cell| cell.split_whitespace().count() <= 3)
+    };
+    cells.then_some(end)
 }
 
 /// Whether `between` crosses the end of a sentence (`.`, `!` or `?` before white space) or of a paragraph.
@@ -496,6 +540,16 @@ mod tests {
             ("BSN 123456782, bestelcode 111222333", true),
             // Another number's label right before the number claims it, also with a BSN label after it.
             ("Het polisnummer is 123456782, het BSN is niet nodig.", false),
+            ("Stuur geen BSN per mail. Reisnummer bij de busmaatschappij: 123456782.", false),
+            ("Geen BSN nodig, wel het paspoortnummer: 123456782", false),
+            ("Stuur geen BSN per mail. Het nummer is 123456782.", true),
+            ("Naam;Geboortedatum;BSN;Paspoortnummer\nJan Jansen;14-03-2012;123456782;NX4R12345\n", true),
+            ("Naam, BSN, Paspoortnummer\nJan Jansen, 123456782, NX4R12345\n", true),
+            (
+                "Wij vragen alleen: naam, geboortedatum, paspoort. Stuur geen BSN per mail, reisnummer bij de \
+                 bus: 123456782.",
+                false,
+            ),
             (
                 "Het polisnummer van de reisverzekering voor alle kampen, excursies en uitwisselingen van dit \
                  schooljaar is 123456782; het BSN is niet nodig.",

@@ -661,12 +661,13 @@ fn is_leet_symbol(c: char) -> bool {
 }
 
 /// Characters that may separate letters written one at a time: ASCII marks, and any character outside ASCII
-/// that is no letter or digit (`k🎓a🎓n🎓k🎓e🎓r`, `k•a•n•k•e•r`, a non-breaking space).
+/// that is no letter or digit (`k🎓a🎓n🎓k🎓e🎓r`, `k•a•n•k•e•r`, a non-breaking space), except `€`, which
+/// is read as an `e` (`n€g€r`).
 fn is_letter_separator(c: char) -> bool {
     matches!(
         c,
         ' ' | '\t' | '.' | '-' | '_' | '*' | '/' | '+' | '~' | ','
-    ) || (!c.is_ascii() && !c.is_alphanumeric())
+    ) || (!c.is_ascii() && !c.is_alphanumeric() && !is_leet_symbol(c))
 }
 
 /// A character that may stand alone as a letter written one at a time.
@@ -1189,6 +1190,7 @@ mod tests {
             ("$hit", "shit"),
             ("@sshole", "asshole"),
             ("n1kk3r", "nikker"),
+            ("n€g€r", "neger"),
             ("kan\u{00AD}ker", "kanker"),
             ("kan\u{200B}ker", "kanker"),
             ("kaaaanker", "kanker"),
