@@ -195,19 +195,17 @@ fn chunk_ranges(all: &[&str]) -> Vec<std::ops::Range<usize>> {
     out
 }
 
-/// The units a text is judged by, over the sentences read by [`read_sentences`]: its chunks
-/// ([`chunk_ranges`]), then every run of [`WINDOW_SENTENCES`] consecutive sentences when it has more than
+/// The units a text is judged by, over the sentences read by [`read_sentences`]: its chunks (`ranges`, from
+/// [`chunk_ranges`]), then every run of [`WINDOW_SENTENCES`] consecutive sentences when it has more than
 /// that many.
-fn units<'s, 'a>(all: &'s [&'a str]) -> impl Iterator<Item = &'s [&'a str]> {
-    let windows = if all.len() > WINDOW_SENTENCES {
-        all.windows(WINDOW_SENTENCES)
-    } else {
-        [].windows(WINDOW_SENTENCES)
-    };
-    chunk_ranges(all)
-        .into_iter()
-        .filter_map(|r| all.get(r))
-        .chain(windows)
+fn units<'s, 'a>(
+    all: &'s [&'a str],
+    ranges: &'s [std::ops::Range<usize>],
+) -> impl Iterator<Item = &'s [&'a str]> {
+    let runs = all
+        .windows(WINDOW_SENTENCES)
+        .filter(move |_| all.len() > WINDOW_SENTENCES);
+    ranges.iter().filter_map(|r| all.get(r.clone())).chain(runs)
 }
 
 /// The words of a folded sentence (words are separated by spaces): the starts of runs of non-spaces.
@@ -537,11 +535,12 @@ impl Model {
         let mut z: Vec<f64> = vec![0.0; k];
         let mut words = Vec::new();
         let all = read_sentences(sentences);
-        let chunks = chunk_ranges(&all).len();
+        let ranges = chunk_ranges(&all);
+        let chunks = ranges.len();
         // The most unwanted chunk's probability: the runs of sentences come after the chunks, and are judged
         // only when it reaches WINDOW_GATE.
         let mut chunk_best = 0.0f64;
-        for (u, chunk) in units(&all).enumerate() {
+        for (u, chunk) in units(&all, &ranges).enumerate() {
             if u >= chunks && chunk_best < WINDOW_GATE {
                 break;
             }
