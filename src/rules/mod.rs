@@ -693,9 +693,11 @@ impl RuleSet {
             // so that no phrase or compound runs over a sentence end there either). A reading stands on a
             // line of its own, away from its sentence: no `unless` word cancels it (masking a word is the
             // writer's choice, not a topic).
+            // The roles rules read them too: a line read backwards or upside down is a whole sentence.
             if let Some(readings) = unmask::readings(&text.text) {
                 let readings = near::FoldedSentences::new(&readings);
                 self.scan_words(&readings, text.origin, &mut seen, None, None);
+                self.scan_roles(&readings, text.origin, &mut seen);
             }
             if near_applies {
                 let wanted = |rule: usize| {
@@ -710,18 +712,7 @@ impl RuleSet {
                 }
             }
             // Roles in a clause (`roles` rules): one lookup per word of the same folded sentences.
-            if !self.roles.is_empty() {
-                let wanted = |rule: usize| {
-                    !seen.get(rule).copied().unwrap_or(true)
-                        && matches!(self.checks.get(rule),
-                            Some(Check::Roles { places, .. }) if places.covers(text.origin))
-                };
-                for rule in self.roles.find(&sentences, wanted) {
-                    if let Some(s) = seen.get_mut(rule) {
-                        *s = true;
-                    }
-                }
-            }
+            self.scan_roles(&sentences, text.origin, &mut seen);
             self.score_models(&sentences, text.origin, &mut seen);
             for (i, check) in self.checks.iter().enumerate() {
                 let Check::Words {
@@ -810,6 +801,28 @@ impl RuleSet {
                 if let Some(s) = seen.get_mut(i) {
                     *s = true;
                 }
+            }
+        }
+    }
+
+    /// Mark the `roles` rules that hit in text folded sentence by sentence: one lookup per word.
+    fn scan_roles(
+        &self,
+        sentences: &near::FoldedSentences,
+        origin: crate::message::TextOrigin,
+        seen: &mut [bool],
+    ) {
+        if self.roles.is_empty() {
+            return;
+        }
+        let wanted = |rule: usize| {
+            !seen.get(rule).copied().unwrap_or(true)
+                && matches!(self.checks.get(rule),
+                    Some(Check::Roles { places, .. }) if places.covers(origin))
+        };
+        for rule in self.roles.find(sentences, wanted) {
+            if let Some(s) = seen.get_mut(rule) {
+                *s = true;
             }
         }
     }

@@ -186,6 +186,15 @@ const OTHER_LABELS: &[&str] = &[
     "trackingnummer",
     "aanvraagnummer",
     "licentiecode",
+    "inlogcode",
+    "toegangscode",
+    "activatiecode",
+    "vouchercode",
+    "kortingscode",
+    "studentnummer",
+    "personeelsnummer",
+    "pasnummer",
+    "transactienummer",
 ];
 
 /// How far (in bytes) a BSN label reaches forward in running text: a paragraph or two ("hieronder het

@@ -1,5 +1,6 @@
 //! Words with a masked or look-alike letter: `kank*rlijer`, `k#tw1jf`, `kanker_lijer`, `hoer.njong`,
-//! `s1et` (`1` for `l`), `a**hole`.
+//! `s1et` (`1` for `l`), `a**hole`; words split or spelt in other symbols; text that says it is written
+//! backwards.
 //!
 //! Folding ([`super::normalize`]) turns a mark inside a word into a space and reads `1` as `i`, so such a
 //! word reaches the word lists in pieces. Here every word of the decoded text with one or two masks
@@ -7,7 +8,16 @@
 //! it can be read: each mask as no letter or one letter, each `1`/`|` as `l` or `i`. The readings are then
 //! matched like any text, allow lists included, so `kank*rbestrijding` stays as clean as
 //! `kankerbestrijding`. A word with more marks is not read this way (`k.a.n.k.e.r` is the folding's job,
-//! `www.school.nl` and `a_b_c_d` are not words).
+//! `www.school.nl` and `a_b_c_d` are not words). Besides:
+//! - **Split words** are also read joined: a word cut by an apostrophe, a non-breaking space or `()`
+//!   (`nik'ker`, `ho()er`; not the apostrophe of `foto's` or `m'n`), and a word cut by hyphens into syllables (`kan-ker-lij-er`, `ho-er`: three pieces
+//!   or more, or a piece of one or two letters). Two long pieces (`kinder-porno`) are a compound written with a
+//!   hyphen, which the word lists see as two words already.
+//! - **Letters drawn in symbols** are read as the letter (`|<` k, `|\|` n, `|-|` h, `\/\/` w, `|_|` u, `|2` r,
+//!   `(` c inside a word), and inside a word `00` as `o` and `8` as `b` (the folding reads it as `acht`).
+//! - **Backwards**: a text that says it is written backwards (`lees maar achterstevoren`) is also read line by
+//!   line from right to left (`reknak` is `kanker`); a text with three or more letters turned upside down
+//!   (`ɹǝʞuɐʞ`) is read turned back, right to left.
 //!
 //! Cheap on ordinary text: only bytes that can be a mark are looked at (memchr), and a reading is written
 //! only for a word that has one. Pure, never panics.
@@ -29,9 +39,15 @@ pub fn readings(text: &str) -> Option<String> {
     // Words before this offset are done.
     let mut done = 0;
     let positions = memchr::memchr3_iter(b'*', b'#', b'_', bytes)
-        .chain(memchr::memchr3_iter(b'.', b'1', b'|', bytes));
+        .chain(memchr::memchr3_iter(b'.', b'1', b'|', bytes))
+        .chain(memchr::memchr3_iter(b'-', b'\'', b'(', bytes))
+        .chain(memchr::memchr3_iter(b'\\', b'<', b'8', bytes))
+        .chain(memchr::memchr2_iter(b'0', NBSP_TAIL, bytes))
+        .chain(memchr::memchr_iter(QUOTE_TAIL, bytes));
     let mut candidates: Vec<usize> = positions.filter(|&p| inner(bytes, p)).collect();
-    if candidates.is_empty() {
+    let backwards = says_backwards(bytes);
+    let upside_down = upside_down(text);
+    if candidates.is_empty() && !backwards && !upside_down {
         return None;
     }
     candidates.sort_unstable();
@@ -45,10 +61,205 @@ pub fn readings(text: &str) -> Option<String> {
             break;
         }
         if let Some(word) = text.get(start..end) {
-            write_readings(word, &mut out);
+            write_word(word, &mut out);
         }
     }
+    if backwards {
+        write_backwards(text, &mut out, |c| c);
+    }
+    if upside_down {
+        write_backwards(text, &mut out, turned);
+    }
     (!out.is_empty()).then_some(out)
+}
+
+/// The last byte of a non-breaking space (`C2 A0`) and of a right single quotation mark (`E2 80 99`).
+const NBSP_TAIL: u8 = 0xA0;
+const QUOTE_TAIL: u8 = 0x99;
+
+/// Words that say a text is meant to be read backwards (searched without their first letter, which may be a
+/// capital).
+const BACKWARDS_CUES: [&[u8]; 5] = [
+    b"chterstevoren",
+    b"ndersom",
+    b"mgekeerd",
+    b"piegelschrift",
+    b"ackwards",
+];
+
+fn says_backwards(bytes: &[u8]) -> bool {
+    BACKWARDS_CUES
+        .iter()
+        .any(|cue| memchr::memmem::find(bytes, cue).is_some())
+}
+
+/// Every line of `text`, right to left and each character through `map`, within the output budget.
+fn write_backwards(text: &str, out: &mut String, map: fn(char) -> char) {
+    for line in text.lines() {
+        if out.len() + line.len() > MAX_OUTPUT {
+            return;
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.extend(line.chars().rev().map(map));
+    }
+}
+
+/// Letters turned upside down (`ɹǝʞuɐʞ`) that ordinary text never holds: three or more make a text upside down.
+const TURNED: [char; 13] = [
+    'ɐ', 'ɔ', 'ǝ', 'ɟ', 'ƃ', 'ɥ', 'ᴉ', 'ɾ', 'ʞ', 'ɯ', 'ɹ', 'ʇ', 'ʌ',
+];
+
+fn upside_down(text: &str) -> bool {
+    // Every turned letter is outside ASCII and starts with one of these UTF-8 lead bytes.
+    let leads = memchr::memchr3_iter(0xC6, 0xC7, 0xC9, text.as_bytes())
+        .chain(memchr::memchr2_iter(0xCA, 0xE1, text.as_bytes()))
+        .count();
+    leads >= 3 && text.chars().filter(|c| TURNED.contains(c)).nth(2).is_some()
+}
+
+/// A character of text written upside down, turned back: `ɐ` is `a`, `u` is `n`, `d` is `p`.
+fn turned(c: char) -> char {
+    match c {
+        'ɐ' => 'a',
+        'q' => 'b',
+        'ɔ' => 'c',
+        'p' => 'd',
+        'ǝ' => 'e',
+        'ɟ' => 'f',
+        'ƃ' => 'g',
+        'ɥ' => 'h',
+        'ᴉ' | 'ı' => 'i',
+        'ɾ' => 'j',
+        'ʞ' => 'k',
+        'ɯ' | 'w' => 'm',
+        'u' => 'n',
+        'd' => 'p',
+        'b' => 'q',
+        'ɹ' => 'r',
+        'ʇ' => 't',
+        'n' => 'u',
+        'ʌ' => 'v',
+        'ʍ' | 'm' => 'w',
+        'ʎ' => 'y',
+        _ => c,
+    }
+}
+
+/// All readings of one whitespace-delimited word: joined when split, with its drawn letters read, and every
+/// way its masks and look-alikes can be read.
+fn write_word(word: &str, out: &mut String) {
+    if word.len() > 2 * MAX_WORD || word.contains("://") || word.contains("www.") {
+        return;
+    }
+    if let Some(plain) = drawn_letters(word) {
+        write_joined(&plain, out);
+        push_line(&plain, out);
+        write_readings(&plain, out);
+    } else {
+        write_joined(word, out);
+        write_readings(word, out);
+    }
+}
+
+fn push_line(reading: &str, out: &mut String) {
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(reading);
+}
+
+/// Letters drawn in symbols, longest first.
+const DRAWN: [(&str, &str); 16] = [
+    ("|\\/|", "m"),
+    ("/\\/\\", "m"),
+    ("\\/\\/", "w"),
+    ("|\\|", "n"),
+    ("|-|", "h"),
+    ("|_|", "u"),
+    ("|<", "k"),
+    ("|{", "k"),
+    ("|2", "r"),
+    ("|3", "b"),
+    ("|)", "d"),
+    ("|>", "p"),
+    ("/\\", "a"),
+    ("\\/", "v"),
+    ("><", "x"),
+    ("00", "o"),
+];
+
+/// `word` with its drawn letters, `(` inside a word and `8` beside a letter read as letters (`8` as `b`: the
+/// folding reads it as `acht`); `None` when there is nothing to read so.
+fn drawn_letters(word: &str) -> Option<String> {
+    if !word.contains(['|', '\\', '/', '<', '(', '8']) && !word.contains("00") {
+        return None;
+    }
+    let mut out = String::with_capacity(word.len() + 4);
+    let mut changed = false;
+    let mut rest = word;
+    let letter =
+        |c: Option<char>| c.is_some_and(|c| c.is_alphabetic() || "|\\/<>@$3401".contains(c));
+    while let Some(c) = rest.chars().next() {
+        if let Some((from, to)) = DRAWN.iter().find(|(from, _)| rest.starts_with(from)) {
+            out.push_str(to);
+            rest = rest.get(from.len()..).unwrap_or_default();
+            changed = true;
+            continue;
+        }
+        let after = rest.get(c.len_utf8()..).unwrap_or_default();
+        let next = after.chars().next();
+        let prev = out.chars().next_back();
+        let read = match c {
+            '(' if letter(prev) && letter(next) => Some("c"),
+            '8' if letter(prev) || letter(next) => Some("b"),
+            _ => None,
+        };
+        match read {
+            Some(r) => {
+                out.push_str(r);
+                changed = true;
+            }
+            None => out.push(c),
+        }
+        rest = after;
+    }
+    changed.then_some(out)
+}
+
+/// The reading of a word split by apostrophes, non-breaking spaces, `()` or hyphens between syllables.
+fn write_joined(word: &str, out: &mut String) {
+    const CUTS: [char; 6] = ['\'', '\u{2019}', '\u{a0}', '(', ')', '-'];
+    let core = word.trim_matches(|c: char| !c.is_alphanumeric());
+    if !core.contains(CUTS) {
+        return;
+    }
+    let hyphen_pieces: Vec<usize> = core
+        .split('-')
+        .map(|p| p.chars().filter(|c| c.is_alphanumeric()).count())
+        .collect();
+    let syllables = hyphen_pieces.len() >= 3 || hyphen_pieces.iter().any(|&n| n <= 2);
+    // An apostrophe before a last `s`, `n` or `t` is Dutch spelling (`foto's`, `m'n`, `'t`), not a cut.
+    let spelling = |at: usize, c: char| {
+        let rest = core.get(at + c.len_utf8()..).unwrap_or_default();
+        rest.chars().take_while(|c| c.is_alphabetic()).count() <= 1 || matches!(rest, "tje" | "je")
+    };
+    let joined: String = core
+        .char_indices()
+        .filter(|&(at, c)| {
+            let cut = match c {
+                '-' => syllables,
+                '\'' | '\u{2019}' => !spelling(at, c),
+                _ => CUTS.contains(&c),
+            };
+            !cut
+        })
+        .map(|(_, c)| c)
+        .collect();
+    if joined.len() < core.len() && joined.chars().filter(|c| c.is_alphabetic()).count() >= 3 {
+        push_line(&joined, out);
+    }
 }
 
 /// A mark at `p` with an ASCII letter (or another mark or digit) right before and after it: inside a word.
@@ -59,10 +270,25 @@ fn inner(bytes: &[u8], p: usize) -> bool {
     let before = p.checked_sub(1).and_then(|q| bytes.get(q));
     let after = bytes.get(p + 1);
     let letter = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphabetic);
+    let drawn = |b: Option<&u8>| b.is_some_and(u8::is_ascii_graphic);
     match bytes.get(p) {
         // A look-alike needs a letter beside it (`s1et`, `groep1` is a number in a word: both readings are
         // tried, harmlessly).
-        Some(b'1' | b'|') => letter(before) || letter(after),
+        Some(b'1' | b'0' | b'8') => letter(before) || letter(after),
+        // `|` also draws letters with its neighbours (`|<`, `|-|`, `|2`): anything but white space beside it.
+        Some(b'|' | b'\\' | b'<') => drawn(before) || drawn(after),
+        // A cut between two letters (`nik'ker`, `ho-er`, `ho()er`).
+        Some(b'-' | b'\'') => letter(before) && letter(after),
+        Some(b'(') => letter(before),
+        Some(&NBSP_TAIL) => {
+            p >= 2 && bytes.get(p - 1) == Some(&0xC2) && letter(bytes.get(p - 2)) && letter(after)
+        }
+        Some(&QUOTE_TAIL) => {
+            p >= 3
+                && bytes.get(p - 2..p) == Some(&[0xE2, 0x80][..])
+                && letter(bytes.get(p - 3))
+                && letter(after)
+        }
         // A dot ends a sentence or an abbreviation unless a letter follows at once.
         Some(b'.') => letter(before) && letter(after),
         _ => near(before) && near(after),
@@ -179,6 +405,21 @@ mod tests {
             ("f*ck", "fuck"),
             ("k|ootzak", "klootzak"),
             ("(kank#rhoer)", "kankerhoer"),
+            // Split words, read joined.
+            ("jij nik'ker", "nikker"),
+            ("jij nik\u{2019}ker", "nikker"),
+            ("ho()er", "hoer"),
+            ("nik\u{a0}ker", "nikker"),
+            ("kan-ker-lij-er", "kankerlijer"),
+            ("ho-er!", "hoer"),
+            // Letters drawn in symbols.
+            ("|<4|\\|K3|2", "k4nK3r"),
+            ("|-|03|2", "h03r"),
+            ("s|_|kk3l", "sukk3l"),
+            ("\\/\\/0|2$7", "w0r$7"),
+            ("3(|-|7", "3ch7"),
+            ("j00d", "jod"),
+            ("8itch", "bitch"),
         ];
         for (text, reading) in cases {
             assert!(
@@ -187,6 +428,28 @@ mod tests {
                 readings(text).map(|r| r.len())
             );
         }
+    }
+
+    #[test]
+    fn two_long_pieces_are_a_compound() {
+        // `kinder-porno` is a compound written with a hyphen: the word lists see its two words already, and a
+        // joined reading would escape the rule's `unless` words.
+        assert!(!has("kinder-porno gemeld", "kinderporno"));
+        assert!(!has("Noord-Holland", "noordholland"));
+        // The apostrophe of a plural or a short form is spelling, not a cut.
+        assert!(!has("naaktfoto's", "naaktfotos"));
+        assert!(!has("m'n", "mn"));
+    }
+
+    #[test]
+    fn backwards_only_when_the_text_says_so() {
+        let told = readings("rejilreknak, lees maar achterstevoren").unwrap_or_default();
+        assert!(told.contains("kankerlijer"), "{told}");
+        assert_eq!(readings("rejilreknak"), None);
+        let turned = readings("ɹǝʞuɐʞ uǝǝ ʇuǝq ǝɾ").unwrap_or_default();
+        assert!(turned.contains("je bent een kanker"), "{turned}");
+        // One or two such letters are phonetics or a name, not text upside down.
+        assert_eq!(readings("de klank ǝ in ɐ"), None);
     }
 
     #[test]

@@ -8,14 +8,15 @@
 //! Choices (documented in the README's rule-file section):
 //! - Unicode NFKD, combining marks dropped (`é`→`e`, `ï`→`i`, full-width and ligatures to ASCII), lowercase;
 //!   soft hyphens, zero-width and bidi control characters removed; a few Cyrillic/Greek look-alike letters
-//!   mapped to their Latin twin.
+//!   mapped to their Latin twin, Latin letters with a hook or stroke (`ƙ`, `ł`, `ø`) to the plain letter, and
+//!   letters in black circles or squares and regional indicators (`🅺🅰🅽`) to the letter they show.
 //! - Letters written one at a time with 1–2 separators in between (`k a n k e r`, `k.a.n.k.e.r`,
 //!   `k-a-n-k-e-r`, `k_a_n_k_e_r`, `k*a*n*k*e*r`, `k🎓a🎓n🎓k🎓e🎓r`: any symbol outside ASCII) are joined when at least three such letters follow each other.
 //!   Where the gap between two of them holds white space unlike the chain's usual gap, a word ends, when every
 //!   word so made has three letters or more or is a short word (`je`, `na`): `v.i.e.z.e k.u.t` is `vieze kut`,
 //!   `d o m  w i j f` (two spaces between words) is `dom wijf`, and `k.u.t.w.i j.f` stays `kutwijf`.
 //! - Leetspeak is mapped only inside tokens that contain a letter (so plain numbers stay numbers):
-//!   `@`/`4`→a, `3`/`€`→e, `1`/`!`/`|`→i, `0`→o, `5`/`$`→s, `7`→t. `1` is read as `i`, not `l`: in the
+//!   `@`/`4`→a, `3`/`€`→e, `1`/`!`/`|`→i, `0`→o, `5`/`$`→s, `7`→t, `6`/`9`→g, and `8`→`acht` (`8erlijk`, `w8`). `1` is read as `i`, not `l`: in the
 //!   words that matter here (`k1kker`, `n1kker`, `t1ef`) the `i` reading is far more common. A `!` or `|` at
 //!   the start or end of a token is punctuation, not a letter.
 //! - Runs of three or more identical letters are collapsed to one letter and the result is marked as
@@ -617,8 +618,54 @@ fn homoglyph(c: char) -> char {
         'ᴢ' => 'z',
         'ν' => 'v',
         'ß' => 's',
+        _ => latin_lookalike(c),
+    }
+}
+
+/// Latin letters with a hook, stroke or tail, and a few turned or open letters, which NFKD leaves alone
+/// (`ƙanker ʍongool`), and the letters in black circles and squares and the regional indicators (`🅺🅰🅽`), which
+/// it leaves alone too: read as the plain letter they show.
+fn latin_lookalike(c: char) -> char {
+    match c {
+        'ɐ' | 'ɑ' | 'ɒ' | 'ⱥ' => 'a',
+        'ƀ' | 'ƃ' | 'ɓ' | 'ᵬ' | 'ꞗ' => 'b',
+        'ƈ' | 'ȼ' | 'ɔ' | 'ɕ' | 'ꞓ' | 'ꞔ' => 'c',
+        'ð' | 'đ' | 'ƌ' | 'ȡ' | 'ɖ' | 'ɗ' | 'ᵭ' | 'ꟈ' => 'd',
+        'ǝ' | 'ɇ' | 'ɛ' | 'ⱸ' => 'e',
+        'ƒ' | 'ᵮ' | 'ꞙ' => 'f',
+        'ǥ' | 'ɠ' | 'ɡ' | 'ꞡ' => 'g',
+        'ħ' | 'ɦ' | 'ⱨ' | 'ꞕ' => 'h',
+        'ı' | 'ɨ' | 'ɩ' => 'i',
+        'ȷ' | 'ɉ' | 'ʝ' => 'j',
+        'ĸ' | 'ƙ' | 'ⱪ' | 'ꝁ' | 'ꝃ' | 'ꝅ' | 'ꞣ' => 'k',
+        'ł' | 'ƚ' | 'ȴ' | 'ɫ' | 'ɬ' | 'ɭ' | 'ⱡ' | 'ꝉ' | 'ꞎ' => 'l',
+        'ɱ' | 'ʍ' | 'ᵯ' => 'm',
+        'ŋ' | 'ƞ' | 'ȵ' | 'ɲ' | 'ɳ' | 'ᵰ' | 'ꞑ' | 'ꞥ' => 'n',
+        'ø' | 'ⱺ' | 'ꝋ' | 'ꝍ' => 'o',
+        'ƥ' | 'ᵱ' | 'ᵽ' | 'ꝑ' | 'ꝓ' | 'ꝕ' => 'p',
+        'ɋ' | 'ʠ' | 'ꝗ' | 'ꝙ' => 'q',
+        'ɍ' | 'ɼ' | 'ɽ' | 'ɾ' | 'ᵲ' | 'ᵳ' | 'ꞧ' => 'r',
+        'ȿ' | 'ʂ' | 'ᵴ' | 'ꞩ' | 'ꟊ' => 's',
+        'ŧ' | 'ƫ' | 'ƭ' | 'ȶ' | 'ʈ' | 'ᵵ' | 'ⱦ' => 't',
+        'ꞹ' => 'u',
+        'ʋ' | 'ⱱ' | 'ⱴ' | 'ꝟ' => 'v',
+        'ɯ' | 'ⱳ' => 'w',
+        'ƴ' | 'ɏ' => 'y',
+        'ƶ' | 'ȥ' | 'ɀ' | 'ʐ' | 'ʑ' | 'ᵶ' | 'ⱬ' => 'z',
+        '\u{1F150}'..='\u{1F169}' => shifted(c, 0x1F150),
+        '\u{1F170}'..='\u{1F189}' => shifted(c, 0x1F170),
+        '\u{1F1E6}'..='\u{1F1FF}' => shifted(c, 0x1F1E6),
         _ => c,
     }
+}
+
+/// The letter `c - first` places after `a`.
+fn shifted(c: char, first: u32) -> char {
+    u32::from(c)
+        .checked_sub(first)
+        .and_then(|n| u8::try_from(n).ok())
+        .and_then(|n| b'a'.checked_add(n))
+        .map_or(c, char::from)
 }
 
 /// Step 1: lowercase; decompose (NFKD) and drop marks and invisible characters; map look-alikes. Runs of
@@ -794,7 +841,8 @@ struct Gap {
 /// Words of one or two letters that a chain written one at a time may hold (`j.e w.o.o.n.t`).
 pub(super) const SHORT_WORDS: &[&str] = &[
     "u", "ik", "je", "jij", "we", "ze", "me", "de", "na", "in", "op", "en", "is", "te", "om", "al",
-    "zo", "nu", "ga", "of", "er", "an", "ja", "nee", "da",
+    "zo", "nu", "ga", "of", "er", "an", "ja", "nee", "da", "af", "ie", "he", "eh", "ok", "oh",
+    "ah", "yo", "jo", "ma", "pa", "mn", "zn", "dr", "ff", "wa",
 ];
 
 /// Whether letters written one at a time make a word of their own: three or more, or a short word.
@@ -832,6 +880,7 @@ fn leet(c: char) -> char {
         '0' => 'o',
         '5' | '$' => 's',
         '7' => 't',
+        '6' | '9' => 'g',
         _ => c,
     }
 }
@@ -869,8 +918,13 @@ fn push_token(folded: &mut Folded, raw: &str) {
                 folded.text.push(' ');
             }
             pending_space = false;
-            for _ in 0..run.min(3) {
-                folded.push_collapsing(m);
+            if has_letter && ch == '8' {
+                // `8erlijk`, `w8`: in Dutch chat an `8` in a word is said `acht`.
+                "acht".chars().for_each(|l| folded.push_collapsing(l));
+            } else {
+                for _ in 0..run.min(3) {
+                    folded.push_collapsing(m);
+                }
             }
         } else {
             pending_space = true;
@@ -1185,6 +1239,18 @@ mod tests {
             // Small capitals of the phonetic alphabet, which NFKD leaves alone.
             ("ʜᴇʏ ᴀᴜᴛɪsᴛᴊᴇ", "hey autistje"),
             ("ᴋᴀɴᴋᴇʀʟɪᴊᴇʀ", "kankerlijer"),
+            // Latin letters with a hook or stroke, letters in black squares, regional indicators.
+            ("ƙanker ʍongool", "kanker mongool"),
+            ("Søren Łukasz", "soren lukasz"),
+            ("🅺🅰🅽🅺🅴🆁", "kanker"),
+            ("🇳🇱", "nl"),
+            // `6`/`9` as `g` and `8` as `acht` inside a word; plain numbers stay numbers.
+            ("n!66@'s", "nigga s"),
+            ("t3ru9", "terug"),
+            ("8erlijk w8", "achterlijk wacht"),
+            ("groep 8 en 6 9", "groep 8 en 6 9"),
+            // Short words end a word in letters written one at a time.
+            ("i k  m a a k  j e  a f", "ik maak je af"),
             ("h0er", "hoer"),
             ("sh!t", "shit"),
             ("$hit", "shit"),

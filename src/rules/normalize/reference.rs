@@ -177,7 +177,13 @@ fn finish(c: &[char]) -> Folded {
                     stretched.push(false);
                 }
                 pending_space = false;
-                push_collapsing(&mut text, &mut stretched, m);
+                if has_letter && ch == '8' {
+                    for l in "acht".chars() {
+                        push_collapsing(&mut text, &mut stretched, l);
+                    }
+                } else {
+                    push_collapsing(&mut text, &mut stretched, m);
+                }
             } else {
                 pending_space = true;
             }
