@@ -10,14 +10,14 @@
 //! `kankerbestrijding`. A word with more marks is not read this way (`k.a.n.k.e.r` is the folding's job,
 //! `www.school.nl` and `a_b_c_d` are not words). Besides:
 //! - **Split words** are also read joined: a word cut by an apostrophe, a non-breaking space or `()`
-//!   (`nik'ker`, `ho()er`; not the apostrophe of `foto's` or `m'n`), and a word cut by hyphens into syllables (`kan-ker-lij-er`, `ho-er`: three pieces
-//!   or more, or a piece of one or two letters). Two long pieces (`kinder-porno`) are a compound written with a
-//!   hyphen, which the word lists see as two words already.
+//!   (`nik'ker`, `ho()er`; not the apostrophe of `foto's` or `m'n`), and a word cut by hyphens into syllables
+//!   (`kan-ker-lij-er`, `ho-er`: three pieces or more, or a piece of one or two letters). Two long pieces
+//!   (`kinder-porno`) are a compound written with a hyphen, which the word lists see as two words already.
 //! - **Letters drawn in symbols** are read as the letter (`|<` k, `|\|` n, `|-|` h, `\/\/` w, `|_|` u, `|2` r,
 //!   `(` c inside a word), and inside a word `00` as `o` and `8` as `b` (the folding reads it as `acht`).
 //! - **Backwards**: a text that says it is written backwards (`lees maar achterstevoren`) is also read line by
-//!   line from right to left (`reknak` is `kanker`); a text with three or more letters turned upside down
-//!   (`ɹǝʞuɐʞ`) is read turned back, right to left.
+//!   line from right to left (`reknak` is `kanker`), its words of six letters or more only (`regen` backwards is
+//!   a slur); a text with three or more letters turned upside down (`ɹǝʞuɐʞ`) is read turned back, right to left.
 //!
 //! Cheap on ordinary text: only bytes that can be a mark are looked at (memchr), and a reading is written
 //! only for a word that has one. Pure, never panics.
@@ -65,10 +65,10 @@ pub fn readings(text: &str) -> Option<String> {
         }
     }
     if backwards {
-        write_backwards(text, &mut out, |c| c);
+        write_backwards(text, &mut out, |c| c, MIN_BACKWARDS);
     }
     if upside_down {
-        write_backwards(text, &mut out, turned);
+        write_backwards(text, &mut out, turned, 1);
     }
     (!out.is_empty()).then_some(out)
 }
@@ -78,14 +78,11 @@ const NBSP_TAIL: u8 = 0xA0;
 const QUOTE_TAIL: u8 = 0x99;
 
 /// Words that say a text is meant to be read backwards (searched without their first letter, which may be a
-/// capital).
-const BACKWARDS_CUES: [&[u8]; 5] = [
-    b"chterstevoren",
-    b"ndersom",
-    b"mgekeerd",
-    b"piegelschrift",
-    b"ackwards",
-];
+/// capital). Not `omgekeerd` or `andersom`: `en omgekeerd` is everyday Dutch.
+const BACKWARDS_CUES: [&[u8]; 3] = [b"chterstevoren", b"piegelschrift", b"ackwards"];
+
+/// Shortest word kept when a line is read backwards: shorter Dutch words turn into insults (`regen`, `tels`).
+const MIN_BACKWARDS: usize = 6;
 
 fn says_backwards(bytes: &[u8]) -> bool {
     BACKWARDS_CUES
@@ -93,8 +90,9 @@ fn says_backwards(bytes: &[u8]) -> bool {
         .any(|cue| memchr::memmem::find(bytes, cue).is_some())
 }
 
-/// Every line of `text`, right to left and each character through `map`, within the output budget.
-fn write_backwards(text: &str, out: &mut String, map: fn(char) -> char) {
+/// Every line of `text`, right to left and each character through `map`, keeping the words of at least
+/// `min_chars` letters or digits, within the output budget.
+fn write_backwards(text: &str, out: &mut String, map: fn(char) -> char, min_chars: usize) {
     for line in text.lines() {
         if out.len() + line.len() > MAX_OUTPUT {
             return;
@@ -102,7 +100,13 @@ fn write_backwards(text: &str, out: &mut String, map: fn(char) -> char) {
         if !out.is_empty() {
             out.push('\n');
         }
-        out.extend(line.chars().rev().map(map));
+        let turned: String = line.chars().rev().map(map).collect();
+        for word in turned.split_whitespace() {
+            if word.chars().filter(|c| c.is_alphanumeric()).count() >= min_chars {
+                out.push_str(word);
+                out.push(' ');
+            }
+        }
     }
 }
 
@@ -446,6 +450,13 @@ mod tests {
         let told = readings("rejilreknak, lees maar achterstevoren").unwrap_or_default();
         assert!(told.contains("kankerlijer"), "{told}");
         assert_eq!(readings("rejilreknak"), None);
+        // Short words read backwards are other words (`regen`, `tels`); `en omgekeerd` is no cue.
+        let rain = readings("Zijn trui zat achterstevoren in de regen.").unwrap_or_default();
+        assert!(!rain.contains("neger"), "{rain}");
+        assert_eq!(
+            readings("Ouders helpen de school en omgekeerd. Bij regen binnen."),
+            None
+        );
         let turned = readings("ɹǝʞuɐʞ uǝǝ ʇuǝq ǝɾ").unwrap_or_default();
         assert!(turned.contains("je bent een kanker"), "{turned}");
         // One or two such letters are phonetics or a name, not text upside down.
