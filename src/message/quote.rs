@@ -268,6 +268,11 @@ const REPORTING_VERBS: &[&str] = &[
     "stond",
     "stonden",
     "staat",
+    "zat",
+    "zaten",
+    "noemen",
+    "zeggen",
+    "schreeuwen",
     "zette",
     "plaatste",
     "geplaatst",
@@ -798,14 +803,25 @@ fn introduced_by_report(text: &str, at: usize) -> bool {
     if given_to_reader(&w, verb) {
         return false;
     }
-    // The clause of the verb: from the last `dat`/`die`/`en` before it.
+    // The clause of the verb: from the last `dat`/`die` or subordinating `als`/`wanneer` … before it (`hoe je
+    // reageert als een leerling zegt dat '…'`: the generic `je` is outside the leerling's clause).
     let clause_start = w
         .get(..verb)
         .and_then(|b| {
             b.iter().rposition(|x| {
                 matches!(
                     x.as_str(),
-                    "dat" | "die" | "toen" | "waarin" | "waarop" | "waarmee"
+                    "dat"
+                        | "die"
+                        | "toen"
+                        | "waarin"
+                        | "waarop"
+                        | "waarmee"
+                        | "als"
+                        | "wanneer"
+                        | "omdat"
+                        | "nadat"
+                        | "zodra"
                 )
             })
         })
@@ -1030,9 +1046,11 @@ fn followed_by_report(text: &str, close: usize) -> bool {
     {
         return !introduced_by_own_person(text, close);
     }
-    // A participle opening the rest of the clause (`Daarin is '…' geschreven over een leerling`): as at its end.
-    if w.first()
-        .is_some_and(|first| REPORTING_PARTICIPLES.contains(&first.as_str()))
+    // A participle opening the rest of the clause (`Daarin is '…' geschreven over een leerling`, `'…' en erger
+    // geroepen`): as at its end.
+    if w.iter()
+        .take(3)
+        .any(|x| REPORTING_PARTICIPLES.contains(&x.as_str()))
         && !w.iter().any(|x| OWN_PERSONS.contains(&x.as_str()))
     {
         return !introduced_by_own_person(text, close);
@@ -1167,6 +1185,32 @@ mod tests {
                 "Zij zette een bericht in de app met de tekst ' '. Zij krijgt een gesprek.",
                 "",
                 "jullie zijn dom",
+            ),
+            // A present-tense verb after the quote, a participle a few words on, a box a question `zat` in, and a
+            // report in a clause opened by `als` beside a generic `je`.
+            (
+                "Ik wil melden dat jongens de meisjes 'hoertjes' noemen sinds de iftar.",
+                "Ik wil melden dat jongens de meisjes ' ' noemen sinds de iftar.",
+                "",
+                "hoertjes",
+            ),
+            (
+                "Leerlingen hebben aan het hek 'moslims eruit' en erger geroepen.",
+                "Leerlingen hebben aan het hek ' ' en erger geroepen.",
+                "",
+                "moslims eruit",
+            ),
+            (
+                "In de vragendoos zat 'doet anale seks pijn'.",
+                "In de vragendoos zat ' '.",
+                "",
+                "doet anale seks pijn",
+            ),
+            (
+                "Hoe reageer je als een leerling zegt dat 'ze gedood moeten worden'?",
+                "Hoe reageer je als een leerling zegt dat ' '?",
+                "",
+                "ze gedood moeten worden",
             ),
             // Told to the sender, or the sender called a name: a first person who heard it is not who said it.
             (

@@ -220,11 +220,23 @@ fn word_count(sentence: &str) -> usize {
     words
 }
 
-/// Each word and each pair of neighbouring words of a chunk, in the order they come.
+/// A number (`030`, `2025`, `21`): no feature. A signature's phone number, a date and a time say nothing about
+/// the kind of text, and the sets' texts the model learns from are without the signatures and dates around
+/// them (a forwarding note over `T 030 - 123 45 21` read as chain mail). A number also ends a pair.
+fn is_number(word: &str) -> bool {
+    word.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Each word and each pair of neighbouring words of a chunk, in the order they come; numbers left out
+/// ([`is_number`]).
 fn features<'a>(chunk: &[&'a str], mut each: impl FnMut(&'a str, Option<&'a str>)) {
     for sentence in chunk {
         let mut previous: Option<&str> = None;
         for word in sentence.split(' ').filter(|w| !w.is_empty()) {
+            if is_number(word) {
+                previous = None;
+                continue;
+            }
             each(word, None);
             if let Some(p) = previous {
                 each(p, Some(word));
@@ -254,6 +266,11 @@ fn hashed_features<'a>(
         let (mut long, mut known_long) = (0usize, 0usize);
         for word in sentence.split(' ').filter(|w| !w.is_empty()) {
             let hash = Fnv::word(word);
+            if is_number(word) {
+                // No feature, not one of the words the model should know; it ends a pair.
+                words.push((word, hash, None));
+                continue;
+            }
             let row = lookup(hash.0);
             if word.len() >= 3 {
                 long += 1;
@@ -705,6 +722,24 @@ mod tests {
         // … and short fragments (`m`, `ee`, as uuencoded lines fold into) count neither way.
         let fragments = format!("{NEUTRAL} en ik steek m ee g ia m2 a8 x.");
         assert!(m.judge(&FoldedSentences::new(&fragments)).class.is_some());
+    }
+
+    #[test]
+    fn numbers_are_no_features() {
+        let m = small();
+        let text = format!("{NEUTRAL} en ik steek.");
+        let alone = m.judge(&FoldedSentences::new(&text));
+        // A phone number, a date and a time beside the text, and a number between two words: no feature,
+        // no pair across it, and not a word the model should have known.
+        let numbered = format!("{text} T 030 - 123 45 21, 28 10 2025 om 09 56.");
+        assert_eq!(m.judge(&FoldedSentences::new(&numbered)), alone);
+        assert_eq!(known(&m, &numbered), known(&m, &text));
+        let cut = m.judge(&FoldedSentences::new(&format!("{NEUTRAL} en ik 12 steek.")));
+        assert!(cut.unwanted < alone.unwanted);
+        assert_eq!(
+            named_features(&["ik 12 steek"]),
+            ["ik", "steek"].map(String::from)
+        );
     }
 
     #[test]

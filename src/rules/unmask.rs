@@ -17,7 +17,9 @@
 //!   `(` c inside a word), and inside a word `00` as `o` and `8` as `b` (the folding reads it as `acht`).
 //! - **Backwards**: a text that says it is written backwards (`lees maar achterstevoren`) is also read line by
 //!   line from right to left (`reknak` is `kanker`), its words of six letters or more only (`regen` backwards is
-//!   a slur); a text with three or more letters turned upside down (`ɹǝʞuɐʞ`) is read turned back, right to left.
+//!   a slur); a line whose little words read as Dutch only backwards (`reoh ezeiv nee tneb jij`: `bent`, `een`)
+//!   is read backwards whole; a text with three or more letters turned upside down (`ɹǝʞuɐʞ`) is read turned
+//!   back, right to left.
 //!
 //! Cheap on ordinary text: only bytes that can be a mark are looked at (memchr), and a reading is written
 //! only for a word that has one. Pure, never panics.
@@ -47,7 +49,8 @@ pub fn readings(text: &str) -> Option<String> {
     let mut candidates: Vec<usize> = positions.filter(|&p| inner(bytes, p)).collect();
     let backwards = says_backwards(bytes);
     let upside_down = upside_down(text);
-    if candidates.is_empty() && !backwards && !upside_down {
+    let reversed: Vec<&str> = text.lines().filter(|l| reads_backwards(l)).collect();
+    if candidates.is_empty() && !backwards && !upside_down && reversed.is_empty() {
         return None;
     }
     candidates.sort_unstable();
@@ -66,6 +69,9 @@ pub fn readings(text: &str) -> Option<String> {
     }
     if backwards {
         write_backwards(text, &mut out, |c| c, MIN_BACKWARDS);
+    }
+    for line in reversed {
+        write_backwards(line, &mut out, |c| c, 1);
     }
     if upside_down {
         write_backwards(text, &mut out, turned, 1);
@@ -88,6 +94,80 @@ fn says_backwards(bytes: &[u8]) -> bool {
     BACKWARDS_CUES
         .iter()
         .any(|cue| memchr::memmem::find(bytes, cue).is_some())
+}
+
+/// Little Dutch words that are no Dutch word backwards (`een` is `nee`, which is not among them; `jij`, read the
+/// same both ways, counts both ways): a line written backwards has them only backwards.
+const LITTLE_WORDS: [&[u8]; 52] = [
+    b"al", b"als", b"ben", b"bent", b"bij", b"dan", b"dat", b"de", b"die", b"door", b"een", b"en",
+    b"er", b"ga", b"gaat", b"geen", b"heb", b"heeft", b"het", b"hij", b"hoe", b"ik", b"in", b"is",
+    b"je", b"jij", b"jou", b"jouw", b"kan", b"maar", b"met", b"mijn", b"moet", b"naar", b"niet",
+    b"nog", b"of", b"om", b"ook", b"op", b"te", b"uit", b"van", b"voor", b"was", b"wat", b"we",
+    b"wel", b"wij", b"wil", b"ze", b"zijn",
+];
+
+/// A word of at most eight letters as a number: the bytes one after another (words of different lengths never
+/// meet, a letter being no zero byte).
+const fn key(word: &[u8]) -> u64 {
+    let mut k = 0u64;
+    let mut i = 0;
+    while i < word.len() {
+        k = (k << 8) | word[i] as u64;
+        i += 1;
+    }
+    k
+}
+
+/// [`LITTLE_WORDS`] as [`key`]s, sorted for a binary search.
+const LITTLE_KEYS: [u64; 52] = {
+    let mut keys = [0u64; 52];
+    let mut i = 0;
+    while i < 52 {
+        keys[i] = key(LITTLE_WORDS[i]);
+        i += 1;
+    }
+    // Insertion sort: a `const` has no `sort`.
+    let mut i = 1;
+    while i < 52 {
+        let mut j = i;
+        while j > 0 && keys[j - 1] > keys[j] {
+            let t = keys[j];
+            keys[j] = keys[j - 1];
+            keys[j - 1] = t;
+            j -= 1;
+        }
+        i += 1;
+    }
+    keys
+};
+
+/// Whether `line` reads as Dutch backwards: at least two different [`LITTLE_WORDS`] among its words in small
+/// letters when they are turned round, more than twice as many as it has forwards. Ordinary Dutch has them
+/// forwards; a capital keeps `Re: Re:` and `PO` out. A line with three of them forwards and at most one backwards
+/// is Dutch read forwards, and the rest of it is not looked at: ordinary mail costs a few words per line.
+fn reads_backwards(line: &str) -> bool {
+    // One bit per little word: each counts once.
+    let (mut forwards, mut backwards) = (0u64, 0u64);
+    for word in line.as_bytes().split(|b| !b.is_ascii_alphabetic()) {
+        if !(2..=5).contains(&word.len()) || !word.iter().all(u8::is_ascii_lowercase) {
+            continue;
+        }
+        if let Ok(i) = LITTLE_KEYS.binary_search(&key(word)) {
+            forwards |= 1 << i;
+        }
+        let turned = word
+            .iter()
+            .rev()
+            .fold(0u64, |k, &b| (k << 8) | u64::from(b));
+        if let Ok(i) = LITTLE_KEYS.binary_search(&turned) {
+            backwards |= 1 << i;
+        }
+        if forwards.count_ones() >= 3 && backwards.count_ones() <= 1 {
+            return false;
+        }
+    }
+    let (forwards, backwards) = (forwards.count_ones(), backwards.count_ones());
+    backwards >= 2 && backwards > 2 * forwards
 }
 
 /// Every line of `text`, right to left and each character through `map`, keeping the words of at least
@@ -461,6 +541,28 @@ mod tests {
         assert!(turned.contains("je bent een kanker"), "{turned}");
         // One or two such letters are phonetics or a name, not text upside down.
         assert_eq!(readings("de klank ǝ in ɐ"), None);
+    }
+
+    #[test]
+    fn a_line_of_little_words_backwards_is_read_backwards() {
+        let line = readings("Hoi Sem,\nreoh ezeiv nee tneb jij\nGroet").unwrap_or_default();
+        assert!(line.contains("jij bent een vieze hoer"), "{line}");
+        assert!(!line.contains("meS"), "only the backwards line: {line}");
+        // Dutch read forwards has its little words forwards (`regen` stays rain); one backwards word is a name.
+        for text in [
+            "Bij regen gaat de les in het lokaal door.",
+            "Nee, ed is er niet, hij is naar de tandarts.",
+            "Thanks, it is in the box of the car.",
+            "Tneb naar de les",
+            "Onderwerp: Re: Re: PO",
+            "ne ne ne",
+        ] {
+            assert_eq!(readings(text), None, "{text:?}");
+        }
+        assert!(
+            LITTLE_KEYS.windows(2).all(|w| w[0] < w[1]),
+            "sorted, no two alike"
+        );
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! Choices (documented in the README's rule-file section):
 //! - Unicode NFKD, combining marks dropped (`é`→`e`, `ï`→`i`, full-width and ligatures to ASCII), lowercase;
 //!   soft hyphens, zero-width and bidi control characters removed; a few Cyrillic/Greek look-alike letters
-//!   mapped to their Latin twin, Latin letters with a hook or stroke (`ƙ`, `ł`, `ø`) to the plain letter, and
-//!   letters in black circles or squares and regional indicators (`🅺🅰🅽`) to the letter they show.
+//!   mapped to their Latin twin (a Greek capital to the capital it looks like: `ΜΟΝGΟΟL`), Latin letters with
+//!   a hook or stroke (`ƙ`, `ł`, `ø`) to the plain letter, and letters in black circles or squares and regional
+//!   indicators (`🅺🅰🅽`) to the letter they show.
 //! - Letters written one at a time with 1–2 separators in between (`k a n k e r`, `k.a.n.k.e.r`,
 //!   `k-a-n-k-e-r`, `k_a_n_k_e_r`, `k*a*n*k*e*r`, `k🎓a🎓n🎓k🎓e🎓r`: any symbol outside ASCII) are joined when at least three such letters follow each other.
 //!   Where the gap between two of them holds white space unlike the chain's usual gap, a word ends, when every
@@ -587,6 +588,17 @@ fn is_invisible(c: char) -> bool {
     )
 }
 
+/// Greek capitals that look like a Latin capital but lowercase to a letter that does not (`Ν` is `n`, its `ν`
+/// looks like `v`; `ΜΟΝGΟΟL`): read before lowercasing.
+fn capital_homoglyph(c: char) -> Option<char> {
+    match c {
+        'Μ' => Some('m'),
+        'Ν' => Some('n'),
+        'Ζ' => Some('z'),
+        _ => None,
+    }
+}
+
 /// Cyrillic and Greek letters that look like Latin ones, and the small capitals of the phonetic alphabet
 /// (`ʜᴇʏ ᴀᴜᴛɪsᴛᴊᴇ`, which NFKD leaves alone), used to dodge word lists.
 fn homoglyph(c: char) -> char {
@@ -694,6 +706,10 @@ fn clean_char(c: char, out: &mut String) {
     }
     decompose_compatible(c, |d| {
         if is_combining_mark(d) || is_invisible(d) {
+            return;
+        }
+        if let Some(l) = capital_homoglyph(d) {
+            out.push(l);
             return;
         }
         for l in d.to_lowercase() {
@@ -1244,6 +1260,8 @@ mod tests {
             ("Søren Łukasz", "soren lukasz"),
             ("🅺🅰🅽🅺🅴🆁", "kanker"),
             ("🇳🇱", "nl"),
+            // Greek capitals among Latin ones: `Ν` is `n` (its lowercase `ν` looks like `v`), `Μ` is `m`.
+            ("ΜΟΝGΟΟL", "mongool"),
             // `6`/`9` as `g` and `8` as `acht` inside a word; plain numbers stay numbers.
             ("n!66@'s", "nigga s"),
             ("t3ru9", "terug"),

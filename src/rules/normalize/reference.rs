@@ -5,7 +5,9 @@
 
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
-use super::{homoglyph, is_invisible, is_leet_symbol, is_letter_separator, leet};
+use super::{
+    capital_homoglyph, homoglyph, is_invisible, is_leet_symbol, is_letter_separator, leet,
+};
 
 /// The folded text and one stretch flag per byte of it.
 pub(super) struct Folded {
@@ -33,6 +35,10 @@ fn clean_chars(input: &str) -> Vec<char> {
         }
         decompose_compatible(c, |d| {
             if is_combining_mark(d) || is_invisible(d) {
+                return;
+            }
+            if let Some(l) = capital_homoglyph(d) {
+                out.push(l);
                 return;
             }
             for l in d.to_lowercase() {
