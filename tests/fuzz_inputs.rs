@@ -1,9 +1,12 @@
 //! The fuzz targets' input functions on stable (cargo-fuzz needs nightly and is not part of CI): each of
 //! `fuzz/harness/{archive,office,pdf}.rs` runs over every attachment in `fixtures/` and a few thousand
-//! deterministic mutations of them. The harnesses assert the limits; a panic anywhere fails the test.
+//! deterministic mutations of them, and `fuzz/harness/inline.rs` over the bodies of the fixtures with a
+//! uuencoded file. The harnesses assert the limits; a panic anywhere fails the test.
 
 #[path = "../fuzz/harness/archive.rs"]
 mod archive;
+#[path = "../fuzz/harness/inline.rs"]
+mod inline;
 #[path = "../fuzz/harness/office.rs"]
 mod office;
 #[path = "../fuzz/harness/pdf.rs"]
@@ -195,5 +198,25 @@ fn pdf_target_over_fixtures_and_mutations() {
     seeds.push(b"BT /F1 11 Tf 56 780 Td [(Beste) -250 (ouders)] TJ T* (tot ziens) ' ET".to_vec());
     seeds.push(b"1 0 obj << /Type /ObjStm /N 2 /First 8 >> stream\n5 0 6 20 << /A 1 >> << /B [1 2] >>\nendstream".to_vec());
     let n = run_over(pdf::run, &seeds, 3);
+    assert!(n > MUTATIONS, "{n} inputs");
+}
+
+#[test]
+fn inline_target_over_fixtures_and_mutations() {
+    let mut seeds: Vec<Vec<u8>> = Vec::new();
+    for group in ["pass", "bounce"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(group);
+        for entry in std::fs::read_dir(dir).expect("fixtures").flatten() {
+            let raw = std::fs::read(entry.path()).expect("fixture");
+            if memchr::memmem::find(&raw, b"\r\nbegin 644 ").is_some() {
+                // The first byte picks how many files the harness takes out: at least one.
+                seeds.push(with_prefix(3, &raw));
+            }
+        }
+    }
+    assert!(seeds.len() >= 4, "uuencoded fixtures: {}", seeds.len());
+    let n = run_over(inline::run, &seeds, 4);
     assert!(n > MUTATIONS, "{n} inputs");
 }

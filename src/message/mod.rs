@@ -10,6 +10,7 @@ use serde::Serialize;
 pub mod archive;
 pub mod extract;
 pub mod html;
+pub mod inline;
 mod parse;
 pub mod quote;
 pub mod raw;

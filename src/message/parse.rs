@@ -12,6 +12,7 @@ use mail_parser::{
 use super::archive::{self, Format};
 use super::extract::{self, doc_kind, DocKind, Extracted};
 use super::html::{html_to_text, html_to_text_split};
+use super::inline;
 use super::quote;
 use super::raw::{boundary_mid_line, header_block, nesting_risk, raw_body_text};
 use super::sniff::classify;
@@ -272,7 +273,21 @@ impl Walk<'_> {
                     self.attachment(this, part, html.as_bytes())
                 }
                 PartType::Text(text) => {
-                    self.push_written(this, TextOrigin::Body { part: this }, text, &forwarded)
+                    // Files uuencoded into the text are attachments ([`inline`]).
+                    let split = inline::split(text, self.limits.max_parts);
+                    if split.too_many {
+                        self.damage(Damage::TooManyParts);
+                    }
+                    self.push_written(
+                        this,
+                        TextOrigin::Body { part: this },
+                        &split.text,
+                        &forwarded,
+                    );
+                    for file in split.files {
+                        let content_type = "application/octet-stream".to_owned();
+                        self.file(this, Some(file.name), content_type, &file.data);
+                    }
                 }
                 PartType::Html(html) => {
                     let converted = html_to_text_split(html);
@@ -329,11 +344,15 @@ impl Walk<'_> {
 
     fn attachment(&mut self, number: usize, part: &MessagePart<'_>, data: &[u8]) {
         let name = part.attachment_name().map(str::to_owned);
+        self.file(number, name, content_type(part), data);
+    }
+
+    /// An attached file of part `number`: a MIME attachment, or a file encoded into a text part.
+    fn file(&mut self, number: usize, name: Option<String>, content_type: String, data: &[u8]) {
         if let Some(name) = &name {
             self.texts
                 .push(TextOrigin::AttachmentName { part: number }, name);
         }
-        let content_type = content_type(part);
         let sniffed = classify(data, name.as_deref(), Some(&content_type));
         let mut members: Vec<ArchiveMember> = Vec::new();
         let mut archive_problems = Vec::new();
