@@ -957,7 +957,7 @@ fn mentioned(text: &str, at: usize, close: usize) -> bool {
         .take(MENTION_REACH + before.len())
         .take_while(|w| !matches!(w.as_str(), "je" | "jij" | "jou" | "jouw" | "u" | "jullie"))
         .any(|w| MENTION_NOUNS.contains(&w.as_str()));
-    if named {
+    if named || received(&before) {
         return true;
     }
     let mut to = (close + 80).min(text.len());
@@ -972,6 +972,70 @@ fn mentioned(text: &str, at: usize, close: usize) -> bool {
             w.as_str(),
             "betekent" | "betekenen" | "betekende" | "inhoudt"
         )
+    })
+}
+
+/// Nouns for a message someone received (`mijn dochter kreeg een appje: '…'`): see [`received`].
+const MESSAGE_NOUNS: &[&str] = &[
+    "bericht",
+    "berichtje",
+    "berichten",
+    "berichtjes",
+    "appje",
+    "appjes",
+    "mail",
+    "mailtje",
+    "mails",
+    "mailtjes",
+    "dm",
+    "sms",
+];
+
+/// Verbs of having received or seen a message, in the past: a notification in the present (`Tikkie ontvangen:
+/// …`, `je krijgt een bericht`) is how spam dresses up its own words.
+const RECEIVED: &[&str] = &[
+    "kreeg",
+    "kregen",
+    "gekregen",
+    "ontving",
+    "ontvingen",
+    "zag",
+    "zagen",
+    "gezien",
+    "las",
+    "lazen",
+    "gelezen",
+];
+
+/// Whether the words of the sentence before a quotation (`before`) tell of a message received: a noun of
+/// [`MESSAGE_NOUNS`] at most [`MENTION_REACH`] words before the quotation, with no first person between them,
+/// a verb of [`RECEIVED`] in the sentence, and no second person anywhere in it (`ik kreeg zo'n bericht met '…'`,
+/// `mijn zoon heeft een mail gekregen: '…'`): a report of what someone else sent, whoever tells it. Not a message
+/// the sender sends (`ik stuur een bericht: '…'` has no verb of receiving) or wrote (`in mijn mail schreef ik
+/// '…'`: a first person after the noun, and `mijn` right before it), nor a notification to the reader (`je hebt
+/// een bericht gekregen: '…'`).
+fn received(before: &[String]) -> bool {
+    let second = |w: &String| {
+        matches!(
+            w.as_str(),
+            "je" | "jij" | "jou" | "jouw" | "u" | "uw" | "jullie"
+        )
+    };
+    if before.iter().any(second) || !before.iter().any(|w| RECEIVED.contains(&w.as_str())) {
+        return false;
+    }
+    let noun = before
+        .iter()
+        .enumerate()
+        .rev()
+        .take(MENTION_REACH)
+        .take_while(|(_, w)| !OWN_PERSONS.contains(&w.as_str()))
+        .find(|(_, w)| MESSAGE_NOUNS.contains(&w.as_str()))
+        .map(|(i, _)| i);
+    noun.is_some_and(|i| {
+        !i.checked_sub(1)
+            .and_then(|b| before.get(b))
+            .is_some_and(|w| matches!(w.as_str(), "mijn" | "m" | "ons" | "onze"))
     })
 }
 
@@ -1247,6 +1311,50 @@ mod tests {
                 "ons geheimpje",
             ),
             ("Wat 'ons geheimpje' is, weet jij.", "Wat 'ons geheimpje' is, weet jij.", "", ""),
+            // A message someone received, told with a verb of receiving: mentioned. A message the sender sends
+            // or wrote is used.
+            (
+                "Ik kreeg zo'n bericht met 'stuur dit naar tien mensen'. Mag ik het verwijderen?",
+                "Ik kreeg zo'n bericht met ' '. Mag ik het verwijderen?",
+                "",
+                "stuur dit naar tien mensen",
+            ),
+            (
+                "Mijn dochter heeft gisteren een appje gekregen: 'ik weet waar je woont'. Wat nu?",
+                "Mijn dochter heeft gisteren een appje gekregen: ' '. Wat nu?",
+                "",
+                "ik weet waar je woont",
+            ),
+            (
+                "Ik stuur een bericht: 'ik maak je af'.",
+                "Ik stuur een bericht: 'ik maak je af'.",
+                "",
+                "",
+            ),
+            (
+                "Gisteren kreeg hij mijn mail: 'ik maak je af'.",
+                "Gisteren kreeg hij mijn mail: 'ik maak je af'.",
+                "",
+                "",
+            ),
+            (
+                "Tikkie ontvangen: 0,01 euro met het bericht 'open de link'.",
+                "Tikkie ontvangen: 0,01 euro met het bericht 'open de link'.",
+                "",
+                "",
+            ),
+            (
+                "Je hebt een bericht gekregen: 'open de link'.",
+                "Je hebt een bericht gekregen: 'open de link'.",
+                "",
+                "",
+            ),
+            (
+                "Ik las je bericht en ik zeg 'rot op'.",
+                "Ik las je bericht en ik zeg 'rot op'.",
+                "",
+                "",
+            ),
             // A mention noun a few words before, and the quotations listed after it.
             (
                 "Ik heb kettingbrieven verzameld: 'stuur door', 'pech' en 'geluk'. Wij ontleden ze.",

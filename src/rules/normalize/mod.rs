@@ -595,6 +595,10 @@ fn capital_homoglyph(c: char) -> Option<char> {
         'Μ' => Some('m'),
         'Ν' => Some('n'),
         'Ζ' => Some('z'),
+        // Leetspeak's `E` (`N3GΣR5`): its small letter `σ` looks like an `o` and is read so below.
+        'Σ' => Some('e'),
+        // `Η` looks like an `H`, its small letter `η` like an `n` (`кαηкєя`), which is how it is read below.
+        'Η' => Some('h'),
         _ => None,
     }
 }
@@ -607,19 +611,20 @@ fn homoglyph(c: char) -> char {
         'в' | 'β' | 'ʙ' => 'b',
         'с' | 'ϲ' | 'ᴄ' => 'c',
         'ᴅ' => 'd',
-        'е' | 'ε' | 'ᴇ' => 'e',
+        'е' | 'ε' | 'ᴇ' | 'є' => 'e',
         'ꜰ' => 'f',
         'ɢ' => 'g',
-        'н' | 'η' | 'ʜ' => 'h',
+        'н' | 'ʜ' => 'h',
         'і' | 'ι' | 'ɪ' => 'i',
         'ј' | 'ᴊ' => 'j',
         'к' | 'κ' | 'ᴋ' => 'k',
         'ʟ' => 'l',
         'м' | 'ᴍ' => 'm',
-        'ɴ' => 'n',
-        'о' | 'ο' | 'ᴏ' | '°' => 'o',
+        'ɴ' | 'η' => 'n',
+        'о' | 'ο' | 'ᴏ' | '°' | 'σ' => 'o',
         'р' | 'ρ' | 'ᴘ' => 'p',
-        'ʀ' => 'r',
+        // `я` and `г` as `кαηкєя` writes them; the Tibetan `ཞ` as the fancy-letter generators do (`ƙąŋƙɛཞ`).
+        'ʀ' | 'я' | 'г' | 'ཞ' => 'r',
         'ѕ' | 'ꜱ' => 's',
         'т' | 'τ' | 'ᴛ' => 't',
         'ᴜ' => 'u',
@@ -646,7 +651,7 @@ fn latin_lookalike(c: char) -> char {
         'ǝ' | 'ɇ' | 'ɛ' | 'ⱸ' => 'e',
         'ƒ' | 'ᵮ' | 'ꞙ' => 'f',
         'ǥ' | 'ɠ' | 'ɡ' | 'ꞡ' => 'g',
-        'ħ' | 'ɦ' | 'ⱨ' | 'ꞕ' => 'h',
+        'ħ' | 'ɦ' | 'ɧ' | 'ⱨ' | 'ꞕ' => 'h',
         'ı' | 'ɨ' | 'ɩ' => 'i',
         'ȷ' | 'ɉ' | 'ʝ' => 'j',
         'ĸ' | 'ƙ' | 'ⱪ' | 'ꝁ' | 'ꝃ' | 'ꝅ' | 'ꞣ' => 'k',
@@ -1262,6 +1267,11 @@ mod tests {
             ("🇳🇱", "nl"),
             // Greek capitals among Latin ones: `Ν` is `n` (its lowercase `ν` looks like `v`), `Μ` is `m`.
             ("ΜΟΝGΟΟL", "mongool"),
+            // Leetspeak's `Σ` for `E`; the fancy-letter styles (`ɧơɛཞ`, `кαηкєя`).
+            ("N3GΣR5", "negers"),
+            ("ƙąŋƙɛཞ ɧơɛཞ", "kanker hoer"),
+            ("кαηкєя", "kanker"),
+            ("ΗΟΕR", "hoer"),
             // `6`/`9` as `g` and `8` as `acht` inside a word; plain numbers stay numbers.
             ("n!66@'s", "nigga s"),
             ("t3ru9", "terug"),
