@@ -23,8 +23,10 @@
 //! that is mentioned rather than used counts the same, whoever speaks: a few words after a noun naming a piece
 //! of language in its sentence (`de kettingbrief '…'`, `het woord '…'`, `zoals '…'`, `de uitspraak van een
 //! Kamerlid over '…'`) with no second person in between (`een woord voor jou: '…'` uses it), or asked about
-//! (`wat '…' betekent`). Quotations listed right after a reported one (`'…', '…' en '…'`) are reported with
-//! it. Someone of the sender's own saying it now (`mijn broer zegt: '…'`) passes it on: the sender's own words.
+//! (`wat '…' betekent`). So is a message someone received, told with a verb of receiving in the past (`mijn
+//! dochter kreeg een appje: '…'`; see [`received`]). Quotations listed right after a reported one (`'…', '…' en
+//! '…'`) are reported with it. Someone of the sender's own saying it now (`mijn broer zegt: '…'`) passes it on:
+//! the sender's own words.
 //! Quoted speech stays screened: it is only weighed apart.
 //!
 //! Pure, linear in the text, never panics. Texts without any marker are returned as they are, unsplit.
@@ -926,7 +928,7 @@ const MENTION_NOUNS: &[&str] = &[
 const MENTION_REACH: usize = 5;
 
 /// Whether the quotation from `at` to `close` is mentioned rather than used: right after a noun that names a
-/// piece of language ([`MENTION_NOUNS`]), or asked about (`wat '…' betekent`).
+/// piece of language ([`MENTION_NOUNS`]), a message received ([`received`]), or asked about (`wat '…' betekent`).
 fn mentioned(text: &str, at: usize, close: usize) -> bool {
     let mut from = at.saturating_sub(80);
     while !text.is_char_boundary(from) {
