@@ -332,6 +332,9 @@ const HEARING_VERBS: &[&str] = &[
 /// Words that make a clause first or second person: then the speech is the sender's own.
 const OWN_PERSONS: &[&str] = &["ik", "wij", "we", "jij", "je", "jullie", "me", "mij"];
 
+/// The second person: words aimed at the reader (`een woord voor jou: '…'`, `hij zegt dat hij je komt halen`).
+const SECOND_PERSONS: &[&str] = &["je", "jij", "jou", "jouw", "u", "jullie"];
+
 /// Reporting verbs in the present tense.
 const PRESENT_REPORTING: &[&str] = &[
     "roept",
@@ -513,8 +516,7 @@ const PRESENT_INTRODUCERS: &[&str] = &[
 /// an object (`me`, `mij`), or `ik` with `niet`/`niemand`/`nooit` and `mag` a few words on; and no second
 /// person.
 fn about_the_sender(clause: &[String]) -> bool {
-    let second = ["je", "jij", "jou", "jouw", "u", "jullie"];
-    if clause.iter().any(|w| second.contains(&w.as_str())) {
+    if clause.iter().any(|w| SECOND_PERSONS.contains(&w.as_str())) {
         return false;
     }
     let object = clause.iter().any(|w| w == "me" || w == "mij");
@@ -957,7 +959,7 @@ fn mentioned(text: &str, at: usize, close: usize) -> bool {
         .iter()
         .rev()
         .take(MENTION_REACH + before.len())
-        .take_while(|w| !matches!(w.as_str(), "je" | "jij" | "jou" | "jouw" | "u" | "jullie"))
+        .take_while(|w| !SECOND_PERSONS.contains(&w.as_str()))
         .any(|w| MENTION_NOUNS.contains(&w.as_str()));
     if named || received(&before) {
         return true;
@@ -1017,12 +1019,8 @@ const RECEIVED: &[&str] = &[
 /// '…'`: a first person after the noun, and `mijn` right before it), nor a notification to the reader (`je hebt
 /// een bericht gekregen: '…'`).
 fn received(before: &[String]) -> bool {
-    let second = |w: &String| {
-        matches!(
-            w.as_str(),
-            "je" | "jij" | "jou" | "jouw" | "u" | "uw" | "jullie"
-        )
-    };
+    // `uw` too: `uw bericht is ontvangen` addresses the reader as a notification does.
+    let second = |w: &String| SECOND_PERSONS.contains(&w.as_str()) || w == "uw";
     if before.iter().any(second) || !before.iter().any(|w| RECEIVED.contains(&w.as_str())) {
         return false;
     }
