@@ -864,7 +864,7 @@ impl RuleSet {
                     None => Some(end),
                     Some(k) => compounds
                         .get(k)
-                        .and_then(|c| c.tail_end(folded.text.as_bytes(), end, sentences.ends())),
+                        .and_then(|c| c.tail_end_in(folded, end, sentences.ends())),
                 };
                 let Some(end) = end else {
                     return;

@@ -208,6 +208,9 @@ const RECORD_REACH: usize = 160;
 /// BSNs without any label: three numbers that all pass the 11-test by chance happen once in 1,331 lists.
 const LIST_LINES: usize = 3;
 
+/// How many names with a valid number in brackets make a list of BSNs without a label ([`named_shape`]).
+const NAMED_NUMBERS: usize = 2;
+
 /// Finds a BSN that the text says is one, or that sits in a record of a person.
 #[derive(Debug, Clone)]
 pub struct BsnMatcher {
@@ -325,6 +328,7 @@ impl BsnMatcher {
             });
             labelled || self.record_shape(text, ns, ne, &others)
         }) || list_shape(text, &all, &others)
+            || named_shape(text, &all, &others)
     }
 
     /// A number with a date and a postcode or field name around it, and no other number's label just before.
@@ -379,6 +383,45 @@ fn list_shape(text: &str, all: &[Candidate], others: &[usize]) -> bool {
         }
     }
     list.is_list()
+}
+
+/// Names each with a BSN in brackets (`Lisa Vos (123456782) en Julia Peters (111222333)`): at least
+/// [`NAMED_NUMBERS`] numbers in brackets straight after a capitalised word, at least three in four of them valid,
+/// and no other number's label up to [`FAR_REACH`] bytes before any of them (`bestelnummers: Sem (…)`). Two
+/// valid numbers by chance happen once in 121 such lines; a pupil number is shorter than nine digits.
+fn named_shape(text: &str, all: &[Candidate], others: &[usize]) -> bool {
+    let (mut seen, mut valid) = (0usize, 0usize);
+    for c in all.iter().filter(|c| after_a_name_in_brackets(text, c)) {
+        if others
+            .iter()
+            .any(|&o| o <= c.start && c.start - o <= FAR_REACH)
+        {
+            return false;
+        }
+        seen += 1;
+        valid += usize::from(c.valid);
+    }
+    valid >= NAMED_NUMBERS && 4 * valid >= 3 * seen
+}
+
+/// Whether candidate `c` is written `Name (number)`: in brackets, after a word that starts with a capital.
+fn after_a_name_in_brackets(text: &str, c: &Candidate) -> bool {
+    let b = text.as_bytes();
+    let (Some(open), Some(&b')')) = (c.start.checked_sub(1), b.get(c.end)) else {
+        return false;
+    };
+    if b.get(open) != Some(&b'(') {
+        return false;
+    }
+    let Some(before) = text.get(..open) else {
+        return false;
+    };
+    let word = before
+        .trim_end()
+        .rsplit(|ch: char| !ch.is_alphabetic())
+        .next()
+        .unwrap_or("");
+    word.chars().next().is_some_and(char::is_uppercase)
 }
 
 /// The numbers of one block [`list_shape`] counts.
@@ -613,6 +656,16 @@ mod tests {
             ("Sem 123456782\nAnna 111222333\n\nTim 012345672\n", false),
             // Labels written short.
             ("B.S.N. leerling: 123456782", true),
+            // Names each with a number in brackets: two valid ones are BSNs; one is not yet a list, lowercase
+            // words are no names, another label claims them, and many that fail the 11-test are other numbers.
+            ("Lisa Vos (123456782) en Julia Peters (111222333).", true),
+            ("Lisa Vos (123456782) komt ook.", false),
+            ("de doos (123456782) en de kist (111222333)", false),
+            ("Ordernummers: Lisa (123456782), Tim (111222333)", false),
+            (
+                "Lisa (123456782), Tim (111222333), Sem (123456789), Anna (987654321)",
+                false,
+            ),
         ];
         for (s, want) in cases {
             assert_eq!(m.matches(s), *want, "{s}");

@@ -583,6 +583,35 @@ fn contexts_shared_across_files() {
     }
 }
 
+/// The embedded rules, not the model, on the twenty-fifth round's kinds: sextortion worded as a pupil writes it
+/// and the consent question or parents' mail beside it; slurs with an insulting adjective, `hoeren` + a person,
+/// `trans` among the groups.
+#[test]
+fn sextortion_and_slurs_by_rule() {
+    let r = embedded();
+    let has = |text: &str, id: &str| ids(&r, &body(text)).iter().any(|i| i == id);
+    for text in [
+        "je bent nu van mij. als je niet doet wat ik zeg gaan je foto's rond.",
+        "je weet wat je mij hebt gestuurd. als je niet nog een stuurt, zet ik de eerste in de groepsapp.",
+        "je hebt 24 uur om die foto te sturen, anders weet je vriendje wat je deed.",
+    ] {
+        assert!(has(text, "MW-ROL-SEXTORTION-01"), "{text}");
+    }
+    for text in [
+        "Als je niet wilt dat je foto op de klassenapp komt, laat het me weten.",
+        "Beste ouders, er gaan foto's rond van het kamp. Stuur me een berichtje als u er een ziet.",
+    ] {
+        assert!(!has(text, "MW-ROL-SEXTORTION-01"), "{text}");
+    }
+    assert!(has("stomme homo", "MW-DISCRIMINEREND-01"));
+    assert!(has("jij bent een downie", "MW-DISCRIMINEREND-01"));
+    assert!(has("wat een hoerenjuf", "MW-BELEDIGEND-02"));
+    assert!(!has("langs de oude hoerenbuurt", "MW-BELEDIGEND-02"));
+    assert!(has("die trans moet dood", "MW-HAAT-GEWELD-02"));
+    assert!(has("kanker joooood", "MW-RACISTISCH-01"));
+    assert!(!has("kanker jod", "MW-RACISTISCH-01"));
+}
+
 #[test]
 fn words_rules_unless() {
     let head =

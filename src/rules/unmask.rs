@@ -69,6 +69,7 @@ pub fn readings(text: &str) -> Option<String> {
     }
     if backwards {
         write_backwards(text, &mut out, |c| c, MIN_BACKWARDS);
+        write_long_words_turned(text, &mut out);
     }
     for line in reversed {
         write_backwards(line, &mut out, |c| c, 1);
@@ -186,6 +187,28 @@ fn write_backwards(text: &str, out: &mut String, map: fn(char) -> char, min_char
                 out.push_str(word);
                 out.push(' ');
             }
+        }
+    }
+}
+
+/// Every line of `text` with its words of [`MIN_BACKWARDS`] letters or more turned round where they stand and
+/// the shorter words left as written: `reknak wijf, lees het maar achterstevoren` holds `kanker wijf`, which the
+/// line read right to left (`kanker`, its short words dropped) does not.
+fn write_long_words_turned(text: &str, out: &mut String) {
+    for line in text.lines() {
+        if out.len() + line.len() > MAX_OUTPUT {
+            return;
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        for word in line.split_whitespace() {
+            if word.chars().filter(|c| c.is_alphanumeric()).count() >= MIN_BACKWARDS {
+                out.extend(word.chars().rev());
+            } else {
+                out.push_str(word);
+            }
+            out.push(' ');
         }
     }
 }
@@ -530,6 +553,9 @@ mod tests {
         let told = readings("rejilreknak, lees maar achterstevoren").unwrap_or_default();
         assert!(told.contains("kankerlijer"), "{told}");
         assert_eq!(readings("rejilreknak"), None);
+        // Long words turned where they stand keep the short words beside them in the order written.
+        let beside = readings("reknak wijf, lees het maar achterstevoren").unwrap_or_default();
+        assert!(beside.contains("kanker wijf,"), "{beside}");
         // Short words read backwards are other words (`regen`, `tels`); `en omgekeerd` is no cue.
         let rain = readings("Zijn trui zat achterstevoren in de regen.").unwrap_or_default();
         assert!(!rain.contains("neger"), "{rain}");

@@ -126,6 +126,9 @@ pub struct Compounds {
     /// Folded tails, sorted and without repeats: looked up by binary search (a head such as `kanker` starts
     /// ordinary words like `kankeronderzoek`, and hashing each rest with SipHash cost more than the search).
     pub tails: Vec<String>,
+    /// The tails with a double letter written single (`jood` → `jod`), sorted: a tail in stretched text
+    /// (`joooood`, which folds to `jod`) is looked up here, like the words rules' single-letter variants.
+    stretched_tails: Vec<String>,
     /// Which lengths (bit `len`, lengths of 63 and more in bit 63) and first bytes the tails have: most rests
     /// of an ordinary word (`onderzoek` after `kanker`) fail one of these two bit tests before any comparison.
     shapes: (u64, [u64; 4]),
@@ -161,33 +164,48 @@ impl Compounds {
                 *w |= 1u64 << (first % 64);
             }
         }
+        let mut stretched_tails: Vec<String> = tails
+            .iter()
+            .map(|t| collapse_doubles(t))
+            .filter(|c| tails.binary_search(c).is_err())
+            .collect();
+        stretched_tails.sort_unstable();
+        stretched_tails.dedup();
         Ok(Compounds {
             heads: heads.iter().map(one_word).collect::<Result<_, _>>()?,
             tails,
+            stretched_tails,
             shapes,
         })
+    }
+
+    /// [`Compounds::tail_end`] in a folded text, where a tail in stretched letters (`kanker joooood`) counts
+    /// too.
+    pub fn tail_end_in(&self, folded: &Folded, end: usize, ends: &[usize]) -> Option<usize> {
+        let text = folded.text.as_bytes();
+        let (from, to) = tail_range(text, end, ends)?;
+        let tail = text.get(from..to)?;
+        if self.is_tail(tail) {
+            return Some(to);
+        }
+        (folded.any_stretched(from, to)
+            && self
+                .stretched_tails
+                .binary_search_by(|t| t.as_bytes().cmp(tail))
+                .is_ok())
+        .then_some(to)
     }
 
     /// Where the compound whose head ends at `end` of `text` ends, if a tail follows: the rest of the word,
     /// or (when the head is a whole word) the next word of the same sentence (`ends`: where the sentences
     /// of `text` end, ascending; `kanker; leerlingen` is two clauses, not a compound).
     pub fn tail_end(&self, text: &[u8], end: usize, ends: &[usize]) -> Option<usize> {
-        // Words are short: a plain loop beats `memchr`'s setup here.
-        let word_end = |from: usize| {
-            text.get(from..).map_or(from, |r| {
-                from + r.iter().position(|c| *c == b' ').unwrap_or(r.len())
-            })
-        };
-        let rest_end = word_end(end);
-        let (from, to) = if rest_end > end {
-            (end, rest_end)
-        } else if ends.binary_search(&end).is_ok() {
-            return None;
-        } else {
-            (end + 1, word_end(end + 1))
-        };
-        // Bytes compare as the strings do (`str`'s order is its bytes' order), without checking UTF-8.
-        let tail = text.get(from..to)?;
+        let (from, to) = tail_range(text, end, ends)?;
+        self.is_tail(text.get(from..to)?).then_some(to)
+    }
+
+    /// Whether `tail` is one of the tails.
+    fn is_tail(&self, tail: &[u8]) -> bool {
         let (len, first) = tail_shape(tail);
         let first_known = self
             .shapes
@@ -195,12 +213,31 @@ impl Compounds {
             .get(first / 64)
             .is_some_and(|w| w & (1u64 << (first % 64)) != 0);
         if self.shapes.0 & len == 0 || !first_known {
-            return None;
+            return false;
         }
+        // Bytes compare as the strings do (`str`'s order is its bytes' order), without checking UTF-8.
         self.tails
             .binary_search_by(|t| t.as_bytes().cmp(tail))
             .is_ok()
-            .then_some(to)
+    }
+}
+
+/// Where the possible tail after a head ending at `end` of `text` lies: the rest of the word, or (when the head
+/// is a whole word) the next word of the same sentence (`ends`: where the sentences end, ascending).
+fn tail_range(text: &[u8], end: usize, ends: &[usize]) -> Option<(usize, usize)> {
+    // Words are short: a plain loop beats `memchr`'s setup here.
+    let word_end = |from: usize| {
+        text.get(from..).map_or(from, |r| {
+            from + r.iter().position(|c| *c == b' ').unwrap_or(r.len())
+        })
+    };
+    let rest_end = word_end(end);
+    if rest_end > end {
+        Some((end, rest_end))
+    } else if ends.binary_search(&end).is_ok() {
+        None
+    } else {
+        Some((end + 1, word_end(end + 1)))
     }
 }
 
@@ -794,6 +831,28 @@ mod tests {
             let want = compounds.tails.contains(&tail).then_some(to);
             proptest::prop_assert_eq!(compounds.tail_end(bytes, 3, &[]), want, "{:?}", text);
         }
+    }
+
+    /// A tail in stretched letters counts as the tail (`kanker joooood` folds to `kanker jod`); the same letters
+    /// written plainly, or a tail whose double letter is written single on purpose, do not.
+    #[test]
+    fn a_stretched_tail_counts() {
+        let compounds = Compounds::new(
+            &["kanker".to_string(), "klote".to_string()],
+            &["jood".to_string(), "zakken".to_string()],
+        )
+        .unwrap();
+        let tail = |text: &str| {
+            let f = fold(text);
+            compounds.tail_end_in(&f, "kanker".len().min(f.text.len()), &[])
+        };
+        assert!(tail("kanker joooood").is_some());
+        assert!(tail("kanker jood").is_some());
+        assert_eq!(tail("kanker jod"), None);
+        let f = fold("klote zaken");
+        assert_eq!(compounds.tail_end_in(&f, "klote".len(), &[]), None);
+        let f = fold("klote zaaaaken");
+        assert!(compounds.tail_end_in(&f, "klote".len(), &[]).is_some());
     }
 
     /// A clause end between a compound's head and tail, or inside a phrase, breaks it: `kanker; leerlingen`

@@ -106,11 +106,40 @@ pub enum DocKind {
 }
 
 /// File extensions read as plain text whatever the declared type (lowercase): notes, and the exports an
-/// administration system writes (`leerlingen.json`, a `.sql` dump). Not `.xml`: the parts of an Office
-/// document inside an archive are XML, and the document is read as a whole instead.
-const TEXT_EXTENSIONS: [&str; 11] = [
-    "txt", "text", "md", "log", "rtf", "ics", "vcf", "json", "yaml", "yml", "sql",
+/// administration system writes (`leerlingen.json`, a `.sql` dump). `.xml` is read too (a pupil file moving
+/// school travels as XML, an export to a test portal does), but not the parts of an Office document
+/// ([`office_part`]), which is read as a whole instead.
+const TEXT_EXTENSIONS: [&str; 12] = [
+    "txt", "text", "md", "log", "rtf", "ics", "vcf", "json", "yaml", "yml", "sql", "xml",
 ];
+
+/// Folders and names of the XML parts of Office Open XML and OpenDocument files (`word/document.xml`,
+/// `[Content_Types].xml`, `content.xml`): met one by one when such a file is unpacked as a zip, and read as the
+/// whole document instead.
+fn office_part(name: &str) -> bool {
+    const FOLDERS: [&str; 7] = [
+        "word/",
+        "xl/",
+        "ppt/",
+        "docprops/",
+        "_rels/",
+        "customxml/",
+        "meta-inf/",
+    ];
+    const FILES: [&str; 5] = [
+        "[content_types].xml",
+        "content.xml",
+        "styles.xml",
+        "meta.xml",
+        "settings.xml",
+    ];
+    let lower = name.to_ascii_lowercase();
+    let base = lower.rsplit('/').next().unwrap_or(&lower);
+    FILES.contains(&base)
+        || FOLDERS
+            .iter()
+            .any(|f| lower.starts_with(f) || lower.contains(&format!("/{f}")))
+}
 
 /// Decide whether and how to extract text from a file. `name` is the file name (or archive member path),
 /// `content_type` the declared type (lowercased; `None` inside archives), `sniffed` the kind from content.
@@ -139,6 +168,9 @@ pub fn doc_kind(
     }
     if matches!(ext, Some("htm" | "html" | "xhtml")) || ct == "text/html" {
         return plain::looks_like_text(data).then_some(DocKind::Html);
+    }
+    if ext == Some("xml") && name.is_some_and(office_part) {
+        return None;
     }
     let texty = ct.starts_with("text/")
         || ext.is_some_and(|e| TEXT_EXTENSIONS.contains(&e))
@@ -211,6 +243,22 @@ mod unit {
                 Some("export_leerlingen.json"),
                 Some("application/json"),
                 Some(DocKind::Text),
+            ),
+            // A pupil file as XML (moving school, a test portal) is read; the XML parts of an Office
+            // document are not, one by one.
+            (
+                b"<leerling><bsn>123456782</bsn></leerling>",
+                Some("aanmelding.xml"),
+                None,
+                Some(DocKind::Text),
+            ),
+            (b"<w:document/>", Some("word/document.xml"), None, None),
+            (b"<Types/>", Some("brief/[Content_Types].xml"), None, None),
+            (
+                b"<office:document-content/>",
+                Some("content.xml"),
+                None,
+                None,
             ),
             (
                 b"INSERT INTO leerling VALUES (1, 'Sem', '123456782');",

@@ -735,7 +735,12 @@ fn is_letter_separator(c: char) -> bool {
     matches!(
         c,
         ' ' | '\t' | '.' | '-' | '_' | '*' | '/' | '+' | '~' | ','
-    ) || (!c.is_ascii() && !c.is_alphanumeric() && !is_leet_symbol(c))
+    ) || (!c.is_ascii() && !c.is_alphanumeric() && !is_leet_symbol(c) && !is_apostrophe(c))
+}
+
+/// An apostrophe, straight or curly: the letter after it belongs to the word before (`zo'n`, `m’n`).
+pub(super) fn is_apostrophe(c: char) -> bool {
+    matches!(c, '\'' | '\u{2019}' | '\u{2018}' | '`')
 }
 
 /// A character that may stand alone as a letter written one at a time.
@@ -767,6 +772,7 @@ fn join_spaced_letters(s: &str) -> Cow<'_, str> {
     let mut chain: Vec<char> = Vec::new();
     let mut gaps: Vec<Gap> = Vec::new();
     let mut prev_alnum = false;
+    let mut prev_apostrophe = false;
     let mut i = 0;
     while let Some(c) = char_at(s, i) {
         if prev_alnum && c.is_ascii_alphanumeric() {
@@ -776,8 +782,10 @@ fn join_spaced_letters(s: &str) -> Cow<'_, str> {
             });
             continue;
         }
-        let single = !prev_alnum && is_single_at(i, c);
+        // A letter just after an apostrophe is a clitic (`zo'n`, `'s avonds`), never a chain's first letter.
+        let single = !prev_alnum && !prev_apostrophe && is_single_at(i, c);
         prev_alnum = c.is_alphanumeric();
+        prev_apostrophe = is_apostrophe(c);
         if !single {
             i += c.len_utf8();
             continue;
@@ -836,6 +844,7 @@ fn join_spaced_letters(s: &str) -> Cow<'_, str> {
             // Keep the boundary after the chain as a separator.
             o.push(' ');
             prev_alnum = chain.last().is_some_and(|ch| ch.is_alphanumeric());
+            prev_apostrophe = false;
             i = after;
             copied = after;
         } else {
@@ -1316,6 +1325,10 @@ mod tests {
                 "beste ouders en verzorgers van de kanker school groet",
             ),
             ("zo. k a n k e r!", "zo kanker"),
+            // The letter after an apostrophe is a clitic, not the first of a chain written one at a time.
+            ("zo'n m o n g o o l", "zo n mongool"),
+            ("'n m o n g o o l", "n mongool"),
+            ("m\u{2019}n k u t b r o e r", "m n kutbroer"),
         ];
         for (input, want) in cases {
             assert_eq!(fold(input).text, *want, "folding {input:?}");

@@ -6,7 +6,8 @@
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
 use super::{
-    capital_homoglyph, homoglyph, is_invisible, is_leet_symbol, is_letter_separator, leet,
+    capital_homoglyph, homoglyph, is_apostrophe, is_invisible, is_leet_symbol, is_letter_separator,
+    leet,
 };
 
 /// The folded text and one stretch flag per byte of it.
@@ -65,8 +66,10 @@ fn join_spaced_letters(c: &[char]) -> Vec<char> {
     };
     let mut out = Vec::with_capacity(n);
     let mut i = 0;
+    // A letter just after an apostrophe is a clitic (`zo'n`), never a chain's first letter.
+    let after_apostrophe = |i: usize| i > 0 && c.get(i - 1).is_some_and(|p| is_apostrophe(*p));
     while i < n {
-        if !single(i) {
+        if !single(i) || after_apostrophe(i) {
             if let Some(&ch) = c.get(i) {
                 out.push(ch);
             }
