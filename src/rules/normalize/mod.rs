@@ -735,10 +735,10 @@ fn is_letter_separator(c: char) -> bool {
     matches!(
         c,
         ' ' | '\t' | '.' | '-' | '_' | '*' | '/' | '+' | '~' | ','
-    ) || (!c.is_ascii() && !c.is_alphanumeric() && !is_leet_symbol(c) && !is_apostrophe(c))
+    ) || (!c.is_ascii() && !c.is_alphanumeric() && !is_leet_symbol(c))
 }
 
-/// An apostrophe, straight or curly: the letter after it belongs to the word before (`zo'n`, `m’n`).
+/// An apostrophe, straight or curly: after a letter, the letter after it belongs to the word before (`zo'n`).
 pub(super) fn is_apostrophe(c: char) -> bool {
     matches!(c, '\'' | '\u{2019}' | '\u{2018}' | '`')
 }
@@ -782,10 +782,11 @@ fn join_spaced_letters(s: &str) -> Cow<'_, str> {
             });
             continue;
         }
-        // A letter just after an apostrophe is a clitic (`zo'n`, `'s avonds`), never a chain's first letter.
+        // A letter just after an apostrophe inside a word is a clitic (`zo'n`, `m'n`), never a chain's first
+        // letter; after an apostrophe of its own (`'k a n k e r`) it may be.
         let single = !prev_alnum && !prev_apostrophe && is_single_at(i, c);
+        prev_apostrophe = prev_alnum && is_apostrophe(c);
         prev_alnum = c.is_alphanumeric();
-        prev_apostrophe = is_apostrophe(c);
         if !single {
             i += c.len_utf8();
             continue;
@@ -1325,10 +1326,11 @@ mod tests {
                 "beste ouders en verzorgers van de kanker school groet",
             ),
             ("zo. k a n k e r!", "zo kanker"),
-            // The letter after an apostrophe is a clitic, not the first of a chain written one at a time.
+            // The letter after an apostrophe inside a word is a clitic, not the first of a chain written one at
+            // a time; after an apostrophe of its own it may be.
             ("zo'n m o n g o o l", "zo n mongool"),
-            ("'n m o n g o o l", "n mongool"),
-            ("m\u{2019}n k u t b r o e r", "m n kutbroer"),
+            ("zo\u{2019}n m o n g o o l", "zo n mongool"),
+            ("jij 'k a n k e r", "jij kanker"),
         ];
         for (input, want) in cases {
             assert_eq!(fold(input).text, *want, "folding {input:?}");

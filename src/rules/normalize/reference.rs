@@ -66,8 +66,12 @@ fn join_spaced_letters(c: &[char]) -> Vec<char> {
     };
     let mut out = Vec::with_capacity(n);
     let mut i = 0;
-    // A letter just after an apostrophe is a clitic (`zo'n`), never a chain's first letter.
-    let after_apostrophe = |i: usize| i > 0 && c.get(i - 1).is_some_and(|p| is_apostrophe(*p));
+    // A letter just after an apostrophe inside a word is a clitic (`zo'n`), never a chain's first letter.
+    let after_apostrophe = |i: usize| {
+        i > 1
+            && c.get(i - 1).is_some_and(|p| is_apostrophe(*p))
+            && c.get(i - 2).is_some_and(|p| p.is_alphanumeric())
+    };
     while i < n {
         if !single(i) || after_apostrophe(i) {
             if let Some(&ch) = c.get(i) {
