@@ -118,13 +118,13 @@ const TEXT_EXTENSIONS: [&str; 12] = [
 /// whole document instead.
 fn office_part(name: &str) -> bool {
     const FOLDERS: [&str; 7] = [
-        "word/",
-        "xl/",
-        "ppt/",
-        "docprops/",
-        "_rels/",
-        "customxml/",
-        "meta-inf/",
+        "word",
+        "xl",
+        "ppt",
+        "docprops",
+        "_rels",
+        "customxml",
+        "meta-inf",
     ];
     const FILES: [&str; 5] = [
         "[content_types].xml",
@@ -134,11 +134,8 @@ fn office_part(name: &str) -> bool {
         "settings.xml",
     ];
     let lower = name.to_ascii_lowercase();
-    let base = lower.rsplit('/').next().unwrap_or(&lower);
-    FILES.contains(&base)
-        || FOLDERS
-            .iter()
-            .any(|f| lower.starts_with(f) || lower.contains(&format!("/{f}")))
+    let (folders, base) = lower.rsplit_once('/').unwrap_or(("", &lower));
+    FILES.contains(&base) || folders.split('/').any(|f| FOLDERS.contains(&f))
 }
 
 /// Decide whether and how to extract text from a file. `name` is the file name (or archive member path),
@@ -253,6 +250,18 @@ mod unit {
                 Some(DocKind::Text),
             ),
             (b"<w:document/>", Some("word/document.xml"), None, None),
+            (
+                b"<w:document/>",
+                Some("brief.docx/word/document.xml"),
+                None,
+                None,
+            ),
+            (
+                b"<leerling/>",
+                Some("export/leerlingen.xml"),
+                None,
+                Some(DocKind::Text),
+            ),
             (b"<Types/>", Some("brief/[Content_Types].xml"), None, None),
             (
                 b"<office:document-content/>",
