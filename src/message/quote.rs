@@ -512,6 +512,35 @@ const PRESENT_INTRODUCERS: &[&str] = &[
     "appt",
 ];
 
+/// Present-tense verbs of calling someone names (`de jongens noemen Fleur een …`, `ze schelden haar uit voor
+/// …`): an account of what is done, not the sender's own word, when someone other than the reader is named
+/// ([`NAMED`] or a name right after the verb). `iedereen noemt je een …` says it to the reader.
+const PRESENT_NAMING: &[&str] = &["noemen", "noemt", "schelden", "scheldt"];
+
+/// Words by which the sender takes a name-calling as her own (`iedereen noemt haar een … en dat is ze ook`).
+const ENDORSED: &[&str] = &[
+    "dat is ze ook",
+    "dat is hij ook",
+    "dat is ze echt",
+    "dat is hij echt",
+    "dat zijn ze ook",
+    "dat klopt ook",
+    "en terecht",
+    "wat ze ook is",
+    "wat hij ook is",
+    "wat ze ook zijn",
+    "dat is ook zo",
+    "gelijk hebben ze",
+    "ze hebben gelijk",
+];
+
+/// The people one names right after a [`PRESENT_NAMING`] verb: a third person, the sender, or someone
+/// introduced by an article or a possessive (`mijn dochter`, `die jongen`, `de juf`).
+const NAMED: &[&str] = &[
+    "haar", "hem", "mij", "me", "ons", "mijn", "zijn", "onze", "de", "die", "dat", "deze", "dit",
+    "het",
+];
+
 /// Whether the words after `… zegt dat` tell what is done to the sender or forbidden her: a first person as
 /// an object (`me`, `mij`), or `ik` with `niet`/`niemand`/`nooit` and `mag` a few words on; and no second
 /// person.
@@ -558,6 +587,7 @@ fn introducers() -> Option<&'static AhoCorasick> {
                     UNMARKED_INTRODUCERS
                         .iter()
                         .chain(PRESENT_INTRODUCERS)
+                        .chain(PRESENT_NAMING)
                         .copied()
                         .chain(["\u{212A}"]),
                 )
@@ -613,7 +643,8 @@ fn unmarked_speech_walk(text: &str) -> Option<(String, String)> {
         };
         let token = text.get(verb_start..verb_end).unwrap_or_default();
         let present = is_in(PRESENT_INTRODUCERS, token);
-        if !present && !is_introducer(token) {
+        let naming = is_in(PRESENT_NAMING, token);
+        if !present && !naming && !is_introducer(token) {
             k += 1;
             continue;
         }
@@ -674,7 +705,31 @@ fn unmarked_speech_walk(text: &str) -> Option<(String, String)> {
                 .collect();
             about_the_sender(&clause)
         };
-        if own_subject || inverted || given || about_reader || idiom || (present && !account()) {
+        // Calling a third person names (`noemen Fleur een …`, `noemt haar …`): the next word names them.
+        // Not when the sender agrees with it in the same sentence (`… en dat is ze ook`).
+        let names_another = || {
+            let next = tokens
+                .get(k + 1)
+                .and_then(|&(s, e)| text.get(s..e))
+                .unwrap_or_default();
+            let limit = ahead(text, verb_end);
+            let rest = text.get(verb_end..limit).unwrap_or_default();
+            let rest = rest
+                .get(..rest.find(is_end).unwrap_or(rest.len()))
+                .unwrap_or_default();
+            let endorsed = ENDORSED.iter().any(|e| rest.to_lowercase().contains(e));
+            (NAMED.contains(&lower(k + 1).as_str())
+                || next.chars().next().is_some_and(char::is_uppercase))
+                && !endorsed
+        };
+        if own_subject
+            || inverted
+            || given
+            || about_reader
+            || idiom
+            || (present && !account())
+            || (naming && !names_another())
+        {
             k += 1;
             continue;
         }
@@ -1561,6 +1616,33 @@ mod tests {
             (
                 "Mijn broer zegt dat hij je komt halen.",
                 "Mijn broer zegt dat hij je komt halen.",
+                "",
+                "",
+            ),
+            // Calling someone else names, in the present: an account of what they do.
+            (
+                "Meneer, de jongens noemen Fleur een hoer in de klassenapp. Kunt u helpen?",
+                "Meneer, de jongens noemen . Kunt u helpen?",
+                "",
+                "Fleur een hoer in de klassenapp",
+            ),
+            (
+                "Ze schelden haar uit voor hoer.",
+                "Ze schelden .",
+                "",
+                "haar uit voor hoer",
+            ),
+            // Said to the reader, or by the sender, they are the sender's own.
+            (
+                "Iedereen noemt je een hoer.",
+                "Iedereen noemt je een hoer.",
+                "",
+                "",
+            ),
+            ("Ik noem hem een sukkel.", "Ik noem hem een sukkel.", "", ""),
+            (
+                "Iedereen noemt haar een slet en dat is ze ook.",
+                "Iedereen noemt haar een slet en dat is ze ook.",
                 "",
                 "",
             ),

@@ -115,16 +115,16 @@ impl Contexts {
     }
 
     /// The entries of the contexts `names`, in order.
-    fn entries(&self, names: &[String]) -> Result<Vec<String>, String> {
+    fn entries(&self, names: &[String], key: &str) -> Result<Vec<String>, String> {
         if names.is_empty() {
-            return Err("`unless-contexts` is empty".to_string());
+            return Err(format!("`{key}` is empty"));
         }
         let mut all = Vec::new();
         for name in names {
             let Some((_, entries)) = self.map.get(name) else {
                 let known: Vec<&str> = self.map.keys().map(String::as_str).collect();
                 return Err(format!(
-                    "unknown context `{name}` in `unless-contexts` (known: {})",
+                    "unknown context `{name}` in `{key}` (known: {})",
                     if known.is_empty() {
                         "none: declare it under `[contexts]` in a rule file".to_string()
                     } else {
@@ -247,6 +247,9 @@ struct RuleDef {
     require: Option<Vec<String>>,
     negate: Option<Vec<String>>,
     span: Option<usize>,
+    /// `roles`: names of [`Contexts`] whose words cancel the rule in a text that opens with them (see
+    /// [`super::roles`]).
+    opening_contexts: Option<Vec<String>>,
     // model (see `super::model`)
     model: Option<String>,
     class: Option<String>,
@@ -573,7 +576,7 @@ fn compile(
         }
     }
     // Keys that belong to another kind are mistakes, not silently ignored options.
-    let present: [(&str, bool, &[Kind]); 31] = [
+    let present: [(&str, bool, &[Kind]); 32] = [
         ("model", def.model.is_some(), &[Kind::Model]),
         ("class", def.class.is_some(), &[Kind::Model]),
         ("min-score", def.min_score.is_some(), &[Kind::Model]),
@@ -608,6 +611,11 @@ fn compile(
         ("require", def.require.is_some(), &[Kind::Roles]),
         ("negate", def.negate.is_some(), &[Kind::Roles]),
         ("span", def.span.is_some(), &[Kind::Roles]),
+        (
+            "opening-contexts",
+            def.opening_contexts.is_some(),
+            &[Kind::Roles],
+        ),
         (
             "quote-weight",
             def.quote_weight.is_some(),
@@ -698,7 +706,11 @@ fn compile(
         (own, names) => {
             let mut all = own.clone().unwrap_or_default();
             if let Some(names) = names {
-                all.extend(contexts.entries(names).map_err(invalid)?);
+                all.extend(
+                    contexts
+                        .entries(names, "unless-contexts")
+                        .map_err(invalid)?,
+                );
             }
             Some(all)
         }
@@ -799,6 +811,12 @@ fn compile(
                     .map(|r| (r.name, r.words))
                     .collect(),
                 unless: unless.unwrap_or_default(),
+                opening: match &def.opening_contexts {
+                    None => Vec::new(),
+                    Some(names) => contexts
+                        .entries(names, "opening-contexts")
+                        .map_err(invalid)?,
+                },
                 need: def.need,
                 require: def.require.clone().unwrap_or_default(),
                 negate: def.negate.clone().unwrap_or_default(),

@@ -370,7 +370,13 @@ fn list_shape(text: &str, all: &[Candidate], others: &[usize]) -> bool {
             line_start = nl + 1;
         }
         let first_after_block = others.partition_point(|&o| o <= block);
-        if others.get(first_after_block).is_some_and(|&o| o <= c.start) {
+        let claimed = others
+            .get(first_after_block..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|&&o| o <= c.start)
+            .any(|&o| claims(text, o, c.start));
+        if claimed {
             continue;
         }
         list.seen += 1;
@@ -385,13 +391,39 @@ fn list_shape(text: &str, all: &[Candidate], others: &[usize]) -> bool {
     list.is_list()
 }
 
-/// Names each with a BSN in brackets (`Lisa Vos (123456782) en Julia Peters (111222333)`): at least
-/// [`NAMED_NUMBERS`] numbers in brackets straight after a capitalised word, at least three in four of them valid,
+/// Whether the other number's label ending at `label` claims the number at `number`: in running text every
+/// number after it, in a table's header row only the numbers of its own column (`naam;klas;uniek_id;inlogcode`
+/// labels the fourth column, not the third).
+fn claims(text: &str, label: usize, number: usize) -> bool {
+    let Some(header_end) = header_row_end(text, label).filter(|&end| end < number) else {
+        return true;
+    };
+    let b = text.as_bytes();
+    let (header_start, _) = widen(b, label, label, |c| c == b'\n');
+    let header = b.get(header_start..header_end).unwrap_or_default();
+    let Some(sep) = [b'\t', b'|', b';', b',']
+        .into_iter()
+        .find(|s| header.contains(s))
+    else {
+        return true;
+    };
+    let (line_start, _) = widen(b, number, number, |c| c == b'\n');
+    let column = |from: usize, to: usize| {
+        b.get(from..to)
+            .map_or(0, |cells| cells.iter().filter(|&&c| c == sep).count())
+    };
+    column(header_start, label) == column(line_start, number)
+}
+
+/// Names each with a BSN (`Lisa Vos (123456782) en Julia Peters (111222333)`, `Yara Dijkstra 123456782, Ayoub
+/// Tahiri 111222333, …`): at least [`NAMED_NUMBERS`] valid numbers in brackets or [`LIST_LINES`] valid numbers
+/// in all straight after a capitalised word ([`after_a_name`]; without brackets two are no more a list than two
+/// lines are), at least three in four of them valid,
 /// and no other number's label up to [`FAR_REACH`] bytes before any of them (`bestelnummers: Sem (…)`). Two
 /// valid numbers by chance happen once in 121 such lines; a pupil number is shorter than nine digits.
 fn named_shape(text: &str, all: &[Candidate], others: &[usize]) -> bool {
-    let (mut seen, mut valid) = (0usize, 0usize);
-    for c in all.iter().filter(|c| after_a_name_in_brackets(text, c)) {
+    let (mut seen, mut valid, mut bracketed) = (0usize, 0usize, 0usize);
+    for c in all.iter().filter(|c| after_a_name(text, c)) {
         if others
             .iter()
             .any(|&o| o <= c.start && c.start - o <= FAR_REACH)
@@ -400,8 +432,39 @@ fn named_shape(text: &str, all: &[Candidate], others: &[usize]) -> bool {
         }
         seen += 1;
         valid += usize::from(c.valid);
+        bracketed += usize::from(c.valid && after_a_name_in_brackets(text, c));
     }
-    valid >= NAMED_NUMBERS && 4 * valid >= 3 * seen
+    (bracketed >= NAMED_NUMBERS || valid >= LIST_LINES) && 4 * valid >= 3 * seen
+}
+
+/// Whether candidate `c` is written after a name: `Name (number)`, or `Name number` in a list on a line, followed
+/// by a comma, a semicolon, `en`, a full stop or the end of the text (`Yara Dijkstra 123456782, Ayoub Tahiri
+/// 111222333`). A number at a line's end is [`list_shape`]'s: lines and blocks count there.
+fn after_a_name(text: &str, c: &Candidate) -> bool {
+    after_a_name_in_brackets(text, c) || after_a_name_bare(text, c)
+}
+
+/// `Name number,`: a capitalised word, spaces, the number, then a separator of a list on one line.
+fn after_a_name_bare(text: &str, c: &Candidate) -> bool {
+    let Some(before) = text.get(..c.start) else {
+        return false;
+    };
+    let trimmed = before.trim_end_matches(' ');
+    if trimmed.len() == before.len() {
+        return false;
+    }
+    let word = trimmed
+        .rsplit(|ch: char| !ch.is_alphabetic())
+        .next()
+        .unwrap_or("");
+    let after = text.get(c.end..).unwrap_or_default();
+    word.chars().count() >= 2
+        && word.chars().next().is_some_and(char::is_uppercase)
+        && (after.is_empty()
+            || [",", ";", " en ", ". ", ".\n", ".\r"]
+                .iter()
+                .any(|sep| after.starts_with(sep))
+            || after == ".")
 }
 
 /// Whether candidate `c` is written `Name (number)`: in brackets, after a word that starts with a capital.
@@ -647,6 +710,16 @@ mod tests {
                 "Ordernr;Datum\n123456782;1-2\n111222333;3-4\n012345672;5-6\n",
                 false,
             ),
+            // A header row's label claims its own column only: the numbers beside a login code's column are
+            // still a list.
+            (
+                "naam;klas;uniek_id;inlogcode\nSem;1K;123456782;ZZ7310\nAnna;1B;111222333;ZZ7327\nTim;2M;012345672;ZZ7344\n",
+                true,
+            ),
+            (
+                "naam;inlogcode\nSem;123456782\nAnna;111222333\nTim;012345672\n",
+                false,
+            ),
             // … but not a label in a block above an empty line.
             (
                 "Ons RSIN staat op de factuur.\n\nSem 123456782\nAnna 111222333\nTim 012345672\n",
@@ -660,6 +733,20 @@ mod tests {
             // words are no names, another label claims them, and many that fail the 11-test are other numbers.
             ("Lisa Vos (123456782) en Julia Peters (111222333).", true),
             ("Lisa Vos (123456782) komt ook.", false),
+            // … or without brackets, as a list: a comma, `en` or a line end after each number.
+            (
+                "Yara Dijkstra 123456782, Ayoub Tahiri 111222333, Tim Bakker 012345672 en de rest in de bijlage.",
+                true,
+            ),
+            (
+                "Yara Dijkstra 123456782, Ayoub Tahiri 111222333 en de rest in de bijlage.",
+                false,
+            ),
+            ("Kamer 123456782, verdieping 2.", false),
+            (
+                "Klantnummers: Lisa 123456782, Sem 111222333, Tim 012345672.",
+                false,
+            ),
             ("de doos (123456782) en de kist (111222333)", false),
             ("Ordernummers: Lisa (123456782), Tim (111222333)", false),
             (

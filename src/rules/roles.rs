@@ -11,6 +11,9 @@
 //! one just before them (`In Minecraft bouwden we de school na. Groep 2 blies de gymzaal op.`) cancels it,
 //! and for the roles listed in `negate` a negation right beside the word (`ik sla je niet`, `nooit slaan`)
 //! drops that word — but not the negation of a condition (`als je niet oppast, steek ik je neer`).
+//! A word of its `opening-contexts` cancels the rule in the whole text, but only where the text opens with it
+//! (its first [`OPENING`] sentences): a greeting to a class (`Hallo klas, Beste leerlingen,`) says who the
+//! text is for, however far below it a sentence reads as grooming.
 //!
 //! Matching: every form of every role of every roles rule is one entry of one hash index, keyed by its first
 //! word (exact, or a prefix/suffix for `word*`/`*word`); the text is folded sentence by sentence once (the
@@ -45,8 +48,13 @@ const CONDITIONS: &[&str] = &[
 /// How many words after a separable verb's finite form its particle may stand (`ik maak je echt helemaal
 /// af`).
 const PARTICLE_REACH: usize = 10;
-/// At most this many roles in one rule (they are bits of a mask, one more for `unless`).
+/// At most this many roles in one rule (they are bits of a mask, one more each for `unless` and
+/// `opening-contexts`).
 pub const MAX_ROLES: usize = 16;
+/// The bit of the `opening-contexts` words (after `unless`'s [`MAX_ROLES`]).
+const OPENING_BIT: u8 = MAX_ROLES as u8 + 1;
+/// How many sentences open a text: a greeting line or two and the first sentence.
+pub const OPENING: u32 = 3;
 
 /// One word of an alternative, with its wildcards.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +151,8 @@ pub struct RolesMatcher {
     roles: Vec<Vec<Alt>>,
     /// Words that cancel a hit in the sentences it spans.
     unless: Vec<Alt>,
+    /// Words that cancel every hit in a text that opens with them.
+    opening: Vec<Alt>,
     /// How many distinct roles must occur.
     need: usize,
     /// Roles that must be among them (bit mask over `roles`).
@@ -159,6 +169,8 @@ pub struct RolesSpec {
     /// (name, items) per role.
     pub roles: Vec<(String, Vec<String>)>,
     pub unless: Vec<String>,
+    /// The words of `opening-contexts`: they cancel the rule in a text that opens with them.
+    pub opening: Vec<String>,
     /// Default: every role.
     pub need: Option<usize>,
     pub require: Vec<String>,
@@ -190,6 +202,12 @@ impl RolesMatcher {
             Vec::new()
         } else {
             parse_alts("unless", &spec.unless).map_err(|e| format!("unless: {e}"))?
+        };
+        let opening = if spec.opening.is_empty() {
+            Vec::new()
+        } else {
+            parse_alts("opening-contexts", &spec.opening)
+                .map_err(|e| format!("opening-contexts: {e}"))?
         };
         let mask = |list: &[String], key: &str| -> Result<u32, String> {
             let mut m = 0u32;
@@ -224,6 +242,7 @@ impl RolesMatcher {
             names,
             roles,
             unless,
+            opening,
             need,
             require,
             negate,
@@ -242,7 +261,7 @@ impl RolesMatcher {
 struct Slot {
     /// Index into [`RolesIndex::rules`].
     rule: u32,
-    /// The role's bit number; [`MAX_ROLES`] for `unless`.
+    /// The role's bit number; [`MAX_ROLES`] for `unless`, [`OPENING_BIT`] for `opening-contexts`.
     role: u8,
     alt: Alt,
 }
@@ -293,7 +312,8 @@ impl RolesIndex {
             .iter()
             .enumerate()
             .map(|(i, alts)| (i as u8, alts))
-            .chain(std::iter::once((MAX_ROLES as u8, &m.unless)));
+            .chain(std::iter::once((MAX_ROLES as u8, &m.unless)))
+            .chain(std::iter::once((OPENING_BIT, &m.opening)));
         for (role, alts) in all {
             for alt in alts {
                 let Some(first) = alt.words.first() else {
@@ -581,7 +601,10 @@ fn negated(words: Words, start: usize, end: usize) -> bool {
 /// the window's roles are counted as it slides from one sentence with a found word to the next.
 fn holds(r: &IndexedRule, found: &[Found]) -> bool {
     let unless_bit = 1u32 << MAX_ROLES;
-    let all = found.iter().fold(0u32, |m, f| m | (1 << f.2)) & !unless_bit;
+    if found.iter().any(|f| f.2 == OPENING_BIT && f.1 < OPENING) {
+        return false;
+    }
+    let all = found.iter().fold(0u32, |m, f| m | (1 << f.2)) & !unless_bit & !(1 << OPENING_BIT);
     if (all.count_ones() as usize) < r.need || all & r.require != r.require {
         return false;
     }
@@ -726,6 +749,32 @@ mod tests {
     }
 
     #[test]
+    fn a_text_that_opens_with_a_greeting_to_a_group_is_for_the_group() {
+        let mut s = spec(&[
+            ("meet", &["'s nachts|alleen thuis"]),
+            ("body", &["slaapkamer|in bed"]),
+        ]);
+        s.opening = vec!["hallo klas|beste leerlingen".to_string()];
+        let m = RolesMatcher::new(&s).unwrap();
+        expect(
+            &m,
+            &[
+                ("Hoi Sanne, laad je accu nooit 's nachts op in je slaapkamer.", true),
+                // The greeting is two sentences above the hit: the `unless` of a sentence would not reach.
+                (
+                    "Hallo klas,\nBeste leerlingen,\nDe brandweer komt. Laad je accu nooit 's nachts op in je slaapkamer.",
+                    false,
+                ),
+                // Only where the text opens with it: a greeting further down is no greeting.
+                (
+                    "Hoi Sanne. Tot morgen. Fijn weekend. Groetjes. Zeg maar hallo klas. Kom 's nachts in bed.",
+                    true,
+                ),
+            ],
+        );
+    }
+
+    #[test]
     fn wildcards_phrases_and_many_rules_in_one_index() {
         let a = RolesMatcher::new(&spec(&[("x", &["kanker*"]), ("y", &["*joden"])])).unwrap();
         let b = RolesMatcher::new(&spec(&[("p", &["in de fik"]), ("q", &["v:steken"])])).unwrap();
@@ -833,20 +882,22 @@ mod tests {
     /// [`holds`] by trying every window of `span` sentences from every sentence with a found word.
     fn holds_plainly(r: &IndexedRule, found: &[Found]) -> bool {
         let unless_bit = 1u32 << MAX_ROLES;
-        found.iter().any(|&(_, first, _)| {
-            let last = first + r.span as u32;
-            let mask = found
-                .iter()
-                .filter(|f| f.1 >= first && f.1 < last)
-                .fold(0u32, |m, f| m | (1 << f.2));
-            let unless_before = found
-                .iter()
-                .any(|f| f.1 + 1 == first && usize::from(f.2) == MAX_ROLES);
-            mask & unless_bit == 0
-                && !unless_before
-                && (mask.count_ones() as usize) >= r.need
-                && mask & r.require == r.require
-        })
+        let opened = found.iter().any(|f| f.2 == OPENING_BIT && f.1 < OPENING);
+        !opened
+            && found.iter().any(|&(_, first, _)| {
+                let last = first + r.span as u32;
+                let mask = found
+                    .iter()
+                    .filter(|f| f.1 >= first && f.1 < last && f.2 != OPENING_BIT)
+                    .fold(0u32, |m, f| m | (1 << f.2));
+                let unless_before = found
+                    .iter()
+                    .any(|f| f.1 + 1 == first && usize::from(f.2) == MAX_ROLES);
+                mask & unless_bit == 0
+                    && !unless_before
+                    && (mask.count_ones() as usize) >= r.need
+                    && mask & r.require == r.require
+            })
     }
 
     proptest::proptest! {
@@ -855,21 +906,22 @@ mod tests {
         /// negations in any order.
         #[test]
         fn the_index_finds_what_a_plain_search_finds(
-            words in proptest::collection::vec(0usize..24, 0..60)
+            words in proptest::collection::vec(0usize..26, 0..60)
         ) {
-            const VOCAB: [&str; 24] = [
+            const VOCAB: [&str; 26] = [
                 "ik", "je", "jou", "steek", "neer", "maak", "af", "heel", "echt", "niet", "als", "game",
                 "denk", "aan", "vaak", "tegen", "niemand", "kankerlijer", "joden", "in", "de", "fik", ".",
-                "zin",
+                "zin", "hoi", "allemaal",
             ];
             let mut index = RolesIndex::default();
             let mut t = threat();
             index.add(0, &t);
-            t = RolesMatcher::new(&spec(&[
+            let mut s = spec(&[
                 ("secret", &["tegen niemand|niet vertellen"]),
                 ("bond", &["denk aan je|in elkaar|kanker*|*joden|in de fik"]),
-            ]))
-            .unwrap();
+            ]);
+            s.opening = vec!["hoi allemaal".to_string()];
+            t = RolesMatcher::new(&s).unwrap();
             index.add(1, &t);
             let text = words.iter().map(|&i| VOCAB[i]).collect::<Vec<_>>().join(" ");
             let sentences = FoldedSentences::new(&text);

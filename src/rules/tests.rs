@@ -612,6 +612,93 @@ fn sextortion_and_slurs_by_rule() {
     assert!(!has("kanker jod", "MW-RACISTISCH-01"));
 }
 
+/// The twenty-sixth round's threats, sextortion and vandalism, on the embedded rules (not the model).
+#[test]
+fn implied_threats_sextortion_and_vandalism_by_rule() {
+    let r = embedded();
+    let all = |text: &str| ids(&r, &body(text));
+    let has = |text: &str, id: &str| all(text).iter().any(|i| i == id);
+    // Menace classes that take two to stop: death foretold and a countdown, stitches and a watcher.
+    for (text, first, second) in [
+        (
+            "jij gaat dood. 7 dagen. tel maar af",
+            "MW-DREIGING-37",
+            "MW-DREIGING-38",
+        ),
+        (
+            "snitches get stitches. ik heb al iemand die op je let",
+            "MW-DREIGING-37",
+            "MW-DREIGING-41",
+        ),
+    ] {
+        assert!(has(text, first) && has(text, second), "{text}");
+    }
+    assert!(!has(
+        "je gaat dood van de hitte in dat lokaal",
+        "MW-DREIGING-37"
+    ));
+    assert!(!has(
+        "je gaat dood van de hitte in dat lokaal",
+        "MW-DREIGING-07"
+    ));
+    assert!(!has(
+        "als je valt ben je dood, grapje, maar wel helm op",
+        "MW-DREIGING-06"
+    ));
+    for text in [
+        "je hebt me al 3 foto's gestuurd. nu doe je wat ik zeg of je ouders krijgen ze",
+        "I have your pictures. Send 200 euro in giftcards or I share them with your school.",
+    ] {
+        assert!(has(text, "MW-ROL-SEXTORTION-01"), "{text}");
+    }
+    assert!(!has(
+        "Please send me your photos of the trip and I'll share them with your parents.",
+        "MW-ROL-SEXTORTION-01"
+    ));
+    assert!(has(
+        "wie nog 1 foto van mij op de groepsapp zet die wordt van de trap geschopt",
+        "MW-DREIGING-42"
+    ));
+    assert!(!has(
+        "wie door een wesp wordt gestoken, meldt zich bij de EHBO",
+        "MW-DREIGING-42"
+    ));
+    assert!(has(
+        "we gaan naar het nieuwe gebouw en gooien alle ramen in",
+        "MW-ROL-VERNIELING-01"
+    ));
+    assert!(!has(
+        "morgen gaan we de ramen van de gymzaal lappen",
+        "MW-ROL-VERNIELING-01"
+    ));
+    assert!(!has(
+        "iemand heeft gisteren mijn fiets bekrast",
+        "MW-ROL-VERNIELING-01"
+    ));
+    assert!(has("lelijke pedo met je camera", "MW-BELEDIGEND-02"));
+    assert!(has(
+        "die zigeuners op de camping, pak je telefoon goed vast",
+        "MW-RACISTISCH-20"
+    ));
+    assert!(!has(
+        "In de metro van Parijs: pak je telefoon goed vast en let op je portemonnee.",
+        "MW-RACISTISCH-20"
+    ));
+    // After set 46's measurement: a list of names posted in the street and a warning, sextortion with `als je me
+    // niet`, and a pupil asking to finish her work.
+    let list = "Collega's die staken: lijstje met jullie namen hangt bij ons in de wijk. Ik zou de komende weken \
+                niet alleen naar de auto lopen.";
+    assert!(has(list, "MW-DREIGING-38") && has(list, "MW-DREIGING-39"));
+    assert!(has(
+        "ik heb die ai foto van jou gemaakt. als je me niet vanavond een echte stuurt dan komt die nep in de groep van 3v",
+        "MW-ROL-SEXTORTION-01"
+    ));
+    assert!(!has(
+        "Hallo juf, mag ik morgen mijn werkje over de Maas afmaken?",
+        "MW-ROL-DREIGING-01"
+    ));
+}
+
 #[test]
 fn words_rules_unless() {
     let head =

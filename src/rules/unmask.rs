@@ -99,12 +99,14 @@ fn says_backwards(bytes: &[u8]) -> bool {
 
 /// Little Dutch words that are no Dutch word backwards (`een` is `nee`, which is not among them; `jij`, read the
 /// same both ways, counts both ways): a line written backwards has them only backwards.
-const LITTLE_WORDS: [&[u8]; 52] = [
+/// At most 64: one bit each in [`reads_backwards`].
+const LITTLE_WORDS: [&[u8]; 64] = [
     b"al", b"als", b"ben", b"bent", b"bij", b"dan", b"dat", b"de", b"die", b"door", b"een", b"en",
     b"er", b"ga", b"gaat", b"geen", b"heb", b"heeft", b"het", b"hij", b"hoe", b"ik", b"in", b"is",
     b"je", b"jij", b"jou", b"jouw", b"kan", b"maar", b"met", b"mijn", b"moet", b"naar", b"niet",
     b"nog", b"of", b"om", b"ook", b"op", b"te", b"uit", b"van", b"voor", b"was", b"wat", b"we",
-    b"wel", b"wij", b"wil", b"ze", b"zijn",
+    b"wel", b"wij", b"wil", b"ze", b"zijn", b"waar", b"weet", b"wie", b"hem", b"haar", b"ons",
+    b"hun", b"zal", b"zou", b"hebt", b"wordt", b"mag",
 ];
 
 /// A word of at most eight letters as a number: the bytes one after another (words of different lengths never
@@ -120,16 +122,16 @@ const fn key(word: &[u8]) -> u64 {
 }
 
 /// [`LITTLE_WORDS`] as [`key`]s, sorted for a binary search.
-const LITTLE_KEYS: [u64; 52] = {
-    let mut keys = [0u64; 52];
+const LITTLE_KEYS: [u64; 64] = {
+    let mut keys = [0u64; 64];
     let mut i = 0;
-    while i < 52 {
+    while i < 64 {
         keys[i] = key(LITTLE_WORDS[i]);
         i += 1;
     }
     // Insertion sort: a `const` has no `sort`.
     let mut i = 1;
-    while i < 52 {
+    while i < 64 {
         let mut j = i;
         while j > 0 && keys[j - 1] > keys[j] {
             let t = keys[j];
@@ -574,6 +576,9 @@ mod tests {
         let line = readings("Hoi Sem,\nreoh ezeiv nee tneb jij\nGroet").unwrap_or_default();
         assert!(line.contains("jij bent een vieze hoer"), "{line}");
         assert!(!line.contains("meS"), "only the backwards line: {line}");
+        // Whole sentences turned round, a palindrome (`jij`) among them.
+        let line = readings("tnoow jij raaw teew ki ,reoh eizev").unwrap_or_default();
+        assert!(line.contains("hoer, ik weet waar jij woont"), "{line}");
         // Dutch read forwards has its little words forwards (`regen` stays rain); one backwards word is a name.
         for text in [
             "Bij regen gaat de les in het lokaal door.",
