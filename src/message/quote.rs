@@ -716,8 +716,9 @@ fn unmarked_speech_walk(text: &str) -> Option<(String, String)> {
             let rest = text.get(verb_end..limit).unwrap_or_default();
             let rest = rest
                 .get(..rest.find(is_end).unwrap_or(rest.len()))
-                .unwrap_or_default();
-            let endorsed = ENDORSED.iter().any(|e| rest.to_lowercase().contains(e));
+                .unwrap_or_default()
+                .to_lowercase();
+            let endorsed = ENDORSED.iter().any(|e| rest.contains(e));
             (NAMED.contains(&lower(k + 1).as_str())
                 || next.chars().next().is_some_and(char::is_uppercase))
                 && !endorsed

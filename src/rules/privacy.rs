@@ -733,7 +733,8 @@ mod tests {
             // words are no names, another label claims them, and many that fail the 11-test are other numbers.
             ("Lisa Vos (123456782) en Julia Peters (111222333).", true),
             ("Lisa Vos (123456782) komt ook.", false),
-            // … or without brackets, as a list: a comma, `en` or a line end after each number.
+            // … or without brackets, three or more in a list on one line: a comma, `en` or a full stop after each
+            // number (two are not yet a list, as two lines are not).
             (
                 "Yara Dijkstra 123456782, Ayoub Tahiri 111222333, Tim Bakker 012345672 en de rest in de bijlage.",
                 true,

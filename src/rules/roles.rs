@@ -54,7 +54,7 @@ pub const MAX_ROLES: usize = 16;
 /// The bit of the `opening-contexts` words (after `unless`'s [`MAX_ROLES`]).
 const OPENING_BIT: u8 = MAX_ROLES as u8 + 1;
 /// How many sentences open a text: a greeting line or two and the first sentence.
-pub const OPENING: u32 = 3;
+const OPENING: u32 = 3;
 
 /// One word of an alternative, with its wildcards.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -415,7 +415,12 @@ impl RolesIndex {
                         return;
                     };
                     let bit = 1u32 << s.role;
-                    if *roles_seen & bit != 0 || !self.alt_at(s, words, p, first_known) {
+                    // An opening word counts only where the text opens: not looked for further down.
+                    let past_opening = s.role == OPENING_BIT && si as u32 >= OPENING;
+                    if *roles_seen & bit != 0
+                        || past_opening
+                        || !self.alt_at(s, words, p, first_known)
+                    {
                         return;
                     }
                     *roles_seen |= bit;
